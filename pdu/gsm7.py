@@ -1,0 +1,134 @@
+"""The GSM 7-bit default alphabet of TS 23.038 §6.2.1, its extension table, and
+septet packing (TS 23.038 §6.1.2.1.1).
+
+Septets are kept as ``bytes`` (one septet value per byte) between the alphabet
+and the packer: the alphabet knows characters, the packer knows bits, and the
+fill bits after a User Data Header are just a septet offset to the packer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .errors import PDUError
+
+ESCAPE = 0x1B
+
+#: TS 23.038 §6.2.1, code point = index.  0x1B is the escape to the extension
+#: table; it is shown here as a space only so the table stays 128 long.
+DEFAULT_ALPHABET = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+)
+
+#: TS 23.038 §6.2.1.1, the characters reached through ESC (0x1B).
+EXTENSION_TABLE = {
+    0x0A: "\f",
+    0x14: "^",
+    0x28: "{",
+    0x29: "}",
+    0x2F: "\\",
+    0x3C: "[",
+    0x3D: "~",
+    0x3E: "]",
+    0x40: "|",
+    0x65: "€",
+}
+
+assert len(DEFAULT_ALPHABET) == 128
+
+_ENCODE: dict[str, bytes] = {ch: bytes((i,)) for i, ch in enumerate(DEFAULT_ALPHABET)}
+del _ENCODE["\x1b"]
+_ENCODE.update({ch: bytes((ESCAPE, code)) for code, ch in EXTENSION_TABLE.items()})
+_DECODE_EXT = [DEFAULT_ALPHABET[i] for i in range(128)]
+for _code, _ch in EXTENSION_TABLE.items():
+    _DECODE_EXT[_code] = _ch
+# ESC ESC is reserved for a further extension table: TS 23.038 says show a space.
+_DECODE_EXT[ESCAPE] = " "
+_DEFAULT_CHARS = set(DEFAULT_ALPHABET) - {"\x1b"}
+
+
+def char_septets(ch: str) -> int:
+    """How many septets ``ch`` costs (1 or 2), or 0 when GSM 7-bit cannot carry it."""
+    enc = _ENCODE.get(ch)
+    return len(enc) if enc is not None else 0
+
+
+def is_gsm7(text: str) -> bool:
+    """Whether every character of ``text`` is in the default or extension table."""
+    return all(ch in _ENCODE for ch in text)
+
+
+def septet_count(text: str) -> int:
+    """Septets ``text`` takes, an escape pair counting two."""
+    if _DEFAULT_CHARS.issuperset(text):
+        return len(text)
+    return len(encode(text))
+
+
+def encode(text: str) -> bytes:
+    """Text to septet values (one per byte).  Raises PDUError for a character
+    that has no GSM 7-bit code."""
+    try:
+        return b"".join(map(_ENCODE.__getitem__, text))
+    except KeyError:
+        bad = next(i for i, ch in enumerate(text) if ch not in _ENCODE)
+        raise PDUError(
+            f"character {text[bad]!r} (U+{ord(text[bad]):04X}) at position {bad} "
+            "is not in the GSM 7-bit alphabet"
+        ) from None
+
+
+def decode(septets: bytes) -> str:
+    """Septet values to text.
+
+    An escape followed by a code with no extension character shows the default
+    character for that code, as TS 23.038 §6.2.1.1 asks of a receiver; a lone
+    escape at the very end shows nothing.
+    """
+    if ESCAPE not in septets:
+        return "".join(map(DEFAULT_ALPHABET.__getitem__, septets))
+    out: list[str] = []
+    escaped = False
+    for s in septets:
+        if escaped:
+            out.append(_DECODE_EXT[s])
+            escaped = False
+        elif s == ESCAPE:
+            escaped = True
+        else:
+            out.append(DEFAULT_ALPHABET[s])
+    return "".join(out)
+
+
+def pack(septets: Iterable[int], offset: int = 0) -> bytes:
+    """Pack septets LSB first, the first one starting at septet ``offset``.
+
+    The octets before ``offset`` come out zero; a caller that puts a UDH there
+    ORs it in.  The result is exactly ceil((offset + n) * 7 / 8) octets long.
+    """
+    acc = 0
+    shift = 7 * offset
+    for s in septets:
+        acc |= s << shift
+        shift += 7
+    return acc.to_bytes((shift + 7) // 8, "little")
+
+
+def unpack(data: bytes, count: int, offset: int = 0) -> bytes:
+    """Septets ``offset`` .. ``count - 1`` of packed ``data``.
+
+    Reading by count is what keeps the spare bits of the last octet from turning
+    into a phantom '@'; the caller checks that ``data`` is long enough.
+    """
+    acc = int.from_bytes(data, "little") >> (7 * offset)
+    out = bytearray(count - offset if count > offset else 0)
+    for i in range(len(out)):
+        out[i] = acc & 0x7F
+        acc >>= 7
+    return bytes(out)
+
+
+def packed_length(septets: int) -> int:
+    """Octets that ``septets`` packed septets occupy."""
+    return (septets * 7 + 7) // 8

@@ -1,0 +1,85 @@
+"""TP-SCTS, TP-DT and absolute TP-VP: seven swapped semi-octet pairs, the last
+the time zone in quarter hours with its sign in bit 3 (TS 23.040 §9.2.3.11).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from .errors import PDUError
+from .reader import Reader
+
+#: Two-digit years 00-79 are 2000-2079, 80-99 are 1980-1999: GSM did not exist
+#: before 1980, so no timestamp from it can mean an earlier year.
+CENTURY_PIVOT = 80
+_ZONES = [timezone(timedelta(minutes=15 * q)) for q in range(-79, 80)]
+
+
+def _swapped(octet: int) -> int | None:
+    tens, units = octet & 0x0F, octet >> 4
+    if tens > 9 or units > 9:
+        return None
+    return tens * 10 + units
+
+
+def _swap(value: int) -> int:
+    return value // 10 | (value % 10) << 4
+
+
+def encode_timestamp(when: datetime) -> bytes:
+    """Seven octets for an aware datetime; seconds are kept, microseconds dropped."""
+    offset = when.utcoffset()
+    if offset is None:
+        raise PDUError(f"timestamp {when.isoformat()} has no time zone")
+    seconds = int(offset.total_seconds())
+    if seconds % 900:
+        raise PDUError(f"time zone {offset} is not a whole number of quarter hours")
+    quarters = seconds // 900
+    if not -79 <= quarters <= 79:
+        raise PDUError(f"time zone {offset} is out of range")
+    if not 1980 <= when.year < 1980 + 100:
+        raise PDUError(f"year {when.year} cannot be written with two digits (1980-2079)")
+    zone = _swap(abs(quarters)) | (0x08 if quarters < 0 else 0)
+    return bytes(
+        (
+            _swap(when.year % 100),
+            _swap(when.month),
+            _swap(when.day),
+            _swap(when.hour),
+            _swap(when.minute),
+            _swap(when.second),
+            zone,
+        )
+    )
+
+
+def describe_zone(octet: int) -> str:
+    quarters = (octet & 0x07) * 10 + (octet >> 4)
+    sign = "-" if octet & 0x08 else "+"
+    return f"UTC{sign}{quarters // 4:02d}:{quarters % 4 * 15:02d} ({sign}{quarters} quarter hours)"
+
+
+def decode_timestamp(r: Reader, name: str) -> datetime:
+    start = r.pos
+    raw = r.take(7, name)
+    fields = [_swapped(b) for b in raw[:6]]
+    zone = raw[6]
+    zone_units = zone >> 4
+    if zone_units > 9 or None in fields:
+        bad = next(
+            (i for i, v in enumerate(fields) if v is None),
+            6,
+        )
+        raise r.error(f"{name} octet {raw[bad]:02X} is not two decimal semi-octets", start + bad)
+    yy, month, day, hour, minute, second = (v or 0 for v in fields)
+    quarters = (zone & 0x07) * 10 + zone_units
+    if zone & 0x08:
+        quarters = -quarters
+    year = yy + (2000 if yy < CENTURY_PIVOT else 1900)
+    try:
+        when = datetime(year, month, day, hour, minute, second, tzinfo=_ZONES[quarters + 79])
+    except ValueError as exc:
+        raise r.error(f"{name} is not a valid date and time: {exc}", start) from None
+    if r.trace is not None:
+        r.note(f"{when.isoformat()} (zone octet {zone:02X}: {describe_zone(zone)})")
+    return when

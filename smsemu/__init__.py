@@ -1,0 +1,1 @@
+"""smsemu: the composition root (the ``smsemu`` command)."""
