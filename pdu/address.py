@@ -58,6 +58,10 @@ _BCD_DIGITS = "0123456789*#abc"
 _DIGIT_VALUE = {ch: i for i, ch in enumerate(_BCD_DIGITS)}
 _DIGIT_VALUE.update({"A": 12, "B": 13, "C": 14})
 _FILLER = 0xF
+# Each octet as its (up to two) digits, low nibble first, fillers dropped.
+_BCD_OCTET = [
+    "".join(_BCD_DIGITS[n] for n in (o & 0xF, o >> 4) if n != _FILLER) for o in range(256)
+]
 #: Address-Value is at most 10 octets (TS 23.040 §9.1.2.5): 20 digits, 11 septets.
 MAX_DIGITS = 20
 
@@ -114,14 +118,8 @@ def _bcd_decode(value: bytes, digits: int) -> str:
     """Swapped BCD to digits, at most ``digits`` of them.  Filler nibbles are
     skipped wherever they stand: real PDUs carry sloppy ones, and an F is never a
     digit, so skipping it is unambiguous."""
-    out: list[str] = []
-    for octet in value:
-        for nibble in (octet & 0xF, octet >> 4):
-            if len(out) == digits:
-                break
-            if nibble != _FILLER:
-                out.append(_BCD_DIGITS[nibble])
-    return "".join(out)
+    number = "".join(map(_BCD_OCTET.__getitem__, value))
+    return number if len(number) <= digits else number[:digits]
 
 
 def _value(address: Address) -> tuple[int, bytes]:

@@ -51,8 +51,10 @@ def explain(data: bytes, direction: Direction, *, sca: bool = False) -> Explanat
     tpdu: Tpdu | None = None
     error: PDUError | None = None
     try:
-        tpdu = decode_sca(data, direction, trace=trace)[1] if sca else decode(
-            data, direction, trace=trace
+        tpdu = (
+            decode_sca(data, direction, trace=trace)[1]
+            if sca
+            else decode(data, direction, trace=trace)
         )
     except PDUError as exc:
         error = exc

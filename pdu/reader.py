@@ -56,9 +56,7 @@ class Reader:
         pos = self.pos
         end = pos + n
         if end > len(self.buf):
-            raise self.error(
-                f"truncated: {name} needs {n} octets, {len(self.buf) - pos} left"
-            )
+            raise self.error(f"truncated: {name} needs {n} octets, {len(self.buf) - pos} left")
         self.pos = end
         if self.trace is not None and n:
             self.trace.append(Span(self.base + pos, self.base + end, name))

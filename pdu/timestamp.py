@@ -15,11 +15,10 @@ CENTURY_PIVOT = 80
 _ZONES = [timezone(timedelta(minutes=15 * q)) for q in range(-79, 80)]
 
 
-def _swapped(octet: int) -> int | None:
-    tens, units = octet & 0x0F, octet >> 4
-    if tens > 9 or units > 9:
-        return None
-    return tens * 10 + units
+# Two swapped decimal semi-octets to their value; None where a nibble is not 0-9.
+_SWAPPED = [
+    (o & 0x0F) * 10 + (o >> 4) if (o & 0x0F) <= 9 and o >> 4 <= 9 else None for o in range(256)
+]
 
 
 def _swap(value: int) -> int:
@@ -62,7 +61,7 @@ def describe_zone(octet: int) -> str:
 def decode_timestamp(r: Reader, name: str) -> datetime:
     start = r.pos
     raw = r.take(7, name)
-    fields = [_swapped(b) for b in raw[:6]]
+    fields = [_SWAPPED[b] for b in raw[:6]]
     zone = raw[6]
     zone_units = zone >> 4
     if zone_units > 9 or None in fields:

@@ -168,9 +168,7 @@ def first_octet(tpdu: Tpdu) -> int:
     return o
 
 
-def _optional_tail(
-    pid: int | None, dcs: DataCodingScheme | None, ud: UserData | None
-) -> bytes:
+def _optional_tail(pid: int | None, dcs: DataCodingScheme | None, ud: UserData | None) -> bytes:
     """TP-PI and the optional TP-PID / TP-DCS / TP-UDL+TP-UD of the reports."""
     pi = (PI_PID if pid is not None else 0) | (PI_DCS if dcs is not None else 0)
     pi |= PI_UDL if ud is not None else 0

@@ -89,8 +89,11 @@ def decode_user_data(r: Reader, dcs: DataCodingScheme, udhi: bool) -> UserData:
         body = gsm7.decode(gsm7.unpack(r.buf[start : start + head] + rest, udl, skip))
         if r.trace is not None and rest:
             fill = skip * 7 - head * 8
-            r.note(f"{udl - skip} septets" + (f" after {fill} fill bits" if fill else "")
-                   + f": {body!r}")
+            r.note(
+                f"{udl - skip} septets"
+                + (f" after {fill} fill bits" if fill else "")
+                + f": {body!r}"
+            )
     else:
         rest = r.take(size - head, "TP-UD")
         if dcs.alphabet is Alphabet.UCS2 and not dcs.compressed:

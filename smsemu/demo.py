@@ -43,8 +43,11 @@ def run(args: argparse.Namespace) -> int:
     pdus = []
     for mr, ud in enumerate(plan.parts):
         tpdu = SmsSubmit(
-            tp_da=RECIPIENT, tp_mr=mr, tp_dcs=DataCodingScheme.general(plan.alphabet),
-            tp_ud=ud, tp_srr=True,
+            tp_da=RECIPIENT,
+            tp_mr=mr,
+            tp_dcs=DataCodingScheme.general(plan.alphabet),
+            tp_ud=ud,
+            tp_srr=True,
         )
         pdus.append(encode_sca(tpdu, SENDER_SMSC))
         # +CMGS counts the TPDU's octets, not the SMSC address field (TS 27.005 §3.5.1).
@@ -57,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
     _heading("3. Decode the parts, arriving in reverse order, and reassemble")
     received = []
     for raw in reversed(pdus):
-        _, tpdu = decode_sca(raw, Direction.MO)
-        assert isinstance(tpdu, SmsSubmit)
-        concat = find_concat(tpdu.tp_ud.udh)
+        _, submit = decode_sca(raw, Direction.MO)
+        assert isinstance(submit, SmsSubmit)
+        concat = find_concat(submit.tp_ud.udh)
         print(f"got part {concat.seq if concat else '?'} of {concat.total if concat else '?'}")
-        received.append(tpdu.tp_ud)
+        received.append(submit.tp_ud)
     whole = reassemble(received)
     assert isinstance(whole.body, str)
     numbered = read_number(whole.body, whole.parts[-1].udh)

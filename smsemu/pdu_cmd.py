@@ -11,7 +11,7 @@ import argparse
 import json
 import random
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pdu import (
@@ -63,6 +63,7 @@ def _iso(text: str, option: str, expected: str = "an ISO 8601 time with zone") -
     except ValueError:
         raise PDUError(f"{option} {text!r}: expected {expected}") from None
 
+
 def _octet_arg(text: str) -> int:
     value = int(text, 0)
     if not 0 <= value <= 255:
@@ -77,19 +78,36 @@ def add_parser(sub: Any) -> None:
     def direction_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("hex", help="the PDU in hex (white space ignored)")
         g = q.add_mutually_exclusive_group()
-        g.add_argument("--mt", dest="direction", action="store_const", const=Direction.MT,
-                       help="SC -> MS (SMS-DELIVER, -STATUS-REPORT, -SUBMIT-REPORT); default")
-        g.add_argument("--mo", dest="direction", action="store_const", const=Direction.MO,
-                       help="MS -> SC (SMS-SUBMIT, -COMMAND, -DELIVER-REPORT)")
+        g.add_argument(
+            "--mt",
+            dest="direction",
+            action="store_const",
+            const=Direction.MT,
+            help="SC -> MS (SMS-DELIVER, -STATUS-REPORT, -SUBMIT-REPORT); default",
+        )
+        g.add_argument(
+            "--mo",
+            dest="direction",
+            action="store_const",
+            const=Direction.MO,
+            help="MS -> SC (SMS-SUBMIT, -COMMAND, -DELIVER-REPORT)",
+        )
         q.set_defaults(direction=Direction.MT)
-        q.add_argument("--sca", action="store_true",
-                       help="the hex starts with the SMSC address field (AT PDU mode)")
+        q.add_argument(
+            "--sca",
+            action="store_true",
+            help="the hex starts with the SMSC address field (AT PDU mode)",
+        )
 
     d = psub.add_parser("decode", help="decode one PDU")
     direction_args(d)
     d.add_argument("--json", action="store_true", help="one JSON object, TS 23.040 key names")
-    d.add_argument("--iei", type=_octet_arg, default=IEI_MESSAGE_NUMBER,
-                   help="IEI of the message-number element (default 0x80)")
+    d.add_argument(
+        "--iei",
+        type=_octet_arg,
+        default=IEI_MESSAGE_NUMBER,
+        help="IEI of the message-number element (default 0x80)",
+    )
     d.set_defaults(run=run_decode)
 
     x = psub.add_parser("explain", help="every octet of a PDU, field by field")
@@ -100,22 +118,33 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--to", required=True, help="recipient (+international, national digits)")
     e.add_argument("--text", required=True)
     e.add_argument("--from", dest="sender", help="originator: TP-OA of an SMS-DELIVER")
-    e.add_argument("--deliver", action="store_true",
-                   help="make SMS-DELIVER (SC -> MS) instead of SMS-SUBMIT")
-    e.add_argument("--alphabet", choices=["auto", "gsm7", "ucs2", "8bit"], default="auto",
-                   help="8bit sends the UTF-8 octets of --text")
+    e.add_argument(
+        "--deliver", action="store_true", help="make SMS-DELIVER (SC -> MS) instead of SMS-SUBMIT"
+    )
+    e.add_argument(
+        "--alphabet",
+        choices=["auto", "gsm7", "ucs2", "8bit"],
+        default="auto",
+        help="8bit sends the UTF-8 octets of --text",
+    )
     e.add_argument("--message-number", type=_octet_arg, help="read-receipt number 0-255")
-    e.add_argument("--carrier", choices=["udh", "inline"], default="udh",
-                   help="carry the number in a UDH element or as a trailing □NNN")
+    e.add_argument(
+        "--carrier",
+        choices=["udh", "inline"],
+        default="udh",
+        help="carry the number in a UDH element or as a trailing □NNN",
+    )
     e.add_argument("--iei", type=_octet_arg, default=IEI_MESSAGE_NUMBER)
     e.add_argument("--marker", default=MARKER, help="inline marker (default □)")
-    e.add_argument("--srr", action="store_true",
-                   help="request a status report (TP-SRR; TP-SRI with --deliver)")
+    e.add_argument(
+        "--srr", action="store_true", help="request a status report (TP-SRR; TP-SRI with --deliver)"
+    )
     e.add_argument("--vp", help="validity: 30m, 12h, 2d, 1w, rel:N, enh:30s, or ISO time")
     e.add_argument("--sca", help="prefix the SMSC address field (AT PDU mode)")
     e.add_argument("--class", dest="message_class", type=int, choices=range(4))
-    e.add_argument("--mr", type=_octet_arg, default=0,
-                   help="TP-MR of the first part; later parts count on")
+    e.add_argument(
+        "--mr", type=_octet_arg, default=0, help="TP-MR of the first part; later parts count on"
+    )
     e.add_argument("--ref", type=int, help="concatenation reference (default random)")
     e.add_argument("--ref16", action="store_true", help="16-bit concatenation reference")
     e.add_argument("--scts", help="TP-SCTS of an SMS-DELIVER, ISO 8601 (default now)")
@@ -150,7 +179,7 @@ def now_with_zone() -> datetime:
     """Local time with its zone, or UTC where the zone is not in quarter hours."""
     now = datetime.now().astimezone().replace(microsecond=0)
     if (now.utcoffset() or timedelta()) % timedelta(minutes=15):
-        return now.astimezone(timezone.utc)
+        return now.astimezone(UTC)
     return now
 
 
@@ -177,15 +206,26 @@ def run_encode(args: argparse.Namespace) -> int:
             raise PDUError("--deliver needs --from (the TP-OA)")
         scts = _iso(args.scts, "--scts") if args.scts else now_with_zone()
         tpdus = [
-            SmsDeliver(tp_oa=Address.parse(args.sender), tp_scts=scts, tp_dcs=dcs, tp_ud=ud,
-                       tp_sri=args.srr)
+            SmsDeliver(
+                tp_oa=Address.parse(args.sender),
+                tp_scts=scts,
+                tp_dcs=dcs,
+                tp_ud=ud,
+                tp_sri=args.srr,
+            )
             for ud in parts.parts
         ]
     else:
         vp = parse_vp(args.vp) if args.vp else None
         tpdus = [
-            SmsSubmit(tp_da=Address.parse(args.to), tp_mr=(args.mr + i) % 256, tp_dcs=dcs,
-                      tp_vp=vp, tp_ud=ud, tp_srr=args.srr)
+            SmsSubmit(
+                tp_da=Address.parse(args.to),
+                tp_mr=(args.mr + i) % 256,
+                tp_dcs=dcs,
+                tp_vp=vp,
+                tp_ud=ud,
+                tp_srr=args.srr,
+            )
             for i, ud in enumerate(parts.parts)
         ]
     sca = Address.parse(args.sca) if args.sca else None

@@ -19,15 +19,13 @@ from pdu import (
     SmsSubmit,
     SmsSubmitReport,
     UserData,
+    gsm7,
 )
-from pdu import gsm7
 from pdu.address import TON_ALPHANUMERIC
 from pdu.udh import encode_udh
 from pdu.userdata import MAX_OCTETS, MAX_SEPTETS, header_septets
 
-GSM7_CHARS = [c for c in gsm7.DEFAULT_ALPHABET if c != "\x1b"] + list(
-    gsm7.EXTENSION_TABLE.values()
-)
+GSM7_CHARS = [c for c in gsm7.DEFAULT_ALPHABET if c != "\x1b"] + list(gsm7.EXTENSION_TABLE.values())
 gsm7_text = st.text(alphabet=GSM7_CHARS, max_size=170)
 # Any Unicode scalar value, astral planes included (sent as surrogate pairs).
 any_text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=80)

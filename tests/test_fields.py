@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pdu import Address, DataCodingScheme, EnhancedVP, PDUError, RelativeVP
+from pdu import Address, Alphabet, DataCodingScheme, EnhancedVP, PDUError, RelativeVP
 from pdu.address import (
     TON_ALPHANUMERIC,
     TON_UNKNOWN,
@@ -186,4 +186,4 @@ def test_dcs_waiting_and_compression() -> None:
     assert DataCodingScheme(0x00).waiting_indication is None
     compressed = DataCodingScheme(0x20)
     assert compressed.compressed and not compressed.counts_septets
-    assert DataCodingScheme.general("ucs2", 1).value == 0x19
+    assert DataCodingScheme.general(Alphabet.UCS2, 1).value == 0x19

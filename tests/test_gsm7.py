@@ -50,7 +50,7 @@ def test_unknown_escape_shows_the_default_character() -> None:
 
 
 def test_character_outside_the_alphabet_is_a_clear_error() -> None:
-    with pytest.raises(PDUError, match="'ж'.*position 2"):
+    with pytest.raises(PDUError, match=r"'ж'.*position 2"):
         gsm7.encode("abж")
 
 
