@@ -152,13 +152,14 @@ def decode_json(
     *,
     sca: bool = False,
     message_number_iei: int = IEI_MESSAGE_NUMBER,
+    rp_error: bool | None = None,
 ) -> dict[str, Any]:
     """Decode and describe; TP-UDL is taken as it stood in the PDU."""
     trace: list[Span] = []
     address = None
     if sca:
-        address, tpdu = decode_sca(data, direction, trace=trace)
+        address, tpdu = decode_sca(data, direction, trace=trace, rp_error=rp_error)
     else:
-        tpdu = decode(data, direction, trace=trace)
+        tpdu = decode(data, direction, trace=trace, rp_error=rp_error)
     udl = next((data[s.start] for s in trace if s.name == "TP-UDL"), None)
     return to_json(tpdu, sca=address, udl=udl, message_number_iei=message_number_iei)

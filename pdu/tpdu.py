@@ -4,9 +4,10 @@ TP-MTI alone is ambiguous (00 is SMS-DELIVER from the SC but SMS-DELIVER-REPORT
 from the MS, and so on), so ``decode`` takes the direction the octets travelled.
 
 The report TPDUs have two forms, for RP-ACK and for RP-ERROR, and only the
-latter carries TP-FCS.  Decoding one without its RP layer, the octet after the
-first is read as TP-FCS when its top bit is set: TP-FCS values start at 0x80,
-while TP-PI keeps bit 7 as a reserved extension bit that senders set to 0.
+latter carries TP-FCS.  The RP layer knows which (``rp_error``); decoding one
+without it, the octet after the first is read as TP-FCS when its top bit is set:
+TP-FCS values start at 0x80, while TP-PI keeps bit 7 as a reserved extension bit
+that senders set to 0.
 """
 
 from __future__ import annotations
@@ -322,8 +323,8 @@ def _decode_announced(
     return pid, dcs, ud
 
 
-def _decode_fcs(r: Reader) -> int | None:
-    if r.at_end() or r.buf[r.pos] < 0x80:
+def _decode_fcs(r: Reader, rp_error: bool | None) -> int | None:
+    if rp_error is False or r.at_end() or (rp_error is None and r.buf[r.pos] < 0x80):
         return None
     return _byte(r, "TP-FCS", describe_fcs)
 
@@ -334,26 +335,32 @@ def decode(
     *,
     trace: list[Span] | None = None,
     offset: int = 0,
+    rp_error: bool | None = None,
 ) -> Tpdu:
     """Decode the TPDU in ``data`` starting at ``offset``.
 
     Octets after the user data are ignored.  ``trace``, when given, collects a
-    Span for every field (see ``pdu.explain``).
+    Span for every field (see ``pdu.explain``).  ``rp_error`` says whether a
+    report came in RP-ERROR (True: it has TP-FCS) or RP-ACK (False); None guesses.
     """
     r = Reader(data, offset, trace)
-    return _decode(r, Direction(direction))
+    return _decode(r, Direction(direction), rp_error)
 
 
 def decode_sca(
-    data: bytes, direction: Direction, *, trace: list[Span] | None = None
+    data: bytes,
+    direction: Direction,
+    *,
+    trace: list[Span] | None = None,
+    rp_error: bool | None = None,
 ) -> tuple[Address | None, Tpdu]:
     """AT PDU mode: the SMSC address field, then the TPDU."""
     r = Reader(data, 0, trace)
     sca = decode_sc_address(r, "SCA")
-    return sca, _decode(r, Direction(direction))
+    return sca, _decode(r, Direction(direction), rp_error)
 
 
-def _decode(r: Reader, direction: Direction) -> Tpdu:
+def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tpdu:
     fo = r.octet("first octet")
     mti = fo & 0x03
     name = _BY_MTI[direction].get(mti)
@@ -422,13 +429,13 @@ def _decode(r: Reader, direction: Direction) -> Tpdu:
             tp_ud=ud,
         )
     if name == SmsSubmitReport.name:
-        fcs = _decode_fcs(r)
+        fcs = _decode_fcs(r, rp_error)
         pi = _read_pi(r)
         tp_scts = decode_timestamp(r, "TP-SCTS")
         pid, dcs, ud = _decode_announced(r, pi, udhi)
         return SmsSubmitReport(tp_scts=tp_scts, tp_fcs=fcs, tp_pid=pid, tp_dcs=dcs, tp_ud=ud)
     if name == SmsDeliverReport.name:
-        fcs = _decode_fcs(r)
+        fcs = _decode_fcs(r, rp_error)
         pid, dcs, ud = _decode_announced(r, _read_pi(r), udhi)
         return SmsDeliverReport(tp_fcs=fcs, tp_pid=pid, tp_dcs=dcs, tp_ud=ud)
     # SMS-COMMAND
