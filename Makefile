@@ -20,6 +20,7 @@ demo: $(VENV)/.installed
 	$(BIN)/smsemu demo
 
 test: $(VENV)/.test-installed
+	bash scripts/ensure-postgres
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.test-installed

@@ -8,7 +8,7 @@ fill bits after a User Data Header are just a septet offset to the packer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from .errors import PDUError
 
@@ -79,26 +79,45 @@ def encode(text: str) -> bytes:
         ) from None
 
 
-def decode(septets: bytes) -> str:
+def decode(
+    septets: bytes, locking: str | None = None, single: Mapping[int, str] | None = None
+) -> str:
     """Septet values to text.
 
-    An escape followed by a code with no extension character shows the default
-    character for that code, as TS 23.038 §6.2.1.1 asks of a receiver; a lone
-    escape at the very end shows nothing.
+    ``locking`` replaces the default alphabet and ``single`` the extension
+    table, as the national language shift IEs ask (TS 23.038 §6.2.1.2; the
+    tables are in ``national``).  An escape followed by a code with no extension
+    character shows the character for that code in the alphabet in use, as
+    TS 23.038 §6.2.1.1 asks of a receiver; ESC ESC shows a space; a lone escape
+    at the very end shows nothing.  (Not keyword-only: that slows every call.)
     """
     if ESCAPE not in septets:
-        return "".join(map(DEFAULT_ALPHABET.__getitem__, septets))
+        if locking is None:
+            return "".join(map(DEFAULT_ALPHABET.__getitem__, septets))
+        return "".join(map(locking.__getitem__, septets))
+    alphabet = DEFAULT_ALPHABET if locking is None else locking
+    ext = _DECODE_EXT if locking is None and single is None else _escaped(alphabet, single)
     out: list[str] = []
     escaped = False
     for s in septets:
         if escaped:
-            out.append(_DECODE_EXT[s])
+            out.append(ext[s])
             escaped = False
         elif s == ESCAPE:
             escaped = True
         else:
-            out.append(DEFAULT_ALPHABET[s])
+            out.append(alphabet[s])
     return "".join(out)
+
+
+def _escaped(alphabet: str, single: Mapping[int, str] | None) -> list[str]:
+    """What each code shows after ESC: the single shift table's character, else
+    the alphabet's."""
+    ext = list(alphabet)
+    for code, ch in (EXTENSION_TABLE if single is None else single).items():
+        ext[code] = ch
+    ext[ESCAPE] = " "
+    return ext
 
 
 def pack(septets: Iterable[int], offset: int = 0) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import national
 from .errors import PDUError
 from .reader import Reader
 
@@ -183,7 +184,16 @@ def describe_ie(ie: InformationElement, message_number_iei: int = IEI_MESSAGE_NU
         if n is not None:
             return f"message number {n}"
     elif ie.iei in (IEI_NATIONAL_SINGLE_SHIFT, IEI_NATIONAL_LOCKING_SHIFT) and len(ie.data) == 1:
-        return f"language {ie.data[0]} (TS 23.038 §6.2.1.2)"
+        lang = ie.data[0]
+        name = national.language_name(lang)
+        if ie.iei == IEI_NATIONAL_LOCKING_SHIFT:
+            found, default = national.locking_shift(lang) is not None, "default alphabet"
+        else:
+            found, default = national.single_shift(lang) is not None, "default extension table"
+        if found:
+            return f"{name} (language {lang}, TS 23.038 §6.2.1.2.4)"
+        what = f"{name} has no such table" if name else "reserved"
+        return f"language {lang}, {what} (TS 23.038 §6.2.1.2.4): the {default} stays"
     return f"{len(ie.data)} octets, kept as they are"
 
 

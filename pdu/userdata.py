@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import gsm7
+from . import gsm7, national
 from .dcs import Alphabet, DataCodingScheme
 from .errors import PDUError
 from .reader import Reader
-from .udh import Udh, decode_udh, encode_udh
+from .udh import (
+    IEI_NATIONAL_LOCKING_SHIFT,
+    IEI_NATIONAL_SINGLE_SHIFT,
+    Udh,
+    decode_udh,
+    encode_udh,
+)
 
 MAX_OCTETS = 140
 MAX_SEPTETS = 160
@@ -62,6 +68,23 @@ def encode_user_data(ud: UserData, dcs: DataCodingScheme) -> bytes:
     return bytes((udl,)) + header + octets
 
 
+def _shift_tables(udh: Udh) -> tuple[str | None, dict[int, str] | None]:
+    """The locking and single shift tables the national language IEs select
+    (TS 23.038 §6.2.1.2.4).  The last element of each kind counts; a language
+    with no such table keeps the default one; an IE whose data is not one
+    octet is not a language and is passed over."""
+    locking: str | None = None
+    single: dict[int, str] | None = None
+    for ie in udh:
+        if len(ie.data) != 1:
+            continue
+        if ie.iei == IEI_NATIONAL_LOCKING_SHIFT:
+            locking = national.locking_shift(ie.data[0])
+        elif ie.iei == IEI_NATIONAL_SINGLE_SHIFT:
+            single = national.single_shift(ie.data[0])
+    return locking, single
+
+
 def decode_user_data(r: Reader, dcs: DataCodingScheme, udhi: bool) -> UserData:
     udl = r.octet("TP-UDL")
     septets = dcs.counts_septets
@@ -86,7 +109,12 @@ def decode_user_data(r: Reader, dcs: DataCodingScheme, udhi: bool) -> UserData:
         if skip > udl:
             raise r.error(f"the user data header takes {skip} septets, TP-UDL is {udl}", start)
         rest = r.take(size - head, "TP-UD")
-        body = gsm7.decode(gsm7.unpack(r.buf[start : start + head] + rest, udl, skip))
+        locking, single = _shift_tables(udh) if udh else (None, None)
+        body = gsm7.decode(
+            gsm7.unpack(r.buf[start : start + head] + rest, udl, skip),
+            locking=locking,
+            single=single,
+        )
         if r.trace is not None and rest:
             fill = skip * 7 - head * 8
             r.note(

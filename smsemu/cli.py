@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pdu import PDUError
 
-from . import demo, pdu_cmd
+from . import demo, network, pdu_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     pdu_cmd.add_parser(sub)
     demo.add_parser(sub)
+    network.add_parsers(sub)
     return parser
 
 

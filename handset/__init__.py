@@ -1,0 +1,1 @@
+"""The emulated handset (phone or companion device)."""

@@ -1,0 +1,299 @@
+"""The handset's end of the radio link: attach, submit, receive, acknowledge,
+detach.  Used by the tests, the demo, the benchmark and the full handset.
+
+``MsLink`` is the protocol as a plain object (bytes in, events out, bytes to
+send); ``LinkClient`` is the thin Twisted protocol over it, with Deferreds.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.python.failure import Failure
+
+from pdu import Address, Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
+from smsc import link as lk
+from smsc import rp
+
+
+@dataclass(frozen=True, slots=True)
+class Attached:
+    smsc: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    cause: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detached:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """An RP-DATA from the network: answer it with ``ack`` or ``error``."""
+
+    rp_mr: int
+    tpdu: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Acked:
+    rp_mr: int
+    rp_ud: bytes | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    rp_mr: int
+    cause: int
+
+
+@dataclass(frozen=True, slots=True)
+class LinkFailure:
+    code: int
+    reason: str
+
+
+Event = Attached | Rejected | Detached | Incoming | Acked | Refused | LinkFailure
+
+
+class MsLink:
+    """The MS side of the radio link, with no I/O."""
+
+    def __init__(self, imsi: str, msisdn: str) -> None:
+        self.imsi, self.msisdn = imsi, msisdn
+        self.smsc: str | None = None
+        self._reader = lk.FrameReader()
+        self._next_mr = 0
+
+    def _mr(self) -> int:
+        mr = self._next_mr
+        self._next_mr = (mr + 1) % 256
+        return mr
+
+    def attach(self) -> bytes:
+        return lk.encode_frame(lk.Attach(self.imsi, self.msisdn))
+
+    def detach(self) -> bytes:
+        self.smsc = None
+        return lk.encode_frame(lk.Detach())
+
+    def submit(self, tpdu: bytes) -> tuple[int, bytes]:
+        """RP-DATA MS->N around an SMS-SUBMIT (or SMS-COMMAND)."""
+        if self.smsc is None:
+            raise RuntimeError("not attached")
+        mr = self._mr()
+        message = rp.RpData.mo(mr, Address.parse(self.smsc), tpdu)
+        return mr, lk.encode_frame(lk.Rp(rp.encode_rp(message)))
+
+    def ack(self, rp_mr: int, deliver_report: bytes | None = None) -> bytes:
+        return lk.encode_frame(
+            lk.Rp(rp.encode_rp(rp.RpAck(rp_mr, deliver_report, mti=rp.RpMti.ACK_MS_TO_N)))
+        )
+
+    def error(self, rp_mr: int, cause: int) -> bytes:
+        return lk.encode_frame(
+            lk.Rp(rp.encode_rp(rp.RpError(rp_mr, cause, mti=rp.RpMti.ERROR_MS_TO_N)))
+        )
+
+    def smma(self) -> tuple[int, bytes]:
+        mr = self._mr()
+        return mr, lk.encode_frame(lk.Rp(rp.encode_rp(rp.RpSmma(mr))))
+
+    def receive(self, data: bytes) -> list[Event]:
+        events: list[Event] = []
+        for frame in self._reader.feed(data):
+            if isinstance(frame, lk.MalformedFrame):
+                events.append(LinkFailure(frame.code, frame.reason))
+            elif isinstance(frame, lk.AttachAccept):
+                self.smsc = frame.smsc
+                events.append(Attached(frame.smsc))
+            elif isinstance(frame, lk.AttachReject):
+                events.append(Rejected(frame.cause, frame.reason))
+            elif isinstance(frame, lk.Detach):
+                self.smsc = None
+                events.append(Detached())
+            elif isinstance(frame, lk.Error):
+                events.append(LinkFailure(frame.code, frame.reason))
+            elif isinstance(frame, lk.Rp):
+                events.append(self._rp(frame.message))
+        return events
+
+    @staticmethod
+    def _rp(octets: bytes) -> Event:
+        try:
+            message = rp.decode_rp(octets, direction=Direction.MT)
+        except rp.RPError as exc:
+            return LinkFailure(lk.ErrorCode.MALFORMED_FRAME, str(exc))
+        if isinstance(message, rp.RpData):
+            return Incoming(message.rp_mr, message.rp_ud)
+        if isinstance(message, rp.RpAck):
+            return Acked(message.rp_mr, message.rp_ud)
+        if isinstance(message, rp.RpError):
+            return Refused(message.rp_mr, message.rp_cause)
+        return LinkFailure(lk.ErrorCode.UNEXPECTED_FRAME, "RP-SMMA from the network")
+
+
+class SubmitRefused(Exception):
+    def __init__(self, cause: int) -> None:
+        super().__init__(f"RP-ERROR cause {cause}: {rp.describe_cause(cause)}")
+        self.cause = cause
+
+
+class AttachRefused(Exception):
+    pass
+
+
+#: Decides how to answer an incoming TPDU: None acknowledges, an int is the
+#: RP-Cause of an RP-ERROR (22 for "memory full").
+Answer = Callable[[Tpdu], int | None]
+
+
+class LinkClient(Protocol):
+    """A handset's radio link over TCP, with a Deferred for every request."""
+
+    def __init__(self, imsi: str, msisdn: str, answer: Answer | None = None) -> None:
+        self.ms = MsLink(imsi, msisdn)
+        self.answer: Answer = answer or (lambda tpdu: None)
+        self.received: list[Tpdu] = []
+        self.on_receive: list[Callable[[Tpdu], None]] = []
+        self.events: list[Event] = []
+        self._attaching: Deferred[str] | None = None
+        self._pending: dict[int, Deferred[SmsSubmitReport | None]] = {}
+        self._waiters: deque[Deferred[Tpdu]] = deque()
+        self.ready: Deferred[LinkClient] = Deferred()
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.ready.callback(self)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        for d in list(self._pending.values()):
+            d.errback(ConnectionError("radio link lost"))
+        self._pending.clear()
+        self.lost.callback(None)
+
+    def _write(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.transport.write(data)
+
+    def attach(self) -> Deferred[str]:
+        self._attaching = Deferred()
+        self._write(self.ms.attach())
+        return self._attaching
+
+    def detach(self) -> None:
+        self._write(self.ms.detach())
+
+    def submit(self, tpdu: SmsSubmit | bytes) -> Deferred[SmsSubmitReport | None]:
+        """Fires with the SMS-SUBMIT-REPORT of the RP-ACK (or None), or fails
+        with SubmitRefused carrying the RP-Cause."""
+        try:
+            mr, data = self.ms.submit(tpdu if isinstance(tpdu, bytes) else encode(tpdu))
+        except RuntimeError as exc:
+            return fail(exc)
+        d: Deferred[SmsSubmitReport | None] = Deferred()
+        self._pending[mr] = d
+        self._write(data)
+        return d
+
+    def smma(self) -> Deferred[SmsSubmitReport | None]:
+        mr, data = self.ms.smma()
+        d: Deferred[SmsSubmitReport | None] = Deferred()
+        self._pending[mr] = d
+        self._write(data)
+        return d
+
+    def next_message(self) -> Deferred[Tpdu]:
+        """Fires with the next TPDU the network delivers (and acknowledges)."""
+        d: Deferred[Tpdu] = Deferred()
+        self._waiters.append(d)
+        return d
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    def dataReceived(self, data: bytes) -> None:
+        for event in self.ms.receive(data):
+            self.events.append(event)
+            self._handle(event)
+
+    def _handle(self, event: Event) -> None:
+        if isinstance(event, Attached | Rejected) and self._attaching is not None:
+            d, self._attaching = self._attaching, None
+            if isinstance(event, Attached):
+                d.callback(event.smsc)
+            else:
+                d.errback(AttachRefused(f"{event.cause}: {event.reason}"))
+        elif isinstance(event, Acked):
+            pending = self._pending.pop(event.rp_mr, None)
+            if pending is not None:
+                report = None
+                if event.rp_ud:
+                    try:
+                        decoded = decode(event.rp_ud, Direction.MT, rp_error=False)
+                        report = decoded if isinstance(decoded, SmsSubmitReport) else None
+                    except PDUError:
+                        report = None
+                pending.callback(report)
+        elif isinstance(event, Refused):
+            pending = self._pending.pop(event.rp_mr, None)
+            if pending is not None:
+                pending.errback(SubmitRefused(event.cause))
+        elif isinstance(event, Incoming):
+            self._incoming(event)
+
+    def _incoming(self, event: Incoming) -> None:
+        try:
+            tpdu = decode(event.tpdu, Direction.MT)
+        except PDUError:
+            self._write(self.ms.error(event.rp_mr, rp.RpCause.INVALID_MANDATORY_INFORMATION))
+            return
+        cause = self.answer(tpdu)
+        if cause is not None:
+            self._write(self.ms.error(event.rp_mr, cause))
+            return
+        self._write(self.ms.ack(event.rp_mr))
+        self.received.append(tpdu)
+        for fn in self.on_receive:
+            fn(tpdu)
+        if self._waiters:
+            self._waiters.popleft().callback(tpdu)
+
+
+class _Factory(ClientFactory):
+    def __init__(self, client: LinkClient) -> None:
+        self.client = client
+
+    def buildProtocol(self, addr: object) -> LinkClient:
+        return self.client
+
+    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
+        self.client.ready.errback(reason)
+
+
+def connect(
+    reactor: IReactorTCP,
+    host: str,
+    port: int,
+    imsi: str,
+    msisdn: str,
+    answer: Answer | None = None,
+) -> Deferred[LinkClient]:
+    """Connect and attach; fires with the attached client."""
+    client = LinkClient(imsi, msisdn, answer)
+    reactor.connectTCP(host, port, _Factory(client))
+    d = client.ready
+    d.addCallback(lambda c: c.attach())
+    d.addCallback(lambda _: client)
+    return d

@@ -1,0 +1,1 @@
+"""The SMSC: radio link, store and forward, status reports, admin API."""

@@ -1,0 +1,213 @@
+"""The SMSC's HTTP admin API (documented in docs/admin-api.md).
+
+GET /subscribers, GET /messages (filters: state, originator, recipient, kind,
+after, limit), GET /messages/ID, GET /metrics (Prometheus text format).
+Database reads go through the batch writer's thread, never the reactor's.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
+
+from .core import MESSAGE, Smsc
+from .models import MessageState
+
+MAX_LIMIT = 1000
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=UTC).isoformat()
+
+
+def message_json(row: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": row.id,
+        "kind": row.kind,
+        "originator": row.originator,
+        "recipient": row.recipient,
+        "state": row.state,
+        "attempts": row.attempts,
+        "tp_mr": row.tp_mr,
+        "tp_srr": row.tp_srr,
+        "submitted_at": _iso(row.submitted_at),
+        "expires_at": _iso(row.expires_at),
+        "done_at": _iso(row.done_at),
+        "error": row.error,
+        "report_for": row.report_for,
+        "tpdu": row.tpdu.hex().upper(),
+        "text": None,
+        "tp_st": None,
+    }
+    try:
+        tpdu = decode(row.tpdu, Direction.MT)
+    except PDUError:
+        return out
+    if isinstance(tpdu, SmsDeliver) and isinstance(tpdu.tp_ud.body, str):
+        out["text"] = tpdu.tp_ud.body
+    elif isinstance(tpdu, SmsStatusReport):
+        out["tp_st"] = tpdu.tp_st
+    return out
+
+
+def _write_json(request: Request, status: int, body: Any) -> None:
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json")
+    request.write(json.dumps(body, ensure_ascii=False).encode())
+    request.finish()
+
+
+class _Leaf(Resource):
+    isLeaf = True
+
+    def __init__(self, smsc: Smsc) -> None:
+        super().__init__()
+        self.smsc = smsc
+
+
+class Subscribers(_Leaf):
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"application/json")
+        body = [
+            {
+                "msisdn": s.msisdn,
+                "imsi": s.imsi,
+                "attached": s.link is not None,
+                "memory_full": s.memory_full,
+                "queued": len(s.queue),
+            }
+            for s in sorted(self.smsc.stations.values(), key=lambda s: s.msisdn)
+        ]
+        return json.dumps(body).encode()
+
+
+def _arg(request: Request, name: str) -> str | None:
+    values = (request.args or {}).get(name.encode())
+    return values[0].decode() if values else None
+
+
+class Messages(_Leaf):
+    def render_GET(self, request: Request) -> bytes | int:
+        path = [p for p in (request.postpath or []) if p]
+        try:
+            if path:
+                one = int(path[0])
+                query = select(MESSAGE).where(MESSAGE.c.id == one)
+            else:
+                query = self._query(request)
+        except ValueError as exc:
+            _write_json(request, 400, {"error": str(exc)})
+            return NOT_DONE_YET
+
+        def read(conn: Connection) -> list[Any]:
+            return list(conn.execute(query).all())
+
+        def done(rows: list[Any]) -> None:
+            if path and not rows:
+                _write_json(request, 404, {"error": f"no message {path[0].decode()}"})
+            elif path:
+                _write_json(request, 200, message_json(rows[0]))
+            else:
+                _write_json(request, 200, [message_json(r) for r in rows])
+
+        d = self.smsc.writer.call(read)
+        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        return NOT_DONE_YET
+
+    @staticmethod
+    def _query(request: Request) -> Any:
+        query = select(MESSAGE).order_by(MESSAGE.c.id)
+        state = _arg(request, "state")
+        if state is not None:
+            query = query.where(MESSAGE.c.state == MessageState(state).value)
+        for name in ("originator", "recipient", "kind"):
+            value = _arg(request, name)
+            if value is not None:
+                query = query.where(MESSAGE.c[name] == value)
+        after = _arg(request, "after")
+        if after is not None:
+            query = query.where(MESSAGE.c.id > int(after))
+        limit = int(_arg(request, "limit") or 100)
+        if not 1 <= limit <= MAX_LIMIT:
+            raise ValueError(f"limit must be 1-{MAX_LIMIT}")
+        return query.limit(limit)
+
+
+class Metrics(_Leaf):
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/plain; version=0.0.4")
+        m = self.smsc.metrics
+        lines = []
+
+        def metric(name: str, kind: str, help_: str, value: float) -> None:
+            lines.extend(
+                [
+                    f"# HELP smsemu_{name} {help_}",
+                    f"# TYPE smsemu_{name} {kind}",
+                    f"smsemu_{name} {value}",
+                ]
+            )
+
+        metric(
+            "submits_accepted_total",
+            "counter",
+            "SMS-SUBMITs stored and acknowledged",
+            m.submits_accepted,
+        )
+        metric(
+            "submits_rejected_total",
+            "counter",
+            "SMS-SUBMITs answered with RP-ERROR",
+            m.submits_rejected,
+        )
+        metric(
+            "delivered_total", "counter", "messages acknowledged by their recipient", m.delivered
+        )
+        metric("failed_total", "counter", "messages given up on", m.failed)
+        metric("expired_total", "counter", "messages whose TP-VP ran out", m.expired)
+        metric("status_reports_total", "counter", "SMS-STATUS-REPORTs made", m.reports_made)
+        metric(
+            "delivery_attempts_total", "counter", "RP-DATA sent to handsets", m.delivery_attempts
+        )
+        metric("frames_received_total", "counter", "radio link frames received", m.frames_in)
+        metric("frames_sent_total", "counter", "radio link frames sent", m.frames_out)
+        metric(
+            "protocol_errors_total", "counter", "malformed or unexpected frames", m.protocol_errors
+        )
+        metric(
+            "queue_depth", "gauge", "messages waiting for their recipient", self.smsc.queue_depth()
+        )
+        metric(
+            "attached_subscribers",
+            "gauge",
+            "handsets attached now",
+            sum(1 for _ in self.smsc.attached()),
+        )
+        metric(
+            "db_batches_total",
+            "counter",
+            "database transactions committed",
+            self.smsc.writer.batches,
+        )
+        metric(
+            "db_operations_total",
+            "counter",
+            "database operations committed",
+            self.smsc.writer.operations,
+        )
+        return ("\n".join(lines) + "\n").encode()
+
+
+def admin_root(smsc: Smsc) -> Resource:
+    root = Resource()
+    root.putChild(b"subscribers", Subscribers(smsc))
+    root.putChild(b"messages", Messages(smsc))
+    root.putChild(b"metrics", Metrics(smsc))
+    return root

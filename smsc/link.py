@@ -1,0 +1,210 @@
+"""The radio link between a handset and the SMSC: a small versioned framing
+around the RP messages of TS 24.011, documented in docs/radio-link.md.
+
+Sans-I/O in the style of h11: ``FrameReader`` turns bytes into frames,
+``encode_frame`` turns frames into bytes, and the two session classes keep the
+attach state of each side.  The Twisted protocols only move bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+VERSION = 1
+HEADER = 3  # length (2 octets, big-endian) + type (1 octet)
+MAX_FRAME = 1024  # the length field's largest accepted value
+
+
+class FrameType(IntEnum):
+    ATTACH = 0x01
+    ATTACH_ACCEPT = 0x02
+    ATTACH_REJECT = 0x03
+    DETACH = 0x04
+    RP = 0x05
+    ERROR = 0x06
+
+
+class ErrorCode(IntEnum):
+    """Codes of an ERROR frame: why the receiver could not use a frame."""
+
+    UNKNOWN_FRAME_TYPE = 1
+    MALFORMED_FRAME = 2
+    NOT_ATTACHED = 3
+    ALREADY_ATTACHED = 4
+    FRAME_TOO_LONG = 5
+    UNEXPECTED_FRAME = 6
+
+
+class RejectCause(IntEnum):
+    MALFORMED = 1
+    UNSUPPORTED_VERSION = 2
+    NOT_PROVISIONED = 3
+
+
+class LinkError(Exception):
+    """A frame that breaks the framing itself: the connection cannot go on."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    imsi: str
+    msisdn: str  # E.164 with a leading '+'
+    version: int = VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class AttachAccept:
+    smsc: str  # the SMSC's own address, as a handset puts it in RP-DA
+    version: int = VERSION
+
+
+@dataclass(frozen=True, slots=True)
+class AttachReject:
+    cause: RejectCause
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detach:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Rp:
+    message: bytes  # one RP message (TS 24.011 §7.3), decoded by smsc.rp
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    code: ErrorCode
+    reason: str
+
+
+Frame = Attach | AttachAccept | AttachReject | Detach | Rp | Error
+
+
+class MalformedFrame(Exception):
+    """A frame whose length was right but whose content was not: answer ERROR
+    and go on reading, the framing is intact."""
+
+    def __init__(self, code: ErrorCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _lv(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    if len(raw) > 255:
+        raise ValueError(f"{text[:20]!r}... is longer than 255 octets")
+    return bytes((len(raw),)) + raw
+
+
+def encode_frame(frame: Frame) -> bytes:
+    if isinstance(frame, Attach):
+        kind, body = FrameType.ATTACH, bytes((frame.version,)) + _lv(frame.imsi) + _lv(frame.msisdn)
+    elif isinstance(frame, AttachAccept):
+        kind, body = FrameType.ATTACH_ACCEPT, bytes((frame.version,)) + _lv(frame.smsc)
+    elif isinstance(frame, AttachReject):
+        kind, body = FrameType.ATTACH_REJECT, bytes((frame.cause,)) + frame.reason.encode()
+    elif isinstance(frame, Detach):
+        kind, body = FrameType.DETACH, b""
+    elif isinstance(frame, Rp):
+        kind, body = FrameType.RP, frame.message
+    else:
+        kind, body = FrameType.ERROR, bytes((frame.code,)) + frame.reason.encode()
+    if len(body) + 1 > MAX_FRAME:
+        raise ValueError(f"frame of {len(body) + 1} octets exceeds {MAX_FRAME}")
+    return (len(body) + 1).to_bytes(2, "big") + bytes((kind,)) + body
+
+
+def _read_lv(body: bytes, pos: int, what: str) -> tuple[str, int]:
+    if pos >= len(body) or pos + 1 + body[pos] > len(body):
+        raise MalformedFrame(ErrorCode.MALFORMED_FRAME, f"{what} runs past the frame")
+    end = pos + 1 + body[pos]
+    try:
+        return body[pos + 1 : end].decode("utf-8"), end
+    except UnicodeDecodeError:
+        raise MalformedFrame(ErrorCode.MALFORMED_FRAME, f"{what} is not UTF-8") from None
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", "replace")
+
+
+def parse_frame(kind: int, body: bytes) -> Frame:
+    """One frame from its type and payload; MalformedFrame when it makes no sense."""
+    if kind == FrameType.RP:
+        return Rp(body)
+    if kind == FrameType.ATTACH:
+        if not body:
+            raise MalformedFrame(ErrorCode.MALFORMED_FRAME, "ATTACH without a version")
+        imsi, pos = _read_lv(body, 1, "IMSI")
+        msisdn, pos = _read_lv(body, pos, "MSISDN")
+        return Attach(imsi, msisdn, body[0])
+    if kind == FrameType.ATTACH_ACCEPT:
+        if not body:
+            raise MalformedFrame(ErrorCode.MALFORMED_FRAME, "ATTACH-ACCEPT without a version")
+        smsc, _ = _read_lv(body, 1, "SMSC address")
+        return AttachAccept(smsc, body[0])
+    if kind == FrameType.DETACH:
+        return Detach()
+    if kind in (FrameType.ATTACH_REJECT, FrameType.ERROR):
+        if not body:
+            raise MalformedFrame(ErrorCode.MALFORMED_FRAME, "a cause octet is missing")
+        if kind == FrameType.ERROR:
+            code = body[0]
+            return Error(
+                ErrorCode(code)
+                if code in ErrorCode._value2member_map_
+                else ErrorCode.MALFORMED_FRAME,
+                _text(body[1:]),
+            )
+        cause = body[0]
+        return AttachReject(
+            RejectCause(cause)
+            if cause in RejectCause._value2member_map_
+            else RejectCause.MALFORMED,
+            _text(body[1:]),
+        )
+    raise MalformedFrame(ErrorCode.UNKNOWN_FRAME_TYPE, f"unknown frame type {kind:#04x}")
+
+
+class FrameReader:
+    """Splits a byte stream into frames, whatever the TCP segmentation.
+
+    ``feed`` returns each complete frame, or a MalformedFrame in its place for
+    one that could not be parsed (the stream stays usable); a length field
+    past MAX_FRAME raises LinkError, since the framing can no longer be trusted.
+    """
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Frame | MalformedFrame]:
+        self._buf += data
+        out: list[Frame | MalformedFrame] = []
+        buf = self._buf
+        pos = 0
+        while len(buf) - pos >= 2:
+            length = buf[pos] << 8 | buf[pos + 1]
+            if length > MAX_FRAME:
+                raise LinkError(f"frame length {length} exceeds {MAX_FRAME}")
+            if len(buf) - pos - 2 < length:
+                break
+            if length == 0:
+                out.append(MalformedFrame(ErrorCode.MALFORMED_FRAME, "empty frame"))
+            else:
+                try:
+                    out.append(parse_frame(buf[pos + 2], bytes(buf[pos + 3 : pos + 2 + length])))
+                except MalformedFrame as exc:
+                    out.append(exc)
+            pos += 2 + length
+        del buf[:pos]
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Octets of an incomplete frame held back."""
+        return len(self._buf)

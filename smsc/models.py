@@ -1,0 +1,62 @@
+"""The SMSC's tables, as SQLAlchemy 2.0 typed declarative models.
+
+``message`` is the store-and-forward queue and its history in one table: a row
+is written before the SMSC acknowledges the SMS-SUBMIT, holds the very TPDU the
+recipient will get (an SMS-DELIVER, or the SMS-STATUS-REPORT the SMSC made), and
+its ``state`` moves forward only.  Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, Index, LargeBinary, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MessageKind(StrEnum):
+    SMS = "sms"  # an SMS-SUBMIT, forwarded as SMS-DELIVER
+    REPORT = "report"  # an SMS-STATUS-REPORT the SMSC made for a sender
+
+
+class MessageState(StrEnum):
+    """``message_state``: where a message is.  Only ``queued`` is not final."""
+
+    QUEUED = "queued"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class Subscriber(Base):
+    __tablename__ = "subscriber"
+
+    msisdn: Mapped[str] = mapped_column(String(32), primary_key=True)
+    imsi: Mapped[str] = mapped_column(String(32))
+    first_attach: Mapped[datetime]
+    last_attach: Mapped[datetime]
+
+
+class Message(Base):
+    __tablename__ = "message"
+    __table_args__ = (Index("ix_message_state_recipient", "state", "recipient", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(8))
+    originator: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(32))
+    tp_mr: Mapped[int | None]  # TP-MR of the SMS-SUBMIT, for its status report
+    tp_srr: Mapped[bool]
+    tpdu: Mapped[bytes] = mapped_column(LargeBinary)  # what the recipient is sent
+    state: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int]
+    submitted_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+    error: Mapped[int | None]  # last RP-Cause from the recipient, or TP-ST of the end
+    report_for: Mapped[int | None] = mapped_column(BigInteger)  # the SMS a report is about

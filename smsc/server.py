@@ -1,0 +1,55 @@
+"""The radio link's Twisted side: a protocol that moves bytes between a TCP
+connection and the SMSC core, and its factory."""
+
+from __future__ import annotations
+
+import logging
+
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from . import link as lk
+from .core import Smsc
+
+log = logging.getLogger(__name__)
+
+
+class RadioLinkProtocol(Protocol):
+    def __init__(self, smsc: Smsc) -> None:
+        self.smsc = smsc
+        self.reader = lk.FrameReader()
+
+    def connectionMade(self) -> None:
+        self.smsc.link_opened(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        try:
+            frames = self.reader.feed(data)
+        except lk.LinkError as exc:
+            # The length field lies beyond repair: say why, then hang up.
+            log.info("closing a radio link: %s", exc)
+            self.send(lk.Error(lk.ErrorCode.FRAME_TOO_LONG, str(exc)))
+            self.close()
+            return
+        for frame in frames:
+            self.smsc.frame_received(self, frame)
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.smsc.link_lost(self)
+
+    # Link
+    def send(self, frame: lk.Frame) -> None:
+        if self.transport is not None:
+            self.transport.write(lk.encode_frame(frame))
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+
+class RadioLinkFactory(Factory):
+    def __init__(self, smsc: Smsc) -> None:
+        self.smsc = smsc
+
+    def buildProtocol(self, addr: object) -> RadioLinkProtocol:
+        return RadioLinkProtocol(self.smsc)
