@@ -58,6 +58,7 @@ _BCD_DIGITS = "0123456789*#abc"
 _DIGIT_VALUE = {ch: i for i, ch in enumerate(_BCD_DIGITS)}
 _DIGIT_VALUE.update({"A": 12, "B": 13, "C": 14})
 _FILLER = 0xF
+_DIALLED = frozenset("0123456789*#")
 # Each octet as its (up to two) digits, low nibble first, fillers dropped.
 _BCD_OCTET = [
     "".join(_BCD_DIGITS[n] for n in (o & 0xF, o >> 4) if n != _FILLER) for o in range(256)
@@ -80,12 +81,13 @@ class Address:
 
     @classmethod
     def parse(cls, text: str) -> Address:
-        """'+4915...' is international E.164, '0151...' unknown E.164, anything
-        else (letters) alphanumeric."""
-        if text.startswith("+") and text[1:] and all(c in _DIGIT_VALUE for c in text[1:]):
+        """'+4915...' is international E.164, '0151...' or '*100#' unknown E.164,
+        anything with a letter alphanumeric ('ABC' is a name, not BCD digits:
+        build ``Address('abc', ...)`` for those)."""
+        if text.startswith("+") and text[1:] and all(c in _DIALLED for c in text[1:]):
             return cls(text[1:], TON_INTERNATIONAL, NPI_ISDN)
-        if text and all(c in _DIGIT_VALUE for c in text):
-            return cls(text.lower(), TON_UNKNOWN, NPI_ISDN)
+        if text and all(c in _DIALLED for c in text):
+            return cls(text, TON_UNKNOWN, NPI_ISDN)
         if text:
             return cls(text, TON_ALPHANUMERIC, NPI_UNKNOWN)
         raise PDUError("empty address")

@@ -8,6 +8,8 @@ fill bits after a User Data Header are just a septet offset to the packer.
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Iterable, Mapping
 
 from .errors import PDUError
@@ -66,13 +68,33 @@ def septet_count(text: str) -> int:
     return len(encode(text))
 
 
-def encode(text: str) -> bytes:
-    """Text to septet values (one per byte).  Raises PDUError for a character
-    that has no GSM 7-bit code."""
+@functools.lru_cache(maxsize=64)
+def _encoder(locking: str | None, single: tuple[tuple[int, str], ...] | None) -> dict[str, bytes]:
+    """Character to septets under national shift tables; the table's own
+    character wins over an escape pair, and an empty cell (shown as a space)
+    is never chosen for the space."""
+    table: dict[str, bytes] = {}
+    for i, ch in enumerate(locking or DEFAULT_ALPHABET):
+        if i != ESCAPE and (ch != " " or i == 0x20):
+            table.setdefault(ch, bytes((i,)))
+    for code, ch in single if single is not None else EXTENSION_TABLE.items():
+        table.setdefault(ch, bytes((ESCAPE, code)))
+    return table
+
+
+def encode(text: str, locking: str | None = None, single: Mapping[int, str] | None = None) -> bytes:
+    """Text to septet values (one per byte), in the default tables or in the
+    national ones ``decode`` takes.  Raises PDUError for a character that has no
+    code there."""
+    table = (
+        _ENCODE
+        if locking is None and single is None
+        else _encoder(locking, None if single is None else tuple(sorted(single.items())))
+    )
     try:
-        return b"".join(map(_ENCODE.__getitem__, text))
+        return b"".join(map(table.__getitem__, text))
     except KeyError:
-        bad = next(i for i, ch in enumerate(text) if ch not in _ENCODE)
+        bad = next(i for i, ch in enumerate(text) if ch not in table)
         raise PDUError(
             f"character {text[bad]!r} (U+{ord(text[bad]):04X}) at position {bad} "
             "is not in the GSM 7-bit alphabet"

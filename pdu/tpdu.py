@@ -308,6 +308,12 @@ def _read_pi(r: Reader) -> int:
     if r.trace is not None:
         present = [n for bit, n in ((1, "TP-PID"), (2, "TP-DCS"), (4, "TP-UDL")) if pi & bit]
         r.note("present: " + (", ".join(present) or "none"))
+    extension = pi
+    while extension & 0x80:
+        # Bit 7 announces another TP-PI octet (§9.2.3.27), defined by no release yet.
+        extension = r.octet("TP-PI (extension)")
+        if r.trace is not None:
+            r.note("reserved for future use, skipped")
     return pi
 
 

@@ -47,7 +47,8 @@ def encode_user_data(ud: UserData, dcs: DataCodingScheme) -> bytes:
     if dcs.counts_septets:
         if not isinstance(body, str):
             raise PDUError(f"{dcs.alphabet.value} user data must be text")
-        septets = gsm7.encode(body)
+        locking, single = _shift_tables(ud.udh) if ud.udh else (None, None)
+        septets = gsm7.encode(body, locking, single)
         skip = header_septets(len(header))
         udl = skip + len(septets)
         if udl > MAX_SEPTETS:

@@ -77,7 +77,9 @@ class EnhancedVP:
     @classmethod
     def of(cls, period: timedelta, single_shot: bool = False) -> EnhancedVP:
         seconds = int(period.total_seconds())
-        if 0 <= seconds <= 255:
+        if seconds < 1:
+            raise PDUError("an enhanced TP-VP lasts at least one second (0 is reserved)")
+        if seconds <= 255:
             body = bytes((EVP_SECONDS, seconds))
         elif seconds < 100 * 3600:
             h, rem = divmod(seconds, 3600)
@@ -94,13 +96,22 @@ class EnhancedVP:
 
     @property
     def duration(self) -> timedelta | None:
-        fmt = self.raw[0] & 0x07
-        if fmt == EVP_RELATIVE:
-            return relative_duration(self.raw[1])
-        if fmt == EVP_SECONDS:
-            return timedelta(seconds=self.raw[1])
-        if fmt == EVP_HHMMSS:
-            h, m, s = ((b & 0xF) * 10 + (b >> 4) for b in self.raw[1:4])
+        """The period, or None: no period, a reserved format or value, or
+        digits that are not decimal.  Bit 7 of an indicator octet announces
+        another one (§9.2.3.12.3); the period follows the last of them."""
+        start = 1
+        while start < 7 and self.raw[start - 1] & 0x80:
+            start += 1
+        fmt, value = self.raw[0] & 0x07, self.raw[start:]
+        if fmt == EVP_RELATIVE and value:
+            return relative_duration(value[0])
+        if fmt == EVP_SECONDS and value and value[0]:
+            return timedelta(seconds=value[0])
+        if fmt == EVP_HHMMSS and len(value) >= 3:
+            digits = [(b & 0xF, b >> 4) for b in value[:3]]
+            if any(d > 9 for pair in digits for d in pair):
+                return None
+            h, m, s = (tens * 10 + units for tens, units in digits)
             return timedelta(hours=h, minutes=m, seconds=s)
         return None
 

@@ -187,3 +187,33 @@ def test_dcs_waiting_and_compression() -> None:
     compressed = DataCodingScheme(0x20)
     assert compressed.compressed and not compressed.counts_septets
     assert DataCodingScheme.general(Alphabet.UCS2, 1).value == 0x19
+
+
+def test_a_name_of_bcd_letters_is_alphanumeric() -> None:
+    # "ABC" and "Cab" are names; only digits, '*' and '#' make a number.
+    for name in ("ABC", "Cab", "abba", "Bob"):
+        assert Address.parse(name).ton == TON_ALPHANUMERIC
+    assert Address.parse("*100#") == Address("*100#", TON_UNKNOWN, 1)
+
+
+def test_enhanced_vp_extension_octets_and_reserved_values() -> None:
+    # §9.2.3.12.3: bit 7 of the indicator says another indicator octet follows.
+    # Format 001 (relative), one extension octet 01, then TP-VP 02: (2 + 1) * 5 min.
+    assert EnhancedVP(bytes.fromhex("81010200000000")).duration == timedelta(minutes=15)
+    # hh:mm:ss semi-octets that are not decimal, and 0 seconds, are no period.
+    assert EnhancedVP(bytes.fromhex("038A313C000000")).duration is None
+    assert EnhancedVP(bytes.fromhex("02000000000000")).duration is None
+    with pytest.raises(PDUError, match="reserved"):
+        EnhancedVP.of(timedelta(0))
+
+
+def test_tp_pi_extension_octet_is_skipped() -> None:
+    # §9.2.3.27: TP-PI 0x83 (PID, DCS, extension), then a second TP-PI octet.
+    from pdu import Direction, SmsStatusReport, decode
+
+    report = decode(
+        bytes.fromhex("062A0B915121551532F49930925161958099309251619580008300AB08"),
+        Direction.MT,
+    )
+    assert isinstance(report, SmsStatusReport)
+    assert (report.tp_pid, report.tp_dcs) == (0xAB, DataCodingScheme(0x08))

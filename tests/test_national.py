@@ -10,6 +10,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pdu import (
     Address,
@@ -17,6 +19,7 @@ from pdu import (
     Direction,
     InformationElement,
     SmsDeliver,
+    SmsSubmit,
     UserData,
     decode,
     encode,
@@ -50,11 +53,12 @@ def deliver(septets: bytes, *ies: InformationElement) -> bytes:
     header = encode_udh(udh)
     skip = header_septets(len(header))
     ud = bytes((skip + len(septets),)) + header + gsm7.pack(septets, skip)[len(header) :]
-    # The fields before TP-UD, from a message of as many '@' (code 0x00).
-    placeholder = encode(
-        SmsDeliver(tp_oa=OA, tp_scts=WHEN, tp_ud=UserData("@" * len(septets), udh))
-    )
-    return placeholder[: len(placeholder) - len(ud)] + ud
+    # The fields before TP-UDL, from a message whose user data is an empty
+    # header: TP-UDHI set, TP-UDL 2 (the UDHL octet and its fill take 2
+    # septets), then 2 octets.
+    placeholder = encode(SmsDeliver(tp_oa=OA, tp_scts=WHEN, tp_ud=UserData("", ())))
+    assert placeholder[-3:] == b"\x02\x00\x00"
+    return placeholder[:-3] + ud
 
 
 def body(pdu: bytes) -> str | bytes:
@@ -113,10 +117,11 @@ def test_turkish_locking_shift_replaces_exactly_the_codes_of_a31() -> None:
 
 
 def test_portuguese_locking_shift_through_the_ordinary_encoder() -> None:
-    # A default-alphabet text whose septets are the wanted codes: Ç 0x09 and
-    # ä 0x7B in 6.2.1 are ç and ã in A.3.3.
-    ud = UserData("InformaÇäo", (locking(PORTUGUESE),))
+    # ç and ã are 0x09 and 0x7B in A.3.3, where 6.2.1 has Ç and ä: the encoder
+    # writes under the table the header names.
+    ud = UserData("Informação", (locking(PORTUGUESE),))
     pdu = encode(SmsDeliver(tp_oa=OA, tp_scts=WHEN, tp_ud=ud))
+    assert pdu == deliver(gsm7.encode("InformaÇäo"), locking(PORTUGUESE))
     assert body(pdu) == "Informação"
 
 
@@ -335,3 +340,21 @@ def test_explain_names_the_language() -> None:
     assert "Turkish (language 1" in table
     assert "Spanish (language 2" in table
     assert "language 2, Spanish has no such table" in table
+
+
+@given(st.data())
+def test_encode_under_shift_tables_round_trips(data: st.DataObject) -> None:
+    """What the decoder reads under a shift table, the encoder writes under it."""
+    language = data.draw(st.sampled_from(sorted(national.LANGUAGES)))
+    locking = national.locking_shift(language)
+    single = national.single_shift(language)
+    base = locking or gsm7.DEFAULT_ALPHABET
+    chars = [c for i, c in enumerate(base) if i != gsm7.ESCAPE and (c != " " or i == 0x20)]
+    chars += list((single or gsm7.EXTENSION_TABLE).values())
+    text = data.draw(st.text(alphabet=chars, max_size=60))
+    udh = (
+        InformationElement(0x25, bytes((language,))),
+        InformationElement(0x24, bytes((language,))),
+    )
+    tpdu = SmsSubmit(tp_da=Address.parse("+1"), tp_ud=UserData(text, udh))
+    assert decode(encode(tpdu), Direction.MO) == tpdu
