@@ -9,7 +9,6 @@ fill bits after a User Data Header are just a septet offset to the packer.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Iterable, Mapping
 
 from .errors import PDUError
