@@ -1,9 +1,8 @@
-"""Handsets through the SMSC over real TCP on 127.0.0.1, with a real SQLite file."""
+"""Handsets through the SMSC over real TCP on 127.0.0.1, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import pytest_twisted
@@ -11,7 +10,6 @@ import pytest_twisted
 from pdu import Address, DataCodingScheme, SmsDeliver, SmsStatusReport, SmsSubmit, UserData
 from pdu.concat import reassemble, split
 from smsc.service import SmscService
-from smsc.store import sqlite_url
 
 from .netfix import handset, smsc_fixture
 
@@ -19,8 +17,8 @@ A, B = "+4915112345678", "+15551234567"
 
 
 @pytest.fixture
-def smsc(tmp_path: Path) -> Iterator[SmscService]:
-    yield from smsc_fixture(sqlite_url(tmp_path))
+def smsc(database_url: str) -> Iterator[SmscService]:
+    yield from smsc_fixture(database_url)
 
 
 def _submit(text: str, to: str = B, srr: bool = False) -> list[SmsSubmit]:

@@ -1,0 +1,134 @@
+"""A blocking test rig for the radio link, as a firmware test bench would
+write one: plain sockets, the sans-I/O ``MsLink`` for the frames, no reactor.
+Used against SMSC subprocesses, where the test process has no reactor running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from handset.link_client import Acked, Attached, Event, Incoming, MsLink, Refused
+from pdu import Direction, Tpdu, decode
+
+TIMEOUT = 30.0
+
+
+@dataclass
+class Rig:
+    """One handset on a blocking socket."""
+
+    port: int
+    msisdn: str
+    imsi: str = "001010000000001"
+    sock: socket.socket = field(init=False)
+    ms: MsLink = field(init=False)
+    backlog: list[Event] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        self.ms = MsLink(self.imsi, self.msisdn)
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _read(self, timeout: float) -> bool:
+        """Read until at least one event is in the backlog; False at end of stream."""
+        self.sock.settimeout(timeout)
+        while True:
+            data = self.sock.recv(65536)
+            if not data:
+                return False
+            got = self.ms.receive(data)
+            if got:
+                self.backlog.extend(got)
+                return True
+
+    def expect(self, kind: type | tuple[type, ...], timeout: float = TIMEOUT) -> Event:
+        """The first event of ``kind``; others stay in the backlog, in order."""
+        while True:
+            for i, event in enumerate(self.backlog):
+                if isinstance(event, kind):
+                    return self.backlog.pop(i)
+            if not self._read(timeout):
+                raise ConnectionError(f"{self.msisdn}: link closed while waiting for {kind}")
+
+    def closed(self, timeout: float) -> bool:
+        """Whether the SMSC closes the link (reading on, for up to ``timeout``)."""
+        try:
+            while self._read(timeout):
+                pass
+        except TimeoutError:
+            return False
+        return True
+
+    def attach(self) -> str:
+        self.send(self.ms.attach())
+        event = self.expect(Attached)
+        assert isinstance(event, Attached)
+        return event.smsc
+
+    def submit(self, tpdu: bytes) -> int:
+        mr, data = self.ms.submit(tpdu)
+        self.send(data)
+        return mr
+
+    def answer(self, rp_mr: int) -> Acked | Refused:
+        while True:
+            event = self.expect((Acked, Refused))
+            assert isinstance(event, Acked | Refused)
+            if event.rp_mr == rp_mr:
+                return event
+
+    def receive(self) -> Tpdu:
+        """The next TPDU from the network, acknowledged."""
+        event = self.expect(Incoming)
+        assert isinstance(event, Incoming)
+        self.send(self.ms.ack(event.rp_mr))
+        return decode(event.tpdu, Direction.MT)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@dataclass
+class SmscProcess:
+    """``smsemu smsc`` as a real subprocess on free ports."""
+
+    args: list[str]
+    command: str = "smsc"
+    proc: subprocess.Popen[str] = field(init=False)
+    link_port: int = 0
+    admin_port: int = 0
+
+    def __post_init__(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smsemu", self.command, "--link", "127.0.0.1:0",
+             "--admin", "127.0.0.1:0", *self.args],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if m := re.search(r"radio link on [\d.]+:(\d+)", line):
+                self.link_port = int(m.group(1))
+            elif m := re.search(r"admin API on http://[\d.]+:(\d+)", line):
+                self.admin_port = int(m.group(1))
+            if self.link_port and self.admin_port:
+                break
+        if not (self.link_port and self.admin_port):
+            self.proc.kill()
+            raise RuntimeError("smsemu smsc did not start")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, no flush."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(TIMEOUT)
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(TIMEOUT)
