@@ -70,7 +70,10 @@ class DataCodingScheme:
     @property
     def alphabet(self) -> Alphabet:
         """Reserved codings are read as GSM 7-bit, as TS 23.038 §4 tells a receiver."""
-        v = self.value
+        return _ALPHABETS[self.value]
+
+    @staticmethod
+    def _alphabet_of(v: int) -> Alphabet:
         if v < 0x80:
             return _GENERAL_ALPHABET.get(v >> 2 & 0x3, Alphabet.GSM7)
         if 0xE0 <= v < 0xF0:
@@ -87,7 +90,7 @@ class DataCodingScheme:
     @property
     def counts_septets(self) -> bool:
         """Whether TP-UDL counts septets (GSM 7-bit, uncompressed) or octets."""
-        return self.alphabet is Alphabet.GSM7 and not self.compressed
+        return _COUNTS_SEPTETS[self.value]
 
     @property
     def message_class(self) -> int | None:
@@ -115,6 +118,20 @@ class DataCodingScheme:
         if 0x80 <= self.value < 0xC0 or (self.value < 0x80 and self.value & 0x0C == 0x0C):
             parts.append("reserved coding, read as GSM 7-bit")
         return ", ".join(parts)
+
+
+_ALPHABETS = [DataCodingScheme._alphabet_of(v) for v in range(256)]
+_COUNTS_SEPTETS = [
+    _ALPHABETS[v] is Alphabet.GSM7 and not (v < 0x80 and v & 0x20) for v in range(256)
+]
+
+_BY_VALUE = [DataCodingScheme(v) for v in range(256)]
+
+
+def dcs_of(value: int) -> DataCodingScheme:
+    """The (shared, immutable) DataCodingScheme of an octet: decoders need not
+    build one per PDU."""
+    return _BY_VALUE[value]
 
 
 GSM7 = DataCodingScheme(0x00)

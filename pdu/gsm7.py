@@ -159,14 +159,31 @@ def unpack(data: bytes, count: int, offset: int = 0) -> bytes:
     """Septets ``offset`` .. ``count - 1`` of packed ``data``.
 
     Reading by count is what keeps the spare bits of the last octet from turning
-    into a phantom '@'; the caller checks that ``data`` is long enough.
+    into a phantom '@'; the caller checks that ``data`` is long enough.  Seven
+    octets hold eight septets, so the work goes seven octets at a time.
     """
-    acc = int.from_bytes(data, "little") >> (7 * offset)
-    out = bytearray(count - offset if count > offset else 0)
-    for i in range(len(out)):
-        out[i] = acc & 0x7F
-        acc >>= 7
-    return bytes(out)
+    n = count - offset
+    if n <= 0:
+        return b""
+    if offset:
+        acc = int.from_bytes(data, "little") >> (7 * offset)
+        data = acc.to_bytes(len(data), "little")
+    out = bytearray()
+    for i in range(0, (n + 7) // 8 * 7, 7):
+        v = int.from_bytes(data[i : i + 7], "little")
+        out += bytes(
+            (
+                v & 0x7F,
+                v >> 7 & 0x7F,
+                v >> 14 & 0x7F,
+                v >> 21 & 0x7F,
+                v >> 28 & 0x7F,
+                v >> 35 & 0x7F,
+                v >> 42 & 0x7F,
+                v >> 49 & 0x7F,
+            )
+        )
+    return bytes(out[:n])
 
 
 def packed_length(septets: int) -> int:

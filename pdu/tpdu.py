@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import ClassVar
 
 from .address import Address, decode_address, decode_sc_address, encode_address, encode_sc_address
-from .dcs import GSM7, DataCodingScheme
+from .dcs import GSM7, DataCodingScheme, dcs_of
 from .errors import PDUError
 from .reader import Reader, Span
 from .status import TP_CT_NAMES, describe_fcs, describe_pid, describe_st
@@ -322,7 +322,7 @@ def _decode_announced(
 ) -> tuple[int | None, DataCodingScheme | None, UserData | None]:
     """The optional TP-PID, TP-DCS and TP-UDL + TP-UD that TP-PI announces."""
     pid = _byte(r, "TP-PID", describe_pid) if pi & PI_PID else None
-    dcs = DataCodingScheme(_byte(r, "TP-DCS")) if pi & PI_DCS else None
+    dcs = dcs_of(_byte(r, "TP-DCS")) if pi & PI_DCS else None
     if dcs is not None and r.trace is not None:
         r.note(dcs.describe())
     ud = decode_user_data(r, dcs or GSM7, udhi) if pi & PI_UDL else None
@@ -350,7 +350,7 @@ def decode(
     report came in RP-ERROR (True: it has TP-FCS) or RP-ACK (False); None guesses.
     """
     r = Reader(data, offset, trace)
-    return _decode(r, Direction(direction), rp_error)
+    return _decode(r, _direction(direction), rp_error)
 
 
 def decode_sca(
@@ -363,7 +363,11 @@ def decode_sca(
     """AT PDU mode: the SMSC address field, then the TPDU."""
     r = Reader(data, 0, trace)
     sca = decode_sc_address(r, "SCA")
-    return sca, _decode(r, Direction(direction), rp_error)
+    return sca, _decode(r, _direction(direction), rp_error)
+
+
+def _direction(direction: Direction | str) -> Direction:
+    return direction if type(direction) is Direction else Direction(direction)
 
 
 def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tpdu:
@@ -378,7 +382,7 @@ def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tp
     if name == SmsDeliver.name:
         tp_oa = decode_address(r, "TP-OA")
         tp_pid = _byte(r, "TP-PID", describe_pid)
-        tp_dcs = DataCodingScheme(_byte(r, "TP-DCS"))
+        tp_dcs = dcs_of(_byte(r, "TP-DCS"))
         if r.trace is not None:
             r.note(tp_dcs.describe())
         tp_scts = decode_timestamp(r, "TP-SCTS")
@@ -397,7 +401,7 @@ def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tp
         tp_mr = _byte(r, "TP-MR", lambda v: f"message reference {v}")
         tp_da = decode_address(r, "TP-DA")
         tp_pid = _byte(r, "TP-PID", describe_pid)
-        tp_dcs = DataCodingScheme(_byte(r, "TP-DCS"))
+        tp_dcs = dcs_of(_byte(r, "TP-DCS"))
         if r.trace is not None:
             r.note(tp_dcs.describe())
         tp_vp = decode_vp(r, fo >> 3 & 0x03)
