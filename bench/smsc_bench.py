@@ -87,6 +87,23 @@ class SmscProcess:
                 out[name.removeprefix("smsemu_")] = float(value)
         return out
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """User + system CPU seconds of the SMSC so far: its main (reactor)
+        thread, and all its other threads (the database writer).  Linux /proc;
+        NaN elsewhere."""
+        main = other = 0.0
+        try:
+            for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+                fields = (task / "stat").read_text().rpartition(")")[2].split()
+                seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                if task.name == str(self.proc.pid):
+                    main += seconds
+                else:
+                    other += seconds
+        except OSError:
+            return float("nan"), float("nan")
+        return main, other
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)  # the reactor drains the writer
@@ -205,6 +222,8 @@ class Result:
     timed_out: bool
     max_open: int
     metrics: dict[str, float]
+    smsc_cpu: tuple[float, float]  # CPU seconds of the SMSC's main thread, other threads
+    client_cpu: float  # and this process
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
@@ -279,6 +298,7 @@ class Bench:
         sent = accepted = delivered = refused = max_open = 0
         checked = False
         before = smsc.metrics()
+        cpu_before, client_before = smsc.cpu_seconds(), time.process_time()
         handsets, sel = self.handsets, self.sel
         start = time.perf_counter()
         deadline = start + timeout
@@ -302,7 +322,7 @@ class Bench:
                 h.open += 1
                 sent += 1
 
-        while delivered + refused < count:
+        while delivered + refused < count or accepted + refused < count:
             now = time.perf_counter()
             if now > deadline:
                 break
@@ -366,7 +386,9 @@ class Bench:
                 if h.out:
                     h.sock.sendall(b"".join(h.out))
                     h.out.clear()
-        timed_out = delivered + refused < count
+        timed_out = delivered + refused < count or accepted + refused < count
+        cpu_after, client_cpu = smsc.cpu_seconds(), time.process_time() - client_before
+        smsc_cpu = (cpu_after[0] - cpu_before[0], cpu_after[1] - cpu_before[1])
         after = smsc.metrics()
         done = [i for i in range(count) if delivered_at[i]]
         latencies = sorted((delivered_at[i] - sent_at[i]) * 1000 for i in done)
@@ -386,6 +408,8 @@ class Bench:
             timed_out=timed_out,
             max_open=max_open,
             metrics={key: after[key] - before.get(key, 0.0) for key in after},
+            smsc_cpu=smsc_cpu,
+            client_cpu=client_cpu,
         )
 
 
@@ -425,6 +449,11 @@ def report(r: Result) -> None:
         f"    SMSC: {batches:,.0f} commits, {ops / batches if batches else 0:.1f} operations"
         f" per commit; largest window used {r.max_open}"
     )
+    per = 1e6 / r.delivered if r.delivered else float("nan")
+    print(
+        f"    CPU us/message: SMSC reactor thread {r.smsc_cpu[0] * per:.0f},"
+        f" other threads {r.smsc_cpu[1] * per:.0f}; bench {r.client_cpu * per:.0f}"
+    )
 
 
 def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]) -> list[Result]:
@@ -455,14 +484,15 @@ def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]
                 timeout=args.timeout,
                 smsc=smsc,
             )
-        runs: list[tuple[str, float | None]] = [
-            (f"full load, window {args.window} until {args.window_until}", None),
-            (f"paced at {args.rate:,.0f} messages/s", args.rate),
+        runs: list[tuple[str, str, float | None]] = [
+            ("full", f"full load, window {args.window} until {args.window_until}", None),
+            ("paced", f"paced at {args.rate:,.0f} messages/s", args.rate),
         ]
-        for name, rate in runs:
+        runs = [run for run in runs if run[0] in args.runs]
+        for tag, name, rate in runs:
             profiler = None
-            if rate is None and args.profile:
-                profiler = start_py_spy(smsc.proc.pid, Path(args.profile), db)
+            if args.profile:
+                profiler = start_py_spy(smsc.proc.pid, Path(args.profile) / f"smsc-{db}-{tag}.txt")
             try:
                 result = bench.run(
                     name, messages, args.count, rate=rate, timeout=args.timeout, smsc=smsc
@@ -482,13 +512,24 @@ def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def start_py_spy(pid: int, out: Path, db: str) -> subprocess.Popen[bytes]:
-    """py-spy record on the SMSC (raw collapsed stacks) until stopped."""
+def start_py_spy(pid: int, target: Path) -> subprocess.Popen[bytes]:
+    """py-spy record on the SMSC (raw collapsed stacks, all threads, idle
+    included) until stopped; ``pip install py-spy`` first."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / f"smsc-{db}.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
     print(f"    profiling pid {pid} into {target}", flush=True)
-    cmd = [exe, "record", "--pid", str(pid), "--format", "raw", "--threads", "-o", str(target)]
+    cmd = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--format",
+        "raw",
+        "--threads",
+        "--idle",
+        "-o",
+        str(target),
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -517,7 +558,13 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a run may take at most")
     ap.add_argument("--warmup", type=int, default=2000, help="messages sent before measuring")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between runs")
-    ap.add_argument("--profile", metavar="DIR", help="py-spy record the SMSC at full load")
+    ap.add_argument(
+        "--runs",
+        type=lambda text: text.split(","),
+        default=["full", "paced"],
+        help="which runs, comma-separated (full,paced)",
+    )
+    ap.add_argument("--profile", metavar="DIR", help="py-spy record the SMSC in each run")
     args = ap.parse_args()
     if args.handsets < 2 or args.count < 1:
         ap.error("need at least 2 handsets and 1 message")

@@ -196,6 +196,9 @@ class Smsc:
                 submitted_at=row.submitted_at.replace(tzinfo=UTC),
                 expires_at=row.expires_at.replace(tzinfo=UTC),
                 attempts=row.attempts,
+                # attempts is stored only for a failed attempt (_delayed), which
+                # made the one temporary report already.
+                reported_delay=row.attempts > 0,
             )
             self._station(item.recipient).queue.append(item)
         log.info("loaded %d queued messages", len(rows))

@@ -175,14 +175,18 @@ class FrameReader:
     """Splits a byte stream into frames, whatever the TCP segmentation.
 
     ``feed`` returns each complete frame, or a MalformedFrame in its place for
-    one that could not be parsed (the stream stays usable); a length field
-    past MAX_FRAME raises LinkError, since the framing can no longer be trusted.
+    one that could not be parsed (the stream stays usable).  A length field past
+    MAX_FRAME means the framing can no longer be trusted: the frames before it
+    are still returned, ``error`` is set, and nothing more is read.
     """
 
     def __init__(self) -> None:
         self._buf = bytearray()
+        self.error: LinkError | None = None
 
     def feed(self, data: bytes) -> list[Frame | MalformedFrame]:
+        if self.error is not None:
+            return []
         self._buf += data
         out: list[Frame | MalformedFrame] = []
         buf = self._buf
@@ -190,7 +194,9 @@ class FrameReader:
         while len(buf) - pos >= 2:
             length = buf[pos] << 8 | buf[pos + 1]
             if length > MAX_FRAME:
-                raise LinkError(f"frame length {length} exceeds {MAX_FRAME}")
+                self.error = LinkError(f"frame length {length} exceeds {MAX_FRAME}")
+                buf.clear()
+                return out
             if len(buf) - pos - 2 < length:
                 break
             if length == 0:

@@ -18,21 +18,21 @@ class RadioLinkProtocol(Protocol):
     def __init__(self, smsc: Smsc) -> None:
         self.smsc = smsc
         self.reader = lk.FrameReader()
+        self._closing = False
 
     def connectionMade(self) -> None:
         self.smsc.link_opened(self)
 
     def dataReceived(self, data: bytes) -> None:
-        try:
-            frames = self.reader.feed(data)
-        except lk.LinkError as exc:
-            # The length field lies beyond repair: say why, then hang up.
-            log.info("closing a radio link: %s", exc)
-            self.send(lk.Error(lk.ErrorCode.FRAME_TOO_LONG, str(exc)))
-            self.close()
-            return
-        for frame in frames:
+        for frame in self.reader.feed(data):
             self.smsc.frame_received(self, frame)
+        error = self.reader.error
+        if error is not None and not self._closing:
+            # The length field lies beyond repair: say why, then hang up.
+            log.info("closing a radio link: %s", error)
+            self.send(lk.Error(lk.ErrorCode.FRAME_TOO_LONG, str(error)))
+            self._closing = True
+            self.close()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.smsc.link_lost(self)

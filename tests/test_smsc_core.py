@@ -10,7 +10,7 @@ on: frames on the wire, TPDU fields, and rows in the ``message`` table.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -233,7 +233,19 @@ def text_of(event: Incoming) -> str | bytes:
 def accepted(handset: Handset, submit: SmsSubmit) -> None:
     """Submit and insist on the RP-ACK."""
     mr, events = handset.submit(submit)
-    assert isinstance(one(events), Acked) and one(events).rp_mr == mr  # type: ignore[union-attr]
+    ack = one(events)
+    assert isinstance(ack, Acked) and ack.rp_mr == mr, ack
+
+
+def receive_all(handset: Handset, first: Incoming) -> list[str | bytes]:
+    """Acknowledge ``first`` and each message that follows it; their texts."""
+    texts = []
+    event: Incoming | None = first
+    while event is not None:
+        texts.append(text_of(event))
+        events = handset.ack(event.rp_mr)
+        event = incoming(events) if events else None
+    return texts
 
 
 def take_report(handset: Handset) -> SmsStatusReport:
@@ -288,6 +300,27 @@ def test_offline_recipient_gets_queue_in_order_one_at_a_time(net: Net) -> None:
     assert [r.state for r in net.rows()] == ["delivered"] * 3
     assert all(r.done_at is not None and r.attempts == 1 for r in net.rows())
     assert a.events() == []  # no TP-SRR, no report
+
+
+def test_timestamps_are_in_the_smsc_zone(make_net: Callable[..., Net]) -> None:
+    """TP-SCTS (submit report, deliver) and TP-DT carry the SMSC's zone and the
+    instant the SMSC accepted (delivered) the message."""
+    zone = timezone(timedelta(hours=5, minutes=45))
+    net = make_net(zone=zone)
+    a, b = net.attached(A), net.attached(B)
+    _, events = a.submit(sms(B, "zoned", srr=True))
+    scts = submit_report(one(events)).tp_scts
+    assert scts.utcoffset() == timedelta(hours=5, minutes=45) and scts == utc(0)
+    net.advance(7)
+    event = incoming(b.events())
+    assert deliver(event).tp_scts == scts and deliver(event).tp_scts.utcoffset() == zone.utcoffset(
+        None
+    )
+    net.advance(3)
+    b.ack(event.rp_mr)
+    report = take_report(a)
+    assert report.tp_scts == scts and report.tp_dt == utc(10)
+    assert report.tp_dt.utcoffset() == zone.utcoffset(None)
 
 
 def test_submit_that_cannot_be_stored_is_refused_not_acknowledged(
@@ -459,7 +492,8 @@ def test_no_answer_is_retried_after_the_answer_timeout(net: Net) -> None:
     second = incoming(b.events())
     assert second.tpdu == first.tpdu
     assert second.rp_mr != first.rp_mr
-    net.advance(30 + 3.5)  # silent again: 4 s back-off this time
+    net.advance(30)  # silent again ...
+    net.advance(3.5)  # ... and this time the back-off is 4 s
     assert b.events() == []
     net.advance(0.5)
     third = incoming(b.events())
@@ -507,15 +541,7 @@ def test_detach_in_flight_keeps_the_message_first_in_line(net: Net, how: str) ->
     assert [r.state for r in net.rows()] == ["queued"] * 3
     assert b.events() == []
 
-    texts = []
-    event = incoming(b.attach())
-    while True:
-        texts.append(text_of(event))
-        events = b.ack(event.rp_mr)
-        if not events:
-            break
-        event = incoming(events)
-    assert texts == ["one", "two", "three"]
+    assert receive_all(b, incoming(b.attach())) == ["one", "two", "three"]
     assert [(r.state, r.attempts) for r in net.rows()] == [
         ("delivered", 2),
         ("delivered", 1),
@@ -544,15 +570,7 @@ def test_restart_delivers_what_was_queued_exactly_once(net: Net) -> None:
 
     net.restart()
     b = net.handset(B)
-    texts = []
-    event = incoming(b.attach())
-    while True:
-        texts.append(text_of(event))
-        events = b.ack(event.rp_mr)
-        if not events:
-            break
-        event = incoming(events)
-    assert texts == ["in flight", "waiting"]
+    assert receive_all(b, incoming(b.attach())) == ["in flight", "waiting"]
 
     a = net.handset(A)
     event = incoming(a.attach())  # the report of "in flight", made after the restart
@@ -560,7 +578,8 @@ def test_restart_delivers_what_was_queued_exactly_once(net: Net) -> None:
     report = status_report(event)
     assert (report.tp_mr, report.tp_st, report.tp_scts) == (2, 0x00, utc(0))
     accepted(a, sms(B, "after", mr=4))
-    assert text_of(event := incoming(b.events())) == "after"
+    event = incoming(b.events())
+    assert text_of(event) == "after"
     assert b.ack(event.rp_mr) == []
 
     net.advance(3600)
@@ -580,13 +599,49 @@ def test_restart_with_the_recipient_offline_keeps_everything(net: Net) -> None:
     net.restart()
     net.restart()  # twice: loading does not duplicate anything
     b = net.handset(B)
-    event = incoming(b.attach())
-    texts = [text_of(event)]
-    while events := b.ack(event.rp_mr):
-        event = incoming(events)
-        texts.append(text_of(event))
-    assert texts == ["m0", "m1", "m2"]
+    assert receive_all(b, incoming(b.attach())) == ["m0", "m1", "m2"]
     assert [r.state for r in net.rows()] == ["delivered"] * 3
+
+
+def test_validity_runs_out_while_the_smsc_is_down(net: Net) -> None:
+    """A message whose TP-VP ran out while the SMSC was down ends 'expired'
+    after the restart (TP-ST 0x46 for the sender) and is never delivered."""
+    a = net.attached(A)
+    accepted(a, sms(B, "too late", mr=11, srr=True, vp=RelativeVP(0)))
+    net.smsc.stop()
+    net.advance(600)
+    net.restart()
+    net.advance(1)
+    assert net.rows()[0].state == "expired"
+    a = net.handset(A)
+    report = status_report(incoming(a.attach()))
+    assert (report.tp_mr, report.tp_st, report.tp_scts) == (11, 0x46, utc(0))
+    assert net.handset(B).attach() == []
+
+
+def test_temporary_report_is_sent_once_across_a_restart(net: Net) -> None:
+    """The temporary status report goes out once per message, even if the SMSC
+    restarts between two failed attempts."""
+    a, b = net.attached(A), net.attached(B)
+    accepted(a, sms(B, "bumpy", mr=6, srr=True))
+    event = incoming(b.events())
+    b.error(event.rp_mr, rp.RpCause.TEMPORARY_FAILURE)
+    assert take_report(a).tp_st == 0x25
+
+    net.restart()
+    a, b = net.attached(A), net.handset(B)
+    event = incoming(b.attach())
+    assert b.error(event.rp_mr, rp.RpCause.CONGESTION) == []
+    assert a.events() == []  # no second temporary report
+    net.advance(4)
+    event = incoming(b.events())
+    b.ack(event.rp_mr)
+    assert take_report(a).tp_st == 0x00
+    assert [(r.kind, r.state) for r in net.rows()] == [
+        ("sms", "delivered"),
+        ("report", "delivered"),
+        ("report", "delivered"),
+    ]
 
 
 # -- 7. protocol errors ----------------------------------------------------------------
