@@ -17,15 +17,20 @@ submits are encoded before the clock starts, the frames are parsed by hand and
 a delivery is matched to its submit by the packed user data that ends the
 TPDU (the text holds a sequence number), so the client spends little CPU.
 
-Run: ``python bench/smsc_bench.py [--db sqlite|postgres|both]``.
+Run: ``python bench/smsc_bench.py [--db sqlite|postgres|both]`` (PostgreSQL
+needs ``bash scripts/ensure-postgres`` once).  ``--profile DIR`` records each
+run with py-spy (``pip install py-spy``), raw collapsed stacks of every SMSC
+thread, idle included.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import re
+import select
 import selectors
 import shutil
 import signal
@@ -150,16 +155,23 @@ def run_smsc(
             while len(ports) < 2:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
-                    raise RuntimeError(f"the SMSC did not start in {timeout:.0f}s; see {log}")
+                    raise RuntimeError(f"the SMSC did not start in {timeout:.0f}s:\n{_tail(log)}")
                 chunk = os.read(proc.stdout.fileno(), 4096)  # unbuffered: select stays true
                 if not chunk:
-                    raise RuntimeError(f"the SMSC exited with {proc.wait()}; see {log}")
+                    raise RuntimeError(f"the SMSC exited with {proc.wait()}:\n{_tail(log)}")
                 seen += chunk
                 for found in re.finditer(rb"smsc: (radio link|admin API) on \S*:(\d+)\s", seen):
                     ports[found[1].decode()] = int(found[2])
         yield SmscProcess(proc, ports["radio link"], ports["admin API"], log)
     finally:
         SmscProcess(proc, 0, 0, log).stop()
+
+
+def _tail(log: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 # -- the handsets ----------------------------------------------------------------------
@@ -195,6 +207,17 @@ def encode_messages(count: int, handsets: int, smsc: Address) -> Messages:
     return Messages(frames, keys, tail)
 
 
+def send_all(sock: socket.socket, data: bytes) -> None:
+    """All of ``data`` on a non-blocking socket (the SMSC always reads, so a
+    full send buffer drains)."""
+    view = memoryview(data)
+    while view:
+        try:
+            view = view[sock.send(view) :]
+        except BlockingIOError:
+            select.select([], [sock], [], 1.0)
+
+
 @dataclass(eq=False)
 class Handset:
     index: int
@@ -227,10 +250,12 @@ class Result:
 
 
 def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest rank: the smallest value with at least p% of them at or below it."""
     if not sorted_values:
         return float("nan")
-    k = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values) + 0.5) - 1))
-    return sorted_values[k]
+    return sorted_values[
+        max(0, min(len(sorted_values), math.ceil(p / 100 * len(sorted_values))) - 1)
+    ]
 
 
 class Bench:
@@ -334,7 +359,7 @@ class Bench:
                 if h.out:
                     dirty.append(h)
             for h in dirty:
-                h.sock.sendall(b"".join(h.out))  # small; the SMSC always reads
+                send_all(h.sock, b"".join(h.out))
                 h.out.clear()
             dirty.clear()
             wait = deadline - now
@@ -384,7 +409,7 @@ class Bench:
                     pos = end
                 del buf[:pos]
                 if h.out:
-                    h.sock.sendall(b"".join(h.out))
+                    send_all(h.sock, b"".join(h.out))
                     h.out.clear()
         timed_out = delivered + refused < count or accepted + refused < count
         cpu_after, client_cpu = smsc.cpu_seconds(), time.process_time() - client_before
@@ -452,11 +477,13 @@ def report(r: Result) -> None:
     per = 1e6 / r.delivered if r.delivered else float("nan")
     print(
         f"    CPU us/message: SMSC reactor thread {r.smsc_cpu[0] * per:.0f},"
-        f" other threads {r.smsc_cpu[1] * per:.0f}; bench {r.client_cpu * per:.0f}"
+        f" its other threads (DB writer) {r.smsc_cpu[1] * per:.0f}; bench {r.client_cpu * per:.0f}"
     )
 
 
-def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]) -> list[Result]:
+def bench_database(
+    db: str, args: argparse.Namespace, cache: dict[str, Messages]
+) -> list[tuple[str, Result]]:
     workdir = Path(tempfile.mkdtemp(prefix="smsc-bench-"))
     stack = contextlib.ExitStack()
     try:
@@ -474,9 +501,9 @@ def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]
         if key not in cache:
             cache[key] = encode_messages(args.count, args.handsets, bench.smsc)
         messages = cache[key]
-        results = []
+        results: list[tuple[str, Result]] = []
         if args.warmup:
-            bench.run(
+            warm = bench.run(
                 "warm-up",
                 messages,
                 min(args.warmup, args.count),
@@ -484,9 +511,12 @@ def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]
                 timeout=args.timeout,
                 smsc=smsc,
             )
+            if warm.timed_out:
+                report(warm)
+                return results
         runs: list[tuple[str, str, float | None]] = [
             ("full", f"full load, window {args.window} until {args.window_until}", None),
-            ("paced", f"paced at {args.rate:,.0f} messages/s", args.rate),
+            ("paced", f"paced at {args.rate:,.0f} messages/s (latency from when due)", args.rate),
         ]
         runs = [run for run in runs if run[0] in args.runs]
         for tag, name, rate in runs:
@@ -501,7 +531,7 @@ def bench_database(db: str, args: argparse.Namespace, cache: dict[str, Messages]
                 if profiler is not None:
                     stop_py_spy(profiler)
             report(result)
-            results.append(result)
+            results.append((tag, result))
             if result.timed_out:
                 print("    (later runs skipped: messages of this one are still in flight)")
                 break
@@ -542,7 +572,7 @@ def stop_py_spy(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
-def main() -> None:
+def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--db", choices=["sqlite", "postgres", "both"], default="both")
     ap.add_argument("--handsets", type=int, default=20, help="K handsets (20)")
@@ -568,16 +598,33 @@ def main() -> None:
     args = ap.parse_args()
     if args.handsets < 2 or args.count < 1:
         ap.error("need at least 2 handsets and 1 message")
+    if not 1 <= args.window <= 255:
+        ap.error("the window must be 1..255 (RP-MR is one octet)")
+    if args.rate <= 0 or args.timeout <= 0:
+        ap.error("--rate and --timeout must be positive")
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+    # A SIGTERM unwinds like Ctrl-C, so the SMSC and PostgreSQL are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(
         f"{args.handsets} handsets, {args.count:,d} single-part messages per run, "
         f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
         flush=True,
     )
     cache: dict[str, Messages] = {}
+    summary: list[tuple[str, str, Result]] = []
     for db in dbs:
-        bench_database(db, args, cache)
+        summary += [(db, tag, r) for tag, r in bench_database(db, args, cache)]
+    print("summary (targets: >= 5,000 messages/s end to end; p99 < 20 ms at 1,000/s):")
+    for db, tag, r in summary:
+        rate = r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
+        p50, p99 = percentile(r.latencies_ms, 50), percentile(r.latencies_ms, 99)
+        print(
+            f"  {db:8s} {tag:5s} {rate:8,.0f} messages/s end to end,"
+            f" latency p50 {p50:8.2f} ms, p99 {p99:8.2f} ms"
+            + ("  TIMED OUT" if r.timed_out else "")
+        )
+    return 1 if any(r.timed_out for _, _, r in summary) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

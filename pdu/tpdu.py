@@ -18,7 +18,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar
 
-from .address import Address, decode_address, decode_sc_address, encode_address, encode_sc_address
+from .address import (
+    Address,
+    encode_address,
+    encode_sc_address,
+    read_address,
+    read_sc_address,
+)
 from .dcs import GSM7, DataCodingScheme, dcs_of
 from .errors import PDUError
 from .reader import Reader, Span
@@ -245,6 +251,32 @@ def encode(tpdu: Tpdu) -> bytes:
     raise PDUError(f"not a TPDU: {type(tpdu).__name__}")
 
 
+#: Octets of TP-VP by TP-VPF (bits 4-3 of an SMS-SUBMIT's first octet).
+_VP_OCTETS = {0: 0, 1: 7, 2: 1, 3: 7}
+
+
+def deliver_from_submit(submit: bytes, tp_oa: bytes, tp_scts: bytes) -> bytes:
+    """The SMS-DELIVER that forwards the SMS-SUBMIT ``submit``: its TP-PID,
+    TP-DCS, TP-UDL and TP-UD octets carried over as they came, behind an
+    already encoded TP-OA and TP-SCTS (``encode_address``, ``encode_timestamp``).
+
+    The SMSC's path for every message, so it copies octets instead of decoding
+    and packing the user data again.  ``submit`` must be a valid SMS-SUBMIT
+    (one that ``decode`` accepted): this checks only that the lengths add up.
+    """
+    first = submit[0]
+    if first & 0x03 != 0x01:
+        raise PDUError("not an SMS-SUBMIT", 0)
+    pid_at = 3 + 1 + (submit[2] + 1) // 2  # TP-MTI..TP-MR, TP-DA length, type, value
+    ud_at = pid_at + 2 + _VP_OCTETS[first >> 3 & 0x03]
+    if ud_at >= len(submit):
+        raise PDUError("SMS-SUBMIT too short", len(submit))
+    # TP-MMS 1 (no more messages: the SMSC clears it when more are waiting);
+    # TP-SRR becomes TP-SRI; TP-UDHI and TP-RP stay.
+    head = (first & (_RP | _UDHI | _SRR_SRI_SRQ)) | _MMS_RD
+    return bytes((head,)) + tp_oa + submit[pid_at : pid_at + 2] + tp_scts + submit[ud_at:]
+
+
 def encode_sca(tpdu: Tpdu, sca: Address | None) -> bytes:
     """AT PDU mode (TS 27.005 §3.1): the SMSC address field, then the TPDU."""
     return encode_sc_address(sca) + encode(tpdu)
@@ -362,7 +394,7 @@ def decode_sca(
 ) -> tuple[Address | None, Tpdu]:
     """AT PDU mode: the SMSC address field, then the TPDU."""
     r = Reader(data, 0, trace)
-    sca = decode_sc_address(r, "SCA")
+    sca = read_sc_address(r, "SCA")
     return sca, _decode(r, _direction(direction), rp_error)
 
 
@@ -380,7 +412,7 @@ def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tp
         r.note(name)
     udhi = bool(fo & _UDHI)
     if name == SmsDeliver.name:
-        tp_oa = decode_address(r, "TP-OA")
+        tp_oa = read_address(r, "TP-OA")
         tp_pid = _byte(r, "TP-PID", describe_pid)
         tp_dcs = dcs_of(_byte(r, "TP-DCS"))
         if r.trace is not None:
@@ -399,7 +431,7 @@ def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tp
         )
     if name == SmsSubmit.name:
         tp_mr = _byte(r, "TP-MR", lambda v: f"message reference {v}")
-        tp_da = decode_address(r, "TP-DA")
+        tp_da = read_address(r, "TP-DA")
         tp_pid = _byte(r, "TP-PID", describe_pid)
         tp_dcs = dcs_of(_byte(r, "TP-DCS"))
         if r.trace is not None:
@@ -418,7 +450,7 @@ def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tp
         )
     if name == SmsStatusReport.name:
         tp_mr = _byte(r, "TP-MR", lambda v: f"reference of the reported SMS-SUBMIT: {v}")
-        tp_ra = decode_address(r, "TP-RA")
+        tp_ra = read_address(r, "TP-RA")
         tp_scts = decode_timestamp(r, "TP-SCTS")
         tp_dt = decode_timestamp(r, "TP-DT")
         tp_st = _byte(r, "TP-ST", describe_st)
@@ -453,7 +485,7 @@ def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tp
     tp_pid = _byte(r, "TP-PID", describe_pid)
     tp_ct = _byte(r, "TP-CT", lambda v: TP_CT_NAMES.get(v, "reserved or SC specific"))
     tp_mn = _byte(r, "TP-MN", lambda v: f"the command is about TP-MR {v}")
-    tp_da = decode_address(r, "TP-DA")
+    tp_da = read_address(r, "TP-DA")
     cdl = _byte(r, "TP-CDL", lambda v: f"{v} octets of command data")
     tp_cd = r.take(cdl, "TP-CD")
     return SmsCommand(

@@ -32,7 +32,6 @@ from pdu import (
     EnhancedVP,
     PDUError,
     RelativeVP,
-    SmsDeliver,
     SmsStatusReport,
     SmsSubmit,
     SmsSubmitReport,
@@ -40,7 +39,9 @@ from pdu import (
     encode,
 )
 from pdu import status as tp_st
-from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL
+from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, encode_address
+from pdu.timestamp import encode_timestamp
+from pdu.tpdu import deliver_from_submit
 
 from . import link as lk
 from . import rp
@@ -123,6 +124,7 @@ class Station:
     retry_timer: IDelayedCall | None = None
     retry_at: float = 0.0
     next_mr: int = 0
+    tp_oa: bytes = b""  # this subscriber as the TP-OA of what it sends, encoded once
 
     def allocate_mr(self) -> int:
         mr = self.next_mr
@@ -164,6 +166,9 @@ class Smsc:
         self._next_id = 1
         self._sweeper: IDelayedCall | None = None
         self._smsc_address = Address.parse(config.address)
+        self._rp = rp.NetworkEncoder(self._smsc_address)
+        # TP-SCTS and the SMS-SUBMIT-REPORT change once a second: (second, octets).
+        self._stamp: tuple[int, bytes, bytes] = (-1, b"", b"")
         self._watchers: list[Callable[[str, dict[str, Any]], None]] = []
 
     # -- life cycle ----------------------------------------------------------
@@ -239,11 +244,24 @@ class Smsc:
         self.metrics.frames_out += 1
         link.send(frame)
 
-    def _send_rp(self, link: Link, message: rp.RpMessage) -> None:
-        self._send(link, lk.Rp(rp.encode_rp(message)))
+    def _send_rp(self, link: Link, octets: bytes) -> None:
+        self._send(link, lk.Rp(octets))
 
     def _rp_error(self, link: Link, mr: int, cause: int) -> None:
-        self._send_rp(link, rp.RpError(mr, cause, mti=rp.RpMti.ERROR_N_TO_MS))
+        self._send_rp(link, self._rp.error(mr, cause))
+
+    def _stamps(self, now: datetime) -> tuple[bytes, bytes]:
+        """TP-SCTS for ``now`` and the SMS-SUBMIT-REPORT that carries it, both
+        encoded once a second."""
+        second = int(now.timestamp())
+        if self._stamp[0] != second:
+            local = self._local(now)
+            self._stamp = (
+                second,
+                encode_timestamp(local),
+                encode(SmsSubmitReport(tp_scts=local)),
+            )
+        return self._stamp[1], self._stamp[2]
 
     def _new_id(self) -> int:
         i = self._next_id
@@ -262,8 +280,8 @@ class Smsc:
             "tpdu": item.tpdu,
             "state": state.value,
             "attempts": item.attempts,
-            "submitted_at": item.submitted_at.astimezone(UTC).replace(tzinfo=None),
-            "expires_at": item.expires_at.astimezone(UTC).replace(tzinfo=None),
+            "submitted_at": _naive_utc(item.submitted_at),
+            "expires_at": _naive_utc(item.expires_at),
             "done_at": None,
             "error": None,
             "report_for": report_for,
@@ -368,7 +386,7 @@ class Smsc:
             self._on_error(station, message.rp_mr, message.rp_cause)
         else:
             station.memory_full = False
-            self._send_rp(link, rp.RpAck(message.rp_mr, mti=rp.RpMti.ACK_N_TO_MS))
+            self._send_rp(link, self._rp.ack(message.rp_mr))
             self._emit("memory available", msisdn=station.msisdn)
             self._kick(station)
 
@@ -391,15 +409,9 @@ class Smsc:
             self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
             return
         now = self.now()
-        deliver = SmsDeliver(
-            tp_oa=Address.parse(station.msisdn),
-            tp_scts=self._local(now),
-            tp_pid=tpdu.tp_pid,
-            tp_dcs=tpdu.tp_dcs,
-            tp_ud=tpdu.tp_ud,
-            tp_sri=tpdu.tp_srr,
-            tp_rp=tpdu.tp_rp,
-        )
+        tp_scts, submit_report = self._stamps(now)
+        if not station.tp_oa:
+            station.tp_oa = encode_address(Address.parse(station.msisdn))
         item = Queued(
             id=self._new_id(),
             kind=MessageKind.SMS,
@@ -407,7 +419,8 @@ class Smsc:
             recipient=recipient,
             tp_mr=tpdu.tp_mr,
             tp_srr=tpdu.tp_srr,
-            tpdu=encode(deliver),
+            # TP-OA the sender, TP-SCTS now; TP-PID, TP-DCS, TP-UD as submitted.
+            tpdu=deliver_from_submit(message.rp_ud, station.tp_oa, tp_scts),
             submitted_at=now,
             expires_at=self._expiry(now, tpdu),
         )
@@ -415,16 +428,16 @@ class Smsc:
 
         def committed(_: object) -> None:
             self.metrics.submits_accepted += 1
-            report = SmsSubmitReport(tp_scts=self._local(now))
             if station.link is link:
-                self._send_rp(link, rp.RpAck(mr, encode(report), mti=rp.RpMti.ACK_N_TO_MS))
-            self._emit(
-                "accepted",
-                id=item.id,
-                sender=item.originator,
-                recipient=recipient,
-                tp_mr=tpdu.tp_mr,
-            )
+                self._send_rp(link, self._rp.ack(mr, submit_report))
+            if self._watchers:
+                self._emit(
+                    "accepted",
+                    id=item.id,
+                    sender=item.originator,
+                    recipient=recipient,
+                    tp_mr=tpdu.tp_mr,
+                )
             self._enqueue(item)
 
         def failed(reason: Any) -> None:
@@ -480,11 +493,14 @@ class Smsc:
             station.in_flight, station.in_flight_mr = item, mr
             item.attempts += 1
             self.metrics.delivery_attempts += 1
-            self._send_rp(station.link, rp.RpData.mt(mr, self._smsc_address, tpdu))
+            self._send_rp(station.link, self._rp.data(mr, tpdu))
             station.answer_timer = self.clock.callLater(
                 self.config.answer_timeout, self._no_answer, station, mr
             )
-            self._emit("delivering", id=item.id, recipient=station.msisdn, attempt=item.attempts)
+            if self._watchers:
+                self._emit(
+                    "delivering", id=item.id, recipient=station.msisdn, attempt=item.attempts
+                )
 
     def _take_in_flight(self, station: Station, mr: int) -> Queued | None:
         item = station.in_flight
@@ -563,13 +579,10 @@ class Smsc:
                 "error": cause if cause is not None else (st if st else None),
             },
         )
-        counter = {
-            MessageState.DELIVERED: "delivered",
-            MessageState.FAILED: "failed",
-            MessageState.EXPIRED: "expired",
-        }[state]
+        counter = state.value  # the Metrics field of each final state
         setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
-        self._emit(state.value, id=item.id, kind=item.kind.value, recipient=item.recipient)
+        if self._watchers:
+            self._emit(state.value, id=item.id, kind=item.kind.value, recipient=item.recipient)
         if item.kind is MessageKind.SMS and item.tp_srr:
             self._report(item, st)
 
@@ -615,6 +628,13 @@ class Smsc:
                     keep.append(item)
             station.queue = keep
         self._sweeper = self.clock.callLater(self.config.expiry_sweep, self._sweep)
+
+
+def _naive_utc(when: datetime) -> datetime:
+    """How the tables keep times: naive UTC."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None)
 
 
 def _upsert_subscriber(conn: Connection, msisdn: str, imsi: str, now: datetime) -> None:

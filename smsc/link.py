@@ -102,7 +102,9 @@ def _lv(text: str) -> bytes:
 
 
 def encode_frame(frame: Frame) -> bytes:
-    if isinstance(frame, Attach):
+    if isinstance(frame, Rp):  # nearly every frame
+        kind, body = FrameType.RP, frame.message
+    elif isinstance(frame, Attach):
         kind, body = FrameType.ATTACH, bytes((frame.version,)) + _lv(frame.imsi) + _lv(frame.msisdn)
     elif isinstance(frame, AttachAccept):
         kind, body = FrameType.ATTACH_ACCEPT, bytes((frame.version,)) + _lv(frame.smsc)
@@ -110,8 +112,6 @@ def encode_frame(frame: Frame) -> bytes:
         kind, body = FrameType.ATTACH_REJECT, bytes((frame.cause,)) + frame.reason.encode()
     elif isinstance(frame, Detach):
         kind, body = FrameType.DETACH, b""
-    elif isinstance(frame, Rp):
-        kind, body = FrameType.RP, frame.message
     else:
         kind, body = FrameType.ERROR, bytes((frame.code,)) + frame.reason.encode()
     if len(body) + 1 > MAX_FRAME:

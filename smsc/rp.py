@@ -23,8 +23,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 
-from pdu.address import TON_ALPHANUMERIC, Address, decode_sc_address, encode_sc_address
+from pdu.address import TON_ALPHANUMERIC, Address, encode_sc_address, read_sc_address
 from pdu.errors import PDUError
 from pdu.reader import Reader
 from pdu.tpdu import (
@@ -188,16 +189,26 @@ def _check_ud(rp_ud: bytes, what: str) -> None:
 
 
 def _check_address(address: Address, what: str) -> None:
+    problem = _address_problem(address)
+    if problem is not None:
+        raise _invalid(f"{what}{problem}")
+
+
+@lru_cache(maxsize=256)
+def _address_problem(address: Address) -> str | None:
+    """Why ``address`` cannot be an RP address, or None.  Cached: a network
+    sees the same few SMSC addresses in every message."""
     # RP addresses are BCD numbers (TS 24.008 §10.5.4.7 coding); the shared SMSC
     # address codec would pack an alphanumeric one in GSM 7-bit instead.
     if address.ton == TON_ALPHANUMERIC:
-        raise _invalid(f"{what} {address.number!r}: an RP address cannot be alphanumeric")
+        return f" {address.number!r}: an RP address cannot be alphanumeric"
     if not address.number:
-        raise _invalid(f"{what} has no digits")
+        return " has no digits"
     try:
         encode_sc_address(address)
     except PDUError as e:
-        raise _invalid(f"{what}: {e.reason}") from None
+        return f": {e.reason}"
+    return None
 
 
 class _Message:
@@ -378,6 +389,38 @@ def encode_rp(msg: RpMessage) -> bytes:
     raise _invalid(f"not an RP message: {type(msg).__name__}")
 
 
+class NetworkEncoder:
+    """The RP messages a network sends, as ``encode_rp`` of ``RpData.mt``,
+    ``RpAck.mt`` and ``RpError.mt`` would give them, with the SMSC address
+    encoded once: the SMSC's path for every message, where building and
+    checking a message object each time costs more than the octets."""
+
+    __slots__ = ("_rp_oa",)
+
+    def __init__(self, smsc: Address) -> None:
+        _check_address(smsc, "RP-OA")
+        self._rp_oa = encode_sc_address(smsc) + b"\x00"  # RP-OA, then an empty RP-DA
+
+    def data(self, rp_mr: int, tpdu: bytes) -> bytes:
+        _check_mr(rp_mr)
+        if not tpdu:
+            raise _invalid("RP-DATA carries a TPDU: RP-User Data is empty")
+        _check_ud(tpdu, "RP-User Data")
+        return bytes((RpMti.DATA_N_TO_MS, rp_mr)) + self._rp_oa + bytes((len(tpdu),)) + tpdu
+
+    @staticmethod
+    def ack(rp_mr: int, rp_ud: bytes | None = None) -> bytes:
+        _check_mr(rp_mr)
+        if rp_ud is None:
+            return bytes((RpMti.ACK_N_TO_MS, rp_mr))
+        _check_ud(rp_ud, "RP-User Data")
+        return bytes((RpMti.ACK_N_TO_MS, rp_mr, IEI_RP_USER_DATA, len(rp_ud))) + rp_ud
+
+    @staticmethod
+    def error(rp_mr: int, rp_cause: int) -> bytes:
+        return encode_rp(RpError(rp_mr, rp_cause, mti=RpMti.ERROR_N_TO_MS))
+
+
 class _RpReader(Reader):
     """A Reader whose overruns become RPError with the cause that fits the field
     being read: mandatory fields 96, the optional part 111."""
@@ -415,7 +458,7 @@ def _read_address(r: _RpReader, name: str, present: bool) -> Address | None:
     if r.remaining() >= 1 and r.buf[r.pos] >> 4 & 0x7 == TON_ALPHANUMERIC:
         raise r.fail(f"{name}: type of number 101 is reserved for a BCD number", r.pos)
     r.pos = at  # the shared codec reads the length octet itself
-    address = decode_sc_address(r, name)  # overruns raise RPError through r.error
+    address = read_sc_address(r, name)  # overruns raise RPError through r.error
     assert address is not None
     if not address.number:
         raise r.fail(f"{name} holds no digits, only fillers", at)

@@ -21,6 +21,10 @@ class RadioLinkProtocol(Protocol):
         self._closing = False
 
     def connectionMade(self) -> None:
+        # One small frame answers another: Nagle's algorithm would hold each
+        # RP-ACK back until the previous one is acknowledged.
+        if self.transport is not None and hasattr(self.transport, "setTcpNoDelay"):
+            self.transport.setTcpNoDelay(True)
         self.smsc.link_opened(self)
 
     def dataReceived(self, data: bytes) -> None:

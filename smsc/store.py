@@ -9,6 +9,7 @@ is told only once its write is durable, which is when an RP-ACK may go out.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -46,6 +47,9 @@ def open_engine(url: str) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=FULL")
+            # No connection checkpoints as it commits: a Checkpointer thread
+            # does, so that no commit (and no RP-ACK behind it) waits for one.
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
             cursor.close()
 
     else:
@@ -62,13 +66,89 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
+class Checkpointer:
+    """Copies SQLite's write-ahead log back into the database file on a thread
+    of its own, every ``interval`` seconds (a PASSIVE checkpoint: it never
+    waits for, nor blocks, the writer).  ``open_engine`` turns the automatic
+    checkpoint off, which would otherwise run inside a commit now and then and
+    hold up every acknowledgement queued behind it."""
+
+    def __init__(self, engine: Engine, interval: float = 0.5) -> None:
+        self.engine = engine
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="smsc-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        with self.engine.connect() as conn:
+            while True:
+                try:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                except Exception:
+                    log.exception("WAL checkpoint failed")
+                if self._stop.wait(self.interval):
+                    break
+            # Leave the database file whole on a clean stop.
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+#: ("insert", table, ()) or ("update", table, the columns set)
+_Key = tuple[str, Table, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """A statement as the driver takes it, and how to turn a row into its
+    parameters (in the dialect's paramstyle, through the columns' own bind
+    processors, so values are stored exactly as SQLAlchemy would store them)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+    @classmethod
+    def of(cls, key: _Key, engine: Engine) -> _Compiled:
+        kind, table, columns = key
+        if kind == "insert":
+            statement: Any = table.insert()
+        else:
+            statement = (
+                update(table)
+                .where(table.c.id == bindparam("b_key"))
+                .values({c: bindparam("b_" + c) for c in columns})
+            )
+        dialect = engine.dialect
+        compiled = statement.compile(dialect=dialect)
+        names = tuple(compiled.positiontup or []) if compiled.positional else tuple(compiled.binds)
+        processors = tuple(
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in names
+        )
+        return cls(compiled.string, names, processors, compiled.positional)
+
+    def parameters(self, row: dict[str, Any]) -> Any:
+        values = [
+            row.get(name) if fn is None else fn(row.get(name))
+            for name, fn in zip(self.names, self.processors, strict=True)
+        ]
+        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+
+
 @dataclass
 class _Op:
     kind: str  # "insert", "update" or "call"
     table: Table | None
     params: dict[str, Any] = field(default_factory=dict)
     fn: Callable[[Connection], Any] | None = None
-    done: Deferred[Any] = field(default_factory=Deferred)
+    done: Deferred[Any] | None = None  # None: nobody waits for this one
     result: Any = None
     failure: BaseException | None = None
 
@@ -100,8 +180,20 @@ class BatchWriter:
         self._call_from_thread = call_from_thread
         self._queue: queue.SimpleQueue[_Op | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._conn: Connection | None = None
         self.batches = 0
         self.operations = 0
+        self._statements: dict[_Key, _Compiled] = {}
+
+    def _executemany(self, conn: Connection, key: _Key, rows: list[dict[str, Any]]) -> None:
+        """One ``executemany`` of a statement compiled once, straight to the
+        driver: SQLAlchemy's per-row work on a plain executemany costs more than
+        SQLite's own, and this thread is the SMSC's throughput bound."""
+        compiled = self._statements.get(key)
+        if compiled is None:
+            compiled = self._statements[key] = _Compiled.of(key, self.engine)
+        conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
 
     # -- the reactor side -------------------------------------------------
 
@@ -113,6 +205,9 @@ class BatchWriter:
                 self._call_from_thread = reactor.callFromThread  # type: ignore[attr-defined]
             self._thread = threading.Thread(target=self._run, name="smsc-db", daemon=True)
             self._thread.start()
+            if self.engine.dialect.name == "sqlite":
+                self._checkpointer = Checkpointer(self.engine)
+                self._checkpointer.start()
 
     def stop(self) -> None:
         """Finish what is queued and end the thread (blocks until it has)."""
@@ -120,27 +215,40 @@ class BatchWriter:
             self._queue.put(None)
             self._thread.join()
             self._thread = None
+        self._drop_connection()
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
 
     def insert(self, table: Table, row: dict[str, Any]) -> Deferred[None]:
-        return self._submit(_Op("insert", table, row))
+        """Fires once the row is committed."""
+        done: Deferred[None] = Deferred()
+        self._submit(_Op("insert", table, row, done=done))
+        return done
 
-    def update(self, table: Table, key: int, values: dict[str, Any]) -> Deferred[None]:
-        return self._submit(_Op("update", table, {"b_key": key, **values}))
+    def update(self, table: Table, key: int, values: dict[str, Any]) -> None:
+        """Set ``values`` on row ``key`` in the next batch; a failure is logged
+        (the SMSC never waits for an update: its state is in memory)."""
+        self._submit(_Op("update", table, {"b_key": key, **values}))
 
     def call(self, fn: Callable[[Connection], T]) -> Deferred[T]:
-        return self._submit(_Op("call", None, fn=fn))
+        """Run ``fn`` in the next batch's transaction; fires with its result."""
+        done: Deferred[T] = Deferred()
+        self._submit(_Op("call", None, fn=fn, done=done))
+        return done
 
-    def _submit(self, op: _Op) -> Deferred[Any]:
+    def _submit(self, op: _Op) -> None:
         if not self.threaded:
             self._execute([op])
             self._fire([op])
         else:
             self._queue.put(op)
-        return op.done
 
     @staticmethod
     def _fire(ops: list[_Op]) -> None:
         for op in ops:
+            if op.done is None:
+                continue
             if op.failure is not None:
                 op.done.errback(op.failure)
             else:
@@ -170,9 +278,11 @@ class BatchWriter:
 
     def _execute(self, batch: list[_Op]) -> None:
         try:
-            with self.engine.begin() as conn:
+            conn = self._connection()
+            with conn.begin():
                 self._apply(conn, batch)
         except Exception as exc:
+            self._drop_connection()
             if len(batch) == 1:
                 log.exception("database operation failed")
                 batch[0].failure = exc
@@ -185,8 +295,22 @@ class BatchWriter:
         self.batches += 1
         self.operations += len(batch)
 
-    @staticmethod
-    def _apply(conn: Connection, batch: list[_Op]) -> None:
+    def _connection(self) -> Connection:
+        """The writer's own connection, kept from batch to batch (a pool
+        checkout and its reset cost more than a small commit)."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """After a failure, start again on a fresh connection: the old one may
+        be broken (a PostgreSQL restart, say)."""
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    def _apply(self, conn: Connection, batch: list[_Op]) -> None:
         inserts: dict[Table, list[dict[str, Any]]] = {}
         updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
         for op in batch:
@@ -200,14 +324,9 @@ class BatchWriter:
                     {("b_" + k if k != "b_key" else k): v for k, v in op.params.items()}
                 )
         for table, rows in inserts.items():
-            conn.execute(table.insert(), rows)
+            self._executemany(conn, ("insert", table, ()), rows)
         for (table, columns), rows in updates.items():
-            statement = (
-                update(table)
-                .where(table.c.id == bindparam("b_key"))
-                .values({c: bindparam("b_" + c) for c in columns})
-            )
-            conn.execute(statement, rows)
+            self._executemany(conn, ("update", table, columns), rows)
         for op in batch:
             if op.kind == "call":
                 assert op.fn is not None
