@@ -30,6 +30,8 @@ lint: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/pdu_bench.py
+	bash scripts/ensure-postgres
+	$(BIN)/python bench/smsc_bench.py --db both
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

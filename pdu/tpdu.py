@@ -271,10 +271,15 @@ def deliver_from_submit(submit: bytes, tp_oa: bytes, tp_scts: bytes) -> bytes:
     ud_at = pid_at + 2 + _VP_OCTETS[first >> 3 & 0x03]
     if ud_at >= len(submit):
         raise PDUError("SMS-SUBMIT too short", len(submit))
+    udl = submit[ud_at]
+    # TP-UDL counts septets or octets; what may follow the user data is not passed on.
+    end = ud_at + 1 + ((udl * 7 + 7) // 8 if dcs_of(submit[pid_at + 1]).counts_septets else udl)
+    if end > len(submit):
+        raise PDUError("SMS-SUBMIT user data shorter than its TP-UDL", len(submit))
     # TP-MMS 1 (no more messages: the SMSC clears it when more are waiting);
     # TP-SRR becomes TP-SRI; TP-UDHI and TP-RP stay.
     head = (first & (_RP | _UDHI | _SRR_SRI_SRQ)) | _MMS_RD
-    return bytes((head,)) + tp_oa + submit[pid_at : pid_at + 2] + tp_scts + submit[ud_at:]
+    return bytes((head,)) + tp_oa + submit[pid_at : pid_at + 2] + tp_scts + submit[ud_at:end]
 
 
 def encode_sca(tpdu: Tpdu, sca: Address | None) -> bytes:

@@ -27,11 +27,11 @@ from smsc.store import BatchWriter, open_engine
 from .strategies import addresses, numeric_address, octet, sms_submit, timestamps
 
 
-@given(sms_submit(), addresses, timestamps)
+@given(sms_submit(), addresses, timestamps, st.binary(max_size=3))
 def test_deliver_from_submit_is_the_deliver_the_codec_would_build(
-    submit: SmsSubmit, tp_oa: Address, tp_scts: datetime
+    submit: SmsSubmit, tp_oa: Address, tp_scts: datetime, trailing: bytes
 ) -> None:
-    raw = encode(submit)
+    raw = encode(submit) + trailing  # octets after TP-UD are ignored, not forwarded
     fast = deliver_from_submit(raw, encode_address(tp_oa), encode_timestamp(tp_scts))
     slow = SmsDeliver(
         tp_oa=tp_oa,
@@ -43,6 +43,7 @@ def test_deliver_from_submit_is_the_deliver_the_codec_would_build(
         tp_rp=submit.tp_rp,
     )
     assert decode(fast, Direction.MT) == slow
+    assert len(fast) == len(encode(slow))
 
 
 def test_deliver_from_submit_refuses_what_is_not_a_submit() -> None:
