@@ -7,6 +7,7 @@ send); ``LinkClient`` is the thin Twisted protocol over it, with Deferreds.
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from twisted.python.failure import Failure
 from pdu import Address, Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
 from smsc import link as lk
 from smsc import rp
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +157,10 @@ class AttachRefused(Exception):
 
 
 #: Decides how to answer an incoming TPDU: None acknowledges, an int is the
-#: RP-Cause of an RP-ERROR (22 for "memory full").
-Answer = Callable[[Tpdu], int | None]
+#: RP-Cause of an RP-ERROR (22 for "memory full").  A Deferred of either answers
+#: when it fires: a handset that stores what it receives acknowledges only once
+#: it is committed (a failure answers RP-ERROR 41, temporary failure).
+Answer = Callable[[Tpdu], int | Deferred[int | None] | None]
 
 
 class LinkClient(Protocol):
@@ -172,11 +177,16 @@ class LinkClient(Protocol):
         self._waiters: deque[Deferred[Tpdu]] = deque()
         self.ready: Deferred[LinkClient] = Deferred()
         self.lost: Deferred[None] = Deferred()
+        self._gone = False
 
     def connectionMade(self) -> None:
         self.ready.callback(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        self._gone = True
+        if self._attaching is not None:
+            attaching, self._attaching = self._attaching, None
+            attaching.errback(ConnectionError("radio link lost before the attach was answered"))
         for d in list(self._pending.values()):
             d.errback(ConnectionError("radio link lost"))
         self._pending.clear()
@@ -259,11 +269,25 @@ class LinkClient(Protocol):
         except PDUError:
             self._write(self.ms.error(event.rp_mr, rp.RpCause.INVALID_MANDATORY_INFORMATION))
             return
-        cause = self.answer(tpdu)
+        answer = self.answer(tpdu)
+        if isinstance(answer, Deferred):
+            answer.addErrback(self._answer_failed)
+            answer.addCallback(self._answered, event.rp_mr, tpdu)
+        else:
+            self._answered(answer, event.rp_mr, tpdu)
+
+    @staticmethod
+    def _answer_failed(failure: Failure) -> int:
+        log.error("could not take an incoming message: %s", failure.getErrorMessage())
+        return rp.RpCause.TEMPORARY_FAILURE
+
+    def _answered(self, cause: int | None, rp_mr: int, tpdu: Tpdu) -> None:
+        if self._gone:
+            return  # unanswered: the network sends it again on the next attach
         if cause is not None:
-            self._write(self.ms.error(event.rp_mr, cause))
+            self._write(self.ms.error(rp_mr, cause))
             return
-        self._write(self.ms.ack(event.rp_mr))
+        self._write(self.ms.ack(rp_mr))
         self.received.append(tpdu)
         for fn in self.on_receive:
             fn(tpdu)
@@ -291,7 +315,15 @@ def connect(
     answer: Answer | None = None,
 ) -> Deferred[LinkClient]:
     """Connect and attach; fires with the attached client."""
-    client = LinkClient(imsi, msisdn, answer)
+    return connect_client(reactor, host, port, LinkClient(imsi, msisdn, answer))
+
+
+def connect_client(
+    reactor: IReactorTCP, host: str, port: int, client: LinkClient
+) -> Deferred[LinkClient]:
+    """Connect ``client`` and attach; fires with it attached.  On failure the
+    caller still holds ``client``, to close a connection the SMSC refused to
+    attach."""
     reactor.connectTCP(host, port, _Factory(client))
     d = client.ready
     d.addCallback(lambda c: c.attach())

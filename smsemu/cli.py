@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from pdu import PDUError
 
-from . import demo, network, pdu_cmd
+from . import demo, handset_cmd, network, pdu_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     pdu_cmd.add_parser(sub)
     demo.add_parser(sub)
     network.add_parsers(sub)
+    handset_cmd.add_parsers(sub)
     return parser
 
 

@@ -4,7 +4,9 @@ It runs the network in this process (an SMSC on free loopback ports over an
 SQLite file in a temporary directory), attaches two handsets, and sends a long
 message with a status report requested, printing each PDU decoded and every
 state the message passes through; then it does it again with the recipient
-switched off, to show store and forward.
+switched off, to show store and forward; and last the read receipts of SPEC
+§2: Alice's phone sends Bob three numbered messages, Bob opens two of them, and
+Alice's conversation list shows "Read" and "Sent" move.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from twisted.internet import task
 from twisted.internet.defer import ensureDeferred
 
 from handset.link_client import LinkClient, connect
+from handset.phone import Phone
+from handset.service import HandsetService
 from pdu import (
     Address,
     DataCodingScheme,
@@ -33,9 +37,14 @@ from pdu.concat import reassemble, split
 from pdu.explain import explain, render
 from pdu.status import describe_st
 from pdu.udh import find_concat
+from receipt_server.server import ReceiptServerService
+from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
 from smsc.store import sqlite_url
+
+from .handset_cmd import render_conversation
+from .network import provision
 
 ALICE, BOB = "+4915112345678", "+15551234567"
 TEXT = (
@@ -160,10 +169,89 @@ async def _scenario(reactor: Any, data_dir: Path) -> int:
         )
         alice.close()
         bob.close()
+        await alice.lost
+        await bob.lost
+        ok = await _receipts(reactor, data_dir, service.link_port) and ok
     finally:
         await service.stopService()
-    print("\ndemo:", "all messages delivered and reported" if ok else "SOMETHING WENT WRONG")
+    print("\ndemo:", "all messages delivered, reported and read" if ok else "SOMETHING WENT WRONG")
     return 0 if ok else 1
+
+
+async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
+    """SPEC §2: numbered messages, a read on Bob's phone, the feedback on Alice's."""
+    _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
+    ip = ReceiptServerService(
+        receipt_sqlite_url(data_dir), address=("127.0.0.1", 0), reactor=reactor
+    )
+    ip.startService()
+    assert ip.store is not None
+    print(f"IP server on 127.0.0.1:{ip.port}")
+    services: list[HandsetService] = []
+    try:
+        phones: list[Phone] = []
+        for name, msisdn in (("alice", ALICE), ("bob", BOB)):
+            directory = data_dir / name
+            service = HandsetService(
+                msisdn,
+                directory,
+                smsc=("127.0.0.1", link_port),
+                ip_server=("127.0.0.1", ip.port),
+                credentials=await provision(ip.store, msisdn, directory),
+                reactor=reactor,
+            )
+            service.startService()
+            assert service.phone is not None
+            await service.ready
+            services.append(service)
+            phones.append(service.phone)
+        alice_phone, bob_phone = phones
+        alice_phone.watch(_phone_watch("alice"))
+        bob_phone.watch(_phone_watch("bob"))
+        print("both phones attached to the SMSC and logged in to the IP server")
+
+        texts = ["Lunch at noon?", "The usual place", "Bring the report"]
+        delivered = [alice_phone.wait_for("state", number=n, state="delivered") for n in range(3)]
+        received = [bob_phone.wait_for("received", number=n) for n in range(3)]
+        for text in texts:
+            await alice_phone.send(BOB, text)
+        ids = [(await d)["id"] for d in received]
+        for d in delivered:
+            await d
+
+        async def read(index: int) -> None:
+            print(f"\nBob opens message {index + 1} ({texts[index]!r})")
+            seen = alice_phone.wait_for("state", number=index, state="read")
+            await bob_phone.read(ids[index])
+            await seen
+
+        async def screen() -> list[dict[str, Any]]:
+            views = [v.as_dict() for v in await alice_phone.conversation(BOB)]
+            print("Alice's screen:")
+            print("\n".join("   " + line for line in render_conversation(BOB, views)))
+            return views
+
+        await read(1)
+        first = await screen()
+        await read(2)
+        second = await screen()
+        return [m["mark"] for m in first] == [None, "Read", "Sent"] and [
+            m["mark"] for m in second
+        ] == [None, None, "Read"]
+    finally:
+        for service in reversed(services):
+            await service.stopService()
+        await ip.stopService()
+
+
+def _phone_watch(name: str) -> Any:
+    def watch(event: str, details: dict[str, Any]) -> None:
+        if event in ("state", "received", "response", "feedback"):
+            shown = {k: v for k, v in details.items() if k not in ("peer", "old")}
+            fields = " ".join(f"{k}={getattr(v, 'value', v)}" for k, v in shown.items())
+            print(f"   {name}: {event:<9} {fields}", flush=True)
+
+    return watch
 
 
 def run(args: argparse.Namespace) -> int:

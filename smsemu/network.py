@@ -14,6 +14,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from twisted.internet.defer import Deferred
+
+from handset.phone import Phone, number_of
+from handset.service import ControlService, Credentials, HandsetService, handset_dir
+from handset.store import Settings
+from pdu import PDUError
+from pdu.message_number import Carrier
+from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE, ReceiptServerService
+from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
 from smsc.store import sqlite_url
@@ -27,13 +36,17 @@ def _host_port(text: str) -> tuple[str, int]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT") from None
 
 
+#: The handsets ``smsemu up`` runs when the config names none.
+DEFAULT_HANDSETS = ("+15550001001", "+15550001002")
+
+
 def add_parsers(sub: Any) -> None:
     for name, help_ in (
         ("smsc", "run the SMSC alone"),
-        ("up", "run the whole network in one process on the embedded defaults"),
+        ("up", "run the whole network in one process: SMSC, IP server, handsets"),
     ):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--config", type=Path, help="TOML file with an [smsc] table")
+        p.add_argument("--config", type=Path, help="TOML file ([smsc], [ip_server], [[handset]])")
         p.add_argument("--data-dir", type=Path, help="where SQLite lives (default ./smsemu-data)")
         p.add_argument("--database-url", help="a SQLAlchemy URL, e.g. postgresql+psycopg://...")
         p.add_argument("--link", type=_host_port, help="radio link HOST:PORT (127.0.0.1:7101)")
@@ -41,7 +54,22 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--smsc-address", help="the SMSC's own number (+15550000000)")
         p.add_argument("--unknown-recipient", choices=["queue", "reject"])
         p.add_argument("--validity", type=float, help="default validity in hours (48)")
-        p.set_defaults(run=run)
+        if name == "up":
+            p.add_argument(
+                "--ip-server", type=_host_port, help="IP server HOST:PORT (127.0.0.1:7102)"
+            )
+            p.add_argument(
+                "--control", type=_host_port, help="handset control API HOST:PORT (127.0.0.1:7190)"
+            )
+            p.add_argument(
+                "--handset",
+                action="append",
+                metavar="MSISDN",
+                help="run a handset with this number (repeatable; default: "
+                + ", ".join(DEFAULT_HANDSETS)
+                + ")",
+            )
+        p.set_defaults(run=run if name == "smsc" else run_up)
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -54,56 +82,185 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "smsc_address": "+15550000000",
         "unknown_recipient": "queue",
         "validity": 48.0,
+        "ip_server": "127.0.0.1:7102",
+        "control": "127.0.0.1:7190",
+        "rate": DEFAULT_RATE,
+        "burst": DEFAULT_BURST,
+        "handsets": [],
     }
     if args.config is not None:
         with args.config.open("rb") as f:
-            found.update(
-                {k.replace("-", "_"): v for k, v in tomllib.load(f).get("smsc", {}).items()}
-            )
+            config = tomllib.load(f)
+        found.update({k.replace("-", "_"): v for k, v in config.get("smsc", {}).items()})
+        ip = config.get("ip_server", {})
+        found.update({k: ip[k] for k in ("rate", "burst") if k in ip})
+        if "listen" in ip:
+            found["ip_server"] = ip["listen"]
+        if "listen" in config.get("control", {}):
+            found["control"] = config["control"]["listen"]
+        found["handsets"] = [_handset_entry(h) for h in config.get("handset", [])]
     for key in found:
         value = getattr(args, key, None)
         if value is not None:
             found[key] = value
-    for key in ("link", "admin"):
+    for number in getattr(args, "handset", None) or []:
+        found["handsets"].append(_handset_entry({"msisdn": number}))
+    for key in ("link", "admin", "ip_server", "control"):
         if isinstance(found[key], str):
             found[key] = _host_port(found[key])
     return found
 
 
-def build_smsc(found: dict[str, Any]) -> SmscService:
-    data_dir = Path(found["data_dir"])
-    url = found["database_url"]
+def _handset_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``[[handset]]`` table: msisdn, and optionally imsi, carrier, receipts."""
+    try:
+        msisdn = number_of(str(entry["msisdn"]))
+        settings = Settings(
+            carrier=Carrier(entry.get("carrier", "udh")), receipts=bool(entry.get("receipts", True))
+        )
+    except (KeyError, ValueError, PDUError) as exc:
+        raise SystemExit(f"error: handset {entry!r}: {exc}") from None
+    return {"msisdn": msisdn, "imsi": entry.get("imsi"), "settings": settings}
+
+
+def _data_dir_url(found: dict[str, Any], sqlite: Any) -> str:
+    url: str | None = found["database_url"]
     if url is None:
+        data_dir = Path(found["data_dir"])
         data_dir.mkdir(parents=True, exist_ok=True)
-        url = sqlite_url(data_dir)
+        url = str(sqlite(data_dir))
+    return url
+
+
+def build_smsc(found: dict[str, Any]) -> SmscService:
     config = SmscConfig(
         address=found["smsc_address"],
         unknown_recipient=found["unknown_recipient"],
         default_validity=timedelta(hours=float(found["validity"])),
         zone=zone_of_now(),
     )
-    return SmscService(config, url, link=found["link"], admin=found["admin"])
+    return SmscService(
+        config, _data_dir_url(found, sqlite_url), link=found["link"], admin=found["admin"]
+    )
 
 
-def run(args: argparse.Namespace) -> int:
-    import logging
+def _stop_all(services: list[Any]) -> Deferred[Any]:
+    """Stop the services one after another, the last started first: handsets
+    before the servers they talk to."""
 
+    async def stop() -> None:
+        for service in reversed(services):
+            await service.stopService()
+
+    return Deferred.fromCoroutine(stop())
+
+
+def _serve(services: list[Any], lines: list[str]) -> int:
     from twisted.internet import reactor
+
+    for line in lines:
+        print(line, flush=True)
+    print("press Ctrl-C to stop", flush=True)
+    reactor.addSystemEventTrigger("before", "shutdown", _stop_all, services)
+    reactor.run()
+    return 0
+
+
+def _logging() -> None:
+    import logging
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
+
+
+def _smsc_lines(service: SmscService) -> list[str]:
+    admin = service.admin_address[0] if service.admin_address else ""
+    return [
+        f"smsc: radio link on {service.link_address[0]}:{service.link_port}",
+        f"smsc: admin API on http://{admin}:{service.admin_port}",
+        f"smsc: database {service.database_url.split('@')[-1]}",
+    ]
+
+
+def run(args: argparse.Namespace) -> int:
+    _logging()
     service = build_smsc(settings(args))
     service.startService()
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    where = service.database_url.split("@")[-1]
-    print(f"smsc: radio link on {service.link_address[0]}:{service.link_port}", flush=True)
-    print(
-        f"smsc: admin API on http://{service.admin_address[0] if service.admin_address else ''}:"
-        f"{service.admin_port}",
-        flush=True,
+    return _serve([service], _smsc_lines(service))
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """The SMSC, the IP server, the handsets of the config and their control API."""
+    from twisted.internet import reactor
+
+    _logging()
+    found = settings(args)
+    smsc = build_smsc(found)
+    smsc.startService()
+    ip = ReceiptServerService(
+        _data_dir_url(found, receipt_sqlite_url),
+        address=found["ip_server"],
+        rate=float(found["rate"]),
+        burst=int(found["burst"]),
     )
-    print(f"smsc: database {where}", flush=True)
-    print("press Ctrl-C to stop", flush=True)
+    ip.startService()
+    assert ip.store is not None and ip.listening is not None
+    handsets = found["handsets"] or [_handset_entry({"msisdn": m}) for m in DEFAULT_HANDSETS]
+    data_dir = Path(found["data_dir"])
+    services: list[Any] = [smsc, ip]
+    phones: dict[str, Phone] = {}
+    lines = [*_smsc_lines(smsc), f"ip server: on {ip.listening.address[0]}:{ip.port}"]
+
+    async def start_handsets() -> None:
+        for entry in handsets:
+            directory = handset_dir(data_dir, entry["msisdn"])
+            credentials = await provision(ip.store, entry["msisdn"], directory)
+            service = HandsetService(
+                entry["msisdn"],
+                directory,
+                smsc=("127.0.0.1", smsc.link_port),
+                ip_server=("127.0.0.1", ip.port),
+                credentials=credentials,
+                settings=entry["settings"],
+                imsi=entry["imsi"],
+            )
+            service.startService()
+            assert service.phone is not None
+            phones[service.msisdn] = service.phone
+            services.append(service)
+            await service.ready  # attached and logged in: usable once listed
+            lines.append(
+                f"handset: {service.msisdn} ({entry['settings'].carrier.value}, "
+                f"receipts {'on' if entry['settings'].receipts else 'off'})"
+            )
+        control = ControlService(phones, found["control"])
+        control.startService()
+        services.append(control)
+        lines.append(f"handsets: control API on http://{found['control'][0]}:{control.port}")
+
+    def started(_: object) -> None:
+        for line in lines:
+            print(line, flush=True)
+        print("press Ctrl-C to stop", flush=True)
+
+    def failed(failure: Any) -> None:
+        print(f"error: {failure.getErrorMessage()}", file=sys.stderr, flush=True)
+        reactor.stop()
+
+    reactor.addSystemEventTrigger("before", "shutdown", _stop_all, services)
+    Deferred.fromCoroutine(start_handsets()).addCallbacks(started, failed)
     reactor.run()
     return 0
+
+
+async def provision(store: Any, msisdn: str, directory: Path) -> Credentials:
+    """The handset's IP credentials: those it keeps, or new ones the IP server
+    issues now (and the handset keeps)."""
+    path = directory / "ip-credentials.json"
+    credentials = Credentials.load(path)
+    if credentials is None:
+        registration = await store.register_device(msisdn)
+        credentials = Credentials(registration.device_id, registration.secret)
+        credentials.save(path)
+    return credentials

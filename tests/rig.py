@@ -104,12 +104,17 @@ class SmscProcess:
     proc: subprocess.Popen[str] = field(init=False)
     link_port: int = 0
     admin_port: int = 0
+    ip_port: int = 0  # smsemu up only, as the two below
+    control_port: int = 0
+    handsets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        ports = ["--link", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+        if self.command == "up":
+            ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smsemu", self.command, "--link", "127.0.0.1:0",
-             "--admin", "127.0.0.1:0", *self.args],
+            [sys.executable, "-m", "smsemu", self.command, *ports, *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
         )  # fmt: skip
         assert self.proc.stdout is not None
@@ -118,11 +123,17 @@ class SmscProcess:
                 self.link_port = int(m.group(1))
             elif m := re.search(r"admin API on http://[\d.]+:(\d+)", line):
                 self.admin_port = int(m.group(1))
-            if self.link_port and self.admin_port:
+            elif m := re.search(r"ip server: on [\d.]+:(\d+)", line):
+                self.ip_port = int(m.group(1))
+            elif m := re.search(r"control API on http://[\d.]+:(\d+)", line):
+                self.control_port = int(m.group(1))
+            elif m := re.match(r"handset: (\+\d+)", line):
+                self.handsets.append(m.group(1))
+            if line.startswith("press Ctrl-C"):
                 break
         if not (self.link_port and self.admin_port):
             self.proc.kill()
-            raise RuntimeError("smsemu smsc did not start")
+            raise RuntimeError(f"smsemu {self.command} did not start")
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no flush."""

@@ -115,5 +115,6 @@ def test_explain_of_a_broken_pdu_shows_what_it_read() -> None:
 def test_demo_round_trips() -> None:
     out = smsemu("demo")
     assert out.returncode == 0, out.stderr
-    assert "demo: all messages delivered and reported" in out.stdout
+    assert "demo: all messages delivered, reported and read" in out.stdout
+    assert "Read" in out.stdout and "Sent" in out.stdout  # the marks of SPEC §2.7
     assert "SMS-STATUS-REPORT TP-MR 0 TP-RA +15551234567" in out.stdout

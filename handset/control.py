@@ -1,0 +1,202 @@
+"""The handsets' HTTP control API: what a user's thumbs do, as JSON over HTTP.
+
+``smsemu up`` serves it for the handsets of its config, ``smsemu handset run``
+for its one handset, and ``smsemu handset ...`` is its command-line client.
+Documented in docs/handset-api.md.  Every route names the handset by its
+MSISDN (``+`` may be written ``%2B``):
+
+    GET  /handsets                                   the handsets and their links
+    GET  /handsets/M                                 one of them, with its settings
+    POST /handsets/M/send        {"to", "text", "carrier"?}    -> 202 {"id"}
+    GET  /handsets/M/inbox       ?limit=N            received messages, newest first
+    GET  /handsets/M/conversations                   one line per peer
+    GET  /handsets/M/conversations/PEER              the messages, with "Read"/"Sent"
+    GET  /handsets/M/messages/ID                     one message
+    POST /handsets/M/messages/ID/read                open it (sends the read response)
+    POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?}
+
+Errors are ``{"error": reason}`` with 400 (bad request), 404 (no such handset
+or message) or 409 (a handset that cannot do it now).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from .phone import NotFound, Phone, PhoneError, number_of
+from .store import Settings
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def settings_json(settings: Settings) -> dict[str, Any]:
+    return {
+        "carrier": settings.carrier.value,
+        "receipts": settings.receipts,
+        "iei": settings.iei,
+        "marker": settings.marker,
+    }
+
+
+def handset_json(phone: Phone, *, full: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "msisdn": phone.msisdn,
+        "imsi": phone.imsi,
+        "attached": phone.attached,
+        "ip_online": phone.online,
+    }
+    if full:
+        out["settings"] = settings_json(phone.settings)
+    return out
+
+
+def _body(request: Request) -> dict[str, Any]:
+    assert request.content is not None
+    raw = request.content.read()
+    try:
+        body = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def _field(body: Mapping[str, Any], name: str, kind: type, required: bool = True) -> Any:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ApiError(400, f"{name!r} must be {kind.__name__}")
+    return value
+
+
+def _write(request: Request, status: int, body: Any) -> None:
+    if request.finished or request._disconnected:
+        return
+    request.setResponseCode(status)
+    request.setHeader(b"content-type", b"application/json; charset=utf-8")
+    request.write(json.dumps(body, ensure_ascii=False).encode())
+    request.finish()
+
+
+def _all(views: list[Any]) -> list[dict[str, Any]]:
+    return [v.as_dict() for v in views]
+
+
+def _message_id(text: str) -> int:
+    if not text.isdigit():
+        raise ApiError(400, f"message id {text!r} is not a number")
+    return int(text)
+
+
+class ControlApi(Resource):
+    """The whole API as one leaf resource: routes are few and all JSON."""
+
+    isLeaf = True
+
+    def __init__(self, phones: Mapping[str, Phone]) -> None:
+        super().__init__()
+        self.phones = phones
+
+    def render(self, request: Request) -> bytes | int:
+        try:
+            parts = [p.decode("utf-8") for p in request.postpath or [] if p]
+            result = self._route(request, (request.method or b"GET").decode(), parts)
+        except ApiError as exc:
+            _write(request, exc.status, {"error": exc.reason})
+            return NOT_DONE_YET
+        except UnicodeDecodeError:
+            _write(request, 400, {"error": "the path is not UTF-8"})
+            return NOT_DONE_YET
+        status = 202 if request.method == b"POST" and parts[-1:] == ["send"] else 200
+        if isinstance(result, Deferred):
+            result.addCallbacks(
+                lambda value: _write(request, status, value),
+                lambda failure: self._failed(request, failure),
+            )
+        else:
+            _write(request, status, result)
+        return NOT_DONE_YET
+
+    @staticmethod
+    def _failed(request: Request, failure: Failure) -> None:
+        exc = failure.value
+        if isinstance(exc, ApiError):
+            _write(request, exc.status, {"error": exc.reason})
+        elif isinstance(exc, NotFound):
+            what = exc.args[0] if exc.args else "?"
+            _write(request, 404, {"error": what if isinstance(what, str) else f"no message {what}"})
+        elif isinstance(exc, PhoneError):
+            _write(request, 400, {"error": str(exc)})
+        else:
+            log.error("control API: %s", failure.getTraceback())
+            _write(request, 500, {"error": failure.getErrorMessage()})
+
+    def _phone(self, msisdn: str) -> Phone:
+        try:
+            phone = self.phones.get(number_of(msisdn))
+        except Exception:
+            phone = None
+        if phone is None:
+            raise ApiError(404, f"no handset {msisdn}")
+        return phone
+
+    def _route(self, request: Request, method: str, parts: list[str]) -> Any:
+        if not parts or parts[0] != "handsets":
+            raise ApiError(404, "the API lives under /handsets")
+        if len(parts) == 1:
+            if method != "GET":
+                raise ApiError(405, f"{method} /handsets: use GET")
+            return [handset_json(p) for p in self.phones.values()]
+        phone = self._phone(parts[1])
+        match method, parts[2:]:
+            case "GET", []:
+                return handset_json(phone, full=True)
+            case "POST", ["send"]:
+                body = _body(request)
+                to, text = _field(body, "to", str), _field(body, "text", str)
+                carrier = _field(body, "carrier", str, required=False)
+                if carrier not in (None, "udh", "inline"):
+                    raise ApiError(400, "'carrier' must be 'udh' or 'inline'")
+                return phone.send(to, text, carrier).addCallback(lambda i: {"id": i})
+            case "GET", ["inbox"]:
+                limit = request.args.get(b"limit", [b""])[0]
+                if limit and not limit.isdigit():
+                    raise ApiError(400, "'limit' must be a whole number")
+                return phone.inbox(int(limit) if limit else None).addCallback(_all)
+            case "GET", ["conversations"]:
+                return phone.conversations().addCallback(_all)
+            case "GET", ["conversations", peer]:
+                return phone.conversation(peer).addCallback(_all)
+            case "GET", ["messages", ident]:
+                return phone.message(_message_id(ident)).addCallback(lambda v: v.as_dict())
+            case "POST", ["messages", ident, "read"]:
+                return phone.read(_message_id(ident)).addCallback(lambda v: v.as_dict())
+            case "POST", ["settings"]:
+                return self._configure(phone, _body(request))
+        raise ApiError(404, f"no route {method} /{'/'.join(parts)}")
+
+    @staticmethod
+    def _configure(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        kinds = {"receipts": bool, "carrier": str, "iei": int, "marker": str}
+        unknown = sorted(set(body) - set(kinds))
+        if unknown:
+            raise ApiError(400, f"unknown settings: {', '.join(unknown)}")
+        changes = {k: _field(body, k, kinds[k]) for k in body}
+        return phone.configure(**changes).addCallback(settings_json)

@@ -1,0 +1,125 @@
+"""The handset's tables, as SQLAlchemy 2.0 typed declarative models.
+
+Every row carries its ``owner`` (the handset's MSISDN), and every table name
+starts with ``handset_``: several handsets can then share one database (one
+SQLite file for a whole emulated network, or the PostgreSQL database the SMSC
+uses) without seeing each other's messages.  Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Direction(StrEnum):
+    IN = "in"  # received (SMS-DELIVER)
+    OUT = "out"  # sent (SMS-SUBMIT)
+
+
+class Profile(Base):
+    """The handset's settings, and the counters that are per handset rather
+    than per conversation (TP-MR and the concatenation reference)."""
+
+    __tablename__ = "handset_profile"
+
+    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    carrier: Mapped[str] = mapped_column(String(8))  # pdu.message_number.Carrier
+    receipts: Mapped[bool]
+    iei: Mapped[int]
+    marker: Mapped[str] = mapped_column(String(16))
+    next_tp_mr: Mapped[int]
+    next_ref: Mapped[int]
+
+
+class Conversation(Base):
+    """A conversation is keyed by the peer's number; it holds the numbering
+    counter of the messages this handset sends to that peer (SPEC §2.1)."""
+
+    __tablename__ = "handset_conversation"
+    __table_args__ = (UniqueConstraint("owner", "peer", name="uq_handset_conversation_peer"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    peer: Mapped[str] = mapped_column(String(32))
+    next_number: Mapped[int]  # 0..255: the number the next message gets
+
+
+class Message(Base):
+    """A message as the user sees it: one row however many parts it took."""
+
+    __tablename__ = "handset_message"
+    __table_args__ = (
+        Index("ix_handset_message_peer", "owner", "peer", "id"),
+        Index("ix_handset_message_direction", "owner", "direction", "id"),
+        Index("ix_handset_message_number", "owner", "peer", "message_number"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    peer: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(3))  # Direction
+    text: Mapped[str] = mapped_column(Text)  # what the user reads: no number marker
+    #: Ours for a sent message; the sender's for a received one (None when the
+    #: sender gave none: a legacy phone).
+    message_number: Mapped[int | None]
+    carrier: Mapped[str | None] = mapped_column(String(8))  # how the number travelled
+    state: Mapped[str | None] = mapped_column(String(12))  # OutState, sent messages only
+    read: Mapped[bool]  # received messages: opened by the user
+    #: Received, read, receipts on, and the IP server has not yet accepted the
+    #: response: it is sent again when the IP link comes back.
+    response_pending: Mapped[bool]
+    part_count: Mapped[int]
+    concat_ref: Mapped[int | None]  # the concatenation reference of a multi-part message
+    created_at: Mapped[datetime]  # when it was sent or stored
+    tp_scts: Mapped[datetime | None]  # received messages: the SMSC's time stamp
+    read_at: Mapped[datetime | None]  # opened (received) or reported read (sent)
+
+
+class Part(Base):
+    """One SMS-SUBMIT of a sent message: its TP-MR matches the status report,
+    its TPDU is submitted again after a lost link or a restart."""
+
+    __tablename__ = "handset_part"
+    __table_args__ = (
+        Index("ix_handset_part_message", "message_id", "seq"),
+        Index("ix_handset_part_mr", "tp_mr", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("handset_message.id"))
+    seq: Mapped[int]  # 1-based
+    tp_mr: Mapped[int]
+    tpdu: Mapped[bytes] = mapped_column(LargeBinary)  # the SMS-SUBMIT
+    state: Mapped[str] = mapped_column(String(12))  # OutState of this part
+    rp_cause: Mapped[int | None]  # the RP-Cause of a refusal
+    tp_st: Mapped[int | None]  # the latest status report's TP-ST
+
+
+class Fragment(Base):
+    """A received part of a concatenated message whose other parts have not
+    all arrived: kept so that a restart in between loses nothing."""
+
+    __tablename__ = "handset_fragment"
+    __table_args__ = (
+        UniqueConstraint(
+            "owner", "sender", "ref_bits", "ref", "total", "seq", name="uq_handset_fragment"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(32))
+    ref_bits: Mapped[int]
+    ref: Mapped[int]
+    total: Mapped[int]
+    seq: Mapped[int]
+    tpdu: Mapped[bytes] = mapped_column(LargeBinary)  # the SMS-DELIVER
+    received_at: Mapped[datetime]

@@ -1,0 +1,175 @@
+"""Handsets as Twisted services: one ``Phone`` on its own store, and the HTTP
+control API over a set of them.  ``smsemu up`` runs several in the network's
+process; ``smsemu handset run`` runs one against a network elsewhere.
+
+A handset keeps what it owns in its data directory, as a phone keeps its flash:
+``handset.sqlite3`` (messages, conversations, counters, settings) and
+``ip-credentials.json`` (the device id and secret the IP server issued it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.interfaces import IListeningPort
+from twisted.web.server import Site
+
+from .control import ControlApi
+from .ip_client import connect_ip
+from .phone import OnFeedback, Phone, number_of
+from .store import HandsetStore, Settings, sqlite_url
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the IP server issued this device: it logs in with them."""
+
+    device_id: str
+    secret: str
+
+    @classmethod
+    def load(cls, path: Path) -> Credentials | None:
+        try:
+            data = json.loads(path.read_text())
+            return cls(str(data["device_id"]), str(data["secret"]))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a credentials file ({exc})") from None
+
+    def save(self, path: Path) -> None:
+        """Written whole or not at all, readable by its owner only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump({"device_id": self.device_id, "secret": self.secret}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+
+
+def handset_dir(data_dir: Path, msisdn: str) -> Path:
+    """Where the handset ``msisdn`` keeps its store under a network's data dir."""
+    return data_dir / "handsets" / number_of(msisdn).lstrip("+")
+
+
+def imsi_for(msisdn: str) -> str:
+    """A test IMSI for a number (MCC 001, MNC 01: the test network of TS 23.003)."""
+    return ("00101" + number_of(msisdn).lstrip("+")[-10:].rjust(10, "0"))[:15]
+
+
+class HandsetService(Service):
+    """One phone: its store in ``directory``, the radio link to ``smsc`` and,
+    given ``ip_server`` and credentials, the session with the IP server."""
+
+    def __init__(
+        self,
+        msisdn: str,
+        directory: Path,
+        *,
+        smsc: tuple[str, int] | None,
+        ip_server: tuple[str, int] | None = None,
+        credentials: Credentials | None = None,
+        settings: Settings | None = None,
+        imsi: str | None = None,
+        database_url: str | None = None,
+        reactor: Any = None,
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.reactor = reactor
+        self.msisdn = number_of(msisdn)
+        self.imsi = imsi or imsi_for(self.msisdn)
+        self.directory = directory
+        self.smsc = smsc
+        self.ip_server = ip_server
+        self.credentials = credentials
+        self.settings = settings
+        self.database_url = database_url
+        self.store: HandsetStore | None = None
+        self.phone: Phone | None = None
+
+    def _ip(self) -> Any:
+        if self.ip_server is None or self.credentials is None:
+            return None
+        host, port = self.ip_server
+        credentials = self.credentials
+
+        def connect(on_feedback: OnFeedback) -> Deferred[Any]:
+            return connect_ip(
+                self.reactor, host, port, credentials.device_id, credentials.secret, on_feedback
+            )
+
+        return connect
+
+    def startService(self) -> None:
+        super().startService()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        url = self.database_url or sqlite_url(self.directory / "handset.sqlite3")
+        self.store = HandsetStore.open(url, self.msisdn, self.reactor)
+        self.phone = Phone(
+            self.imsi,
+            self.msisdn,
+            self.store,
+            self.settings,
+            self.reactor,
+            smsc=self.smsc,
+            ip=self._ip(),
+        )
+        up = [self.phone.wait_for("attached")] if self.smsc is not None else []
+        if self._ip() is not None:
+            up.append(self.phone.wait_for("ip up"))
+        self.started = self.phone.start()
+        #: Fires once the phone is attached and (with an IP server) logged in.
+        self.ready: Deferred[Any] = gatherResults([self.started, *up], consumeErrors=True)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        phone, store = self.phone, self.store
+        d = phone.stop() if phone is not None else succeed(None)
+        if store is not None:
+            d.addCallback(lambda _: store.close())
+        return d
+
+
+class ControlService(Service):
+    """The HTTP control API (handset.control) over ``phones``, on ``address``."""
+
+    def __init__(
+        self, phones: Mapping[str, Phone], address: tuple[str, int], reactor: Any = None
+    ) -> None:
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
+        self.reactor = reactor
+        self.phones = phones
+        self.address = address
+        self.listening: IListeningPort | None = None
+
+    @property
+    def port(self) -> int:
+        return self.listening.getHost().port if self.listening is not None else 0  # type: ignore[attr-defined]
+
+    def startService(self) -> None:
+        super().startService()
+        host, port = self.address
+        site = Site(ControlApi(self.phones))
+        site.noisy = False
+        self.listening = self.reactor.listenTCP(port, site, interface=host)
+
+    def stopService(self) -> Deferred[None]:
+        super().stopService()
+        listening, self.listening = self.listening, None
+        stopped = listening.stopListening() if listening is not None else None
+        return stopped if stopped is not None else succeed(None)

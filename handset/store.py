@@ -1,0 +1,750 @@
+"""The handset's store: engine and migrations, the repository, and the one
+thread that runs it.
+
+``Repository`` is plain synchronous code, one short transaction per method,
+returning frozen views (never live ORM objects).  ``HandsetStore`` runs those
+methods on a single database thread of its own, so the reactor never waits on
+SQL and every write of the handset happens in the order it was asked for: a
+commit is done when its Deferred fires, which is when the phone may acknowledge
+what it stored.  ``threaded=False`` runs them at once on the caller's thread,
+for tests driven by ``task.Clock``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy.orm import Session
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
+from twisted.internet.threads import deferToThread, deferToThreadPool
+from twisted.python.threadpool import ThreadPool
+
+from pdu.message_number import MARKER, Carrier, next_number
+from pdu.udh import IEI_MESSAGE_NUMBER, IEI_NAMES
+
+from .conversation import Mark, OutState, advance, combine, marks
+from .models import Conversation, Direction, Fragment, Message, Part, Profile
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine on ``url``, its schema migrated to the newest revision.
+
+    SQLite runs in WAL mode with synchronous=FULL: a message the handset
+    acknowledged survives ``kill -9``, and readers do not block the writer.
+    """
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    migrate(engine)
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+# -- what the repository takes and returns -------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the user of a handset chooses (SPEC §2.2, §2.5)."""
+
+    carrier: Carrier = Carrier.UDH  # how the message number travels
+    receipts: bool = True  # send a response when a message is read
+    iei: int = IEI_MESSAGE_NUMBER  # the IEI of the message-number element
+    marker: str = MARKER  # what precedes the three digits inline
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "carrier", Carrier(self.carrier))
+        if not 0 <= self.iei <= 0xFF or self.iei in IEI_NAMES:
+            raise ValueError(
+                f"IEI {self.iei:#04x} is taken or out of range: use the SME-to-SME range 0x80-0x9F"
+            )
+        if not self.marker or self.marker[-1:].isdigit():
+            raise ValueError("the inline marker must be non-empty and not end with a digit")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageView:
+    """A message as the user sees it."""
+
+    id: int
+    peer: str
+    direction: Direction
+    text: str
+    number: int | None
+    carrier: Carrier | None
+    state: OutState | None  # sent messages
+    read: bool  # received: opened by the user; sent: reported read
+    response_pending: bool
+    parts: int
+    created_at: datetime  # aware, UTC
+    tp_scts: datetime | None  # aware, UTC
+    mark: Mark | None = None  # "Read" / "Sent", in a conversation's list only
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON types: enums as their values, times in ISO 8601."""
+        return {
+            "id": self.id,
+            "peer": self.peer,
+            "direction": self.direction.value,
+            "text": self.text,
+            "number": self.number,
+            "carrier": self.carrier.value if self.carrier else None,
+            "state": self.state.value if self.state else None,
+            "read": self.read,
+            "response_pending": self.response_pending,
+            "parts": self.parts,
+            "created_at": self.created_at.isoformat(),
+            "tp_scts": self.tp_scts.isoformat() if self.tp_scts else None,
+            "mark": self.mark.value if self.mark else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationView:
+    peer: str
+    last: MessageView
+    messages: int
+    unread: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "peer": self.peer,
+            "last": self.last.as_dict(),
+            "messages": self.messages,
+            "unread": self.unread,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPart:
+    """A part to submit: the id of its row, the message it belongs to, its TPDU."""
+
+    id: int
+    message_id: int
+    tpdu: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    message: MessageView
+    parts: list[PendingPart]
+
+
+@dataclass(frozen=True, slots=True)
+class StateChange:
+    """A sent message's state moved."""
+
+    message_id: int
+    peer: str
+    number: int | None
+    old: OutState
+    new: OutState
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    message: MessageView
+    duplicate: bool  # the same message was stored already (a resend after a lost RP-ACK)
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    message: MessageView
+    respond: bool  # a response is owed to the IP server for it
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    message_id: int
+    sender: str  # the peer: who sent the message that was read
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentKey:
+    """Tells a concatenated message's parts apart (TS 23.040 §9.2.3.24.1)."""
+
+    sender: str
+    ref_bits: int
+    ref: int
+    total: int
+
+
+class NotFound(KeyError):
+    def __str__(self) -> str:
+        return f"no message {self.args[0]}"
+
+
+#: Makes the SMS-SUBMITs of a message, given its number, its concatenation
+#: reference and the TP-MR of its first part: (TP-MR, TPDU) of each part.
+Build = Callable[[int, int, int], list[tuple[int, bytes]]]
+
+
+def _naive(when: datetime) -> datetime:
+    return when.astimezone(UTC).replace(tzinfo=None) if when.tzinfo else when
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC)
+
+
+def _view(row: Message, mark: Mark | None = None) -> MessageView:
+    state = OutState(row.state) if row.state is not None else None
+    return MessageView(
+        id=row.id,
+        peer=row.peer,
+        direction=Direction(row.direction),
+        text=row.text,
+        number=row.message_number,
+        carrier=Carrier(row.carrier) if row.carrier is not None else None,
+        state=state,
+        read=row.read if row.direction == Direction.IN else state is OutState.READ,
+        response_pending=row.response_pending,
+        parts=row.part_count,
+        created_at=_aware(row.created_at),
+        tp_scts=_aware(row.tp_scts) if row.tp_scts is not None else None,
+        mark=mark,
+    )
+
+
+class Repository:
+    """One handset's rows in ``engine``: every method is one short transaction."""
+
+    def __init__(self, engine: Engine, owner: str) -> None:
+        self.engine = engine
+        self.owner = owner
+
+    def _session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    # -- settings and counters ---------------------------------------------------
+
+    def _profile(self, s: Session, defaults: Settings | None = None) -> Profile:
+        row = s.scalars(
+            select(Profile).where(Profile.owner == self.owner).with_for_update()
+        ).one_or_none()
+        if row is None:
+            d = defaults or Settings()
+            row = Profile(
+                owner=self.owner,
+                carrier=d.carrier.value,
+                receipts=d.receipts,
+                iei=d.iei,
+                marker=d.marker,
+                next_tp_mr=0,
+                next_ref=0,
+            )
+            s.add(row)
+            s.flush()
+        return row
+
+    @staticmethod
+    def _settings(row: Profile) -> Settings:
+        return Settings(Carrier(row.carrier), row.receipts, row.iei, row.marker)
+
+    def load_settings(self, defaults: Settings | None = None) -> Settings:
+        """The stored settings; ``defaults`` (stored) when there are none yet."""
+        with self._session() as s, s.begin():
+            return self._settings(self._profile(s, defaults))
+
+    def save_settings(self, settings: Settings) -> Settings:
+        """Store the user's choice.  Turning receipts off also drops the
+        responses not yet sent: from then on nothing goes out."""
+        with self._session() as s, s.begin():
+            row = self._profile(s, settings)
+            row.carrier, row.receipts = settings.carrier.value, settings.receipts
+            row.iei, row.marker = settings.iei, settings.marker
+            if not settings.receipts:
+                s.execute(
+                    update(Message)
+                    .where(Message.owner == self.owner, Message.response_pending)
+                    .values(response_pending=False)
+                )
+            return self._settings(row)
+
+    def _conversation(self, s: Session, peer: str) -> Conversation:
+        row = s.scalars(
+            select(Conversation)
+            .where(Conversation.owner == self.owner, Conversation.peer == peer)
+            .with_for_update()
+        ).one_or_none()
+        if row is None:
+            row = Conversation(owner=self.owner, peer=peer, next_number=0)
+            s.add(row)
+            s.flush()
+        return row
+
+    def next_number(self, peer: str) -> int:
+        """The number the next message to ``peer`` will carry."""
+        with self._session() as s:
+            found = s.scalars(
+                select(Conversation.next_number).where(
+                    Conversation.owner == self.owner, Conversation.peer == peer
+                )
+            ).one_or_none()
+            return found or 0
+
+    # -- sending -------------------------------------------------------------------
+
+    def create_outgoing(
+        self, peer: str, text: str, carrier: Carrier, now: datetime, build: Build
+    ) -> Outgoing:
+        """Number a new message, make its parts and store it, all in one
+        transaction: the counters move only with a stored message."""
+        with self._session() as s, s.begin():
+            profile = self._profile(s)
+            conversation = self._conversation(s, peer)
+            number, ref = conversation.next_number, profile.next_ref
+            parts = build(number, ref, profile.next_tp_mr)
+            conversation.next_number = next_number(number)
+            profile.next_ref = (ref + 1) % 256
+            profile.next_tp_mr = (parts[-1][0] + 1) % 256
+            message = Message(
+                owner=self.owner,
+                peer=peer,
+                direction=Direction.OUT.value,
+                text=text,
+                message_number=number,
+                carrier=carrier.value,
+                state=OutState.SENDING.value,
+                read=False,
+                response_pending=False,
+                part_count=len(parts),
+                concat_ref=ref if len(parts) > 1 else None,
+                created_at=_naive(now),
+                tp_scts=None,
+                read_at=None,
+            )
+            s.add(message)
+            s.flush()
+            rows = [
+                Part(
+                    message_id=message.id,
+                    seq=seq,
+                    tp_mr=mr,
+                    tpdu=tpdu,
+                    state=OutState.SENDING.value,
+                    rp_cause=None,
+                    tp_st=None,
+                )
+                for seq, (mr, tpdu) in enumerate(parts, 1)
+            ]
+            s.add_all(rows)
+            s.flush()
+            return Outgoing(_view(message), [PendingPart(p.id, message.id, p.tpdu) for p in rows])
+
+    def pending_parts(self) -> list[PendingPart]:
+        """Parts the SMSC has not accepted yet, of messages that have not ended,
+        in the order they were sent."""
+        with self._session() as s:
+            rows = s.execute(
+                select(Part.id, Part.message_id, Part.tpdu)
+                .join(Message, Message.id == Part.message_id)
+                .where(
+                    Message.owner == self.owner,
+                    Message.state == OutState.SENDING.value,
+                    Part.state == OutState.SENDING.value,
+                )
+                .order_by(Part.id)
+            ).all()
+            return [PendingPart(r.id, r.message_id, r.tpdu) for r in rows]
+
+    def _settle(self, s: Session, message: Message) -> StateChange | None:
+        """Move ``message`` forward to what its parts say."""
+        parts = s.scalars(select(Part.state).where(Part.message_id == message.id)).all()
+        old = OutState(message.state or OutState.SENDING)
+        new = advance(old, combine(OutState(p) for p in parts))
+        if new is old:
+            return None
+        message.state = new.value
+        return StateChange(message.id, message.peer, message.message_number, old, new)
+
+    def _update_part(
+        self, part_id: int, state: OutState | None, **values: int | None
+    ) -> StateChange | None:
+        with self._session() as s, s.begin():
+            part = s.get(Part, part_id)
+            if part is None:
+                return None
+            if state is not None:
+                part.state = advance(OutState(part.state), state).value
+            for name, value in values.items():
+                setattr(part, name, value)
+            message = s.get(Message, part.message_id)
+            assert message is not None
+            return self._settle(s, message)
+
+    def part_accepted(self, part_id: int) -> StateChange | None:
+        """The SMSC acknowledged the part (RP-ACK)."""
+        return self._update_part(part_id, OutState.SENT)
+
+    def part_refused(self, part_id: int, rp_cause: int) -> StateChange | None:
+        """The SMSC refused the part for good (RP-ERROR, a permanent cause)."""
+        return self._update_part(part_id, OutState.FAILED, rp_cause=rp_cause)
+
+    def apply_report(
+        self, peer: str, tp_mr: int, tp_st: int, state: OutState | None
+    ) -> StateChange | None:
+        """An SMS-STATUS-REPORT: the newest part sent to ``peer`` with that TP-MR
+        takes ``state`` (None: the SMSC is still trying, only TP-ST is kept)."""
+        with self._session() as s, s.begin():
+            part = s.scalars(
+                select(Part)
+                .join(Message, Message.id == Part.message_id)
+                .where(
+                    Message.owner == self.owner,
+                    Message.peer == peer,
+                    Message.direction == Direction.OUT.value,
+                    Part.tp_mr == tp_mr,
+                )
+                .order_by(Part.id.desc())
+                .limit(1)
+            ).one_or_none()
+            if part is None:
+                return None
+            part.tp_st = tp_st
+            if state is not None:
+                part.state = advance(OutState(part.state), state).value
+            message = s.get(Message, part.message_id)
+            assert message is not None
+            return self._settle(s, message)
+
+    def apply_feedback(
+        self, receiver: str, number: int, status: int, now: datetime
+    ) -> StateChange | None:
+        """A feedback from the IP server (SPEC §2.6): status 1 marks the most
+        recent message numbered ``number`` sent to ``receiver`` read.  Status 0,
+        a number never used, a repeat: nothing changes."""
+        if status != 1:
+            return None
+        with self._session() as s, s.begin():
+            message = s.scalars(
+                select(Message)
+                .where(
+                    Message.owner == self.owner,
+                    Message.peer == receiver,
+                    Message.direction == Direction.OUT.value,
+                    Message.message_number == number,
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+                .with_for_update()
+            ).one_or_none()
+            if message is None:
+                return None
+            old = OutState(message.state or OutState.SENDING)
+            new = advance(old, OutState.READ)
+            if new is old:
+                return None
+            message.state, message.read_at = new.value, _naive(now)
+            return StateChange(message.id, message.peer, number, old, new)
+
+    # -- receiving ---------------------------------------------------------------
+
+    def save_fragment(self, key: FragmentKey, seq: int, tpdu: bytes, now: datetime) -> None:
+        """Keep one part of a message still incomplete (a repeat is ignored)."""
+        with self._session() as s, s.begin():
+            exists = s.scalars(
+                select(Fragment.id).where(
+                    Fragment.owner == self.owner,
+                    Fragment.sender == key.sender,
+                    Fragment.ref_bits == key.ref_bits,
+                    Fragment.ref == key.ref,
+                    Fragment.total == key.total,
+                    Fragment.seq == seq,
+                )
+            ).first()
+            if exists is None:
+                s.add(
+                    Fragment(
+                        owner=self.owner,
+                        sender=key.sender,
+                        ref_bits=key.ref_bits,
+                        ref=key.ref,
+                        total=key.total,
+                        seq=seq,
+                        tpdu=tpdu,
+                        received_at=_naive(now),
+                    )
+                )
+
+    def fragments(self) -> list[tuple[str, bytes]]:
+        """(sender, SMS-DELIVER) of every part kept, oldest first."""
+        with self._session() as s:
+            rows = s.execute(
+                select(Fragment.sender, Fragment.tpdu)
+                .where(Fragment.owner == self.owner)
+                .order_by(Fragment.id)
+            ).all()
+            return [(r.sender, r.tpdu) for r in rows]
+
+    def store_incoming(
+        self,
+        peer: str,
+        text: str,
+        number: int | None,
+        carrier: Carrier | None,
+        tp_scts: datetime,
+        parts: int,
+        fragments: FragmentKey | None,
+        now: datetime,
+    ) -> Received:
+        """Store a whole received message, unread, and drop the parts kept for
+        it.  The same numbered message with the same SMSC time stamp again (the
+        SMSC resends what it did not see acknowledged) is not stored twice."""
+        with self._session() as s, s.begin():
+            if fragments is not None:
+                s.execute(
+                    delete(Fragment).where(
+                        Fragment.owner == self.owner,
+                        Fragment.sender == fragments.sender,
+                        Fragment.ref_bits == fragments.ref_bits,
+                        Fragment.ref == fragments.ref,
+                        Fragment.total == fragments.total,
+                    )
+                )
+            scts = _naive(tp_scts)
+            if number is not None:
+                same = s.scalars(
+                    select(Message).where(
+                        Message.owner == self.owner,
+                        Message.peer == peer,
+                        Message.direction == Direction.IN.value,
+                        Message.message_number == number,
+                        Message.tp_scts == scts,
+                        Message.text == text,
+                    )
+                ).first()
+                if same is not None:
+                    return Received(_view(same), duplicate=True)
+            message = Message(
+                owner=self.owner,
+                peer=peer,
+                direction=Direction.IN.value,
+                text=text,
+                message_number=number,
+                carrier=carrier.value if carrier is not None else None,
+                state=None,
+                read=False,
+                response_pending=False,
+                part_count=parts,
+                concat_ref=fragments.ref if fragments is not None else None,
+                created_at=_naive(now),
+                tp_scts=scts,
+                read_at=None,
+            )
+            s.add(message)
+            s.flush()
+            return Received(_view(message), duplicate=False)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _get(self, s: Session, message_id: int) -> Message:
+        message = s.get(Message, message_id)
+        if message is None or message.owner != self.owner:
+            raise NotFound(message_id)
+        return message
+
+    def mark_read(self, message_id: int, now: datetime) -> Opened:
+        """The user opened a message.  A received one becomes read; with
+        receipts on and a number to answer, a response is owed from now on
+        (``response_pending``) until the IP server accepts it."""
+        with self._session() as s, s.begin():
+            message = self._get(s, message_id)
+            if message.direction == Direction.IN.value and not message.read:
+                message.read, message.read_at = True, _naive(now)
+                if message.message_number is not None and self._profile(s).receipts:
+                    message.response_pending = True
+            return Opened(_view(message), respond=message.response_pending)
+
+    def response_done(self, message_id: int) -> None:
+        """The IP server took the response (or refused it for good)."""
+        with self._session() as s, s.begin():
+            s.execute(
+                update(Message)
+                .where(Message.owner == self.owner, Message.id == message_id)
+                .values(response_pending=False)
+            )
+
+    def pending_responses(self) -> list[Response]:
+        with self._session() as s:
+            rows = s.execute(
+                select(Message.id, Message.peer, Message.message_number)
+                .where(Message.owner == self.owner, Message.response_pending)
+                .order_by(Message.id)
+            ).all()
+            return [
+                Response(r.id, r.peer, r.message_number)
+                for r in rows
+                if r.message_number is not None
+            ]
+
+    # -- queries -------------------------------------------------------------------
+
+    def message(self, message_id: int) -> MessageView:
+        with self._session() as s:
+            return _view(self._get(s, message_id))
+
+    def inbox(self, limit: int | None = None) -> list[MessageView]:
+        """Received messages, newest first."""
+        with self._session() as s:
+            query = (
+                select(Message)
+                .where(Message.owner == self.owner, Message.direction == Direction.IN.value)
+                .order_by(Message.id.desc())
+                .limit(limit)
+            )
+            return [_view(m) for m in s.scalars(query)]
+
+    def conversation(self, peer: str) -> list[MessageView]:
+        """The messages exchanged with ``peer``, oldest first, with the marks."""
+        with self._session() as s:
+            rows = list(
+                s.scalars(
+                    select(Message)
+                    .where(Message.owner == self.owner, Message.peer == peer)
+                    .order_by(Message.id)
+                )
+            )
+            states = [
+                OutState(m.state) if m.direction == Direction.OUT.value and m.state else None
+                for m in rows
+            ]
+            return [_view(m, mark) for m, mark in zip(rows, marks(states), strict=True)]
+
+    def conversations(self) -> list[ConversationView]:
+        """Every conversation, the most recently active first."""
+        with self._session() as s:
+            stats = (
+                select(
+                    Message.peer,
+                    func.max(Message.id).label("last_id"),
+                    func.count(Message.id).label("total"),
+                    func.count(Message.id)
+                    .filter(Message.direction == Direction.IN.value, Message.read.is_(False))
+                    .label("unread"),
+                )
+                .where(Message.owner == self.owner)
+                .group_by(Message.peer)
+                .subquery()
+            )
+            rows = s.execute(
+                select(Message, stats.c.total, stats.c.unread)
+                .join(stats, Message.id == stats.c.last_id)
+                .order_by(Message.id.desc())
+            ).all()
+            return [ConversationView(m.peer, _view(m), total, unread) for m, total, unread in rows]
+
+
+class HandsetStore:
+    """A ``Repository`` behind one database thread (see the module docstring)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        owner: str,
+        reactor: IReactorFromThreads | None = None,
+        *,
+        threaded: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.repo = Repository(engine, owner)
+        self.threaded = threaded
+        self._reactor = reactor
+        self._pool: ThreadPool | None = None
+        self._trigger: Any = None
+        self._closed = False
+        if threaded:
+            if self._reactor is None:
+                from twisted.internet import reactor as default_reactor
+
+                self._reactor = default_reactor  # type: ignore[assignment]
+            self._pool = ThreadPool(1, 1, name=f"handset-db {owner}")
+            self._pool.start()
+            if IReactorCore.providedBy(self._reactor):
+                # A store nobody closed must not keep the process from exiting.
+                self._trigger = IReactorCore(self._reactor).addSystemEventTrigger(
+                    "during", "shutdown", self._pool.stop
+                )
+
+    @classmethod
+    def open(
+        cls,
+        url: str,
+        owner: str,
+        reactor: IReactorFromThreads | None = None,
+        *,
+        threaded: bool = True,
+    ) -> HandsetStore:
+        """Open (and migrate) the database at ``url`` for the handset ``owner``."""
+        return cls(open_engine(url), owner, reactor, threaded=threaded)
+
+    @property
+    def owner(self) -> str:
+        return self.repo.owner
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
+        """Run ``fn`` on the database thread; fires with its result once done."""
+        if self._closed:
+            return fail(RuntimeError(f"the store of {self.owner} is closed"))
+        if self._pool is None:
+            try:
+                return succeed(fn(*args, **kwargs))
+            except Exception:
+                return fail()
+        assert self._reactor is not None
+        return deferToThreadPool(self._reactor, self._pool, fn, *args, **kwargs)
+
+    def close(self) -> Deferred[None]:
+        """Let queued work finish, end the thread, release the engine."""
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if self._trigger is not None:
+            IReactorCore(self._reactor).removeSystemEventTrigger(self._trigger)
+            self._trigger = None
+
+        def finish() -> None:
+            if pool is not None:
+                pool.stop()
+            self.engine.dispose()
+
+        if pool is None:
+            finish()
+            return succeed(None)
+        return deferToThread(finish)

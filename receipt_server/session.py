@@ -1,0 +1,249 @@
+"""One device connection to the IP server, as a plain state machine.
+
+``ServerSession`` is fed what the ``FrameReader`` decoded and the results of the
+storage work it asked for; it returns *actions*: messages to send, the
+connection to close, and effects for the server to run against the store
+(``Authenticate``, ``StoreFeedback``, ``LoadBacklog``, ``AckFeedback``).  It does
+no I/O and reads no clock, so every rule below is testable without a reactor:
+
+* nothing but ``ping`` is served before a login succeeds; what arrives while a
+  login is being checked waits for its outcome, so a client may pipeline;
+* a response is accepted only from the device whose MSISDN is its receiver,
+  and ``ok`` goes back only once its feedback is committed (``stored``);
+* on login the device gets all its pending feedback in id order, then new
+  feedback as it is committed, each once per connection;
+* each device has a token bucket shared by its connections (``RateLimiter``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum, auto
+
+from . import wire
+from .ratelimit import RateLimiter
+from .wire import ErrorCode
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A registered device, as authentication establishes it."""
+
+    device_id: str
+    msisdn: str
+    account: str
+    kind: str  # "phone" or "companion"
+
+
+# -- actions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    message: wire.Message
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Authenticate:
+    """Check the credentials; answer with ``login_result``."""
+
+    device: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBacklog:
+    """Load the feedback pending for ``msisdn``; answer with ``backlog``."""
+
+    msisdn: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFeedback:
+    """Commit a feedback for ``to_msisdn`` (the sender); answer with ``stored``,
+    then push it to the sender's sessions."""
+
+    request_id: wire.RequestId
+    to_msisdn: str
+    receiver: str
+    message_number: int
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class AckFeedback:
+    """Mark feedback ``feedback_id`` of ``msisdn`` delivered; no answer."""
+
+    msisdn: str
+    feedback_id: int
+
+
+Action = Send | Close | Authenticate | LoadBacklog | StoreFeedback | AckFeedback
+
+
+class State(Enum):
+    UNAUTHENTICATED = auto()
+    LOGGING_IN = auto()
+    AUTHENTICATED = auto()
+    CLOSED = auto()
+
+
+def _error(code: ErrorCode, reason: str, rid: wire.RequestId | None = None) -> Send:
+    return Send(wire.Error(code, reason, rid))
+
+
+class ServerSession:
+    def __init__(self, limiter: RateLimiter | None = None) -> None:
+        self.limiter = limiter
+        self.state = State.UNAUTHENTICATED
+        self.identity: Identity | None = None
+        self._login: wire.Login | None = None
+        self._held: list[wire.Message | wire.WireError] = []
+        # Feedback pushed while the backlog loads, merged into it by id.
+        self._early: dict[int, wire.Feedback] | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.state is State.CLOSED
+
+    # -- input from the device ---------------------------------------------------
+
+    def receive(self, item: wire.Message | wire.WireError, now: float) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        if self.state is State.LOGGING_IN:
+            self._held.append(item)
+            return []
+        if isinstance(item, wire.WireError):
+            if item.fatal:
+                self.state = State.CLOSED
+                return [Send(item.message()), Close(item.reason)]
+            return [Send(item.message())]
+        if isinstance(item, wire.Ping):
+            return self._limited(item.id, now) or [Send(wire.Pong(item.id))]
+        if isinstance(item, wire.Login):
+            if self.state is State.AUTHENTICATED:
+                return [_error(ErrorCode.ALREADY_AUTHENTICATED, "already logged in", item.id)]
+            self.state = State.LOGGING_IN
+            self._login = item
+            return [Authenticate(item.device, item.secret)]
+        identity = self.identity
+        if identity is None:
+            return [_error(ErrorCode.UNAUTHENTICATED, "log in first", getattr(item, "id", None))]
+        if isinstance(item, wire.Response):
+            return self._limited(item.id, now) or self._response(identity, item)
+        if isinstance(item, wire.FeedbackAck):
+            return [AckFeedback(identity.msisdn, item.feedback_id)]
+        raise AssertionError(f"the reader accepted a {item.TYPE} the session cannot serve")
+
+    def _limited(self, rid: wire.RequestId, now: float) -> list[Action]:
+        if self.limiter is None or self.identity is None:
+            return []
+        wait = self.limiter.take(self.identity.device_id, now)
+        if wait <= 0:
+            return []
+        reason = f"more than {self.limiter.rate:g} requests per second"
+        return [Send(wire.Error(ErrorCode.RATE_LIMITED, reason, rid, round(wait, 3) or 0.001))]
+
+    @staticmethod
+    def _response(identity: Identity, item: wire.Response) -> list[Action]:
+        if item.receiver != identity.msisdn:
+            reason = f"this device is {identity.msisdn}, not the receiver {item.receiver}"
+            return [_error(ErrorCode.FORBIDDEN, reason, item.id)]
+        return [
+            StoreFeedback(item.id, item.sender, item.receiver, item.message_number, item.status)
+        ]
+
+    # -- results of the effects ----------------------------------------------------
+
+    def login_result(self, identity: Identity | None, now: float) -> list[Action]:
+        """The outcome of ``Authenticate``: the device, or None for bad credentials."""
+        login, self._login = self._login, None
+        if self.state is not State.LOGGING_IN or login is None:
+            return []
+        actions: list[Action]
+        if identity is None:
+            self.state = State.UNAUTHENTICATED
+            actions = [
+                _error(ErrorCode.BAD_CREDENTIALS, "unknown device or wrong secret", login.id)
+            ]
+        else:
+            self.state = State.AUTHENTICATED
+            self.identity = identity
+            self._early = {}
+            actions = [
+                Send(wire.LoginOk(login.id, identity.device_id, identity.msisdn, identity.account)),
+                LoadBacklog(identity.msisdn),
+            ]
+        return actions + self._release(now)
+
+    def login_failed(self, reason: str, now: float) -> list[Action]:
+        """``Authenticate`` could not be run (the store failed)."""
+        login, self._login = self._login, None
+        if self.state is not State.LOGGING_IN or login is None:
+            return []
+        self.state = State.UNAUTHENTICATED
+        return [_error(ErrorCode.SERVER_ERROR, reason, login.id), *self._release(now)]
+
+    def _release(self, now: float) -> list[Action]:
+        held, self._held = self._held, []
+        actions: list[Action] = []
+        for i, item in enumerate(held):
+            actions += self.receive(item, now)
+            if self.state is State.LOGGING_IN:  # another login: the rest waits again
+                self._held = held[i + 1 :] + self._held
+                break
+        return actions
+
+    def backlog(self, pending: list[wire.Feedback]) -> list[Action]:
+        """The outcome of ``LoadBacklog``: all pending feedback, sent in id order."""
+        if self.state is not State.AUTHENTICATED or self._early is None:
+            return []
+        merged = {f.feedback_id: f for f in pending} | self._early
+        self._early = None
+        return [Send(merged[k]) for k in sorted(merged)]
+
+    def backlog_failed(self, reason: str) -> list[Action]:
+        """``LoadBacklog`` failed: hang up, so the device logs in (and loads) again."""
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        return [_error(ErrorCode.SERVER_ERROR, reason), Close(reason)]
+
+    def push(self, feedback: wire.Feedback) -> list[Action]:
+        """A feedback for this device's MSISDN was just committed."""
+        if self.state is not State.AUTHENTICATED:
+            return []
+        if self._early is not None:
+            self._early[feedback.feedback_id] = feedback
+            return []
+        return [Send(feedback)]
+
+    def stored(self, rid: wire.RequestId) -> list[Action]:
+        """The feedback of response ``rid`` is committed."""
+        return [] if self.state is State.CLOSED else [Send(wire.Ok(rid))]
+
+    def store_failed(self, rid: wire.RequestId, reason: str) -> list[Action]:
+        if self.state is State.CLOSED:
+            return []
+        return [_error(ErrorCode.SERVER_ERROR, reason, rid)]
+
+    # -- the connection ------------------------------------------------------------
+
+    def replaced(self) -> list[Action]:
+        """The same device logged in on another connection: this one ends."""
+        if self.state is State.CLOSED:
+            return []
+        self.state = State.CLOSED
+        reason = "the device logged in on another connection"
+        return [_error(ErrorCode.SESSION_REPLACED, reason), Close(reason)]
+
+    def close(self) -> None:
+        """The connection is gone: results still on their way are dropped."""
+        self.state = State.CLOSED
+        self._held = []

@@ -1,0 +1,344 @@
+"""``smsemu handset ...``: drive the handsets of a running network, or run one.
+
+``send``, ``inbox``, ``read`` and ``conversations`` are clients of the handset
+control API (handset.control; ``smsemu up`` serves it on 127.0.0.1:7190), and
+print what a person would read on the phone's screen (``--json`` for scripts).
+``run`` runs one handset as its own process against an SMSC and an IP server
+elsewhere, serving the same control API.  ``smsemu ip-server register`` issues
+the credentials such a handset logs in with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+DEFAULT_API = "http://127.0.0.1:7190"
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return host or "127.0.0.1", int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT") from None
+
+
+def add_parsers(sub: Any) -> None:
+    handset = sub.add_parser("handset", help="drive a handset of a running network, or run one")
+    verbs = handset.add_subparsers(dest="verb", required=True)
+
+    def client(name: str, help_: str) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = verbs.add_parser(name, help=help_)
+        p.add_argument("--api", default=DEFAULT_API, help=f"control API URL ({DEFAULT_API})")
+        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        return p
+
+    p = client("send", "send a text from a handset")
+    p.add_argument("msisdn", help="the sending handset")
+    p.add_argument("to", help="the recipient's number")
+    p.add_argument("text")
+    p.add_argument("--carrier", choices=["udh", "inline"], help="how the number travels")
+    p.set_defaults(run=_send)
+
+    p = client("inbox", "list a handset's received messages, newest first")
+    p.add_argument("msisdn")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(run=_inbox)
+
+    p = client("read", "open a received message (sends the read response)")
+    p.add_argument("msisdn")
+    p.add_argument("id", type=int, help="the message id, as inbox shows it")
+    p.set_defaults(run=_read)
+
+    p = client("conversations", "the conversation list, or one conversation with its marks")
+    p.add_argument("msisdn")
+    p.add_argument("peer", nargs="?", help="show this conversation, message by message")
+    p.set_defaults(run=_conversations)
+
+    p = verbs.add_parser("run", help="run one handset as its own process")
+    p.add_argument("--msisdn", required=True)
+    p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
+    p.add_argument("--smsc", type=_host_port, required=True, help="the radio link HOST:PORT")
+    p.add_argument("--ip-server", type=_host_port, help="the IP server HOST:PORT")
+    p.add_argument(
+        "--credentials",
+        type=Path,
+        help="JSON file with device_id and secret (default: DATA_DIR/ip-credentials.json)",
+    )
+    p.add_argument("--data-dir", type=Path, help="the handset's store (./handset-MSISDN)")
+    p.add_argument("--control", type=_host_port, default=("127.0.0.1", 7190))
+    p.add_argument("--carrier", choices=["udh", "inline"])
+    p.add_argument("--receipts", choices=["on", "off"])
+    p.set_defaults(run=_run)
+
+    ip = sub.add_parser("ip-server", help="the IP server's tools")
+    ip_verbs = ip.add_subparsers(dest="verb", required=True)
+    p = ip_verbs.add_parser("run", help="run the IP server alone")
+    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7102))
+    p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
+    p.add_argument("--database-url")
+    p.add_argument("--rate", type=float, help="requests/s a device may make on average (50)")
+    p.add_argument("--burst", type=int, help="requests a device may make at once (100)")
+    p.set_defaults(run=_run_ip_server)
+
+    p = ip_verbs.add_parser("register", help="register a device; prints its credentials")
+    p.add_argument("--msisdn", required=True)
+    p.add_argument("--account", help="default: the MSISDN")
+    p.add_argument("--kind", choices=["phone", "companion"], default="phone")
+    p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
+    p.add_argument("--database-url")
+    p.add_argument("--out", type=Path, help="also write them to this file (for handset run)")
+    p.set_defaults(run=_register)
+
+
+# -- the API client ----------------------------------------------------------------
+
+
+class ApiFailure(Exception):
+    pass
+
+
+def _call(
+    args: argparse.Namespace,
+    method: str,
+    *path: str,
+    body: Any = None,
+    query: dict[str, Any] | None = None,
+) -> Any:
+    url = args.api.rstrip("/") + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+    if query:
+        url += "?" + urllib.parse.urlencode(query)
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            reason = json.loads(exc.read()).get("error", exc.reason)
+        except ValueError:
+            reason = exc.reason
+        raise ApiFailure(f"{exc.code}: {reason}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ApiFailure(
+            f"no control API at {args.api} ({reason}); is `smsemu up` running?"
+        ) from None
+
+
+def _client(fn: Any) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            result = fn(args)
+        except ApiFailure as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        if args.json:
+            print(json.dumps(result, ensure_ascii=False, indent=2))
+        return 0
+
+    return run
+
+
+def _when(iso: str) -> str:
+    return iso[11:16]  # HH:MM of an ISO 8601 time
+
+
+@_client
+def _send(args: argparse.Namespace) -> Any:
+    body = {"to": args.to, "text": args.text}
+    if args.carrier:
+        body["carrier"] = args.carrier
+    result = _call(args, "POST", "handsets", args.msisdn, "send", body=body)
+    if not args.json:
+        print(f"message {result['id']} to {args.to}: sending")
+    return result
+
+
+def _inbox_line(m: dict[str, Any]) -> str:
+    flag = " " if m["read"] else "*"
+    return f"{flag} {m['id']:>5}  {_when(m['created_at'])}  {m['peer']:<16} {m['text']}"
+
+
+@_client
+def _inbox(args: argparse.Namespace) -> Any:
+    query = None if args.limit is None else {"limit": args.limit}
+    messages = _call(args, "GET", "handsets", args.msisdn, "inbox", query=query)
+    if not args.json:
+        if not messages:
+            print("(no messages)")
+        for m in messages:
+            print(_inbox_line(m))
+    return messages
+
+
+@_client
+def _read(args: argparse.Namespace) -> Any:
+    m = _call(args, "POST", "handsets", args.msisdn, "messages", str(args.id), "read")
+    if not args.json:
+        print(f"From {m['peer']} at {_when(m['created_at'])}:")
+        print(m["text"])
+    return m
+
+
+def render_conversation(peer: str, messages: list[dict[str, Any]]) -> list[str]:
+    """A conversation as the phone shows it: my messages on the right with
+    their state, the "Read" and "Sent" marks under the two that carry them."""
+    lines = [f"Conversation with {peer}"]
+    for m in messages:
+        if m["direction"] == "out":
+            number = "" if m["number"] is None else f"#{m['number']}, "
+            lines.append(f"  {_when(m['created_at'])}  me:   {m['text']}  ({number}{m['state']})")
+            if m["mark"]:
+                lines.append(f"{'':>15}{m['mark']}")
+        else:
+            lines.append(f"  {_when(m['created_at'])}  them: {m['text']}")
+    return lines
+
+
+@_client
+def _conversations(args: argparse.Namespace) -> Any:
+    if args.peer:
+        messages = _call(args, "GET", "handsets", args.msisdn, "conversations", args.peer)
+        if not args.json:
+            print("\n".join(render_conversation(args.peer, messages)))
+        return messages
+    conversations = _call(args, "GET", "handsets", args.msisdn, "conversations")
+    if not args.json:
+        if not conversations:
+            print("(no conversations)")
+        for c in conversations:
+            last = c["last"]
+            who = "me: " if last["direction"] == "out" else ""
+            unread = f"  [{c['unread']} unread]" if c["unread"] else ""
+            print(f"{c['peer']:<16} {_when(last['created_at'])}  {who}{last['text']}{unread}")
+    return conversations
+
+
+# -- running a handset ----------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    import logging
+
+    from twisted.internet import reactor
+
+    from handset.phone import number_of
+    from handset.service import ControlService, Credentials, HandsetService
+    from handset.store import Settings
+    from pdu.message_number import Carrier
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    msisdn = number_of(args.msisdn)
+    directory = args.data_dir or Path(f"handset-{msisdn.lstrip('+')}")
+    credentials = None
+    if args.ip_server is not None:
+        path = args.credentials or directory / "ip-credentials.json"
+        try:
+            credentials = Credentials.load(path)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if credentials is None:
+            print(
+                f"error: no IP credentials at {path}: get them with "
+                f"`smsemu ip-server register --msisdn {msisdn} --out {path}`",
+                file=sys.stderr,
+            )
+            return 2
+    settings = None
+    if args.carrier or args.receipts:
+        settings = Settings(
+            carrier=Carrier(args.carrier or "udh"), receipts=(args.receipts or "on") == "on"
+        )
+    service = HandsetService(
+        msisdn,
+        directory,
+        smsc=args.smsc,
+        ip_server=args.ip_server,
+        credentials=credentials,
+        settings=settings,
+        imsi=args.imsi,
+    )
+    service.startService()
+    assert service.phone is not None
+    control = ControlService({msisdn: service.phone}, args.control)
+    control.startService()
+    print(f"handset: {msisdn} (IMSI {service.imsi}), store in {directory}", flush=True)
+    print(f"handset: control API on http://{args.control[0]}:{control.port}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+
+    async def stop() -> None:
+        await control.stopService()
+        await service.stopService()
+
+    from twisted.internet.defer import Deferred
+
+    reactor.addSystemEventTrigger("before", "shutdown", lambda: Deferred.fromCoroutine(stop()))
+    reactor.run()
+    return 0
+
+
+def _ip_server_url(args: argparse.Namespace) -> str:
+    from receipt_server.store import sqlite_url
+
+    if args.database_url is not None:
+        return str(args.database_url)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(args.data_dir)
+
+
+def _run_ip_server(args: argparse.Namespace) -> int:
+    import logging
+
+    from twisted.internet import reactor
+
+    from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE, ReceiptServerService
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    service = ReceiptServerService(
+        _ip_server_url(args),
+        address=args.listen,
+        rate=args.rate or DEFAULT_RATE,
+        burst=args.burst or DEFAULT_BURST,
+    )
+    service.startService()
+    assert service.listening is not None
+    host, port = service.listening.address
+    print(f"ip server: on {host}:{port}", flush=True)
+    print("press Ctrl-C to stop", flush=True)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    from twisted.python.failure import Failure
+
+    from handset.service import Credentials
+    from receipt_server.store import ReceiptStore
+
+    store = ReceiptStore.open(_ip_server_url(args), threaded=False)  # its Deferreds fire at once
+    outcome: list[Any] = []
+    try:
+        store.register_device(args.msisdn, args.account, args.kind).addBoth(outcome.append)
+    except ValueError as exc:
+        outcome.append(Failure(exc))
+    finally:
+        store.close()
+    if isinstance(outcome[0], Failure):
+        print(f"error: {outcome[0].getErrorMessage()}", file=sys.stderr)
+        return 2
+    credentials = Credentials(outcome[0].device_id, outcome[0].secret)
+    if args.out is not None:
+        credentials.save(args.out)
+    print(json.dumps({"device_id": credentials.device_id, "secret": credentials.secret}))
+    return 0

@@ -1,0 +1,120 @@
+"""``smsemu up`` with its handsets, driven by ``smsemu handset ...``: every
+command a real subprocess, the network a real process on SQLite files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .rig import SmscProcess
+
+A, B = "+15550001001", "+15550001002"
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[SmscProcess]:
+    config = tmp_path / "net.toml"
+    config.write_text(
+        f'[[handset]]\nmsisdn = "{A}"\n\n'
+        f'[[handset]]\nmsisdn = "{B}"\ncarrier = "inline"\n\n'
+        '[[handset]]\nmsisdn = "+15550001003"\nreceipts = false\n'
+    )
+    network = SmscProcess(["--data-dir", str(tmp_path / "data"), "--config", str(config)], "up")
+    try:
+        yield network
+    finally:
+        assert network.terminate() == 0
+
+
+def smsemu(up: SmscProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    api = f"http://127.0.0.1:{up.control_port}"
+    return subprocess.run(
+        [sys.executable, "-m", "smsemu", "handset", *args[:1], "--api", api, *args[1:]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def eventually(check: Callable[[], Any], what: str) -> Any:
+    """Poll ``check`` until it returns something true (the network runs in
+    another process: there is no event to wait on from here)."""
+    for _ in range(300):
+        result = check()
+        if result:
+            return result
+        time.sleep(0.05)
+    raise AssertionError(f"still waiting for {what}")
+
+
+def api(up: SmscProcess, path: str) -> Any:
+    with urllib.request.urlopen(f"http://127.0.0.1:{up.control_port}{path}", timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
+    assert up.handsets == [A, B, "+15550001003"]
+    assert up.ip_port and up.control_port
+    handsets = api(up, "/handsets")  # listed once attached and logged in
+    assert all(h["attached"] and h["ip_online"] for h in handsets)
+    assert [h["msisdn"] for h in handsets] == [A, B, "+15550001003"]
+    assert api(up, "/handsets/%2B15550001002")["settings"]["carrier"] == "inline"
+    assert api(up, "/handsets/%2B15550001003")["settings"]["receipts"] is False
+
+
+def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:
+    for text in ("one", "two", "three"):
+        sent = smsemu(up, "send", A, B, text)
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout.startswith("message ")
+
+    def inbox() -> list[dict[str, Any]]:
+        listed = smsemu(up, "inbox", B, "--json")
+        assert listed.returncode == 0, listed.stderr
+        messages: list[dict[str, Any]] = json.loads(listed.stdout)
+        return messages if len(messages) == 3 else []
+
+    messages = eventually(inbox, "three messages at B")
+    by_text = {m["text"]: m for m in messages}
+    assert [m["read"] for m in messages] == [False, False, False]
+    shown = smsemu(up, "inbox", B).stdout
+    assert "* " in shown and "two" in shown
+
+    opened = smsemu(up, "read", B, str(by_text["two"]["id"]))
+    assert opened.returncode == 0 and "two" in opened.stdout
+
+    def marked() -> str:
+        screen = smsemu(up, "conversations", A, B).stdout
+        return screen if "Read" in screen and "Sent" in screen else ""
+
+    screen = eventually(marked, "Read and Sent on A's screen").splitlines()
+    two = next(i for i, line in enumerate(screen) if "me:   two" in line)
+    three = next(i for i, line in enumerate(screen) if "me:   three" in line)
+    assert screen[two + 1].strip() == "Read" and screen[three + 1].strip() == "Sent"
+    listing = smsemu(up, "conversations", B).stdout
+    assert A in listing and "2 unread" in listing
+
+
+def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:
+    missing = smsemu(up, "inbox", "+19999")
+    assert missing.returncode == 1 and "no handset +19999" in missing.stderr
+    no_message = smsemu(up, "read", A, "4242")
+    assert no_message.returncode == 1 and "no message 4242" in no_message.stderr
+    bad_number = smsemu(up, "send", A, "not a number!", "hi")
+    assert bad_number.returncode == 1 and "error" in bad_number.stderr
+    assert "Traceback" not in bad_number.stderr
+    nobody = subprocess.run(
+        [sys.executable, "-m", "smsemu", "handset", "inbox", "--api", "http://127.0.0.1:9", A],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert nobody.returncode == 1 and "no control API" in nobody.stderr

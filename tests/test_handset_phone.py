@@ -1,0 +1,837 @@
+"""The emulated phone.
+
+First driven deterministically: a ``MemoryReactorClock`` for time and TCP, the
+network's end of the radio link on a ``StringTransport`` (frames built with the
+real codecs), a real SQLite file run inline.  Then end to end: phones through
+the real SMSC over TCP on 127.0.0.1, each with its own SQLite file on a
+database thread.  The IP server is a small fake at the edge (``FakeIpServer``):
+it keeps the contract of docs/receipt-wire.md that the phone relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import pytest
+import pytest_twisted
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, select, text
+from sqlalchemy.orm import Session
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import ConnectionDone, ConnectionRefusedError
+from twisted.internet.protocol import ClientFactory
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+
+from handset.conversation import Mark, OutState
+from handset.link_client import LinkClient
+from handset.phone import IpConnector, OnFeedback, Phone, PhoneError
+from handset.store import HandsetStore, Settings, open_engine, sqlite_url
+from pdu import (
+    Address,
+    DataCodingScheme,
+    Direction,
+    SmsDeliver,
+    SmsStatusReport,
+    SmsSubmit,
+    decode,
+    encode,
+)
+from pdu.concat import split
+from pdu.message_number import MARKER, Carrier, parse_inline, read_number
+from pdu.udh import find_concat, find_message_number
+from smsc import link as lk
+from smsc import rp
+from smsc.models import Message as SmscMessage
+from smsc.service import SmscService
+from smsc.store import open_engine as open_smsc_engine
+
+from .netfix import start_smsc, stop
+from .strategies import sms_deliver, sms_status_report
+
+T = TypeVar("T")
+A, B, C = "+4915112345678", "+15551234567", "+447700900123"
+SMSC = "+15550000000"
+EPOCH = 1_790_000_000  # 2026-09-21: TP-SCTS has a two-digit year
+SCTS = datetime(2026, 9, 21, 12, 0, tzinfo=UTC)
+
+
+def now(d: Deferred[T]) -> T:
+    """The result of a Deferred that has fired: the inline store answers at once."""
+    results: list[T] = []
+    d.addCallback(results.append)
+    assert results, "the Deferred has not fired"
+    return results[0]
+
+
+def imsi(msisdn: str) -> str:
+    return "00101" + msisdn[-10:].rjust(10, "0")
+
+
+# -- the IP server, faked at the edge ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Feedback:
+    feedback_id: int
+    receiver: str
+    message_number: int
+    status: int
+
+
+class Refusal(Exception):
+    """An ``error`` frame answering a request: code, reason, retry_after."""
+
+    def __init__(self, code: str, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code, self.reason, self.retry_after = code, reason, retry_after
+
+
+class FakeSession:
+    def __init__(self, server: FakeIpServer, msisdn: str, on_feedback: OnFeedback) -> None:
+        self.server, self.msisdn, self.on_feedback = server, msisdn, on_feedback
+        self.lost: Deferred[None] = Deferred()
+
+    def send_response(
+        self, receiver: str, sender: str, message_number: int, status: int = 1
+    ) -> Deferred[None]:
+        return self.server.response(self, receiver, sender, message_number, status)
+
+    def close(self) -> None:
+        if not self.lost.called:
+            if self.server.sessions.get(self.msisdn) is self:
+                del self.server.sessions[self.msisdn]
+            self.lost.callback(None)
+
+
+@dataclass
+class FakeIpServer:
+    """Accepts a response only from the receiver it names; keeps each feedback
+    in the sender's outbox until the sender's phone acknowledges it, pushing it
+    on every login until then."""
+
+    sessions: dict[str, FakeSession] = field(default_factory=dict)
+    outbox: dict[str, list[Feedback]] = field(default_factory=dict)
+    responses: list[tuple[str, str, int, int]] = field(default_factory=list)
+    acked: list[Feedback] = field(default_factory=list)
+    refuse_logins: int = 0  # this many logins fail before one works
+    refuse_responses: list[Refusal] = field(default_factory=list)  # answers, in turn
+    _ids: Iterator[int] = field(default_factory=lambda: count(1))
+
+    def connector(self, msisdn: str) -> IpConnector:
+        def connect(on_feedback: OnFeedback) -> Deferred[FakeSession]:
+            if self.refuse_logins:
+                self.refuse_logins -= 1
+                return fail(ConnectionRefusedError())
+            session = self.sessions[msisdn] = FakeSession(self, msisdn, on_feedback)
+            for feedback in list(self.outbox.get(msisdn, [])):
+                self._push(session, feedback)
+            return succeed(session)
+
+        return connect
+
+    def response(
+        self, session: FakeSession, receiver: str, sender: str, number: int, status: int
+    ) -> Deferred[None]:
+        if self.refuse_responses:
+            return fail(self.refuse_responses.pop(0))
+        if receiver != session.msisdn:
+            return fail(Refusal("forbidden", "a response names its own device as receiver"))
+        self.responses.append((receiver, sender, number, status))
+        feedback = Feedback(next(self._ids), receiver, number, status)
+        self.outbox.setdefault(sender, []).append(feedback)
+        target = self.sessions.get(sender)
+        if target is not None:
+            self._push(target, feedback)
+        return succeed(None)
+
+    def _push(self, session: FakeSession, feedback: Feedback) -> None:
+        session.on_feedback(feedback).addCallback(lambda _: self._ack(session.msisdn, feedback))
+
+    def _ack(self, msisdn: str, feedback: Feedback) -> None:
+        if feedback in self.outbox.get(msisdn, []):
+            self.outbox[msisdn].remove(feedback)
+            self.acked.append(feedback)
+
+
+def events(phone: Phone, kind: str, n: int = 1, **match: Any) -> Deferred[list[dict[str, Any]]]:
+    """Fires with the details of the next ``n`` events ``kind`` matching ``match``."""
+    got: list[dict[str, Any]] = []
+    done: Deferred[list[dict[str, Any]]] = Deferred()
+
+    def watcher(k: str, details: dict[str, Any]) -> None:
+        if k == kind and not done.called and all(details.get(x) == v for x, v in match.items()):
+            got.append(details)
+            if len(got) == n:
+                done.callback(got)
+
+    phone.watch(watcher)
+    return done
+
+
+# -- the radio link on a StringTransport ---------------------------------------------------
+
+
+class Radio:
+    """The network's end of one connection the phone opened."""
+
+    def __init__(self, clock: MemoryReactorClock, index: int = -1) -> None:
+        factory = clock.tcpClients[index][2]
+        assert isinstance(factory, ClientFactory)
+        self.factory = factory
+        protocol = factory.buildProtocol(None)
+        assert isinstance(protocol, LinkClient)
+        self.protocol = protocol
+        self.transport = StringTransport()
+        self.protocol.makeConnection(self.transport)
+        self.reader = lk.FrameReader()
+        self.mr = count()
+        msisdn = protocol.ms.msisdn
+        assert self.frames() == [lk.Attach(imsi(msisdn), msisdn)]
+
+    def frames(self) -> list[lk.Frame]:
+        data = self.transport.value()
+        self.transport.clear()
+        out = []
+        for frame in self.reader.feed(data):
+            assert not isinstance(frame, lk.MalformedFrame)
+            out.append(frame)
+        return out
+
+    def messages(self) -> list[rp.RpMessage]:
+        out = []
+        for frame in self.frames():
+            assert isinstance(frame, lk.Rp)
+            out.append(rp.decode_rp(frame.message, direction=Direction.MO))
+        return out
+
+    def submits(self) -> list[tuple[int, SmsSubmit]]:
+        out = []
+        for message in self.messages():
+            assert isinstance(message, rp.RpData)
+            tpdu = decode(message.rp_ud, Direction.MO)
+            assert isinstance(tpdu, SmsSubmit)
+            out.append((message.rp_mr, tpdu))
+        return out
+
+    def send(self, message: rp.RpMessage) -> None:
+        self.protocol.dataReceived(lk.encode_frame(lk.Rp(rp.encode_rp(message))))
+
+    def accept_attach(self) -> None:
+        self.protocol.dataReceived(lk.encode_frame(lk.AttachAccept(SMSC)))
+
+    def deliver(self, tpdu: SmsDeliver | SmsStatusReport) -> int:
+        mr = next(self.mr) % 256
+        self.send(rp.RpData.mt(mr, Address.parse(SMSC), encode(tpdu)))
+        return mr
+
+    def drop(self) -> None:
+        self.protocol.connectionLost(Failure(ConnectionDone()))
+
+
+@pytest.fixture
+def clock() -> MemoryReactorClock:
+    clock = MemoryReactorClock()
+    clock.advance(EPOCH)
+    return clock
+
+
+@pytest.fixture
+def ip() -> FakeIpServer:
+    return FakeIpServer()
+
+
+class MakePhone(Protocol):
+    def __call__(
+        self, msisdn: str = A, settings: Settings | None = None, *, online: bool = True
+    ) -> Phone: ...
+
+
+@pytest.fixture
+def make_phone(tmp_path: Path, clock: MemoryReactorClock, ip: FakeIpServer) -> Iterator[MakePhone]:
+    stores: list[HandsetStore] = []
+
+    def make(msisdn: str = A, settings: Settings | None = None, *, online: bool = True) -> Phone:
+        store = HandsetStore.open(
+            sqlite_url(tmp_path / f"{msisdn[1:]}.sqlite3"), msisdn, threaded=False
+        )
+        stores.append(store)
+        phone = Phone(
+            imsi(msisdn),
+            msisdn,
+            store,
+            settings,
+            clock,
+            smsc=("127.0.0.1", 7101),
+            ip=ip.connector(msisdn) if online else None,
+        )
+        phone.start()
+        return phone
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+def deliver_of(text: str, number: int | None = 4, sender: str = B) -> list[SmsDeliver]:
+    plan = split(text, ref=9, message_number=number)
+    return [
+        SmsDeliver(
+            tp_oa=Address.parse(sender),
+            tp_scts=SCTS,
+            tp_ud=ud,
+            tp_dcs=DataCodingScheme.general(plan.alphabet),
+        )
+        for ud in plan.parts
+    ]
+
+
+# -- the radio link, clock-driven ------------------------------------------------------------
+
+
+def test_the_radio_link_reconnects_with_backoff(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    assert len(clock.tcpClients) == 1
+    for delay in (0.5, 1.0, 2.0):
+        factory = clock.tcpClients[-1][2]
+        factory.clientConnectionFailed(clock.connectors[-1], Failure(ConnectionRefusedError()))
+        clock.advance(delay - 0.01)
+        attempts = len(clock.tcpClients)
+        clock.advance(0.01)
+        assert len(clock.tcpClients) == attempts + 1  # exactly after ``delay``
+    radio = Radio(clock)
+    radio.accept_attach()
+    assert phone.attached
+    radio.drop()
+    assert not phone.attached
+    clock.advance(0.5)  # attached once: the back-off starts again
+    assert len(clock.tcpClients) == 5
+
+
+def test_an_attach_refused_is_closed_and_tried_again(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.protocol.dataReceived(
+        lk.encode_frame(lk.AttachReject(lk.RejectCause.NOT_PROVISIONED, "who?"))
+    )
+    assert radio.transport.disconnecting and not phone.attached
+    clock.advance(0.5)
+    assert len(clock.tcpClients) == 2
+
+
+def test_a_message_sent_offline_waits_then_goes_with_its_number(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    states = []
+    phone.watch(lambda kind, d: states.append(d["state"]) if kind == "state" else None)
+    sent = phone.send(B, "hello")
+    assert sent.called  # stored, numbered
+    mid = now(sent)
+    assert [m.state for m in now(phone.conversation(B))] == [OutState.SENDING]
+
+    radio = Radio(clock)
+    assert radio.frames() == []  # nothing before the attach is accepted
+    radio.accept_attach()
+    [(rp_mr, submit)] = radio.submits()
+    assert str(submit.tp_da) == B and submit.tp_srr
+    assert submit.tp_ud.body == "hello"
+    assert find_message_number(submit.tp_ud.udh) == 0
+
+    radio.send(rp.RpAck.mt(rp_mr))
+    assert states == [OutState.SENT]
+    report = SmsStatusReport(
+        tp_mr=submit.tp_mr, tp_ra=Address.parse(B), tp_scts=SCTS, tp_dt=SCTS, tp_st=0x00
+    )
+    mr = radio.deliver(report)
+    assert radio.messages() == [rp.RpAck.mo(mr)]  # the report is acknowledged once applied
+    assert states == [OutState.SENT, OutState.DELIVERED]
+    assert now(phone.message(mid)).state is OutState.DELIVERED
+
+
+def test_a_submit_lost_with_the_link_goes_again(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    phone.send(B, "x" * 400)  # three parts
+    first = radio.submits()
+    assert len(first) == 3
+    radio.send(rp.RpAck.mt(first[0][0]))
+    radio.drop()
+    clock.advance(0.5)
+    radio = Radio(clock)
+    radio.accept_attach()
+    again = radio.submits()
+    # The parts the SMSC had not acknowledged, with the same TP-MR and octets.
+    assert [encode(s) for _, s in again] == [encode(s) for _, s in first[1:]]
+
+
+def test_temporary_refusals_retry_and_permanent_ones_fail(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    mid = now(phone.send(B, "try"))
+    [(mr, _)] = radio.submits()
+    radio.send(rp.RpError.mt(mr, rp.RpCause.CONGESTION))
+    assert radio.submits() == []
+    clock.advance(0.5)
+    [(mr, _)] = radio.submits()
+    radio.send(rp.RpError.mt(mr, rp.RpCause.CALL_BARRED))
+    assert now(phone.message(mid)).state is OutState.FAILED
+    clock.advance(60)
+    assert radio.submits() == []
+
+
+def test_what_cannot_be_sent_is_refused_before_it_takes_a_number(make_phone: MakePhone) -> None:
+    phone = make_phone(online=False)
+    for peer, body in [("", "x"), ("INFO", "x"), (B, "x" * 153 * 256)]:
+        failure = phone.send(peer, body)
+        assert isinstance(failure.result, Failure)
+        assert failure.result.check(PhoneError)
+        failure.addErrback(lambda _: None)
+    assert now(phone.send(B, "ok", carrier="inline")) == 1
+    assert now(phone.message(1)).number == 0
+
+
+def test_received_parts_are_acknowledged_once_stored_and_survive_a_restart(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    parts = deliver_of("a long story " * 30, number=17)
+    assert len(parts) == 3
+    for tpdu in parts[:2]:
+        mr = radio.deliver(tpdu)
+        assert radio.messages() == [rp.RpAck.mo(mr)]
+    assert now(phone.inbox()) == []
+    radio.drop()
+    phone.stop()
+
+    phone = make_phone(online=False)  # a new process on the same store
+    radio = Radio(clock)
+    radio.accept_attach()
+    mr = radio.deliver(parts[2])
+    assert radio.messages() == [rp.RpAck.mo(mr)]
+    [message] = now(phone.inbox())
+    assert (message.text, message.number, message.parts) == ("a long story " * 30, 17, 3)
+    assert not message.read
+
+
+def test_an_sms_that_cannot_be_stored_is_refused_for_now(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    with phone.store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE handset_message"))
+    mr = radio.deliver(deliver_of("lost?")[0])
+    assert radio.messages() == [rp.RpError.mo(mr, rp.RpCause.TEMPORARY_FAILURE)]  # the SMSC retries
+
+
+def test_unexpected_tpdus_are_refused(clock: MemoryReactorClock, make_phone: MakePhone) -> None:
+    make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    radio.send(rp.RpData.mt(3, Address.parse(SMSC), bytes([0x01, 0x00]) + bytes(7)))
+    [answer] = radio.messages()
+    assert isinstance(answer, rp.RpError) and answer.rp_mr == 3
+
+
+@pytest.fixture(scope="module")
+def shared_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """One database for many phones (each its own owner): cheap fuzzing."""
+    engine = open_engine(sqlite_url(tmp_path_factory.mktemp("fuzz") / "phones.sqlite3"))
+    yield engine
+    engine.dispose()
+
+
+OWNERS = count(1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(sms_deliver(), sms_status_report(), st.binary(min_size=1, max_size=160)),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_whatever_the_network_delivers_gets_an_answer(
+    shared_engine: Engine, received: list[SmsDeliver | SmsStatusReport | bytes]
+) -> None:
+    owner = f"+1555{next(OWNERS):07d}"
+    clock = MemoryReactorClock()
+    store = HandsetStore(shared_engine, owner, threaded=False)
+    phone = Phone(imsi(owner), owner, store, None, clock, smsc=("127.0.0.1", 7101))
+    phone.start()
+    radio = Radio(clock)
+    radio.accept_attach()
+    for i, tpdu in enumerate(received):
+        octets = tpdu if isinstance(tpdu, bytes) else encode(tpdu)
+        radio.send(rp.RpData.mt(i, Address.parse(SMSC), octets))
+        [answer] = radio.messages()
+        assert isinstance(answer, rp.RpAck | rp.RpError) and answer.rp_mr == i
+        if isinstance(answer, rp.RpError):  # only what is not an SMS-DELIVER / report
+            assert answer.rp_cause != rp.RpCause.TEMPORARY_FAILURE
+    delivered = [t for t in received if isinstance(t, SmsDeliver)]
+    assert len(now(phone.inbox())) <= len(delivered)
+    assert phone.attached
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_parts_in_any_order_with_repeats_make_one_message(
+    shared_engine: Engine, data: st.DataObject
+) -> None:
+    owner = f"+1555{next(OWNERS):07d}"
+    clock = MemoryReactorClock()
+    store = HandsetStore(shared_engine, owner, threaded=False)
+    phone = Phone(imsi(owner), owner, store, None, clock, smsc=("127.0.0.1", 7101))
+    phone.start()
+    radio = Radio(clock)
+    radio.accept_attach()
+    body = data.draw(
+        st.text(min_size=200, max_size=500).filter(lambda t: parse_inline(t)[1] is None)
+    )
+    parts = deliver_of(body, number=data.draw(st.integers(0, 255)))
+    order = data.draw(st.permutations(parts))
+    repeats = data.draw(st.lists(st.sampled_from(order[:-1]), max_size=3)) if len(parts) > 1 else []
+    for tpdu in [*order[:-1], *repeats, order[-1]]:
+        radio.deliver(tpdu)
+        assert isinstance(radio.messages()[0], rp.RpAck)
+    [message] = now(phone.inbox())
+    assert message.text == body.replace("\x00", "\ufffd") and message.parts == len(parts)
+
+
+# -- the IP session, clock-driven ----------------------------------------------------------
+
+
+def test_a_read_while_offline_is_answered_when_the_ip_session_comes(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    ip.refuse_logins = 2
+    phone = make_phone(B)
+    radio = Radio(clock)
+    radio.accept_attach()
+    radio.deliver(deliver_of("hi", number=5, sender=A)[0])
+    [message] = now(phone.inbox())
+    assert now(phone.read(message.id)).read
+    assert ip.responses == [] and not phone.online
+    clock.advance(0.5)
+    assert ip.responses == []  # the second login failed too
+    clock.advance(1.0)
+    assert phone.online
+    assert ip.responses == [(B, A, 5, 1)]
+    assert phone.store.repo.pending_responses() == []
+    ip.sessions[B].close()
+    assert not phone.online
+    clock.advance(0.5)  # the back-off started again after the login that worked
+    assert phone.online
+    assert ip.responses == [(B, A, 5, 1)]  # answered once
+
+
+@pytest.mark.parametrize(
+    ("refusal", "wait"),
+    [
+        (Refusal("rate_limited", "slow down", retry_after=3), 3.0),
+        (Refusal("server_error", "database down"), 0.5),
+        (Refusal("unauthenticated", "log in first"), 0.5),  # logs in again, then sends
+    ],
+)
+def test_a_response_refused_for_now_is_sent_again(
+    clock: MemoryReactorClock,
+    make_phone: MakePhone,
+    ip: FakeIpServer,
+    refusal: Refusal,
+    wait: float,
+) -> None:
+    phone = make_phone(B)
+    radio = Radio(clock)
+    radio.accept_attach()
+    radio.deliver(deliver_of("hi", number=5, sender=A)[0])
+    ip.refuse_responses.append(refusal)
+    phone.read(now(phone.inbox())[0].id)
+    assert ip.responses == []
+    clock.advance(wait - 0.01)
+    assert ip.responses == []
+    clock.advance(0.01)
+    assert ip.responses == [(B, A, 5, 1)]
+    assert phone.store.repo.pending_responses() == []
+
+
+def test_a_response_refused_for_good_is_no_longer_owed(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    phone = make_phone(B)
+    radio = Radio(clock)
+    radio.accept_attach()
+    radio.deliver(deliver_of("hi", number=5, sender=A)[0])
+    ip.refuse_responses.append(Refusal("forbidden", "not yours"))
+    refused: list[dict[str, Any]] = []
+    events(phone, "response refused").addCallback(refused.extend)
+    phone.read(now(phone.inbox())[0].id)
+    assert [r["code"] for r in refused] == ["forbidden"]
+    assert phone.store.repo.pending_responses() == []
+
+
+def test_feedback_marks_the_newest_message_with_its_number(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    phone = make_phone(A)
+    for _ in range(257):  # numbers 0..255, then 0 again
+        phone.send(B, "x")
+    session = ip.sessions[A]
+    applied = session.on_feedback(Feedback(1, B, 0, 1))
+    assert applied.called
+    marks = [(m.id, m.mark) for m in now(phone.conversation(B)) if m.mark]
+    assert marks == [(257, Mark.READ)]
+    assert now(phone.message(1)).state is OutState.SENDING
+    session.on_feedback(Feedback(2, B, 0, 1))  # a duplicate changes nothing
+    session.on_feedback(Feedback(3, B, 3, 0))  # "not yet read" changes nothing
+    session.on_feedback(Feedback(4, "", 3, 1))  # names nobody: acknowledged all the same
+    assert [(m.id, m.mark) for m in now(phone.conversation(B)) if m.mark] == marks
+
+
+# -- end to end: phones through the real SMSC over TCP --------------------------------------
+
+
+@dataclass
+class Network:
+    smsc: SmscService
+    data: Path
+    ip: FakeIpServer
+    phones: list[Phone] = field(default_factory=list)
+
+    def make(self, msisdn: str, settings: Settings | None = None) -> Phone:
+        store = HandsetStore.open(sqlite_url(self.data / f"{msisdn[1:]}.sqlite3"), msisdn)
+        phone = Phone(
+            imsi(msisdn),
+            msisdn,
+            store,
+            settings,
+            reactor,
+            smsc=("127.0.0.1", self.smsc.link_port),
+            ip=self.ip.connector(msisdn),
+        )
+        self.phones.append(phone)
+        return phone
+
+    async def start(self, phone: Phone) -> Phone:
+        """Start ``phone``; returns once it is attached and logged in."""
+        attached, online = phone.wait_for("attached"), phone.wait_for("ip up")
+        await phone.start()
+        await attached
+        await online
+        return phone
+
+    async def phone(self, msisdn: str, settings: Settings | None = None) -> Phone:
+        return await self.start(self.make(msisdn, settings))
+
+    async def stop(self, phone: Phone) -> None:
+        self.phones.remove(phone)
+        await phone.stop()
+        await phone.store.close()
+
+    async def close(self) -> None:
+        for phone in list(self.phones):
+            await self.stop(phone)
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[Network]:
+    smsc = start_smsc(sqlite_url(tmp_path / "smsc.sqlite3"), address=SMSC)
+    net = Network(smsc, tmp_path, FakeIpServer())
+    try:
+        yield net
+    finally:
+        pytest_twisted.blockon(Deferred.fromCoroutine(net.close()))
+        stop(smsc)
+
+
+def wire(network: Network) -> list[SmsDeliver]:
+    """Every SMS-DELIVER the SMSC handled, in the order it accepted them."""
+    engine = open_smsc_engine(network.smsc.database_url)
+    try:
+        with Session(engine) as session:
+            rows = session.scalars(
+                select(SmscMessage).where(SmscMessage.kind == "sms").order_by(SmscMessage.id)
+            )
+            out = []
+            for row in rows:
+                tpdu = decode(row.tpdu, Direction.MT)
+                assert isinstance(tpdu, SmsDeliver)
+                out.append(tpdu)
+            return out
+    finally:
+        engine.dispose()
+
+
+LONG_GSM = "The quick brown fox jumps over the lazy dog. " * 9
+LONG_UCS2 = "Grüße aus Köln! Привет! " * 7
+
+
+@pytest_twisted.ensureDeferred
+@pytest.mark.parametrize("carrier", [Carrier.UDH, Carrier.INLINE])
+async def test_b_receives_clean_text_with_the_number(network: Network, carrier: Carrier) -> None:
+    a = await network.phone(A, Settings(carrier=carrier))
+    b = await network.phone(B)
+    long_text = LONG_GSM if carrier is Carrier.UDH else LONG_UCS2
+    assert len(split(long_text, message_number=0, carrier=carrier).parts) == 3
+    received = events(b, "received", 2)
+    delivered = events(a, "state", 2, state=OutState.DELIVERED)
+    first = await a.send(B, "hello B")
+    second = await a.send(B, long_text)
+
+    got = await received
+    assert [(g["peer"], g["text"], g["number"]) for g in got] == [
+        (A, "hello B", 0),
+        (A, long_text, 1),
+    ]
+    assert sorted(d["id"] for d in await delivered) == [first, second]
+    inbox = await b.inbox()
+    assert [(m.text, m.parts, m.carrier, m.read) for m in inbox] == [
+        (long_text, 3, carrier, False),
+        ("hello B", 1, carrier, False),
+    ]
+
+    # What crossed the network: the number once per message, in the carrier chosen.
+    parts = wire(network)
+    assert len(parts) == 4
+    for tpdu in parts:
+        body = tpdu.tp_ud.body
+        assert isinstance(body, str)
+        number = 0 if tpdu is parts[0] else 1
+        last = find_concat(tpdu.tp_ud.udh) is None or tpdu is parts[-1]
+        if carrier is Carrier.UDH:
+            assert find_message_number(tpdu.tp_ud.udh) == number  # in every part
+            assert MARKER not in body
+        else:
+            assert find_message_number(tpdu.tp_ud.udh) is None
+            assert body.endswith(f"{MARKER}{number:03d}") == last  # the last part only
+    assert read_number(str(parts[0].tp_ud.body), parts[0].tp_ud.udh).number == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_read_marks_move_as_b_reads(network: Network) -> None:
+    """The demo: A sends three, B reads the second, then the third."""
+    a, b = await network.phone(A), await network.phone(B)
+    received = events(b, "received", 3)
+    delivered = events(a, "state", 3, state=OutState.DELIVERED)
+    for i in (1, 2, 3):
+        await a.send(B, f"message {i}")
+    inbox = {m["number"]: m["id"] for m in await received}
+    await delivered
+
+    async def marks() -> list[tuple[str, OutState | None, Mark | None]]:
+        return [(m.text, m.state, m.mark) for m in await a.conversation(B)]
+
+    assert await marks() == [
+        ("message 1", OutState.DELIVERED, None),
+        ("message 2", OutState.DELIVERED, None),
+        ("message 3", OutState.DELIVERED, Mark.SENT),
+    ]
+    feedback = a.wait_for("feedback", number=1)
+    await b.read(inbox[1])
+    assert (await feedback)["status"] == 1
+    assert network.ip.responses == [(B, A, 1, 1)]
+    assert await marks() == [
+        ("message 1", OutState.DELIVERED, None),
+        ("message 2", OutState.READ, Mark.READ),
+        ("message 3", OutState.DELIVERED, Mark.SENT),
+    ]
+    feedback = a.wait_for("feedback", number=2)
+    await b.read(inbox[2])
+    await feedback
+    assert await marks() == [
+        ("message 1", OutState.DELIVERED, None),
+        ("message 2", OutState.READ, None),
+        ("message 3", OutState.READ, Mark.READ),
+    ]
+    [line] = await a.conversations()
+    assert (line.peer, line.last.text, line.last.mark) == (B, "message 3", None)
+    assert network.ip.outbox[A] == []  # every feedback acknowledged
+
+
+@pytest_twisted.ensureDeferred
+async def test_receipts_off_sends_nothing_ever(network: Network) -> None:
+    a = await network.phone(A)
+    b = await network.phone(B, Settings(receipts=False))
+    received = events(b, "received", 2)
+    await a.send(B, "one")
+    await a.send(B, "two")
+    first, second = await received
+    opened = await b.read(first["id"])
+    assert opened.read and opened.number == 0
+    await b.configure(receipts=True)  # turned on later: an earlier read stays unanswered
+    await b.read(first["id"])
+    assert network.ip.responses == []
+    await b.configure(receipts=False)
+    await b.read(second["id"])
+    assert network.ip.responses == []
+    assert all(m.state is not OutState.READ for m in await a.conversation(B))
+
+
+@pytest_twisted.ensureDeferred
+async def test_feedback_is_acknowledged_only_once_applied(network: Network) -> None:
+    a = await network.phone(A)
+    sent = a.wait_for("state", state=OutState.SENT)
+    mid = await a.send(B, "anyone there?")
+    await sent
+    session = network.ip.sessions[A]
+    seen_at_ack: list[OutState | None] = []
+    applied = session.on_feedback(Feedback(1, B, 0, 1))
+    assert not applied.called  # the commit runs on the database thread
+    applied.addCallback(lambda _: seen_at_ack.append(a.store.repo.message(mid).state))
+    await applied
+    assert seen_at_ack == [OutState.READ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_restart_continues_the_numbering(network: Network) -> None:
+    a, b = await network.phone(A), await network.phone(B)
+    received = events(b, "received", 3)
+    await a.send(B, "before")
+    await a.send(C, "to someone else")  # another conversation, numbered on its own
+    await network.stop(a)
+    a = await network.phone(A)
+    await a.send(B, "after")
+    await a.send(B, "and again")
+    assert [(g["text"], g["number"]) for g in await received] == [
+        ("before", 0),
+        ("after", 1),
+        ("and again", 2),
+    ]
+
+
+@pytest_twisted.ensureDeferred
+async def test_b_offline_gets_the_message_and_the_read_reaches_a(network: Network) -> None:
+    a = await network.phone(A)
+    sent = a.wait_for("state", state=OutState.SENT)
+    mid = await a.send(B, "for later")
+    await sent
+    read = a.wait_for("state", id=mid, state=OutState.READ)
+    b = network.make(B)
+    received = b.wait_for("received")
+    await network.start(b)
+    message = await received
+    assert (message["text"], message["number"]) == ("for later", 0)
+    await b.read(message["id"])
+    await read
+    assert [m.mark for m in await a.conversation(B)] == [Mark.READ]

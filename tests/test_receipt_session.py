@@ -1,0 +1,285 @@
+"""The IP server's session state machine and rate limiter, without a reactor:
+messages in, actions out, time as plain numbers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from receipt_server import wire
+from receipt_server.ratelimit import RateLimiter, TokenBucket
+from receipt_server.session import (
+    AckFeedback,
+    Action,
+    Authenticate,
+    Close,
+    Identity,
+    LoadBacklog,
+    Send,
+    ServerSession,
+    StoreFeedback,
+)
+from receipt_server.wire import ErrorCode
+
+A, B, C = "+4915112345678", "+447700900123", "+15551234567"
+PHONE_B = Identity("devB", B, B, "phone")
+
+
+def sent(actions: list[Action]) -> list[wire.Message]:
+    return [a.message for a in actions if isinstance(a, Send)]
+
+
+def error(actions: list[Action]) -> tuple[str, Any]:
+    (message,) = sent(actions)
+    assert isinstance(message, wire.Error), message
+    return message.code, message.id
+
+
+def logged_in(limiter: RateLimiter | None = None, identity: Identity = PHONE_B) -> ServerSession:
+    session = ServerSession(limiter)
+    assert session.receive(wire.Login(1, identity.device_id, "s"), 0) == [
+        Authenticate(identity.device_id, "s")
+    ]
+    actions = session.login_result(identity, 0)
+    assert actions == [
+        Send(wire.LoginOk(1, identity.device_id, identity.msisdn, identity.account)),
+        LoadBacklog(identity.msisdn),
+    ]
+    assert session.backlog([]) == []
+    return session
+
+
+def feedback(fid: int, number: int = 0) -> wire.Feedback:
+    return wire.Feedback(fid, B, number, 1)
+
+
+# -- login -----------------------------------------------------------------------------
+
+
+def test_only_ping_is_served_before_login() -> None:
+    session = ServerSession()
+    assert sent(session.receive(wire.Ping("p"), 0)) == [wire.Pong("p")]
+    assert error(session.receive(wire.Response(2, B, A, 5), 0)) == ("unauthenticated", 2)
+    assert error(session.receive(wire.FeedbackAck(9), 0)) == ("unauthenticated", None)
+
+
+def test_bad_credentials_can_be_retried() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "wrong"), 0)
+    assert error(session.login_result(None, 0)) == ("bad_credentials", 1)
+    assert session.identity is None
+    assert session.receive(wire.Login(2, "devB", "right"), 0) == [Authenticate("devB", "right")]
+    assert sent(session.login_result(PHONE_B, 0))[0] == wire.LoginOk(2, "devB", B, B)
+
+
+def test_a_second_login_is_refused() -> None:
+    session = logged_in()
+    assert error(session.receive(wire.Login(5, "devB", "s"), 0)) == ("already_authenticated", 5)
+    assert session.identity == PHONE_B
+
+
+def test_requests_pipelined_behind_a_login_wait_for_its_outcome() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "s"), 0)
+    assert session.receive(wire.Response(2, B, A, 7), 0) == []
+    assert session.receive(wire.Ping(3), 0) == []
+    actions = session.login_result(PHONE_B, 0)
+    assert actions == [
+        Send(wire.LoginOk(1, "devB", B, B)),
+        LoadBacklog(B),
+        StoreFeedback(2, A, B, 7, 1),
+        Send(wire.Pong(3)),
+    ]
+
+
+def test_requests_pipelined_behind_a_failed_login_are_unauthenticated() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "bad"), 0)
+    session.receive(wire.Response(2, B, A, 7), 0)
+    session.receive(wire.Login(3, "devB", "good"), 0)
+    session.receive(wire.Response(4, B, A, 8), 0)
+    actions = session.login_result(None, 0)
+    assert [error([a]) for a in actions[:2]] == [("bad_credentials", 1), ("unauthenticated", 2)]
+    assert actions[2:] == [Authenticate("devB", "good")]  # the second login, then wait again
+    assert session.login_result(PHONE_B, 0)[2:] == [StoreFeedback(4, A, B, 8, 1)]
+
+
+def test_a_store_failure_during_login_is_a_server_error() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "s"), 0)
+    assert error(session.login_failed("database down", 0)) == ("server_error", 1)
+    assert session.identity is None
+
+
+# -- responses ----------------------------------------------------------------------------
+
+
+def test_a_response_from_its_receiver_is_stored_then_ok() -> None:
+    session = logged_in()
+    assert session.receive(wire.Response(2, B, A, 17, 0), 0) == [StoreFeedback(2, A, B, 17, 0)]
+    assert sent(session.stored(2)) == [wire.Ok(2)]
+
+
+def test_a_response_naming_another_receiver_is_forbidden_and_not_stored() -> None:
+    session = logged_in()
+    actions = session.receive(wire.Response(2, C, A, 17), 0)
+    assert error(actions) == ("forbidden", 2)
+    assert not any(isinstance(a, StoreFeedback) for a in actions)
+
+
+def test_a_failed_store_is_a_server_error_for_that_request() -> None:
+    session = logged_in()
+    session.receive(wire.Response(2, B, A, 17), 0)
+    assert error(session.store_failed(2, "could not store")) == ("server_error", 2)
+
+
+def test_bad_frames_get_errors_and_the_session_goes_on() -> None:
+    session = logged_in()
+    bad = wire.WireError(ErrorCode.BAD_MESSAGE, "no", 4)
+    assert sent(session.receive(bad, 0)) == [wire.Error("bad_message", "no", 4)]
+    assert sent(session.receive(wire.Ping(5), 0)) == [wire.Pong(5)]
+
+
+def test_a_fatal_frame_error_closes_and_nothing_more_is_served() -> None:
+    session = logged_in()
+    actions = session.receive(wire.WireError(ErrorCode.BAD_FRAME, "lost", fatal=True), 0)
+    assert actions == [Send(wire.Error("bad_frame", "lost")), Close("lost")]
+    assert session.receive(wire.Ping(5), 0) == []
+    assert session.push(feedback(1)) == []
+
+
+# -- feedback -------------------------------------------------------------------------------
+
+
+def test_the_backlog_comes_in_id_order_with_feedback_pushed_while_it_loaded() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "s"), 0)
+    session.login_result(PHONE_B, 0)
+    assert session.push(feedback(7)) == []  # committed while the backlog loads
+    assert session.push(feedback(5)) == []
+    actions = session.backlog([feedback(3), feedback(5), feedback(6)])
+    assert [m.feedback_id for m in sent(actions)] == [3, 5, 6, 7]  # type: ignore[attr-defined]
+    assert sent(session.push(feedback(8))) == [feedback(8)]
+
+
+def test_an_ack_marks_the_devices_own_feedback() -> None:
+    session = logged_in()
+    assert session.receive(wire.FeedbackAck(42), 0) == [AckFeedback(B, 42)]
+
+
+def test_no_feedback_before_login() -> None:
+    session = ServerSession()
+    assert session.push(feedback(1)) == []
+
+
+def test_a_failed_backlog_hangs_up_so_the_device_logs_in_again() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "s"), 0)
+    session.login_result(PHONE_B, 0)
+    actions = session.backlog_failed("could not load")
+    assert actions == [Send(wire.Error("server_error", "could not load")), Close("could not load")]
+    assert session.closed
+
+
+def test_a_replaced_session_is_told_and_closed_and_late_results_are_dropped() -> None:
+    session = logged_in()
+    session.receive(wire.Response(2, B, A, 1), 0)
+    actions = session.replaced()
+    assert error(actions[:1]) == ("session_replaced", None)
+    assert isinstance(actions[1], Close)
+    assert session.stored(2) == []
+    assert session.push(feedback(1)) == []
+
+
+def test_a_lost_connection_drops_late_results() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "s"), 0)
+    session.close()
+    assert session.login_result(PHONE_B, 0) == []
+
+
+# -- rate limit ---------------------------------------------------------------------------
+
+
+def test_past_the_burst_requests_get_rate_limited_with_retry_after() -> None:
+    session = logged_in(RateLimiter(rate=2, burst=3))
+    for i in range(3):
+        assert isinstance(session.receive(wire.Response(i, B, A, i), 100.0)[0], StoreFeedback)
+    actions = session.receive(wire.Response(9, B, A, 9), 100.0)
+    (message,) = sent(actions)
+    assert message == wire.Error("rate_limited", message.reason, 9, 0.5)  # type: ignore[attr-defined]
+    assert not any(isinstance(a, StoreFeedback) for a in actions)
+    assert error(session.receive(wire.Ping(10), 100.25)) == ("rate_limited", 10)
+    assert isinstance(session.receive(wire.Response(11, B, A, 9), 100.5)[0], StoreFeedback)
+
+
+def test_acks_are_never_rate_limited() -> None:
+    session = logged_in(RateLimiter(rate=1, burst=1))
+    session.receive(wire.Ping(1), 0)
+    assert session.receive(wire.FeedbackAck(3), 0) == [AckFeedback(B, 3)]
+
+
+def test_the_bucket_is_per_device_and_shared_by_its_connections() -> None:
+    limiter = RateLimiter(rate=1, burst=1)
+    first, second = logged_in(limiter), logged_in(limiter)
+    other = logged_in(limiter, Identity("devA", A, A, "phone"))
+    assert sent(first.receive(wire.Ping(1), 0)) == [wire.Pong(1)]
+    assert error(second.receive(wire.Ping(2), 0)) == ("rate_limited", 2)
+    assert sent(other.receive(wire.Ping(3), 0)) == [wire.Pong(3)]
+
+
+def test_a_token_bucket_refills_at_its_rate_up_to_its_burst() -> None:
+    bucket = TokenBucket(rate=10, burst=2, tokens=2, stamp=0)
+    assert [bucket.take(0) for _ in range(3)] == [0, 0, 0.1]
+    assert bucket.take(0.1) == 0
+    assert bucket.take(1000) == 0 and bucket.take(1000) == 0  # capped at the burst
+    assert bucket.take(1000) > 0
+    assert bucket.take(999) > 0  # a clock going back refills nothing
+
+
+# -- any sequence ---------------------------------------------------------------------
+
+
+numbers = st.sampled_from([A, B, C])
+inputs = st.one_of(
+    st.builds(wire.Login, st.integers(0, 3), st.just("devB"), st.just("s")),
+    st.builds(wire.Response, st.integers(0, 3), numbers, numbers, st.integers(0, 255)),
+    st.builds(wire.FeedbackAck, st.integers(1, 5)),
+    st.builds(wire.Ping, st.integers(0, 3)),
+    st.builds(wire.WireError, st.sampled_from(ErrorCode), st.just("bad"), st.none(), st.booleans()),
+    st.tuples(st.just("login_result"), st.booleans()),
+    st.tuples(st.just("backlog"), st.lists(st.integers(1, 9))),
+    st.tuples(st.just("push"), st.integers(1, 9)),
+    st.tuples(st.just("replaced"), st.none()),
+)
+
+
+@given(st.lists(inputs, max_size=30))
+def test_no_sequence_breaks_the_rules(steps: list[Any]) -> None:
+    """Whatever happens, nothing is stored, acknowledged, loaded or sent as
+    feedback but for a logged-in device, and only for its own MSISDN."""
+    session = ServerSession(RateLimiter(rate=1, burst=5))
+    for now, step in enumerate(steps):
+        if isinstance(step, tuple):
+            kind, arg = step
+            if kind == "login_result":
+                actions = session.login_result(PHONE_B if arg else None, now)
+            elif kind == "backlog":
+                actions = session.backlog([feedback(i) for i in sorted(set(arg))])
+            elif kind == "push":
+                actions = session.push(feedback(arg))
+            else:
+                actions = session.replaced()
+        else:
+            actions = session.receive(step, now)
+        for action in actions:
+            if isinstance(action, StoreFeedback | AckFeedback | LoadBacklog) or (
+                isinstance(action, Send) and isinstance(action.message, wire.Feedback)
+            ):
+                assert session.identity == PHONE_B
+            if isinstance(action, StoreFeedback):
+                assert action.receiver == B
+            if isinstance(action, AckFeedback | LoadBacklog):
+                assert action.msisdn == B

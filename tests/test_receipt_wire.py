@@ -1,0 +1,268 @@
+"""The IP server's framing and messages (docs/receipt-wire.md), without sockets."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from receipt_server import wire
+
+numbers = st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True)
+request_ids = st.one_of(st.integers(), st.text(alphabet=st.characters(exclude_categories=["Cs"])))
+device_ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
+octets = st.integers(0, 255)
+statuses = st.integers(0, 1)
+feedback_ids = st.integers(1, wire.MAX_FEEDBACK_ID)
+texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=200)
+
+device_messages = st.one_of(
+    st.builds(wire.Login, request_ids, device_ids, texts),
+    st.builds(wire.Response, request_ids, numbers, numbers, octets, statuses),
+    st.builds(wire.FeedbackAck, feedback_ids),
+    st.builds(wire.Ping, request_ids),
+)
+server_messages = st.one_of(
+    st.builds(wire.LoginOk, request_ids, device_ids, numbers, texts),
+    st.builds(wire.Ok, request_ids),
+    st.builds(
+        wire.Error,
+        st.sampled_from(wire.ErrorCode),
+        texts,
+        st.none() | request_ids,
+        st.none() | st.floats(0, 1e6),
+    ),
+    st.builds(wire.Feedback, feedback_ids, numbers, octets, statuses),
+    st.builds(wire.Pong, request_ids),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+def frame(payload: bytes) -> bytes:
+    return len(payload).to_bytes(4, "big") + payload
+
+
+def frame_json(obj: Any) -> bytes:
+    return frame(json.dumps(obj).encode())
+
+
+def one(data: bytes, accept: dict[str, type[wire.Message]] = wire.DEVICE_MESSAGES) -> Any:
+    got = wire.FrameReader(accept).feed(data)
+    assert len(got) == 1, got
+    return got[0]
+
+
+# -- round trips ---------------------------------------------------------------------
+
+
+@given(device_messages)
+def test_every_device_message_round_trips(message: wire.Message) -> None:
+    assert one(wire.encode(message), wire.DEVICE_MESSAGES) == message
+
+
+@given(server_messages)
+def test_every_server_message_round_trips(message: wire.Message) -> None:
+    assert one(wire.encode(message), wire.SERVER_MESSAGES) == message
+
+
+@given(st.lists(device_messages, max_size=8), st.data())
+def test_frames_survive_any_segmentation(sent: list[wire.Message], data: st.DataObject) -> None:
+    stream = b"".join(wire.encode(m) for m in sent)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=8)))
+    reader = wire.FrameReader(wire.DEVICE_MESSAGES)
+    got: list[wire.Message | wire.WireError] = []
+    for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        got += reader.feed(stream[a:b])
+    assert got == sent
+    assert reader.pending == 0
+
+
+def test_frame_octets_as_documented() -> None:
+    octets = wire.encode(wire.Ok(2))
+    assert octets == b'\x00\x00\x00\x14{"type":"ok","id":2}'
+
+
+def test_the_examples_of_the_document_are_exact() -> None:
+    """Every example frame in docs/receipt-wire.md: its length is right, it
+    decodes, and encoding the message gives the same octets."""
+    doc = (Path(__file__).parent.parent / "docs" / "receipt-wire.md").read_text()
+    examples = re.findall(r"^((?:[0-9a-f]{2} ){3}[0-9a-f]{2})  (\{.*\})$", doc, re.M)
+    assert len(examples) >= 11
+    for prefix, payload in examples:
+        octets = bytes.fromhex(prefix) + payload.encode()
+        kind = json.loads(payload)["type"]
+        accept = wire.DEVICE_MESSAGES if kind in wire.DEVICE_MESSAGES else wire.SERVER_MESSAGES
+        message = one(octets, accept)
+        assert isinstance(message, wire.Message), (payload, message)
+        assert wire.encode(message) == octets
+
+
+# -- what a receiver tolerates ---------------------------------------------------------
+
+
+def test_unknown_keys_are_ignored_and_status_defaults_to_read() -> None:
+    got = one(
+        frame_json(
+            {"type": "response", "id": "r1", "receiver": "+1", "sender": "+2",
+             "message_number": 0, "future": {"x": [1]}}
+        )
+    )  # fmt: skip
+    assert got == wire.Response("r1", "+1", "+2", 0, 1)
+
+
+def test_any_utf8_json_is_read_not_just_ascii() -> None:
+    got = one(frame('{ "type" : "ping" , "id" : "é😀" }'.encode()))
+    assert got == wire.Ping("é😀")
+
+
+# -- errors ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "rid"),
+    [
+        (b"\xff\xfe", "bad_frame", None),
+        (b"hello", "bad_frame", None),
+        (b'{"type":"ping","id":1', "bad_frame", None),
+        (b"[1, 2]", "bad_frame", None),
+        (b'"ping"', "bad_frame", None),
+        (b'{"id": 7}', "bad_frame", 7),
+        (b'{"type": 5, "id": "x"}', "bad_frame", "x"),
+        (b'{"type":"ping","id":NaN}', "bad_frame", None),
+        (b"[" * 60_000, "bad_frame", None),
+        (b'{"type":"fly","id":3}', "unknown_type", 3),
+        (b'{"type":"pong","id":3}', "unknown_type", 3),  # a server message
+        (b'{"type":"ping"}', "bad_message", None),
+        (b'{"type":"ping","id":1.5}', "bad_message", None),
+        (b'{"type":"ping","id":true}', "bad_message", None),
+        (b'{"type":"ping","id":null}', "bad_message", None),
+        (b'{"type":"login","id":1,"device":"a b","secret":"s"}', "bad_message", 1),
+        (b'{"type":"login","id":1,"device":"a","secret":""}', "bad_message", 1),
+        (b'{"type":"login","id":1,"device":"a","secret":"\\ud800"}', "bad_message", 1),
+        (b'{"type":"response","id":1,"receiver":"+1","sender":"+2","message_number":256}',
+         "bad_message", 1),
+        (b'{"type":"response","id":1,"receiver":"+1","sender":"+2","message_number":true}',
+         "bad_message", 1),
+        (b'{"type":"response","id":1,"receiver":"+1","sender":"+2","message_number":1,'
+         b'"status":2}', "bad_message", 1),
+        (b'{"type":"response","id":1,"receiver":"447700 900123","sender":"+2",'
+         b'"message_number":1}', "bad_message", 1),
+        (b'{"type":"response","id":1,"receiver":12345,"sender":"+2","message_number":1}',
+         "bad_message", 1),
+        (b'{"type":"feedback_ack","feedback_id":0}', "bad_message", None),
+        (b'{"type":"feedback_ack","feedback_id":"7"}', "bad_message", None),
+    ],
+)  # fmt: skip
+def test_a_bad_frame_is_reported_with_its_code(payload: bytes, code: str, rid: Any) -> None:
+    got = one(frame(payload))
+    assert isinstance(got, wire.WireError)
+    assert (got.code, got.id, got.fatal) == (code, rid, False)
+    assert got.message() == wire.Error(code, got.reason, rid)
+    wire.encode(got.message())  # the answer itself is a valid message
+
+
+def test_a_bad_field_is_named() -> None:
+    got = one(
+        frame(b'{"type":"response","id":1,"receiver":"+1","sender":"+2","message_number":300}')
+    )
+    assert isinstance(got, wire.WireError)
+    assert got.reason == 'response: "message_number" must be an integer from 0 to 255, not 300'
+
+
+def test_an_empty_frame_is_bad_but_reading_goes_on() -> None:
+    reader = wire.FrameReader(wire.DEVICE_MESSAGES)
+    got = reader.feed(b"\x00\x00\x00\x00" + wire.encode(wire.Ping(1)))
+    assert got == [wire.WireError(wire.ErrorCode.BAD_FRAME, "empty frame"), wire.Ping(1)]
+
+
+def test_an_impossible_length_is_fatal_after_the_frames_before_it() -> None:
+    reader = wire.FrameReader(wire.DEVICE_MESSAGES)
+    got = reader.feed(wire.encode(wire.Ping(1)) + b"\x00\x01\x00\x01 rubbish")
+    assert got[0] == wire.Ping(1)
+    assert len(got) == 2 and isinstance(got[1], wire.WireError)
+    assert got[1].fatal and got[1].code == "bad_frame"
+    assert reader.failed == got[1]
+    assert reader.feed(wire.encode(wire.Ping(2))) == []  # framing is lost for good
+
+
+def test_the_largest_frame_is_read() -> None:
+    padding = "x" * (wire.MAX_FRAME - len('{"type":"ping","id":1,"p":""}'))
+    payload = json.dumps({"type": "ping", "id": 1, "p": padding}, separators=(",", ":"))
+    assert len(payload) == wire.MAX_FRAME
+    assert one(frame(payload.encode())) == wire.Ping(1)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        wire.Response(1, "+1", "+2", 256),
+        wire.Response(1, "+1", "+2", -1),
+        wire.Response(1, "alice", "+2", 1),
+        wire.Response(1, "+1", "+2", 1, status=2),
+        wire.Login(True, "dev", "secret"),
+        wire.Login(1, "", "secret"),
+        wire.Feedback(0, "+1", 1, 1),
+        wire.Error("forbidden", "no", 1.5),  # type: ignore[arg-type]
+        wire.Error("rate_limited", "slow down", 1, float("inf")),
+        wire.Ping("x" * wire.MAX_FRAME),
+    ],
+)
+def test_encoding_refuses_what_a_receiver_would(message: wire.Message) -> None:
+    with pytest.raises(ValueError):
+        wire.encode(message)
+
+
+# -- fuzzing --------------------------------------------------------------------------
+
+
+@settings(max_examples=1000)
+@given(st.binary(max_size=300))
+def test_any_bytes_give_messages_or_wire_errors(data: bytes) -> None:
+    reader = wire.FrameReader(wire.DEVICE_MESSAGES)
+    for item in reader.feed(data):
+        assert isinstance(item, wire.Message | wire.WireError)
+        if isinstance(item, wire.WireError):
+            wire.encode(item.message())
+
+
+@settings(max_examples=500)
+@given(st.lists(st.binary(min_size=1, max_size=120), max_size=6))
+def test_any_payloads_in_good_frames_never_break_the_framing(payloads: list[bytes]) -> None:
+    reader = wire.FrameReader(wire.DEVICE_MESSAGES)
+    got = reader.feed(b"".join(frame(p) for p in payloads) + wire.encode(wire.Ping(9)))
+    assert len(got) == len(payloads) + 1
+    assert got[-1] == wire.Ping(9)
+
+
+@settings(max_examples=1000)
+@given(json_values)
+def test_any_json_gives_a_message_or_a_wire_error(value: Any) -> None:
+    for accept in (wire.DEVICE_MESSAGES, wire.SERVER_MESSAGES):
+        got = wire.decode_payload(json.dumps(value).encode(), accept)
+        assert isinstance(got, wire.Message | wire.WireError)
+
+
+@settings(max_examples=1000)
+@given(device_messages | server_messages, st.data())
+def test_any_field_replaced_by_any_json_is_accepted_valid_or_refused(
+    message: wire.Message, data: st.DataObject
+) -> None:
+    obj = message.to_json()
+    key = data.draw(st.sampled_from(sorted(obj)))
+    obj[key] = data.draw(json_values)
+    accept = wire.DEVICE_MESSAGES if message.TYPE in wire.DEVICE_MESSAGES else wire.SERVER_MESSAGES
+    got = wire.decode_payload(json.dumps(obj).encode(), accept)
+    if isinstance(got, wire.Message):
+        assert wire.decode_payload(wire.encode(got)[4:], accept) == got
+    else:
+        assert isinstance(got, wire.WireError) and not got.fatal
+        wire.encode(got.message())
