@@ -19,6 +19,7 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, gatherResults, succeed
 from twisted.internet.interfaces import IListeningPort
+from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
 from .control import ControlApi
@@ -81,6 +82,7 @@ class HandsetService(Service):
         settings: Settings | None = None,
         imsi: str | None = None,
         database_url: str | None = None,
+        pool: ThreadPool | None = None,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -96,6 +98,7 @@ class HandsetService(Service):
         self.credentials = credentials
         self.settings = settings
         self.database_url = database_url
+        self.pool = pool
         self.store: HandsetStore | None = None
         self.phone: Phone | None = None
 
@@ -116,7 +119,7 @@ class HandsetService(Service):
         super().startService()
         self.directory.mkdir(parents=True, exist_ok=True)
         url = self.database_url or sqlite_url(self.directory / "handset.sqlite3")
-        self.store = HandsetStore.open(url, self.msisdn, self.reactor)
+        self.store = HandsetStore.open(url, self.msisdn, self.reactor, pool=self.pool)
         self.phone = Phone(
             self.imsi,
             self.msisdn,
@@ -140,6 +143,19 @@ class HandsetService(Service):
         if store is not None:
             d.addCallback(lambda _: store.close())
         return d
+
+
+def shared_pool(reactor: Any = None) -> ThreadPool:
+    """One started database thread for the handsets of a process, stopped
+    when the reactor shuts down (after the handsets, which stop before)."""
+    if reactor is None:
+        from twisted.internet import reactor as default_reactor
+
+        reactor = default_reactor
+    pool = ThreadPool(1, 1, name="handset-db")
+    pool.start()
+    reactor.addSystemEventTrigger("after", "shutdown", pool.stop)
+    return pool
 
 
 class ControlService(Service):

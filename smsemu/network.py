@@ -17,7 +17,13 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from handset.phone import Phone, number_of
-from handset.service import ControlService, Credentials, HandsetService, handset_dir
+from handset.service import (
+    ControlService,
+    Credentials,
+    HandsetService,
+    handset_dir,
+    shared_pool,
+)
 from handset.store import Settings
 from pdu import PDUError
 from pdu.message_number import Carrier
@@ -212,6 +218,8 @@ def run_up(args: argparse.Namespace) -> int:
     phones: dict[str, Phone] = {}
     lines = [*_smsc_lines(smsc), f"ip server: on {ip.listening.address[0]}:{ip.port}"]
 
+    pool = shared_pool(reactor)
+
     async def start_handsets() -> None:
         for entry in handsets:
             directory = handset_dir(data_dir, entry["msisdn"])
@@ -224,6 +232,7 @@ def run_up(args: argparse.Namespace) -> int:
                 credentials=credentials,
                 settings=entry["settings"],
                 imsi=entry["imsi"],
+                pool=pool,
             )
             service.startService()
             assert service.phone is not None
