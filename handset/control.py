@@ -99,10 +99,16 @@ def _all(views: list[Any]) -> list[dict[str, Any]]:
     return [v.as_dict() for v in views]
 
 
-def _message_id(text: str) -> int:
-    if not text.isdigit():
-        raise ApiError(400, f"message id {text!r} is not a number")
+def _whole(text: str, what: str) -> int:
+    """A whole number from a path or query (ASCII digits: '²'.isdigit() is true),
+    within SQLite's integers."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise ApiError(400, f"{what} {text!r} is not a whole number")
     return int(text)
+
+
+def _message_id(text: str) -> int:
+    return _whole(text, "message id")
 
 
 class ControlApi(Resource):
@@ -176,10 +182,9 @@ class ControlApi(Resource):
                     raise ApiError(400, "'carrier' must be 'udh' or 'inline'")
                 return phone.send(to, text, carrier).addCallback(lambda i: {"id": i})
             case "GET", ["inbox"]:
-                limit = request.args.get(b"limit", [b""])[0]
-                if limit and not limit.isdigit():
-                    raise ApiError(400, "'limit' must be a whole number")
-                return phone.inbox(int(limit) if limit else None).addCallback(_all)
+                raw = request.args.get(b"limit", [b""])[0].decode("utf-8")
+                limit = _whole(raw, "limit") if raw else None
+                return phone.inbox(limit).addCallback(_all)
             case "GET", ["conversations"]:
                 return phone.conversations().addCallback(_all)
             case "GET", ["conversations", peer]:

@@ -7,20 +7,17 @@ A sent message moves forward only::
          \\        \\
           failed / expired   (it never arrived)
 
-Two decisions go beyond the letter of the spec, both taken the way a messenger
-user reads the list:
+``read`` beats everything, ``failed`` and ``expired`` included: a read
+feedback comes from the receiver's own device, so the message did arrive (over
+the IP path of §2.3, or the SMSC's report was wrong); "Read" is the truth the
+user wants to see.  A message that was ``delivered`` cannot later fail, so a
+failure report after delivery changes nothing.
 
-* ``read`` beats everything, ``failed`` and ``expired`` included.  A read
-  feedback comes from the receiver's own device, so the message did arrive
-  (over the IP path of §2.3, or the SMSC's report was wrong); "Read" is the
-  truth the user wants to see.  A message that was ``delivered`` cannot later
-  fail, so a failure report after delivery changes nothing.
-* "Sent" is shown only under a message *newer* than the one marked "Read".
-  Reading message 3 of a conversation means the receiver has seen the
-  conversation up to 3; a "Sent" under an older, never-acknowledged message 1
-  above it would read as "still not seen".  So after B reads 2 of 3 the list
-  shows "Read" under 2 and "Sent" under 3; once B reads 3, "Read" moves to 3
-  and "Sent" is gone.
+The marks follow SPEC §2.7 to the letter: "Read" under the newest read
+message, "Sent" under the newest message the network accepted (sent or
+delivered) that is not read, wherever it stands.  After B reads 2 of 3, "Read"
+is under 2 and "Sent" under 3; once B reads 3, "Read" moves to 3 and "Sent" to
+1, the newest message B has still not read.
 """
 
 from __future__ import annotations
@@ -93,17 +90,12 @@ def marks(states: Sequence[OutState | None]) -> list[Mark | None]:
     sent or received (``None`` for a received message, which gets no mark).
 
     "Read" goes under the newest read message; "Sent" under the newest message
-    the SMSC accepted that is not read, provided it is newer than the "Read".
+    the SMSC accepted that is not read.
     """
     out: list[Mark | None] = [None] * len(states)
-    read_at = -1
-    for i, state in enumerate(states):
-        if state is OutState.READ:
-            read_at = i
-    if read_at >= 0:
-        out[read_at] = Mark.READ
-    for i in range(len(states) - 1, read_at, -1):
-        if states[i] in _SENT_LIKE:
-            out[i] = Mark.SENT
-            break
+    for mark, wanted in ((Mark.READ, {OutState.READ}), (Mark.SENT, _SENT_LIKE)):
+        for i in range(len(states) - 1, -1, -1):
+            if states[i] in wanted:
+                out[i] = mark
+                break
     return out

@@ -10,6 +10,7 @@ A handset keeps what it owns in its data directory, as a phone keeps its flash:
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,9 +24,11 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
 from .control import ControlApi
-from .ip_client import connect_ip
+from .ip_client import IpClient, connect_ip
 from .phone import OnFeedback, Phone, number_of
 from .store import HandsetStore, Settings, sqlite_url
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,28 @@ class HandsetService(Service):
         credentials = self.credentials
 
         def connect(on_feedback: OnFeedback) -> Deferred[Any]:
-            return connect_ip(
+            d = connect_ip(
                 self.reactor, host, port, credentials.device_id, credentials.secret, on_feedback
             )
+            return d.addCallback(self._check_identity)
 
         return connect
+
+    def _check_identity(self, client: IpClient) -> IpClient:
+        """The IP server knows the device by its MSISDN: credentials of another
+        number would make every response forbidden, and the feedback for this
+        phone would go elsewhere.  Refuse them loudly instead."""
+        login = client.login_ok
+        if login is not None and login.msisdn != self.msisdn:
+            client.close()
+            log.error(
+                "%s: the IP credentials are those of %s (device %s): not logging in with them",
+                self.msisdn,
+                login.msisdn,
+                login.device,
+            )
+            raise ValueError(f"IP credentials of {login.msisdn}, not {self.msisdn}")
+        return client
 
     def startService(self) -> None:
         super().startService()

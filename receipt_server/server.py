@@ -107,7 +107,7 @@ class ReceiptServerProtocol(TwistedProtocol):
                     log.info("%s: error %s: %s", self._who(), action.message.code,
                              action.message.reason)  # fmt: skip
                 if self.transport is not None:
-                    self.transport.write(wire.encode(action.message))
+                    self.transport.write(self._encode(action.message))
             elif isinstance(action, Close):
                 self.close()
             elif isinstance(action, Authenticate):
@@ -133,6 +133,13 @@ class ReceiptServerProtocol(TwistedProtocol):
                     lambda _: [],
                     "could not record an acknowledgement",
                 )
+
+    def _encode(self, message: wire.Message) -> bytes:
+        try:
+            return wire.encode(message)
+        except ValueError as exc:  # cannot happen with bounded fields; never a traceback
+            log.error("%s: cannot encode %s: %s", self._who(), message.TYPE, exc)
+            return wire.encode(wire.Error("server_error", "the answer could not be encoded"))
 
     def _effect(
         self,

@@ -97,9 +97,17 @@ def _error(code: ErrorCode, reason: str, rid: wire.RequestId | None = None) -> S
     return Send(wire.Error(code, reason, rid))
 
 
+#: Bad logins a connection may make before it is closed: guessing secrets
+#: costs a new TCP connection each few tries.
+MAX_FAILED_LOGINS = 3
+#: Frames a connection may send while its login is being decided.
+MAX_HELD = 64
+
+
 class ServerSession:
     def __init__(self, limiter: RateLimiter | None = None) -> None:
         self.limiter = limiter
+        self.failed_logins = 0
         self.state = State.UNAUTHENTICATED
         self.identity: Identity | None = None
         self._login: wire.Login | None = None
@@ -117,6 +125,8 @@ class ServerSession:
         if self.state is State.CLOSED:
             return []
         if self.state is State.LOGGING_IN:
+            if len(self._held) >= MAX_HELD:
+                return self._close(ErrorCode.BAD_MESSAGE, "too many frames before the login")
             self._held.append(item)
             return []
         if isinstance(item, wire.WireError):
@@ -140,6 +150,13 @@ class ServerSession:
         if isinstance(item, wire.FeedbackAck):
             return [AckFeedback(identity.msisdn, item.feedback_id)]
         raise AssertionError(f"the reader accepted a {item.TYPE} the session cannot serve")
+
+    def _close(
+        self, code: ErrorCode, reason: str, rid: wire.RequestId | None = None
+    ) -> list[Action]:
+        self.state = State.CLOSED
+        self._held = []
+        return [_error(code, reason, rid), Close(reason)]
 
     def _limited(self, rid: wire.RequestId, now: float) -> list[Action]:
         if self.limiter is None or self.identity is None:
@@ -169,6 +186,13 @@ class ServerSession:
         actions: list[Action]
         if identity is None:
             self.state = State.UNAUTHENTICATED
+            self.failed_logins += 1
+            if self.failed_logins >= MAX_FAILED_LOGINS:
+                return self._close(
+                    ErrorCode.BAD_CREDENTIALS,
+                    f"unknown device or wrong secret, {self.failed_logins} times",
+                    login.id,
+                )
             actions = [
                 _error(ErrorCode.BAD_CREDENTIALS, "unknown device or wrong secret", login.id)
             ]

@@ -74,8 +74,15 @@ def _utf8(value: str) -> str:
     return value
 
 
+#: A string request id is echoed back in the answer: bounded, so that an
+#: answer always fits a frame.
+MAX_REQUEST_ID = 64
+
+
 def request_id(value: object) -> RequestId:
     if isinstance(value, str):
+        if len(value) > MAX_REQUEST_ID:
+            raise Invalid(f"a string id is at most {MAX_REQUEST_ID} characters, not {len(value)}")
         return _utf8(value)
     if _is_int(value):
         return value  # type: ignore[return-value]

@@ -235,9 +235,10 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         first = await screen()
         await read(2)
         second = await screen()
+        # SPEC §2.7: "Sent" moves to message 1, the newest Bob has not read.
         return [m["mark"] for m in first] == [None, "Read", "Sent"] and [
             m["mark"] for m in second
-        ] == [None, None, "Read"]
+        ] == ["Sent", None, "Read"]
     finally:
         for service in reversed(services):
             await service.stopService()

@@ -230,8 +230,9 @@ def _run(args: argparse.Namespace) -> int:
     import logging
 
     from twisted.internet import reactor
+    from twisted.internet.error import CannotListenError
 
-    from handset.phone import number_of
+    from handset.phone import Phone, number_of
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
     from pdu.message_number import Carrier
@@ -268,10 +269,17 @@ def _run(args: argparse.Namespace) -> int:
         settings=settings,
         imsi=args.imsi,
     )
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        phones: dict[str, Phone] = {}
+        control = ControlService(phones, args.control)
+        control.startService()  # first: a port in use stops us before anything starts
+    except (OSError, CannotListenError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     service.startService()
     assert service.phone is not None
-    control = ControlService({msisdn: service.phone}, args.control)
-    control.startService()
+    phones[msisdn] = service.phone
     print(f"handset: {msisdn} (IMSI {service.imsi}), store in {directory}", flush=True)
     print(f"handset: control API on http://{args.control[0]}:{control.port}", flush=True)
     print("press Ctrl-C to stop", flush=True)
@@ -323,14 +331,17 @@ def _run_ip_server(args: argparse.Namespace) -> int:
 def _register(args: argparse.Namespace) -> int:
     from twisted.python.failure import Failure
 
+    from handset.phone import number_of
     from handset.service import Credentials
+    from pdu import PDUError
     from receipt_server.store import ReceiptStore
 
     store = ReceiptStore.open(_ip_server_url(args), threaded=False)  # its Deferreds fire at once
     outcome: list[Any] = []
     try:
-        store.register_device(args.msisdn, args.account, args.kind).addBoth(outcome.append)
-    except ValueError as exc:
+        msisdn = number_of(args.msisdn)  # as the handset will name itself
+        store.register_device(msisdn, args.account, args.kind).addBoth(outcome.append)
+    except (ValueError, PDUError) as exc:
         outcome.append(Failure(exc))
     finally:
         store.close()

@@ -8,6 +8,7 @@ the lines printed at start say where each service listens.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tomllib
 from datetime import timedelta
@@ -24,7 +25,6 @@ from handset.service import (
     handset_dir,
     shared_pool,
 )
-from handset.store import Settings
 from pdu import PDUError
 from pdu.message_number import Carrier
 from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE, ReceiptServerService
@@ -32,6 +32,8 @@ from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
 from smsc.store import sqlite_url
+
+log = logging.getLogger(__name__)
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -118,15 +120,24 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _handset_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    """A ``[[handset]]`` table: msisdn, and optionally imsi, carrier, receipts."""
+    """A ``[[handset]]`` table: msisdn, and optionally imsi, carrier, receipts.
+    Only the settings it names are applied, over what the handset has stored:
+    a choice its user made through the control API is kept otherwise."""
     try:
         msisdn = number_of(str(entry["msisdn"]))
-        settings = Settings(
-            carrier=Carrier(entry.get("carrier", "udh")), receipts=bool(entry.get("receipts", True))
-        )
+        changes: dict[str, Any] = {}
+        if "carrier" in entry:
+            changes["carrier"] = Carrier(entry["carrier"])
+        if "receipts" in entry:
+            if not isinstance(entry["receipts"], bool):
+                raise ValueError("receipts must be true or false")
+            changes["receipts"] = entry["receipts"]
+        unknown = sorted(set(entry) - {"msisdn", "imsi", "carrier", "receipts"})
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(unknown)}")
     except (KeyError, ValueError, PDUError) as exc:
         raise SystemExit(f"error: handset {entry!r}: {exc}") from None
-    return {"msisdn": msisdn, "imsi": entry.get("imsi"), "settings": settings}
+    return {"msisdn": msisdn, "imsi": entry.get("imsi"), "settings": changes}
 
 
 def _data_dir_url(found: dict[str, Any], sqlite: Any) -> str:
@@ -230,18 +241,20 @@ def run_up(args: argparse.Namespace) -> int:
                 smsc=("127.0.0.1", smsc.link_port),
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
-                settings=entry["settings"],
                 imsi=entry["imsi"],
                 pool=pool,
             )
             service.startService()
-            assert service.phone is not None
-            phones[service.msisdn] = service.phone
+            phone = service.phone
+            assert phone is not None
+            phones[service.msisdn] = phone
             services.append(service)
             await service.ready  # attached and logged in: usable once listed
+            if entry["settings"]:
+                await phone.configure(**entry["settings"])
             lines.append(
-                f"handset: {service.msisdn} ({entry['settings'].carrier.value}, "
-                f"receipts {'on' if entry['settings'].receipts else 'off'})"
+                f"handset: {service.msisdn} ({phone.settings.carrier.value}, "
+                f"receipts {'on' if phone.settings.receipts else 'off'})"
             )
         control = ControlService(phones, found["control"])
         control.startService()
@@ -268,6 +281,12 @@ async def provision(store: Any, msisdn: str, directory: Path) -> Credentials:
     issues now (and the handset keeps)."""
     path = directory / "ip-credentials.json"
     credentials = Credentials.load(path)
+    if credentials is not None:
+        known = await store.authenticate(credentials.device_id, credentials.secret)
+        if known is None or known.msisdn != msisdn:
+            # A new IP database (another --database-url, say): register again.
+            log.warning("%s: the IP server does not know %s; registering anew", msisdn, path)
+            credentials = None
     if credentials is None:
         registration = await store.register_device(msisdn)
         credentials = Credentials(registration.device_id, registration.secret)

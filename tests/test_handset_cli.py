@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -118,3 +119,40 @@ def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:
         timeout=60,
     )
     assert nobody.returncode == 1 and "no control API" in nobody.stderr
+
+
+def test_the_api_refuses_what_is_not_a_number(up: SmscProcess) -> None:
+    for path in (
+        "/handsets/%2B15550001001/messages/%C2%B2",
+        "/handsets/%2B15550001001/inbox?limit=x",
+    ):
+        try:
+            api(up, path)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400
+            assert "not a whole number" in json.loads(exc.read())["error"]
+        else:
+            raise AssertionError(f"{path} was accepted")
+
+
+def test_a_choice_made_through_the_api_survives_a_restart(tmp_path: Path) -> None:
+    """Only what the config names is applied at start: the user's own
+    choice of the rest is the handset's, kept in its store."""
+    args = ["--data-dir", str(tmp_path / "data"), "--handset", A]
+    first = SmscProcess(args, "up")
+    try:
+        body = json.dumps({"receipts": False}).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{first.control_port}/handsets/%2B15550001001/settings",
+            data=body,
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as r:
+            assert json.loads(r.read())["receipts"] is False
+    finally:
+        assert first.terminate() == 0
+    second = SmscProcess(args, "up")
+    try:
+        assert api(second, "/handsets/%2B15550001001")["settings"]["receipts"] is False
+    finally:
+        assert second.terminate() == 0

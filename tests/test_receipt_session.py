@@ -283,3 +283,28 @@ def test_no_sequence_breaks_the_rules(steps: list[Any]) -> None:
                 assert action.receiver == B
             if isinstance(action, AckFeedback | LoadBacklog):
                 assert action.msisdn == B
+
+
+def test_the_third_bad_login_closes_the_connection() -> None:
+    session = ServerSession()
+    for attempt in (1, 2):
+        session.receive(wire.Login(attempt, "devB", "guess"), 0)
+        assert error(session.login_result(None, 0)) == ("bad_credentials", attempt)
+        assert not session.closed
+    session.receive(wire.Login(3, "devB", "guess"), 0)
+    actions = session.login_result(None, 0)
+    assert sent(actions)[0] == wire.Error(
+        "bad_credentials", "unknown device or wrong secret, 3 times", 3
+    )
+    assert any(isinstance(a, Close) for a in actions) and session.closed
+    assert session.receive(wire.Login(4, "devB", "s"), 0) == []
+
+
+def test_frames_piling_up_behind_a_login_close_the_connection() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "devB", "s"), 0)
+    for i in range(64):
+        assert session.receive(wire.Ping(i), 0) == []  # held until the login is decided
+    actions = session.receive(wire.Ping(64), 0)
+    assert error([a for a in actions if isinstance(a, Send)]) == ("bad_message", None)
+    assert any(isinstance(a, Close) for a in actions) and session.closed

@@ -14,7 +14,10 @@ from hypothesis import strategies as st
 from receipt_server import wire
 
 numbers = st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True)
-request_ids = st.one_of(st.integers(), st.text(alphabet=st.characters(exclude_categories=["Cs"])))
+request_ids = st.one_of(
+    st.integers(),
+    st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=wire.MAX_REQUEST_ID),
+)
 device_ids = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 octets = st.integers(0, 255)
 statuses = st.integers(0, 1)
@@ -266,3 +269,13 @@ def test_any_field_replaced_by_any_json_is_accepted_valid_or_refused(
     else:
         assert isinstance(got, wire.WireError) and not got.fatal
         wire.encode(got.message())
+
+
+def test_a_long_string_id_is_refused_and_not_echoed() -> None:
+    payload = json.dumps({"type": "ping", "id": "x" * 65}).encode()
+    (item,) = wire.FrameReader(wire.DEVICE_MESSAGES).feed(len(payload).to_bytes(4, "big") + payload)
+    assert isinstance(item, wire.WireError) and item.code == "bad_message" and item.id is None
+    ok = json.dumps({"type": "ping", "id": "x" * 64}).encode()
+    assert wire.FrameReader(wire.DEVICE_MESSAGES).feed(len(ok).to_bytes(4, "big") + ok) == [
+        wire.Ping("x" * 64)
+    ]
