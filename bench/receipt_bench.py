@@ -75,6 +75,15 @@ def serve(args: list[str], pattern: str, log: Path) -> Iterator[Server]:
             proc.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], p: float) -> float:
     """Nearest rank."""
     if not values:
@@ -240,14 +249,20 @@ async def main(args: argparse.Namespace) -> int:
         print(f"preloaded {total:,} messages through the SMSC in {time.perf_counter() - t0:.1f} s")
 
         bench = Bench(pairs)
+        await bench.step(args.rates[0], 1.0)  # warm-up: first connections, caches
         best: Step | None = None
-        print(f"  {'offered/s':>9} {'done/s':>8} {'receipts':>8} {'p50 ms':>8} {'p99 ms':>8}")
+        print(
+            f"  {'offered/s':>9} {'done/s':>8} {'receipts':>8} {'p50 ms':>8} {'p99 ms':>8}"
+            f" {'IP server CPU':>14}"
+        )
         for rate in args.rates:
+            before = cpu_seconds(ip.proc.pid)
             step = await bench.step(rate, args.seconds)
+            busy = (cpu_seconds(ip.proc.pid) - before) / step.seconds
             lat = step.latencies_ms
             print(
                 f"  {rate:>9,.0f} {step.achieved:>8,.0f} {step.done:>8,} "
-                f"{percentile(lat, 50):>8.2f} {percentile(lat, 99):>8.2f}"
+                f"{percentile(lat, 50):>8.2f} {percentile(lat, 99):>8.2f} {busy:>13.0%}"
                 + ("" if step.sustained else "   (not sustained)"),
                 flush=True,
             )

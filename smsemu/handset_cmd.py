@@ -19,15 +19,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from .network import host_port
+
 DEFAULT_API = "http://127.0.0.1:7190"
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    try:
-        return host or "127.0.0.1", int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT") from None
 
 
 def add_parsers(sub: Any) -> None:
@@ -65,15 +59,15 @@ def add_parsers(sub: Any) -> None:
     p = verbs.add_parser("run", help="run one handset as its own process")
     p.add_argument("--msisdn", required=True)
     p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
-    p.add_argument("--smsc", type=_host_port, required=True, help="the radio link HOST:PORT")
-    p.add_argument("--ip-server", type=_host_port, help="the IP server HOST:PORT")
+    p.add_argument("--smsc", type=host_port, required=True, help="the radio link HOST:PORT")
+    p.add_argument("--ip-server", type=host_port, help="the IP server HOST:PORT")
     p.add_argument(
         "--credentials",
         type=Path,
         help="JSON file with device_id and secret (default: DATA_DIR/ip-credentials.json)",
     )
     p.add_argument("--data-dir", type=Path, help="the handset's store (./handset-MSISDN)")
-    p.add_argument("--control", type=_host_port, default=("127.0.0.1", 7190))
+    p.add_argument("--control", type=host_port, default=("127.0.0.1", 7190))
     p.add_argument("--carrier", choices=["udh", "inline"])
     p.add_argument("--receipts", choices=["on", "off"])
     p.set_defaults(run=_run)
@@ -81,7 +75,7 @@ def add_parsers(sub: Any) -> None:
     ip = sub.add_parser("ip-server", help="the IP server's tools")
     ip_verbs = ip.add_subparsers(dest="verb", required=True)
     p = ip_verbs.add_parser("run", help="run the IP server alone")
-    p.add_argument("--listen", type=_host_port, default=("127.0.0.1", 7102))
+    p.add_argument("--listen", type=host_port, default=("127.0.0.1", 7102))
     p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
     p.add_argument("--database-url")
     p.add_argument("--rate", type=float, help="requests/s a device may make on average (50)")

@@ -36,7 +36,7 @@ from smsc.store import sqlite_url
 log = logging.getLogger(__name__)
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     try:
         return host or "127.0.0.1", int(port)
@@ -57,17 +57,17 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--config", type=Path, help="TOML file ([smsc], [ip_server], [[handset]])")
         p.add_argument("--data-dir", type=Path, help="where SQLite lives (default ./smsemu-data)")
         p.add_argument("--database-url", help="a SQLAlchemy URL, e.g. postgresql+psycopg://...")
-        p.add_argument("--link", type=_host_port, help="radio link HOST:PORT (127.0.0.1:7101)")
-        p.add_argument("--admin", type=_host_port, help="admin API HOST:PORT (127.0.0.1:7180)")
+        p.add_argument("--link", type=host_port, help="radio link HOST:PORT (127.0.0.1:7101)")
+        p.add_argument("--admin", type=host_port, help="admin API HOST:PORT (127.0.0.1:7180)")
         p.add_argument("--smsc-address", help="the SMSC's own number (+15550000000)")
         p.add_argument("--unknown-recipient", choices=["queue", "reject"])
         p.add_argument("--validity", type=float, help="default validity in hours (48)")
         if name == "up":
             p.add_argument(
-                "--ip-server", type=_host_port, help="IP server HOST:PORT (127.0.0.1:7102)"
+                "--ip-server", type=host_port, help="IP server HOST:PORT (127.0.0.1:7102)"
             )
             p.add_argument(
-                "--control", type=_host_port, help="handset control API HOST:PORT (127.0.0.1:7190)"
+                "--control", type=host_port, help="handset control API HOST:PORT (127.0.0.1:7190)"
             )
             p.add_argument(
                 "--handset",
@@ -115,7 +115,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         found["handsets"].append(_handset_entry({"msisdn": number}))
     for key in ("link", "admin", "ip_server", "control"):
         if isinstance(found[key], str):
-            found[key] = _host_port(found[key])
+            found[key] = host_port(found[key])
     return found
 
 
