@@ -9,6 +9,7 @@ which is when ``ok`` may go to the responder and the feedback to the sender.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,8 +24,8 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Connection, Engine, create_engine, event, insert, select, update
+from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
@@ -33,6 +34,8 @@ from .models import Device, DeviceKind, Feedback
 from .session import Identity
 
 log = logging.getLogger(__name__)
+#: Seconds lazy work (acknowledgements) waits for other work to commit with.
+LAZY_WAIT = 0.05
 T = TypeVar("T")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -107,6 +110,8 @@ class Registration:
 class _Job:
     work: Callable[[Session], Any]
     done: Deferred[Any] = field(default_factory=Deferred)
+    #: May wait up to ``LAZY_WAIT`` for company in its transaction.
+    lazy: bool = False
     result: Any = None
     failure: BaseException | None = None
 
@@ -132,7 +137,7 @@ class ReceiptStore:
         self.max_batch = max_batch
         self.now = now
         self._reactor = reactor
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._conn: Connection | None = None
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped: Deferred[None] | None = None
@@ -166,6 +171,7 @@ class ReceiptStore:
             return self._stopped
         self._stopped = Deferred()
         if self._thread is None:
+            self._drop_connection()
             self.engine.dispose()
             self._stopped.callback(None)
         else:
@@ -237,11 +243,21 @@ class ReceiptStore:
         """Commit a pending feedback for ``to_msisdn``; fires with its id."""
 
         def work(s: Session) -> int:
-            row = Feedback(to_msisdn=to_msisdn, receiver=receiver, message_number=message_number,
-                           status=status, created_at=self.now(), acked_at=None)  # fmt: skip
-            s.add(row)
-            s.flush()
-            return row.id
+            # Core, not the ORM's unit of work: one statement, on the hot path.
+            return int(
+                s.execute(
+                    insert(Feedback)
+                    .values(
+                        to_msisdn=to_msisdn,
+                        receiver=receiver,
+                        message_number=message_number,
+                        status=status,
+                        created_at=self.now(),
+                        acked_at=None,
+                    )
+                    .returning(Feedback.id)
+                ).scalar_one()
+            )
 
         return self._submit(work)
 
@@ -274,12 +290,15 @@ class ReceiptStore:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-        return self._submit(work)
+        # Lazy: an acknowledgement lost with its commit only means the feedback
+        # is sent again, which the device applies idempotently; riding along in
+        # the next response's transaction halves the commits per receipt.
+        return self._submit(work, lazy=True)
 
     # -- the database thread -------------------------------------------------------
 
-    def _submit(self, work: Callable[[Session], T]) -> Deferred[T]:
-        job = _Job(work)
+    def _submit(self, work: Callable[[Session], T], *, lazy: bool = False) -> Deferred[T]:
+        job = _Job(work, lazy=lazy)
         if self._stopped is not None:
             job.done.errback(StoreClosed("the store is closed"))
         elif not self.threaded:
@@ -303,8 +322,14 @@ class ReceiptStore:
         while (first := self._queue.get()) is not None:
             batch = [first]
             end = False
-            while len(batch) < self.max_batch and not self._queue.empty():
-                job = self._queue.get()
+            while len(batch) < self.max_batch:
+                try:
+                    # Only lazy work so far (acknowledgements): wait a little
+                    # for a job to share the commit with.
+                    lazy = all(j.lazy for j in batch)
+                    job = self._queue.get(timeout=LAZY_WAIT) if lazy else self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 if job is None:
                     end = True
                     break
@@ -313,18 +338,35 @@ class ReceiptStore:
             call(self._fire, batch)
             if end:
                 break
+        self._drop_connection()
         self.engine.dispose()
         assert self._stopped is not None
         call(self._stopped.callback, None)
+
+    def _connection(self) -> Connection:
+        """The database thread's own connection, kept from batch to batch: a
+        pool checkout and its reset cost more than a small commit."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        """After a failure, start again on a fresh connection (the old one may
+        be broken: a PostgreSQL restart, say)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _execute(self, batch: list[_Job]) -> None:
         """One transaction for the batch; if it fails, each job alone, so that a
         bad job fails by itself."""
         try:
-            with self._sessions() as s, s.begin():
+            with Session(bind=self._connection(), expire_on_commit=False) as s, s.begin():
                 for job in batch:
                     job.result = job.work(s)
         except Exception as exc:
+            self._drop_connection()
             if len(batch) > 1:
                 log.warning("a batch of %d failed; retrying one by one", len(batch))
                 for job in batch:
