@@ -56,14 +56,21 @@ class Network:
         self.root = root
         self.smsc = smsc
         self.ip: ReceiptServerService | None = None
+        self.ip_port = 0
         self.phones: dict[str, HandsetService] = {}
         self.events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
 
     def start_ip(self) -> ReceiptServerService:
+        """Start the IP server; a restart takes the port it had, where the
+        phones that stayed up look for it."""
         self.ip = ReceiptServerService(
-            receipt_sqlite_url(self.root), address=("127.0.0.1", 0), rate=1000, burst=1000
+            receipt_sqlite_url(self.root),
+            address=("127.0.0.1", self.ip_port),
+            rate=1000,
+            burst=1000,
         )
         self.ip.startService()
+        self.ip_port = self.ip.port
         return self.ip
 
     async def stop_ip(self) -> None:
@@ -319,3 +326,23 @@ def read_frames(sock: socket.socket, count: int) -> list[dict[str, Any]]:
             break
         buf += chunk
     return out
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_response_owed_while_the_ip_server_is_down_survives_a_receiver_restart(
+    net: Network,
+) -> None:
+    a, b = await net.phone(A), await net.phone(B)
+    a_id, b_id = await send_and_receive(a, b, "read me later")
+    await net.stop_ip()
+    down = b.wait_for("ip down")
+    if b.online:
+        await down
+    await b.read(b_id)  # the IP server is down: the response is owed
+    assert (await b.message(b_id)).response_pending
+    await net.stop_phone(B)  # and B restarts before the server is back
+    net.start_ip()
+    seen = a.wait_for("state", id=a_id, state="read")
+    b = await net.phone(B)
+    await seen  # A reconnected by itself; B sent what it owed once logged in
+    assert not (await b.message(b_id)).response_pending
