@@ -223,9 +223,8 @@ async def main(args: argparse.Namespace) -> int:
             )
             service.startService()
             services.append(service)
-        await gatherResults([s.ready for s in services])
-        phones = {s.msisdn: s.phone for s in services}
-        pairs = [Pair(phones[a], phones[b]) for a, b in zip(senders, receivers, strict=True)]  # type: ignore[arg-type]
+        phones = {p.msisdn: p for p in await gatherResults([s.ready for s in services])}
+        pairs = [Pair(phones[a], phones[b]) for a, b in zip(senders, receivers, strict=True)]
         print(
             f"{args.pairs} pairs of phones, {args.messages} messages each; "
             f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"

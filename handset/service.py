@@ -9,23 +9,25 @@ A handset keeps what it owns in its data directory, as a phone keeps its flash:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet.defer import Deferred, gatherResults, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort
+from twisted.internet.threads import deferToThread
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip
-from .phone import OnFeedback, Phone, number_of
+from .phone import OnFeedback, Phone, Watcher, number_of
 from .store import HandsetStore, Settings, sqlite_url
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class HandsetService(Service):
         imsi: str | None = None,
         database_url: str | None = None,
         pool: ThreadPool | None = None,
+        watchers: Sequence[Watcher] = (),
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -102,6 +105,8 @@ class HandsetService(Service):
         self.settings = settings
         self.database_url = database_url
         self.pool = pool
+        self.watchers = list(watchers)  # watching the phone from its first event
+        self._opening: Deferred[HandsetStore] | None = None
         self.store: HandsetStore | None = None
         self.phone: Phone | None = None
 
@@ -137,10 +142,23 @@ class HandsetService(Service):
 
     def startService(self) -> None:
         super().startService()
-        self.directory.mkdir(parents=True, exist_ok=True)
+        #: Fires with the phone once its store is open (and migrated, on a
+        #: thread: the reactor may be serving others meanwhile) and it is
+        #: attached and, with an IP server, logged in.
+        self.ready: Deferred[Phone] = Deferred.fromCoroutine(self._start())
+
+    async def _start(self) -> Phone:
         url = self.database_url or sqlite_url(self.directory / "handset.sqlite3")
-        self.store = HandsetStore.open(url, self.msisdn, self.reactor, pool=self.pool)
-        self.phone = Phone(
+
+        def open_store() -> HandsetStore:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            return HandsetStore.open(url, self.msisdn, self.reactor, pool=self.pool)
+
+        self._opening = deferToThread(open_store)
+        self.store = await self._opening
+        if not self.running:  # stopped meanwhile: _stop closes the store
+            raise RuntimeError(f"handset {self.msisdn} stopped while starting")
+        phone = self.phone = Phone(
             self.imsi,
             self.msisdn,
             self.store,
@@ -149,20 +167,29 @@ class HandsetService(Service):
             smsc=self.smsc,
             ip=self._ip(),
         )
-        up = [self.phone.wait_for("attached")] if self.smsc is not None else []
+        for watcher in self.watchers:
+            phone.watch(watcher)
+        up = [phone.wait_for("attached")] if self.smsc is not None else []
         if self._ip() is not None:
-            up.append(self.phone.wait_for("ip up"))
-        self.started = self.phone.start()
-        #: Fires once the phone is attached and (with an IP server) logged in.
-        self.ready: Deferred[Any] = gatherResults([self.started, *up], consumeErrors=True)
+            up.append(phone.wait_for("ip up"))
+        await phone.start()
+        for d in up:
+            await d
+        return phone
 
     def stopService(self) -> Deferred[None]:
         super().stopService()
-        phone, store = self.phone, self.store
-        d = phone.stop() if phone is not None else succeed(None)
-        if store is not None:
-            d.addCallback(lambda _: store.close())
-        return d
+        return Deferred.fromCoroutine(self._stop())
+
+    async def _stop(self) -> None:
+        if self.store is None and self._opening is not None:
+            # Still opening its store: let that finish (it is quick), then close it.
+            with contextlib.suppress(Exception):
+                await self._opening
+        if self.phone is not None:
+            await self.phone.stop()
+        if self.store is not None:
+            await self.store.close()
 
 
 def shared_pool(reactor: Any = None) -> ThreadPool:

@@ -201,10 +201,8 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
                 reactor=reactor,
             )
             service.startService()
-            assert service.phone is not None
-            await service.ready
             services.append(service)
-            phones.append(service.phone)
+            phones.append(await service.ready)
         alice_phone, bob_phone = phones
         alice_phone.watch(_phone_watch("alice"))
         bob_phone.watch(_phone_watch("bob"))

@@ -272,8 +272,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     service.startService()
-    assert service.phone is not None
-    phones[msisdn] = service.phone
+    service.ready.addCallback(lambda phone: phones.__setitem__(msisdn, phone))
+    service.ready.addErrback(lambda f: print(f"error: {f.getErrorMessage()}", file=sys.stderr))
     print(f"handset: {msisdn} (IMSI {service.imsi}), store in {directory}", flush=True)
     print(f"handset: control API on http://{args.control[0]}:{control.port}", flush=True)
     print("press Ctrl-C to stop", flush=True)

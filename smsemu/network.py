@@ -245,11 +245,9 @@ def run_up(args: argparse.Namespace) -> int:
                 pool=pool,
             )
             service.startService()
-            phone = service.phone
-            assert phone is not None
-            phones[service.msisdn] = phone
             services.append(service)
-            await service.ready  # attached and logged in: usable once listed
+            phone = await service.ready  # attached and logged in: usable once listed
+            phones[service.msisdn] = phone
             if entry["settings"]:
                 await phone.configure(**entry["settings"])
             lines.append(

@@ -86,6 +86,7 @@ class Network:
         """Start (or restart) the phone ``msisdn``; fires once it is attached and
         logged in."""
         assert self.ip is not None
+        events = self.events.setdefault(msisdn, [])
         service = HandsetService(
             msisdn,
             self.root / msisdn,
@@ -93,15 +94,11 @@ class Network:
             ip_server=("127.0.0.1", self.ip.port),
             credentials=await self.credentials(msisdn),
             settings=settings,
+            watchers=[lambda kind, details: events.append((kind, details))],
         )
         service.startService()
-        assert service.phone is not None
-        phone = service.phone
-        events = self.events.setdefault(msisdn, [])
-        phone.watch(lambda kind, details: events.append((kind, details)))
-        await service.ready
         self.phones[msisdn] = service
-        return phone
+        return await service.ready
 
     async def stop_phone(self, msisdn: str) -> None:
         await self.phones.pop(msisdn).stopService()
