@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from .phone import OnFeedback, Phone, Watcher, number_of
 from .store import HandsetStore, Settings, sqlite_url
 
 log = logging.getLogger(__name__)
+#: Alembic keeps its migration context in a global: one migration at a time.
+_MIGRATING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,8 @@ class HandsetService(Service):
 
         def open_store() -> HandsetStore:
             self.directory.mkdir(parents=True, exist_ok=True)
-            return HandsetStore.open(url, self.msisdn, self.reactor, pool=self.pool)
+            with _MIGRATING:
+                return HandsetStore.open(url, self.msisdn, self.reactor, pool=self.pool)
 
         self._opening = deferToThread(open_store)
         self.store = await self._opening
