@@ -60,6 +60,7 @@ class Message(Base):
         Index("ix_handset_message_peer", "owner", "peer", "id"),
         Index("ix_handset_message_direction", "owner", "direction", "id"),
         Index("ix_handset_message_number", "owner", "peer", "message_number"),
+        Index("ix_handset_message_scts", "owner", "peer", "tp_scts"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -105,7 +106,10 @@ class Part(Base):
 
 class Fragment(Base):
     """A received part of a concatenated message whose other parts have not
-    all arrived: kept so that a restart in between loses nothing."""
+    all arrived: kept so that a restart in between loses nothing.  Once the
+    message is whole its parts move to ``ConsumedPart``; an incomplete
+    message's parts are dropped when the first of them grows too old (see
+    ``handset.phone.FRAGMENT_TTL``)."""
 
     __tablename__ = "handset_fragment"
     __table_args__ = (
@@ -123,3 +127,33 @@ class Fragment(Base):
     seq: Mapped[int]
     tpdu: Mapped[bytes] = mapped_column(LargeBinary)  # the SMS-DELIVER
     received_at: Mapped[datetime]
+
+
+class ConsumedPart(Base):
+    """A part of a concatenated message that is stored whole already.
+
+    When the RP-ACK of a part is lost (a restart, a dropped link) the SMSC
+    delivers the same SMS-DELIVER again.  Its identity here (the sender, the
+    concatenation reference, size and part number, and a digest of the TPDU,
+    which holds TP-SCTS and the user data) lets the phone acknowledge it
+    without taking it for the first part of a new message.  Kept for a while
+    after the message was stored (``handset.phone.CONSUMED_TTL``), then pruned.
+    """
+
+    __tablename__ = "handset_consumed_part"
+    __table_args__ = (
+        Index("ix_handset_consumed_part_digest", "owner", "digest"),
+        Index("ix_handset_consumed_part_at", "owner", "consumed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(32))
+    ref_bits: Mapped[int]
+    ref: Mapped[int]
+    total: Mapped[int]
+    seq: Mapped[int]
+    #: SHA-256, in hex, of the SMS-DELIVER as kept (``handset.store.part_digest``).
+    digest: Mapped[str] = mapped_column(String(64))
+    message_id: Mapped[int] = mapped_column(ForeignKey("handset_message.id"))
+    consumed_at: Mapped[datetime]  # when its message was stored

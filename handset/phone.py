@@ -17,6 +17,9 @@ What the phone promises, in the order it matters to the network:
 * a message is numbered and stored before anything is sent, and its parts are
   submitted until the SMSC accepts or refuses them, across lost links and
   restarts (the state stays ``sending`` meanwhile);
+* a part of a concatenated message that the SMSC delivers again after a lost
+  RP-ACK is acknowledged and dropped when its message is stored already, and
+  the same whole message again is not stored twice;
 * a read message's response is owed (``response_pending``) until the IP server
   accepts it, and sent again whenever the IP session comes back.  With receipts
   off nothing is ever sent.
@@ -27,10 +30,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, DeferredList, fail, succeed
+from twisted.internet.defer import Deferred, DeferredList, DeferredLock, fail, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
 from twisted.python.failure import Failure
 
@@ -41,7 +44,7 @@ from pdu.concat import Reassembled, Reassembler, split
 from pdu.message_number import Carrier, read_number
 from pdu.tpdu import Direction as TpduDirection
 from pdu.tpdu import decode as decode_tpdu
-from pdu.udh import find_concat
+from pdu.udh import find_concat, find_message_number
 from smsc import rp
 
 from .conversation import report_state
@@ -94,6 +97,20 @@ RETRY_CAUSES = frozenset(
 #: in again; any other code (forbidden, bad_message, one it does not know)
 #: refuses the response for good, and it is no longer owed.
 RETRY_LATER, LOG_IN_AGAIN = frozenset({"rate_limited", "server_error"}), "unauthenticated"
+
+#: How long the parts of an incomplete concatenated message are kept, counted
+#: from the first of them.  TS 23.040 §9.2.3.24.1 sets no limit; three days
+#: outlasts the SMSC's retries of the missing parts (its default validity is
+#: two days, ``smsc.core``) and keeps a part that will never be completed from
+#: joining a later message once the sender's 8-bit reference comes round again.
+FRAGMENT_TTL = timedelta(days=3)
+#: How long the phone remembers the parts it stored whole, to recognise one
+#: the SMSC sends again because it never saw the RP-ACK.  A resend comes while
+#: the SMSC still holds the message, so this only has to outlast the longest
+#: validity period in use: a week, against the SMSC's default two days.
+CONSUMED_TTL = timedelta(days=7)
+#: Seconds between two sweeps of what is too old (the two limits above).
+SWEEP_EVERY = 3600.0
 
 
 class PhoneError(ValueError):
@@ -197,6 +214,8 @@ class Phone:
     ``smsc`` is the radio link's (host, port); ``ip`` connects the IP session.
     Either may be None (a phone with no IP server; a companion device with no
     SIM would have no ``smsc``).  ``settings`` None keeps what the store has.
+    ``fragment_ttl`` and ``consumed_ttl``: see ``FRAGMENT_TTL`` and
+    ``CONSUMED_TTL``.
     """
 
     def __init__(
@@ -210,6 +229,8 @@ class Phone:
         smsc: tuple[str, int] | None = None,
         ip: IpConnector | None = None,
         backoff: tuple[float, float] = (0.5, 30.0),
+        fragment_ttl: timedelta = FRAGMENT_TTL,
+        consumed_ttl: timedelta = CONSUMED_TTL,
     ) -> None:
         self.imsi = imsi
         self.msisdn = number_of(msisdn)
@@ -225,7 +246,14 @@ class Phone:
         self._ip_backoff = Backoff(*backoff)
         self._submit_backoff = Backoff(*backoff)
         self._response_backoff = Backoff(*backoff)
+        self.fragment_ttl, self.consumed_ttl = fragment_ttl, consumed_ttl
         self._reassembler = Reassembler()
+        #: The incomplete messages the reassembler holds: when the first part came.
+        self._held: dict[FragmentKey, datetime] = {}
+        #: Parts of concatenated messages are taken one at a time, each once
+        #: the one before is committed: a part delivered again while its first
+        #: copy is being stored is then seen as consumed.
+        self._parts_lock = DeferredLock()
         self._running = False
         self._link: LinkClient | None = None
         self._ip: IpSession | None = None
@@ -248,14 +276,20 @@ class Phone:
             self.settings = await self.store.call(repo.save_settings, self._given_settings)
         else:
             self.settings = await self.store.call(repo.load_settings, None)
-        for sender, octets in await self.store.call(repo.fragments):
+        now = self._now()
+        await self.store.call(repo.expire_fragments, now - self.fragment_ttl)
+        await self.store.call(repo.prune_consumed, now - self.consumed_ttl)
+        for held in await self.store.call(repo.fragments):
             try:
-                tpdu = decode_tpdu(octets, TpduDirection.MT)
+                tpdu = decode_tpdu(held.tpdu, TpduDirection.MT)
             except PDUError:
                 continue
             if isinstance(tpdu, SmsDeliver):
-                self._reassembler.feed(sender, tpdu.tp_ud)
+                self._reassembler.feed(held.key.sender, tpdu.tp_ud)
+                since = self._held.get(held.key, held.received_at)
+                self._held[held.key] = min(since, held.received_at)
         self._running = True
+        self._later("sweep", SWEEP_EVERY, self._sweep)
         self._connect_link()
         self._connect_ip()
 
@@ -473,32 +507,73 @@ class Phone:
     # -- receiving -----------------------------------------------------------------
 
     def _interpret(self, whole: Reassembled) -> tuple[str, int | None, Carrier | None]:
-        """Display text, the sender's number and how it came, marker stripped."""
+        """Display text, the sender's number and how it came.  A number in the
+        UDH is the number, and the text is the user's, whole, whatever it ends
+        with; only without one is an inline marker looked for (and stripped)."""
         udh = tuple(ie for ud in whole.parts for ie in (ud.udh or ()))
         body = whole.body
+        in_udh = find_message_number(udh, self.settings.iei)
         if isinstance(body, bytes):  # 8-bit data: shown as hex, numbered by the UDH only
-            numbered = read_number("", udh, self.settings.iei, self.settings.marker)
-            return body.hex(" "), numbered.number, numbered.carrier
-        numbered = read_number(body, udh, self.settings.iei, self.settings.marker)
+            return body.hex(" "), in_udh, Carrier.UDH if in_udh is not None else None
         # U+0000 has no place in a text column (PostgreSQL refuses it).
+        if in_udh is not None:
+            return body.replace("\x00", "\ufffd"), in_udh, Carrier.UDH
+        numbered = read_number(body, None, self.settings.iei, self.settings.marker)
         return numbered.text.replace("\x00", "\ufffd"), numbered.number, numbered.carrier
 
     def _on_deliver(self, tpdu: SmsDeliver) -> Deferred[int | None]:
         sender = str(tpdu.tp_oa)
         concat = find_concat(tpdu.tp_ud.udh)
-        key = (
-            FragmentKey(sender, concat.ref_bits, concat.ref, concat.total)
-            if concat is not None
-            else None
-        )
-        whole = self._reassembler.feed(sender, tpdu.tp_ud)
-        repo = self.store.repo
-        if whole is None:  # a part of a message still incomplete (or one held already)
-            assert key is not None and concat is not None
-            kept = self.store.call(
-                repo.save_fragment, key, concat.seq, encode_tpdu(tpdu), self._now()
+        if concat is None:
+            return self._take(tpdu, None)
+        key = FragmentKey(sender, concat.ref_bits, concat.ref, concat.total)
+        # What the SMSC may change when it delivers the same part again (more
+        # messages waiting, loop prevention, reply path, report wanted) is left
+        # out of what identifies the part.
+        try:
+            octets = encode_tpdu(
+                replace(tpdu, tp_mms=False, tp_lp=False, tp_sri=False, tp_rp=False)
             )
+        except PDUError:
+            return fail()
+        return self._parts_lock.run(self._take_part, tpdu, key, concat.seq, octets)
+
+    async def _take_part(
+        self, tpdu: SmsDeliver, key: FragmentKey, seq: int, octets: bytes
+    ) -> int | None:
+        """One part of a concatenated message: dropped (and acknowledged) when
+        it went into a stored message already, else taken."""
+        if await self.store.call(self.store.repo.part_consumed, key, seq, octets):
+            log.info(
+                "%s: part %d of %d (reference %d) from %s again, stored already",
+                self.msisdn,
+                seq,
+                key.total,
+                key.ref,
+                key.sender,
+            )
+            return None  # acknowledged: the SMSC stops resending it
+        return await self._take(tpdu, (key, seq, octets))
+
+    def _take(
+        self, tpdu: SmsDeliver, part: tuple[FragmentKey, int, bytes] | None
+    ) -> Deferred[int | None]:
+        """Reassemble and store a new SMS-DELIVER; ``part``: its key, part
+        number and octets as kept, when it is one part of several."""
+        sender, now, repo = str(tpdu.tp_oa), self._now(), self.store.repo
+        key = part[0] if part is not None else None
+        since = self._held.get(key) if key is not None else None
+        if since is not None and since < now - self.fragment_ttl:
+            self._expire_fragments()  # what is held for this key can only be stale
+            since = None
+        whole = self._reassembler.feed(sender, tpdu.tp_ud)
+        if whole is None:  # a part of a message still incomplete (or one held already)
+            assert part is not None and key is not None
+            self._held.setdefault(key, now)
+            kept = self.store.call(repo.save_fragment, key, part[1], part[2], now)
             return kept.addCallback(lambda _: None)
+        if key is not None:
+            self._held.pop(key, None)
         text, number, carrier = self._interpret(whole)
         d = self.store.call(
             repo.store_incoming,
@@ -509,7 +584,8 @@ class Phone:
             tpdu.tp_scts,
             len(whole.parts),
             key,
-            self._now(),
+            now,
+            (part[1], part[2]) if part is not None else None,
         )
 
         def stored(received: Received) -> None:
@@ -519,12 +595,52 @@ class Phone:
 
         def not_stored(failure: Failure) -> Failure:
             # Hold the other parts again: the SMSC resends this one.
-            for ud in whole.parts:
-                if ud is not tpdu.tp_ud:
-                    self._reassembler.feed(sender, ud)
+            others = [ud for ud in whole.parts if ud is not tpdu.tp_ud]
+            for ud in others:
+                self._reassembler.feed(sender, ud)
+            if key is not None and others:
+                self._held.setdefault(key, since or now)
             return failure
 
         return d.addCallbacks(stored, not_stored)
+
+    def _expire_fragments(self) -> None:
+        """Give up on the incomplete messages whose first part is older than
+        ``fragment_ttl``, in memory at once and then in the store.  The store
+        runs its work in order, so parts taken before are stored before it
+        drops them, and parts taken after are kept."""
+        cutoff = self._now() - self.fragment_ttl
+        for key in [k for k, since in self._held.items() if since < cutoff]:
+            del self._held[key]
+            self._forget(key)
+            log.info(
+                "%s: incomplete message %d from %s given up (first part over %s old)",
+                self.msisdn,
+                key.ref,
+                key.sender,
+                self.fragment_ttl,
+            )
+        d = self.store.call(self.store.repo.expire_fragments, cutoff)
+        d.addErrback(self._log, "expiring fragments")
+
+    def _forget(self, key: FragmentKey) -> None:
+        """Drop what the reassembler holds of ``key`` alone: it drops by sender
+        and reference, so other messages sharing those are put back."""
+        dropped = []
+        while (gone := self._reassembler.drop(key.sender, key.ref)) is not None:
+            dropped.append(gone)
+        for gone in dropped:
+            c = find_concat(gone.parts[0].udh) if gone.parts else None
+            if c is not None and (c.ref_bits, c.total) != (key.ref_bits, key.total):
+                for ud in gone.parts:
+                    self._reassembler.feed(key.sender, ud)
+
+    def _sweep(self) -> None:
+        """Drop what is too old to matter: incomplete messages, consumed parts."""
+        self._expire_fragments()
+        d = self.store.call(self.store.repo.prune_consumed, self._now() - self.consumed_ttl)
+        d.addErrback(self._log, "pruning consumed parts")
+        self._later("sweep", SWEEP_EVERY, self._sweep)
 
     def _on_report(self, tpdu: SmsStatusReport) -> Deferred[int | None]:
         d = self.store.call(

@@ -12,8 +12,9 @@ for tests driven by ``task.Clock``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ from pdu.message_number import MARKER, Carrier, next_number
 from pdu.udh import IEI_MESSAGE_NUMBER, IEI_NAMES
 
 from .conversation import Mark, OutState, advance, combine, marks
-from .models import Conversation, Direction, Fragment, Message, Part, Profile
+from .models import ConsumedPart, Conversation, Direction, Fragment, Message, Part, Profile
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -208,6 +209,31 @@ class FragmentKey:
     ref_bits: int
     ref: int
     total: int
+
+
+@dataclass(frozen=True, slots=True)
+class HeldFragment:
+    """A kept part of a message still incomplete."""
+
+    key: FragmentKey
+    seq: int
+    tpdu: bytes  # the SMS-DELIVER
+    received_at: datetime  # aware, UTC
+
+
+def part_digest(tpdu: bytes) -> str:
+    """What tells a received part from any other: SHA-256 of its SMS-DELIVER
+    (which holds the sender, TP-SCTS and the user data), in hex."""
+    return hashlib.sha256(tpdu).hexdigest()
+
+
+def _of_key(model: type[Fragment] | type[ConsumedPart], key: FragmentKey) -> list[Any]:
+    return [
+        model.sender == key.sender,
+        model.ref_bits == key.ref_bits,
+        model.ref == key.ref,
+        model.total == key.total,
+    ]
 
 
 class NotFound(KeyError):
@@ -486,12 +512,7 @@ class Repository:
         with self._session() as s, s.begin():
             exists = s.scalars(
                 select(Fragment.id).where(
-                    Fragment.owner == self.owner,
-                    Fragment.sender == key.sender,
-                    Fragment.ref_bits == key.ref_bits,
-                    Fragment.ref == key.ref,
-                    Fragment.total == key.total,
-                    Fragment.seq == seq,
+                    Fragment.owner == self.owner, *_of_key(Fragment, key), Fragment.seq == seq
                 )
             ).first()
             if exists is None:
@@ -508,15 +529,62 @@ class Repository:
                     )
                 )
 
-    def fragments(self) -> list[tuple[str, bytes]]:
-        """(sender, SMS-DELIVER) of every part kept, oldest first."""
+    def fragments(self) -> list[HeldFragment]:
+        """Every part kept of the messages still incomplete, oldest first."""
         with self._session() as s:
+            rows = s.scalars(
+                select(Fragment).where(Fragment.owner == self.owner).order_by(Fragment.id)
+            )
+            return [
+                HeldFragment(
+                    FragmentKey(r.sender, r.ref_bits, r.ref, r.total),
+                    r.seq,
+                    r.tpdu,
+                    _aware(r.received_at),
+                )
+                for r in rows
+            ]
+
+    def expire_fragments(self, before: datetime) -> list[FragmentKey]:
+        """Give up on the incomplete messages whose first part came before
+        ``before``: their parts are dropped, and their keys returned."""
+        with self._session() as s, s.begin():
             rows = s.execute(
-                select(Fragment.sender, Fragment.tpdu)
+                select(Fragment.sender, Fragment.ref_bits, Fragment.ref, Fragment.total)
                 .where(Fragment.owner == self.owner)
-                .order_by(Fragment.id)
+                .group_by(Fragment.sender, Fragment.ref_bits, Fragment.ref, Fragment.total)
+                .having(func.min(Fragment.received_at) < _naive(before))
             ).all()
-            return [(r.sender, r.tpdu) for r in rows]
+            keys = [FragmentKey(r.sender, r.ref_bits, r.ref, r.total) for r in rows]
+            for key in keys:
+                s.execute(
+                    delete(Fragment).where(Fragment.owner == self.owner, *_of_key(Fragment, key))
+                )
+            return keys
+
+    def part_consumed(self, key: FragmentKey, seq: int, tpdu: bytes) -> bool:
+        """Whether this very part went into a message stored already (the
+        SMSC delivers it again when it did not see the RP-ACK)."""
+        with self._session() as s:
+            found = s.scalars(
+                select(ConsumedPart.id).where(
+                    ConsumedPart.owner == self.owner,
+                    ConsumedPart.digest == part_digest(tpdu),
+                    *_of_key(ConsumedPart, key),
+                    ConsumedPart.seq == seq,
+                )
+            ).first()
+            return found is not None
+
+    def prune_consumed(self, before: datetime) -> int:
+        """Forget the parts consumed before ``before``; how many went."""
+        with self._session() as s, s.begin():
+            gone = s.execute(
+                delete(ConsumedPart).where(
+                    ConsumedPart.owner == self.owner, ConsumedPart.consumed_at < _naive(before)
+                )
+            )
+            return int(getattr(gone, "rowcount", 0) or 0)
 
     def store_incoming(
         self,
@@ -528,54 +596,80 @@ class Repository:
         parts: int,
         fragments: FragmentKey | None,
         now: datetime,
+        last: tuple[int, bytes] | None = None,
     ) -> Received:
-        """Store a whole received message, unread, and drop the parts kept for
-        it.  The same numbered message with the same SMSC time stamp again (the
-        SMSC resends what it did not see acknowledged) is not stored twice."""
+        """Store a whole received message, unread.
+
+        A concatenated message's kept parts (``fragments``) and the one that
+        completed it (``last``: its part number and SMS-DELIVER) are recorded
+        as consumed, so that a resend of any of them is recognised
+        (``part_consumed``).  The same message again (same peer, SMSC time
+        stamp, text and number, or no number: the SMSC resends what it did not
+        see acknowledged) is not stored twice.  Two messages from a phone that
+        numbers nothing, with the same text in the same second, are taken for
+        one: TP-SCTS has no finer grain.
+        """
         with self._session() as s, s.begin():
+            consumed: dict[int, bytes] = {}
             if fragments is not None:
-                s.execute(
-                    delete(Fragment).where(
-                        Fragment.owner == self.owner,
-                        Fragment.sender == fragments.sender,
-                        Fragment.ref_bits == fragments.ref_bits,
-                        Fragment.ref == fragments.ref,
-                        Fragment.total == fragments.total,
-                    )
-                )
+                where = (Fragment.owner == self.owner, *_of_key(Fragment, fragments))
+                for seq, tpdu in s.execute(select(Fragment.seq, Fragment.tpdu).where(*where)):
+                    consumed.setdefault(seq, tpdu)
+                s.execute(delete(Fragment).where(*where))
+                if last is not None:
+                    consumed.setdefault(*last)
             scts = _naive(tp_scts)
-            if number is not None:
-                same = s.scalars(
-                    select(Message).where(
-                        Message.owner == self.owner,
-                        Message.peer == peer,
-                        Message.direction == Direction.IN.value,
-                        Message.message_number == number,
-                        Message.tp_scts == scts,
-                        Message.text == text,
-                    )
-                ).first()
-                if same is not None:
-                    return Received(_view(same), duplicate=True)
-            message = Message(
+            message = s.scalars(
+                select(Message).where(
+                    Message.owner == self.owner,
+                    Message.peer == peer,
+                    Message.direction == Direction.IN.value,
+                    Message.tp_scts == scts,
+                    Message.message_number.is_not_distinct_from(number),
+                    Message.text == text,
+                )
+            ).first()
+            duplicate = message is not None
+            if message is None:
+                message = Message(
+                    owner=self.owner,
+                    peer=peer,
+                    direction=Direction.IN.value,
+                    text=text,
+                    message_number=number,
+                    carrier=carrier.value if carrier is not None else None,
+                    state=None,
+                    read=False,
+                    response_pending=False,
+                    part_count=parts,
+                    concat_ref=fragments.ref if fragments is not None else None,
+                    created_at=_naive(now),
+                    tp_scts=scts,
+                    read_at=None,
+                )
+                s.add(message)
+                s.flush()
+            if fragments is not None:
+                s.add_all(self._consumed(fragments, consumed.items(), message.id, now))
+            return Received(_view(message), duplicate=duplicate)
+
+    def _consumed(
+        self, key: FragmentKey, parts: Iterable[tuple[int, bytes]], message_id: int, now: datetime
+    ) -> list[ConsumedPart]:
+        return [
+            ConsumedPart(
                 owner=self.owner,
-                peer=peer,
-                direction=Direction.IN.value,
-                text=text,
-                message_number=number,
-                carrier=carrier.value if carrier is not None else None,
-                state=None,
-                read=False,
-                response_pending=False,
-                part_count=parts,
-                concat_ref=fragments.ref if fragments is not None else None,
-                created_at=_naive(now),
-                tp_scts=scts,
-                read_at=None,
+                sender=key.sender,
+                ref_bits=key.ref_bits,
+                ref=key.ref,
+                total=key.total,
+                seq=seq,
+                digest=part_digest(tpdu),
+                message_id=message_id,
+                consumed_at=_naive(now),
             )
-            s.add(message)
-            s.flush()
-            return Received(_view(message), duplicate=False)
+            for seq, tpdu in parts
+        ]
 
     # -- reading -----------------------------------------------------------------------
 

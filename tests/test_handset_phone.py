@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -280,12 +280,15 @@ def make_phone(tmp_path: Path, clock: MemoryReactorClock, ip: FakeIpServer) -> I
         store.close()
 
 
-def deliver_of(text: str, number: int | None = 4, sender: str = B) -> list[SmsDeliver]:
+def deliver_of(
+    text: str, number: int | None = 4, sender: str = B, *, scts: datetime = SCTS
+) -> list[SmsDeliver]:
+    """What the SMSC delivers of ``text`` (reference 9 when it takes parts)."""
     plan = split(text, ref=9, message_number=number)
     return [
         SmsDeliver(
             tp_oa=Address.parse(sender),
-            tp_scts=SCTS,
+            tp_scts=scts,
             tp_ud=ud,
             tp_dcs=DataCodingScheme.general(plan.alphabet),
         )
@@ -518,6 +521,205 @@ def test_parts_in_any_order_with_repeats_make_one_message(
         assert isinstance(radio.messages()[0], rp.RpAck)
     [message] = now(phone.inbox())
     assert message.text == body.replace("\x00", "\ufffd") and message.parts == len(parts)
+
+
+def received_texts(phone: Phone) -> list[str]:
+    """The inbox, oldest first."""
+    inbox = now(phone.inbox())
+    return [m.text for m in reversed(inbox)]
+
+
+def test_a_part_resent_after_a_lost_ack_is_acknowledged_and_not_stored_again(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    first = deliver_of("A" * 400, number=1)
+    assert len(first) == 3
+    for tpdu in first:
+        radio.deliver(tpdu)
+    assert received_texts(phone) == ["A" * 400]
+    radio.drop()  # the RP-ACK of the last part never reached the SMSC
+    phone.stop()
+
+    phone = make_phone(online=False)  # a restart, on the same store
+    seen: list[str] = []
+    phone.watch(lambda kind, details: seen.append(kind))
+    radio = Radio(clock)
+    radio.accept_attach()
+    mr = radio.deliver(first[-1])  # the SMSC delivers the same SMS-DELIVER again
+    assert radio.messages() == [rp.RpAck.mo(mr)]
+    assert received_texts(phone) == ["A" * 400]
+    assert "received" not in seen
+
+    # The sender's reference comes round again: the same reference, as many parts.
+    later = SCTS + timedelta(hours=1)
+    second = deliver_of("B" * 400, number=2, scts=later)
+    assert [find_concat(t.tp_ud.udh) for t in second] == [find_concat(t.tp_ud.udh) for t in first]
+    for tpdu in second:
+        mr = radio.deliver(tpdu)
+        assert radio.messages() == [rp.RpAck.mo(mr)]
+    assert received_texts(phone) == ["A" * 400, "B" * 400]
+    mr = radio.deliver(first[0])  # an earlier part of the first, late: acknowledged, dropped
+    assert radio.messages() == [rp.RpAck.mo(mr)]
+    assert received_texts(phone) == ["A" * 400, "B" * 400]
+    assert seen.count("received") == 1
+
+
+def acknowledged(radio: Radio, n: int) -> Deferred[list[SmsDeliver | SmsStatusReport]]:
+    """Fires once the phone has acknowledged ``n`` more of what the network delivered."""
+    got: list[SmsDeliver | SmsStatusReport] = []
+    done: Deferred[list[SmsDeliver | SmsStatusReport]] = Deferred()
+
+    def seen(tpdu: object) -> None:
+        assert isinstance(tpdu, SmsDeliver | SmsStatusReport)
+        got.append(tpdu)
+        if len(got) == n:
+            radio.protocol.on_receive.remove(seen)
+            done.callback(got)
+
+    radio.protocol.on_receive.append(seen)
+    return done
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_part_delivered_again_before_the_first_copy_is_stored(
+    clock: MemoryReactorClock, tmp_path: Path
+) -> None:
+    """The store runs on its own thread: the second copy of the last part
+    arrives while the message is still being stored."""
+    store = HandsetStore.open(sqlite_url(tmp_path / "b.sqlite3"), B)
+    phone = Phone(imsi(B), B, store, None, clock, smsc=("127.0.0.1", 7101))
+    await phone.start()
+    radio = Radio(clock)
+    try:
+        radio.accept_attach()
+        parts = deliver_of("C" * 400, number=3)
+        acks = acknowledged(radio, 4)
+        for tpdu in [*parts, parts[-1]]:
+            radio.deliver(tpdu)
+        assert await acks == [*parts, parts[-1]]
+        assert [m.text for m in await phone.inbox()] == ["C" * 400]
+
+        second = deliver_of("D" * 400, number=4, scts=SCTS + timedelta(hours=1))
+        acks = acknowledged(radio, 3)
+        for tpdu in second:
+            radio.deliver(tpdu)
+        await acks
+        assert [m.text for m in await phone.inbox()] == ["D" * 400, "C" * 400]
+    finally:
+        radio.drop()
+        await phone.stop()
+        await store.close()
+
+
+@pytest.mark.parametrize("way", ["on arrival", "swept", "at start"])
+def test_an_incomplete_message_is_given_up_after_three_days(
+    clock: MemoryReactorClock, make_phone: MakePhone, way: str
+) -> None:
+    """The first part of a message whose other parts never come is not joined
+    to a later message with the same reference."""
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    stale = deliver_of("A" * 400, number=1)
+    radio.deliver(stale[0])
+    assert isinstance(radio.messages()[0], rp.RpAck)
+    later = SCTS + timedelta(days=3, hours=2)
+    fresh = deliver_of("B" * 400, number=2, scts=later)
+    if way == "on arrival":  # before the hourly sweep has seen it
+        clock.advance(3 * 86400 - 1800)
+        clock.advance(1800 + 1)
+    elif way == "swept":
+        clock.advance(3 * 86400 + 3600)
+    else:
+        radio.drop()
+        phone.stop()
+        clock.advance(3 * 86400 + 1)
+        phone = make_phone(online=False)
+        radio = Radio(clock)
+        radio.accept_attach()
+    for tpdu in fresh:
+        radio.deliver(tpdu)
+        assert isinstance(radio.messages()[0], rp.RpAck)
+    assert received_texts(phone) == ["B" * 400]
+
+    radio.drop()
+    phone.stop()
+    phone = make_phone(online=False)  # nothing of the stale part comes back
+    radio = Radio(clock)
+    radio.accept_attach()
+    third = deliver_of("C" * 400, number=3, scts=later + timedelta(minutes=1))
+    for tpdu in third:
+        radio.deliver(tpdu)
+    assert received_texts(phone) == ["B" * 400, "C" * 400]
+
+
+def test_parts_within_three_days_make_their_message(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    parts = deliver_of("slow " * 80, number=5)
+    radio.deliver(parts[0])
+    clock.advance(2 * 86400)
+    radio.drop()
+    phone.stop()
+    clock.advance(86400 - 60)  # a restart on the way
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    for tpdu in parts[1:]:
+        radio.deliver(tpdu)
+    assert received_texts(phone) == ["slow " * 80]
+
+
+def test_an_unnumbered_message_resent_is_stored_once(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    """A legacy phone numbers nothing; the SMSC resends after a lost RP-ACK."""
+    phone = make_phone(online=False)
+    seen: list[str] = []
+    phone.watch(lambda kind, details: seen.append(kind))
+    radio = Radio(clock)
+    radio.accept_attach()
+    [legacy] = deliver_of("see you at 8", number=None)
+    for _ in range(2):
+        mr = radio.deliver(legacy)
+        assert radio.messages() == [rp.RpAck.mo(mr)]
+    [message] = now(phone.inbox())
+    assert (message.text, message.number) == ("see you at 8", None)
+    assert seen.count("received") == 1
+    # The same words later are another message.
+    [again] = deliver_of("see you at 8", number=None, scts=SCTS + timedelta(minutes=5))
+    radio.deliver(again)
+    assert received_texts(phone) == ["see you at 8", "see you at 8"]
+
+
+def test_a_udh_number_leaves_the_text_whole(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    """Only a message without a number in its UDH may carry one inline."""
+    phone = make_phone(online=False)
+    radio = Radio(clock)
+    radio.accept_attach()
+    text = f"the box {MARKER}100"
+    [numbered] = deliver_of(text, number=7)  # the UDH carrier
+    radio.deliver(numbered)
+    long_text = "x" * 200 + text
+    for tpdu in deliver_of(long_text, number=8, scts=SCTS + timedelta(minutes=1)):
+        radio.deliver(tpdu)
+    [inline] = deliver_of(text, number=None, scts=SCTS + timedelta(minutes=2))
+    radio.deliver(inline)
+    inbox = now(phone.inbox())
+    got = [(m.text, m.number, m.carrier) for m in reversed(inbox)]
+    assert got == [
+        (text, 7, Carrier.UDH),
+        (long_text, 8, Carrier.UDH),
+        ("the box ", 100, Carrier.INLINE),  # no UDH number: the inline carrier
+    ]
 
 
 # -- the IP session, clock-driven ----------------------------------------------------------
@@ -759,8 +961,8 @@ async def test_the_read_marks_move_as_b_reads(network: Network) -> None:
     feedback = a.wait_for("feedback", number=2)
     await b.read(inbox[2])
     await feedback
-    assert await marks() == [
-        ("message 1", OutState.DELIVERED, None),
+    assert await marks() == [  # SPEC §2.7: "Sent" under the newest not yet read
+        ("message 1", OutState.DELIVERED, Mark.SENT),
         ("message 2", OutState.READ, None),
         ("message 3", OutState.READ, Mark.READ),
     ]

@@ -9,11 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_twisted
-from sqlalchemy import Engine, inspect
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, insert, inspect
 
 from handset.conversation import Mark, OutState
-from handset.models import Direction
+from handset.models import Direction, Message
 from handset.store import (
+    MIGRATIONS,
     FragmentKey,
     HandsetStore,
     NotFound,
@@ -232,15 +235,96 @@ def test_a_resent_message_is_stored_once(repo: Repository) -> None:
     assert len(repo.inbox()) == 2
 
 
+def test_an_unnumbered_resent_message_is_stored_once(repo: Repository) -> None:
+    """A legacy sender numbers nothing: TP-SCTS and the text tell a resend."""
+    first = repo.store_incoming(BOB, "hi", None, None, T0, 1, None, T0)
+    again = repo.store_incoming(BOB, "hi", None, None, T0, 1, None, T0 + timedelta(hours=1))
+    assert not first.duplicate and again.duplicate
+    assert again.message.id == first.message.id
+    for other in [
+        repo.store_incoming(BOB, "hi", None, None, T0 + timedelta(seconds=1), 1, None, T0),
+        repo.store_incoming(BOB, "hi!", None, None, T0, 1, None, T0),
+        repo.store_incoming(CAROL, "hi", None, None, T0, 1, None, T0),
+        repo.store_incoming(BOB, "hi", 0, Carrier.UDH, T0, 1, None, T0),  # numbered: another
+    ]:
+        assert not other.duplicate
+    assert len(repo.inbox()) == 5
+
+
+def held(repo: Repository) -> list[tuple[str, int, bytes]]:
+    return [(f.key.sender, f.seq, f.tpdu) for f in repo.fragments()]
+
+
 def test_fragments_are_kept_until_their_message_is_whole(repo: Repository) -> None:
     key = FragmentKey(BOB, 8, 42, 3)
     repo.save_fragment(key, 1, b"one", T0)
     repo.save_fragment(key, 1, b"one", T0)  # a repeat
-    repo.save_fragment(key, 2, b"two", T0)
+    repo.save_fragment(key, 2, b"two", T0 + timedelta(seconds=5))
     repo.save_fragment(FragmentKey(CAROL, 8, 42, 3), 1, b"other", T0)
-    assert repo.fragments() == [(BOB, b"one"), (BOB, b"two"), (CAROL, b"other")]
-    repo.store_incoming(BOB, "whole", 1, Carrier.UDH, T0, 3, key, T0)
-    assert repo.fragments() == [(CAROL, b"other")]
+    assert held(repo) == [(BOB, 1, b"one"), (BOB, 2, b"two"), (CAROL, 1, b"other")]
+    assert [f.received_at for f in repo.fragments()] == [T0, T0 + timedelta(seconds=5), T0]
+    assert not repo.part_consumed(key, 1, b"one")
+    repo.store_incoming(BOB, "whole", 1, Carrier.UDH, T0, 3, key, T0, (3, b"three"))
+    assert held(repo) == [(CAROL, 1, b"other")]
+
+
+def test_parts_of_a_stored_message_are_known_again(repo: Repository) -> None:
+    """A part the SMSC resends after a lost RP-ACK is told from a new message's part."""
+    key = FragmentKey(BOB, 8, 42, 2)
+    repo.save_fragment(key, 1, b"one", T0)
+    repo.store_incoming(BOB, "whole", 1, Carrier.UDH, T0, 2, key, T0, (2, b"two"))
+    assert repo.part_consumed(key, 1, b"one") and repo.part_consumed(key, 2, b"two")
+    assert not repo.part_consumed(key, 2, b"a later message's two")  # the reference wrapped
+    assert not repo.part_consumed(key, 1, b"two")
+    assert not repo.part_consumed(FragmentKey(CAROL, 8, 42, 2), 2, b"two")
+    assert not Repository(repo.engine, CAROL).part_consumed(key, 2, b"two")
+    assert repo.prune_consumed(T0) == 0
+    assert repo.prune_consumed(T0 + timedelta(seconds=1)) == 2
+    assert not repo.part_consumed(key, 2, b"two")
+
+
+def test_incomplete_messages_expire_by_their_first_part(repo: Repository) -> None:
+    old, fresh = FragmentKey(BOB, 8, 1, 3), FragmentKey(BOB, 8, 2, 3)
+    repo.save_fragment(old, 1, b"old one", T0)
+    repo.save_fragment(old, 2, b"old two", T0 + timedelta(days=2))
+    repo.save_fragment(fresh, 1, b"fresh one", T0 + timedelta(days=1))
+    theirs = Repository(repo.engine, CAROL)
+    theirs.save_fragment(old, 1, b"not mine", T0)
+    assert repo.expire_fragments(T0) == []
+    assert repo.expire_fragments(T0 + timedelta(days=1)) == [old]
+    assert held(repo) == [(BOB, 1, b"fresh one")]
+    assert held(theirs) == [(BOB, 1, b"not mine")]
+
+
+def test_the_schema_upgrades_a_store_of_the_first_revision(database_url: str) -> None:
+    engine = create_engine(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(  # a message stored before the upgrade
+            insert(Message).values(
+                owner=ME,
+                peer=BOB,
+                direction="in",
+                text="kept",
+                read=False,
+                response_pending=False,
+                part_count=1,
+                created_at=T0.replace(tzinfo=None),
+                tp_scts=T0.replace(tzinfo=None),
+            )
+        )
+    engine.dispose()
+    engine = open_engine(database_url)
+    try:
+        repo = Repository(engine, ME)
+        assert [m.text for m in repo.inbox()] == ["kept"]
+        assert repo.store_incoming(BOB, "kept", None, None, T0, 1, None, T0).duplicate
+        assert "handset_consumed_part" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
 
 
 # -- queries ----------------------------------------------------------------------------
