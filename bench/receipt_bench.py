@@ -232,11 +232,15 @@ async def main(args: argparse.Namespace) -> int:
 
         t0 = time.perf_counter()
         arrivals: list[Deferred[dict[str, Any]]] = []
+        reports: list[Deferred[dict[str, Any]]] = []
         for pair in pairs:
             for n in range(args.messages):
                 arrivals.append(pair.receiver.wait_for("received", number=n))
+                reports.append(pair.sender.wait_for("state", number=n, state="delivered"))
         for n in range(args.messages):
             await gatherResults([p.sender.send(p.receiver.msisdn, f"m{n}") for p in pairs])
+        # The status reports too: none may arrive while receipts are timed.
+        await gatherResults(reports)
         for pair, got in zip(
             [p for p in pairs for _ in range(args.messages)],
             await gatherResults(arrivals),
