@@ -11,6 +11,7 @@ MSISDN (``+`` may be written ``%2B``):
     GET  /handsets/M/inbox       ?limit=N            received messages, newest first
     GET  /handsets/M/conversations                   one line per peer
     GET  /handsets/M/conversations/PEER              the messages, with "Read"/"Sent"
+    GET  /handsets/M/events/KIND ?field=value&timeout=S  waits for the next such event
     GET  /handsets/M/messages/ID                     one message
     POST /handsets/M/messages/ID/read                open it (sends the read response)
     POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?}
@@ -26,7 +27,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
@@ -116,9 +117,14 @@ class ControlApi(Resource):
 
     isLeaf = True
 
-    def __init__(self, phones: Mapping[str, Phone]) -> None:
+    def __init__(self, phones: Mapping[str, Phone], reactor: Any = None) -> None:
         super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor as default_reactor
+
+            reactor = default_reactor
         self.phones = phones
+        self.reactor = reactor
 
     def render(self, request: Request) -> bytes | int:
         try:
@@ -189,6 +195,8 @@ class ControlApi(Resource):
                 return phone.conversations().addCallback(_all)
             case "GET", ["conversations", peer]:
                 return phone.conversation(peer).addCallback(_all)
+            case "GET", ["events", kind]:
+                return self._next_event(phone, kind, request)
             case "GET", ["messages", ident]:
                 return phone.message(_message_id(ident)).addCallback(lambda v: v.as_dict())
             case "POST", ["messages", ident, "read"]:
@@ -196,6 +204,33 @@ class ControlApi(Resource):
             case "POST", ["settings"]:
                 return self._configure(phone, _body(request))
         raise ApiError(404, f"no route {method} /{'/'.join(parts)}")
+
+    def _next_event(self, phone: Phone, kind: str, request: Request) -> Deferred[Any]:
+        """Long poll: the details of the phone's next event ``kind`` whose
+        details match the query (``timeout`` seconds at most, 30 by default),
+        so that a script waits on the event itself instead of polling."""
+        query = {k.decode(): v[0].decode() for k, v in request.args.items()}
+        timeout = float(_whole(query.pop("timeout", "30"), "timeout"))
+        match: dict[str, Any] = {
+            k: int(v) if v.isascii() and v.isdigit() else v for k, v in query.items()
+        }
+        d = phone.wait_for(kind, **match)
+        call = self.reactor.callLater(timeout, d.cancel)
+
+        def settled(result: Any) -> Any:
+            if call.active():
+                call.cancel()
+            return result
+
+        d.addBoth(settled)
+
+        def late(failure: Failure) -> Any:
+            failure.trap(CancelledError)
+            raise ApiError(408, f"no {kind} event in {timeout:g} s")
+
+        return d.addCallbacks(
+            lambda details: {k: getattr(v, "value", v) for k, v in details.items()}, late
+        )
 
     @staticmethod
     def _configure(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:

@@ -231,7 +231,7 @@ class ControlService(Service):
     def startService(self) -> None:
         super().startService()
         host, port = self.address
-        site = Site(ControlApi(self.phones))
+        site = Site(ControlApi(self.phones, self.reactor))
         site.noisy = False
         self.listening = self.reactor.listenTCP(port, site, interface=host)
 

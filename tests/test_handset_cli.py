@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,15 @@ def smsemu(up: SmscProcess, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    """Poll ``check`` until it returns something true (the network runs in
-    another process: there is no event to wait on from here)."""
-    for _ in range(300):
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"still waiting for {what}")
+def waiting(up: SmscProcess, msisdn: str, kind: str, **match: Any) -> Future[Any]:
+    """The handset's next ``kind`` event matching ``match``, from the control
+    API's long poll: start it before what causes the event."""
+    query = urllib.parse.urlencode({**match, "timeout": 30})
+    path = f"/handsets/{urllib.parse.quote(msisdn)}/events/{kind}?{query}"
+    return EVENTS.submit(api, up, path)
+
+
+EVENTS = ThreadPoolExecutor(4)
 
 
 def api(up: SmscProcess, path: str) -> Any:
@@ -72,31 +73,29 @@ def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
 
 
 def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:
+    third = waiting(up, B, "received", text="three")
+    reported = waiting(up, A, "state", number=2, state="delivered")  # its status report
     for text in ("one", "two", "three"):
         sent = smsemu(up, "send", A, B, text)
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.startswith("message ")
+    third.result()  # the SMSC delivers to B in order: all three are in
+    reported.result()
 
-    def inbox() -> list[dict[str, Any]]:
-        listed = smsemu(up, "inbox", B, "--json")
-        assert listed.returncode == 0, listed.stderr
-        messages: list[dict[str, Any]] = json.loads(listed.stdout)
-        return messages if len(messages) == 3 else []
-
-    messages = eventually(inbox, "three messages at B")
+    listed = smsemu(up, "inbox", B, "--json")
+    assert listed.returncode == 0, listed.stderr
+    messages: list[dict[str, Any]] = json.loads(listed.stdout)
     by_text = {m["text"]: m for m in messages}
     assert [m["read"] for m in messages] == [False, False, False]
     shown = smsemu(up, "inbox", B).stdout
     assert "* " in shown and "two" in shown
 
+    seen = waiting(up, A, "state", number=1, state="read")
     opened = smsemu(up, "read", B, str(by_text["two"]["id"]))
     assert opened.returncode == 0 and "two" in opened.stdout
+    seen.result()
 
-    def marked() -> str:
-        screen = smsemu(up, "conversations", A, B).stdout
-        return screen if "Read" in screen and "Sent" in screen else ""
-
-    screen = eventually(marked, "Read and Sent on A's screen").splitlines()
+    screen = smsemu(up, "conversations", A, B).stdout.splitlines()
     two = next(i for i, line in enumerate(screen) if "me:   two" in line)
     three = next(i for i, line in enumerate(screen) if "me:   three" in line)
     assert screen[two + 1].strip() == "Read" and screen[three + 1].strip() == "Sent"
