@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.threads import deferToThread
 
 from handset.phone import Phone, number_of
 from handset.service import (
@@ -278,7 +279,8 @@ async def provision(store: Any, msisdn: str, directory: Path) -> Credentials:
     """The handset's IP credentials: those it keeps, or new ones the IP server
     issues now (and the handset keeps)."""
     path = directory / "ip-credentials.json"
-    credentials = Credentials.load(path)
+    # File reads and the fsync of a save: on a thread, the reactor serves meanwhile.
+    credentials = await deferToThread(Credentials.load, path)
     if credentials is not None:
         known = await store.authenticate(credentials.device_id, credentials.secret)
         if known is None or known.msisdn != msisdn:
@@ -288,5 +290,5 @@ async def provision(store: Any, msisdn: str, directory: Path) -> Credentials:
     if credentials is None:
         registration = await store.register_device(msisdn)
         credentials = Credentials(registration.device_id, registration.secret)
-        credentials.save(path)
+        await deferToThread(credentials.save, path)
     return credentials
