@@ -32,6 +32,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/pdu_bench.py
 	bash scripts/ensure-postgres
 	$(BIN)/python bench/smsc_bench.py --db both
+	$(BIN)/python bench/history_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

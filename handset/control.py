@@ -3,7 +3,7 @@
 ``smsemu up`` serves it for the handsets of its config, ``smsemu handset run``
 for its one handset, and ``smsemu handset ...`` is its command-line client.
 Documented in docs/handset-api.md.  Every route names the handset by its
-MSISDN (``+`` may be written ``%2B``):
+MSISDN (``+`` may be written ``%2B``), a companion device by ``name@MSISDN``:
 
     GET  /handsets                                   the handsets and their links
     GET  /handsets/M                                 one of them, with its settings
@@ -14,10 +14,14 @@ MSISDN (``+`` may be written ``%2B``):
     GET  /handsets/M/events/KIND ?field=value&timeout=S  waits for the next such event
     GET  /handsets/M/messages/ID                     one message
     POST /handsets/M/messages/ID/read                open it (sends the read response)
-    POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?}
+    POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?, "ip_path"?}
+    POST /handsets/M/search      {"text"?, "peer"?, "since"?, "until"?, "limit"?, "timeout"?}
+    POST /handsets/M/logout                          log out of the IP server (push stays)
+    POST /handsets/M/login                           log in again
 
-Errors are ``{"error": reason}`` with 400 (bad request), 404 (no such handset
-or message) or 409 (a handset that cannot do it now).
+Errors are ``{"error": reason}`` with 400 (bad request or one the handset
+cannot carry out), 404 (no such handset or message), 405 (wrong method), 408
+(what it waited for did not come in time) or 500.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.defer import CancelledError, Deferred
@@ -32,10 +37,14 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
+from receipt_server import wire
+
 from .phone import NotFound, Phone, PhoneError, number_of
 from .store import Settings
 
 log = logging.getLogger(__name__)
+#: Seconds ``POST .../login`` waits for the IP session to come up.
+LOGIN_WAIT = 30.0
 
 
 class ApiError(Exception):
@@ -51,15 +60,19 @@ def settings_json(settings: Settings) -> dict[str, Any]:
         "receipts": settings.receipts,
         "iei": settings.iei,
         "marker": settings.marker,
+        "ip_path": settings.ip_path.value,
     }
 
 
 def handset_json(phone: Phone, *, full: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
+        "handset": phone.owner,
         "msisdn": phone.msisdn,
-        "imsi": phone.imsi,
+        "companion": phone.companion,
+        "imsi": phone.imsi if phone.companion is None else None,
         "attached": phone.attached,
         "ip_online": phone.online,
+        "logged_out": phone.logged_out,
     }
     if full:
         out["settings"] = settings_json(phone.settings)
@@ -160,13 +173,16 @@ class ControlApi(Resource):
             log.error("control API: %s", failure.getTraceback())
             _write(request, 500, {"error": failure.getErrorMessage()})
 
-    def _phone(self, msisdn: str) -> Phone:
-        try:
-            phone = self.phones.get(number_of(msisdn))
-        except Exception:
-            phone = None
+    def _phone(self, key: str) -> Phone:
+        """A phone by its number, a companion device by ``name@number``."""
+        phone = self.phones.get(key)
         if phone is None:
-            raise ApiError(404, f"no handset {msisdn}")
+            try:
+                phone = self.phones.get(number_of(key))
+            except Exception:
+                phone = None
+        if phone is None:
+            raise ApiError(404, f"no handset {key}")
         return phone
 
     def _route(self, request: Request, method: str, parts: list[str]) -> Any:
@@ -203,6 +219,13 @@ class ControlApi(Resource):
                 return phone.read(_message_id(ident)).addCallback(lambda v: v.as_dict())
             case "POST", ["settings"]:
                 return self._configure(phone, _body(request))
+            case "POST", ["search"]:
+                return self._search(phone, _body(request))
+            case "POST", ["logout"]:
+                return phone.logout().addCallback(lambda _: handset_json(phone))
+            case "POST", ["login"]:
+                logged_in = self._within(phone.login(), LOGIN_WAIT, "login")
+                return logged_in.addCallback(lambda _: handset_json(phone))
         raise ApiError(404, f"no route {method} /{'/'.join(parts)}")
 
     def _next_event(self, phone: Phone, kind: str, request: Request) -> Deferred[Any]:
@@ -214,7 +237,13 @@ class ControlApi(Resource):
         match: dict[str, Any] = {
             k: int(v) if v.isascii() and v.isdigit() else v for k, v in query.items()
         }
-        d = phone.wait_for(kind, **match)
+        d = self._within(phone.wait_for(kind, **match), timeout, f"{kind} event")
+        return d.addCallback(
+            lambda details: {k: getattr(v, "value", v) for k, v in details.items()}
+        )
+
+    def _within(self, d: Deferred[Any], timeout: float, what: str) -> Deferred[Any]:
+        """``d``, or 408 if it has not fired in ``timeout`` seconds."""
         call = self.reactor.callLater(timeout, d.cancel)
 
         def settled(result: Any) -> Any:
@@ -222,19 +251,54 @@ class ControlApi(Resource):
                 call.cancel()
             return result
 
-        d.addBoth(settled)
-
         def late(failure: Failure) -> Any:
             failure.trap(CancelledError)
-            raise ApiError(408, f"no {kind} event in {timeout:g} s")
+            raise ApiError(408, f"no {what} in {timeout:g} s")
 
-        return d.addCallbacks(
-            lambda details: {k: getattr(v, "value", v) for k, v in details.items()}, late
+        return d.addBoth(settled).addErrback(late)
+
+    @staticmethod
+    def _search(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:
+        kinds: dict[str, type | tuple[type, ...]] = {
+            "text": str, "peer": str, "since": str, "until": str, "limit": int,
+            "timeout": (int, float),
+        }  # fmt: skip
+        unknown = sorted(set(body) - set(kinds))
+        if unknown:
+            raise ApiError(400, f"unknown search fields: {', '.join(unknown)}")
+        for name, value in body.items():
+            if value is not None and (
+                not isinstance(value, kinds[name]) or isinstance(value, bool)
+            ):
+                raise ApiError(400, f"{name!r} has the wrong type")
+        times = {}
+        for name in ("since", "until"):
+            if body.get(name) is not None:
+                try:
+                    when = datetime.fromisoformat(body[name])
+                except ValueError:
+                    raise ApiError(400, f"{name!r} is not an ISO 8601 time") from None
+                times[name] = when if when.tzinfo else when.replace(tzinfo=UTC)
+        timeout = body.get("timeout")
+        if timeout is not None and not 0.1 <= timeout <= 60:
+            raise ApiError(400, "'timeout' must be 0.1 to 60 seconds")
+        if not 1 <= body.get("limit", 50) <= wire.MAX_LIMIT:
+            raise ApiError(400, f"'limit' must be 1 to {wire.MAX_LIMIT}")
+        if body.get("text") is not None and not 1 <= len(body["text"]) <= 256:
+            raise ApiError(400, "'text' must be 1 to 256 characters")
+        d = phone.search(
+            body.get("text"),
+            body.get("peer"),
+            times.get("since"),
+            times.get("until"),
+            body.get("limit", 50),
+            timeout,
         )
+        return d.addCallback(lambda result: result.as_dict())
 
     @staticmethod
     def _configure(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        kinds = {"receipts": bool, "carrier": str, "iei": int, "marker": str}
+        kinds = {"receipts": bool, "carrier": str, "iei": int, "marker": str, "ip_path": str}
         unknown = sorted(set(body) - set(kinds))
         if unknown:
             raise ApiError(400, f"unknown settings: {', '.join(unknown)}")

@@ -4,6 +4,10 @@ Every row carries its ``owner`` (the handset's MSISDN), and every table name
 starts with ``handset_``: several handsets can then share one database (one
 SQLite file for a whole emulated network, or the PostgreSQL database the SMSC
 uses) without seeing each other's messages.  Times are naive UTC.
+
+An ``owner`` is the MSISDN of the phone that holds the SIM, or
+``name@MSISDN`` for a companion device of the same account (SPEC §3), hence
+64 characters.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -24,19 +28,27 @@ class Direction(StrEnum):
     OUT = "out"  # sent (SMS-SUBMIT)
 
 
+class Via(StrEnum):
+    """How a message travelled, or is travelling (SPEC §2.3, §4.4)."""
+
+    SMS = "sms"  # through the SMSC
+    IP = "ip"  # through the IP server, both ends online there
+
+
 class Profile(Base):
     """The handset's settings, and the counters that are per handset rather
     than per conversation (TP-MR and the concatenation reference)."""
 
     __tablename__ = "handset_profile"
 
-    owner: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
     carrier: Mapped[str] = mapped_column(String(8))  # pdu.message_number.Carrier
     receipts: Mapped[bool]
     iei: Mapped[int]
     marker: Mapped[str] = mapped_column(String(16))
     next_tp_mr: Mapped[int]
     next_ref: Mapped[int]
+    ip_path: Mapped[str] = mapped_column(String(16), server_default="never")  # store.IpPath
 
 
 class Conversation(Base):
@@ -47,7 +59,7 @@ class Conversation(Base):
     __table_args__ = (UniqueConstraint("owner", "peer", name="uq_handset_conversation_peer"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64))
     peer: Mapped[str] = mapped_column(String(32))
     next_number: Mapped[int]  # 0..255: the number the next message gets
 
@@ -61,10 +73,12 @@ class Message(Base):
         Index("ix_handset_message_direction", "owner", "direction", "id"),
         Index("ix_handset_message_number", "owner", "peer", "message_number"),
         Index("ix_handset_message_scts", "owner", "peer", "tp_scts"),
+        Index("uq_handset_message_uid", "owner", "uid", unique=True),
+        Index("ix_handset_message_at", "owner", "created_at"),  # history search by time
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64))
     peer: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(3))  # Direction
     text: Mapped[str] = mapped_column(Text)  # what the user reads: no number marker
@@ -82,6 +96,14 @@ class Message(Base):
     created_at: Mapped[datetime]  # when it was sent or stored
     tp_scts: Mapped[datetime | None]  # received messages: the SMSC's time stamp
     read_at: Mapped[datetime | None]  # opened (received) or reported read (sent)
+    #: 32 lowercase hex digits, the same on every device of the account that
+    #: holds the message, so that their history results merge without
+    #: duplicates (SPEC §3.6).  Random for a sent message; for a received SMS
+    #: derived from what a resend repeats (``handset.store.received_uid``).
+    uid: Mapped[str] = mapped_column(String(32))
+    via: Mapped[str] = mapped_column(String(3), server_default="sms")  # Via
+    #: A copy is owed to the IP server's partial history (SPEC §3).
+    history_pending: Mapped[bool] = mapped_column(server_default=false())
 
 
 class Part(Base):
@@ -119,7 +141,7 @@ class Fragment(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(32))
     ref_bits: Mapped[int]
     ref: Mapped[int]
@@ -147,7 +169,7 @@ class ConsumedPart(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner: Mapped[str] = mapped_column(String(32))
+    owner: Mapped[str] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(32))
     ref_bits: Mapped[int]
     ref: Mapped[int]
@@ -157,3 +179,20 @@ class ConsumedPart(Base):
     digest: Mapped[str] = mapped_column(String(64))
     message_id: Mapped[int] = mapped_column(ForeignKey("handset_message.id"))
     consumed_at: Mapped[datetime]  # when its message was stored
+
+
+class PinnedKey(Base):
+    """The public key of another device of the account, pinned the first time
+    one of its queries came (trust on first use, as SSH does): a later query
+    in its name with another key is refused, so an IP server that swaps in a
+    key of its own to read the answers is caught, unless it did so from the
+    very first query."""
+
+    __tablename__ = "handset_pinned_key"
+    __table_args__ = (UniqueConstraint("owner", "device_id", name="uq_handset_pinned_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    first_seen: Mapped[datetime]

@@ -28,12 +28,19 @@ What the phone promises, in the order it matters to the network:
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from twisted.internet.defer import Deferred, DeferredList, DeferredLock, fail, succeed
+from twisted.internet.defer import (
+    CancelledError,
+    Deferred,
+    DeferredList,
+    DeferredLock,
+    fail,
+    succeed,
+)
 from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
 from twisted.python.failure import Failure
 
@@ -45,14 +52,31 @@ from pdu.message_number import Carrier, read_number
 from pdu.tpdu import Direction as TpduDirection
 from pdu.tpdu import decode as decode_tpdu
 from pdu.udh import find_concat, find_message_number
+from receipt_server import wire
 from smsc import rp
 
 from .conversation import report_state
+from .history import (
+    LOCAL,
+    SERVER,
+    Found,
+    SearchResult,
+    from_entry,
+    from_millis,
+    merge,
+    millis,
+    open_answers,
+    seal_answer,
+    to_entry,
+)
 from .link_client import LinkClient, SubmitRefused, connect_client
+from .sealed import DeviceKey
 from .store import (
     ConversationView,
     FragmentKey,
     HandsetStore,
+    HistoryQuery,
+    IpPath,
     MessageView,
     NotFound,
     Opened,
@@ -73,8 +97,11 @@ __all__ = [
     "IpSession",
     "NotFound",
     "OnFeedback",
+    "OnPush",
     "Phone",
     "PhoneError",
+    "PushChannel",
+    "PushConnector",
     "Watcher",
     "build_submits",
     "number_of",
@@ -111,6 +138,14 @@ FRAGMENT_TTL = timedelta(days=3)
 CONSUMED_TTL = timedelta(days=7)
 #: Seconds between two sweeps of what is too old (the two limits above).
 SWEEP_EVERY = 3600.0
+#: Seconds a request to the IP server may take before the phone gives up on
+#: it (a half-open connection, a stalled server): a search never hangs.
+REQUEST_TIMEOUT = 30.0
+#: Seconds a search waits past the query's deadline for the results to be
+#: ready, in case the server fails to say: a search never hangs.
+RESULTS_GRACE = 10.0
+#: Octets of history entries in one history_put frame, with room for the rest.
+_PUT_BUDGET = wire.MAX_FRAME - 256
 
 
 class PhoneError(ValueError):
@@ -134,23 +169,51 @@ class FeedbackLike(Protocol):
 OnFeedback = Callable[[FeedbackLike], Deferred[None]]
 
 
-class IpSession(Protocol):
-    """What the phone needs of a logged-in IP session (``IpClient``)."""
+#: Takes what the IP server pushes besides feedback (``query_request``,
+#: ``results_ready``, ``login_indication``, ``ip_message``).
+OnPush = Callable[[wire.Message], Deferred[None] | None]
+
+
+class PushChannel(Protocol):
+    """A device's push channel: it only needs to know when it is gone."""
 
     @property
     def lost(self) -> Deferred[None]: ...
+
+    def close(self) -> None: ...
+
+
+class IpSession(PushChannel, Protocol):
+    """What the phone needs of a logged-in IP session (``IpClient``)."""
+
+    @property
+    def device(self) -> str: ...
 
     def send_response(
         self, receiver: str, sender: str, message_number: int, status: int = 1
     ) -> Deferred[None]: ...
 
-    def close(self) -> None: ...
+    def put_history(self, entries: Sequence[wire.HistoryEntry]) -> Deferred[None]: ...
+
+    def query(self, **criteria: Any) -> Deferred[wire.QueryResult | wire.QueryOpen]: ...
+
+    def answer(self, query_id: str, count: int, sealed: bytes) -> Deferred[None]: ...
+
+    def fetch(self, query_id: str) -> Deferred[list[wire.Results]]: ...
+
+    def ack_results(self, query_id: str) -> Deferred[None]: ...
+
+    def ip_submit(
+        self, to: str, uid: str, message_number: int, text: str, sent_at: int
+    ) -> Deferred[None]: ...
 
 
-#: Connects and logs in to the IP server, handing pushed feedback to the
-#: callback: e.g. ``lambda on_feedback: connect_ip(reactor, host, port, device,
-#: secret, on_feedback)``.
-IpConnector = Callable[[OnFeedback], Awaitable[IpSession]]
+#: Connects and logs in to the IP server, handing pushed feedback and the
+#: other pushed messages to the callbacks: e.g. ``lambda on_feedback, on_push:
+#: connect_ip(reactor, host, port, device, secret, on_feedback, on_push)``.
+IpConnector = Callable[[OnFeedback, OnPush], Awaitable[IpSession]]
+#: Opens the device's push channel (``handset.ip_client.connect_push``).
+PushConnector = Callable[[OnPush], Awaitable[PushChannel]]
 #: ``watch`` callbacks: the event's name and its details.
 Watcher = Callable[[str, dict[str, Any]], None]
 
@@ -170,6 +233,16 @@ class Backoff:
 
     def reset(self) -> None:
         self._next = self.initial
+
+
+def owner_of(msisdn: str, companion: str | None = None) -> str:
+    """Whose rows a handset store holds: the phone's MSISDN, or
+    ``name@msisdn`` for a companion device of that account."""
+    if companion is None:
+        return msisdn
+    if not companion or len(companion) > 16 or not companion.replace("-", "").isalnum():
+        raise PhoneError(f"a companion name is 1 to 16 letters, digits or '-', not {companion!r}")
+    return f"{companion}@{msisdn}"
 
 
 def number_of(text: str) -> str:
@@ -212,10 +285,16 @@ class Phone:
     """One emulated handset: see the module docstring for what it promises.
 
     ``smsc`` is the radio link's (host, port); ``ip`` connects the IP session.
-    Either may be None (a phone with no IP server; a companion device with no
-    SIM would have no ``smsc``).  ``settings`` None keeps what the store has.
+    Either may be None (a phone with no IP server; a companion device, which
+    has no SIM, has no ``smsc``).  ``settings`` None keeps what the store has.
     ``fragment_ttl`` and ``consumed_ttl``: see ``FRAGMENT_TTL`` and
     ``CONSUMED_TTL``.
+
+    A companion device of the account (SPEC §3) is a ``Phone`` with a
+    ``companion`` name and no ``smsc``: its store's owner is
+    ``name@msisdn``.  ``key`` is the device's X25519 key, which the results of
+    its history searches are sealed to; ``push`` opens the push channel that
+    wakes a logged-out device (``auto_login``).
     """
 
     def __init__(
@@ -231,11 +310,30 @@ class Phone:
         backoff: tuple[float, float] = (0.5, 30.0),
         fragment_ttl: timedelta = FRAGMENT_TTL,
         consumed_ttl: timedelta = CONSUMED_TTL,
+        companion: str | None = None,
+        key: DeviceKey | None = None,
+        push: PushConnector | None = None,
+        auto_login: bool = True,
     ) -> None:
         self.imsi = imsi
         self.msisdn = number_of(msisdn)
-        if store.owner != self.msisdn:
-            raise PhoneError(f"the store belongs to {store.owner}, not {self.msisdn}")
+        self.companion = companion
+        self.owner = owner_of(self.msisdn, companion)
+        if store.owner != self.owner:
+            raise PhoneError(f"the store belongs to {store.owner}, not {self.owner}")
+        self.key = key
+        self.auto_login = auto_login
+        self._push_connector = push
+        self._push: PushChannel | None = None
+        self._push_backoff = Backoff(*backoff)
+        #: Logged out by its user: the IP session stays down, the push channel up.
+        self.logged_out = False
+        self._ready: dict[str, Deferred[wire.ResultsReady]] = {}
+        self._early_ready: dict[str, wire.ResultsReady] = {}
+        self._offering: set[int] = set()  # IP-path messages on their way to the server
+        self._history_busy = False
+        self._history_again = False
+        self._history_synced: list[Deferred[None]] = []
         self.store = store
         self.settings = settings or Settings()
         self._given_settings = settings
@@ -292,6 +390,12 @@ class Phone:
         self._later("sweep", SWEEP_EVERY, self._sweep)
         self._connect_link()
         self._connect_ip()
+        self._connect_push()
+        if self._ip_connector is None:
+            # IP-path messages of a run that had an IP server: by SMS now.
+            # (With one, they are offered again at login.)
+            for message_id in await self.store.call(repo.ip_pending):
+                self._ip_fallback(message_id)
 
     def stop(self) -> Deferred[None]:
         """Drop both links and stop reconnecting; fires once they are closed."""
@@ -304,9 +408,12 @@ class Phone:
         if self._link is not None:
             closing.append(self._link.lost)
             self._link.close()
-        if self._ip is not None:
-            closing.append(self._ip.lost)
-            self._ip.close()
+        for channel in (self._ip, self._push):
+            if channel is not None:
+                closing.append(channel.lost)
+                channel.close()
+        for waiting in list(self._ready.values()):
+            waiting.errback(PhoneError("the phone stopped"))
         done: Deferred[Any] = DeferredList(closing, consumeErrors=True)
         return done.addCallback(lambda _: None)
 
@@ -422,36 +529,48 @@ class Phone:
         """Number, store and submit a message to ``peer``; fires with its id
         once stored (its state then moves on: see the "state" event).
         ``carrier`` overrides the handset's setting for this message."""
+        if self.companion is not None:
+            return fail(PhoneError("a companion device has no SIM: it does not send messages"))
         settings = self.settings
         try:
             to = Address.parse(peer.strip())
             if to.ton == TON_ALPHANUMERIC:
                 raise PhoneError(f"cannot send to {peer!r}: not a phone number")
             how = Carrier(carrier) if carrier is not None else settings.carrier
-
-            def build(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
-                return build_submits(
-                    to,
-                    text,
-                    number,
-                    ref,
-                    first_mr,
-                    carrier=how,
-                    iei=settings.iei,
-                    marker=settings.marker,
-                )
-
+            build = self._builder(to, text, how)
             build(0, 0, 0)  # what cannot be sent is refused before it takes a number
+            if self._ip is not None and settings.ip_path is IpPath.WHEN_POSSIBLE:
+                wire.text(wire.MAX_TEXT)(text)  # too long for the IP path: by SMS
+                via = "ip"
+            else:
+                via = "sms"
+        except wire.Invalid:
+            via = "sms"
         except (PDUError, ValueError) as exc:
             return fail(PhoneError(str(exc)))
-        d = self.store.call(self.store.repo.create_outgoing, str(to), text, how, self._now(), build)
+        d = self.store.call(
+            self.store.repo.create_outgoing, str(to), text, how, self._now(), build, via=via
+        )
         return d.addCallback(self._queued)
+
+    def _builder(self, to: Address, text: str, how: Carrier) -> Callable[[int, int, int], Any]:
+        """Makes the SMS-SUBMITs of a message once its number is known."""
+        settings = self.settings
+
+        def build(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+            return build_submits(to, text, number, ref, first_mr, carrier=how,
+                                 iei=settings.iei, marker=settings.marker)  # fmt: skip
+
+        return build
 
     def _queued(self, out: Outgoing) -> int:
         m = out.message
-        self._emit("queued", id=m.id, peer=m.peer, number=m.number, parts=m.parts)
+        self._emit("queued", id=m.id, peer=m.peer, number=m.number, parts=m.parts, via=m.via)
         for part in out.parts:
             self._submit(part)
+        if m.via == "ip":
+            self._offer_ip(m)
+        self._flush_history()
         return m.id
 
     def _submit(self, part: PendingPart) -> None:
@@ -591,7 +710,9 @@ class Phone:
         def stored(received: Received) -> None:
             m = received.message
             if not received.duplicate:
-                self._emit("received", id=m.id, peer=m.peer, text=m.text, number=m.number)
+                self._emit("received", id=m.id, peer=m.peer, text=m.text, number=m.number,
+                           via="sms")  # fmt: skip
+                self._flush_history()
 
         def not_stored(failure: Failure) -> Failure:
             # Hold the other parts again: the SMSC resends this one.
@@ -735,11 +856,11 @@ class Phone:
 
     def _connect_ip(self) -> None:
         connector = self._ip_connector
-        if not self._running or connector is None:
+        if not self._running or connector is None or self.logged_out or self._ip is not None:
             return
 
         async def login() -> IpSession:
-            return await connector(self._on_feedback)
+            return await connector(self._on_feedback, self._on_push)
 
         d = Deferred.fromCoroutine(login())
         d.addCallbacks(self._ip_up, self._ip_failed)
@@ -748,11 +869,16 @@ class Phone:
         if not self._running:
             session.close()
             return
+        if self._ip is not None or self.logged_out:  # a second login raced the first
+            session.close()
+            return
         self._ip = session
         self._ip_backoff.reset()
         session.lost.addBoth(self._ip_lost, session)
         self._emit("ip up")
         self._flush_responses()
+        self._flush_history()
+        self._offer_pending_ip()
 
     def _ip_failed(self, failure: Failure) -> None:
         log.info("%s: IP server: %s", self.msisdn, failure.getErrorMessage())
@@ -764,7 +890,8 @@ class Phone:
         self._ip = None
         self._responding.clear()
         self._emit("ip down")
-        self._later("ip", self._ip_backoff.next(), self._connect_ip)
+        if not self.logged_out:
+            self._later("ip", self._ip_backoff.next(), self._connect_ip)
 
     def _on_feedback(self, feedback: FeedbackLike) -> Deferred[None]:
         """Apply a feedback; the Deferred fires (and the IP client acks) once
@@ -793,6 +920,380 @@ class Phone:
             )
 
         return d.addCallback(applied)
+
+    # -- logging in and out, the push channel ------------------------------------------
+
+    def logout(self) -> Deferred[None]:
+        """The user logs the device out of the IP server: the session closes
+        and stays closed; the push channel stays, so a login indication can
+        still reach the device.  Fires once the session is gone."""
+        self.logged_out = True
+        call = self._timers.pop("ip", None)
+        if call is not None and call.active():
+            call.cancel()
+        session = self._ip
+        if session is None:
+            return succeed(None)
+        session.close()
+        return session.lost
+
+    def login(self) -> Deferred[dict[str, Any]]:
+        """Log in again; fires on "ip up" (at once if it is up)."""
+        if self._ip_connector is None:
+            return fail(PhoneError(f"{self.owner} has no IP server to log in to"))
+        self.logged_out = False
+        if self._ip is not None:
+            return succeed({})
+        up = self.wait_for("ip up")
+        self._connect_ip()
+        return up
+
+    def _connect_push(self) -> None:
+        connector = self._push_connector
+        if not self._running or connector is None:
+            return
+
+        async def subscribe() -> PushChannel:
+            return await connector(self._on_push)
+
+        d = Deferred.fromCoroutine(subscribe())
+        d.addCallbacks(self._push_up, self._push_failed)
+
+    def _push_up(self, channel: PushChannel) -> None:
+        if not self._running:
+            channel.close()
+            return
+        self._push = channel
+        self._push_backoff.reset()
+        channel.lost.addBoth(self._push_lost, channel)
+        self._emit("push up")
+
+    def _push_failed(self, failure: Failure) -> None:
+        log.info("%s: push channel: %s", self.owner, failure.getErrorMessage())
+        self._later("push", self._push_backoff.next(), self._connect_push)
+
+    def _push_lost(self, _: object, channel: PushChannel) -> None:
+        if self._push is channel:
+            self._push = None
+            self._later("push", self._push_backoff.next(), self._connect_push)
+
+    def _on_push(self, message: wire.Message) -> Deferred[None] | None:
+        """What the IP server pushes besides feedback."""
+        if isinstance(message, wire.IpMessage):
+            return self._on_ip_message(message)
+        if isinstance(message, wire.QueryRequest):
+            self._answer_query(message)
+        elif isinstance(message, wire.ResultsReady):
+            waiting = self._ready.pop(message.query_id, None)
+            if waiting is not None:
+                waiting.callback(message)
+            else:
+                self._early_ready[message.query_id] = message
+        elif isinstance(message, wire.LoginIndication):
+            self._emit("login indication", reason=message.reason)
+            if self.logged_out and self.auto_login:
+                self.login()
+        return None
+
+    # -- the IP path (SPEC §2.3) -------------------------------------------------------
+
+    def _offer_ip(self, m: MessageView) -> None:
+        """Hand an IP-path message to the server; by SMS if it will not take it."""
+        session = self._ip
+        if session is None or m.id in self._offering:
+            if session is None:
+                self._ip_fallback(m.id)
+            return
+        self._offering.add(m.id)
+        assert m.number is not None
+        d = session.ip_submit(m.peer, m.uid, m.number, m.text, millis(m.created_at))
+
+        def taken(_: object) -> Deferred[None]:
+            self._offering.discard(m.id)
+            return self.store.call(self.store.repo.ip_accepted, m.id).addCallback(self._changed)
+
+        def refused(failure: Failure) -> None:
+            self._offering.discard(m.id)
+            code = getattr(failure.value, "code", None)
+            if code is None or code in RETRY_LATER:
+                # No answer (the session went, or timed out): the server may
+                # have taken it, so it is offered again over IP, never also
+                # by SMS, and the server takes each uid once.  Refused for
+                # now: again a little later.
+                wait = getattr(failure.value, "retry_after", None)
+                delay = float(wait) if isinstance(wait, int | float) else self._ip_backoff.next()
+                self._later("ip offer", delay, self._offer_pending_ip)
+                return
+            log.info("%s: message %d by SMS: %s", self.owner, m.id, failure.getErrorMessage())
+            self._ip_fallback(m.id)
+
+        d = self._bounded(d, f"IP-path message {m.id}")
+        d.addCallbacks(taken, refused).addErrback(self._log, f"IP-path message {m.id}")
+
+    def _ip_fallback(self, message_id: int) -> None:
+        """Send an IP-path message by SMS instead (once: the store makes its
+        parts only while it is still waiting for the IP path)."""
+
+        def go(m: MessageView) -> Deferred[Outgoing]:
+            carrier = m.carrier or self.settings.carrier
+            build = self._builder(Address.parse(m.peer), m.text, carrier)
+            return self.store.call(self.store.repo.ip_fallback, message_id, build)
+
+        def submit(out: Outgoing) -> None:
+            if out.parts:
+                self._emit("ip fallback", id=message_id, parts=len(out.parts))
+            for part in out.parts:
+                self._submit(part)
+
+        d = self.store.call(self.store.repo.message, message_id).addCallback(go)
+        d.addCallback(submit).addErrback(self._log, f"message {message_id} by SMS")
+
+    def _pending_ip(self) -> Deferred[list[MessageView]]:
+        async def load() -> list[MessageView]:
+            ids = await self.store.call(self.store.repo.ip_pending)
+            return [await self.store.call(self.store.repo.message, i) for i in ids]
+
+        return Deferred.fromCoroutine(load())
+
+    def _offer_pending_ip(self) -> None:
+        """After a login: the IP-path messages still waiting go again (the
+        server takes each uid once)."""
+
+        def offer(messages: list[MessageView]) -> None:
+            for m in messages:
+                self._offer_ip(m)
+
+        self._pending_ip().addCallback(offer).addErrback(self._log, "pending IP-path messages")
+
+    def _bounded(self, d: Deferred[Any], what: str) -> Deferred[Any]:
+        """``d``, failed with PhoneError if the IP server has not answered in
+        ``REQUEST_TIMEOUT`` seconds."""
+        call = self.reactor.callLater(REQUEST_TIMEOUT, d.cancel)
+
+        def settled(result: Any) -> Any:
+            if call.active():
+                call.cancel()
+            if isinstance(result, Failure) and isinstance(result.value, CancelledError):
+                raise PhoneError(f"{what}: no answer from the IP server in {REQUEST_TIMEOUT:g} s")
+            return result
+
+        return d.addBoth(settled)
+
+    def _on_ip_message(self, m: wire.IpMessage) -> Deferred[None]:
+        """A message over the IP path: stored (once per uid), then acknowledged."""
+        try:
+            sender = number_of(m.sender)
+        except PDUError:
+            log.info("%s: IP message from %r ignored", self.owner, m.sender)
+            return succeed(None)
+        d = self.store.call(
+            self.store.repo.store_ip_incoming,
+            sender,
+            m.uid,
+            m.text,
+            m.message_number,
+            # Filed under when it came, as an SMS is: the sender's clock is
+            # the sender's, and another account's device may say anything.
+            self._now(),
+            self._now(),
+        )
+
+        def stored(received: Received) -> None:
+            v = received.message
+            if not received.duplicate:
+                self._emit("received", id=v.id, peer=v.peer, text=v.text, number=v.number, via="ip")
+                self._flush_history()
+
+        return d.addCallback(stored)
+
+    # -- the server's partial history --------------------------------------------------
+
+    def sync_history(self) -> Deferred[None]:
+        """Fires once the server has a copy of everything stored so far (or
+        the IP session is down: then at once)."""
+        if self._ip is None:
+            return succeed(None)
+        d: Deferred[None] = Deferred()
+        self._history_synced.append(d)
+        self._flush_history()
+        return d
+
+    def _flush_history(self) -> None:
+        """Copy what the server's history lacks to it, a frame at a time."""
+        if self._ip is None:
+            self._settle_history()
+            return
+        if self._history_busy:
+            self._history_again = True
+            return
+        self._history_busy = True
+        d = Deferred.fromCoroutine(self._put_history())
+
+        def done(result: object) -> None:
+            self._history_busy = False
+            if isinstance(result, Failure):
+                self._log(result, "history copies")
+                self._settle_history(result)
+            elif self._history_again:
+                self._history_again = False
+                self._flush_history()
+            else:
+                self._settle_history()
+
+        d.addBoth(done)
+
+    def _settle_history(self, failure: Failure | None = None) -> None:
+        synced, self._history_synced = self._history_synced, []
+        for d in synced:
+            if failure is None:
+                d.callback(None)
+            else:
+                d.errback(PhoneError(f"history copies: {failure.getErrorMessage()}"))
+
+    async def _put_history(self) -> None:
+        repo = self.store.repo
+        while (session := self._ip) is not None:
+            owed = await self.store.call(repo.history_pending)
+            if not owed:
+                return
+            done: list[str] = []  # sent in this frame, or too long ever to be
+            entries: list[wire.HistoryEntry] = []
+            budget = _PUT_BUDGET
+            for item in owed:
+                entry = to_entry(item) if len(item.text) <= wire.MAX_TEXT else None
+                size = len(wire.encode_unchecked(entry)) if entry is not None else 0
+                if entry is not None and (size > budget or len(entries) == wire.MAX_ENTRIES):
+                    if entries:
+                        break
+                    entry = None  # alone it still does not fit: never sent
+                done.append(item.uid)
+                if entry is not None:
+                    entries.append(entry)
+                    budget -= size + 1
+            if entries:
+                await self._bounded(session.put_history(entries), "history copies")
+            await self.store.call(repo.history_done, done)
+            self._emit("history copied", count=len(entries))
+
+    # -- history search (SPEC §3) ------------------------------------------------------
+
+    def search(
+        self,
+        text: str | None = None,
+        peer: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        timeout: float | None = None,
+    ) -> Deferred[SearchResult]:
+        """Search the history: this device's store; if nothing, the server's
+        copy; if nothing there, the account's other devices (SPEC §3).  Fires
+        with what was found and where; never later than the query's deadline
+        (plus ``RESULTS_GRACE`` should the server fail to answer)."""
+        try:
+            query = HistoryQuery(
+                text, number_of(peer) if peer is not None else None, since, until, limit
+            )
+        except (PDUError, ValueError) as exc:
+            return fail(PhoneError(str(exc)))
+        return Deferred.fromCoroutine(self._search(query, timeout))
+
+    async def _search(self, q: HistoryQuery, timeout: float | None) -> SearchResult:
+        local = await self.store.call(self.store.repo.search, q)
+        if local:
+            return self._searched(SearchResult("found", [Found(i, (LOCAL,)) for i in local], LOCAL))
+        session = self._ip
+        if session is None:
+            return self._searched(SearchResult("not_found", [], LOCAL))
+        self._emit("search missed", where=LOCAL)
+        criteria = {
+            "text": q.text,
+            "peer": q.peer,
+            "since": millis(q.since) if q.since is not None else None,
+            "until": millis(q.until) if q.until is not None else None,
+            "limit": q.limit,
+            "timeout": timeout,
+        }
+        reply = await self._bounded(session.query(**criteria), "history query")
+        if isinstance(reply, wire.QueryResult):
+            items = [Found(from_entry(e), (SERVER,)) for e in reply.messages]
+            return self._searched(SearchResult(reply.status, items, SERVER))
+        self._emit("search missed", where=SERVER)
+        self._emit("search relayed", query_id=reply.query_id, devices=reply.devices)
+        ready = await self._results_ready(reply.query_id, (reply.deadline or 0) + RESULTS_GRACE)
+        session = self._ip  # the session may have been replaced meanwhile
+        if session is None:
+            raise PhoneError("the IP session went while the query ran: search again")
+        frames = await self._bounded(session.fetch(reply.query_id), "fetching results")
+        if self.key is None:
+            raise PhoneError("this device has no key to open the results with")
+        answers = [a for f in frames for a in f.answers]
+        found, unusable = open_answers(answers, self.key, reply.query_id)
+        items = merge(found, q.limit)
+        await self._bounded(session.ack_results(reply.query_id), "acknowledging results")
+        status = ready.status if items else "not_found"
+        if unusable and status == "complete":
+            status = "partial"  # an answer that cannot be opened is no answer
+        missing = [*(frames[-1].missing if frames else ()), *unusable]
+        return self._searched(SearchResult(status, items, "devices", missing, reply.query_id))
+
+    def _searched(self, result: SearchResult) -> SearchResult:
+        self._emit("searched", status=result.status, source=result.source,
+                   results=len(result.items), query_id=result.query_id)  # fmt: skip
+        return result
+
+    def _results_ready(self, query_id: str, within: float) -> Deferred[wire.ResultsReady]:
+        early = self._early_ready.pop(query_id, None)
+        if early is not None:
+            return succeed(early)
+        d: Deferred[wire.ResultsReady] = Deferred()
+        self._ready[query_id] = d
+
+        def too_late() -> None:
+            if self._ready.pop(query_id, None) is d:
+                d.errback(PhoneError(f"query {query_id}: no results from the IP server in time"))
+
+        call = self.reactor.callLater(within, too_late)
+
+        def settled(result: Any) -> Any:
+            if call.active():
+                call.cancel()
+            return result
+
+        return d.addBoth(settled)
+
+    def _answer_query(self, request: wire.QueryRequest) -> None:
+        """Another device of the account asks: search here, seal what was found
+        to the asker's key, answer."""
+        session = self._ip
+        if session is None:
+            return
+        q = HistoryQuery(
+            request.text,
+            request.peer,
+            from_millis(request.since) if request.since is not None else None,
+            from_millis(request.until) if request.until is not None else None,
+            request.limit,
+        )
+
+        reply_key = wire.unb64(request.reply_key)
+
+        async def answer() -> None:
+            repo = self.store.repo
+            if not await self.store.call(repo.pin_key, request.asker, reply_key, self._now()):
+                log.warning("%s: query %s: the key of %s is not the one pinned: not answered",
+                            self.owner, request.query_id, request.asker)  # fmt: skip
+                self._emit("query refused", query_id=request.query_id, asker=request.asker,
+                           reason="the asking device's key changed")  # fmt: skip
+                return
+            found = await self.store.call(repo.search, q)
+            count, blob = seal_answer(found, reply_key, request.query_id, session.device)
+            self._emit("query answered", query_id=request.query_id, asker=request.asker,
+                       results=count)  # fmt: skip
+            await self._bounded(session.answer(request.query_id, count, blob), "answer")
+
+        d = Deferred.fromCoroutine(answer())
+        d.addErrback(self._log, f"answering query {request.query_id}")
 
     # -- settings and queries --------------------------------------------------------
 

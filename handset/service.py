@@ -27,8 +27,9 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
 from .control import ControlApi
-from .ip_client import IpClient, connect_ip
-from .phone import OnFeedback, Phone, Watcher, number_of
+from .ip_client import IpClient, connect_ip, connect_push
+from .phone import OnFeedback, OnPush, Phone, Watcher, number_of, owner_of
+from .sealed import DeviceKey
 from .store import HandsetStore, Settings, sqlite_url
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,29 @@ _MIGRATING = threading.Lock()
 
 @dataclass(frozen=True)
 class Credentials:
-    """What the IP server issued this device: it logs in with them."""
+    """What the IP server issued this device, with which it logs in, and the
+    device's own X25519 key (``handset.sealed``), whose public half the
+    server holds so that the account's other devices can seal to it."""
 
     device_id: str
     secret: str
+    private_key: str | None = None  # DeviceKey.to_text()
+
+    @property
+    def key(self) -> DeviceKey | None:
+        return DeviceKey.from_text(self.private_key) if self.private_key else None
 
     @classmethod
     def load(cls, path: Path) -> Credentials | None:
         try:
             data = json.loads(path.read_text())
-            return cls(str(data["device_id"]), str(data["secret"]))
+            key = data.get("private_key")
+            credentials = cls(str(data["device_id"]), str(data["secret"]), key and str(key))
+            _ = credentials.key  # a key that does not parse is a broken file
+            return credentials
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"{path}: not a credentials file ({exc})") from None
 
     def save(self, path: Path) -> None:
@@ -59,15 +70,20 @@ class Credentials:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump({"device_id": self.device_id, "secret": self.secret}, f)
+            data = {"device_id": self.device_id, "secret": self.secret}
+            if self.private_key is not None:
+                data["private_key"] = self.private_key
+            json.dump(data, f)
             f.flush()
             os.fsync(f.fileno())
         tmp.replace(path)
 
 
-def handset_dir(data_dir: Path, msisdn: str) -> Path:
-    """Where the handset ``msisdn`` keeps its store under a network's data dir."""
-    return data_dir / "handsets" / number_of(msisdn).lstrip("+")
+def handset_dir(data_dir: Path, msisdn: str, companion: str | None = None) -> Path:
+    """Where the handset ``msisdn`` (or its companion device) keeps its store
+    under a network's data dir."""
+    digits = number_of(msisdn).lstrip("+")
+    return data_dir / "handsets" / (digits if companion is None else f"{digits}-{companion}")
 
 
 def imsi_for(msisdn: str) -> str:
@@ -77,7 +93,9 @@ def imsi_for(msisdn: str) -> str:
 
 class HandsetService(Service):
     """One phone: its store in ``directory``, the radio link to ``smsc`` and,
-    given ``ip_server`` and credentials, the session with the IP server."""
+    given ``ip_server`` and credentials, the session with the IP server and
+    the push channel.  With ``companion`` (a name), a companion device of the
+    account of ``msisdn``: IP only, no SIM."""
 
     def __init__(
         self,
@@ -92,6 +110,7 @@ class HandsetService(Service):
         database_url: str | None = None,
         pool: ThreadPool | None = None,
         watchers: Sequence[Watcher] = (),
+        companion: str | None = None,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -109,6 +128,8 @@ class HandsetService(Service):
         self.database_url = database_url
         self.pool = pool
         self.watchers = list(watchers)  # watching the phone from its first event
+        self.companion = companion
+        self.owner = owner_of(self.msisdn, companion)
         self._opening: Deferred[HandsetStore] | None = None
         self.store: HandsetStore | None = None
         self.phone: Phone | None = None
@@ -119,13 +140,24 @@ class HandsetService(Service):
         host, port = self.ip_server
         credentials = self.credentials
 
-        def connect(on_feedback: OnFeedback) -> Deferred[Any]:
-            d = connect_ip(
-                self.reactor, host, port, credentials.device_id, credentials.secret, on_feedback
-            )
+        def connect(on_feedback: OnFeedback, on_push: OnPush) -> Deferred[Any]:
+            d = connect_ip(self.reactor, host, port, credentials.device_id,
+                           credentials.secret, on_feedback, on_push)  # fmt: skip
             return d.addCallback(self._check_identity)
 
         return connect
+
+    def _push(self) -> Any:
+        if self.ip_server is None or self.credentials is None:
+            return None
+        host, port = self.ip_server
+        credentials = self.credentials
+
+        def subscribe(on_push: OnPush) -> Deferred[Any]:
+            return connect_push(self.reactor, host, port, credentials.device_id,
+                                credentials.secret, on_push)  # fmt: skip
+
+        return subscribe
 
     def _check_identity(self, client: IpClient) -> IpClient:
         """The IP server knows the device by its MSISDN: credentials of another
@@ -156,7 +188,7 @@ class HandsetService(Service):
         def open_store() -> HandsetStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             with _MIGRATING:
-                return HandsetStore.open(url, self.msisdn, self.reactor, pool=self.pool)
+                return HandsetStore.open(url, self.owner, self.reactor, pool=self.pool)
 
         self._opening = deferToThread(open_store)
         self.store = await self._opening
@@ -170,6 +202,9 @@ class HandsetService(Service):
             self.reactor,
             smsc=self.smsc,
             ip=self._ip(),
+            push=self._push(),
+            companion=self.companion,
+            key=self.credentials.key if self.credentials is not None else None,
         )
         for watcher in self.watchers:
             phone.watch(watcher)

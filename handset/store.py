@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
+from itertools import islice
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, select, update
+from sqlalchemy import Engine, create_engine, delete, event, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
@@ -33,7 +37,18 @@ from pdu.message_number import MARKER, Carrier, next_number
 from pdu.udh import IEI_MESSAGE_NUMBER, IEI_NAMES
 
 from .conversation import Mark, OutState, advance, combine, marks
-from .models import ConsumedPart, Conversation, Direction, Fragment, Message, Part, Profile
+from .models import (
+    Base,
+    ConsumedPart,
+    Conversation,
+    Direction,
+    Fragment,
+    Message,
+    Part,
+    PinnedKey,
+    Profile,
+    Via,
+)
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -74,27 +89,53 @@ def open_engine(url: str) -> Engine:
 
 
 def migrate(engine: Engine) -> None:
+    """Upgrade the schema to the newest revision.
+
+    On SQLite, with foreign keys off: altering a column there copies the
+    table, which the foreign keys that point at it would refuse.  The pragma
+    takes effect only outside a transaction, hence the commit before.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        finally:
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
 
 
 # -- what the repository takes and returns -------------------------------------------
 
 
+class IpPath(StrEnum):
+    """Whether the handset sends over the IP path when both ends are online
+    on the IP server (SPEC §2.3)."""
+
+    NEVER = "never"
+    WHEN_POSSIBLE = "when_possible"
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """What the user of a handset chooses (SPEC §2.2, §2.5)."""
+    """What the user of a handset chooses (SPEC §2.2, §2.3, §2.5)."""
 
     carrier: Carrier = Carrier.UDH  # how the message number travels
     receipts: bool = True  # send a response when a message is read
     iei: int = IEI_MESSAGE_NUMBER  # the IEI of the message-number element
     marker: str = MARKER  # what precedes the three digits inline
+    ip_path: IpPath = IpPath.NEVER
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "carrier", Carrier(self.carrier))
+        object.__setattr__(self, "ip_path", IpPath(self.ip_path))
         if not 0 <= self.iei <= 0xFF or self.iei in IEI_NAMES:
             raise ValueError(
                 f"IEI {self.iei:#04x} is taken or out of range: use the SME-to-SME range 0x80-0x9F"
@@ -119,6 +160,8 @@ class MessageView:
     parts: int
     created_at: datetime  # aware, UTC
     tp_scts: datetime | None  # aware, UTC
+    uid: str  # the same on every device of the account (SPEC §3.6)
+    via: str  # Via: how it travelled, or is travelling
     mark: Mark | None = None  # "Read" / "Sent", in a conversation's list only
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,6 +179,8 @@ class MessageView:
             "parts": self.parts,
             "created_at": self.created_at.isoformat(),
             "tp_scts": self.tp_scts.isoformat() if self.tp_scts else None,
+            "uid": self.uid,
+            "via": self.via,
             "mark": self.mark.value if self.mark else None,
         }
 
@@ -221,10 +266,75 @@ class HeldFragment:
     received_at: datetime  # aware, UTC
 
 
+_UID = re.compile(r"[0-9a-f]{32}")
+
+
+def check_uid(uid: str) -> str:
+    """``uid`` if it is a message uid (32 lowercase hex digits), else ValueError:
+    one that came from elsewhere must fit its column and the merge."""
+    if not _UID.fullmatch(uid):
+        raise ValueError(f"not a message uid: {uid!r}")
+    return uid
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """A message as the history query carries it between devices."""
+
+    uid: str
+    peer: str
+    direction: Direction
+    text: str
+    at: datetime  # aware UTC: when it was sent or received (Message.created_at)
+
+    def __post_init__(self) -> None:
+        check_uid(self.uid)
+        object.__setattr__(self, "direction", Direction(self.direction))
+        if self.at.tzinfo is None:
+            raise ValueError("a history item's time must be aware")
+        object.__setattr__(self, "at", self.at.astimezone(UTC))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """What a user searches the history for (SPEC §3.1): every given criterion
+    must hold."""
+
+    text: str | None = None  # case-insensitive substring of the text
+    peer: str | None = None  # exact peer number (the caller normalises it)
+    since: datetime | None = None  # aware; at >= since
+    until: datetime | None = None  # aware; at < until
+    limit: int = 50
+
+    def __post_init__(self) -> None:
+        if self.limit < 1:
+            raise ValueError(f"a history query's limit must be positive, not {self.limit}")
+
+
 def part_digest(tpdu: bytes) -> str:
     """What tells a received part from any other: SHA-256 of its SMS-DELIVER
     (which holds the sender, TP-SCTS and the user data), in hex."""
     return hashlib.sha256(tpdu).hexdigest()
+
+
+def received_uid(owner: str, peer: str, tp_scts: datetime, number: int | None, text: str) -> str:
+    """The uid of a received SMS: derived from what a resend repeats, so the
+    SMSC delivering it again maps to the same message.  ``owner``'s MSISDN
+    part makes it the same on every device of the account."""
+    msisdn = owner.rpartition("@")[2]
+    when = _naive(tp_scts).isoformat()
+    key = "|".join([msisdn, peer, Direction.IN.value, when, str(number), text])
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+_ESCAPE = "/"  # of LIKE patterns: a backslash is special in some string literals
+
+
+def _like_escaped(text: str) -> str:
+    """``text`` as a literal inside a LIKE pattern escaped with ``_ESCAPE``."""
+    for special in (_ESCAPE, "%", "_"):
+        text = text.replace(special, _ESCAPE + special)
+    return text
 
 
 def _of_key(model: type[Fragment] | type[ConsumedPart], key: FragmentKey) -> list[Any]:
@@ -269,7 +379,15 @@ def _view(row: Message, mark: Mark | None = None) -> MessageView:
         parts=row.part_count,
         created_at=_aware(row.created_at),
         tp_scts=_aware(row.tp_scts) if row.tp_scts is not None else None,
+        uid=row.uid,
+        via=row.via,
         mark=mark,
+    )
+
+
+def _item(row: Message) -> HistoryItem:
+    return HistoryItem(
+        row.uid, row.peer, Direction(row.direction), row.text, _aware(row.created_at)
     )
 
 
@@ -299,6 +417,7 @@ class Repository:
                 marker=d.marker,
                 next_tp_mr=0,
                 next_ref=0,
+                ip_path=d.ip_path.value,
             )
             s.add(row)
             s.flush()
@@ -306,7 +425,9 @@ class Repository:
 
     @staticmethod
     def _settings(row: Profile) -> Settings:
-        return Settings(Carrier(row.carrier), row.receipts, row.iei, row.marker)
+        return Settings(
+            Carrier(row.carrier), row.receipts, row.iei, row.marker, IpPath(row.ip_path)
+        )
 
     def load_settings(self, defaults: Settings | None = None) -> Settings:
         """The stored settings; ``defaults`` (stored) when there are none yet."""
@@ -320,6 +441,7 @@ class Repository:
             row = self._profile(s, settings)
             row.carrier, row.receipts = settings.carrier.value, settings.receipts
             row.iei, row.marker = settings.iei, settings.marker
+            row.ip_path = settings.ip_path.value
             if not settings.receipts:
                 s.execute(
                     update(Message)
@@ -353,18 +475,32 @@ class Repository:
     # -- sending -------------------------------------------------------------------
 
     def create_outgoing(
-        self, peer: str, text: str, carrier: Carrier, now: datetime, build: Build
+        self,
+        peer: str,
+        text: str,
+        carrier: Carrier,
+        now: datetime,
+        build: Build,
+        *,
+        via: str = Via.SMS,
+        uid: str | None = None,
     ) -> Outgoing:
         """Number a new message, make its parts and store it, all in one
-        transaction: the counters move only with a stored message."""
+        transaction: the counters move only with a stored message.
+
+        A message via the IP path gets its number but no parts (``build`` only
+        counts them): they are made if it falls back to SMS (``ip_fallback``),
+        with the concatenation reference and TP-MRs of that moment."""
+        how = Via(via)
+        uid = check_uid(uid) if uid is not None else secrets.token_hex(16)
         with self._session() as s, s.begin():
             profile = self._profile(s)
             conversation = self._conversation(s, peer)
             number, ref = conversation.next_number, profile.next_ref
             parts = build(number, ref, profile.next_tp_mr)
             conversation.next_number = next_number(number)
-            profile.next_ref = (ref + 1) % 256
-            profile.next_tp_mr = (parts[-1][0] + 1) % 256
+            if how is Via.SMS:
+                self._advance_counters(profile, parts)
             message = Message(
                 owner=self.owner,
                 peer=peer,
@@ -376,28 +512,104 @@ class Repository:
                 read=False,
                 response_pending=False,
                 part_count=len(parts),
-                concat_ref=ref if len(parts) > 1 else None,
+                concat_ref=ref if how is Via.SMS and len(parts) > 1 else None,
                 created_at=_naive(now),
                 tp_scts=None,
                 read_at=None,
+                uid=uid,
+                via=how.value,
+                history_pending=True,
             )
             s.add(message)
             s.flush()
-            rows = [
-                Part(
-                    message_id=message.id,
-                    seq=seq,
-                    tp_mr=mr,
-                    tpdu=tpdu,
-                    state=OutState.SENDING.value,
-                    rp_cause=None,
-                    tp_st=None,
+            pending = self._add_parts(s, message.id, parts) if how is Via.SMS else []
+            return Outgoing(_view(message), pending)
+
+    @staticmethod
+    def _advance_counters(profile: Profile, parts: list[tuple[int, bytes]]) -> None:
+        profile.next_ref = (profile.next_ref + 1) % 256
+        profile.next_tp_mr = (parts[-1][0] + 1) % 256
+
+    @staticmethod
+    def _add_parts(
+        s: Session, message_id: int, parts: list[tuple[int, bytes]]
+    ) -> list[PendingPart]:
+        rows = [
+            Part(
+                message_id=message_id,
+                seq=seq,
+                tp_mr=mr,
+                tpdu=tpdu,
+                state=OutState.SENDING.value,
+                rp_cause=None,
+                tp_st=None,
+            )
+            for seq, (mr, tpdu) in enumerate(parts, 1)
+        ]
+        s.add_all(rows)
+        s.flush()
+        return [PendingPart(p.id, message_id, p.tpdu) for p in rows]
+
+    def _ip_message(self, s: Session, message_id: int) -> Message | None:
+        """The sent message ``message_id``, locked, if it is via the IP path."""
+        return s.scalars(
+            select(Message)
+            .where(
+                Message.owner == self.owner,
+                Message.id == message_id,
+                Message.direction == Direction.OUT.value,
+                Message.via == Via.IP.value,
+            )
+            .with_for_update()
+        ).one_or_none()
+
+    def ip_fallback(self, message_id: int, build: Build) -> Outgoing:
+        """The IP server would not take a message: it goes by SMS, its parts
+        made now, under the number it has.  One that went already (by SMS, or
+        the IP server took it) is returned without parts, unchanged."""
+        with self._session() as s, s.begin():
+            profile = self._profile(s)  # locked before the message, as save_settings does
+            message = self._ip_message(s, message_id)
+            if message is None or message.state != OutState.SENDING.value:
+                return Outgoing(_view(message or self._get(s, message_id)), [])
+            assert message.message_number is not None
+            ref = profile.next_ref
+            parts = build(message.message_number, ref, profile.next_tp_mr)
+            self._advance_counters(profile, parts)
+            message.via = Via.SMS.value
+            message.part_count = len(parts)
+            message.concat_ref = ref if len(parts) > 1 else None
+            return Outgoing(_view(message), self._add_parts(s, message.id, parts))
+
+    def ip_accepted(self, message_id: int) -> StateChange | None:
+        """The IP server committed a message sent over the IP path: it is sent."""
+        with self._session() as s, s.begin():
+            message = self._ip_message(s, message_id)
+            if message is None:
+                return None
+            old = OutState(message.state or OutState.SENDING)
+            new = advance(old, OutState.SENT)
+            if new is old:
+                return None
+            message.state = new.value
+            return StateChange(message.id, message.peer, message.message_number, old, new)
+
+    def ip_pending(self) -> list[int]:
+        """Messages over the IP path the IP server has not committed yet, oldest
+        first: offered again once the link is back."""
+        with self._session() as s:
+            return list(
+                s.scalars(
+                    select(Message.id)
+                    .where(
+                        Message.owner == self.owner,
+                        Message.direction == Direction.OUT.value,
+                        Message.via == Via.IP.value,
+                        Message.state == OutState.SENDING.value,
+                    )
+                    .order_by(Message.id)
                 )
-                for seq, (mr, tpdu) in enumerate(parts, 1)
-            ]
-            s.add_all(rows)
-            s.flush()
-            return Outgoing(_view(message), [PendingPart(p.id, message.id, p.tpdu) for p in rows])
+            )
 
     def pending_parts(self) -> list[PendingPart]:
         """Parts the SMSC has not accepted yet, of messages that have not ended,
@@ -597,6 +809,9 @@ class Repository:
         fragments: FragmentKey | None,
         now: datetime,
         last: tuple[int, bytes] | None = None,
+        *,
+        uid: str | None = None,
+        via: str = Via.SMS,
     ) -> Received:
         """Store a whole received message, unread.
 
@@ -607,8 +822,15 @@ class Repository:
         stamp, text and number, or no number: the SMSC resends what it did not
         see acknowledged) is not stored twice.  Two messages from a phone that
         numbers nothing, with the same text in the same second, are taken for
-        one: TP-SCTS has no finer grain.
+        one: TP-SCTS has no finer grain.  Its ``uid``, unless given, is derived
+        from the same (``received_uid``); a message of that uid (one imported
+        from another device) is the same message too.
         """
+        how = Via(via)
+        scts = _naive(tp_scts)
+        if uid is None:
+            uid = received_uid(self.owner, peer, scts, number, text)
+        check_uid(uid)
         with self._session() as s, s.begin():
             consumed: dict[int, bytes] = {}
             if fragments is not None:
@@ -618,15 +840,18 @@ class Repository:
                 s.execute(delete(Fragment).where(*where))
                 if last is not None:
                     consumed.setdefault(*last)
-            scts = _naive(tp_scts)
             message = s.scalars(
                 select(Message).where(
                     Message.owner == self.owner,
-                    Message.peer == peer,
-                    Message.direction == Direction.IN.value,
-                    Message.tp_scts == scts,
-                    Message.message_number.is_not_distinct_from(number),
-                    Message.text == text,
+                    or_(
+                        Message.uid == uid,
+                        # Stored before uids were derived (revision 0003).
+                        (Message.peer == peer)
+                        & (Message.direction == Direction.IN.value)
+                        & (Message.tp_scts == scts)
+                        & Message.message_number.is_not_distinct_from(number)
+                        & (Message.text == text),
+                    ),
                 )
             ).first()
             duplicate = message is not None
@@ -646,12 +871,51 @@ class Repository:
                     created_at=_naive(now),
                     tp_scts=scts,
                     read_at=None,
+                    uid=uid,
+                    via=how.value,
+                    history_pending=True,
                 )
                 s.add(message)
                 s.flush()
             if fragments is not None:
                 s.add_all(self._consumed(fragments, consumed.items(), message.id, now))
             return Received(_view(message), duplicate=duplicate)
+
+    def store_ip_incoming(
+        self, peer: str, uid: str, text: str, number: int | None, sent_at: datetime, now: datetime
+    ) -> Received:
+        """Store, unread, a message that came over the IP path (SPEC §2.3),
+        under the sender's ``uid`` and time: a redelivery of that uid is not
+        stored twice."""
+        check_uid(uid)
+        with self._session() as s, s.begin():
+            message = s.scalars(
+                select(Message).where(Message.owner == self.owner, Message.uid == uid)
+            ).one_or_none()
+            if message is not None:
+                return Received(_view(message), duplicate=True)
+            message = Message(
+                owner=self.owner,
+                peer=peer,
+                direction=Direction.IN.value,
+                text=text,
+                message_number=number,
+                carrier=None,
+                state=None,
+                read=False,
+                response_pending=False,
+                part_count=1,
+                concat_ref=None,
+                created_at=_naive(sent_at),
+                tp_scts=None,
+                read_at=None,
+                uid=uid,
+                via=Via.IP.value,
+                history_pending=True,
+            )
+            s.add(message)
+            s.flush()
+            return Received(_view(message), duplicate=False)
 
     def _consumed(
         self, key: FragmentKey, parts: Iterable[tuple[int, bytes]], message_id: int, now: datetime
@@ -768,6 +1032,144 @@ class Repository:
                 .order_by(Message.id.desc())
             ).all()
             return [ConversationView(m.peer, _view(m), total, unread) for m, total, unread in rows]
+
+    def pin_key(self, device_id: str, public_key: bytes, now: datetime) -> bool:
+        """Whether ``public_key`` is the key pinned for the account's device
+        ``device_id``; the first key seen for it is pinned (``PinnedKey``)."""
+        with self._session() as s, s.begin():
+            pinned = s.scalar(
+                select(PinnedKey.public_key).where(
+                    PinnedKey.owner == self.owner, PinnedKey.device_id == device_id
+                )
+            )
+            if pinned is None:
+                s.add(PinnedKey(owner=self.owner, device_id=device_id, public_key=public_key,
+                                first_seen=_naive(now)))  # fmt: skip
+                return True
+            return bytes(pinned) == public_key
+
+    def message_by_uid(self, uid: str) -> MessageView:
+        with self._session() as s:
+            message = s.scalars(
+                select(Message).where(Message.owner == self.owner, Message.uid == uid)
+            ).one_or_none()
+            if message is None:
+                raise NotFound(uid)
+            return _view(message)
+
+    # -- history (SPEC §3) ----------------------------------------------------------
+
+    def history_pending(self, limit: int = 100) -> list[HistoryItem]:
+        """Messages a copy of which is owed to the IP server's partial history,
+        oldest first."""
+        with self._session() as s:
+            rows = s.scalars(
+                select(Message)
+                .where(Message.owner == self.owner, Message.history_pending)
+                .order_by(Message.id)
+                .limit(limit)
+            )
+            return [_item(m) for m in rows]
+
+    def history_done(self, uids: Sequence[str]) -> None:
+        """The IP server holds these messages now."""
+        with self._session() as s, s.begin():
+            for chunk in _chunks(uids, _CHUNK):
+                s.execute(
+                    update(Message)
+                    .where(Message.owner == self.owner, Message.uid.in_(chunk))
+                    .values(history_pending=False)
+                )
+
+    def search(self, query: HistoryQuery) -> list[HistoryItem]:
+        """This handset's messages that match ``query``, newest first (SPEC §3.2,
+        §3.5).  The text matches as typed, ``%`` and ``_`` included, ignoring
+        case (of ASCII letters: the databases' ``lower`` goes no further under
+        the C locale)."""
+        where = [Message.owner == self.owner]
+        if query.text is not None:
+            pattern = f"%{_like_escaped(query.text)}%"
+            # SQLite's LIKE ignores ASCII case already, as its lower() does:
+            # ilike would add a lower() per row for nothing.
+            like = Message.text.like if self.engine.dialect.name == "sqlite" else Message.text.ilike
+            where.append(like(pattern, escape=_ESCAPE))
+        if query.peer is not None:
+            where.append(Message.peer == query.peer)
+        if query.since is not None:
+            where.append(Message.created_at >= _naive(query.since))
+        if query.until is not None:
+            where.append(Message.created_at < _naive(query.until))
+        with self._session() as s:
+            rows = s.scalars(
+                select(Message)
+                .where(*where)
+                .order_by(Message.created_at.desc(), Message.id.desc())
+                .limit(query.limit)
+            )
+            return [_item(m) for m in rows]
+
+    def import_history(self, items: Iterable[HistoryItem]) -> int:
+        """Store what a history query found on other devices, all in one
+        transaction, but no uid this handset has already (nor one twice);
+        how many were new.  They count as read and delivered, arrived by SMS,
+        and owe nothing to the IP server."""
+        inserted = 0
+        seen: set[str] = set()
+        with self._session() as s, s.begin():
+            for chunk in _chunks(items, _CHUNK):
+                fresh: dict[str, HistoryItem] = {}
+                for item in chunk:
+                    if item.uid not in seen:
+                        fresh.setdefault(item.uid, item)  # the first of a uid given twice
+                seen.update(fresh)
+                held = s.scalars(
+                    select(Message.uid).where(
+                        Message.owner == self.owner, Message.uid.in_(list(fresh))
+                    )
+                )
+                for uid in held:
+                    del fresh[uid]
+                if not fresh:
+                    continue
+                rows = [self._imported(item) for item in fresh.values()]
+                s.connection().execute(insert(_MESSAGES), rows)  # Core: no ORM work per row
+                inserted += len(fresh)
+        return inserted
+
+    def _imported(self, item: HistoryItem) -> dict[str, Any]:
+        sent = item.direction is Direction.OUT
+        return {
+            "owner": self.owner,
+            "peer": item.peer,
+            "direction": item.direction.value,
+            "text": item.text,
+            "message_number": None,
+            "carrier": None,
+            "state": OutState.DELIVERED.value if sent else None,
+            "read": not sent,
+            "response_pending": False,
+            "part_count": 1,
+            "concat_ref": None,
+            "created_at": _naive(item.at),
+            "tp_scts": None,
+            "read_at": None,
+            "uid": item.uid,
+            "via": Via.SMS.value,
+            "history_pending": False,
+        }
+
+
+_MESSAGES = Base.metadata.tables[Message.__tablename__]
+
+#: Rows per statement of a bulk operation: well within the bound parameters
+#: SQLite and PostgreSQL take in one statement.
+_CHUNK = 1000
+
+
+def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 class HandsetStore:

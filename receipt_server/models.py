@@ -12,7 +12,18 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, Integer, SmallInteger, String, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: BIGINT on PostgreSQL; INTEGER (the rowid, so it autoincrements) on SQLite.
@@ -38,6 +49,10 @@ class Device(Base):
     #: SHA-256 of the secret, hex: a stolen database does not let anyone log in.
     secret_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    #: X25519, 32 raw octets: other devices of the account seal query results to it.
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Unbound: the secret and the key are gone, the device can no longer log in.
+    revoked_at: Mapped[datetime | None]
 
 
 class Feedback(Base):
@@ -59,3 +74,95 @@ class Feedback(Base):
     status: Mapped[int] = mapped_column(SmallInteger)  # 1 read, 0 not yet read
     created_at: Mapped[datetime]
     acked_at: Mapped[datetime | None]
+
+
+class HistoryCopy(Base):
+    """The server's partial copy of an account's messages (SPEC §3): only those
+    inside the retention window, the oldest pruned first.  ``uid`` is the
+    message's identity on every device of the account."""
+
+    __tablename__ = "rs_history"
+    __table_args__ = (
+        UniqueConstraint("account", "uid", name="uq_rs_history_uid"),
+        Index("ix_rs_history_at", "account", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(256))
+    uid: Mapped[str] = mapped_column(String(32))
+    peer: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str] = mapped_column(String(3))  # "in" or "out", for the account
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]  # when the message was sent or received
+    stored_at: Mapped[datetime]
+
+
+class HistoryQuery(Base):
+    """A relayed history query, from its opening until the asker has its
+    results or they expire.  Rows here and in ``rs_query_result`` are the
+    temporary copy of SPEC §3.6-3.7."""
+
+    __tablename__ = "rs_query"
+    __table_args__ = (Index("ix_rs_query_expires", "expires_at"),)
+
+    query_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account: Mapped[str] = mapped_column(String(256))
+    asker: Mapped[str] = mapped_column(String(64))  # the device that asked
+    #: "open", then how it ended: "complete", "partial" or "not_found".
+    status: Mapped[str] = mapped_column(String(12))
+    expected: Mapped[int]  # the other devices of the account when it opened
+    created_at: Mapped[datetime]
+    deadline_at: Mapped[datetime]
+    expires_at: Mapped[datetime]  # deleted then, fetched or not
+
+
+class QueryResult(Base):
+    """One device's answer to a query: ciphertext sealed to the asker's key."""
+
+    __tablename__ = "rs_query_result"
+    __table_args__ = (UniqueConstraint("query_id", "device_id", name="uq_rs_query_result"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    query_id: Mapped[str] = mapped_column(String(32), ForeignKey("rs_query.query_id"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    count: Mapped[int]
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[datetime]
+
+
+class IpMessage(Base):
+    """A message sent over the IP path (SPEC §2.3), kept until every device
+    of the recipient it was given to has acknowledged it."""
+
+    __tablename__ = "rs_ip_message"
+    __table_args__ = (UniqueConstraint("sender", "uid", name="uq_rs_ip_message_uid"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(32))
+    uid: Mapped[str] = mapped_column(String(32))
+    message_number: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+
+
+class IpDelivery(Base):
+    """The durable queue of the IP path: one row per message and recipient
+    device, pending (``delivered_at`` null) until that device acknowledges."""
+
+    __tablename__ = "rs_ip_delivery"
+    __table_args__ = (
+        Index(
+            "ix_rs_ip_delivery_pending",
+            "device_id",
+            "id",
+            sqlite_where=text("delivered_at IS NULL"),
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    message_id: Mapped[int] = mapped_column(ID, ForeignKey("rs_ip_message.id"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    delivered_at: Mapped[datetime | None]

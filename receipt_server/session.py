@@ -10,8 +10,14 @@ no I/O and reads no clock, so every rule below is testable without a reactor:
   login is being checked waits for its outcome, so a client may pipeline;
 * a response is accepted only from the device whose MSISDN is its receiver,
   and ``ok`` goes back only once its feedback is committed (``stored``);
-* on login the device gets all its pending feedback in id order, then new
-  feedback as it is committed, each once per connection;
+* on login a phone gets all its pending feedback in id order, then new
+  feedback as it is committed, each once per connection (a companion device
+  gets none: sent messages live on the phone);
+* a push channel (``push_subscribe``) is authenticated like a login but stays
+  logged out: it carries login indications only;
+* the requests of multi-device accounts (history, queries, the IP path) go
+  to the server as ``Serve`` once logged in, and their answers come back
+  through ``reply``;
 * each device has a token bucket shared by its connections (``RateLimiter``).
 """
 
@@ -50,10 +56,22 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Authenticate:
-    """Check the credentials; answer with ``login_result``."""
+    """Check the credentials; answer with ``login_result``.  ``push``: for a
+    push channel, not a login."""
 
     device: str
     secret: str
+    push: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Serve:
+    """A request of a logged-in device that the server answers from its store
+    and its account's other devices (history, queries, the IP path); the
+    answer comes back through ``reply``."""
+
+    identity: Identity
+    message: wire.Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,13 +101,26 @@ class AckFeedback:
     feedback_id: int
 
 
-Action = Send | Close | Authenticate | LoadBacklog | StoreFeedback | AckFeedback
+Action = Send | Close | Authenticate | LoadBacklog | StoreFeedback | AckFeedback | Serve
+
+#: Requests the session passes to the server as ``Serve``, once logged in;
+#: those with an ``id`` spend a token of the rate limit.
+SERVED = (
+    wire.HistoryPut,
+    wire.Query,
+    wire.QueryAnswer,
+    wire.FetchResults,
+    wire.ResultsAck,
+    wire.IpSubmit,
+    wire.IpMessageAck,
+)
 
 
 class State(Enum):
     UNAUTHENTICATED = auto()
     LOGGING_IN = auto()
     AUTHENTICATED = auto()
+    PUSH = auto()  # a push channel: login indications only
     CLOSED = auto()
 
 
@@ -110,7 +141,7 @@ class ServerSession:
         self.failed_logins = 0
         self.state = State.UNAUTHENTICATED
         self.identity: Identity | None = None
-        self._login: wire.Login | None = None
+        self._login: wire.Login | wire.PushSubscribe | None = None
         self._held: list[wire.Message | wire.WireError] = []
         # Feedback pushed while the backlog loads, merged into it by id.
         self._early: dict[int, wire.Feedback] | None = None
@@ -136,19 +167,29 @@ class ServerSession:
             return [Send(item.message())]
         if isinstance(item, wire.Ping):
             return self._limited(item.id, now) or [Send(wire.Pong(item.id))]
-        if isinstance(item, wire.Login):
-            if self.state is State.AUTHENTICATED:
+        if isinstance(item, wire.Login | wire.PushSubscribe):
+            if self.state is not State.UNAUTHENTICATED:
                 return [_error(ErrorCode.ALREADY_AUTHENTICATED, "already logged in", item.id)]
             self.state = State.LOGGING_IN
             self._login = item
-            return [Authenticate(item.device, item.secret)]
+            return [Authenticate(item.device, item.secret, isinstance(item, wire.PushSubscribe))]
         identity = self.identity
+        rid = getattr(item, "id", None)
         if identity is None:
-            return [_error(ErrorCode.UNAUTHENTICATED, "log in first", getattr(item, "id", None))]
+            return [_error(ErrorCode.UNAUTHENTICATED, "log in first", rid)]
+        if self.state is State.PUSH:
+            reason = "a push channel carries login indications only: log in on another connection"
+            return [_error(ErrorCode.UNAUTHENTICATED, reason, rid)]
         if isinstance(item, wire.Response):
             return self._limited(item.id, now) or self._response(identity, item)
         if isinstance(item, wire.FeedbackAck):
+            # Only a phone is sent feedback, and only its ack may clear one.
+            if identity.kind != "phone":
+                return []
             return [AckFeedback(identity.msisdn, item.feedback_id)]
+        if isinstance(item, SERVED):
+            limited = self._limited(rid, now) if rid is not None else []
+            return limited or [Serve(identity, item)]
         raise AssertionError(f"the reader accepted a {item.TYPE} the session cannot serve")
 
     def _close(
@@ -158,7 +199,7 @@ class ServerSession:
         self._held = []
         return [_error(code, reason, rid), Close(reason)]
 
-    def _limited(self, rid: wire.RequestId, now: float) -> list[Action]:
+    def _limited(self, rid: wire.RequestId | None, now: float) -> list[Action]:
         if self.limiter is None or self.identity is None:
             return []
         wait = self.limiter.take(self.identity.device_id, now)
@@ -196,14 +237,21 @@ class ServerSession:
             actions = [
                 _error(ErrorCode.BAD_CREDENTIALS, "unknown device or wrong secret", login.id)
             ]
+        elif isinstance(login, wire.PushSubscribe):
+            self.state = State.PUSH
+            self.identity = identity
+            actions = [Send(wire.Ok(login.id))]
         else:
             self.state = State.AUTHENTICATED
             self.identity = identity
-            self._early = {}
             actions = [
-                Send(wire.LoginOk(login.id, identity.device_id, identity.msisdn, identity.account)),
-                LoadBacklog(identity.msisdn),
+                Send(wire.LoginOk(login.id, identity.device_id, identity.msisdn, identity.account))
             ]
+            if identity.kind == "phone":
+                # Feedback is about sent messages, which live on the phone: a
+                # companion's ack must not clear what the phone has not seen.
+                self._early = {}
+                actions.append(LoadBacklog(identity.msisdn))
         return actions + self._release(now)
 
     def login_failed(self, reason: str, now: float) -> list[Action]:
@@ -247,6 +295,15 @@ class ServerSession:
             self._early[feedback.feedback_id] = feedback
             return []
         return [Send(feedback)]
+
+    def reply(self, message: wire.Message) -> list[Action]:
+        """The answer to a ``Serve``, or something the server pushes (a query
+        request, an IP message, results ready): sent if logged in still."""
+        return [Send(message)] if self.state is State.AUTHENTICATED else []
+
+    def indicate(self, message: wire.LoginIndication) -> list[Action]:
+        """A login indication, on a push channel."""
+        return [Send(message)] if self.state is State.PUSH else []
 
     def stored(self, rid: wire.RequestId) -> list[Action]:
         """The feedback of response ``rid`` is committed."""

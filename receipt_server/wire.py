@@ -13,6 +13,8 @@ registered for the direction(s) it travels in: nothing else changes.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import re
@@ -41,6 +43,8 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"  # past the device's rate; see retry_after
     SESSION_REPLACED = "session_replaced"  # the device logged in on another connection
     SERVER_ERROR = "server_error"  # the server could not store or load; try again later
+    NOT_OPEN = "not_open"  # a query id that is not open (unknown, finished, expired)
+    RECIPIENT_OFFLINE = "recipient_offline"  # ip_submit: the recipient is not logged in
 
 
 # -- field validators ------------------------------------------------------------
@@ -132,6 +136,113 @@ def seconds(value: object) -> float | None:
     raise Invalid(f"must be a non-negative number of seconds, not {_show(value)}")
 
 
+def optional(check: Check) -> Check:
+    """``check``, or None: an optional field."""
+
+    def check_optional(value: object) -> Any:
+        return None if value is None else check(value)
+
+    return check_optional
+
+
+def choice(*allowed: str) -> Check:
+    def check(value: object) -> str:
+        if value not in allowed:
+            raise Invalid(f"must be one of {', '.join(allowed)}, not {_show(value)}")
+        return value
+
+    return check
+
+
+_TOKEN = re.compile(r"[0-9a-f]{32}")
+
+
+def boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid(f"must be true or false, not {_show(value)}")
+    return value
+
+
+def token(value: object) -> str:
+    """A 128-bit identifier in 32 lowercase hex digits: message uids, query ids."""
+    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
+        raise Invalid(f"must be 32 lowercase hex digits, not {_show(value)}")
+    return value
+
+
+#: Unix time in milliseconds, up to the year 285,000 and within a double's integers.
+MAX_MILLIS = 2**53 - 1
+millis = integer(0, MAX_MILLIS)
+
+
+def timeout(value: object) -> float | None:
+    """A query's deadline, in seconds from now: 0.1 to 60, or None for the server's."""
+    if value is None:
+        return None
+    if (_is_int(value) or isinstance(value, float)) and 0.1 <= value <= 60:  # type: ignore[operator]
+        return float(value)  # type: ignore[arg-type]
+    raise Invalid(f"must be 0.1 to 60 seconds, not {_show(value)}")
+
+
+def base64_text(max_length: int) -> Check:
+    """Octets as standard base64 (RFC 4648 §4, padded), at most ``max_length``
+    characters; the value stays text, ``unb64`` gives the octets."""
+
+    def check(value: object) -> str:
+        if not isinstance(value, str) or not 1 <= len(value) <= max_length:
+            raise Invalid(f"must be base64 of 1 to {max_length} characters")
+        try:
+            binascii.a2b_base64(value, strict_mode=True)
+        except (binascii.Error, ValueError):
+            raise Invalid("is not base64 (RFC 4648, padded, no whitespace)") from None
+        return value
+
+    return check
+
+
+def b64(octets: bytes) -> str:
+    return base64.b64encode(octets).decode("ascii")
+
+
+def unb64(text: str) -> bytes:
+    """The octets of a field ``base64_text`` checked already."""
+    return binascii.a2b_base64(text, strict_mode=True)
+
+
+def records(cls: type[Record], max_items: int) -> Check:
+    """A JSON array of ``cls`` objects (decoded) or ``cls`` instances (to encode)."""
+
+    def check(value: object) -> tuple[Record, ...]:
+        if not isinstance(value, list | tuple) or len(value) > max_items:
+            raise Invalid(f"must be an array of at most {max_items} objects")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, cls):
+                out.append(item)
+            elif isinstance(item, Mapping):
+                try:
+                    out.append(cls.from_json(item))
+                except Invalid as exc:
+                    raise Invalid(f"[{i}] {exc}") from None
+            else:
+                raise Invalid(f"[{i}] must be an object")
+        return tuple(out)
+
+    return check
+
+
+def strings(check_one: Check, max_items: int) -> Check:
+    def check(value: object) -> tuple[Any, ...]:
+        if not isinstance(value, list | tuple) or len(value) > max_items:
+            raise Invalid(f"must be an array of at most {max_items} values")
+        try:
+            return tuple(check_one(v) for v in value)
+        except Invalid as exc:
+            raise Invalid(f"item {exc}") from None
+
+    return check
+
+
 def _v(check: Check, *, omit_none: bool = False) -> dict[str, Any]:
     """A message field's metadata: its validator, and whether ``None`` leaves it
     out of the JSON."""
@@ -141,24 +252,31 @@ def _v(check: Check, *, omit_none: bool = False) -> dict[str, Any]:
 # -- messages --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A wire message: ``TYPE`` is its "type", the dataclass fields its keys."""
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value.to_json() if isinstance(value, Record) else value
 
-    TYPE: ClassVar[str]
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A JSON object whose dataclass fields are its keys, each with its validator."""
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON object of this message; ValueError if a field is invalid."""
-        obj: dict[str, Any] = {"type": self.TYPE}
+        """The JSON object; ValueError if a field is invalid."""
+        obj: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if value is None and f.metadata["omit_none"]:
                 continue
             try:
-                obj[f.name] = f.metadata["check"](value)
+                obj[f.name] = _plain(f.metadata["check"](value))
             except Invalid as exc:
-                raise ValueError(f"{self.TYPE}: {f.name} {exc}") from None
+                raise ValueError(f"{self._label()}: {f.name} {exc}") from None
         return obj
+
+    def _label(self) -> str:
+        return type(self).__name__
 
     @classmethod
     def from_json(cls, obj: Mapping[str, object]) -> Self:
@@ -177,6 +295,20 @@ class Message:
             except Invalid as exc:
                 raise Invalid(f'"{f.name}" {exc}') from None
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Record):
+    """A wire message: ``TYPE`` is its "type", the dataclass fields its keys."""
+
+    TYPE: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this message; ValueError if a field is invalid."""
+        return {"type": self.TYPE} | Record.to_json(self)
+
+    def _label(self) -> str:
+        return self.TYPE
 
 
 M = TypeVar("M", bound=type[Message])
@@ -292,6 +424,238 @@ class Pong(Message):
     id: RequestId = field(metadata=_v(request_id))
 
 
+# -- multi-device accounts: push channel, partial history, query relay, IP path ----
+
+#: The longest message text the history and the IP path carry (a 52-part SMS).
+MAX_TEXT = 8000
+#: Messages in one history_put (a sender still has to keep the frame under
+#: MAX_FRAME: long texts take fewer per frame).
+MAX_ENTRIES = 100
+#: A query's result limit.
+MAX_LIMIT = 500
+#: Base64 characters of one sealed answer: a frame holds at least one.
+MAX_SEALED = 48000
+#: Devices named in one ``results`` (an account's devices).
+MAX_DEVICES = 64
+
+DIRECTIONS = ("in", "out")
+#: How a finished query ended (SPEC §3.8).
+QUERY_STATUSES = ("complete", "partial", "not_found")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry(Record):
+    """One message of an account's history: ``uid`` is the same on every
+    device of the account that holds it; ``at`` is Unix time in milliseconds."""
+
+    uid: str = field(metadata=_v(token))
+    peer: str = field(metadata=_v(number))
+    direction: str = field(metadata=_v(choice(*DIRECTIONS)))
+    text: str = field(metadata=_v(text(MAX_TEXT)))
+    at: int = field(metadata=_v(millis))
+
+
+@dataclass(frozen=True, slots=True)
+class SealedAnswer(Record):
+    """What one device found, sealed to the asking device's public key: the
+    server sees its size and ``count``, not the messages."""
+
+    device: str = field(metadata=_v(device_id))
+    count: int = field(metadata=_v(integer(0, MAX_LIMIT)))
+    sealed: str = field(metadata=_v(base64_text(MAX_SEALED)))
+
+
+# device -> server
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class PushSubscribe(Message):
+    """Open this connection as the device's push channel: it stays logged out,
+    and only ``login_indication`` (and ``pong``) come down it."""
+
+    TYPE: ClassVar[str] = "push_subscribe"
+    id: RequestId = field(metadata=_v(request_id))
+    device: str = field(metadata=_v(device_id))
+    secret: str = field(metadata=_v(text(256)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class HistoryPut(Message):
+    """Copies of the account's messages for the server's partial history."""
+
+    TYPE: ClassVar[str] = "history_put"
+    id: RequestId = field(metadata=_v(request_id))
+    messages: tuple[HistoryEntry, ...] = field(metadata=_v(records(HistoryEntry, MAX_ENTRIES)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class Query(Message):
+    """Search the account's history (SPEC §3): every given criterion must
+    match; ``text`` is a case-insensitive substring, ``since``/``until`` are
+    Unix milliseconds (``since`` <= at < ``until``)."""
+
+    TYPE: ClassVar[str] = "query"
+    id: RequestId = field(metadata=_v(request_id))
+    text: str | None = field(default=None, metadata=_v(optional(text(256)), omit_none=True))
+    peer: str | None = field(default=None, metadata=_v(optional(number), omit_none=True))
+    since: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    until: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    limit: int = field(default=50, metadata=_v(integer(1, MAX_LIMIT)))
+    timeout: float | None = field(default=None, metadata=_v(timeout, omit_none=True))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class QueryAnswer(Message):
+    """A device's answer to a ``query_request``: what it found, sealed."""
+
+    TYPE: ClassVar[str] = "query_answer"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+    count: int = field(metadata=_v(integer(0, MAX_LIMIT)))
+    sealed: str = field(metadata=_v(base64_text(MAX_SEALED)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class FetchResults(Message):
+    TYPE: ClassVar[str] = "fetch_results"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ResultsAck(Message):
+    """The asker has the results: the server deletes its copy, then ``ok``."""
+
+    TYPE: ClassVar[str] = "results_ack"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class IpSubmit(Message):
+    """Send a message over the IP path instead of the SMSC (SPEC §2.3)."""
+
+    TYPE: ClassVar[str] = "ip_submit"
+    id: RequestId = field(metadata=_v(request_id))
+    to: str = field(metadata=_v(number))
+    uid: str = field(metadata=_v(token))
+    message_number: int = field(metadata=_v(integer(0, 255)))
+    text: str = field(metadata=_v(text(MAX_TEXT)))
+    sent_at: int = field(metadata=_v(millis))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class IpMessageAck(Message):
+    """The device has stored the ``ip_message``: the server may forget it."""
+
+    TYPE: ClassVar[str] = "ip_message_ack"
+    delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+
+
+# server -> device
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class QueryResult(Message):
+    """A query answered at once: from the server's own copy (``found``), or
+    ``not_found`` when there is nothing there and no other device to ask."""
+
+    TYPE: ClassVar[str] = "query_result"
+    id: RequestId = field(metadata=_v(request_id))
+    status: str = field(metadata=_v(choice("found", "not_found")))
+    messages: tuple[HistoryEntry, ...] = field(
+        default=(), metadata=_v(records(HistoryEntry, MAX_LIMIT))
+    )
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class QueryOpen(Message):
+    """The query went to the account's other devices; ``results_ready`` follows
+    within ``deadline`` seconds."""
+
+    TYPE: ClassVar[str] = "query_open"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+    devices: int = field(metadata=_v(integer(1, MAX_DEVICES)))
+    deadline: float | None = field(metadata=_v(seconds))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class QueryRequest(Message):
+    """Another device of the account asks: search, seal to ``reply_key``, answer."""
+
+    TYPE: ClassVar[str] = "query_request"
+    query_id: str = field(metadata=_v(token))
+    asker: str = field(metadata=_v(device_id))
+    reply_key: str = field(metadata=_v(base64_text(64)))
+    text: str | None = field(default=None, metadata=_v(optional(text(256)), omit_none=True))
+    peer: str | None = field(default=None, metadata=_v(optional(number), omit_none=True))
+    since: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    until: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    limit: int = field(default=50, metadata=_v(integer(1, MAX_LIMIT)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class LoginIndication(Message):
+    """On a push channel: log in, something waits for this device.  It says
+    what kind of thing, never what (no search terms)."""
+
+    TYPE: ClassVar[str] = "login_indication"
+    reason: str = field(metadata=_v(choice("history_query")))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class ResultsReady(Message):
+    TYPE: ClassVar[str] = "results_ready"
+    query_id: str = field(metadata=_v(token))
+    status: str = field(metadata=_v(choice(*QUERY_STATUSES)))
+    answered: int = field(metadata=_v(integer(0, MAX_DEVICES)))
+    expected: int = field(metadata=_v(integer(0, MAX_DEVICES)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class Results(Message):
+    """Sealed answers of a finished query, and the devices that gave none.
+    The answers may take several frames, all with the request's id: the
+    last one has ``last`` true."""
+
+    TYPE: ClassVar[str] = "results"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+    status: str = field(metadata=_v(choice(*QUERY_STATUSES)))
+    answers: tuple[SealedAnswer, ...] = field(metadata=_v(records(SealedAnswer, MAX_DEVICES)))
+    missing: tuple[str, ...] = field(default=(), metadata=_v(strings(device_id, MAX_DEVICES)))
+    last: bool = field(default=True, metadata=_v(boolean))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class IpMessage(Message):
+    """A message that came over the IP path; acknowledge it once stored."""
+
+    TYPE: ClassVar[str] = "ip_message"
+    delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+    sender: str = field(metadata=_v(number))
+    uid: str = field(metadata=_v(token))
+    message_number: int = field(metadata=_v(integer(0, 255)))
+    text: str = field(metadata=_v(text(MAX_TEXT)))
+    sent_at: int = field(metadata=_v(millis))
+
+
 # -- frames ----------------------------------------------------------------------
 
 
@@ -312,9 +676,16 @@ class WireError:
         return Error(self.code, self.reason[:1024], self.id)
 
 
+def encode_unchecked(message: Record) -> bytes:
+    """The JSON of a message (its frame's payload) or of a record, whatever its
+    size: to see what fits a frame."""
+    return json.dumps(message.to_json(), separators=(",", ":")).encode("ascii")
+
+
 def encode(message: Message) -> bytes:
-    """The octets of one frame carrying ``message``; ValueError if it is invalid."""
-    payload = json.dumps(message.to_json(), separators=(",", ":")).encode("ascii")
+    """The octets of one frame carrying ``message``; ValueError if it is invalid
+    or too large for a frame."""
+    payload = encode_unchecked(message)
     if len(payload) > MAX_FRAME:
         raise ValueError(f"{message.TYPE} of {len(payload)} octets exceeds {MAX_FRAME}")
     return len(payload).to_bytes(HEADER, "big") + payload

@@ -4,15 +4,19 @@ It runs the network in this process (an SMSC on free loopback ports over an
 SQLite file in a temporary directory), attaches two handsets, and sends a long
 message with a status report requested, printing each PDU decoded and every
 state the message passes through; then it does it again with the recipient
-switched off, to show store and forward; and last the read receipts of SPEC
-§2: Alice's phone sends Bob three numbered messages, Bob opens two of them, and
-Alice's conversation list shows "Read" and "Sent" move.
+switched off, to show store and forward; then the read receipts of SPEC §2:
+Alice's phone sends Bob three numbered messages, Bob opens two of them, and
+Alice's conversation list shows "Read" and "Sent" move; and last the history
+query of SPEC §3: Alice's desktop searches for "test message", which neither it
+nor the IP server's window holds, and her phone answers with five messages,
+sealed to the desktop's key.
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +42,7 @@ from pdu.explain import explain, render
 from pdu.status import describe_st
 from pdu.udh import find_concat
 from receipt_server.server import ReceiptServerService
+from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
@@ -47,6 +52,8 @@ from .handset_cmd import render_conversation
 from .network import provision
 
 ALICE, BOB = "+4915112345678", "+15551234567"
+#: The IP server's history window in the demo: the newest five messages.
+WINDOW = Retention(timedelta(days=30), 5)
 TEXT = (
     "Hello Bob! This message is longer than one SMS, so Alice's handset splits it into "
     "concatenated parts, each with a User Data Header that says which part it is. "
@@ -81,7 +88,13 @@ def _describe(tpdu: Tpdu) -> str:
     return tpdu.name
 
 
+#: Whether the SMSC's and the phones' events are printed.
+_NARRATE = {"network": True}
+
+
 def _watch(event: str, details: dict[str, Any]) -> None:
+    if not _NARRATE["network"]:
+        return
     if event in ("accepted", "delivering", "delivered", "expired", "failed", "refused"):
         fields = " ".join(f"{k}={v}" for k, v in details.items())
         print(f"   smsc: {event:<10} {fields}", flush=True)
@@ -182,7 +195,10 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
     """SPEC §2: numbered messages, a read on Bob's phone, the feedback on Alice's."""
     _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
     ip = ReceiptServerService(
-        receipt_sqlite_url(data_dir), address=("127.0.0.1", 0), reactor=reactor
+        receipt_sqlite_url(data_dir),
+        address=("127.0.0.1", 0),
+        retention=WINDOW,
+        reactor=reactor,
     )
     ip.startService()
     assert ip.store is not None
@@ -234,18 +250,95 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         await read(2)
         second = await screen()
         # SPEC §2.7: "Sent" moves to message 1, the newest Bob has not read.
-        return [m["mark"] for m in first] == [None, "Read", "Sent"] and [
+        marks_ok = [m["mark"] for m in first] == [None, "Read", "Sent"] and [
             m["mark"] for m in second
         ] == ["Sent", None, "Read"]
+        desktop = await _companion(reactor, data_dir, ip, "desktop")
+        services.append(desktop)
+        alice_device = services[0].credentials.device_id if services[0].credentials else ""
+        return await _search(alice_phone, alice_device, bob_phone, desktop, ip) and marks_ok
     finally:
         for service in reversed(services):
             await service.stopService()
         await ip.stopService()
 
 
+async def _companion(
+    reactor: Any, data_dir: Path, ip: ReceiptServerService, name: str
+) -> HandsetService:
+    """Alice's companion device: IP only, bound to her account with its own key."""
+    assert ip.store is not None
+    directory = data_dir / f"alice-{name}"
+    service = HandsetService(
+        ALICE,
+        directory,
+        smsc=None,
+        ip_server=("127.0.0.1", ip.port),
+        credentials=await provision(ip.store, ALICE, directory, companion=name),
+        companion=name,
+        reactor=reactor,
+    )
+    service.startService()
+    await service.ready
+    return service
+
+
+async def _search(
+    alice: Phone,
+    alice_device: str,
+    bob: Phone,
+    desktop_service: HandsetService,
+    ip: ReceiptServerService,
+) -> bool:
+    """SPEC §3: the desktop misses locally and on the server; the phone has them."""
+    _heading("6. History query: Alice's desktop searches for 'test message'")
+    desktop = desktop_service.phone
+    assert desktop is not None and ip.store is not None
+    phone_device = alice_device
+    print(
+        f"Alice's desktop ({desktop.owner}) is a companion device of her account; the IP "
+        f"server keeps the newest {WINDOW.max_count} messages of an account, no older"
+    )
+    texts = [f"test message {n}: the draft, page {n}" for n in range(1, 6)]
+    texts += [f"see you at {h}" for h in (5, 6, 7, 8, 9)]
+    _NARRATE["network"] = False  # the SMSC's and the phones' events are known by now
+    for text in texts:
+        received = bob.wait_for("received", text=text)
+        await alice.send(BOB, text)
+        await received
+    await alice.sync_history()
+    print(f"Alice's phone sent Bob {len(texts)} more messages; the server's copy holds "
+          f"{await ip.store.history_count(ALICE)} (the newest)")  # fmt: skip
+    desktop.watch(_desktop_watch)
+    alice.watch(_alice_answers)
+    result = await desktop.search("test message", timeout=5)
+    print(f"the desktop shows {len(result.items)} results ({result.status}):")
+    for found in result.items:
+        where = ", ".join("Alice's phone" if s == phone_device else s for s in found.sources)
+        print(f"   {found.item.at:%H:%M:%S}  -> {found.item.peer}  {found.item.text}  [{where}]")
+    left = await ip.store.query_rows()
+    print(f"the IP server's temporary copy of the results: {left} rows left")
+    return result.status == "complete" and len(result.items) == 5 and left == 0
+
+
+def _desktop_watch(event: str, details: dict[str, Any]) -> None:
+    if event == "search missed":
+        where = "in its own store" if details["where"] == "local" else "in the server's window"
+        print(f"   desktop: not found {where}")
+    elif event == "search relayed":
+        print(f"   IP server: query relayed to the account's {details['devices']} other device(s)")
+    elif event == "searched":
+        print(f"   desktop: results fetched, opened and acknowledged ({details['status']})")
+
+
+def _alice_answers(event: str, details: dict[str, Any]) -> None:
+    if event == "query answered":
+        print(f"   Alice's phone: found {details['results']}, sealed them to the desktop's key")
+
+
 def _phone_watch(name: str) -> Any:
     def watch(event: str, details: dict[str, Any]) -> None:
-        if event in ("state", "received", "response", "feedback"):
+        if _NARRATE["network"] and event in ("state", "received", "response", "feedback"):
             shown = {k: v for k, v in details.items() if k not in ("peer", "old")}
             fields = " ".join(f"{k}={getattr(v, 'value', v)}" for k, v in shown.items())
             print(f"   {name}: {event:<9} {fields}", flush=True)

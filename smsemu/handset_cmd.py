@@ -3,9 +3,11 @@
 ``send``, ``inbox``, ``read`` and ``conversations`` are clients of the handset
 control API (handset.control; ``smsemu up`` serves it on 127.0.0.1:7190), and
 print what a person would read on the phone's screen (``--json`` for scripts).
-``run`` runs one handset as its own process against an SMSC and an IP server
-elsewhere, serving the same control API.  ``smsemu ip-server register`` issues
-the credentials such a handset logs in with.
+``search``, ``logout`` and ``login`` drive the multi-device history of SPEC §3.
+``run`` runs one handset (or companion device) as its own process against an
+SMSC and an IP server elsewhere, serving the same control API.  ``smsemu
+ip-server register`` issues the credentials such a handset logs in with, and
+``unbind`` revokes them.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +59,28 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("peer", nargs="?", help="show this conversation, message by message")
     p.set_defaults(run=_conversations)
 
+    p = client("search", "search the history: here, then the server, then the account's devices")
+    p.add_argument("msisdn", help="the searching device: MSISDN, or NAME@MSISDN for a companion")
+    p.add_argument("text", nargs="?", help="a case-insensitive part of the text")
+    p.add_argument("--peer", help="only the conversation with this number")
+    p.add_argument("--since", help="ISO 8601 time, inclusive")
+    p.add_argument("--until", help="ISO 8601 time, exclusive")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--timeout", type=float, help="seconds the other devices get (server's: 5)")
+    p.set_defaults(run=_search)
+
+    for verb, help_ in (
+        ("logout", "log a device out of the IP server (its push channel stays)"),
+        ("login", "log a device in to the IP server again"),
+    ):
+        p = client(verb, help_)
+        p.add_argument("msisdn", help="MSISDN, or NAME@MSISDN for a companion")
+        p.set_defaults(run=_session, verb=verb)
+
     p = verbs.add_parser("run", help="run one handset as its own process")
     p.add_argument("--msisdn", required=True)
     p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
-    p.add_argument("--smsc", type=host_port, required=True, help="the radio link HOST:PORT")
+    p.add_argument("--smsc", type=host_port, help="the radio link HOST:PORT (not a companion)")
     p.add_argument("--ip-server", type=host_port, help="the IP server HOST:PORT")
     p.add_argument(
         "--credentials",
@@ -70,6 +91,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--control", type=host_port, default=("127.0.0.1", 7190))
     p.add_argument("--carrier", choices=["udh", "inline"])
     p.add_argument("--receipts", choices=["on", "off"])
+    p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
     p.set_defaults(run=_run)
 
     ip = sub.add_parser("ip-server", help="the IP server's tools")
@@ -80,7 +102,15 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--database-url")
     p.add_argument("--rate", type=float, help="requests/s a device may make on average (50)")
     p.add_argument("--burst", type=int, help="requests a device may make at once (100)")
+    p.add_argument("--history-days", type=float, default=30.0, help="history window (30; 0 none)")
+    p.add_argument("--history-count", type=int, default=1000, help="per account (1000; 0 none)")
     p.set_defaults(run=_run_ip_server)
+
+    p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
+    p.add_argument("device_id")
+    p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
+    p.add_argument("--database-url")
+    p.set_defaults(run=_unbind)
 
     p = ip_verbs.add_parser("register", help="register a device; prints its credentials")
     p.add_argument("--msisdn", required=True)
@@ -105,6 +135,7 @@ def _call(
     *path: str,
     body: Any = None,
     query: dict[str, Any] | None = None,
+    timeout: float = 30,
 ) -> Any:
     url = args.api.rstrip("/") + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
     if query:
@@ -113,7 +144,7 @@ def _call(
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("content-type", "application/json")
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -121,6 +152,8 @@ def _call(
         except ValueError:
             reason = exc.reason
         raise ApiFailure(f"{exc.code}: {reason}") from None
+    except TimeoutError:
+        raise ApiFailure(f"no answer from {args.api} in {timeout:g} s") from None
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ApiFailure(
@@ -217,6 +250,46 @@ def _conversations(args: argparse.Namespace) -> Any:
     return conversations
 
 
+@_client
+def _search(args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"limit": args.limit}
+    for name in ("text", "peer", "since", "until", "timeout"):
+        if getattr(args, name) is not None:
+            body[name] = getattr(args, name)
+    # The query's deadline (60 s at most) and the phone's grace past it.
+    result = _call(args, "POST", "handsets", args.msisdn, "search", body=body, timeout=90)
+    if not args.json:
+        print("\n".join(render_search(result)))
+    return result
+
+
+def render_search(result: dict[str, Any]) -> list[str]:
+    """A search as its user reads it: each message with where it was found."""
+    found = result["results"]
+    where = {"local": "on this device", "server": "on the server", "devices": "on other devices"}
+    status = result["status"].replace("_", " ")
+    head = f"{len(found)} found {where.get(result['source'], '')} ({status})"
+    if result["missing"]:
+        head += "; no answer from " + ", ".join(result["missing"])
+    lines = [head]
+    for f in found:
+        arrow = "->" if f["direction"] == "out" else "<-"
+        lines.append(
+            f"  {f['at'][:16].replace('T', ' ')}  {arrow} {f['peer']:<16} {f['text']}"
+            f"  [{', '.join(f['sources'])}]"
+        )
+    return lines
+
+
+@_client
+def _session(args: argparse.Namespace) -> Any:
+    result = _call(args, "POST", "handsets", args.msisdn, args.verb)
+    if not args.json:
+        state = "logged out (push channel up)" if result["logged_out"] else "logged in"
+        print(f"{result['handset']}: {state}")
+    return result
+
+
 # -- running a handset ----------------------------------------------------------------
 
 
@@ -226,14 +299,25 @@ def _run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
-    from handset.phone import Phone, number_of
+    from handset.phone import Phone, PhoneError, number_of, owner_of
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
     from pdu.message_number import Carrier
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     msisdn = number_of(args.msisdn)
-    directory = args.data_dir or Path(f"handset-{msisdn.lstrip('+')}")
+    try:
+        owner = owner_of(msisdn, args.companion)
+    except PhoneError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.smsc is None and not args.companion:
+        print(
+            "error: a phone needs --smsc HOST:PORT (a companion device does not)", file=sys.stderr
+        )
+        return 2
+    suffix = msisdn.lstrip("+") + (f"-{args.companion}" if args.companion else "")
+    directory = args.data_dir or Path(f"handset-{suffix}")
     credentials = None
     if args.ip_server is not None:
         path = args.credentials or directory / "ip-credentials.json"
@@ -243,9 +327,10 @@ def _run(args: argparse.Namespace) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if credentials is None:
+            kind = " --kind companion" if args.companion else ""
             print(
                 f"error: no IP credentials at {path}: get them with "
-                f"`smsemu ip-server register --msisdn {msisdn} --out {path}`",
+                f"`smsemu ip-server register --msisdn {msisdn}{kind} --out {path}`",
                 file=sys.stderr,
             )
             return 2
@@ -257,11 +342,12 @@ def _run(args: argparse.Namespace) -> int:
     service = HandsetService(
         msisdn,
         directory,
-        smsc=args.smsc,
+        smsc=None if args.companion else args.smsc,
         ip_server=args.ip_server,
         credentials=credentials,
         settings=settings,
         imsi=args.imsi,
+        companion=args.companion,
     )
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -272,9 +358,10 @@ def _run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     service.startService()
-    service.ready.addCallback(lambda phone: phones.__setitem__(msisdn, phone))
+    service.ready.addCallback(lambda phone: phones.__setitem__(owner, phone))
     service.ready.addErrback(lambda f: print(f"error: {f.getErrorMessage()}", file=sys.stderr))
-    print(f"handset: {msisdn} (IMSI {service.imsi}), store in {directory}", flush=True)
+    what = f"companion {owner}" if args.companion else f"{msisdn} (IMSI {service.imsi})"
+    print(f"handset: {what}, store in {directory}", flush=True)
     print(f"handset: control API on http://{args.control[0]}:{control.port}", flush=True)
     print("press Ctrl-C to stop", flush=True)
 
@@ -304,6 +391,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
 
     from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE, ReceiptServerService
+    from receipt_server.store import Retention
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = ReceiptServerService(
@@ -311,6 +399,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
         address=args.listen,
         rate=args.rate or DEFAULT_RATE,
         burst=args.burst or DEFAULT_BURST,
+        retention=Retention(timedelta(days=args.history_days), args.history_count),
     )
     service.startService()
     assert service.listening is not None
@@ -326,15 +415,22 @@ def _register(args: argparse.Namespace) -> int:
     from twisted.python.failure import Failure
 
     from handset.phone import number_of
+    from handset.sealed import DeviceKey
     from handset.service import Credentials
     from pdu import PDUError
     from receipt_server.store import ReceiptStore
 
+    # The device's key pair is made here on its behalf (the file is what the
+    # device keeps); only the public half goes into the server's database.
+    key = DeviceKey.generate()
     store = ReceiptStore.open(_ip_server_url(args), threaded=False)  # its Deferreds fire at once
     outcome: list[Any] = []
     try:
         msisdn = number_of(args.msisdn)  # as the handset will name itself
-        store.register_device(msisdn, args.account, args.kind).addBoth(outcome.append)
+        account = args.account or msisdn  # a companion joins its phone's account
+        store.register_device(msisdn, account, args.kind, public_key=key.public).addBoth(
+            outcome.append
+        )
     except (ValueError, PDUError) as exc:
         outcome.append(Failure(exc))
     finally:
@@ -342,8 +438,28 @@ def _register(args: argparse.Namespace) -> int:
     if isinstance(outcome[0], Failure):
         print(f"error: {outcome[0].getErrorMessage()}", file=sys.stderr)
         return 2
-    credentials = Credentials(outcome[0].device_id, outcome[0].secret)
+    credentials = Credentials(outcome[0].device_id, outcome[0].secret, key.to_text())
     if args.out is not None:
         credentials.save(args.out)
-    print(json.dumps({"device_id": credentials.device_id, "secret": credentials.secret}))
+    print(json.dumps({"device_id": credentials.device_id, "secret": credentials.secret,
+                      "private_key": credentials.private_key}))  # fmt: skip
+    return 0
+
+
+def _unbind(args: argparse.Namespace) -> int:
+    from receipt_server.store import ReceiptStore
+
+    store = ReceiptStore.open(_ip_server_url(args), threaded=False)
+    outcome: list[Any] = []
+    try:
+        store.unbind(args.device_id).addBoth(outcome.append)
+    finally:
+        store.close()
+    if outcome[0] is None:
+        print(f"error: no bound device {args.device_id}", file=sys.stderr)
+        return 1
+    if not hasattr(outcome[0], "device_id"):
+        print(f"error: {outcome[0].getErrorMessage()}", file=sys.stderr)
+        return 2
+    print(f"unbound {args.device_id} ({outcome[0].kind} of {outcome[0].account})")
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import secrets
 import sys
 import tomllib
 from datetime import timedelta
@@ -18,7 +19,8 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
-from handset.phone import Phone, number_of
+from handset.phone import Phone, number_of, owner_of
+from handset.sealed import DeviceKey
 from handset.service import (
     ControlService,
     Credentials,
@@ -26,9 +28,16 @@ from handset.service import (
     handset_dir,
     shared_pool,
 )
+from handset.store import IpPath
 from pdu import PDUError
 from pdu.message_number import Carrier
-from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE, ReceiptServerService
+from receipt_server.server import (
+    DEFAULT_BURST,
+    DEFAULT_QUERY_TIMEOUT,
+    DEFAULT_RATE,
+    ReceiptServerService,
+)
+from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
@@ -78,6 +87,22 @@ def add_parsers(sub: Any) -> None:
                 + ", ".join(DEFAULT_HANDSETS)
                 + ")",
             )
+            p.add_argument(
+                "--companion",
+                action="append",
+                metavar="NAME@MSISDN",
+                help="run a companion device (IP only) of that phone's account (repeatable)",
+            )
+            p.add_argument(
+                "--history-days",
+                type=float,
+                help="the IP server keeps copies of messages this young (30; 0: none)",
+            )
+            p.add_argument(
+                "--history-count",
+                type=int,
+                help="... and at most this many per account (1000; 0: none)",
+            )
         p.set_defaults(run=run if name == "smsc" else run_up)
 
 
@@ -95,25 +120,34 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "control": "127.0.0.1:7190",
         "rate": DEFAULT_RATE,
         "burst": DEFAULT_BURST,
+        "history_days": 30.0,
+        "history_count": 1000,
+        "query_timeout": DEFAULT_QUERY_TIMEOUT,
         "handsets": [],
+        "companions": [],
     }
     if args.config is not None:
         with args.config.open("rb") as f:
             config = tomllib.load(f)
         found.update({k.replace("-", "_"): v for k, v in config.get("smsc", {}).items()})
         ip = config.get("ip_server", {})
-        found.update({k: ip[k] for k in ("rate", "burst") if k in ip})
+        keys = ("rate", "burst", "history_days", "history_count", "query_timeout")
+        found.update({k: ip[k] for k in keys if k in ip})
         if "listen" in ip:
             found["ip_server"] = ip["listen"]
         if "listen" in config.get("control", {}):
             found["control"] = config["control"]["listen"]
         found["handsets"] = [_handset_entry(h) for h in config.get("handset", [])]
+        found["companions"] = [_companion_entry(c) for c in config.get("companion", [])]
     for key in found:
         value = getattr(args, key, None)
         if value is not None:
             found[key] = value
     for number in getattr(args, "handset", None) or []:
         found["handsets"].append(_handset_entry({"msisdn": number}))
+    for spec in getattr(args, "companion", None) or []:
+        name, _, number = spec.partition("@")
+        found["companions"].append(_companion_entry({"name": name, "msisdn": number}))
     for key in ("link", "admin", "ip_server", "control"):
         if isinstance(found[key], str):
             found[key] = host_port(found[key])
@@ -133,12 +167,33 @@ def _handset_entry(entry: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(entry["receipts"], bool):
                 raise ValueError("receipts must be true or false")
             changes["receipts"] = entry["receipts"]
-        unknown = sorted(set(entry) - {"msisdn", "imsi", "carrier", "receipts"})
+        if "ip_path" in entry:
+            changes["ip_path"] = IpPath(entry["ip_path"])
+        unknown = sorted(set(entry) - {"msisdn", "imsi", "carrier", "receipts", "ip_path"})
         if unknown:
             raise ValueError(f"unknown keys {', '.join(unknown)}")
     except (KeyError, ValueError, PDUError) as exc:
         raise SystemExit(f"error: handset {entry!r}: {exc}") from None
     return {"msisdn": msisdn, "imsi": entry.get("imsi"), "settings": changes}
+
+
+def _companion_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``[[companion]]`` table: ``name`` and the ``msisdn`` of the account's
+    phone; optionally ``auto_login`` (log in when a login indication comes,
+    true by default)."""
+    try:
+        msisdn = number_of(str(entry["msisdn"]))
+        name = str(entry["name"])
+        owner_of(msisdn, name)
+        auto_login = entry.get("auto_login", True)
+        if not isinstance(auto_login, bool):
+            raise ValueError("auto_login must be true or false")
+        unknown = sorted(set(entry) - {"msisdn", "name", "auto_login"})
+        if unknown:
+            raise ValueError(f"unknown keys {', '.join(unknown)}")
+    except (KeyError, ValueError, PDUError) as exc:
+        raise SystemExit(f"error: companion {entry!r}: {exc}") from None
+    return {"msisdn": msisdn, "name": name, "auto_login": auto_login}
 
 
 def _data_dir_url(found: dict[str, Any], sqlite: Any) -> str:
@@ -221,6 +276,10 @@ def run_up(args: argparse.Namespace) -> int:
         address=found["ip_server"],
         rate=float(found["rate"]),
         burst=int(found["burst"]),
+        retention=Retention(
+            timedelta(days=float(found["history_days"])), int(found["history_count"])
+        ),
+        query_timeout=float(found["query_timeout"]),
     )
     ip.startService()
     assert ip.store is not None and ip.listening is not None
@@ -253,8 +312,29 @@ def run_up(args: argparse.Namespace) -> int:
                 await phone.configure(**entry["settings"])
             lines.append(
                 f"handset: {service.msisdn} ({phone.settings.carrier.value}, "
-                f"receipts {'on' if phone.settings.receipts else 'off'})"
+                f"receipts {'on' if phone.settings.receipts else 'off'}, "
+                f"IP path {phone.settings.ip_path.value})"
             )
+        for entry in found["companions"]:
+            directory = handset_dir(data_dir, entry["msisdn"], entry["name"])
+            credentials = await provision(
+                ip.store, entry["msisdn"], directory, companion=entry["name"]
+            )
+            service = HandsetService(
+                entry["msisdn"],
+                directory,
+                smsc=None,
+                ip_server=("127.0.0.1", ip.port),
+                credentials=credentials,
+                pool=pool,
+                companion=entry["name"],
+            )
+            service.startService()
+            services.append(service)
+            phone = await service.ready
+            phone.auto_login = entry["auto_login"]
+            phones[phone.owner] = phone
+            lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
         control = ControlService(phones, found["control"])
         control.startService()
         services.append(control)
@@ -275,20 +355,35 @@ def run_up(args: argparse.Namespace) -> int:
     return 0
 
 
-async def provision(store: Any, msisdn: str, directory: Path) -> Credentials:
-    """The handset's IP credentials: those it keeps, or new ones the IP server
-    issues now (and the handset keeps)."""
+async def provision(
+    store: Any, msisdn: str, directory: Path, *, companion: str | None = None
+) -> Credentials:
+    """Bind the handset to its account on the IP server (the account of its
+    MSISDN; a companion device binds to its phone's): the credentials and key
+    it keeps, or new ones made now (the device's key pair is generated here,
+    on the device's side, and only the public half is registered)."""
     path = directory / "ip-credentials.json"
     # File reads and the fsync of a save: on a thread, the reactor serves meanwhile.
     credentials = await deferToThread(Credentials.load, path)
+    kind = "phone" if companion is None else "companion"
     if credentials is not None:
         known = await store.authenticate(credentials.device_id, credentials.secret)
-        if known is None or known.msisdn != msisdn:
+        if known is None or known.msisdn != msisdn or known.kind != kind:
             # A new IP database (another --database-url, say): register again.
             log.warning("%s: the IP server does not know %s; registering anew", msisdn, path)
             credentials = None
+        elif credentials.key is None:
+            # Credentials from before device keys: bind a new device with one.
+            log.warning("%s: %s has no device key; binding anew", msisdn, path)
+            await store.unbind(credentials.device_id)
+            credentials = None
     if credentials is None:
-        registration = await store.register_device(msisdn)
-        credentials = Credentials(registration.device_id, registration.secret)
+        key = DeviceKey.generate()
+        # A device id people can read where results say which device they came from.
+        device_id = f"{companion or 'phone'}-{msisdn.lstrip('+')}-{secrets.token_hex(3)}"
+        registration = await store.register_device(
+            msisdn, msisdn, kind, device_id=device_id, public_key=key.public
+        )
+        credentials = Credentials(registration.device_id, registration.secret, key.to_text())
         await deferToThread(credentials.save, path)
     return credentials

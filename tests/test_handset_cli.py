@@ -27,7 +27,10 @@ def up(tmp_path: Path) -> Iterator[SmscProcess]:
     config.write_text(
         f'[[handset]]\nmsisdn = "{A}"\n\n'
         f'[[handset]]\nmsisdn = "{B}"\ncarrier = "inline"\n\n'
-        '[[handset]]\nmsisdn = "+15550001003"\nreceipts = false\n'
+        '[[handset]]\nmsisdn = "+15550001003"\nreceipts = false\n\n'
+        f'[[companion]]\nmsisdn = "{A}"\nname = "desktop"\n\n'
+        # The server keeps no history: every search from the desktop is relayed.
+        "[ip_server]\nhistory_count = 0\n"
     )
     network = SmscProcess(["--data-dir", str(tmp_path / "data"), "--config", str(config)], "up")
     try:
@@ -66,8 +69,11 @@ def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
     assert up.handsets == [A, B, "+15550001003"]
     assert up.ip_port and up.control_port
     handsets = api(up, "/handsets")  # listed once attached and logged in
-    assert all(h["attached"] and h["ip_online"] for h in handsets)
-    assert [h["msisdn"] for h in handsets] == [A, B, "+15550001003"]
+    assert all(h["ip_online"] for h in handsets)
+    phones = [h for h in handsets if h["companion"] is None]
+    assert all(h["attached"] for h in phones)
+    assert [h["msisdn"] for h in phones] == [A, B, "+15550001003"]
+    assert [(h["handset"], h["attached"]) for h in handsets[3:]] == [(f"desktop@{A}", False)]
     assert api(up, "/handsets/%2B15550001002")["settings"]["carrier"] == "inline"
     assert api(up, "/handsets/%2B15550001003")["settings"]["receipts"] is False
 
@@ -155,3 +161,30 @@ def test_a_choice_made_through_the_api_survives_a_restart(tmp_path: Path) -> Non
         assert api(second, "/handsets/%2B15550001001")["settings"]["receipts"] is False
     finally:
         assert second.terminate() == 0
+
+
+def test_a_companion_searches_the_history_on_the_phone(up: SmscProcess) -> None:
+    desktop = f"desktop@{A}"
+    assert [h["handset"] for h in api(up, "/handsets")][-1] == desktop
+    delivered = [waiting(up, A, "state", number=n, state="delivered") for n in (0, 1)]
+    for text in ("test message one", "test message two"):
+        assert smsemu(up, "send", A, B, text).returncode == 0
+    for d in delivered:
+        d.result(timeout=60)
+    out = smsemu(up, "search", desktop, "TEST MESSAGE", "--timeout", "5")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "2 found on other devices (complete)"
+    assert [line.split(B)[1].split("[")[0].strip() for line in lines[1:]] == [
+        "test message two",
+        "test message one",
+    ]
+    as_json = json.loads(smsemu(up, "search", desktop, "one", "--json").stdout)
+    (found,) = as_json["results"]
+    assert found["direction"] == "out" and found["peer"] == B
+    assert len(found["sources"]) == 1 and found["sources"][0] != "local"
+    # The phone finds its own messages locally; nothing is on the server.
+    local = json.loads(smsemu(up, "search", A, "one", "--json").stdout)
+    assert (local["source"], len(local["results"])) == ("local", 1)
+    missing = smsemu(up, "search", desktop, "never sent anything like this")
+    assert missing.stdout.startswith("0 found on other devices (not found)")

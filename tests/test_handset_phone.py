@@ -10,7 +10,7 @@ it keeps the contract of docs/receipt-wire.md that the phone relies on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -32,8 +32,8 @@ from twisted.python.failure import Failure
 
 from handset.conversation import Mark, OutState
 from handset.link_client import LinkClient
-from handset.phone import IpConnector, OnFeedback, Phone, PhoneError
-from handset.store import HandsetStore, Settings, open_engine, sqlite_url
+from handset.phone import REQUEST_TIMEOUT, IpConnector, OnFeedback, OnPush, Phone, PhoneError
+from handset.store import HandsetStore, IpPath, Settings, open_engine, sqlite_url
 from pdu import (
     Address,
     DataCodingScheme,
@@ -47,6 +47,8 @@ from pdu import (
 from pdu.concat import split
 from pdu.message_number import MARKER, Carrier, parse_inline, read_number
 from pdu.udh import find_concat, find_message_number
+from receipt_server.wire import HistoryEntry, HistoryPut
+from receipt_server.wire import encode as encode_frame
 from smsc import link as lk
 from smsc import rp
 from smsc.models import Message as SmscMessage
@@ -95,9 +97,49 @@ class Refusal(Exception):
 
 
 class FakeSession:
+    """The phone's IP session: responses and feedback as the server would;
+    history copies recorded; the rest of the multi-device requests are the
+    business of tests/test_history_e2e.py, against the real server."""
+
     def __init__(self, server: FakeIpServer, msisdn: str, on_feedback: OnFeedback) -> None:
         self.server, self.msisdn, self.on_feedback = server, msisdn, on_feedback
+        self.device = f"dev-{msisdn[1:]}"
         self.lost: Deferred[None] = Deferred()
+
+    def put_history(self, entries: Sequence[HistoryEntry]) -> Deferred[None]:
+        try:
+            encode_frame(HistoryPut(1, tuple(entries)))  # what the real client sends
+        except ValueError as exc:
+            return fail(exc)
+        self.server.history.extend(entries)
+        return succeed(None)
+
+    @staticmethod
+    def _absent() -> Deferred[Any]:
+        return fail(Refusal("unknown_type", "not in this fake"))
+
+    def query(self, **criteria: Any) -> Deferred[Any]:
+        if self.server.stall:
+            return Deferred()  # a half-open connection: no answer, ever
+        return self._absent()
+
+    def answer(self, query_id: str, count: int, sealed: bytes) -> Deferred[None]:
+        return self._absent()
+
+    def fetch(self, query_id: str) -> Deferred[Any]:
+        return self._absent()
+
+    def ack_results(self, query_id: str) -> Deferred[None]:
+        return self._absent()
+
+    def ip_submit(
+        self, to: str, uid: str, message_number: int, text: str, sent_at: int
+    ) -> Deferred[None]:
+        self.server.ip_submits.append(uid)
+        if self.server.ip_answers:
+            answer = self.server.ip_answers.pop(0)
+            return fail(answer) if answer is not None else succeed(None)
+        return self._absent()
 
     def send_response(
         self, receiver: str, sender: str, message_number: int, status: int = 1
@@ -123,10 +165,14 @@ class FakeIpServer:
     acked: list[Feedback] = field(default_factory=list)
     refuse_logins: int = 0  # this many logins fail before one works
     refuse_responses: list[Refusal] = field(default_factory=list)  # answers, in turn
+    history: list[HistoryEntry] = field(default_factory=list)  # copies the phones put
+    stall: bool = False  # queries get no answer
+    ip_submits: list[str] = field(default_factory=list)  # uids offered over IP
+    ip_answers: list[Exception | None] = field(default_factory=list)  # in turn; None: taken
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
     def connector(self, msisdn: str) -> IpConnector:
-        def connect(on_feedback: OnFeedback) -> Deferred[FakeSession]:
+        def connect(on_feedback: OnFeedback, on_push: OnPush) -> Deferred[FakeSession]:
             if self.refuse_logins:
                 self.refuse_logins -= 1
                 return fail(ConnectionRefusedError())
@@ -1037,3 +1083,80 @@ async def test_b_offline_gets_the_message_and_the_read_reaches_a(network: Networ
     await b.read(message["id"])
     await read
     assert [m.mark for m in await a.conversation(B)] == [Mark.READ]
+
+
+# -- multi-device: history copies, searches, the IP path ---------------------------------
+
+
+def test_a_search_gives_up_when_the_server_never_answers(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    ip.stall = True
+    a = make_phone(A)
+    outcome: list[Any] = []
+    a.search("anything").addBoth(outcome.append)
+    clock.advance(REQUEST_TIMEOUT - 1)
+    assert outcome == []
+    clock.advance(1)
+    (failure,) = outcome
+    assert isinstance(failure, Failure) and isinstance(failure.value, PhoneError)
+    assert "no answer from the IP server" in str(failure.value)
+
+
+def test_history_copies_fit_their_frames_whatever_the_text(
+    make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    a = make_phone(A)
+    repo, now = a.store.repo, datetime(2026, 12, 1, tzinfo=UTC)
+    # An emoji is 12 octets of JSON: two of these do not fit one frame, and
+    # the last does not fit one at all (it stays on the phone alone).
+    texts = ["😀" * 4000, "😀" * 4000, "short", "😀" * 6000]
+    for n, body in enumerate(texts):
+        repo.store_ip_incoming(B, f"{n:032x}", body, n, now, now)
+    synced: list[Any] = []
+    a.sync_history().addBoth(synced.append)
+    assert synced == [None]
+    assert [e.text for e in ip.history] == texts[:3]
+    assert repo.history_pending() == []
+
+
+def test_an_unanswered_ip_message_is_offered_again_never_also_by_sms(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    ip.ip_answers = [ConnectionDone(), None]
+    a = make_phone(A, Settings(ip_path=IpPath.WHEN_POSSIBLE))
+    sent = events(a, "state", state="sent")
+    a.send(B, "over IP")
+    assert len(ip.ip_submits) == 1 and not sent.called
+    clock.advance(1)  # the back-off: offered again, and taken
+    assert len(set(ip.ip_submits)) == 1 and len(ip.ip_submits) == 2
+    assert sent.called
+    assert a.store.repo.pending_parts() == []  # no SMS was ever made of it
+
+
+def test_an_ip_message_refused_goes_by_sms_under_its_number(
+    make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    ip.ip_answers = [Refusal("recipient_offline", "not logged in")]
+    a = make_phone(A, Settings(ip_path=IpPath.WHEN_POSSIBLE))
+    fallback = events(a, "ip fallback")
+    message_id = a.send(B, "by SMS after all")
+    assert fallback.called
+    (part,) = a.store.repo.pending_parts()
+    tpdu = decode(part.tpdu, Direction.MO)
+    assert isinstance(tpdu, SmsSubmit)
+    number = find_message_number(tpdu.tp_ud.udh, 0x80)
+    assert number == a.store.repo.message(_fired(message_id)).number == 0
+
+
+def test_logging_in_without_an_ip_server_fails_at_once(make_phone: MakePhone) -> None:
+    a = make_phone(A, online=False)
+    outcome: list[Any] = []
+    a.login().addBoth(outcome.append)
+    assert isinstance(outcome[0], Failure) and isinstance(outcome[0].value, PhoneError)
+
+
+def _fired(d: Deferred[T]) -> T:
+    out: list[T] = []
+    d.addCallback(out.append)
+    return out[0]

@@ -370,6 +370,8 @@ def test_inbox_conversations_and_marks(repo: Repository) -> None:
         "parts": 1,
         "created_at": "2026-09-21T12:00:00+00:00",
         "tp_scts": None,
+        "uid": bob[2].uid,
+        "via": "sms",
         "mark": "Read",
     }
     assert json.loads(json.dumps(repo.conversations()[0].as_dict()))["last"]["tp_scts"] == (

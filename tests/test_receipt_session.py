@@ -18,6 +18,7 @@ from receipt_server.session import (
     Identity,
     LoadBacklog,
     Send,
+    Serve,
     ServerSession,
     StoreFeedback,
 )
@@ -308,3 +309,58 @@ def test_frames_piling_up_behind_a_login_close_the_connection() -> None:
     actions = session.receive(wire.Ping(64), 0)
     assert error([a for a in actions if isinstance(a, Send)]) == ("bad_message", None)
     assert any(isinstance(a, Close) for a in actions) and session.closed
+
+
+# -- multi-device accounts -------------------------------------------------------------
+
+DESKTOP_B = Identity("desk", B, B, "companion")
+
+
+def test_a_push_channel_is_authenticated_but_serves_only_pings() -> None:
+    session = ServerSession()
+    assert session.receive(wire.PushSubscribe(1, "desk", "s"), 0) == [
+        Authenticate("desk", "s", push=True)
+    ]
+    assert sent(session.login_result(DESKTOP_B, 0)) == [wire.Ok(1)]
+    assert session.receive(wire.Ping(2), 0) == [Send(wire.Pong(2))]
+    for request in (
+        wire.Query(3, text="x"),
+        wire.Response(4, B, A, 1),
+        wire.Login(5, "desk", "s"),
+    ):
+        code, rid = error(session.receive(request, 0))
+        assert rid == request.id and code in ("unauthenticated", "already_authenticated")
+    indication = wire.LoginIndication("history_query")
+    assert session.indicate(indication) == [Send(indication)]
+    assert session.reply(wire.Ok(9)) == []  # nothing else goes down a push channel
+
+
+def test_a_companion_gets_no_feedback_backlog_and_its_requests_are_served() -> None:
+    session = ServerSession()
+    session.receive(wire.Login(1, "desk", "s"), 0)
+    assert session.login_result(DESKTOP_B, 0) == [Send(wire.LoginOk(1, "desk", B, B))]
+    query = wire.Query(2, text="test message")
+    assert session.receive(query, 0) == [Serve(DESKTOP_B, query)]
+    ack = wire.IpMessageAck(7)
+    assert session.receive(ack, 0) == [Serve(DESKTOP_B, ack)]
+    # Feedback is the phone's: a companion's ack must not clear it.
+    assert session.receive(wire.FeedbackAck(3), 0) == []
+    assert session.indicate(wire.LoginIndication("history_query")) == []  # not a push channel
+    assert session.reply(wire.Ok(2)) == [Send(wire.Ok(2))]
+    session.close()
+    assert session.reply(wire.Ok(2)) == []
+
+
+def test_served_requests_spend_the_rate_limit_but_acks_do_not() -> None:
+    session = logged_in(RateLimiter(rate=1, burst=1))
+    first = wire.HistoryPut(2, ())
+    assert session.receive(first, 0) == [Serve(PHONE_B, first)]
+    code, rid = error(session.receive(wire.Query(3), 0))
+    assert (code, rid) == ("rate_limited", 3)
+    ack = wire.IpMessageAck(4)
+    assert session.receive(ack, 0) == [Serve(PHONE_B, ack)]
+
+
+def test_requests_before_a_login_are_refused() -> None:
+    code, rid = error(ServerSession().receive(wire.FetchResults(5, "0" * 32), 0))
+    assert (code, rid) == ("unauthenticated", 5)

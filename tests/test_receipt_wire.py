@@ -24,11 +24,35 @@ statuses = st.integers(0, 1)
 feedback_ids = st.integers(1, wire.MAX_FEEDBACK_ID)
 texts = st.text(alphabet=st.characters(exclude_categories=["Cs"]), min_size=1, max_size=200)
 
+tokens = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
+millis = st.integers(0, wire.MAX_MILLIS)
+limits = st.integers(1, wire.MAX_LIMIT)
+b64s = st.binary(min_size=1, max_size=300).map(wire.b64)
+entries = st.builds(
+    wire.HistoryEntry, tokens, numbers, st.sampled_from(wire.DIRECTIONS), texts, millis
+)
+criteria = {
+    "text": st.none() | texts,
+    "peer": st.none() | numbers,
+    "since": st.none() | millis,
+    "until": st.none() | millis,
+    "limit": limits,
+}
+statuses_of_queries = st.sampled_from(wire.QUERY_STATUSES)
+
 device_messages = st.one_of(
     st.builds(wire.Login, request_ids, device_ids, texts),
     st.builds(wire.Response, request_ids, numbers, numbers, octets, statuses),
     st.builds(wire.FeedbackAck, feedback_ids),
     st.builds(wire.Ping, request_ids),
+    st.builds(wire.PushSubscribe, request_ids, device_ids, texts),
+    st.builds(wire.HistoryPut, request_ids, st.lists(entries, max_size=5).map(tuple)),
+    st.builds(wire.Query, request_ids, **criteria, timeout=st.none() | st.floats(0.1, 60)),
+    st.builds(wire.QueryAnswer, request_ids, tokens, st.integers(0, wire.MAX_LIMIT), b64s),
+    st.builds(wire.FetchResults, request_ids, tokens),
+    st.builds(wire.ResultsAck, request_ids, tokens),
+    st.builds(wire.IpSubmit, request_ids, numbers, tokens, octets, texts, millis),
+    st.builds(wire.IpMessageAck, feedback_ids),
 )
 server_messages = st.one_of(
     st.builds(wire.LoginOk, request_ids, device_ids, numbers, texts),
@@ -42,6 +66,37 @@ server_messages = st.one_of(
     ),
     st.builds(wire.Feedback, feedback_ids, numbers, octets, statuses),
     st.builds(wire.Pong, request_ids),
+    st.builds(
+        wire.QueryResult,
+        request_ids,
+        st.sampled_from(["found", "not_found"]),
+        st.lists(entries, max_size=5).map(tuple),
+    ),
+    st.builds(
+        wire.QueryOpen, request_ids, tokens, st.integers(1, wire.MAX_DEVICES), st.floats(0, 60)
+    ),
+    st.builds(wire.QueryRequest, tokens, device_ids, b64s, **criteria),
+    st.builds(wire.LoginIndication, st.just("history_query")),
+    st.builds(
+        wire.ResultsReady,
+        tokens,
+        statuses_of_queries,
+        st.integers(0, wire.MAX_DEVICES),
+        st.integers(0, wire.MAX_DEVICES),
+    ),
+    st.builds(
+        wire.Results,
+        request_ids,
+        tokens,
+        statuses_of_queries,
+        st.lists(
+            st.builds(wire.SealedAnswer, device_ids, st.integers(0, wire.MAX_LIMIT), b64s),
+            max_size=3,
+        ).map(tuple),
+        st.lists(device_ids, max_size=3).map(tuple),
+        st.booleans(),
+    ),
+    st.builds(wire.IpMessage, feedback_ids, numbers, tokens, octets, texts, millis),
 )
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -279,3 +334,14 @@ def test_a_long_string_id_is_refused_and_not_echoed() -> None:
     assert wire.FrameReader(wire.DEVICE_MESSAGES).feed(len(ok).to_bytes(4, "big") + ok) == [
         wire.Ping("x" * 64)
     ]
+
+
+def test_nested_records_name_the_bad_field() -> None:
+    bad = {"type": "history_put", "id": 1, "messages": [{"uid": "x"}]}
+    got = one(frame_json(bad))
+    assert isinstance(got, wire.WireError) and got.code is wire.ErrorCode.BAD_MESSAGE
+    assert '"messages" [0] "uid" must be 32 lowercase hex digits' in got.reason
+    not_b64 = {"type": "query_answer", "id": 2, "query_id": "0" * 32, "count": 1, "sealed": "@@"}
+    got = one(frame_json(not_b64))
+    assert isinstance(got, wire.WireError) and '"sealed" is not base64' in got.reason
+    assert got.id == 2

@@ -1,0 +1,268 @@
+"""The multi-device history query (SPEC §3) and the IP message path (SPEC
+§2.3) end to end: the real SMSC, the real IP server and real phones and
+companion devices, each on its own SQLite file, over TCP on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest_twisted
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from handset.conversation import OutState
+from handset.phone import Phone
+from handset.sealed import DeviceKey
+from handset.service import Credentials, HandsetService
+from handset.store import HistoryQuery as LocalQuery
+from handset.store import IpPath, Settings
+from receipt_server import wire
+from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
+from receipt_server.server import ReceiptServerService
+from receipt_server.store import Retention
+from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.service import SmscService
+from smsemu.network import provision
+
+from .test_receipts_e2e import Network, send_and_receive, smsc, until
+
+__all__ = ["smsc"]  # the fixture, used by name
+
+A, B = "+4915112345678", "+15551234567"
+#: The server keeps the newest three messages of an account.
+WINDOW = Retention(timedelta(days=30), 3)
+
+
+class Accounts(Network):
+    """The network of test_receipts_e2e, with a history window on the IP server
+    and companion devices."""
+
+    def start_ip(self) -> ReceiptServerService:
+        self.ip = ReceiptServerService(
+            receipt_sqlite_url(self.root),
+            address=("127.0.0.1", self.ip_port),
+            rate=1000,
+            burst=1000,
+            retention=WINDOW,
+        )
+        self.ip.startService()
+        self.ip_port = self.ip.port
+        return self.ip
+
+    async def companion(self, msisdn: str, name: str, *, auto_login: bool = True) -> Phone:
+        assert self.ip is not None and self.ip.store is not None
+        owner = f"{name}@{msisdn}"
+        directory = self.root / owner
+        events = self.events.setdefault(owner, [])
+        credentials = await provision(self.ip.store, msisdn, directory, companion=name)
+        service = HandsetService(
+            msisdn,
+            directory,
+            smsc=None,
+            ip_server=("127.0.0.1", self.ip.port),
+            credentials=credentials,
+            companion=name,
+            watchers=[lambda kind, details: events.append((kind, details))],
+        )
+        service.startService()
+        self.phones[owner] = service
+        phone = await service.ready
+        phone.auto_login = auto_login
+        return phone
+
+    def credentials_of(self, owner: str) -> Credentials:
+        credentials = self.phones[owner].credentials
+        assert credentials is not None
+        return credentials
+
+    def rows(self, model: Any) -> int:
+        assert self.ip is not None and self.ip.store is not None
+        with Session(self.ip.store.engine) as s:
+            return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+    async def out_of_window(self, a: Phone, b: Phone, text: str) -> None:
+        """Push the messages holding ``text`` out of the server's window:
+        three newer ones, then wait until the server has pruned them."""
+        for n in range(WINDOW.max_count):
+            await send_and_receive(a, b, f"filler {n}")
+        assert self.ip is not None and self.ip.store is not None
+        engine = self.ip.store.engine
+
+        async def pruned() -> bool:
+            with Session(engine) as s:
+                query = select(func.count()).where(HistoryCopy.text.contains(text))
+                return not s.scalar(query)
+
+        await until(pruned, f"the server to prune {text!r}")
+
+    async def history_holds(self, account: str, count: int) -> None:
+        assert self.ip is not None and self.ip.store is not None
+        store = self.ip.store
+
+        async def held() -> bool:
+            return await store.history_count(account) == count
+
+        await until(held, f"{count} copies of {account}'s messages on the server")
+
+
+@pytest_twisted.async_yield_fixture
+async def net(tmp_path: Path, smsc: SmscService) -> AsyncIterator[Accounts]:
+    network = Accounts(tmp_path, smsc)
+    network.start_ip()
+    try:
+        yield network
+    finally:
+        await network.close()
+
+
+async def five_test_messages_then_three_others(a: Phone, b: Phone) -> None:
+    """What the demo sends: the server's window (3) keeps only the others."""
+    for n in range(1, 6):
+        await send_and_receive(a, b, f"test message {n}")
+    for n in range(1, 4):
+        await send_and_receive(a, b, f"something else {n}")
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_desktop_finds_on_the_phone_what_it_and_the_server_lack(net: Accounts) -> None:
+    a, b = await net.phone(A), await net.phone(B)
+    desktop = await net.companion(A, "desktop")
+    await five_test_messages_then_three_others(a, b)
+    await net.history_holds(A, 3)
+    result = await desktop.search("test message", timeout=10)
+    assert (result.status, result.source) == ("complete", "devices")
+    assert sorted(f.item.text for f in result.items) == [f"test message {n}" for n in range(1, 6)]
+    phone_device = net.credentials_of(A).device_id
+    assert all(f.sources == (phone_device,) for f in result.items)
+    assert all(f.item.peer == B and f.item.direction.value == "out" for f in result.items)
+    # Fetched: the server's temporary copy is gone.
+    assert net.rows(QueryResult) == 0 and net.rows(HistoryQuery) == 0
+    # The phone itself finds them locally; the server's window holds the others.
+    assert (await a.search("test message")).source == "local"
+    server_hit = await desktop.search("something else")
+    assert (server_hit.status, server_hit.source) == ("found", "server")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_logged_out_phone_is_woken_by_the_login_indication(net: Accounts) -> None:
+    a, b = await net.phone(A), await net.phone(B)
+    desktop = await net.companion(A, "desktop")
+    await send_and_receive(a, b, "test message in the night")
+    await net.out_of_window(a, b, "in the night")
+    await a.logout()
+    assert not a.online and a.logged_out
+    indication = a.wait_for("login indication")
+    result = await desktop.search("in the night", timeout=10)
+    await indication
+    assert result.status == "complete"
+    assert [f.item.text for f in result.items] == ["test message in the night"]
+    assert a.online  # it logged in to answer
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_device_that_never_logs_in_leaves_the_answer_partial(net: Accounts) -> None:
+    a, b = await net.phone(A), await net.phone(B)
+    tablet = await net.companion(A, "tablet", auto_login=False)
+    desktop = await net.companion(A, "desktop")
+    await send_and_receive(a, b, "only on the phone")
+    await net.out_of_window(a, b, "only on the phone")
+    await tablet.logout()
+    result = await desktop.search("only on the phone", timeout=1)
+    assert result.status == "partial"
+    assert [f.item.text for f in result.items] == ["only on the phone"]
+    assert result.missing == [net.credentials_of(f"tablet@{A}").device_id]
+    # And with nobody answering at all: "not found" at the deadline, no hang.
+    await a.logout()
+    a.auto_login = False
+    nothing = await desktop.search("only on the phone", timeout=1)
+    assert (nothing.status, nothing.items) == ("not_found", [])
+
+
+@pytest_twisted.ensureDeferred
+async def test_overlapping_answers_are_merged_without_duplicates(net: Accounts) -> None:
+    a, b = await net.phone(A), await net.phone(B)
+    tablet = await net.companion(A, "tablet")
+    desktop = await net.companion(A, "desktop")
+    for n in (1, 2, 3):
+        await send_and_receive(a, b, f"overlap {n}")
+    await net.out_of_window(a, b, "overlap")
+    # The tablet holds copies of two of them (same uids), as after a sync.
+    held = await a.store.call(a.store.repo.search, LocalQuery(text="overlap"))
+    copies = [i for i in held if i.text != "overlap 3"]
+    assert await tablet.store.call(tablet.store.repo.import_history, copies) == 2
+    result = await desktop.search("overlap", timeout=10)
+    assert result.status == "complete"
+    assert sorted(f.item.text for f in result.items) == ["overlap 1", "overlap 2", "overlap 3"]
+    phone_id = net.credentials_of(A).device_id
+    tablet_id = net.credentials_of(f"tablet@{A}").device_id
+    sources = {f.item.text: set(f.sources) for f in result.items}
+    assert sources == {
+        "overlap 1": {phone_id, tablet_id},
+        "overlap 2": {phone_id, tablet_id},
+        "overlap 3": {phone_id},
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_ip_path_skips_the_smsc_and_still_gets_a_read_receipt(
+    net: Accounts, smsc: SmscService
+) -> None:
+    ip_path = Settings(ip_path=IpPath.WHEN_POSSIBLE)
+    a, b = await net.phone(A, ip_path), await net.phone(B, ip_path)
+    assert smsc.smsc is not None
+    before = smsc.smsc.metrics.submits_accepted
+    received = b.wait_for("received", peer=A, text="over IP")
+    message_id = await a.send(B, "over IP")
+    sent = a.wait_for("state", id=message_id, state="sent")
+    got = await received
+    await sent
+    assert got["via"] == "ip"
+    assert smsc.smsc.metrics.submits_accepted == before  # the SMSC never saw it
+    view = await b.message(got["id"])
+    assert view.via == "ip" and view.number == (await a.message(message_id)).number
+    read = a.wait_for("state", id=message_id, state="read")
+    await b.read(got["id"])
+    await read
+    assert net.rows(IpDelivery) == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_offline_recipient_gets_the_message_by_sms(
+    net: Accounts, smsc: SmscService
+) -> None:
+    ip_path = Settings(ip_path=IpPath.WHEN_POSSIBLE)
+    a, b = await net.phone(A, ip_path), await net.phone(B, ip_path)
+    await b.logout()
+    assert smsc.smsc is not None
+    before = smsc.smsc.metrics.submits_accepted
+    fallback = a.wait_for("ip fallback")
+    message_id, received_id = await send_and_receive(a, b, "by SMS after all")
+    await fallback
+    assert smsc.smsc.metrics.submits_accepted == before + 1
+    view = await b.message(received_id)
+    assert view.via == "sms"
+    assert (await a.message(message_id)).state == OutState.DELIVERED
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_phone_refuses_a_query_whose_asker_key_changed(net: Accounts) -> None:
+    """Trust on first use: the desktop's key is pinned at its first query; a
+    request in its name with another key (an IP server swapping in its own,
+    to read the answer) gets no answer."""
+    a, b = await net.phone(A), await net.phone(B)
+    desktop = await net.companion(A, "desktop")
+    await send_and_receive(a, b, "pinned")
+    await net.out_of_window(a, b, "pinned")
+    assert (await desktop.search("pinned", timeout=10)).status == "complete"
+    forged = wire.QueryRequest(
+        "f" * 32,
+        net.credentials_of(f"desktop@{A}").device_id,
+        wire.b64(DeviceKey.generate().public),
+    )
+    refused = a.wait_for("query refused")
+    a._on_push(forged)
+    assert (await refused)["reason"] == "the asking device's key changed"
+    assert net.count(A, "query answered") == 1
