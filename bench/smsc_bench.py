@@ -137,6 +137,8 @@ def run_smsc(
         f"{HOST}:0",
         "--admin",
         f"{HOST}:0",
+        "--smpp",
+        f"{HOST}:0",
     ]
     if database_url is not None:
         cmd += ["--database-url", database_url]

@@ -306,6 +306,8 @@ class ReceiptServerFactory(Factory):
         self.by_device: dict[str, ReceiptServerProtocol] = {}
         self.push_channels: dict[str, ReceiptServerProtocol] = {}
         self.relay = QueryRelay()
+        #: Called with (the sender's MSISDN, the feedback) of each committed feedback.
+        self.feedback_watchers: list[Callable[[str, wire.Feedback], None]] = []
         self._deadlines: dict[str, IDelayedCall] = {}
 
     def buildProtocol(self, addr: object) -> ReceiptServerProtocol:
@@ -336,9 +338,12 @@ class ReceiptServerFactory(Factory):
         self._relay(self.relay.logged_in(device, identity.account))
 
     def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
-        """Push a just-committed feedback to every session of ``msisdn``."""
+        """Push a just-committed feedback to every session of ``msisdn``, and
+        tell the watchers (``smsemu up`` reports reads to ESMEs so)."""
         for protocol in list(self.by_msisdn.get(msisdn, ())):
             protocol.push(feedback)
+        for watcher in self.feedback_watchers:
+            watcher(msisdn, feedback)
 
     def gone(self, protocol: ReceiptServerProtocol) -> None:
         self.connections.discard(protocol)

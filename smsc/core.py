@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, func, select
+from twisted.internet.defer import Deferred, fail, gatherResults
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from pdu import (
@@ -76,6 +77,25 @@ class Link(Protocol):
     def close(self) -> None: ...
 
 
+class EsmeSink(Protocol):
+    """What the SMSC needs of its SMPP door (``smsc.smpp.gateway``)."""
+
+    def route(self, number: str) -> str | None:
+        """The ESME (system_id) an MO message to ``number`` goes to, or None."""
+
+    def mo(self, item: Queued, submit: SmsSubmit) -> bytes:
+        """The deliver_sm that carries an MO message to its ESME."""
+
+    def enqueue(self, item: Queued) -> None:
+        """A committed ``esme`` message (a deliver_sm) to send its ESME."""
+
+    def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
+        """An SMS an ESME submitted has ended: its receipt, if asked for."""
+
+    def sweep(self) -> None:
+        """End what waited for an ESME past its validity."""
+
+
 @dataclass
 class SmscConfig:
     #: The SMSC's own address: RP-OA of what it sends, what handsets put in RP-DA.
@@ -107,6 +127,8 @@ class Queued:
     expires_at: datetime  # aware
     attempts: int = 0
     reported_delay: bool = False  # a temporary-error report went out already
+    #: The ESME it came from (an SMS) or goes to (an ``esme`` message).
+    esme: str | None = None
 
 
 @dataclass
@@ -139,6 +161,7 @@ class Metrics:
     delivered: int = 0
     failed: int = 0
     expired: int = 0
+    deleted: int = 0
     reports_made: int = 0
     delivery_attempts: int = 0
     frames_in: int = 0
@@ -170,6 +193,11 @@ class Smsc:
         # TP-SCTS and the SMS-SUBMIT-REPORT change once a second: (second, octets).
         self._stamp: tuple[int, bytes, bytes] = (-1, b"", b"")
         self._watchers: list[Callable[[str, dict[str, Any]], None]] = []
+        #: The SMPP door, if there is one (set before ``load``).
+        self.esme: EsmeSink | None = None
+        #: What ESMEs submitted and is not final yet: query_sm, cancel_sm,
+        #: replace_sm look here.
+        self.from_esmes: dict[int, Queued] = {}
 
     # -- life cycle ----------------------------------------------------------
 
@@ -204,7 +232,14 @@ class Smsc:
                 # attempts is stored only for a failed attempt (_delayed), which
                 # made the one temporary report already.
                 reported_delay=row.attempts > 0,
+                esme=row.esme,
             )
+            if item.kind is MessageKind.ESME:
+                if self.esme is not None:
+                    self.esme.enqueue(item)
+                continue
+            if item.esme is not None:
+                self.from_esmes[item.id] = item
             self._station(item.recipient).queue.append(item)
         log.info("loaded %d queued messages", len(rows))
 
@@ -285,6 +320,7 @@ class Smsc:
             "done_at": None,
             "error": None,
             "report_for": report_for,
+            "esme": item.esme,
         }
 
     def queue_depth(self) -> int:
@@ -404,7 +440,10 @@ class Smsc:
             )
             return
         recipient = msisdn_of(tpdu.tp_da)
-        known = recipient is not None and bool(self._station(recipient).imsi)
+        if recipient is None and self.esme is not None and tpdu.tp_da.number:
+            recipient = tpdu.tp_da.number  # a short code, perhaps an ESME's
+        esme = self.esme.route(recipient) if self.esme is not None and recipient else None
+        known = recipient is not None and (esme is not None or bool(self._station(recipient).imsi))
         if recipient is None or (not known and self.config.unknown_recipient == "reject"):
             self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
             return
@@ -424,6 +463,14 @@ class Smsc:
             submitted_at=now,
             expires_at=self._expiry(now, tpdu),
         )
+        if esme is not None and self.esme is not None:
+            # MO to an ESME: what it gets is a deliver_sm, not an SMS-DELIVER.
+            item.kind, item.esme = MessageKind.ESME, esme
+            try:
+                item.tpdu = self.esme.mo(item, tpdu)
+            except ValueError as exc:
+                self._reject(link, mr, C.INVALID_MANDATORY_INFORMATION, station, str(exc))
+                return
         d = self.writer.insert(MESSAGE, self._row(item, MessageState.QUEUED))
 
         def committed(_: object) -> None:
@@ -466,9 +513,111 @@ class Smsc:
     # -- delivery ------------------------------------------------------------------
 
     def _enqueue(self, item: Queued) -> None:
+        if item.kind is MessageKind.ESME:
+            assert self.esme is not None
+            self.esme.enqueue(item)
+            return
         station = self._station(item.recipient)
         station.queue.append(item)
         self._kick(station)
+
+    # -- what ESMEs submit (the SMPP door) -------------------------------------------
+
+    def submit_from_esme(
+        self,
+        esme: str,
+        originator: str,
+        recipient: str,
+        tpdus: list[bytes],
+        *,
+        receipt: bool,
+        expires_at: datetime | None = None,
+        deliver: bool = True,
+    ) -> Deferred[list[Queued]]:
+        """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
+        to ``recipient``; fires once all are committed, which is when
+        submit_sm_resp may go.  ValueError for a recipient the SMSC refuses.
+        ``deliver`` False keeps them from their recipient: a fault is about to
+        end them (``finish``)."""
+        if not recipient.startswith("+") or not recipient[1:].isdigit():
+            return fail(ValueError(f"{recipient!r} is not a subscriber number"))
+        known = bool(self._station(recipient).imsi)
+        if not known and self.config.unknown_recipient == "reject":
+            return fail(ValueError(f"no subscriber {recipient}"))
+        now = self.now()
+        items = [
+            Queued(
+                id=self._new_id(),
+                kind=MessageKind.SMS,
+                originator=originator[:32],
+                recipient=recipient,
+                tp_mr=None,
+                tp_srr=receipt,
+                tpdu=tpdu,
+                submitted_at=now,
+                expires_at=expires_at or now + self.config.default_validity,
+                esme=esme,
+            )
+            for tpdu in tpdus
+        ]
+        writes = [self.writer.insert(MESSAGE, self._row(i, MessageState.QUEUED)) for i in items]
+
+        def committed(_: object) -> list[Queued]:
+            self.metrics.submits_accepted += len(items)
+            for item in items:
+                self.from_esmes[item.id] = item
+                if deliver:
+                    self._enqueue(item)
+            return items
+
+        return gatherResults(writes, consumeErrors=True).addCallback(committed)
+
+    def queue_for_esme(self, item: Queued) -> Deferred[None]:
+        """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt),
+        then hand it to the SMPP door."""
+        d = self.writer.insert(MESSAGE, self._row(item, MessageState.QUEUED))
+        return d.addCallback(lambda _: self._enqueue(item))
+
+    def new_id(self) -> int:
+        return self._new_id()
+
+    def scts(self) -> datetime:
+        """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds)."""
+        return self._local(self.now())
+
+    def end(
+        self,
+        message_id: int,
+        state: MessageState = MessageState.DELETED,
+        st: int = tp_st.ST_PERM_DELETED_BY_ORIGINATOR,
+        cause: int | None = None,
+    ) -> bool:
+        """End a message an ESME submitted that is still waiting: cancel_sm
+        (deleted), or a fault that fails its delivery.  False if it is final
+        already or being delivered right now."""
+        item = self.from_esmes.get(message_id)
+        if item is None:
+            return False
+        station = self._station(item.recipient)
+        if station.in_flight is item:
+            return False
+        station.queue.remove(item)
+        self._finish(item, state, st, cause)
+        return True
+
+    def replace(self, message_id: int, tpdu: bytes) -> bool:
+        """Give a waiting message an ESME submitted a new SMS-DELIVER
+        (replace_sm); False if it is final already or being delivered."""
+        item = self.from_esmes.get(message_id)
+        if item is None or self._station(item.recipient).in_flight is item:
+            return False
+        item.tpdu = tpdu
+        self.writer.update(MESSAGE, item.id, {"tpdu": tpdu})
+        return True
+
+    def finish(self, item: Queued, state: MessageState, st: int, cause: int | None = None) -> None:
+        """End ``item`` (the SMPP door ends the deliver_sms it sends)."""
+        self._finish(item, state, st, cause)
 
     def _kick(self, station: Station) -> None:
         """Send the next message to ``station`` if nothing stands in the way."""
@@ -553,7 +702,8 @@ class Smsc:
     def _delayed(self, item: Queued, st: int, cause: int | None) -> None:
         """Record a failed attempt; tell the sender once, if it asked for reports."""
         self.writer.update(MESSAGE, item.id, {"attempts": item.attempts, "error": cause})
-        if item.kind is MessageKind.SMS and item.tp_srr and not item.reported_delay:
+        from_handset = item.kind is not MessageKind.REPORT and item.esme is None
+        if from_handset and item.tp_srr and not item.reported_delay:
             item.reported_delay = True
             self._report(item, st)
 
@@ -583,7 +733,13 @@ class Smsc:
         setattr(self.metrics, counter, getattr(self.metrics, counter) + 1)
         if self._watchers:
             self._emit(state.value, id=item.id, kind=item.kind.value, recipient=item.recipient)
-        if item.kind is MessageKind.SMS and item.tp_srr:
+        if item.kind is MessageKind.SMS and item.esme is not None:
+            # From an ESME: its receipt (if it asked) is a deliver_sm, not an SMS.
+            self.from_esmes.pop(item.id, None)
+            if self.esme is not None:
+                self.esme.finished(item, state, cause if cause is not None else st)
+        elif item.kind is not MessageKind.REPORT and item.tp_srr:
+            # An SMS from a handset, to a handset or an ESME: SMS-STATUS-REPORT.
             self._report(item, st)
 
     def _report(self, item: Queued, st: int) -> None:
@@ -627,6 +783,8 @@ class Smsc:
                 else:
                     keep.append(item)
             station.queue = keep
+        if self.esme is not None:
+            self.esme.sweep()
         self._sweeper = self.clock.callLater(self.config.expiry_sweep, self._sweep)
 
 

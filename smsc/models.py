@@ -20,8 +20,11 @@ class Base(DeclarativeBase):
 
 
 class MessageKind(StrEnum):
-    SMS = "sms"  # an SMS-SUBMIT, forwarded as SMS-DELIVER
+    SMS = "sms"  # an SMS-SUBMIT (or a submit_sm), forwarded as SMS-DELIVER
     REPORT = "report"  # an SMS-STATUS-REPORT the SMSC made for a sender
+    #: A deliver_sm owed to the ESME ``esme``: an MO message routed to it, or
+    #: a delivery receipt; ``tpdu`` holds the deliver_sm.
+    ESME = "esme"
 
 
 class MessageState(StrEnum):
@@ -31,6 +34,7 @@ class MessageState(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     EXPIRED = "expired"
+    DELETED = "deleted"  # cancelled by its ESME (cancel_sm)
 
 
 class Subscriber(Base):
@@ -60,3 +64,6 @@ class Message(Base):
     done_at: Mapped[datetime | None]
     error: Mapped[int | None]  # last RP-Cause from the recipient, or TP-ST of the end
     report_for: Mapped[int | None] = mapped_column(BigInteger)  # the SMS a report is about
+    #: The ESME (system_id) an SMS came from, which gets its receipt; for an
+    #: ``esme`` message, the ESME it goes to.
+    esme: Mapped[str | None] = mapped_column(String(16))

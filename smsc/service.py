@@ -1,4 +1,5 @@
-"""The SMSC as a Twisted service: database, core, radio link and admin API."""
+"""The SMSC as a Twisted service: database, core, radio link, admin API and,
+configured, the SMPP door for ESMEs."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from twisted.web.server import Site
 from .admin import admin_root
 from .core import Smsc, SmscConfig
 from .server import RadioLinkFactory
+from .smpp.gateway import SmppConfig, SmppGateway
+from .smpp.server import SmppFactory
 from .store import BatchWriter, open_engine
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,8 @@ class SmscService(Service):
         *,
         link: tuple[str, int] = ("127.0.0.1", 7101),
         admin: tuple[str, int] | None = ("127.0.0.1", 7180),
+        smpp: tuple[str, int] | None = None,
+        smpp_config: SmppConfig | None = None,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -43,12 +48,21 @@ class SmscService(Service):
         self.ports: list[IListeningPort] = []
         self.link_port = 0
         self.admin_port = 0
+        self.smpp_address = smpp
+        self.smpp_config = smpp_config or SmppConfig()
+        self.gateway: SmppGateway | None = None
+        self.smpp_factory: SmppFactory | None = None
+        self.smpp_port = 0
 
     def startService(self) -> None:
         super().startService()
         engine = open_engine(self.database_url)
         self.writer = BatchWriter(engine, self.reactor.callFromThread)
         self.smsc = Smsc(self.writer, self.reactor, self.config)
+        if self.smpp_address is not None:
+            # Before load: the deliver_sms owed to ESMEs are the gateway's.
+            self.gateway = SmppGateway(self.smsc, self.smpp_config, self.reactor)
+            self.smsc.esme = self.gateway
         self.smsc.load()
         self.writer.start()
         self.smsc.start()
@@ -61,6 +75,12 @@ class SmscService(Service):
             admin = self.reactor.listenTCP(port, Site(admin_root(self.smsc)), interface=host)
             self.ports.append(admin)
             self.admin_port = admin.getHost().port
+        if self.gateway is not None and self.smpp_address is not None:
+            host, port = self.smpp_address
+            self.smpp_factory = SmppFactory(self.gateway)
+            smpp = self.reactor.listenTCP(port, self.smpp_factory, interface=host)
+            self.ports.append(smpp)
+            self.smpp_port = smpp.getHost().port
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
@@ -70,6 +90,10 @@ class SmscService(Service):
             self.smsc.stop()
             for link in list(self.smsc.links):
                 link.close()
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.smpp_factory is not None:
+            self.smpp_factory.close_all()
         writer = self.writer
 
         def drain(_: object) -> Deferred[None] | None:

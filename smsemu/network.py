@@ -35,12 +35,14 @@ from receipt_server.server import (
     DEFAULT_BURST,
     DEFAULT_QUERY_TIMEOUT,
     DEFAULT_RATE,
+    ReceiptServerFactory,
     ReceiptServerService,
 )
 from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
+from smsc.smpp.gateway import SmppConfig, SmppGateway
 from smsc.store import sqlite_url
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--smsc-address", help="the SMSC's own number (+15550000000)")
         p.add_argument("--unknown-recipient", choices=["queue", "reject"])
         p.add_argument("--validity", type=float, help="default validity in hours (48)")
+        p.add_argument("--smpp", type=host_port, help="SMPP server HOST:PORT (127.0.0.1:2775)")
         if name == "up":
             p.add_argument(
                 "--ip-server", type=host_port, help="IP server HOST:PORT (127.0.0.1:7102)"
@@ -116,6 +119,8 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "smsc_address": "+15550000000",
         "unknown_recipient": "queue",
         "validity": 48.0,
+        "smpp": "127.0.0.1:2775",
+        "smpp_config": {},
         "ip_server": "127.0.0.1:7102",
         "control": "127.0.0.1:7190",
         "rate": DEFAULT_RATE,
@@ -130,6 +135,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         with args.config.open("rb") as f:
             config = tomllib.load(f)
         found.update({k.replace("-", "_"): v for k, v in config.get("smsc", {}).items()})
+        found["smpp_config"] = config.get("smpp", {})
+        if "listen" in found["smpp_config"]:
+            found["smpp"] = found["smpp_config"]["listen"]
         ip = config.get("ip_server", {})
         keys = ("rate", "burst", "history_days", "history_count", "query_timeout")
         found.update({k: ip[k] for k in keys if k in ip})
@@ -148,7 +156,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     for spec in getattr(args, "companion", None) or []:
         name, _, number = spec.partition("@")
         found["companions"].append(_companion_entry({"name": name, "msisdn": number}))
-    for key in ("link", "admin", "ip_server", "control"):
+    for key in ("link", "admin", "ip_server", "control", "smpp"):
         if isinstance(found[key], str):
             found[key] = host_port(found[key])
     return found
@@ -212,8 +220,17 @@ def build_smsc(found: dict[str, Any]) -> SmscService:
         default_validity=timedelta(hours=float(found["validity"])),
         zone=zone_of_now(),
     )
+    try:
+        smpp = SmppConfig.from_config(found["smpp_config"])
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"error: [smpp]: {exc}") from None
     return SmscService(
-        config, _data_dir_url(found, sqlite_url), link=found["link"], admin=found["admin"]
+        config,
+        _data_dir_url(found, sqlite_url),
+        link=found["link"],
+        admin=found["admin"],
+        smpp=found["smpp"],
+        smpp_config=smpp,
     )
 
 
@@ -249,11 +266,21 @@ def _logging() -> None:
 
 def _smsc_lines(service: SmscService) -> list[str]:
     admin = service.admin_address[0] if service.admin_address else ""
-    return [
+    lines = [
         f"smsc: radio link on {service.link_address[0]}:{service.link_port}",
         f"smsc: admin API on http://{admin}:{service.admin_port}",
         f"smsc: database {service.database_url.split('@')[-1]}",
     ]
+    if service.smpp_address is not None:
+        lines.append(f"smsc: SMPP on {service.smpp_address[0]}:{service.smpp_port}")
+        for account in service.smpp_config.accounts:
+            routes = ", ".join(account.routes) or "none"
+            rate = f"{account.rate:g}/s" if account.rate else "no limit"
+            lines.append(
+                f"smpp: ESME system_id {account.system_id!r} password {account.password!r} "
+                f"(MO routes: {routes}; rate: {rate})"
+            )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -283,6 +310,8 @@ def run_up(args: argparse.Namespace) -> int:
     )
     ip.startService()
     assert ip.store is not None and ip.listening is not None
+    if smsc.gateway is not None:
+        report_reads(ip.listening.factory, smsc.gateway)
     handsets = found["handsets"] or [_handset_entry({"msisdn": m}) for m in DEFAULT_HANDSETS]
     data_dir = Path(found["data_dir"])
     services: list[Any] = [smsc, ip]
@@ -353,6 +382,16 @@ def run_up(args: argparse.Namespace) -> int:
     Deferred.fromCoroutine(start_handsets()).addCallbacks(started, failed)
     reactor.run()
     return 0
+
+
+def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:
+    """SPEC §2's read receipts, reported to the ESME that sent the message
+    when its SMPP config asks (``read_receipts``): the IP server and the SMSC
+    meet here, in the process that runs both."""
+    if gateway.config.read_receipts:
+        factory.feedback_watchers.append(
+            lambda sender, f: gateway.read(sender, f.receiver, f.message_number, f.status)
+        )
 
 
 async def provision(

@@ -104,13 +104,15 @@ class SmscProcess:
     proc: subprocess.Popen[str] = field(init=False)
     link_port: int = 0
     admin_port: int = 0
+    smpp_port: int = 0
+    lines: list[str] = field(default_factory=list)  # what it printed at start
     ip_port: int = 0  # smsemu up only, as the two below
     control_port: int = 0
     handsets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        ports = ["--link", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+        ports = ["--link", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0"]
         if self.command == "up":
             ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
@@ -119,10 +121,13 @@ class SmscProcess:
         )  # fmt: skip
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
             if m := re.search(r"radio link on [\d.]+:(\d+)", line):
                 self.link_port = int(m.group(1))
             elif m := re.search(r"admin API on http://[\d.]+:(\d+)", line):
                 self.admin_port = int(m.group(1))
+            elif m := re.search(r"SMPP on [\d.]+:(\d+)", line):
+                self.smpp_port = int(m.group(1))
             elif m := re.search(r"ip server: on [\d.]+:(\d+)", line):
                 self.ip_port = int(m.group(1))
             elif m := re.search(r"control API on http://[\d.]+:(\d+)", line):

@@ -1,0 +1,186 @@
+"""Between SMPP's fields and the TPDUs of TS 23.040, both ways, without I/O.
+
+An ESME's submit_sm becomes the SMS-DELIVERs a handset receives: data_coding
+picks the alphabet (0 is "the SMSC default alphabet", which this SMSC takes
+as GSM 03.38 unpacked unless configured as Latin-1 or ASCII), esm_class UDHI
+says the short_message starts with a User Data Header (kept as sent), the
+sar_* TLVs become a 16-bit concatenation element, and a text longer than one
+SMS (message_payload) is split into the fewest parts.  A handset's MO
+SMS-SUBMIT becomes the fields of the deliver_sm its ESME gets, part for part,
+as real SMSCs forward them (UDH in the short_message, esm_class UDHI set).
+"""
+
+from __future__ import annotations
+
+import codecs
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pdu import Address, Alphabet, DataCodingScheme, PDUError, SmsDeliver, SmsSubmit, UserData, gsm7
+from pdu import encode as encode_tpdu
+from pdu.concat import split
+from pdu.reader import Reader
+from pdu.udh import InformationElement, concat_ie, decode_udh, encode_udh
+
+#: esm_class bits (SMPP 3.4 §5.2.12).
+UDHI = 0x40
+#: The most octets a short_message carries; longer goes in message_payload.
+MAX_SHORT_MESSAGE = 254
+#: The user data octets of one SMS.
+MAX_UD = 140
+
+
+class DefaultAlphabet(StrEnum):
+    """What data_coding 0 means here (SMPP leaves it to the SMSC)."""
+
+    GSM7 = "gsm7"  # GSM 03.38 default alphabet, one septet per octet
+    LATIN1 = "latin1"
+    ASCII = "ascii"
+
+
+class ConversionError(ValueError):
+    """A message that cannot be carried: the reason says why."""
+
+
+def text_of(data_coding: int, octets: bytes, default: DefaultAlphabet) -> str | bytes:
+    """The text (or 8-bit data) of a short_message in ``data_coding``."""
+    try:
+        if data_coding == 0:
+            if default is DefaultAlphabet.GSM7:
+                return _septets(octets)
+            return octets.decode(default.value)
+        if data_coding == 1:
+            return octets.decode("ascii")
+        if data_coding == 3:
+            return octets.decode("latin-1")
+        if data_coding == 8:
+            return octets.decode("utf-16-be", errors="surrogatepass")
+        if data_coding in (2, 4):
+            return octets
+        if data_coding & 0xF0 == 0xF0:  # the DCS F0 group: bit 2 says 8-bit data
+            return octets if data_coding & 0x04 else _septets(octets)
+        if 0x10 <= data_coding <= 0x1F:
+            # TS 23.038's general group with a message class (Kannel sends these
+            # for mclass): bits 3-2 the alphabet, as in a TP-DCS.
+            alphabet = DataCodingScheme(data_coding).alphabet
+            if alphabet is Alphabet.UCS2:
+                return octets.decode("utf-16-be", errors="surrogatepass")
+            return octets if alphabet is Alphabet.DATA_8BIT else _septets(octets)
+    except UnicodeDecodeError as exc:
+        reason = f"short_message is not valid in data_coding {data_coding}: {exc}"
+        raise ConversionError(reason) from None
+    raise ConversionError(f"data_coding {data_coding:#04x} is not supported by this SMSC")
+
+
+def _septets(octets: bytes) -> str:
+    """GSM 03.38 text, one septet per octet."""
+    if any(b > 0x7F for b in octets):
+        raise ConversionError("GSM 03.38 unpacked takes septets 0-127 only")
+    return gsm7.decode(octets)
+
+
+def _alphabet(data_coding: int, content: str | bytes) -> Alphabet:
+    if isinstance(content, bytes):
+        return Alphabet.DATA_8BIT
+    if data_coding == 8 or (
+        0x10 <= data_coding <= 0x1F and DataCodingScheme(data_coding).alphabet is Alphabet.UCS2
+    ):
+        return Alphabet.UCS2
+    return Alphabet.GSM7 if gsm7.is_gsm7(content) else Alphabet.UCS2
+
+
+def _message_class(data_coding: int) -> int | None:
+    """The message class of data_coding 0x10-0x1F and 0xF0-0xFF (flash SMS is class 0)."""
+    return data_coding & 0x03 if data_coding & 0xF0 in (0xF0, 0x10) else None
+
+
+@dataclass(frozen=True, slots=True)
+class Sar:
+    """The sar_* TLVs: the ESME segmented the message itself."""
+
+    ref: int
+    total: int
+    seq: int
+
+
+def delivers(
+    *,
+    source: Address,
+    data_coding: int,
+    esm_class: int,
+    protocol_id: int,
+    payload: bytes,
+    tp_scts: datetime,
+    sar: Sar | None = None,
+    ref: int = 0,
+    default: DefaultAlphabet = DefaultAlphabet.GSM7,
+) -> list[bytes]:
+    """The SMS-DELIVERs of one submit_sm or data_sm (``payload``: its
+    short_message or message_payload); ConversionError if it cannot be."""
+    udh: tuple[InformationElement, ...] = ()
+    body = payload
+    try:
+        if esm_class & UDHI:
+            if not payload:
+                raise ConversionError("esm_class UDHI set, but there is no user data header")
+            udh = decode_udh(Reader(payload), len(payload))
+            body = payload[1 + payload[0] :]
+        content = text_of(data_coding, body, default)
+        alphabet = _alphabet(data_coding, content)
+        dcs = DataCodingScheme.general(alphabet, _message_class(data_coding))
+        if sar is not None:
+            udh = (*udh, concat_ie(sar.ref & 0xFFFF, sar.total, sar.seq, 16))
+        if udh:
+            # The ESME laid the message out itself: one SMS, as it is.
+            parts = [UserData(content, udh)]
+        else:
+            parts = split(content, alphabet=alphabet, ref=ref & 0xFF).parts
+        out = [
+            encode_tpdu(
+                SmsDeliver(tp_oa=source, tp_scts=tp_scts, tp_pid=protocol_id, tp_dcs=dcs, tp_ud=ud)
+            )
+            for ud in parts
+        ]
+    except PDUError as exc:
+        raise ConversionError(str(exc)) from None
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class MoFields:
+    """What a deliver_sm carries of a handset's SMS-SUBMIT."""
+
+    data_coding: int
+    esm_class: int
+    protocol_id: int
+    message: bytes  # short_message, or message_payload when longer than 254 octets
+    text: str  # as people read it, for logs and receipts
+
+
+def mo_fields(submit: SmsSubmit, default: DefaultAlphabet = DefaultAlphabet.GSM7) -> MoFields:
+    """One MO part as a deliver_sm's fields (its UDH, if any, kept in front)."""
+    ud = submit.tp_ud
+    body = ud.body
+    if isinstance(body, bytes):
+        data_coding, octets, text = 4, body, body.hex(" ")
+    elif submit.tp_dcs.alphabet is Alphabet.UCS2:
+        data_coding, octets, text = 8, body.encode("utf-16-be", "surrogatepass"), body
+    elif default is DefaultAlphabet.GSM7:
+        data_coding, octets, text = 0, gsm7.encode(body), body
+    else:
+        # Characters the configured charset lacks come out as "?".
+        data_coding, octets, text = 0, codecs.encode(body, default.value, "replace"), body
+    header = encode_udh(ud.udh) if ud.udh else b""
+    esm_class = UDHI if ud.udh else 0
+    return MoFields(data_coding, esm_class, submit.tp_pid, header + octets, text)
+
+
+def plain_text(data_coding: int, message: bytes, esm_class: int, default: DefaultAlphabet) -> str:
+    """What a receipt's ``text:`` shows of a message: its text, UDH left out."""
+    body = message[1 + message[0] :] if esm_class & UDHI and message else message
+    try:
+        content = text_of(data_coding, body, default)
+    except ConversionError:
+        return ""
+    return content.hex() if isinstance(content, bytes) else content

@@ -1,0 +1,184 @@
+"""The SMPP door's Twisted side: a protocol that moves PDUs between a TCP
+connection, its ``EsmeSession`` and the ``SmppGateway``, and its factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+
+from . import pdu as p
+from .gateway import SmppGateway
+from .session import Action, Answered, Authenticate, Close, EsmeSession, Send, Serve, State
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 2775  # the port SMPP is registered for (IANA)
+#: Seconds a connection may stay unbound; then it is closed (§2.2: an SMSC
+#: need not keep a connection nobody binds on).
+BIND_TIMEOUT = 60.0
+#: Seconds without a PDU from the ESME before the SMSC asks enquire_link, and
+#: then how long the answer may take before the connection is given up: a peer
+#: gone without closing (a NAT that forgot it) is noticed and its deliver_sms
+#: go elsewhere.
+ENQUIRE_AFTER = 30.0
+ENQUIRE_TIMEOUT = 30.0
+
+
+class SmppProtocol(Protocol):
+    def __init__(self, factory: SmppFactory) -> None:
+        self.factory = factory
+        self.gateway = factory.gateway
+        self.session = EsmeSession(factory.gateway.config.window, factory.gateway.config.system_id)
+        self.reader = p.PduReader()
+        self.peer = "?"
+        self.clock = factory.clock
+        self._idle: IDelayedCall | None = None
+        self._enquiring = False
+
+    # -- Connection (what the gateway needs) -----------------------------------------------
+
+    @property
+    def system_id(self) -> str | None:
+        return self.session.system_id
+
+    @property
+    def can_receive(self) -> bool:
+        return self.session.can_receive
+
+    @property
+    def room(self) -> int:
+        return self.session.room
+
+    def request(self, make: type[p.Pdu], **fields: Any) -> int | None:
+        made = self.session.request(make, **fields)
+        if made is None:
+            return None
+        pdu, actions = made
+        self._apply(actions)
+        return pdu.sequence_number
+
+    def forget(self, sequence_number: int) -> None:
+        self.session.outstanding.pop(sequence_number, None)
+
+    def unbind(self) -> None:
+        if self.request(p.Unbind) is not None:
+            self._arm(ENQUIRE_TIMEOUT)  # no unbind_resp in time: the connection goes
+
+    def reset(self) -> None:
+        if self.transport is not None:
+            self.transport.abortConnection()  # type: ignore[attr-defined]
+
+    # -- Twisted ------------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        no_delay = getattr(self.transport, "setTcpNoDelay", None)
+        if no_delay is not None:
+            no_delay(True)
+        address = self.transport.getPeer()
+        self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        self._arm(BIND_TIMEOUT)
+
+    def _arm(self, seconds: float) -> None:
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self._idle = self.clock.callLater(seconds, self._quiet)
+
+    def _quiet(self) -> None:
+        """Nothing heard for a while: unbound, or no answer to enquire_link or
+        unbind: close; bound and quiet: ask enquire_link."""
+        self._idle = None
+        if self.session.system_id is None or self._enquiring or self.session.closed:
+            log.info("%s: silent: closing", self.peer)
+            if self.transport is not None:
+                self.transport.loseConnection()
+            return
+        self._enquiring = True
+        self.request(p.EnquireLink)
+        self._arm(ENQUIRE_TIMEOUT)
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.session.system_id is not None and self.session.state is not State.UNBINDING:
+            self._enquiring = False
+            self._arm(ENQUIRE_AFTER)
+        for item in self.reader.feed(data):
+            if self.session.closed:
+                break
+            if isinstance(item, p.SmppError):
+                log.info("%s: %s", self.peer, item)
+            self._apply(self.session.receive(item))
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        if self._idle is not None and self._idle.active():
+            self._idle.cancel()
+        self.factory.protocols.discard(self)
+        bound = self.session.system_id is not None
+        unanswered = self.session.close()
+        if bound:
+            self.gateway.gone(self, unanswered)
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                if self.transport is not None:
+                    self.transport.write(p.encode(action.pdu))
+            elif isinstance(action, Close):
+                if self.transport is not None:
+                    self.transport.loseConnection()
+            elif isinstance(action, Authenticate):
+                status = self.gateway.authenticate(action.bind)
+                log.info(
+                    "%s: %s as %r: %s",
+                    self.peer,
+                    action.bind.name,
+                    action.bind.system_id,
+                    p.describe_status(status),
+                )
+                self._apply(self.session.bind_result(status))
+                if status == p.CommandStatus.ESME_ROK:
+                    self._arm(ENQUIRE_AFTER)
+                    self.gateway.bound(self)
+            elif isinstance(action, Serve):
+                self._serve(action.request)
+            elif isinstance(action, Answered) and isinstance(action.request, p.DeliverSm):
+                self.gateway.answered(self, action.request, action.response)
+
+    def _serve(self, request: p.Pdu) -> None:
+        answer = self.gateway.serve(self, request)
+        if answer is None:  # a fault that drops the response
+            self._apply(self.session.respond(None))
+            return
+
+        def respond(response: p.Pdu) -> None:
+            self._apply(self.session.respond(response))
+
+        def failed(failure: Failure) -> None:
+            log.error("%s: %s failed: %s", self.peer, request.name, failure.getErrorMessage())
+            cls = p.RESPONSE_CLASSES[request.command_id]
+            status = p.CommandStatus.ESME_RSYSERR
+            respond(cls(sequence_number=request.sequence_number, command_status=status))
+
+        answer.addCallbacks(respond, failed)
+
+
+class SmppFactory(Factory):
+    def __init__(self, gateway: SmppGateway) -> None:
+        self.gateway = gateway
+        self.clock = gateway.clock
+        self.protocols: set[SmppProtocol] = set()
+
+    def buildProtocol(self, addr: object) -> SmppProtocol:
+        protocol = SmppProtocol(self)
+        self.protocols.add(protocol)
+        return protocol
+
+    def close_all(self) -> Deferred[None] | None:
+        for protocol in list(self.protocols):
+            if protocol.transport is not None:
+                protocol.transport.loseConnection()
+        return None

@@ -1,0 +1,613 @@
+"""The SMPP door with smpplib (an independent client from PyPI) as the ESME,
+over real TCP on 127.0.0.1 against the real SMSC on an SQLite file, with
+handsets attached over the radio link: binds, submits in every alphabet and
+length, the handset's text, delivery receipts, MO, query_sm and cancel_sm,
+every fault rule, and bad input."""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+import smpplib.gsm
+import smpplib.smpp
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+from twisted.internet.threads import deferToThread
+
+from handset.link_client import LinkClient
+from handset.service import HandsetService
+from pdu import Address, SmsDeliver, SmsStatusReport, SmsSubmit
+from pdu import encode as encode_tpdu
+from pdu.concat import reassemble, split
+from receipt_server.server import ReceiptServerService
+from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.core import SmscConfig
+from smsc.service import SmscService
+from smsc.smpp import receipt
+from smsc.smpp.faults import FaultRule
+from smsc.smpp.gateway import EsmeAccount, SmppConfig
+from smsemu.network import provision, report_reads
+
+from .netfix import handset, stop
+
+PHONE, OTHER = "+4915112345678", "+15551234567"
+SHORT_CODE = "12345"
+TESTER = EsmeAccount("tester", "secret", routes=(SHORT_CODE,))
+SLOW = EsmeAccount("slow", "secret", rate=2)
+
+
+def start(
+    tmp_path: Path, *faults: FaultRule, read_receipts: bool = False, **config: Any
+) -> SmscService:
+    smpp = SmppConfig(
+        accounts=[TESTER, SLOW], faults=list(faults), seed=1, read_receipts=read_receipts
+    )
+    service = SmscService(
+        SmscConfig(**config),
+        f"sqlite:///{tmp_path / 'smsc.sqlite3'}",
+        link=("127.0.0.1", 0),
+        admin=None,
+        smpp=("127.0.0.1", 0),
+        smpp_config=smpp,
+    )
+    service.startService()
+    return service
+
+
+@pytest.fixture
+def smsc(tmp_path: Path) -> Iterator[SmscService]:
+    service = start(tmp_path)
+    yield service
+    stop(service)
+
+
+class Esme:
+    """An smpplib client, its blocking calls run on a thread."""
+
+    def __init__(self, port: int) -> None:
+        self.client = smpplib.client.Client(
+            "127.0.0.1", port, timeout=20, allow_unknown_opt_params=True
+        )
+        self.client.connect()
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+    async def bind(self, kind: str = "transceiver", system_id: str = "tester") -> Any:
+        method = getattr(self.client, f"bind_{kind}")
+        return await deferToThread(method, system_id=system_id, password="secret")
+
+    async def read(self) -> Any:
+        """The next PDU; a deliver_sm is answered ESME_ROK as it is read."""
+        pdu = await deferToThread(self.client.read_pdu)
+        if pdu.command == "deliver_sm":
+            resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
+            resp.sequence = pdu.sequence
+            self.client.send_pdu(resp)
+        return pdu
+
+    async def until(self, command: str) -> Any:
+        while (pdu := await self.read()).command != command:
+            pass
+        return pdu
+
+    async def submit(self, **fields: Any) -> Any:
+        args = {
+            "source_addr_ton": 1,
+            "source_addr": "4930123456",
+            "dest_addr_ton": 1,
+            "destination_addr": PHONE[1:],
+        }
+        args.update(fields)
+        self.client.send_message(**args)
+        return await self.until("submit_sm_resp")
+
+
+@pytest_twisted.async_yield_fixture
+async def phone(smsc: SmscService) -> Any:
+    client: LinkClient = await handset(smsc, PHONE)
+    yield client
+    client.close()
+    await client.lost
+
+
+@pytest_twisted.async_yield_fixture
+async def esme(smsc: SmscService) -> Any:
+    e = Esme(smsc.smpp_port)
+    yield e
+    e.close()
+
+
+def message_id(resp: Any) -> str:
+    raw = resp.message_id
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+# -- binds -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["transmitter", "receiver", "transceiver"])
+@pytest_twisted.ensureDeferred
+async def test_each_bind_kind_is_accepted(smsc: SmscService, kind: str) -> None:
+    esme = Esme(smsc.smpp_port)
+    try:
+        resp = await esme.bind(kind)
+        assert resp.command == f"bind_{kind}_resp" and resp.status == 0
+        assert resp.system_id in (b"smsemu", "smsemu")
+    finally:
+        esme.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_credentials_are_refused_and_the_connection_may_try_again(
+    smsc: SmscService,
+) -> None:
+    esme = Esme(smsc.smpp_port)
+    try:
+        with pytest.raises(smpplib.exceptions.PDUError) as caught:
+            await deferToThread(esme.client.bind_transmitter, system_id="tester", password="nope")
+        assert caught.value.args[1] == smpplib.consts.SMPP_ESME_RINVPASWD
+        with pytest.raises(smpplib.exceptions.PDUError) as caught:
+            await deferToThread(esme.client.bind_transmitter, system_id="who", password="x")
+        assert caught.value.args[1] == smpplib.consts.SMPP_ESME_RINVSYSID
+        assert (await esme.bind("transmitter")).status == 0
+    finally:
+        esme.close()
+
+
+# -- submit_sm to a handset ----------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_gsm_message_reaches_the_handset_and_its_receipt_the_esme(
+    smsc: SmscService, phone: LinkClient, esme: Esme
+) -> None:
+    await esme.bind()
+    arriving = phone.next_message()
+    # GSM 03.38 unpacked: "Hi @ €" (@ is 0x00, € the escape 0x1B 0x65).
+    resp = await esme.submit(short_message=b"Hi \x00 \x1be", data_coding=0, registered_delivery=1)
+    assert resp.status == 0
+    got = await arriving
+    assert isinstance(got, SmsDeliver) and got.tp_ud.body == "Hi @ €"
+    assert got.tp_oa == Address("4930123456")
+    dlr = await esme.until("deliver_sm")
+    assert dlr.esm_class == 0x04
+    fields = receipt.parse(dlr.short_message.decode())
+    assert fields["id"] == message_id(resp) and fields["stat"] == "DELIVRD"
+    assert dlr.receipted_message_id in (message_id(resp), message_id(resp).encode())
+    assert dlr.message_state == 2  # DELIVERED
+
+
+@pytest_twisted.ensureDeferred
+async def test_ucs2_and_long_messages_arrive_whole(
+    smsc: SmscService, phone: LinkClient, esme: Esme
+) -> None:
+    await esme.bind("transmitter")
+    # UCS2 in one part.
+    arriving = phone.next_message()
+    await esme.submit(short_message="Привет 👋".encode("utf-16-be"), data_coding=8)
+    got = await arriving
+    assert isinstance(got, SmsDeliver) and got.tp_ud.body == "Привет 👋"
+    # A long one in message_payload: the SMSC splits it.
+    long_text = "The quick brown fox jumps over the lazy dog. " * 8
+    arriving_parts = [phone.next_message() for _ in split(long_text).parts]
+    resp = await esme.submit(short_message=b"", message_payload=long_text.encode(), data_coding=1)
+    assert resp.status == 0
+    parts = [await d for d in arriving_parts]
+    assert reassemble(p.tp_ud for p in parts if isinstance(p, SmsDeliver)).body == long_text
+    # A long one the ESME split itself, with UDH, via smpplib's own splitter.
+    pieces, encoding, esm_class = smpplib.gsm.make_parts("Ünïcode long message " * 6)
+    arriving_parts = [phone.next_message() for _ in pieces]
+    for piece in pieces:
+        assert (
+            await esme.submit(short_message=piece, data_coding=encoding, esm_class=esm_class)
+        ).status == 0
+    parts = [await d for d in arriving_parts]
+    whole = reassemble(p.tp_ud for p in parts if isinstance(p, SmsDeliver))
+    assert whole.complete and whole.body == "Ünïcode long message " * 6
+    # And with the sar_* TLVs instead of a UDH.
+    halves = ["first half, ", "second half"]
+    arriving_parts = [phone.next_message() for _ in halves]
+    for seq, half in enumerate(halves, 1):
+        resp = await esme.submit(
+            short_message=half.encode(),
+            data_coding=1,
+            sar_msg_ref_num=0x1234,
+            sar_total_segments=2,
+            sar_segment_seqnum=seq,
+        )
+        assert resp.status == 0
+    parts = [await d for d in arriving_parts]
+    whole = reassemble(p.tp_ud for p in parts if isinstance(p, SmsDeliver))
+    assert whole.complete and whole.body == "".join(halves)
+
+
+# -- MO to the ESME ------------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_mo_to_a_short_code_reaches_the_esme(
+    smsc: SmscService, phone: LinkClient, esme: Esme
+) -> None:
+    await esme.bind("receiver")
+    submit = SmsSubmit(
+        tp_da=Address(SHORT_CODE, 0x81 >> 4 & 0x07, 1),
+        tp_mr=5,
+        tp_ud=split("STOP all").parts[0],
+        tp_srr=True,
+    )
+    await phone.submit(encode_tpdu(submit))
+    report = phone.next_message()
+    mo = await esme.until("deliver_sm")
+    assert mo.source_addr in (PHONE[1:], PHONE[1:].encode())
+    assert mo.destination_addr in (SHORT_CODE, SHORT_CODE.encode())
+    assert mo.esm_class & 0x04 == 0 and mo.short_message == b"STOP all"  # GSM 03.38: ASCII here
+    got = await report  # the deliver_sm_resp is the delivery: the phone gets its report
+    assert isinstance(got, SmsStatusReport) and got.tp_st == 0
+
+
+# -- query_sm and cancel_sm -----------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_query_and_cancel_a_pending_message(smsc: SmscService, esme: Esme) -> None:
+    await esme.bind()
+    resp = await esme.submit(
+        destination_addr=OTHER[1:], short_message=b"later", registered_delivery=1
+    )
+    mid = message_id(resp)
+    esme.client.query_message(
+        message_id=mid, source_addr_ton=1, source_addr_npi=1, source_addr="4930123456"
+    )
+    q = await esme.until("query_sm_resp")
+    assert q.status == 0 and q.message_state == 1  # ENROUTE: no handset has attached
+    # smpplib has no cancel_sm: the PDU is written octet by octet (SMPP 3.4
+    # §4.9.1) on its socket, and its cancel_sm_resp read the same way.
+    cancel = cancel_sm(20, mid, "4930123456", OTHER[1:])
+    assert await deferToThread(exchange, esme.client._socket, cancel) == (0x80000008, 0, 20)
+    dlr = await esme.until("deliver_sm")
+    assert receipt.parse(dlr.short_message.decode())["stat"] == "DELETED"
+    esme.client.query_message(
+        message_id=mid, source_addr_ton=1, source_addr_npi=1, source_addr="4930123456"
+    )
+    q = await esme.until("query_sm_resp")
+    assert q.message_state == 4  # DELETED, read back from the database
+    again = await deferToThread(
+        exchange, esme.client._socket, cancel_sm(21, mid, "4930123456", OTHER[1:])
+    )
+    assert again == (0x80000008, smpplib.consts.SMPP_ESME_RCANCELFAIL, 21)
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+
+def raw(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return sock
+
+
+def header(length: int, command_id: int, status: int, seq: int) -> bytes:
+    return struct.pack(">IIII", length, command_id, status, seq)
+
+
+def read_one(sock: socket.socket) -> tuple[int, int, int, bytes]:
+    head = b""
+    while len(head) < 16:
+        chunk = sock.recv(16 - len(head))
+        if not chunk:
+            raise ConnectionError("closed")
+        head += chunk
+    length, command_id, status, seq = struct.unpack(">IIII", head)
+    body = b""
+    while len(body) < length - 16:
+        body += sock.recv(length - 16 - len(body))
+    return command_id, status, seq, body
+
+
+def cancel_sm(seq: int, message_id: str, source: str, destination: str) -> bytes:
+    body = (
+        b"\x00"  # service_type
+        + message_id.encode()
+        + b"\x00"
+        + b"\x01\x01"
+        + source.encode()
+        + b"\x00"
+        + b"\x01\x01"
+        + destination.encode()
+        + b"\x00"
+    )
+    return header(16 + len(body), 0x00000008, 0, seq) + body
+
+
+def exchange(sock: socket.socket, request: bytes) -> tuple[int, int, int]:
+    sock.sendall(request)
+    return read_one(sock)[:3]
+
+
+def _bad_input(port: int) -> list[tuple[int, int, int]]:
+    sock = raw(port)
+    out = []
+    try:
+        # submit_sm before a bind: ESME_RINVBNDSTS
+        body = b"\x00" + b"\x00\x00" + b"1\x00" + b"\x01\x01" + b"49\x00" + bytes(10)
+        sock.sendall(header(16 + len(body), 0x04, 0, 7) + body)
+        out.append(read_one(sock)[:3])
+        # an unknown command id: generic_nack ESME_RINVCMDID
+        sock.sendall(header(16, 0x0000_0077, 0, 8))
+        out.append(read_one(sock)[:3])
+        # a truncated bind (its body cut short): generic_nack ESME_RINVCMDLEN
+        sock.sendall(header(18, 0x02, 0, 9) + b"te")
+        out.append(read_one(sock)[:3])
+        # the session survives: enquire_link is answered
+        sock.sendall(header(16, 0x15, 0, 10))
+        out.append(read_one(sock)[:3])
+    finally:
+        sock.close()
+    return out
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_input_gets_the_right_status_and_the_session_survives(
+    smsc: SmscService,
+) -> None:
+    answers = await deferToThread(_bad_input, smsc.smpp_port)
+    assert answers == [
+        (0x80000004, smpplib.consts.SMPP_ESME_RINVBNDSTS, 7),
+        (0x80000000, smpplib.consts.SMPP_ESME_RINVCMDID, 8),
+        (0x80000000, smpplib.consts.SMPP_ESME_RINVCMDLEN, 9),
+        (0x80000015, 0, 10),
+    ]
+    # and the SMSC still serves others
+    esme = Esme(smsc.smpp_port)
+    try:
+        assert (await esme.bind()).status == 0
+    finally:
+        esme.close()
+
+
+# -- fault injection ----------------------------------------------------------------------------
+
+FAULTS = (
+    FaultRule(action="status", content="REJECT", command_status=0x45),
+    FaultRule(action="throttle", destination=OTHER),
+    FaultRule(action="delay", content="SLOWLY", delay=0.3),
+    FaultRule(action="drop", content="DROP"),
+    FaultRule(action="unbind", content="GOODBYE"),
+    FaultRule(action="reset", content="RESET"),
+    FaultRule(action="fail_delivery", content="DOOMED", message_state=5, error=42),
+)
+
+
+@pytest_twisted.async_yield_fixture
+async def faulty(tmp_path: Path) -> Any:
+    service = start(tmp_path, *FAULTS)
+    client: LinkClient = await handset(service, PHONE)
+    esme = Esme(service.smpp_port)
+    await esme.bind()
+    yield esme, client
+    esme.close()
+    client.close()
+    await client.lost
+    await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_status_fault_refuses_with_the_configured_status(faulty: Any) -> None:
+    esme, _ = faulty
+    assert (await esme.submit(short_message=b"REJECT this")).status == 0x45
+    assert (await esme.submit(destination_addr=OTHER[1:], short_message=b"x")).status == 0x58
+    assert (await esme.submit(short_message=b"fine")).status == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_delayed_and_dropped_responses(faulty: Any) -> None:
+    esme, phone = faulty
+    arriving = [phone.next_message(), phone.next_message()]
+    esme.client.send_message(
+        source_addr_ton=1,
+        source_addr="1",
+        dest_addr_ton=1,
+        destination_addr=PHONE[1:],
+        short_message=b"DROP me",
+    )
+    first = esme.client.send_message(
+        source_addr_ton=1,
+        source_addr="1",
+        dest_addr_ton=1,
+        destination_addr=PHONE[1:],
+        short_message=b"SLOWLY",
+    )
+    second = esme.client.send_message(
+        source_addr_ton=1,
+        source_addr="1",
+        dest_addr_ton=1,
+        destination_addr=PHONE[1:],
+        short_message=b"quick",
+    )
+    answers = [(await esme.until("submit_sm_resp")).sequence for _ in range(2)]
+    # The delayed answer comes after the one sent behind it; the dropped never.
+    assert answers == [second.sequence, first.sequence]
+    got = [await d for d in arriving]
+    texts = sorted(str(t.tp_ud.body) for t in got if isinstance(t, SmsDeliver))
+    assert texts == ["DROP me", "SLOWLY"]  # dropped responses still deliver
+    # The dropped one left the window: the session goes on serving.
+    for _ in range(3):
+        assert (await esme.submit(short_message=b"more")).status == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unbind_fault_answers_then_unbinds(faulty: Any) -> None:
+    esme, _ = faulty
+    assert (await esme.submit(short_message=b"GOODBYE")).status == 0
+    unbind = await esme.read()
+    assert unbind.command == "unbind"
+    bye = smpplib.smpp.make_pdu("unbind_resp", client=esme.client)
+    bye.sequence = unbind.sequence
+    esme.client.send_pdu(bye)
+    with pytest.raises((smpplib.exceptions.ConnectionError, OSError)):
+        await esme.read()  # its unbind_resp closes the connection
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_reset_fault_drops_the_connection(faulty: Any) -> None:
+    esme, _ = faulty
+    esme.client.send_message(
+        source_addr_ton=1,
+        source_addr="1",
+        dest_addr_ton=1,
+        destination_addr=PHONE[1:],
+        short_message=b"RESET",
+    )
+    with pytest.raises((smpplib.exceptions.ConnectionError, OSError)):
+        await esme.read()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_failed_delivery_fault_gives_an_undeliverable_receipt(faulty: Any) -> None:
+    esme, _ = faulty
+    resp = await esme.submit(short_message=b"DOOMED", registered_delivery=1)
+    assert resp.status == 0
+    dlr = await esme.until("deliver_sm")
+    fields = receipt.parse(dlr.short_message.decode())
+    assert (fields["id"], fields["stat"], fields["err"]) == (message_id(resp), "UNDELIV", "042")
+    assert dlr.message_state == 5
+    # A long one: one receipt for the message, naming it by its message_id.
+    long = await esme.submit(
+        short_message=b"", message_payload=b"DOOMED " * 60, data_coding=1, registered_delivery=1
+    )
+    dlr = await esme.until("deliver_sm")
+    fields = receipt.parse(dlr.short_message.decode())
+    assert (fields["id"], fields["sub"], fields["stat"]) == (message_id(long), "003", "UNDELIV")
+    fine = await esme.submit(short_message=b"fine", registered_delivery=1)
+    dlr = await esme.until("deliver_sm")  # the next receipt is this one's, not another part's
+    assert receipt.parse(dlr.short_message.decode())["id"] == message_id(fine)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_per_esme_rate_is_answered_with_throttled(smsc: SmscService) -> None:
+    esme = Esme(smsc.smpp_port)
+    try:
+        await esme.bind("transmitter", "slow")  # 2 submits a second
+        for _ in range(5):  # pipelined: all five well within one second
+            esme.client.send_message(
+                source_addr_ton=1,
+                source_addr="1",
+                dest_addr_ton=1,
+                destination_addr=PHONE[1:],
+                short_message=b"x",
+            )
+        statuses = [(await esme.until("submit_sm_resp")).status for _ in range(5)]
+        assert statuses.count(0) == 2 and statuses.count(0x58) == 3
+    finally:
+        esme.close()
+
+
+# -- smsemu smsc with an [smpp] config, as a real process ------------------------------------
+
+
+def test_smsemu_smsc_prints_the_smpp_port_and_the_esme_credentials(tmp_path: Path) -> None:
+    from .rig import SmscProcess
+
+    config = tmp_path / "smsc.toml"
+    config.write_text(
+        '[[smpp.esme]]\nsystem_id = "gateway"\npassword = "pw123"\nroutes = ["12345", "+1555*"]\n'
+        '[smpp.receipt]\nid = "hex"\n'
+    )
+    smsc = SmscProcess(["--data-dir", str(tmp_path / "data"), "--config", str(config)])
+    try:
+        assert smsc.smpp_port
+        assert any("ESME system_id 'gateway' password 'pw123'" in line for line in smsc.lines)
+        client = smpplib.client.Client(
+            "127.0.0.1", smsc.smpp_port, timeout=10, allow_unknown_opt_params=True
+        )
+        client.connect()
+        assert client.bind_transceiver(system_id="gateway", password="pw123").status == 0
+        client.disconnect()
+    finally:
+        assert smsc.terminate() == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_mo_waits_for_its_esme_across_an_smsc_restart(tmp_path: Path) -> None:
+    """Store and forward toward ESMEs too: the ESME is not bound when the MO
+    comes; the SMSC restarts; the ESME binds and gets it once."""
+    service = start(tmp_path)
+    phone: LinkClient = await handset(service, PHONE)
+    submit = SmsSubmit(tp_da=Address(SHORT_CODE, 0, 1), tp_mr=9, tp_ud=split("JOIN").parts[0])
+    await phone.submit(encode_tpdu(submit))  # RP-ACK: committed
+    phone.close()
+    await phone.lost
+    await service.stopService()
+    service = start(tmp_path)
+    esme = Esme(service.smpp_port)
+    try:
+        await esme.bind("receiver")
+        mo = await esme.until("deliver_sm")
+        assert mo.short_message == b"JOIN" and mo.source_addr in (PHONE[1:], PHONE[1:].encode())
+        assert service.smsc is not None
+        await until_true(lambda: service.smsc.metrics.delivered == 1)
+    finally:
+        esme.close()
+        await service.stopService()
+
+
+async def until_true(condition: Any) -> None:
+    for _ in range(200):
+        if condition():
+            return
+        await deferLater(reactor, 0.05, lambda: None)
+    raise AssertionError("still waiting")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path: Path) -> None:
+    """SPEC §2 through the SMPP door: the ESME numbers its message with the
+    message-number IE; the phone's user opens it; the IP server's feedback
+    becomes a deliver_sm to the ESME (esm_class user acknowledgement, stat READ)."""
+    service = start(tmp_path, read_receipts=True)
+    ip = ReceiptServerService(receipt_sqlite_url(tmp_path), address=("127.0.0.1", 0))
+    ip.startService()
+    assert ip.store is not None and ip.listening is not None and service.gateway is not None
+    report_reads(ip.listening.factory, service.gateway)
+    phone_service = HandsetService(
+        PHONE,
+        tmp_path / "phone",
+        smsc=("127.0.0.1", service.link_port),
+        ip_server=("127.0.0.1", ip.port),
+        credentials=await provision(ip.store, PHONE, tmp_path / "phone"),
+    )
+    phone_service.startService()
+    esme = Esme(service.smpp_port)
+    try:
+        phone = await phone_service.ready
+        await esme.bind()
+        received = phone.wait_for("received", number=7)
+        # UDH: the message-number IE (0x80, IEDL 2, number 7), then the text.
+        resp = await esme.submit(
+            short_message=b"\x04\x80\x02\x00\x07" + b"Read me",
+            esm_class=0x40,
+            registered_delivery=1,
+        )
+        got = await received
+        assert got["text"] == "Read me"
+        delivered = await esme.until("deliver_sm")
+        assert receipt.parse(delivered.short_message.decode())["stat"] == "DELIVRD"
+        await phone.read(got["id"])
+        read = await esme.until("deliver_sm")
+        assert read.esm_class == 0x10  # SME manual/user acknowledgement
+        fields = receipt.parse(read.short_message.decode())
+        assert (fields["id"], fields["stat"]) == (message_id(resp), "READ")
+    finally:
+        esme.close()
+        await phone_service.stopService()
+        await ip.stopService()
+        await service.stopService()
