@@ -33,6 +33,7 @@ bench: $(VENV)/.test-installed
 	bash scripts/ensure-postgres
 	$(BIN)/python bench/smsc_bench.py --db both
 	$(BIN)/python bench/history_bench.py
+	$(BIN)/python bench/smpp_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

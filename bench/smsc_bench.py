@@ -79,6 +79,7 @@ class SmscProcess:
     link_port: int
     admin_port: int
     log: Path
+    smpp_port: int = 0
 
     def metrics(self) -> dict[str, float]:
         """The SMSC's Prometheus counters (smsemu_ prefix dropped)."""
@@ -154,7 +155,7 @@ def run_smsc(
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
             sel.register(proc.stdout, selectors.EVENT_READ)
-            while len(ports) < 2:
+            while len(ports) < 3:
                 left = deadline - time.monotonic()
                 if left <= 0 or not sel.select(left):
                     raise RuntimeError(f"the SMSC did not start in {timeout:.0f}s:\n{_tail(log)}")
@@ -162,9 +163,10 @@ def run_smsc(
                 if not chunk:
                     raise RuntimeError(f"the SMSC exited with {proc.wait()}:\n{_tail(log)}")
                 seen += chunk
-                for found in re.finditer(rb"smsc: (radio link|admin API) on \S*:(\d+)\s", seen):
+                pattern = rb"smsc: (radio link|admin API|SMPP) on \S*:(\d+)\s"
+                for found in re.finditer(pattern, seen):
                     ports[found[1].decode()] = int(found[2])
-        yield SmscProcess(proc, ports["radio link"], ports["admin API"], log)
+        yield SmscProcess(proc, ports["radio link"], ports["admin API"], log, ports["SMPP"])
     finally:
         SmscProcess(proc, 0, 0, log).stop()
 

@@ -585,6 +585,11 @@ class Smsc:
         """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds)."""
         return self._local(self.now())
 
+    def waiting(self, message_id: int) -> bool:
+        """Whether a message an ESME submitted is queued and not being delivered."""
+        item = self.from_esmes.get(message_id)
+        return item is not None and self._station(item.recipient).in_flight is not item
+
     def end(
         self,
         message_id: int,

@@ -384,6 +384,7 @@ FAULTS = (
     FaultRule(action="unbind", content="GOODBYE"),
     FaultRule(action="reset", content="RESET"),
     FaultRule(action="fail_delivery", content="DOOMED", message_state=5, error=42),
+    FaultRule(action="fail_delivery", content="SPAM", message_state=8),
 )
 
 
@@ -406,6 +407,17 @@ async def test_a_status_fault_refuses_with_the_configured_status(faulty: Any) ->
     assert (await esme.submit(short_message=b"REJECT this")).status == 0x45
     assert (await esme.submit(destination_addr=OTHER[1:], short_message=b"x")).status == 0x58
     assert (await esme.submit(short_message=b"fine")).status == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_this_smsc_does_not_offer_is_refused_clearly(esme: Esme) -> None:
+    await esme.bind()
+    later = await esme.submit(short_message=b"tomorrow", schedule_delivery_time="000001000000000R")
+    assert later.status == smpplib.consts.SMPP_ESME_RINVSCHED
+    nowhere = await esme.submit(
+        destination_addr="not-a-number", dest_addr_ton=5, short_message=b"x"
+    )
+    assert nowhere.status == smpplib.consts.SMPP_ESME_RINVDSTADR
 
 
 @pytest_twisted.ensureDeferred
@@ -487,6 +499,11 @@ async def test_a_failed_delivery_fault_gives_an_undeliverable_receipt(faulty: An
     dlr = await esme.until("deliver_sm")
     fields = receipt.parse(dlr.short_message.decode())
     assert (fields["id"], fields["sub"], fields["stat"]) == (message_id(long), "003", "UNDELIV")
+    rejected = await esme.submit(short_message=b"SPAM", registered_delivery=1)
+    dlr = await esme.until("deliver_sm")
+    fields = receipt.parse(dlr.short_message.decode())
+    assert (fields["id"], fields["stat"]) == (message_id(rejected), "REJECTD")
+    assert dlr.message_state == 8
     fine = await esme.submit(short_message=b"fine", registered_delivery=1)
     dlr = await esme.until("deliver_sm")  # the next receipt is this one's, not another part's
     assert receipt.parse(dlr.short_message.decode())["id"] == message_id(fine)

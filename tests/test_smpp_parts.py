@@ -80,6 +80,13 @@ def test_udhi_keeps_the_esmes_header_and_sar_adds_a_16_bit_concatenation() -> No
     )  # fmt: skip
 
 
+def test_ports_become_a_port_element_and_the_reply_path_tp_rp() -> None:
+    (d,) = sm(data_coding=4, payload=b"\x01\x02", ports=(2948, 9200), esm_class=0x80)
+    ports = find_ports(d.tp_ud.udh)
+    assert ports is not None and (ports.destination, ports.originator) == (2948, 9200)
+    assert d.tp_rp and d.tp_ud.body == b"\x01\x02"
+
+
 def test_a_flash_message_keeps_its_class() -> None:
     (d,) = sm(data_coding=0x10, payload=b"Flash")  # GSM 7-bit, class 0
     assert d.tp_ud.body == "Flash" and d.tp_dcs.message_class == 0

@@ -21,10 +21,11 @@ from pdu import Address, Alphabet, DataCodingScheme, PDUError, SmsDeliver, SmsSu
 from pdu import encode as encode_tpdu
 from pdu.concat import split
 from pdu.reader import Reader
-from pdu.udh import InformationElement, concat_ie, decode_udh, encode_udh
+from pdu.udh import InformationElement, concat_ie, decode_udh, encode_udh, ports_ie
 
 #: esm_class bits (SMPP 3.4 §5.2.12).
 UDHI = 0x40
+REPLY_PATH = 0x80
 #: The most octets a short_message carries; longer goes in message_payload.
 MAX_SHORT_MESSAGE = 254
 #: The user data octets of one SMS.
@@ -113,11 +114,14 @@ def delivers(
     payload: bytes,
     tp_scts: datetime,
     sar: Sar | None = None,
+    ports: tuple[int, int] | None = None,
     ref: int = 0,
     default: DefaultAlphabet = DefaultAlphabet.GSM7,
 ) -> list[bytes]:
     """The SMS-DELIVERs of one submit_sm or data_sm (``payload``: its
-    short_message or message_payload); ConversionError if it cannot be."""
+    short_message or message_payload; ``ports``: the destination_port and
+    source_port TLVs, as a 16-bit port element); ConversionError if it
+    cannot be.  esm_class bit 7 (reply path) sets TP-RP."""
     udh: tuple[InformationElement, ...] = ()
     body = payload
     try:
@@ -129,16 +133,27 @@ def delivers(
         content = text_of(data_coding, body, default)
         alphabet = _alphabet(data_coding, content)
         dcs = DataCodingScheme.general(alphabet, _message_class(data_coding))
+        if ports is not None:
+            udh = (*udh, ports_ie(*ports, bits=16))
         if sar is not None:
             udh = (*udh, concat_ie(sar.ref & 0xFFFF, sar.total, sar.seq, 16))
-        if udh:
+        if udh and (esm_class & UDHI or sar is not None):
             # The ESME laid the message out itself: one SMS, as it is.
             parts = [UserData(content, udh)]
         else:
-            parts = split(content, alphabet=alphabet, ref=ref & 0xFF).parts
+            plan = split(content, alphabet=alphabet, ref=ref & 0xFF).parts
+            # A port element rides in every part (TS 23.040 §9.2.3.24.4).
+            parts = [UserData(ud.body, (*udh, *(ud.udh or ())) or None) for ud in plan]
         out = [
             encode_tpdu(
-                SmsDeliver(tp_oa=source, tp_scts=tp_scts, tp_pid=protocol_id, tp_dcs=dcs, tp_ud=ud)
+                SmsDeliver(
+                    tp_oa=source,
+                    tp_scts=tp_scts,
+                    tp_pid=protocol_id,
+                    tp_dcs=dcs,
+                    tp_ud=ud,
+                    tp_rp=bool(esm_class & REPLY_PATH),
+                )
             )
             for ud in parts
         ]

@@ -17,6 +17,7 @@ import logging
 from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -203,6 +204,8 @@ class _Submitted:
     source: Address
     protocol_id: int
     outcomes: dict[int, tuple[MessageState, int | None]] = field(default_factory=dict)
+    #: The message_state a fault ends it in (its receipt says so).
+    forced: int | None = None
 
 
 @dataclass
@@ -349,6 +352,7 @@ class SmppGateway:
                 err,
                 sub.text,
                 len(sub.ids),
+                message_state=sub.forced,
             )
 
     def _receipt_of_part(self, item: Queued, state: MessageState, error: int | None) -> None:
@@ -377,10 +381,11 @@ class SmppGateway:
         *,
         esm_class: int = DELIVERY_RECEIPT,
         stat: str | None = None,
+        message_state: int | None = None,
     ) -> None:
         fmt = self.config.receipt
         done = self.smsc.now()
-        message_state = STATE[state]
+        message_state = message_state or STATE[state]
         body = fmt.text(
             message_id,
             submitted=parts,
@@ -444,7 +449,12 @@ class SmppGateway:
                 continue
             stored = p.decode(item.tpdu)
             assert isinstance(stored, p.DeliverSm)
-            fields = {f: getattr(stored, f) for f in _DELIVER_FIELDS}
+            # As stored, but for the sequence number the session gives it.
+            fields = {
+                f.name: getattr(stored, f.name)
+                for f in dataclass_fields(stored)
+                if f.name != "sequence_number"
+            }
             seq = connection.request(p.DeliverSm, **fields)
             if seq is None:
                 receivers.remove(connection)
@@ -575,6 +585,13 @@ class SmppGateway:
         if any(v is not None for v in parts) and None in parts:
             raise _Refused(S.ESME_RMISSINGOPTPARAM, "sar_* TLVs come three together")
         segment = Sar(*parts) if None not in parts else None  # type: ignore[arg-type]
+        tlvs = request.tlvs
+        ports = None
+        if tlvs.destination_port is not None:
+            ports = (tlvs.destination_port, tlvs.source_port or 0)
+        if getattr(request, "schedule_delivery_time", ""):
+            # Better refused than delivered at once against the ESME's wish.
+            raise _Refused(S.ESME_RINVSCHED, "scheduled delivery is not offered by this SMSC")
         expires: datetime | None = None
         validity = getattr(request, "validity_period", "")
         if validity:
@@ -595,6 +612,7 @@ class SmppGateway:
                 payload=message,
                 tp_scts=self.smsc.scts(),
                 sar=segment,
+                ports=ports,
                 ref=self._ref,
                 default=self.config.default_alphabet,
             )
@@ -629,6 +647,7 @@ class SmppGateway:
                 self._remember_number(esme, str(source), destination, items[0], sub)
             if doomed and rule is not None:
                 # The fault ends each part as the network would have: its receipt follows.
+                sub.forced = rule.message_state
                 state = _FAULT_STATE[p.MessageState(rule.message_state)]
                 for item in items:
                     self.smsc.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)
@@ -747,8 +766,11 @@ class SmppGateway:
 
     def _cancel(self, esme: str, request: p.CancelSm) -> p.Pdu:
         ids = self._parts(esme, request.message_id)
-        if not ids or not all(self.smsc.end(i) for i in ids):
+        # All parts or none: a part being delivered right now cannot be recalled.
+        if not ids or not all(self.smsc.waiting(i) for i in ids):
             return _refuse(request, S.ESME_RCANCELFAIL)
+        for i in ids:
+            self.smsc.end(i)
         return p.CancelSmResp(sequence_number=request.sequence_number)
 
     def _replace(self, esme: str, request: p.ReplaceSm) -> p.Pdu:
@@ -788,22 +810,6 @@ _FAULT_STATE = {
     p.MessageState.UNDELIVERABLE: MessageState.FAILED,
     p.MessageState.REJECTED: MessageState.FAILED,
 }
-_DELIVER_FIELDS = [
-    "service_type",
-    "source_addr_ton",
-    "source_addr_npi",
-    "source_addr",
-    "dest_addr_ton",
-    "dest_addr_npi",
-    "destination_addr",
-    "esm_class",
-    "protocol_id",
-    "priority_flag",
-    "registered_delivery",
-    "data_coding",
-    "short_message",
-    "tlvs",
-]
 
 
 def _refuse(request: p.Pdu, status: int) -> p.Pdu:

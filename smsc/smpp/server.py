@@ -93,7 +93,8 @@ class SmppProtocol(Protocol):
         """Nothing heard for a while: unbound, or no answer to enquire_link or
         unbind: close; bound and quiet: ask enquire_link."""
         self._idle = None
-        if self.session.system_id is None or self._enquiring or self.session.closed:
+        ending = self.session.state in (State.UNBINDING, State.CLOSED)
+        if self.session.system_id is None or self._enquiring or ending:
             log.info("%s: silent: closing", self.peer)
             if self.transport is not None:
                 self.transport.loseConnection()
