@@ -11,7 +11,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdu import Address, Alphabet, DataCodingScheme, Direction, SmsDeliver, SmsSubmit, decode
+from pdu import (
+    Address,
+    Alphabet,
+    DataCodingScheme,
+    Direction,
+    PDUError,
+    SmsDeliver,
+    SmsSubmit,
+    decode,
+    gsm7,
+)
 from pdu import encode as encode_tpdu
 from pdu.concat import reassemble, split
 from pdu.udh import find_concat, find_ports, ports_ie
@@ -208,3 +218,18 @@ def test_the_rate_limit_is_a_one_second_window() -> None:
     limit = RateLimit(2)
     assert [limit.allow(t) for t in (0.0, 0.1, 0.2, 1.05, 1.15)] == [True, True, False, True, True]
     assert all(RateLimit(0).allow(t) for t in range(100))
+
+
+@given(st.text(st.characters(exclude_categories=["Cs"]), max_size=200))
+def test_one_part_or_many_as_the_general_splitter_lays_them_out(text: str) -> None:
+    """The one-SMS shortcut gives what pdu.concat.split gives."""
+    plan = split(text)
+    data_coding = 8 if plan.alphabet is Alphabet.UCS2 else 0
+    payload = text.encode("utf-16-be") if data_coding else None
+    if payload is None:
+        try:
+            payload = gsm7.encode(text)
+        except PDUError:
+            return
+    parts = sm(data_coding=data_coding, payload=payload)
+    assert [p.tp_ud for p in parts] == plan.parts

@@ -91,6 +91,15 @@ def _alphabet(data_coding: int, content: str | bytes) -> Alphabet:
     return Alphabet.GSM7 if gsm7.is_gsm7(content) else Alphabet.UCS2
 
 
+def _fits_one(content: str | bytes, alphabet: Alphabet) -> bool:
+    """Whether ``content`` fits one SMS without a header."""
+    if isinstance(content, bytes):
+        return len(content) <= MAX_UD
+    if alphabet is Alphabet.GSM7:
+        return gsm7.septet_count(content) <= MAX_UD * 8 // 7
+    return len(content.encode("utf-16-be", "surrogatepass")) <= MAX_UD
+
+
 def _message_class(data_coding: int) -> int | None:
     """The message class of data_coding 0x10-0x1F and 0xF0-0xFF (flash SMS is class 0)."""
     return data_coding & 0x03 if data_coding & 0xF0 in (0xF0, 0x10) else None
@@ -140,6 +149,9 @@ def delivers(
         if udh and (esm_class & UDHI or sar is not None):
             # The ESME laid the message out itself: one SMS, as it is.
             parts = [UserData(content, udh)]
+        elif not udh and _fits_one(content, alphabet):
+            # The common case, without the general splitter's work per character.
+            parts = [UserData(content)]
         else:
             plan = split(content, alphabet=alphabet, ref=ref & 0xFF).parts
             # A port element rides in every part (TS 23.040 §9.2.3.24.4).
