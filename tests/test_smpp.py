@@ -379,7 +379,7 @@ async def test_bad_input_gets_the_right_status_and_the_session_survives(
 FAULTS = (
     FaultRule(action="status", content="REJECT", command_status=0x45),
     FaultRule(action="throttle", destination=OTHER),
-    FaultRule(action="delay", content="SLOWLY", delay=0.3),
+    FaultRule(action="delay", content="SLOWLY", delay=2.0),
     FaultRule(action="drop", content="DROP"),
     FaultRule(action="unbind", content="GOODBYE"),
     FaultRule(action="reset", content="RESET"),
