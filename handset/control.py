@@ -32,7 +32,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from twisted.internet.defer import CancelledError, Deferred
+from twisted.internet.defer import Deferred
+from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
@@ -244,18 +245,13 @@ class ControlApi(Resource):
 
     def _within(self, d: Deferred[Any], timeout: float, what: str) -> Deferred[Any]:
         """``d``, or 408 if it has not fired in ``timeout`` seconds."""
-        call = self.reactor.callLater(timeout, d.cancel)
-
-        def settled(result: Any) -> Any:
-            if call.active():
-                call.cancel()
-            return result
 
         def late(failure: Failure) -> Any:
-            failure.trap(CancelledError)
+            if not isinstance(failure.value, DeferredTimeout):
+                return failure
             raise ApiError(408, f"no {what} in {timeout:g} s")
 
-        return d.addBoth(settled).addErrback(late)
+        return d.addTimeout(timeout, self.reactor).addErrback(late)
 
     @staticmethod
     def _search(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:
@@ -279,13 +275,18 @@ class ControlApi(Resource):
                 except ValueError:
                     raise ApiError(400, f"{name!r} is not an ISO 8601 time") from None
                 times[name] = when if when.tzinfo else when.replace(tzinfo=UTC)
+        # What the IP server would refuse, refused here with its reason.
+        checks = {
+            "timeout": wire.timeout,
+            "limit": wire.integer(1, wire.MAX_LIMIT),
+            "text": wire.optional(wire.text(256)),
+        }
+        for name, check in checks.items():
+            try:
+                check(body.get(name, 50 if name == "limit" else None))
+            except wire.Invalid as exc:
+                raise ApiError(400, f"{name!r} {exc}") from None
         timeout = body.get("timeout")
-        if timeout is not None and not 0.1 <= timeout <= 60:
-            raise ApiError(400, "'timeout' must be 0.1 to 60 seconds")
-        if not 1 <= body.get("limit", 50) <= wire.MAX_LIMIT:
-            raise ApiError(400, f"'limit' must be 1 to {wire.MAX_LIMIT}")
-        if body.get("text") is not None and not 1 <= len(body["text"]) <= 256:
-            raise ApiError(400, "'text' must be 1 to 256 characters")
         d = phone.search(
             body.get("text"),
             body.get("peer"),

@@ -34,12 +34,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from twisted.internet.defer import (
-    CancelledError,
     Deferred,
     DeferredList,
     DeferredLock,
     fail,
     succeed,
+)
+from twisted.internet.defer import (
+    TimeoutError as DeferredTimeout,
 )
 from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
 from twisted.python.failure import Failure
@@ -1049,11 +1051,12 @@ class Phone:
         d.addCallback(submit).addErrback(self._log, f"message {message_id} by SMS")
 
     def _pending_ip(self) -> Deferred[list[MessageView]]:
-        async def load() -> list[MessageView]:
-            ids = await self.store.call(self.store.repo.ip_pending)
-            return [await self.store.call(self.store.repo.message, i) for i in ids]
+        repo = self.store.repo
 
-        return Deferred.fromCoroutine(load())
+        def load() -> list[MessageView]:  # one trip to the database thread, not one a message
+            return [repo.message(i) for i in repo.ip_pending()]
+
+        return self.store.call(load)
 
     def _offer_pending_ip(self) -> None:
         """After a login: the IP-path messages still waiting go again (the
@@ -1068,16 +1071,13 @@ class Phone:
     def _bounded(self, d: Deferred[Any], what: str) -> Deferred[Any]:
         """``d``, failed with PhoneError if the IP server has not answered in
         ``REQUEST_TIMEOUT`` seconds."""
-        call = self.reactor.callLater(REQUEST_TIMEOUT, d.cancel)
 
-        def settled(result: Any) -> Any:
-            if call.active():
-                call.cancel()
-            if isinstance(result, Failure) and isinstance(result.value, CancelledError):
-                raise PhoneError(f"{what}: no answer from the IP server in {REQUEST_TIMEOUT:g} s")
-            return result
+        def late(failure: Failure) -> Any:
+            if not isinstance(failure.value, DeferredTimeout):
+                return failure
+            raise PhoneError(f"{what}: no answer from the IP server in {REQUEST_TIMEOUT:g} s")
 
-        return d.addBoth(settled)
+        return d.addTimeout(REQUEST_TIMEOUT, self.reactor).addErrback(late)
 
     def _on_ip_message(self, m: wire.IpMessage) -> Deferred[None]:
         """A message over the IP path: stored (once per uid), then acknowledged."""
@@ -1249,18 +1249,13 @@ class Phone:
         d: Deferred[wire.ResultsReady] = Deferred()
         self._ready[query_id] = d
 
-        def too_late() -> None:
-            if self._ready.pop(query_id, None) is d:
-                d.errback(PhoneError(f"query {query_id}: no results from the IP server in time"))
+        def too_late(failure: Failure) -> Any:
+            if not isinstance(failure.value, DeferredTimeout):
+                return failure
+            self._ready.pop(query_id, None)
+            raise PhoneError(f"query {query_id}: no results from the IP server in time")
 
-        call = self.reactor.callLater(within, too_late)
-
-        def settled(result: Any) -> Any:
-            if call.active():
-                call.cancel()
-            return result
-
-        return d.addBoth(settled)
+        return d.addTimeout(within, self.reactor).addErrback(too_late)
 
     def _answer_query(self, request: wire.QueryRequest) -> None:
         """Another device of the account asks: search here, seal what was found

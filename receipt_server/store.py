@@ -656,19 +656,22 @@ class ReceiptStore:
         """The asker's finished queries whose results wait to be fetched."""
 
         def work(s: Session) -> list[FinishedQuery]:
-            rows = s.scalars(
-                select(HistoryQuery)
+            answered = func.count(QueryResult.id)
+            rows = s.execute(
+                select(HistoryQuery.query_id, HistoryQuery.status, HistoryQuery.expected, answered)
+                .outerjoin(QueryResult, QueryResult.query_id == HistoryQuery.query_id)
                 .where(HistoryQuery.asker == asker, HistoryQuery.status != "open")
-                .order_by(HistoryQuery.created_at)
-            ).all()
-            out = []
-            for q in rows:
-                answered = s.scalar(
-                    select(func.count(QueryResult.id)).where(QueryResult.query_id == q.query_id)
+                .group_by(
+                    HistoryQuery.query_id,
+                    HistoryQuery.status,
+                    HistoryQuery.expected,
+                    HistoryQuery.created_at,
                 )
-                out.append(FinishedQuery(q.query_id, q.asker, q.status, int(answered or 0),
-                                         q.expected))  # fmt: skip
-            return out
+                .order_by(HistoryQuery.created_at)
+            )
+            return [
+                FinishedQuery(q, asker, status, int(n), expected) for q, status, expected, n in rows
+            ]
 
         return self._submit(work)
 

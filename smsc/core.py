@@ -266,7 +266,8 @@ class Smsc:
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
 
-    def _local(self, when: datetime) -> datetime:
+    def local(self, when: datetime) -> datetime:
+        """``when`` as TP-SCTS and receipts show it: the SMSC's zone, whole seconds."""
         return when.astimezone(self.config.zone).replace(microsecond=0)
 
     def _station(self, msisdn: str) -> Station:
@@ -290,7 +291,7 @@ class Smsc:
         encoded once a second."""
         second = int(now.timestamp())
         if self._stamp[0] != second:
-            local = self._local(now)
+            local = self.local(now)
             self._stamp = (
                 second,
                 encode_timestamp(local),
@@ -583,7 +584,7 @@ class Smsc:
 
     def scts(self) -> datetime:
         """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds)."""
-        return self._local(self.now())
+        return self.local(self.now())
 
     def waiting(self, message_id: int) -> bool:
         """Whether a message an ESME submitted is queued and not being delivered."""
@@ -607,7 +608,7 @@ class Smsc:
         if station.in_flight is item:
             return False
         station.queue.remove(item)
-        self._finish(item, state, st, cause)
+        self.finish(item, state, st, cause)
         return True
 
     def replace(self, message_id: int, tpdu: bytes) -> bool:
@@ -619,10 +620,6 @@ class Smsc:
         item.tpdu = tpdu
         self.writer.update(MESSAGE, item.id, {"tpdu": tpdu})
         return True
-
-    def finish(self, item: Queued, state: MessageState, st: int, cause: int | None = None) -> None:
-        """End ``item`` (the SMPP door ends the deliver_sms it sends)."""
-        self._finish(item, state, st, cause)
 
     def _kick(self, station: Station) -> None:
         """Send the next message to ``station`` if nothing stands in the way."""
@@ -638,7 +635,7 @@ class Smsc:
             item = station.queue[0]
             if item.expires_at <= self.now():
                 station.queue.popleft()
-                self._finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
+                self.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
                 continue
             tpdu = item.tpdu
             if len(station.queue) > 1:
@@ -673,7 +670,7 @@ class Smsc:
             return
         station.queue.popleft()
         station.retry_at = 0.0
-        self._finish(item, MessageState.DELIVERED, tp_st.ST_RECEIVED)
+        self.finish(item, MessageState.DELIVERED, tp_st.ST_RECEIVED)
         self._kick(station)
 
     def _on_error(self, station: Station, mr: int, cause: int) -> None:
@@ -688,7 +685,7 @@ class Smsc:
             self._back_off(station, item, tp_st.ST_TEMP_ERROR_IN_SME, cause)
         else:
             station.queue.popleft()
-            self._finish(item, MessageState.FAILED, tp_st.ST_PERM_CONNECTION_REJECTED, cause)
+            self.finish(item, MessageState.FAILED, tp_st.ST_PERM_CONNECTION_REJECTED, cause)
         self._kick(station)
 
     def _no_answer(self, station: Station, mr: int) -> None:
@@ -722,7 +719,8 @@ class Smsc:
         station.retry_timer = None
         self._kick(station)
 
-    def _finish(self, item: Queued, state: MessageState, st: int, cause: int | None = None) -> None:
+    def finish(self, item: Queued, state: MessageState, st: int, cause: int | None = None) -> None:
+        """End ``item`` in a final ``state`` (the SMPP door ends the deliver_sms it sends)."""
         done = self.now()
         self.writer.update(
             MESSAGE,
@@ -755,8 +753,8 @@ class Smsc:
             tp_ra=Address.parse(item.recipient)
             if item.recipient.startswith("+")
             else Address(item.recipient, 0, 1),
-            tp_scts=self._local(item.submitted_at),
-            tp_dt=self._local(now),
+            tp_scts=self.local(item.submitted_at),
+            tp_dt=self.local(now),
             tp_st=st,
         )
         out = Queued(
@@ -784,7 +782,7 @@ class Smsc:
             keep: deque[Queued] = deque()
             for item in station.queue:
                 if item is not station.in_flight and item.expires_at <= now:
-                    self._finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
+                    self.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
                 else:
                     keep.append(item)
             station.queue = keep

@@ -100,7 +100,8 @@ class Esme:
             pass
         return pdu
 
-    async def submit(self, **fields: Any) -> Any:
+    def send(self, **fields: Any) -> Any:
+        """A submit_sm to the phone, not waiting for its response (pipelined)."""
         args = {
             "source_addr_ton": 1,
             "source_addr": "4930123456",
@@ -108,7 +109,10 @@ class Esme:
             "destination_addr": PHONE[1:],
         }
         args.update(fields)
-        self.client.send_message(**args)
+        return self.client.send_message(**args)
+
+    async def submit(self, **fields: Any) -> Any:
+        self.send(**fields)
         return await self.until("submit_sm_resp")
 
 
@@ -424,27 +428,9 @@ async def test_what_this_smsc_does_not_offer_is_refused_clearly(esme: Esme) -> N
 async def test_delayed_and_dropped_responses(faulty: Any) -> None:
     esme, phone = faulty
     arriving = [phone.next_message(), phone.next_message()]
-    esme.client.send_message(
-        source_addr_ton=1,
-        source_addr="1",
-        dest_addr_ton=1,
-        destination_addr=PHONE[1:],
-        short_message=b"DROP me",
-    )
-    first = esme.client.send_message(
-        source_addr_ton=1,
-        source_addr="1",
-        dest_addr_ton=1,
-        destination_addr=PHONE[1:],
-        short_message=b"SLOWLY",
-    )
-    second = esme.client.send_message(
-        source_addr_ton=1,
-        source_addr="1",
-        dest_addr_ton=1,
-        destination_addr=PHONE[1:],
-        short_message=b"quick",
-    )
+    esme.send(source_addr="1", short_message=b"DROP me")
+    first = esme.send(source_addr="1", short_message=b"SLOWLY")
+    second = esme.send(source_addr="1", short_message=b"quick")
     answers = [(await esme.until("submit_sm_resp")).sequence for _ in range(2)]
     # The delayed answer comes after the one sent behind it; the dropped never.
     assert answers == [second.sequence, first.sequence]
@@ -472,13 +458,7 @@ async def test_an_unbind_fault_answers_then_unbinds(faulty: Any) -> None:
 @pytest_twisted.ensureDeferred
 async def test_a_reset_fault_drops_the_connection(faulty: Any) -> None:
     esme, _ = faulty
-    esme.client.send_message(
-        source_addr_ton=1,
-        source_addr="1",
-        dest_addr_ton=1,
-        destination_addr=PHONE[1:],
-        short_message=b"RESET",
-    )
+    esme.send(source_addr="1", short_message=b"RESET")
     with pytest.raises((smpplib.exceptions.ConnectionError, OSError)):
         await esme.read()
 
@@ -515,13 +495,7 @@ async def test_the_per_esme_rate_is_answered_with_throttled(smsc: SmscService) -
     try:
         await esme.bind("transmitter", "slow")  # 2 submits a second
         for _ in range(5):  # pipelined: all five well within one second
-            esme.client.send_message(
-                source_addr_ton=1,
-                source_addr="1",
-                dest_addr_ton=1,
-                destination_addr=PHONE[1:],
-                short_message=b"x",
-            )
+            esme.send(source_addr="1", short_message=b"x")
         statuses = [(await esme.until("submit_sm_resp")).status for _ in range(5)]
         assert statuses.count(0) == 2 and statuses.count(0x58) == 3
     finally:

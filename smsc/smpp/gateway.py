@@ -47,6 +47,7 @@ from .convert import (
 from .faults import FaultInjector, FaultRule, RateLimit
 from .pdu import CommandStatus as S
 from .receipt import FIELDS, ReceiptFormat
+from .session import refusal
 
 log = logging.getLogger(__name__)
 
@@ -390,8 +391,8 @@ class SmppGateway:
             message_id,
             submitted=parts,
             delivered=parts if state is MessageState.DELIVERED else 0,
-            submit_date=self.smsc._local(submitted_at),
-            done_date=self.smsc._local(done),
+            submit_date=self.smsc.local(submitted_at),
+            done_date=self.smsc.local(done),
             message_state=message_state,
             error=error or 0,
             text=text,
@@ -532,7 +533,7 @@ class SmppGateway:
         if isinstance(request, p.ReplaceSm):
             return succeed(self._replace(esme, request))
         # submit_multi: not offered by this SMSC.
-        return succeed(_refuse(request, S.ESME_RINVCMDID))
+        return succeed(refusal(request, S.ESME_RINVCMDID))
 
     def _submit(
         self, connection: Connection, esme: str, request: p.SubmitSm | p.DataSm
@@ -541,7 +542,7 @@ class SmppGateway:
         payload = request.tlvs.message_payload
         short = getattr(request, "short_message", b"")
         if payload is not None and short:
-            return succeed(_refuse(request, S.ESME_RINVOPTPARAMVAL))
+            return succeed(refusal(request, S.ESME_RINVOPTPARAMVAL))
         message = payload if payload is not None else short
         text = plain_text(
             request.data_coding, message, request.esm_class, self.config.default_alphabet
@@ -553,14 +554,14 @@ class SmppGateway:
                 connection.reset()
                 return None
             status = rule.command_status if rule.action == "status" else S.ESME_RTHROTTLED
-            return succeed(_refuse(request, status))
+            return succeed(refusal(request, status))
         if not self.limits.get(esme, RateLimit(0)).allow(now):
-            return succeed(_refuse(request, S.ESME_RTHROTTLED))
+            return succeed(refusal(request, S.ESME_RTHROTTLED))
         try:
             accepted = self._accept(esme, request, message, text, destination, rule)
         except _Refused as exc:
             log.info("%s: %s refused: %s", esme, request.name, exc.reason)
-            return succeed(_refuse(request, exc.status))
+            return succeed(refusal(request, exc.status))
         d = accepted.addCallback(lambda items: self._accepted(request, items, rule, connection))
         d.addErrback(self._failed, request)
         if rule is not None and rule.action == "drop":
@@ -706,16 +707,16 @@ class SmppGateway:
         else:
             log.error("%s failed: %s", request.name, failure.getErrorMessage())
             status = S.ESME_RSUBMITFAIL
-        return _refuse(request, status)
+        return refusal(request, status)
 
     def _query(self, esme: str, request: p.QuerySm) -> Deferred[p.Pdu]:
         number = self.config.receipt.parse_message_id(request.message_id)
         if number is None:
-            return succeed(_refuse(request, S.ESME_RINVMSGID))
+            return succeed(refusal(request, S.ESME_RINVMSGID))
         pending = self.smsc.from_esmes.get(number)
         if pending is not None:
             if pending.esme != esme:
-                return succeed(_refuse(request, S.ESME_RQUERYFAIL))
+                return succeed(refusal(request, S.ESME_RQUERYFAIL))
             return succeed(
                 p.QuerySmResp(
                     sequence_number=request.sequence_number,
@@ -737,11 +738,11 @@ class SmppGateway:
 
         def answer(row: Any) -> p.Pdu:
             if row is None or row.esme != esme or row.kind != MessageKind.SMS.value:
-                return _refuse(request, S.ESME_RQUERYFAIL)
+                return refusal(request, S.ESME_RQUERYFAIL)
             state = MessageState(row.state)
             final = ""
             if row.done_at is not None:
-                final = p.format_time(self.smsc._local(row.done_at.replace(tzinfo=UTC)))
+                final = p.format_time(self.smsc.local(row.done_at.replace(tzinfo=UTC)))
             return p.QuerySmResp(
                 sequence_number=request.sequence_number,
                 message_id=request.message_id,
@@ -768,7 +769,7 @@ class SmppGateway:
         ids = self._parts(esme, request.message_id)
         # All parts or none: a part being delivered right now cannot be recalled.
         if not ids or not all(self.smsc.waiting(i) for i in ids):
-            return _refuse(request, S.ESME_RCANCELFAIL)
+            return refusal(request, S.ESME_RCANCELFAIL)
         for i in ids:
             self.smsc.end(i)
         return p.CancelSmResp(sequence_number=request.sequence_number)
@@ -777,7 +778,7 @@ class SmppGateway:
         ids = self._parts(esme, request.message_id)
         sub = self.submitted.get(ids[0]) if ids else None
         if not ids or sub is None or len(ids) != 1:
-            return _refuse(request, S.ESME_RREPLACEFAIL)
+            return refusal(request, S.ESME_RREPLACEFAIL)
         try:
             (tpdu,) = delivers(
                 source=sub.source,
@@ -789,9 +790,9 @@ class SmppGateway:
                 default=self.config.default_alphabet,
             )
         except (ConversionError, ValueError):
-            return _refuse(request, S.ESME_RREPLACEFAIL)
+            return refusal(request, S.ESME_RREPLACEFAIL)
         if not self.smsc.replace(ids[0], tpdu):
-            return _refuse(request, S.ESME_RREPLACEFAIL)
+            return refusal(request, S.ESME_RREPLACEFAIL)
         sub.text = plain_text(
             sub.data_coding, request.short_message, 0, self.config.default_alphabet
         )
@@ -810,10 +811,3 @@ _FAULT_STATE = {
     p.MessageState.UNDELIVERABLE: MessageState.FAILED,
     p.MessageState.REJECTED: MessageState.FAILED,
 }
-
-
-def _refuse(request: p.Pdu, status: int) -> p.Pdu:
-    cls = p.RESPONSE_CLASSES.get(request.command_id)
-    if cls is None:
-        return p.GenericNack(sequence_number=request.sequence_number, command_status=status)
-    return cls(sequence_number=request.sequence_number, command_status=status)

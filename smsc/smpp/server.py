@@ -13,7 +13,17 @@ from twisted.python.failure import Failure
 
 from . import pdu as p
 from .gateway import SmppGateway
-from .session import Action, Answered, Authenticate, Close, EsmeSession, Send, Serve, State
+from .session import (
+    Action,
+    Answered,
+    Authenticate,
+    Close,
+    EsmeSession,
+    Send,
+    Serve,
+    State,
+    refusal,
+)
 
 log = logging.getLogger(__name__)
 
@@ -160,9 +170,7 @@ class SmppProtocol(Protocol):
 
         def failed(failure: Failure) -> None:
             log.error("%s: %s failed: %s", self.peer, request.name, failure.getErrorMessage())
-            cls = p.RESPONSE_CLASSES[request.command_id]
-            status = p.CommandStatus.ESME_RSYSERR
-            respond(cls(sequence_number=request.sequence_number, command_status=status))
+            respond(refusal(request, p.CommandStatus.ESME_RSYSERR))
 
         answer.addCallbacks(respond, failed)
 

@@ -92,7 +92,9 @@ class Answered:
 Action = Send | Close | Authenticate | Serve | Answered
 
 
-def _status_response(request: p.Pdu, status: int) -> p.Pdu:
+def refusal(request: p.Pdu, status: int) -> p.Pdu:
+    """The response refusing ``request`` with ``status`` (generic_nack for a
+    request without a response PDU of its own)."""
     cls = p.RESPONSE_CLASSES.get(request.command_id)
     if cls is None:
         return p.GenericNack(sequence_number=request.sequence_number, command_status=status)
@@ -146,16 +148,16 @@ class EsmeSession:
             return [Send(p.UnbindResp(sequence_number=item.sequence_number)), Close("unbound")]
         if isinstance(item, p.BindTransmitter | p.BindReceiver | p.BindTransceiver):
             if self.state is not State.OPEN:
-                return [Send(_status_response(item, S.ESME_RALYBND))]
+                return [Send(refusal(item, S.ESME_RALYBND))]
             self.state, self._asked, self._binding = State.BINDING, BIND_STATE[type(item)], item
             return [Authenticate(item)]
         if self.state is State.UNBINDING:
-            return [Send(_status_response(item, S.ESME_RINVBNDSTS))]
+            return [Send(refusal(item, S.ESME_RINVBNDSTS))]
         if isinstance(item, SERVED):
             if self.state not in TRANSMITS:
-                return [Send(_status_response(item, S.ESME_RINVBNDSTS))]
+                return [Send(refusal(item, S.ESME_RINVBNDSTS))]
             if self.inbound >= self.window:
-                return [Send(_status_response(item, S.ESME_RTHROTTLED))]
+                return [Send(refusal(item, S.ESME_RTHROTTLED))]
             self.inbound += 1
             return [Serve(item)]
         # outbind and alert_notification go from an SMSC to an ESME, not back.
