@@ -19,8 +19,8 @@ import smpplib.consts
 import smpplib.exceptions
 import smpplib.gsm
 import smpplib.smpp
-from twisted.internet import reactor
-from twisted.internet.task import deferLater
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
 
 from handset.link_client import LinkClient
@@ -30,14 +30,14 @@ from pdu import encode as encode_tpdu
 from pdu.concat import reassemble, split
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import sqlite_url as receipt_sqlite_url
-from smsc.core import SmscConfig
+from smsc.core import Smsc, SmscConfig
 from smsc.service import SmscService
 from smsc.smpp import receipt
 from smsc.smpp.faults import FaultRule
 from smsc.smpp.gateway import EsmeAccount, SmppConfig
 from smsemu.network import provision, report_reads
 
-from .netfix import handset, stop
+from .netfix import ClockedReactor, clock_at_now, handset, stop
 
 PHONE, OTHER = "+4915112345678", "+15551234567"
 SHORT_CODE = "12345"
@@ -46,8 +46,14 @@ SLOW = EsmeAccount("slow", "secret", rate=2)
 
 
 def start(
-    tmp_path: Path, *faults: FaultRule, read_receipts: bool = False, **config: Any
+    tmp_path: Path,
+    *faults: FaultRule,
+    read_receipts: bool = False,
+    reactor: Any = None,
+    **config: Any,
 ) -> SmscService:
+    """The SMSC with its SMPP door; on the real reactor, or on ``reactor``
+    (a ``ClockedReactor``: its delays and rate limits then keep a test's clock)."""
     smpp = SmppConfig(
         accounts=[TESTER, SLOW], faults=list(faults), seed=1, read_receipts=read_receipts
     )
@@ -58,6 +64,7 @@ def start(
         admin=None,
         smpp=("127.0.0.1", 0),
         smpp_config=smpp,
+        reactor=reactor,
     )
     service.startService()
     return service
@@ -68,6 +75,31 @@ def smsc(tmp_path: Path) -> Iterator[SmscService]:
     service = start(tmp_path)
     yield service
     stop(service)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return clock_at_now()
+
+
+@pytest.fixture
+def smsc_on_a_clock(tmp_path: Path, clock: Clock) -> Iterator[SmscService]:
+    """The SMSC whose time is ``clock``: real sockets, time only as the test says."""
+    service = start(tmp_path, reactor=ClockedReactor(clock))
+    yield service
+    stop(service)
+
+
+def next_event(smsc: Smsc, kind: str) -> Deferred[dict[str, Any]]:
+    """Fires with the details of the SMSC's next event ``kind``."""
+    done: Deferred[dict[str, Any]] = Deferred()
+
+    def watcher(event: str, details: dict[str, Any]) -> None:
+        if event == kind and not done.called:
+            done.callback(details)
+
+    smsc.watch(watcher)
+    return done
 
 
 class Esme:
@@ -392,17 +424,34 @@ FAULTS = (
 )
 
 
-@pytest_twisted.async_yield_fixture
-async def faulty(tmp_path: Path) -> Any:
-    service = start(tmp_path, *FAULTS)
+async def open_faulty(tmp_path: Path, reactor: Any = None) -> tuple[SmscService, Esme, LinkClient]:
+    service = start(tmp_path, *FAULTS, reactor=reactor)
     client: LinkClient = await handset(service, PHONE)
     esme = Esme(service.smpp_port)
     await esme.bind()
-    yield esme, client
+    return service, esme, client
+
+
+async def close_faulty(service: SmscService, esme: Esme, client: LinkClient) -> None:
     esme.close()
     client.close()
     await client.lost
     await service.stopService()
+
+
+@pytest_twisted.async_yield_fixture
+async def faulty(tmp_path: Path) -> Any:
+    service, esme, client = await open_faulty(tmp_path)
+    yield esme, client
+    await close_faulty(service, esme, client)
+
+
+@pytest_twisted.async_yield_fixture
+async def faulty_on_a_clock(tmp_path: Path, clock: Clock) -> Any:
+    """``faulty`` whose SMSC keeps its time (the delay fault's) on ``clock``."""
+    service, esme, client = await open_faulty(tmp_path, ClockedReactor(clock))
+    yield esme, client
+    await close_faulty(service, esme, client)
 
 
 @pytest_twisted.ensureDeferred
@@ -425,13 +474,17 @@ async def test_what_this_smsc_does_not_offer_is_refused_clearly(esme: Esme) -> N
 
 
 @pytest_twisted.ensureDeferred
-async def test_delayed_and_dropped_responses(faulty: Any) -> None:
-    esme, phone = faulty
+async def test_delayed_and_dropped_responses(faulty_on_a_clock: Any, clock: Clock) -> None:
+    esme, phone = faulty_on_a_clock
     arriving = [phone.next_message(), phone.next_message()]
     esme.send(source_addr="1", short_message=b"DROP me")
     first = esme.send(source_addr="1", short_message=b"SLOWLY")
     second = esme.send(source_addr="1", short_message=b"quick")
-    answers = [(await esme.until("submit_sm_resp")).sequence for _ in range(2)]
+    # The SMSC answers in the order it committed them, each answer queued
+    # behind the one before: the delay was set when "quick" is answered.
+    answers = [(await esme.until("submit_sm_resp")).sequence]
+    clock.advance(2.0)  # the delay of the rule SLOWLY matches
+    answers.append((await esme.until("submit_sm_resp")).sequence)
     # The delayed answer comes after the one sent behind it; the dropped never.
     assert answers == [second.sequence, first.sequence]
     got = [await d for d in arriving]
@@ -490,11 +543,11 @@ async def test_a_failed_delivery_fault_gives_an_undeliverable_receipt(faulty: An
 
 
 @pytest_twisted.ensureDeferred
-async def test_the_per_esme_rate_is_answered_with_throttled(smsc: SmscService) -> None:
-    esme = Esme(smsc.smpp_port)
+async def test_the_per_esme_rate_is_answered_with_throttled(smsc_on_a_clock: SmscService) -> None:
+    esme = Esme(smsc_on_a_clock.smpp_port)
     try:
         await esme.bind("transmitter", "slow")  # 2 submits a second
-        for _ in range(5):  # pipelined: all five well within one second
+        for _ in range(5):  # all five within one second: the SMSC's clock stands still
             esme.send(source_addr="1", short_message=b"x")
         statuses = [(await esme.until("submit_sm_resp")).status for _ in range(5)]
         assert statuses.count(0) == 2 and statuses.count(0x58) == 3
@@ -539,24 +592,18 @@ async def test_an_mo_waits_for_its_esme_across_an_smsc_restart(tmp_path: Path) -
     await phone.lost
     await service.stopService()
     service = start(tmp_path)
+    assert service.smsc is not None
+    delivered = next_event(service.smsc, "delivered")  # its deliver_sm_resp, taken
     esme = Esme(service.smpp_port)
     try:
         await esme.bind("receiver")
         mo = await esme.until("deliver_sm")
         assert mo.short_message == b"JOIN" and mo.source_addr in (PHONE[1:], PHONE[1:].encode())
-        assert service.smsc is not None
-        await until_true(lambda: service.smsc.metrics.delivered == 1)
+        await delivered
+        assert service.smsc.metrics.delivered == 1
     finally:
         esme.close()
         await service.stopService()
-
-
-async def until_true(condition: Any) -> None:
-    for _ in range(200):
-        if condition():
-            return
-        await deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError("still waiting")
 
 
 @pytest_twisted.ensureDeferred
