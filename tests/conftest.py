@@ -1,5 +1,7 @@
 """Shared fixtures: a real, throwaway PostgreSQL server (see tests/pg.py), one
-per pytest-xdist worker; and the Hypothesis profile of the suite."""
+per pytest-xdist worker; the Hypothesis profile of the suite; SIGTERM and
+pytest-timeout's timeout made to reach pytest under pytest-twisted (see
+tests/reactorguard.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
+from . import reactorguard
 from .pg import TemporaryPostgres, find_bindir
 
 # Hypothesis measures each example against a wall-clock deadline (200 ms) and
@@ -21,6 +24,17 @@ from .pg import TemporaryPostgres, find_bindir
 # HYPOTHESIS_PROFILE=default brings Hypothesis's own back.
 settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-twisted has installed the reactor
+def pytest_configure(config: pytest.Config) -> None:
+    from twisted.internet import reactor
+
+    reactorguard.guard(reactor)
+
+
+def pytest_timeout_set_timer(item: pytest.Item, settings: object) -> bool | None:
+    return reactorguard.set_timer(item, settings)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,75 @@
+"""Signals and timeouts that end a test, under pytest-twisted.
+
+pytest-twisted runs the reactor, and every test body, in a greenlet of its own;
+pytest waits in another (``blockon``) until the test's Deferred fires.  Two
+things go wrong there unless they are routed to pytest's greenlet:
+
+* SIGTERM (``timeout``, a CI job cancelled, a session ended): Twisted's own
+  handler, which the reactor installs when it starts, stops the reactor.  The
+  reactor's greenlet then ends, pytest's wait returns nothing, and the test that
+  happened to be running fails with pytest-twisted's "AssertionError: illegal
+  switch in blockon", every later one with "twisted reactor has stopped": a
+  random test blamed, and a run that does not stop.
+* pytest-timeout's signal method raises its "Timeout" where the signal lands:
+  in the reactor's main loop while a test waits on it, which logs the exception
+  and goes on, so a hung test is never stopped (until a SIGTERM, as above).
+
+Both are raised in pytest's greenlet instead (``throw``): the test fails with
+the timeout, or the run stops as interrupted, and pytest tears the fixtures
+down (the PostgreSQL servers are stopped, not left behind).  The reactor's
+greenlet carries on from the handler the next time pytest switches to it.
+"""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+from typing import Any
+
+import greenlet
+import pytest
+import pytest_timeout
+
+
+def raise_in_test(exc: BaseException) -> None:
+    """Raise ``exc`` in the greenlet pytest runs in: at once if that is where
+    we are (the main greenlet, which has no parent), else into pytest's wait in
+    the parent of the reactor's greenlet."""
+    current = greenlet.getcurrent()
+    if current.parent is not None:
+        current.parent.throw(exc)
+        return  # pytest switched back to the reactor: it goes on from here
+    raise exc
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    # A second SIGTERM ends the process at once, should the teardown hang.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise_in_test(pytest.exit.Exception("stopped by SIGTERM", returncode=128 + signum))
+
+
+def guard(reactor: Any) -> None:
+    """Route SIGTERM to pytest once the reactor runs (Twisted installs its
+    handler as it starts; this one replaces it)."""
+    reactor.callWhenRunning(signal.signal, signal.SIGTERM, _terminated)
+
+
+def set_timer(item: pytest.Item, settings: Any) -> bool | None:
+    """pytest-timeout's signal method, its Timeout raised in pytest's greenlet."""
+    if settings.method != "signal":
+        return None  # pytest-timeout's own
+
+    def expired(signum: int, frame: FrameType | None) -> None:
+        try:
+            pytest_timeout.timeout_sigalrm(item, settings)  # dumps the stacks, raises
+        except pytest.fail.Exception as exc:
+            raise_in_test(exc)
+
+    def cancel() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+    item.cancel_timeout = cancel  # type: ignore[attr-defined]  # pytest-timeout's own attribute
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, settings.timeout)
+    return True
