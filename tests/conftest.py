@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from . import reactorguard
-from .pg import TemporaryPostgres, find_bindir
+from .pg import PREFIX, TemporaryPostgres, find_bindir
 
 # Hypothesis measures each example against a wall-clock deadline (200 ms) and
 # calls data generation too slow past another: on a loaded machine (CI, the
@@ -52,7 +52,7 @@ def postgres_url() -> Iterator[str]:
             pytrace=False,
         )
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    with TemporaryPostgres(bindir=bindir, prefix=f"smsemu-pg-{worker}-") as url:
+    with TemporaryPostgres(bindir=bindir, prefix=f"{PREFIX}{worker}-") as url:
         yield url
 
 

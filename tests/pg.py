@@ -9,6 +9,10 @@ directory::
     with TemporaryPostgres() as url:   # postgresql+psycopg://postgres@127.0.0.1:PORT/smsemu
         engine = sqlalchemy.create_engine(url)
 
+A server whose owner died without stopping it (killed, or a pytest-xdist worker
+lost with its controller) is stopped and removed when the next one starts: the
+directory holds its owner's process ID.
+
 PostgreSQL refuses to run as root, so under root (CI) the server programs run as the
 ``postgres`` system user that Debian's package creates, and the directory is theirs.
 
@@ -76,6 +80,22 @@ def find_bindir() -> str | None:
     return None
 
 
+#: How the name of a server's temporary directory starts.
+PREFIX = "smsemu-pg-"
+#: The file in a server's directory that holds the process ID of its owner.
+OWNER = "owner.pid"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class PostgresError(RuntimeError):
     """The temporary server could not be set up."""
 
@@ -105,10 +125,11 @@ class TemporaryPostgres:
         bindir: str | None = None,
         timeout: float = 60.0,
         run_as: str = "postgres",
-        prefix: str = "smsemu-pg-",
+        prefix: str = PREFIX,
     ) -> None:
         """``run_as`` is the system user the server runs as when we are root;
-        ``prefix`` starts the name of its temporary directory."""
+        ``prefix`` starts the name of its temporary directory (``PREFIX``
+        and more: servers of dead processes are swept by ``PREFIX``)."""
         self.prefix = prefix
         self.dbname = dbname
         self.user = user
@@ -197,8 +218,10 @@ class TemporaryPostgres:
     def start(self) -> str:
         if self.tmpdir is not None:
             raise PostgresError("already started")
+        self._sweep()
         # Short: the socket path (<tmpdir>/.s.PGSQL.<port>) must fit in ~107 bytes.
         self.tmpdir = Path(tempfile.mkdtemp(prefix=self.prefix))
+        (self.tmpdir / OWNER).write_text(str(os.getpid()))
         try:
             self._start()
         except BaseException:
@@ -282,6 +305,22 @@ class TemporaryPostgres:
             ],
             as_server=False,
         )
+
+    def _sweep(self) -> None:
+        """Stop and remove the servers of earlier runs whose process died
+        without stopping them (killed, or a pytest-xdist worker lost with its
+        controller): each directory names its owner's process ID."""
+        for directory in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+            try:
+                owner = int((directory / OWNER).read_text())
+            except (OSError, ValueError):
+                continue  # not one of ours, or still being made
+            if _alive(owner):
+                continue
+            left = TemporaryPostgres(bindir=str(self.bindir), timeout=self.timeout,
+                                     run_as=self.run_as)  # fmt: skip
+            left.tmpdir = directory
+            left.stop()
 
     def stop(self) -> None:
         """Stop the server (fast: rolls back open transactions) and remove the directory."""

@@ -22,6 +22,7 @@ greenlet carries on from the handler the next time pytest switches to it.
 
 from __future__ import annotations
 
+import functools
 import signal
 from types import FrameType
 from typing import Any
@@ -50,8 +51,16 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 
 def guard(reactor: Any) -> None:
     """Route SIGTERM to pytest once the reactor runs (Twisted installs its
-    handler as it starts; this one replaces it)."""
+    handler as it starts; this one replaces it); and let SIGINT reach the
+    processes the tests start."""
     reactor.callWhenRunning(signal.signal, signal.SIGTERM, _terminated)
+    # Started in the background (nohup, `cmd &` in a script, some CI runners),
+    # the run inherits SIGINT ignored, and so would every `smsemu` it starts:
+    # SIGINT (Ctrl-C, SmscProcess.terminate) could then never stop them.  A
+    # handler, unlike SIG_IGN, is reset to the default in a child at exec.  (A
+    # partial, as pytest-twisted sets: Twisted leaves such a handler alone.)
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, functools.partial(signal.default_int_handler))
 
 
 def set_timer(item: pytest.Item, settings: Any) -> bool | None:

@@ -146,5 +146,11 @@ class SmscProcess:
         self.proc.wait(TIMEOUT)
 
     def terminate(self) -> int:
+        """SIGINT (Ctrl-C): a clean stop; its exit status.  One that does not
+        stop in time is killed, not left running, and the test fails."""
         self.proc.send_signal(signal.SIGINT)
-        return self.proc.wait(TIMEOUT)
+        try:
+            return self.proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise
