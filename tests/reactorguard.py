@@ -13,8 +13,9 @@ things go wrong there unless they are routed to pytest's greenlet:
 * pytest-timeout's signal method raises its "Timeout" where the signal lands:
   in the reactor's main loop while a test waits on it, which logs the exception
   and goes on, so a hung test is never stopped (until a SIGTERM, as above).
+  Ctrl-C's KeyboardInterrupt likewise.
 
-Both are raised in pytest's greenlet instead (``throw``): the test fails with
+All are raised in pytest's greenlet instead (``throw``): the test fails with
 the timeout, or the run stops as interrupted, and pytest tears the fixtures
 down (the PostgreSQL servers are stopped, not left behind).  The reactor's
 greenlet carries on from the handler the next time pytest switches to it.
@@ -22,7 +23,6 @@ greenlet carries on from the handler the next time pytest switches to it.
 
 from __future__ import annotations
 
-import functools
 import signal
 from types import FrameType
 from typing import Any
@@ -49,6 +49,14 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
     raise_in_test(pytest.exit.Exception("stopped by SIGTERM", returncode=128 + signum))
 
 
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise_in_test(KeyboardInterrupt())
+
+
+def _ignored(signum: int, frame: FrameType | None) -> None:
+    pass
+
+
 def guard(reactor: Any) -> None:
     """Route SIGTERM to pytest once the reactor runs (Twisted installs its
     handler as it starts; this one replaces it); and let SIGINT reach the
@@ -57,10 +65,14 @@ def guard(reactor: Any) -> None:
     # Started in the background (nohup, `cmd &` in a script, some CI runners),
     # the run inherits SIGINT ignored, and so would every `smsemu` it starts:
     # SIGINT (Ctrl-C, SmscProcess.terminate) could then never stop them.  A
-    # handler, unlike SIG_IGN, is reset to the default in a child at exec.  (A
-    # partial, as pytest-twisted sets: Twisted leaves such a handler alone.)
-    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
-        signal.signal(signal.SIGINT, functools.partial(signal.default_int_handler))
+    # handler, unlike SIG_IGN, is reset to the default in a child at exec; this
+    # one goes on ignoring it here.  Otherwise Ctrl-C interrupts the run even
+    # while a test waits on the reactor (pytest-twisted's KeyboardInterrupt
+    # would land in Twisted's main loop, which logs it and goes on).  Either
+    # way not Python's own handler: Twisted would then install its own, which
+    # stops the reactor.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    signal.signal(signal.SIGINT, _ignored if ignored else _interrupted)
 
 
 def set_timer(item: pytest.Item, settings: Any) -> bool | None:
