@@ -75,16 +75,44 @@ def guard(reactor: Any) -> None:
     signal.signal(signal.SIGINT, _ignored if ignored else _interrupted)
 
 
+#: Seconds a Timeout raised inside running code gets to end the test before
+#: it is thrown into pytest's wait instead (something caught it on the way).
+GRACE = 10.0
+
+
+def _in_reactor_loop(frame: FrameType | None) -> bool:
+    """Whether the signal came while the reactor's own loop ran (waiting for
+    I/O, most often): nothing of a test's is running to be stopped there."""
+    return frame is not None and (
+        frame.f_code.co_name in ("doPoll", "doSelect", "doIteration", "mainLoop")
+        and "twisted" in frame.f_code.co_filename
+    )
+
+
 def set_timer(item: pytest.Item, settings: Any) -> bool | None:
-    """pytest-timeout's signal method, its Timeout raised in pytest's greenlet."""
+    """pytest-timeout's signal method, its Timeout raised in pytest's greenlet.
+
+    A test stuck in code of its own (a sync test blocked in a call, a loop that
+    never ends) is stopped there, so that the reactor is free again; a test
+    waiting on the reactor, from pytest's wait."""
     if settings.method != "signal":
         return None  # pytest-timeout's own
+    tried = False
 
     def expired(signum: int, frame: FrameType | None) -> None:
+        nonlocal tried
         try:
+            if tried:
+                pytest.fail(pytest_timeout.PYTEST_FAILURE_MESSAGE % settings.timeout)
             pytest_timeout.timeout_sigalrm(item, settings)  # dumps the stacks, raises
+            return  # it did not: a debugger is attached, no timeout then
         except pytest.fail.Exception as exc:
-            raise_in_test(exc)
+            if tried or greenlet.getcurrent().parent is None or _in_reactor_loop(frame):
+                raise_in_test(exc)
+            else:
+                tried = True
+                signal.setitimer(signal.ITIMER_REAL, GRACE)  # should it be caught
+                raise
 
     def cancel() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
