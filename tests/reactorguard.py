@@ -24,6 +24,7 @@ greenlet carries on from the handler the next time pytest switches to it.
 from __future__ import annotations
 
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
@@ -95,8 +96,8 @@ def set_timer(item: pytest.Item, settings: Any) -> bool | None:
     A test stuck in code of its own (a sync test blocked in a call, a loop that
     never ends) is stopped there, so that the reactor is free again; a test
     waiting on the reactor, from pytest's wait."""
-    if settings.method != "signal":
-        return None  # pytest-timeout's own
+    if settings.method != "signal" or threading.current_thread() is not threading.main_thread():
+        return None  # pytest-timeout's own (signals reach the main thread only)
     tried = False
 
     def expired(signum: int, frame: FrameType | None) -> None:
