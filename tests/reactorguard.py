@@ -62,6 +62,8 @@ def guard(reactor: Any) -> None:
     """Route SIGTERM to pytest once the reactor runs (Twisted installs its
     handler as it starts; this one replaces it); and let SIGINT reach the
     processes the tests start."""
+    if threading.current_thread() is not threading.main_thread():
+        return  # signal handlers are the main thread's (pytest-twisted warns)
     reactor.callWhenRunning(signal.signal, signal.SIGTERM, _terminated)
     # Started in the background (nohup, `cmd &` in a script, some CI runners),
     # the run inherits SIGINT ignored, and so would every `smsemu` it starts:
