@@ -1,6 +1,6 @@
 """Shared fixtures: a real, throwaway PostgreSQL server (see tests/pg.py), one
-per pytest-xdist worker; the Hypothesis profile of the suite; SIGTERM and
-pytest-timeout's timeout made to reach pytest under pytest-twisted (see
+per pytest-xdist worker; the Hypothesis profile of the suite; SIGTERM, Ctrl-C
+and pytest-timeout's timeout made to reach pytest under pytest-twisted (see
 tests/reactorguard.py)."""
 
 from __future__ import annotations

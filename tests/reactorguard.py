@@ -1,7 +1,7 @@
 """Signals and timeouts that end a test, under pytest-twisted.
 
 pytest-twisted runs the reactor, and every test body, in a greenlet of its own;
-pytest waits in another (``blockon``) until the test's Deferred fires.  Two
+pytest waits in another (``blockon``) until the test's Deferred fires.  Three
 things go wrong there unless they are routed to pytest's greenlet:
 
 * SIGTERM (``timeout``, a CI job cancelled, a session ended): Twisted's own
@@ -13,12 +13,14 @@ things go wrong there unless they are routed to pytest's greenlet:
 * pytest-timeout's signal method raises its "Timeout" where the signal lands:
   in the reactor's main loop while a test waits on it, which logs the exception
   and goes on, so a hung test is never stopped (until a SIGTERM, as above).
-  Ctrl-C's KeyboardInterrupt likewise.
+* Ctrl-C: pytest-twisted's KeyboardInterrupt is lost the same way.
 
-All are raised in pytest's greenlet instead (``throw``): the test fails with
-the timeout, or the run stops as interrupted, and pytest tears the fixtures
-down (the PostgreSQL servers are stopped, not left behind).  The reactor's
-greenlet carries on from the handler the next time pytest switches to it.
+Here SIGTERM and Ctrl-C are thrown into pytest's greenlet (``throw``): the run
+stops as interrupted and pytest tears the fixtures down (the PostgreSQL servers
+are stopped, not left behind).  The Timeout too, when the reactor was waiting;
+a test stuck in code of its own gets it where it is stuck, which frees the
+reactor for the next test.  The reactor's greenlet carries on from the handler
+the next time pytest switches to it.
 """
 
 from __future__ import annotations
