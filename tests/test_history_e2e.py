@@ -13,8 +13,6 @@ import pytest
 import pytest_twisted
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from twisted.internet import reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from handset.conversation import OutState
@@ -25,7 +23,6 @@ from handset.store import HistoryQuery as LocalQuery
 from handset.store import IpPath, Settings
 from receipt_server import wire
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
-from receipt_server.relay import QueryRelay, RelayAction
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
@@ -45,28 +42,6 @@ WINDOW = Retention(timedelta(days=30), 3)
 PATIENT = 60
 
 
-class WatchedRelay(QueryRelay):
-    """The IP server's query relay, telling the test each answer it counts
-    (the server has kept it)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.waiting: list[Deferred[str]] = []
-
-    def next_answer(self) -> Deferred[str]:
-        """Fires with the device, once the server has kept its answer."""
-        d: Deferred[str] = Deferred()
-        self.waiting.append(d)
-        return d
-
-    def answered(self, query_id: str, device: str) -> list[RelayAction]:
-        actions = super().answered(query_id, device)
-        waiting, self.waiting = self.waiting, []
-        for d in waiting:  # once the server has acted on it
-            reactor.callLater(0, d.callback, device)
-        return actions
-
-
 class Accounts(Network):
     """The network of test_receipts_e2e, with a history window on the IP server
     and companion devices; given a ``clock``, the IP server and the companions
@@ -75,7 +50,6 @@ class Accounts(Network):
     def __init__(self, root: Path, smsc: SmscService, clock: Clock | None = None) -> None:
         super().__init__(root, smsc)
         self.clock = clock
-        self.relay = WatchedRelay()
 
     def start_ip(self) -> ReceiptServerService:
         self.ip = ReceiptServerService(
@@ -87,8 +61,6 @@ class Accounts(Network):
             reactor=ClockedReactor(self.clock) if self.clock is not None else None,
         )
         self.ip.startService()
-        assert self.ip.listening is not None
-        self.relay = self.ip.listening.factory.relay = WatchedRelay()
         self.ip_port = self.ip.port
         return self.ip
 
@@ -224,7 +196,7 @@ async def test_a_logged_out_phone_is_woken_by_the_login_indication(net: Accounts
 
 @pytest_twisted.ensureDeferred
 async def test_a_device_that_never_logs_in_leaves_the_answer_partial(
-    net_on_a_clock: Accounts, clock: Clock
+    net_on_a_clock: Accounts, clock: Clock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The deadline on the IP server's clock: it passes once the phone has
     answered, however long the phone took."""
@@ -235,9 +207,12 @@ async def test_a_device_that_never_logs_in_leaves_the_answer_partial(
     await send_and_receive(a, b, "only on the phone")
     await net.out_of_window(a, b, "only on the phone")
     await tablet.logout()
-    phone_answered = net.relay.next_answer()
+    phone = net.credentials_of(A).device_id
+    phone_answered = net.store_did(
+        monkeypatch, "add_answer", lambda _, who, *a: who.device_id == phone
+    )
     searching = desktop.search("only on the phone", timeout=3)
-    assert await phone_answered == net.credentials_of(A).device_id
+    await phone_answered  # kept by the server
     clock.advance(3)  # the deadline: the tablet never logged in
     result = await searching
     assert result.status == "partial"

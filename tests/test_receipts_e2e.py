@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -136,24 +136,30 @@ class Network:
             self._counting.append((owner, kind, count, done))
         return done
 
-    def acknowledged(self, monkeypatch: pytest.MonkeyPatch, msisdn: str) -> Deferred[None]:
-        """Fires once the IP server has committed the next acknowledgement of
-        a feedback from ``msisdn`` (the store's answer to the session's ack)."""
+    def store_did(
+        self,
+        monkeypatch: pytest.MonkeyPatch,
+        name: str,
+        when: Callable[..., bool] = lambda *args: True,
+    ) -> Deferred[None]:
+        """Fires once the IP server's store has done its next call ``name``
+        whose arguments ``when`` accepts (committed it), and the server has
+        acted on the outcome: the reactor's next turn."""
         assert self.ip is not None and self.ip.store is not None
         store = self.ip.store
-        ack = store.ack
+        call = getattr(store, name)
         done: Deferred[None] = Deferred()
 
-        def committed(ok: bool) -> bool:
+        def finished(result: object) -> object:
             if not done.called:
-                done.callback(None)
-            return ok
+                reactor.callLater(0, lambda: None if done.called else done.callback(None))
+            return result
 
-        def watched(sender: str, feedback_id: int) -> Deferred[bool]:
-            d = ack(sender, feedback_id)
-            return d.addCallback(committed) if sender == msisdn else d
+        def watched(*args: Any, **kwargs: Any) -> Any:
+            d = call(*args, **kwargs)
+            return d.addBoth(finished) if when(*args, **kwargs) else d
 
-        monkeypatch.setattr(store, "ack", watched)
+        monkeypatch.setattr(store, name, watched)
         return done
 
 
@@ -263,7 +269,7 @@ async def test_an_offline_sender_gets_the_feedback_once_across_restarts(
     ip = net.start_ip()
     assert ip.store is not None
     store = ip.store
-    acknowledged = net.acknowledged(monkeypatch, A)
+    acknowledged = net.store_did(monkeypatch, "ack", lambda msisdn, _: msisdn == A)
     a = await net.phone(A)
     await net.counted(A, "feedback")  # the feedback at A
     await acknowledged  # A's acknowledgement of it, committed
