@@ -109,7 +109,7 @@ class Network:
         if self.ip is not None:
             await self.stop_ip()
 
-    def watcher(self, owner: str) -> Any:
+    def watcher(self, owner: str) -> Callable[[str, dict[str, Any]], None]:
         """Records what happens to ``owner``, across its restarts."""
         events = self.events.setdefault(owner, [])
 
