@@ -54,8 +54,8 @@ from pdu.message_number import Carrier, read_number
 from pdu.tpdu import Direction as TpduDirection
 from pdu.tpdu import decode as decode_tpdu
 from pdu.udh import find_concat, find_message_number
+from radiolink import rp
 from receipt_server import wire
-from smsc import rp
 
 from .conversation import report_state
 from .history import (

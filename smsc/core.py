@@ -43,9 +43,9 @@ from pdu import status as tp_st
 from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, encode_address
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
+from radiolink import frames as lk
+from radiolink import rp
 
-from . import link as lk
-from . import rp
 from .models import Message, MessageKind, MessageState, Subscriber
 from .store import BatchWriter
 

@@ -8,7 +8,8 @@ import logging
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from . import link as lk
+from radiolink import frames as lk
+
 from .core import Smsc
 
 log = logging.getLogger(__name__)

@@ -47,10 +47,10 @@ from pdu import (
 from pdu.concat import split
 from pdu.message_number import MARKER, Carrier, parse_inline, read_number
 from pdu.udh import find_concat, find_message_number
+from radiolink import frames as lk
+from radiolink import rp
 from receipt_server.wire import HistoryEntry, HistoryPut
 from receipt_server.wire import encode as encode_frame
-from smsc import link as lk
-from smsc import rp
 from smsc.models import Message as SmscMessage
 from smsc.service import SmscService
 from smsc.store import open_engine as open_smsc_engine

@@ -22,16 +22,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from handset.link_client import (
-    Acked,
-    Attached,
-    Detached,
-    Event,
-    Incoming,
-    LinkFailure,
-    MsLink,
-    Refused,
-)
 from pdu import (
     Address,
     Direction,
@@ -46,8 +36,18 @@ from pdu import (
     encode,
 )
 from pdu.validity import RelativeVP
-from smsc import link as lk
-from smsc import rp
+from radiolink import frames as lk
+from radiolink import rp
+from radiolink.ms import (
+    Acked,
+    Attached,
+    Detached,
+    Event,
+    Incoming,
+    LinkFailure,
+    MsLink,
+    Refused,
+)
 from smsc.core import Smsc, SmscConfig
 from smsc.models import Message
 from smsc.server import RadioLinkProtocol

@@ -20,7 +20,7 @@ from pdu.address import encode_address
 from pdu.dcs import GSM7
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
-from smsc import rp
+from radiolink import rp
 from smsc.core import MESSAGE
 from smsc.store import BatchWriter, open_engine
 

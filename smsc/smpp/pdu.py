@@ -1,6 +1,6 @@
 """SMPP v3.4 (Issue 1.2) PDUs as frozen dataclasses, with encode and decode.
 
-Pure and sans-I/O like ``pdu`` and ``smsc.rp``: ``encode`` turns a PDU into
+Pure and sans-I/O like ``pdu`` and ``radiolink.rp``: ``encode`` turns a PDU into
 octets, ``decode`` turns the octets of one PDU into its dataclass, and
 ``PduReader`` splits a TCP byte stream into PDUs.  Every name is the
 specification's: ``command_id``, ``sequence_number``, ``source_addr``,
