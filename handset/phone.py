@@ -46,6 +46,7 @@ from twisted.internet.defer import (
 from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
 from twisted.python.failure import Failure
 
+from ipwire import wire
 from pdu import Address, DataCodingScheme, PDUError, SmsDeliver, SmsStatusReport, SmsSubmit, Tpdu
 from pdu import encode as encode_tpdu
 from pdu.address import TON_ALPHANUMERIC
@@ -55,7 +56,6 @@ from pdu.tpdu import Direction as TpduDirection
 from pdu.tpdu import decode as decode_tpdu
 from pdu.udh import find_concat, find_message_number
 from radiolink import rp
-from receipt_server import wire
 
 from .conversation import report_state
 from .history import (
@@ -155,7 +155,7 @@ class PhoneError(ValueError):
 
 
 class FeedbackLike(Protocol):
-    """What the phone reads of a feedback (``receipt_server.wire.Feedback``)."""
+    """What the phone reads of a feedback (``ipwire.wire.Feedback``)."""
 
     @property
     def receiver(self) -> str: ...

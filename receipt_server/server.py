@@ -31,10 +31,10 @@ from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
-from . import wire
-from .ratelimit import RateLimiter
-from .relay import Finish, Forward, Indicate, QueryRelay, RelayAction
-from .session import (
+from ipwire import wire
+from ipwire.ratelimit import RateLimiter
+from ipwire.relay import Finish, Forward, Indicate, QueryRelay, RelayAction
+from ipwire.server_session import (
     AckFeedback,
     Action,
     Authenticate,
@@ -47,6 +47,7 @@ from .session import (
     State,
     StoreFeedback,
 )
+
 from .store import (
     FinishedQuery,
     QueryRefused,

@@ -40,7 +40,9 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
-from . import wire
+from ipwire import wire
+from ipwire.server_session import Identity
+
 from .models import (
     Device,
     DeviceKind,
@@ -51,7 +53,6 @@ from .models import (
     IpMessage,
     QueryResult,
 )
-from .session import Identity
 
 log = logging.getLogger(__name__)
 #: Seconds lazy work (acknowledgements) waits for other work to commit with.

@@ -34,6 +34,8 @@ from handset.conversation import Mark, OutState
 from handset.link_client import LinkClient
 from handset.phone import REQUEST_TIMEOUT, IpConnector, OnFeedback, OnPush, Phone, PhoneError
 from handset.store import HandsetStore, IpPath, Settings, open_engine, sqlite_url
+from ipwire.wire import HistoryEntry, HistoryPut
+from ipwire.wire import encode as encode_frame
 from pdu import (
     Address,
     DataCodingScheme,
@@ -49,8 +51,6 @@ from pdu.message_number import MARKER, Carrier, parse_inline, read_number
 from pdu.udh import find_concat, find_message_number
 from radiolink import frames as lk
 from radiolink import rp
-from receipt_server.wire import HistoryEntry, HistoryPut
-from receipt_server.wire import encode as encode_frame
 from smsc.models import Message as SmscMessage
 from smsc.service import SmscService
 from smsc.store import open_engine as open_smsc_engine

@@ -19,7 +19,7 @@ from handset.sealed import DeviceKey
 from handset.service import Credentials, HandsetService
 from handset.store import HistoryQuery as LocalQuery
 from handset.store import IpPath, Settings
-from receipt_server import wire
+from ipwire import wire
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention

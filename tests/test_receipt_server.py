@@ -18,7 +18,7 @@ from twisted.internet.protocol import ClientCreator, Protocol
 from twisted.python.failure import Failure
 
 from handset.ip_client import IpClient, IpError, connect_ip
-from receipt_server import wire
+from ipwire import wire
 from receipt_server.models import Feedback
 from receipt_server.server import Listening, ReceiptServerService, listen
 from receipt_server.store import (

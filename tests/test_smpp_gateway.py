@@ -11,11 +11,11 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from smpp34 import pdu as p
+from smpp34.pdu import CommandStatus as S
 from smsc.core import Queued, Smsc, SmscConfig
 from smsc.models import MessageKind
-from smsc.smpp import pdu as p
 from smsc.smpp.gateway import RESPONSE_TIMEOUT, EsmeAccount, SmppConfig, SmppGateway
-from smsc.smpp.pdu import CommandStatus as S
 from smsc.smpp.server import (
     BIND_TIMEOUT,
     ENQUIRE_AFTER,

@@ -31,10 +31,12 @@ from pdu import decode as decode_tpdu
 from pdu import status as tp_st
 from pdu.address import TON_ALPHANUMERIC
 from pdu.udh import find_message_number
+from smpp34 import pdu as p
+from smpp34.pdu import CommandStatus as S
+from smpp34.session import refusal
 
 from ..core import MESSAGE, Queued, Smsc
 from ..models import MessageKind, MessageState
-from . import pdu as p
 from .convert import (
     MAX_SHORT_MESSAGE,
     ConversionError,
@@ -45,9 +47,7 @@ from .convert import (
     plain_text,
 )
 from .faults import FaultInjector, FaultRule, RateLimit
-from .pdu import CommandStatus as S
 from .receipt import FIELDS, ReceiptFormat
-from .session import refusal
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,8 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from . import pdu as p
-from .gateway import SmppGateway
-from .session import (
+from smpp34 import pdu as p
+from smpp34.session import (
     Action,
     Answered,
     Authenticate,
@@ -24,6 +23,8 @@ from .session import (
     State,
     refusal,
 )
+
+from .gateway import SmppGateway
 
 log = logging.getLogger(__name__)
 
