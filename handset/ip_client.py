@@ -20,6 +20,7 @@ from twisted.python.failure import Failure
 
 from ipwire import wire
 from ipwire.device_session import DeviceSession, Event
+from txkit import nodelay
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,7 @@ class IpClient(Protocol):
     # -- the connection ----------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)  # small requests, each awaited: Nagle would hold them
+        nodelay(self.transport)
         self.connected = True
         self.ready.callback(self)
 

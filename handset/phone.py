@@ -56,6 +56,7 @@ from pdu.tpdu import Direction as TpduDirection
 from pdu.tpdu import decode as decode_tpdu
 from pdu.udh import find_concat, find_message_number
 from radiolink import rp
+from txkit import Backoff
 
 from .conversation import report_state
 from .history import (
@@ -93,7 +94,6 @@ from .store import (
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "Backoff",
     "FeedbackLike",
     "IpConnector",
     "IpSession",
@@ -218,23 +218,6 @@ IpConnector = Callable[[OnFeedback, OnPush], Awaitable[IpSession]]
 PushConnector = Callable[[OnPush], Awaitable[PushChannel]]
 #: ``watch`` callbacks: the event's name and its details.
 Watcher = Callable[[str, dict[str, Any]], None]
-
-
-class Backoff:
-    """Delays between reconnection attempts: ``initial``, doubled after each
-    failure up to ``maximum``, back to ``initial`` after a success."""
-
-    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
-        self.initial, self.maximum = initial, maximum
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self.maximum, delay * 2)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 def owner_of(msisdn: str, companion: str | None = None) -> str:

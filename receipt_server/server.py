@@ -47,6 +47,7 @@ from ipwire.server_session import (
     State,
     StoreFeedback,
 )
+from txkit import nodelay
 
 from .store import (
     FinishedQuery,
@@ -138,9 +139,7 @@ class ReceiptServerProtocol(TwistedProtocol):
         assert self.transport is not None
         # A push after a quiet spell (a query request, a feedback) must not
         # wait for the device's delayed ACK: Nagle off.
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        nodelay(self.transport)
         address = self.transport.getPeer()
         self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
         self.factory.connections.add(self)

@@ -45,6 +45,7 @@ from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from radiolink import frames as lk
 from radiolink import rp
+from txkit import backoff_policy
 
 from .models import Message, MessageKind, MessageState, Subscriber
 from .store import BatchWriter
@@ -697,7 +698,7 @@ class Smsc:
             self._kick(station)
 
     def _back_off(self, station: Station, item: Queued, st: int, cause: int | None) -> None:
-        delay = min(self.config.retry_max, self.config.retry_base * 2 ** (item.attempts - 1))
+        delay = backoff_policy(self.config.retry_base, self.config.retry_max)(item.attempts - 1)
         station.retry_at = self.clock.seconds() + delay
         self._delayed(item, st, cause)
 

@@ -9,6 +9,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 from radiolink import frames as lk
+from txkit import nodelay
 
 from .core import Smsc
 
@@ -22,10 +23,7 @@ class RadioLinkProtocol(Protocol):
         self._closing = False
 
     def connectionMade(self) -> None:
-        # One small frame answers another: Nagle's algorithm would hold each
-        # RP-ACK back until the previous one is acknowledged.
-        if self.transport is not None and hasattr(self.transport, "setTcpNoDelay"):
-            self.transport.setTcpNoDelay(True)
+        nodelay(self.transport)
         self.smsc.link_opened(self)
 
     def dataReceived(self, data: bytes) -> None:

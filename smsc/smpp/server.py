@@ -23,6 +23,7 @@ from smpp34.session import (
     State,
     refusal,
 )
+from txkit import nodelay
 
 from .gateway import SmppGateway
 
@@ -88,9 +89,7 @@ class SmppProtocol(Protocol):
 
     def connectionMade(self) -> None:
         assert self.transport is not None
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        nodelay(self.transport)
         address = self.transport.getPeer()
         self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
         self._arm(BIND_TIMEOUT)
