@@ -24,9 +24,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Engine, create_engine, delete, event, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
@@ -35,6 +33,9 @@ from twisted.python.threadpool import ThreadPool
 
 from pdu.message_number import MARKER, Carrier, next_number
 from pdu.udh import IEI_MESSAGE_NUMBER, IEI_NAMES
+from storage import SqliteSettings
+from storage import migrate as migrate_component
+from storage import open_engine as open_storage
 
 from .conversation import Mark, OutState, advance, combine, marks
 from .models import (
@@ -61,55 +62,23 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+#: Every commit is in the log before the handset acknowledges what it stored,
+#: so a message survives ``kill -9`` of the handset; only a power cut of the
+#: host could lose its last commits, as a phone's flash might (NORMAL: no fsync
+#: per commit, which matters with many handsets in one process).
+SQLITE = SqliteSettings(synchronous="NORMAL", foreign_keys=True)
+
+
 def open_engine(url: str) -> Engine:
-    """An engine on ``url``, its schema migrated to the newest revision.
-
-    SQLite runs in WAL mode with synchronous=NORMAL: every commit is in the
-    log before the handset acknowledges what it stored, so a message survives
-    ``kill -9`` of the handset; only a power cut of the host could lose its
-    last commits, as a phone's flash might.  (The SMSC and the IP server, which
-    hold what others have handed over, run synchronous=FULL.)  Each commit
-    then costs no fsync, which matters with many handsets in one process.
-    """
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-    else:
-        engine = create_engine(url, pool_pre_ping=True)
+    """An engine on ``url``, its schema migrated to the newest revision."""
+    engine = open_storage(url, SQLITE)
     migrate(engine)
     return engine
 
 
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision.
-
-    On SQLite, with foreign keys off: altering a column there copies the
-    table, which the foreign keys that point at it would refuse.  The pragma
-    takes effect only outside a transaction, hence the commit before.
-    """
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.connect() as connection:
-        sqlite = connection.dialect.name == "sqlite"
-        if sqlite:
-            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-            connection.commit()
-        try:
-            with connection.begin():
-                config.attributes["connection"] = connection
-                command.upgrade(config, "head")
-        finally:
-            if sqlite:
-                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
-                connection.commit()
+    """Upgrade the schema to the newest revision."""
+    migrate_component(engine, MIGRATIONS)
 
 
 # -- what the repository takes and returns -------------------------------------------

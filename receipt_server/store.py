@@ -9,27 +9,20 @@ which is when ``ok`` may go to the responder and the feedback to the sender.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
-import queue
 import secrets
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import (
     Connection,
     Engine,
-    create_engine,
     delete,
-    event,
     func,
     insert,
     or_,
@@ -37,11 +30,15 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorFromThreads
 
 from ipwire import wire
 from ipwire.server_session import Identity
+from storage import SqliteSettings, Worker
+from storage import migrate as migrate_component
+from storage import open_engine as open_storage
+from storage.worker import Job
 
 from .models import (
     Device,
@@ -70,31 +67,18 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'receipt_server.sqlite3'}"
 
 
+#: A commit acknowledges a response someone handed over: FULL, to survive a power cut.
+SQLITE = SqliteSettings(synchronous="FULL")
+
+
 def open_engine(url: str) -> Engine:
-    """An engine on ``url``.  SQLite runs in WAL mode with synchronous=FULL: a
-    commit survives ``kill -9`` and a power cut, and readers do not block the
-    writer."""
-    if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=FULL")
-        cursor.close()
-
-    return engine
+    """An engine on ``url`` (SQLite in WAL mode, synchronous=FULL)."""
+    return open_storage(url, SQLITE)
 
 
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest revision (``receipt_server_alembic_version``)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    migrate_component(engine, MIGRATIONS)
 
 
 def hash_secret(secret: str) -> str:
@@ -210,16 +194,6 @@ class Registration:
     secret: str
 
 
-@dataclass
-class _Job:
-    work: Callable[[Session], Any]
-    done: Deferred[Any] = field(default_factory=Deferred)
-    #: May wait up to ``LAZY_WAIT`` for company in its transaction.
-    lazy: bool = False
-    result: Any = None
-    failure: BaseException | None = None
-
-
 class ReceiptStore:
     """Devices and the feedback outbox; every call is a Deferred fired after commit.
 
@@ -238,15 +212,25 @@ class ReceiptStore:
     ) -> None:
         self.engine = engine
         self.threaded = threaded
-        self.max_batch = max_batch
         self.now = now
-        self._reactor = reactor
-        self._conn: Connection | None = None
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._stopped: Deferred[None] | None = None
-        self.transactions = 0
-        self.jobs = 0
+        self.worker = Worker(
+            engine,
+            reactor,
+            name="receipt-db",
+            threaded=threaded,
+            max_batch=max_batch,
+            lazy_wait=LAZY_WAIT,
+            apply=_in_one_session,
+            expected=(DeviceExists,),
+        )
+
+    @property
+    def transactions(self) -> int:
+        return self.worker.batches
+
+    @property
+    def jobs(self) -> int:
+        return self.worker.jobs
 
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> ReceiptStore:
@@ -260,34 +244,15 @@ class ReceiptStore:
     # -- life cycle ----------------------------------------------------------------
 
     def start(self) -> None:
-        if not self.threaded or self._thread is not None:
-            return
-        if self._reactor is None:
-            from twisted.internet import reactor
-
-            self._reactor = reactor  # type: ignore[assignment]
-        self._thread = threading.Thread(target=self._run, name="receipt-db", daemon=True)
-        self._thread.start()
+        self.worker.start()
 
     def stop(self) -> Deferred[None]:
         """Commit what is queued, end the thread; fires without blocking the reactor."""
-        if self._stopped is not None:
-            return self._stopped
-        self._stopped = Deferred()
-        if self._thread is None:
-            self._drop_connection()
-            self.engine.dispose()
-            self._stopped.callback(None)
-        else:
-            self._queue.put(None)
-        return self._stopped
+        return self.worker.stop()
 
     def close(self) -> None:
         """``stop``, blocking until done (for callers without a reactor)."""
-        thread = self._thread
-        self.stop()
-        if thread is not None:
-            thread.join()
+        self.worker.close()
 
     # -- devices -------------------------------------------------------------------
 
@@ -810,83 +775,16 @@ class ReceiptStore:
     # -- the database thread -------------------------------------------------------
 
     def _submit(self, work: Callable[[Session], T], *, lazy: bool = False) -> Deferred[T]:
-        job = _Job(work, lazy=lazy)
-        if self._stopped is not None:
-            job.done.errback(StoreClosed("the store is closed"))
-        elif not self.threaded:
-            self._execute([job])
-            self._fire([job])
-        else:
-            self._queue.put(job)
-        return job.done
+        if self.worker.stopping:
+            return fail(StoreClosed("the store is closed"))
+        done: Deferred[T] = Deferred()
+        self.worker.submit(Job(payload=work, done=done, lazy=lazy))
+        return done
 
-    @staticmethod
-    def _fire(jobs: list[_Job]) -> None:
-        for job in jobs:
-            if job.failure is not None:
-                job.done.errback(job.failure)
-            else:
-                job.done.callback(job.result)
 
-    def _run(self) -> None:
-        assert self._reactor is not None
-        call = self._reactor.callFromThread
-        while (first := self._queue.get()) is not None:
-            batch = [first]
-            end = False
-            while len(batch) < self.max_batch:
-                try:
-                    # Only lazy work so far (acknowledgements): wait a little
-                    # for a job to share the commit with.
-                    lazy = all(j.lazy for j in batch)
-                    job = self._queue.get(timeout=LAZY_WAIT) if lazy else self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    end = True
-                    break
-                batch.append(job)
-            self._execute(batch)
-            call(self._fire, batch)
-            if end:
-                break
-        self._drop_connection()
-        self.engine.dispose()
-        assert self._stopped is not None
-        call(self._stopped.callback, None)
-
-    def _connection(self) -> Connection:
-        """The database thread's own connection, kept from batch to batch: a
-        pool checkout and its reset cost more than a small commit."""
-        if self._conn is None:
-            self._conn = self.engine.connect()
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        """After a failure, start again on a fresh connection (the old one may
-        be broken: a PostgreSQL restart, say)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(Exception):
-                conn.close()
-
-    def _execute(self, batch: list[_Job]) -> None:
-        """One transaction for the batch; if it fails, each job alone, so that a
-        bad job fails by itself."""
-        try:
-            with Session(bind=self._connection(), expire_on_commit=False) as s, s.begin():
-                for job in batch:
-                    job.result = job.work(s)
-        except Exception as exc:
-            self._drop_connection()
-            if len(batch) > 1:
-                log.warning("a batch of %d failed; retrying one by one", len(batch))
-                for job in batch:
-                    self._execute([job])
-            else:
-                if not isinstance(exc, DeviceExists):
-                    log.exception("database work failed")
-                batch[0].failure = exc
-            return
-        self.transactions += 1
-        self.jobs += len(batch)
+def _in_one_session(conn: Connection, batch: Sequence[Job]) -> None:
+    """A batch's jobs share one ORM session in the worker's transaction."""
+    with Session(bind=conn, expire_on_commit=False) as s:
+        for job in batch:
+            job.result = job.payload(s)
+        s.flush()

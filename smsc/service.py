@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from twisted.application.service import Service
-from twisted.internet import threads
 from twisted.internet.defer import Deferred, DeferredList
 from twisted.internet.interfaces import IListeningPort
 from twisted.web.server import Site
@@ -57,7 +56,7 @@ class SmscService(Service):
     def startService(self) -> None:
         super().startService()
         engine = open_engine(self.database_url)
-        self.writer = BatchWriter(engine, self.reactor.callFromThread)
+        self.writer = BatchWriter(engine, self.reactor)
         self.smsc = Smsc(self.writer, self.reactor, self.config)
         if self.smpp_address is not None:
             # Before load: the deliver_sms owed to ESMEs are the gateway's.
@@ -97,8 +96,8 @@ class SmscService(Service):
         writer = self.writer
 
         def drain(_: object) -> Deferred[None] | None:
-            # Let what is queued commit, on a thread: the reactor does not wait on SQL.
-            return threads.deferToThread(writer.stop) if writer is not None else None
+            # Let what is queued commit; the reactor does not wait on SQL.
+            return writer.stop() if writer is not None else None
 
         stopped.addCallback(drain)
         return stopped

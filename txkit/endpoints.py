@@ -14,8 +14,7 @@ import re
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.interfaces import IListeningPort, ITransport
-from twisted.internet.protocol import Factory
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
 from twisted.python.failure import Failure
 
 LOOPBACK = "127.0.0.1"
@@ -55,14 +54,14 @@ def _escape(host: str) -> str:
     return host.replace(":", "\\:")
 
 
-def listen(reactor: object, spec: str, factory: Factory) -> IListeningPort:
+def listen(reactor: object, spec: str, factory: IProtocolFactory) -> IListeningPort:
     """Listen on ``spec`` (see ``endpoint_spec``) now, and return the port.
 
     TCP, SSL and UNIX endpoints listen at once, so the port (and a
     ``CannotListenError``) is there when this returns; services read it in
     ``startService``.  An endpoint that could only listen later is refused.
     """
-    endpoint = serverFromString(reactor, endpoint_spec(spec))
+    endpoint = serverFromString(reactor, endpoint_spec(spec))  # type: ignore[no-untyped-call]
     d: Deferred[IListeningPort] = endpoint.listen(factory)
     result: list[IListeningPort | Failure] = []
     d.addBoth(result.append)
