@@ -2,4 +2,6 @@
 
 from .constants import *  # noqa: F403
 from .errors import *  # noqa: F403
+from .fields import *  # noqa: F403
 from .pdus import *  # noqa: F403
+from .tlv import *  # noqa: F403

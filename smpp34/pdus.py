@@ -42,7 +42,7 @@ import re
 import struct
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, ClassVar, NamedTuple
+from typing import ClassVar
 
 from pdu.timestamp import CENTURY_PIVOT
 
@@ -50,317 +50,27 @@ from .constants import (
     HEADER_LENGTH,
     INTERFACE_VERSION,
     MAX_COMMAND_LENGTH,
-    MAX_DESTINATIONS,
-    MAX_SHORT_MESSAGE,
     RESPONSE_BIT,
     CommandId,
     CommandStatus,
 )
 from .constants import CommandStatus as _S
 from .errors import SmppError
+from .fields import (
+    _DESTS,
+    _SM,
+    _UNSUCCESS,
+    DestAddress,
+    UnsuccessSme,
+    _c,
+    _decode_body,
+    _encode_body,
+    _Field,
+    _u8,
+)
+from .tlv import NO_TLVS, Tlvs, _decode_tlvs, _encode_tlvs
 
 _HEADER = struct.Struct(">IIII")
-_TL = struct.Struct(">HH")
-
-
-# -- optional parameters (TLVs, §3.2.4.1 and §5.3.2) -------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkErrorCode:
-    """network_error_code (§5.3.2.31): the network type (1 GSM, 2 ANSI-136,
-    3 IS-95, ...) and that network's error code."""
-
-    network_type: int
-    error_code: int
-
-
-_T_INT, _T_CSTRING, _T_OCTETS, _T_NETWORK_ERROR, _T_FLAG = range(5)
-
-
-class _TlvSpec(NamedTuple):
-    name: str
-    tag: int
-    kind: int
-    low: int  # value length bounds, C-Octet String NUL included
-    high: int
-
-
-# The TLVs of §5.3.2, in the order ``encode`` writes them.
-_TLV_TABLE: tuple[_TlvSpec, ...] = (
-    _TlvSpec("sar_msg_ref_num", 0x020C, _T_INT, 2, 2),
-    _TlvSpec("sar_total_segments", 0x020E, _T_INT, 1, 1),
-    _TlvSpec("sar_segment_seqnum", 0x020F, _T_INT, 1, 1),
-    _TlvSpec("message_payload", 0x0424, _T_OCTETS, 0, 0xFFFF),
-    _TlvSpec("receipted_message_id", 0x001E, _T_CSTRING, 1, 65),
-    _TlvSpec("message_state", 0x0427, _T_INT, 1, 1),
-    _TlvSpec("network_error_code", 0x0423, _T_NETWORK_ERROR, 3, 3),
-    _TlvSpec("user_message_reference", 0x0204, _T_INT, 2, 2),
-    _TlvSpec("source_port", 0x020A, _T_INT, 2, 2),
-    _TlvSpec("destination_port", 0x020B, _T_INT, 2, 2),
-    _TlvSpec("sc_interface_version", 0x0210, _T_INT, 1, 1),
-    _TlvSpec("more_messages_to_send", 0x0426, _T_INT, 1, 1),
-    _TlvSpec("payload_type", 0x0019, _T_INT, 1, 1),
-    _TlvSpec("ms_availability_status", 0x0422, _T_INT, 1, 1),
-    _TlvSpec("dest_addr_subunit", 0x0005, _T_INT, 1, 1),
-    _TlvSpec("source_addr_subunit", 0x000D, _T_INT, 1, 1),
-    _TlvSpec("privacy_indicator", 0x0201, _T_INT, 1, 1),
-    _TlvSpec("callback_num", 0x0381, _T_OCTETS, 4, 19),
-    _TlvSpec("callback_num_pres_ind", 0x0302, _T_INT, 1, 1),
-    _TlvSpec("callback_num_atag", 0x0303, _T_OCTETS, 0, 65),
-    _TlvSpec("language_indicator", 0x020D, _T_INT, 1, 1),
-    _TlvSpec("its_session_info", 0x1383, _T_INT, 2, 2),
-    _TlvSpec("its_reply_type", 0x1380, _T_INT, 1, 1),
-    _TlvSpec("delivery_failure_reason", 0x0425, _T_INT, 1, 1),
-    _TlvSpec("additional_status_info_text", 0x001D, _T_CSTRING, 1, 256),
-    _TlvSpec("dpf_result", 0x0420, _T_INT, 1, 1),
-    _TlvSpec("set_dpf", 0x0421, _T_INT, 1, 1),
-    _TlvSpec("ms_msg_wait_facilities", 0x0030, _T_INT, 1, 1),
-    _TlvSpec("alert_on_message_delivery", 0x130C, _T_FLAG, 0, 0),
-    _TlvSpec("display_time", 0x1201, _T_INT, 1, 1),
-    _TlvSpec("sms_signal", 0x1203, _T_INT, 2, 2),
-    _TlvSpec("ms_validity", 0x1204, _T_INT, 1, 1),
-    _TlvSpec("number_of_messages", 0x0304, _T_INT, 1, 1),
-    _TlvSpec("qos_time_to_live", 0x0017, _T_INT, 4, 4),
-    _TlvSpec("user_response_code", 0x0205, _T_INT, 1, 1),
-    _TlvSpec("ussd_service_op", 0x0501, _T_INT, 1, 1),
-    _TlvSpec("source_subaddress", 0x0202, _T_OCTETS, 2, 23),
-    _TlvSpec("dest_subaddress", 0x0203, _T_OCTETS, 2, 23),
-    _TlvSpec("source_network_type", 0x000E, _T_INT, 1, 1),
-    _TlvSpec("dest_network_type", 0x0006, _T_INT, 1, 1),
-    _TlvSpec("source_bearer_type", 0x000F, _T_INT, 1, 1),
-    _TlvSpec("dest_bearer_type", 0x0007, _T_INT, 1, 1),
-    # One octet as in the Logica reference implementation of v3.4; v5.0 made it two.
-    _TlvSpec("source_telematics_id", 0x0010, _T_INT, 1, 1),
-    _TlvSpec("dest_telematics_id", 0x0008, _T_INT, 2, 2),
-)
-_TLV_BY_TAG = {spec.tag: spec for spec in _TLV_TABLE}
-#: Tag of each TLV the codec knows, by its name in §5.3.2.
-TLV_TAGS: dict[str, int] = {spec.name: spec.tag for spec in _TLV_TABLE}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class Tlvs:
-    """A PDU's optional parameters: None (False for the flag) where absent.
-
-    ``unknown`` holds the (tag, value) of each TLV the codec does not know, in
-    the order they came, and ``encode`` writes them back after the known ones.
-    Integers stay ints rather than enums, so values from newer peers survive.
-    """
-
-    sar_msg_ref_num: int | None = None
-    sar_total_segments: int | None = None
-    sar_segment_seqnum: int | None = None
-    message_payload: bytes | None = None
-    receipted_message_id: str | None = None
-    message_state: int | None = None
-    network_error_code: NetworkErrorCode | None = None
-    user_message_reference: int | None = None
-    source_port: int | None = None
-    destination_port: int | None = None
-    sc_interface_version: int | None = None
-    more_messages_to_send: int | None = None
-    payload_type: int | None = None
-    ms_availability_status: int | None = None
-    dest_addr_subunit: int | None = None
-    source_addr_subunit: int | None = None
-    privacy_indicator: int | None = None
-    callback_num: bytes | None = None
-    callback_num_pres_ind: int | None = None
-    callback_num_atag: bytes | None = None
-    language_indicator: int | None = None
-    its_session_info: int | None = None
-    its_reply_type: int | None = None
-    delivery_failure_reason: int | None = None
-    additional_status_info_text: str | None = None
-    dpf_result: int | None = None
-    set_dpf: int | None = None
-    ms_msg_wait_facilities: int | None = None
-    alert_on_message_delivery: bool = False
-    display_time: int | None = None
-    sms_signal: int | None = None
-    ms_validity: int | None = None
-    number_of_messages: int | None = None
-    qos_time_to_live: int | None = None
-    user_response_code: int | None = None
-    ussd_service_op: int | None = None
-    source_subaddress: bytes | None = None
-    dest_subaddress: bytes | None = None
-    source_network_type: int | None = None
-    dest_network_type: int | None = None
-    source_bearer_type: int | None = None
-    dest_bearer_type: int | None = None
-    source_telematics_id: int | None = None
-    dest_telematics_id: int | None = None
-    unknown: tuple[tuple[int, bytes], ...] = ()
-
-    def __repr__(self) -> str:
-        shown = [
-            f"{f.name}={value!r}"
-            for f in fields(self)
-            if (value := getattr(self, f.name)) is not None and value is not False and value != ()
-        ]
-        return f"Tlvs({', '.join(shown)})"
-
-    def __bool__(self) -> bool:
-        """False when no TLV is present."""
-        return self != NO_TLVS
-
-
-#: No optional parameters: the default of every PDU.
-NO_TLVS = Tlvs()
-
-
-def _tlv_value(spec: _TlvSpec, value: bytes, at: int) -> object:
-    """One known TLV's value from its octets (``at`` is the tag's offset)."""
-    n = len(value)
-    if not spec.low <= n <= spec.high:
-        size = f"{spec.low}" if spec.low == spec.high else f"{spec.low}-{spec.high}"
-        raise SmppError(
-            _S.ESME_RINVPARLEN, f"{spec.name} length {n}: it takes {size} octets", at + 2
-        )
-    kind = spec.kind
-    if kind == _T_INT:
-        return int.from_bytes(value, "big")
-    if kind == _T_OCTETS:
-        return value
-    if kind == _T_CSTRING:
-        if value.find(0) != n - 1:
-            raise SmppError(
-                _S.ESME_RINVOPTPARAMVAL,
-                f"{spec.name} is not a C-Octet String: it must end in its only NUL",
-                at + 4,
-            )
-        return value[:-1].decode("latin-1")
-    if kind == _T_NETWORK_ERROR:
-        return NetworkErrorCode(value[0], value[1] << 8 | value[2])
-    return True  # _T_FLAG: present, no value
-
-
-def _decode_tlvs(data: bytes, pos: int) -> Tlvs:
-    end = len(data)
-    if pos == end:
-        return NO_TLVS
-    known: dict[str, Any] = {}
-    unknown: list[tuple[int, bytes]] = []
-    while pos < end:
-        if end - pos < 4:
-            raise SmppError(
-                _S.ESME_RINVOPTPARSTREAM,
-                f"{end - pos} octets left after the mandatory parameters: a TLV needs 4",
-                pos,
-            )
-        tag, length = _TL.unpack_from(data, pos)
-        start = pos + 4
-        stop = start + length
-        if stop > end:
-            raise SmppError(
-                _S.ESME_RINVOPTPARSTREAM,
-                f"TLV {tag:#06x} length {length} runs past the PDU ({end - start} octets left)",
-                pos + 2,
-            )
-        spec = _TLV_BY_TAG.get(tag)
-        if spec is None:
-            unknown.append((tag, data[start:stop]))
-        elif spec.name in known:
-            raise SmppError(_S.ESME_RINVOPTPARSTREAM, f"{spec.name} appears twice", pos)
-        else:
-            known[spec.name] = _tlv_value(spec, data[start:stop], pos)
-        pos = stop
-    return Tlvs(unknown=tuple(unknown), **known)
-
-
-def _encode_tlv_value(spec: _TlvSpec, value: object) -> bytes:
-    kind = spec.kind
-    if kind == _T_INT:
-        if not isinstance(value, int) or not 0 <= value < 1 << (8 * spec.low):
-            raise SmppError(
-                _S.ESME_RINVOPTPARAMVAL,
-                f"{spec.name} {value!r} is not an integer of {spec.low} octet(s)",
-            )
-        return value.to_bytes(spec.low, "big")
-    if kind == _T_CSTRING:
-        raw = _latin1(value, spec.name, _S.ESME_RINVOPTPARAMVAL) + b"\0"
-    elif kind == _T_OCTETS:
-        if not isinstance(value, bytes | bytearray):
-            raise SmppError(_S.ESME_RINVOPTPARAMVAL, f"{spec.name} must be bytes")
-        raw = bytes(value)
-    elif kind == _T_NETWORK_ERROR:
-        if (
-            not isinstance(value, NetworkErrorCode)
-            or not 0 <= value.network_type <= 0xFF
-            or not 0 <= value.error_code <= 0xFFFF
-        ):
-            raise SmppError(
-                _S.ESME_RINVOPTPARAMVAL,
-                f"network_error_code {value!r} is not a NetworkErrorCode of 1 + 2 octets",
-            )
-        return bytes((value.network_type,)) + value.error_code.to_bytes(2, "big")
-    else:
-        if value is not True:
-            raise SmppError(_S.ESME_RINVOPTPARAMVAL, f"{spec.name} is True or False")
-        return b""
-    if not spec.low <= len(raw) <= spec.high:
-        raise SmppError(
-            _S.ESME_RINVPARLEN,
-            f"{spec.name} of {len(raw)} octets: it takes {spec.low}-{spec.high}",
-        )
-    return raw
-
-
-def _encode_tlvs(tlvs: Tlvs) -> bytes:
-    if tlvs is NO_TLVS:
-        return b""
-    if not isinstance(tlvs, Tlvs):
-        raise SmppError(_S.ESME_RSYSERR, f"tlvs must be a Tlvs, not {type(tlvs).__name__}")
-    out = bytearray()
-    for spec in _TLV_TABLE:
-        value = getattr(tlvs, spec.name)
-        if value is None or value is False:
-            continue
-        raw = _encode_tlv_value(spec, value)
-        out += _TL.pack(spec.tag, len(raw))
-        out += raw
-    for item in tlvs.unknown:
-        try:
-            tag, raw = item
-        except (TypeError, ValueError):
-            raise SmppError(_S.ESME_RSYSERR, f"unknown TLV {item!r} is not (tag, value)") from None
-        if not isinstance(tag, int) or not 0 <= tag <= 0xFFFF:
-            raise SmppError(_S.ESME_RINVOPTPARSTREAM, f"TLV tag {tag!r} is not 0-0xFFFF")
-        if tag in _TLV_BY_TAG:
-            raise SmppError(
-                _S.ESME_RINVOPTPARSTREAM,
-                f"tag {tag:#06x} is {_TLV_BY_TAG[tag].name}: set that field instead",
-            )
-        if not isinstance(raw, bytes | bytearray) or len(raw) > 0xFFFF:
-            raise SmppError(_S.ESME_RINVPARLEN, f"TLV {tag:#06x} value is not 0-65535 octets")
-        out += _TL.pack(tag, len(raw))
-        out += raw
-    return bytes(out)
-
-
-# -- mandatory parameters ----------------------------------------------------------
-
-_C, _U8, _SM, _DESTS, _UNSUCCESS = range(5)
-
-
-class _Field(NamedTuple):
-    """One mandatory parameter: its name, its kind, its size (a C-Octet
-    String's maximum, NUL included), and the command_status that refuses it."""
-
-    name: str
-    kind: int
-    size: int = 1
-    status: int = _S.ESME_RSYSERR
-
-
-def _c(name: str, size: int, status: int) -> _Field:
-    return _Field(name, _C, size, status)
-
-
-def _u8(name: str, status: int = _S.ESME_RSYSERR) -> _Field:
-    return _Field(name, _U8, 1, status)
 
 
 _SERVICE_TYPE = _c("service_type", 6, _S.ESME_RINVSERTYP)
@@ -434,194 +144,6 @@ _DATA_SM_BODY = (
     _REGISTERED,
     _DATA_CODING,
 )
-
-
-def _truncated(name: str, pos: int) -> SmppError:
-    # The PDU ends before its mandatory parameters do: its command_length is wrong.
-    return SmppError(_S.ESME_RINVCMDLEN, f"truncated: {name} missing", pos)
-
-
-def _read_u8(data: bytes, pos: int, name: str) -> int:
-    if pos >= len(data):
-        raise _truncated(name, pos)
-    return data[pos]
-
-
-def _read_cstring(data: bytes, pos: int, field: _Field) -> tuple[str, int]:
-    end = len(data)
-    limit = pos + field.size
-    nul = data.find(0, pos, limit if limit < end else end)
-    if nul < 0:
-        if end - pos >= field.size:
-            raise SmppError(
-                field.status,
-                f"{field.name} has no NUL within its {field.size} octets (NUL included)",
-                pos,
-            )
-        raise SmppError(
-            _S.ESME_RINVCMDLEN, f"truncated: {field.name} has no NUL before the PDU ends", pos
-        )
-    return data[pos:nul].decode("latin-1"), nul + 1
-
-
-_DESTINATION_ADDR = _c("destination_addr", 21, _S.ESME_RINVDSTADR)
-_DL_NAME = _c("dl_name", 21, _S.ESME_RINVDLNAME)
-
-
-def _read_dest_addresses(data: bytes, pos: int) -> tuple[tuple[DestAddress, ...], int]:
-    count = _read_u8(data, pos, "number_of_dests")
-    if count > MAX_DESTINATIONS:
-        raise SmppError(
-            _S.ESME_RINVNUMDESTS, f"number_of_dests {count} is more than {MAX_DESTINATIONS}", pos
-        )
-    pos += 1
-    out: list[DestAddress] = []
-    for _ in range(count):
-        flag = _read_u8(data, pos, "dest_flag")
-        if flag == SmeAddress.dest_flag:
-            ton = _read_u8(data, pos + 1, "dest_addr_ton")
-            npi = _read_u8(data, pos + 2, "dest_addr_npi")
-            address, pos = _read_cstring(data, pos + 3, _DESTINATION_ADDR)
-            out.append(SmeAddress(ton, npi, address))
-        elif flag == DistributionList.dest_flag:
-            name, pos = _read_cstring(data, pos + 1, _DL_NAME)
-            out.append(DistributionList(name))
-        else:
-            raise SmppError(
-                _S.ESME_RINVDESTFLAG, f"dest_flag {flag}: 1 (SME address) or 2 (list)", pos
-            )
-    return tuple(out), pos
-
-
-def _read_unsuccess(data: bytes, pos: int) -> tuple[tuple[UnsuccessSme, ...], int]:
-    count = _read_u8(data, pos, "no_unsuccess")
-    pos += 1
-    out: list[UnsuccessSme] = []
-    for _ in range(count):
-        ton = _read_u8(data, pos, "dest_addr_ton")
-        npi = _read_u8(data, pos + 1, "dest_addr_npi")
-        address, pos = _read_cstring(data, pos + 2, _DESTINATION_ADDR)
-        if pos + 4 > len(data):
-            raise _truncated("error_status_code", pos)
-        error = int.from_bytes(data[pos : pos + 4], "big")
-        out.append(UnsuccessSme(ton, npi, address, error))
-        pos += 4
-    return tuple(out), pos
-
-
-def _decode_body(body: tuple[_Field, ...], data: bytes) -> tuple[dict[str, Any], int]:
-    values: dict[str, Any] = {}
-    pos = HEADER_LENGTH
-    for f in body:
-        kind = f.kind
-        if kind == _C:
-            values[f.name], pos = _read_cstring(data, pos, f)
-        elif kind == _U8:
-            values[f.name] = _read_u8(data, pos, f.name)
-            pos += 1
-        elif kind == _SM:
-            sm_length = _read_u8(data, pos, "sm_length")
-            if sm_length > MAX_SHORT_MESSAGE:
-                raise SmppError(
-                    f.status, f"sm_length {sm_length} is more than {MAX_SHORT_MESSAGE}", pos
-                )
-            start = pos + 1
-            pos = start + sm_length
-            if pos > len(data):
-                raise SmppError(
-                    f.status,
-                    f"sm_length {sm_length} but {len(data) - start} octets remain",
-                    start - 1,
-                )
-            values[f.name] = data[start:pos]
-        elif kind == _DESTS:
-            values[f.name], pos = _read_dest_addresses(data, pos)
-        else:
-            values[f.name], pos = _read_unsuccess(data, pos)
-    return values, pos
-
-
-def _latin1(value: object, name: str, status: int) -> bytes:
-    if not isinstance(value, str):
-        raise SmppError(status, f"{name} must be a str, not {type(value).__name__}")
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise SmppError(
-            status, f"{name}: {value[exc.start]!r} is not a Latin-1 character"
-        ) from None
-    if b"\0" in raw:
-        raise SmppError(status, f"{name} contains NUL, which would end it early")
-    return raw
-
-
-def _cstring(value: object, f: _Field) -> bytes:
-    raw = _latin1(value, f.name, f.status)
-    if len(raw) >= f.size:
-        raise SmppError(f.status, f"{f.name} of {len(raw)} characters: at most {f.size - 1} fit")
-    return raw + b"\0"
-
-
-def _octet(value: object, name: str, status: int) -> int:
-    if not isinstance(value, int) or not 0 <= value <= 0xFF:
-        raise SmppError(status, f"{name} {value!r} is not an integer 0-255")
-    return value
-
-
-def _encode_body(pdu: _Pdu) -> bytes:
-    out = bytearray()
-    for f in pdu._body:
-        value = getattr(pdu, f.name)
-        kind = f.kind
-        if kind == _C:
-            out += _cstring(value, f)
-        elif kind == _U8:
-            out.append(_octet(value, f.name, f.status))
-        elif kind == _SM:
-            if not isinstance(value, bytes | bytearray):
-                raise SmppError(f.status, f"short_message must be bytes, not {type(value)}")
-            if len(value) > MAX_SHORT_MESSAGE:
-                raise SmppError(
-                    f.status,
-                    f"short_message of {len(value)} octets: at most {MAX_SHORT_MESSAGE}, "
-                    "put longer ones in message_payload",
-                )
-            out.append(len(value))
-            out += value
-        elif kind == _DESTS:
-            if not isinstance(value, tuple | list):
-                raise SmppError(f.status, "dest_address must be a tuple of addresses")
-            if len(value) > MAX_DESTINATIONS:
-                raise SmppError(f.status, f"{len(value)} destinations: at most 254")
-            out.append(len(value))
-            for dest in value:
-                if isinstance(dest, SmeAddress):
-                    out.append(SmeAddress.dest_flag)
-                    out.append(_octet(dest.dest_addr_ton, "dest_addr_ton", _S.ESME_RINVDSTTON))
-                    out.append(_octet(dest.dest_addr_npi, "dest_addr_npi", _S.ESME_RINVDSTNPI))
-                    out += _cstring(dest.destination_addr, _DESTINATION_ADDR)
-                elif isinstance(dest, DistributionList):
-                    out.append(DistributionList.dest_flag)
-                    out += _cstring(dest.dl_name, _DL_NAME)
-                else:
-                    raise SmppError(
-                        _S.ESME_RINVDESTFLAG, f"{dest!r} is not a SmeAddress or DistributionList"
-                    )
-        else:
-            if not isinstance(value, tuple | list) or len(value) > 0xFF:
-                raise SmppError(f.status, "unsuccess_sme must be a tuple of at most 255")
-            out.append(len(value))
-            for sme in value:
-                if not isinstance(sme, UnsuccessSme):
-                    raise SmppError(f.status, f"{sme!r} is not an UnsuccessSme")
-                out.append(_octet(sme.dest_addr_ton, "dest_addr_ton", _S.ESME_RINVDSTTON))
-                out.append(_octet(sme.dest_addr_npi, "dest_addr_npi", _S.ESME_RINVDSTNPI))
-                out += _cstring(sme.destination_addr, _DESTINATION_ADDR)
-                code = sme.error_status_code
-                if not isinstance(code, int) or not 0 <= code <= 0xFFFFFFFF:
-                    raise SmppError(f.status, f"error_status_code {code!r} is not 32 bits")
-                out += code.to_bytes(4, "big")
-    return bytes(out)
 
 
 # -- the PDUs (§4) -----------------------------------------------------------------
@@ -808,37 +330,6 @@ class DataSmResp(_MessageIdResp):
     additional_status_info_text and dpf_result may come with an error."""
 
     command_id: ClassVar[CommandId] = CommandId.data_sm_resp
-
-
-@dataclass(frozen=True, slots=True)
-class SmeAddress:
-    """A dest_address of submit_multi with dest_flag 1 (§4.5.1.1)."""
-
-    dest_flag: ClassVar[int] = 1
-    dest_addr_ton: int
-    dest_addr_npi: int
-    destination_addr: str
-
-
-@dataclass(frozen=True, slots=True)
-class DistributionList:
-    """A dest_address of submit_multi with dest_flag 2 (§4.5.1.2)."""
-
-    dest_flag: ClassVar[int] = 2
-    dl_name: str
-
-
-DestAddress = SmeAddress | DistributionList
-
-
-@dataclass(frozen=True, slots=True)
-class UnsuccessSme:
-    """One unsuccess_sme of submit_multi_resp (§4.5.2.1)."""
-
-    dest_addr_ton: int
-    dest_addr_npi: int
-    destination_addr: str
-    error_status_code: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -1087,7 +578,7 @@ RESPONSE_CLASSES: dict[int, type[Pdu]] = {
 }
 del RESPONSE_CLASSES[GenericNack.command_id & ~RESPONSE_BIT]
 for _cls in _ALL:
-    _cls._default_body = _encode_body(_cls(sequence_number=0))
+    _cls._default_body = _encode_body(_cls._body, _cls(sequence_number=0))
 del _cls
 
 
@@ -1099,7 +590,7 @@ def encode(pdu: Pdu) -> bytes:
     that cannot be written (offset None)."""
     if not isinstance(pdu, _Pdu) or type(pdu) not in _ALL:
         raise SmppError(_S.ESME_RSYSERR, f"not an SMPP PDU: {type(pdu).__name__}")
-    body = _encode_body(pdu) + _encode_tlvs(pdu.tlvs)
+    body = _encode_body(pdu._body, pdu) + _encode_tlvs(pdu.tlvs)
     status = pdu.command_status
     if status and pdu.is_response and body == pdu._default_body:
         body = b""  # §4.4.2 and kin: an error response carries no body
