@@ -1,1688 +1,207 @@
-"""SMPP v3.4 (Issue 1.2) PDUs as frozen dataclasses, with encode and decode.
+"""SMPP v3.4 (Issue 1.2), sans-I/O: the codec's public names, whichever module holds them.
 
-Pure and sans-I/O like ``pdu`` and ``radiolink.rp``: ``encode`` turns a PDU into
-octets, ``decode`` turns the octets of one PDU into its dataclass, and
-``PduReader`` splits a TCP byte stream into PDUs.  Every name is the
-specification's: ``command_id``, ``sequence_number``, ``source_addr``,
-``sm_length``, ``sar_msg_ref_num`` ...
+Pure and sans-I/O like ``pdu`` and ``radiolink.rp``: ``encode`` turns a PDU
+into octets, ``decode`` turns the octets of one PDU into its dataclass, and
+``PduReader`` splits a TCP byte stream into PDUs.  Octets that are not a
+valid PDU raise ``SmppError``, which says how a server answers them.
 
-Layout (§3.2): a 16-octet header of four big-endian integers (command_length,
-command_id, command_status, sequence_number), the mandatory parameters of the
-command in a fixed order (§4), then optional parameters as TLVs (§3.2.4.1,
-tags in §5.3.2) in any order.
+Callers import from here (``from smpp34 import pdu as p``); the codec is
+split by concern:
 
-Octets that are not a valid PDU raise ``SmppError``, which carries the
-command_status a server answers with (``SmppError.response()`` builds that
-answer: generic_nack or the request's ``_resp``), the reason, the octet offset,
-and the sequence_number and command_id when the header got that far.
-
-Decisions the specification leaves open, made here for real peers:
-
-- C-Octet Strings are read and written as Latin-1, so any octet but NUL
-  survives a round trip (the specification says ASCII; peers send more).
-- A TLV this codec does not know is kept raw in ``Tlvs.unknown`` and written
-  back; a known TLV in a PDU whose table does not list it is decoded all the
-  same (whether to refuse it with ESME_ROPTPARNOTALLWD is the session's call).
-  A known tag twice in one PDU is refused (ESME_RINVOPTPARSTREAM).
-- A response may come without its body: peers leave it out on errors (§4.4.2
-  says submit_sm_resp has none then) and some even on success.  A response
-  with an empty body decodes to its defaults, and one with a non-zero
-  command_status whose body does not parse decodes as if it had none.
-  ``encode`` leaves out the body of a response with a non-zero command_status
-  when the body holds nothing but defaults.
-- deliver_sm_resp's message_id is "unused, set to NULL" (§4.6.2) but accepted
-  up to 65 octets like the other message_ids, since SMSCs do fill it.
-- schedule_delivery_time, validity_period and final_date stay the strings on
-  the wire; ``parse_time`` and ``format_time`` convert them (§7.1.1).
+- ``constants``: limits, command_id, command_status, message_state and the
+  bits of esm_class, registered_delivery and data_coding;
+- ``errors``: ``SmppError``;
+- ``fields``: mandatory parameters (§4), C-Octet Strings, submit_multi's
+  addresses;
+- ``tlv``: optional parameters (§3.2.4.1, §5.3.2);
+- ``pdus``: the PDU dataclasses (§4);
+- ``codec``: ``encode`` and ``decode``, the header (§3.2);
+- ``reader``: ``PduReader``;
+- ``times``: the time strings (§7.1.1).
 """
 
 from __future__ import annotations
 
-import re
-import struct
-from dataclasses import dataclass, fields
-from datetime import UTC, datetime, timedelta, timezone
-from enum import IntEnum
-from typing import Any, ClassVar, NamedTuple
-
-from pdu.timestamp import CENTURY_PIVOT
-
-#: Octets of the header: command_length, command_id, command_status, sequence_number.
-HEADER_LENGTH = 16
-#: The largest command_length accepted (and written): a 64 KiB message_payload
-#: and then some.  The specification sets no maximum; a reader needs one to
-#: notice a stream whose framing is lost.
-MAX_COMMAND_LENGTH = 65536 + HEADER_LENGTH
-#: interface_version / sc_interface_version of SMPP v3.4 (§5.2.4).
-INTERFACE_VERSION = 0x34
-#: short_message is 0-254 octets (§4.4.1); longer text goes in message_payload.
-MAX_SHORT_MESSAGE = 254
-#: number_of_dests of submit_multi (§4.5.1).
-MAX_DESTINATIONS = 254
-#: Bit 31 of command_id marks a response (§5.1.2.1).
-RESPONSE_BIT = 0x80000000
-
-_HEADER = struct.Struct(">IIII")
-_TL = struct.Struct(">HH")
-
-
-class CommandId(IntEnum):
-    """command_id values (§5.1.2.1), named as the specification names the PDUs."""
-
-    generic_nack = 0x80000000
-    bind_receiver = 0x00000001
-    bind_receiver_resp = 0x80000001
-    bind_transmitter = 0x00000002
-    bind_transmitter_resp = 0x80000002
-    query_sm = 0x00000003
-    query_sm_resp = 0x80000003
-    submit_sm = 0x00000004
-    submit_sm_resp = 0x80000004
-    deliver_sm = 0x00000005
-    deliver_sm_resp = 0x80000005
-    unbind = 0x00000006
-    unbind_resp = 0x80000006
-    replace_sm = 0x00000007
-    replace_sm_resp = 0x80000007
-    cancel_sm = 0x00000008
-    cancel_sm_resp = 0x80000008
-    bind_transceiver = 0x00000009
-    bind_transceiver_resp = 0x80000009
-    outbind = 0x0000000B
-    enquire_link = 0x00000015
-    enquire_link_resp = 0x80000015
-    submit_multi = 0x00000021
-    submit_multi_resp = 0x80000021
-    alert_notification = 0x00000102
-    data_sm = 0x00000103
-    data_sm_resp = 0x80000103
-
-
-class CommandStatus(IntEnum):
-    """The SMPP v3.4 error codes (§5.1.3 Table 5-2).  0x400-0x4FF are left to
-    SMSC vendors, the rest of the range is reserved."""
-
-    ESME_ROK = 0x00000000
-    ESME_RINVMSGLEN = 0x00000001
-    ESME_RINVCMDLEN = 0x00000002
-    ESME_RINVCMDID = 0x00000003
-    ESME_RINVBNDSTS = 0x00000004
-    ESME_RALYBND = 0x00000005
-    ESME_RINVPRTFLG = 0x00000006
-    ESME_RINVREGDLVFLG = 0x00000007
-    ESME_RSYSERR = 0x00000008
-    ESME_RINVSRCADR = 0x0000000A
-    ESME_RINVDSTADR = 0x0000000B
-    ESME_RINVMSGID = 0x0000000C
-    ESME_RBINDFAIL = 0x0000000D
-    ESME_RINVPASWD = 0x0000000E
-    ESME_RINVSYSID = 0x0000000F
-    ESME_RCANCELFAIL = 0x00000011
-    ESME_RREPLACEFAIL = 0x00000013
-    ESME_RMSGQFUL = 0x00000014
-    ESME_RINVSERTYP = 0x00000015
-    ESME_RINVNUMDESTS = 0x00000033
-    ESME_RINVDLNAME = 0x00000034
-    ESME_RINVDESTFLAG = 0x00000040
-    ESME_RINVSUBREP = 0x00000042
-    ESME_RINVESMCLASS = 0x00000043
-    ESME_RCNTSUBDL = 0x00000044
-    ESME_RSUBMITFAIL = 0x00000045
-    ESME_RINVSRCTON = 0x00000048
-    ESME_RINVSRCNPI = 0x00000049
-    ESME_RINVDSTTON = 0x00000050
-    ESME_RINVDSTNPI = 0x00000051
-    ESME_RINVSYSTYP = 0x00000053
-    ESME_RINVREPFLAG = 0x00000054
-    ESME_RINVNUMMSGS = 0x00000055
-    ESME_RTHROTTLED = 0x00000058
-    ESME_RINVSCHED = 0x00000061
-    ESME_RINVEXPIRY = 0x00000062
-    ESME_RINVDFTMSGID = 0x00000063
-    ESME_RX_T_APPN = 0x00000064
-    ESME_RX_P_APPN = 0x00000065
-    ESME_RX_R_APPN = 0x00000066
-    ESME_RQUERYFAIL = 0x00000067
-    ESME_RINVOPTPARSTREAM = 0x000000C0
-    ESME_ROPTPARNOTALLWD = 0x000000C1
-    ESME_RINVPARLEN = 0x000000C2
-    ESME_RMISSINGOPTPARAM = 0x000000C3
-    ESME_RINVOPTPARAMVAL = 0x000000C4
-    ESME_RDELIVERYFAILURE = 0x000000FE
-    ESME_RUNKNOWNERR = 0x000000FF
-
-
-_S = CommandStatus
-
-#: The wording of Table 5-2 for each error code.
-STATUS_DESCRIPTIONS: dict[int, str] = {
-    _S.ESME_ROK: "No Error",
-    _S.ESME_RINVMSGLEN: "Message Length is invalid",
-    _S.ESME_RINVCMDLEN: "Command Length is invalid",
-    _S.ESME_RINVCMDID: "Invalid Command ID",
-    _S.ESME_RINVBNDSTS: "Incorrect BIND Status for given command",
-    _S.ESME_RALYBND: "ESME Already in Bound State",
-    _S.ESME_RINVPRTFLG: "Invalid Priority Flag",
-    _S.ESME_RINVREGDLVFLG: "Invalid Registered Delivery Flag",
-    _S.ESME_RSYSERR: "System Error",
-    _S.ESME_RINVSRCADR: "Invalid Source Address",
-    _S.ESME_RINVDSTADR: "Invalid Dest Addr",
-    _S.ESME_RINVMSGID: "Message ID is invalid",
-    _S.ESME_RBINDFAIL: "Bind Failed",
-    _S.ESME_RINVPASWD: "Invalid Password",
-    _S.ESME_RINVSYSID: "Invalid System ID",
-    _S.ESME_RCANCELFAIL: "Cancel SM Failed",
-    _S.ESME_RREPLACEFAIL: "Replace SM Failed",
-    _S.ESME_RMSGQFUL: "Message Queue Full",
-    _S.ESME_RINVSERTYP: "Invalid Service Type",
-    _S.ESME_RINVNUMDESTS: "Invalid number of destinations",
-    _S.ESME_RINVDLNAME: "Invalid Distribution List name",
-    _S.ESME_RINVDESTFLAG: "Destination flag is invalid (submit_multi)",
-    _S.ESME_RINVSUBREP: "Invalid 'submit with replace' request",
-    _S.ESME_RINVESMCLASS: "Invalid esm_class field data",
-    _S.ESME_RCNTSUBDL: "Cannot Submit to Distribution List",
-    _S.ESME_RSUBMITFAIL: "submit_sm or submit_multi failed",
-    _S.ESME_RINVSRCTON: "Invalid Source address TON",
-    _S.ESME_RINVSRCNPI: "Invalid Source address NPI",
-    _S.ESME_RINVDSTTON: "Invalid Destination address TON",
-    _S.ESME_RINVDSTNPI: "Invalid Destination address NPI",
-    _S.ESME_RINVSYSTYP: "Invalid system_type field",
-    _S.ESME_RINVREPFLAG: "Invalid replace_if_present flag",
-    _S.ESME_RINVNUMMSGS: "Invalid number of messages",
-    _S.ESME_RTHROTTLED: "Throttling error (ESME has exceeded allowed message limits)",
-    _S.ESME_RINVSCHED: "Invalid Scheduled Delivery Time",
-    _S.ESME_RINVEXPIRY: "Invalid message validity period (Expiry time)",
-    _S.ESME_RINVDFTMSGID: "Predefined Message Invalid or Not Found",
-    _S.ESME_RX_T_APPN: "ESME Receiver Temporary App Error Code",
-    _S.ESME_RX_P_APPN: "ESME Receiver Permanent App Error Code",
-    _S.ESME_RX_R_APPN: "ESME Receiver Reject Message Error Code",
-    _S.ESME_RQUERYFAIL: "query_sm request failed",
-    _S.ESME_RINVOPTPARSTREAM: "Error in the optional part of the PDU Body",
-    _S.ESME_ROPTPARNOTALLWD: "Optional Parameter not allowed",
-    _S.ESME_RINVPARLEN: "Invalid Parameter Length",
-    _S.ESME_RMISSINGOPTPARAM: "Expected Optional Parameter missing",
-    _S.ESME_RINVOPTPARAMVAL: "Invalid Optional Parameter Value",
-    _S.ESME_RDELIVERYFAILURE: "Delivery Failure (used for data_sm_resp)",
-    _S.ESME_RUNKNOWNERR: "Unknown Error",
-}
-
-
-def describe_status(status: int) -> str:
-    """'ESME_RINVCMDLEN (0x00000002, Command Length is invalid)'; codes the
-    table lacks are shown as vendor specific or reserved, not refused."""
-    try:
-        name = CommandStatus(status).name
-    except ValueError:
-        kind = "SMSC vendor specific" if 0x400 <= status <= 0x4FF else "reserved"
-        return f"{status:#010x} ({kind})"
-    return f"{name} ({status:#010x}, {STATUS_DESCRIPTIONS[status]})"
-
-
-class MessageState(IntEnum):
-    """message_state (§5.2.28), in query_sm_resp and the message_state TLV."""
-
-    ENROUTE = 1
-    DELIVERED = 2
-    EXPIRED = 3
-    DELETED = 4
-    UNDELIVERABLE = 5
-    ACCEPTED = 6
-    UNKNOWN = 7
-    REJECTED = 8
-
-    @property
-    def receipt_stat(self) -> str:
-        """The seven-letter ``stat:`` of a delivery receipt's text (Appendix B)."""
-        return _RECEIPT_STATS[self]
-
-
-_RECEIPT_STATS = {
-    MessageState.ENROUTE: "ENROUTE",
-    MessageState.DELIVERED: "DELIVRD",
-    MessageState.EXPIRED: "EXPIRED",
-    MessageState.DELETED: "DELETED",
-    MessageState.UNDELIVERABLE: "UNDELIV",
-    MessageState.ACCEPTED: "ACCEPTD",
-    MessageState.UNKNOWN: "UNKNOWN",
-    MessageState.REJECTED: "REJECTD",
-}
-
-
-# -- esm_class, registered_delivery, data_coding (§5.2.12, §5.2.17, §5.2.19) -------
-
-
-class MessagingMode(IntEnum):
-    """esm_class bits 1-0 (submit_sm, submit_multi, data_sm)."""
-
-    DEFAULT = 0x00  # the SMSC's default, store and forward as a rule
-    DATAGRAM = 0x01
-    FORWARD = 0x02  # transaction mode
-    STORE_AND_FORWARD = 0x03
-
-
-class MessageType(IntEnum):
-    """esm_class bits 5-2.  DELIVERY_RECEIPT, CONVERSATION_ABORT and
-    INTERMEDIATE_NOTIFICATION travel SMSC -> ESME only (deliver_sm, data_sm)."""
-
-    DEFAULT = 0x00
-    DELIVERY_RECEIPT = 0x04  # SMSC delivery receipt
-    DELIVERY_ACK = 0x08  # SME delivery acknowledgement
-    MANUAL_ACK = 0x10  # SME manual/user acknowledgement
-    CONVERSATION_ABORT = 0x18  # Korean CDMA
-    INTERMEDIATE_NOTIFICATION = 0x20
-
-
-ESM_MODE_MASK = 0x03
-ESM_TYPE_MASK = 0x3C
-#: esm_class bit 6: short_message (or message_payload) starts with a User Data Header.
-ESM_UDHI = 0x40
-#: esm_class bit 7: set TP-Reply-Path.
-ESM_REPLY_PATH = 0x80
-
-
-def make_esm_class(
-    mode: int = MessagingMode.DEFAULT,
-    message_type: int = MessageType.DEFAULT,
-    *,
-    udhi: bool = False,
-    reply_path: bool = False,
-) -> int:
-    return (
-        (mode & ESM_MODE_MASK)
-        | (message_type & ESM_TYPE_MASK)
-        | (ESM_UDHI if udhi else 0)
-        | (ESM_REPLY_PATH if reply_path else 0)
-    )
-
-
-def messaging_mode(esm_class: int) -> int:
-    return esm_class & ESM_MODE_MASK
-
-
-def message_type(esm_class: int) -> int:
-    return esm_class & ESM_TYPE_MASK
-
-
-def has_udhi(esm_class: int) -> bool:
-    return bool(esm_class & ESM_UDHI)
-
-
-def has_reply_path(esm_class: int) -> bool:
-    return bool(esm_class & ESM_REPLY_PATH)
-
-
-def is_delivery_receipt(esm_class: int) -> bool:
-    return esm_class & ESM_TYPE_MASK == MessageType.DELIVERY_RECEIPT
-
-
-#: registered_delivery bits 1-0: the SMSC delivery receipt asked for.
-RECEIPT_MASK = 0x03
-RECEIPT_NONE = 0x00
-RECEIPT_ON_SUCCESS_OR_FAILURE = 0x01
-RECEIPT_ON_FAILURE = 0x02
-#: Reserved in v3.4; v5.0 made it "on success only", which is how it is read here.
-RECEIPT_ON_SUCCESS = 0x03
-#: registered_delivery bits 3-2: SME originated acknowledgements; bit 4:
-#: intermediate notification.
-SME_ACK_MASK = 0x0C
-SME_ACK_DELIVERY = 0x04
-SME_ACK_MANUAL = 0x08
-INTERMEDIATE_NOTIFICATION = 0x10
-
-
-def wants_receipt(registered_delivery: int, delivered: bool) -> bool:
-    """Whether an SMSC delivery receipt is due for a message that reached its
-    final state, delivered or not."""
-    asked = registered_delivery & RECEIPT_MASK
-    if asked == RECEIPT_ON_SUCCESS_OR_FAILURE:
-        return True
-    if asked == RECEIPT_ON_FAILURE:
-        return not delivered
-    return asked == RECEIPT_ON_SUCCESS and delivered
-
-
-class DataCoding(IntEnum):
-    """data_coding values of §5.2.19.  0xC0-0xEF carry the GSM message waiting
-    groups and 0xF0-0xFF the GSM message class group of TS 23.038, as is."""
-
-    SMSC_DEFAULT = 0x00
-    IA5 = 0x01  # IA5 (CCITT T.50) / ASCII (ANSI X3.4)
-    OCTET_UNSPECIFIED = 0x02
-    LATIN_1 = 0x03  # ISO-8859-1
-    OCTET_UNSPECIFIED_4 = 0x04
-    JIS = 0x05  # X 0208-1990
-    CYRILLIC = 0x06  # ISO-8859-5
-    LATIN_HEBREW = 0x07  # ISO-8859-8
-    UCS2 = 0x08  # ISO/IEC-10646
-    PICTOGRAM = 0x09
-    ISO_2022_JP = 0x0A  # music codes
-    EXTENDED_KANJI_JIS = 0x0D  # X 0212-1990
-    KS_C_5601 = 0x0E
-
-
-_CODECS: dict[int, str] = {
-    DataCoding.IA5: "ascii",
-    DataCoding.LATIN_1: "latin-1",
-    DataCoding.CYRILLIC: "iso8859-5",
-    DataCoding.LATIN_HEBREW: "iso8859-8",
-    DataCoding.UCS2: "utf-16-be",  # UCS2 in name, UTF-16 in practice
-    DataCoding.ISO_2022_JP: "iso2022_jp",
-    DataCoding.KS_C_5601: "euc_kr",
-}
-
-
-def text_codec(data_coding: int) -> str | None:
-    """The Python codec for short_message text in ``data_coding``, or None
-    where the octets are binary or the alphabet is the SMSC's to choose
-    (SMSC_DEFAULT, which an SMSC maps to GSM 7-bit or Latin-1 as configured)."""
-    return _CODECS.get(data_coding)
-
-
-# -- the error ---------------------------------------------------------------------
-
-
-class SmppError(ValueError):
-    """Octets that are not a valid SMPP PDU, or a value that cannot be encoded.
-
-    ``command_status`` is what a server answers with (for a value given to
-    ``encode``: what a peer would have answered had it received it).
-    ``offset`` is the octet where decoding stopped, counted from the first octet
-    of the PDU (its command_length); None for a value rather than octets.
-    ``sequence_number`` and ``command_id`` are those of the PDU's header when
-    it got that far, so the answer can carry them.  ``fatal`` means the framing
-    of the stream is lost: nothing more can be read from the connection.
-    """
-
-    def __init__(
-        self,
-        command_status: int,
-        reason: str,
-        offset: int | None = None,
-        sequence_number: int | None = None,
-        command_id: int | None = None,
-        *,
-        fatal: bool = False,
-    ) -> None:
-        self.command_status = command_status
-        self.reason = reason
-        self.offset = offset
-        self.sequence_number = sequence_number
-        self.command_id = command_id
-        self.fatal = fatal
-        super().__init__(reason)
-
-    def __str__(self) -> str:
-        where = f"at octet {self.offset}: " if self.offset is not None else ""
-        return f"{where}{self.reason} [{describe_status(self.command_status)}]"
-
-    def response(self) -> Pdu | None:
-        """The PDU a server answers with (its body left out by ``encode``):
-        generic_nack for a bad command_length or command_id, whatever the PDU
-        (§4.3.1), and for requests that have no response PDU (outbind,
-        alert_notification); the request's ``_resp`` with ``command_status``
-        for any other fault in a request; None for any other fault in a
-        response, which is not answered."""
-        seq = self.sequence_number if self.sequence_number is not None else 0
-        cls = PDU_CLASSES.get(self.command_id) if self.command_id is not None else None
-        header_fault = self.command_status in (_S.ESME_RINVCMDLEN, _S.ESME_RINVCMDID)
-        if cls is None or header_fault or self.fatal:
-            return GenericNack(sequence_number=seq, command_status=self.command_status)
-        if cls.command_id & RESPONSE_BIT:
-            return None
-        answer = RESPONSE_CLASSES.get(cls.command_id)
-        if answer is None:
-            return GenericNack(sequence_number=seq, command_status=self.command_status)
-        return answer(sequence_number=seq, command_status=self.command_status)
-
-
-# -- optional parameters (TLVs, §3.2.4.1 and §5.3.2) -------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkErrorCode:
-    """network_error_code (§5.3.2.31): the network type (1 GSM, 2 ANSI-136,
-    3 IS-95, ...) and that network's error code."""
-
-    network_type: int
-    error_code: int
-
-
-_T_INT, _T_CSTRING, _T_OCTETS, _T_NETWORK_ERROR, _T_FLAG = range(5)
-
-
-class _TlvSpec(NamedTuple):
-    name: str
-    tag: int
-    kind: int
-    low: int  # value length bounds, C-Octet String NUL included
-    high: int
-
-
-# The TLVs of §5.3.2, in the order ``encode`` writes them.
-_TLV_TABLE: tuple[_TlvSpec, ...] = (
-    _TlvSpec("sar_msg_ref_num", 0x020C, _T_INT, 2, 2),
-    _TlvSpec("sar_total_segments", 0x020E, _T_INT, 1, 1),
-    _TlvSpec("sar_segment_seqnum", 0x020F, _T_INT, 1, 1),
-    _TlvSpec("message_payload", 0x0424, _T_OCTETS, 0, 0xFFFF),
-    _TlvSpec("receipted_message_id", 0x001E, _T_CSTRING, 1, 65),
-    _TlvSpec("message_state", 0x0427, _T_INT, 1, 1),
-    _TlvSpec("network_error_code", 0x0423, _T_NETWORK_ERROR, 3, 3),
-    _TlvSpec("user_message_reference", 0x0204, _T_INT, 2, 2),
-    _TlvSpec("source_port", 0x020A, _T_INT, 2, 2),
-    _TlvSpec("destination_port", 0x020B, _T_INT, 2, 2),
-    _TlvSpec("sc_interface_version", 0x0210, _T_INT, 1, 1),
-    _TlvSpec("more_messages_to_send", 0x0426, _T_INT, 1, 1),
-    _TlvSpec("payload_type", 0x0019, _T_INT, 1, 1),
-    _TlvSpec("ms_availability_status", 0x0422, _T_INT, 1, 1),
-    _TlvSpec("dest_addr_subunit", 0x0005, _T_INT, 1, 1),
-    _TlvSpec("source_addr_subunit", 0x000D, _T_INT, 1, 1),
-    _TlvSpec("privacy_indicator", 0x0201, _T_INT, 1, 1),
-    _TlvSpec("callback_num", 0x0381, _T_OCTETS, 4, 19),
-    _TlvSpec("callback_num_pres_ind", 0x0302, _T_INT, 1, 1),
-    _TlvSpec("callback_num_atag", 0x0303, _T_OCTETS, 0, 65),
-    _TlvSpec("language_indicator", 0x020D, _T_INT, 1, 1),
-    _TlvSpec("its_session_info", 0x1383, _T_INT, 2, 2),
-    _TlvSpec("its_reply_type", 0x1380, _T_INT, 1, 1),
-    _TlvSpec("delivery_failure_reason", 0x0425, _T_INT, 1, 1),
-    _TlvSpec("additional_status_info_text", 0x001D, _T_CSTRING, 1, 256),
-    _TlvSpec("dpf_result", 0x0420, _T_INT, 1, 1),
-    _TlvSpec("set_dpf", 0x0421, _T_INT, 1, 1),
-    _TlvSpec("ms_msg_wait_facilities", 0x0030, _T_INT, 1, 1),
-    _TlvSpec("alert_on_message_delivery", 0x130C, _T_FLAG, 0, 0),
-    _TlvSpec("display_time", 0x1201, _T_INT, 1, 1),
-    _TlvSpec("sms_signal", 0x1203, _T_INT, 2, 2),
-    _TlvSpec("ms_validity", 0x1204, _T_INT, 1, 1),
-    _TlvSpec("number_of_messages", 0x0304, _T_INT, 1, 1),
-    _TlvSpec("qos_time_to_live", 0x0017, _T_INT, 4, 4),
-    _TlvSpec("user_response_code", 0x0205, _T_INT, 1, 1),
-    _TlvSpec("ussd_service_op", 0x0501, _T_INT, 1, 1),
-    _TlvSpec("source_subaddress", 0x0202, _T_OCTETS, 2, 23),
-    _TlvSpec("dest_subaddress", 0x0203, _T_OCTETS, 2, 23),
-    _TlvSpec("source_network_type", 0x000E, _T_INT, 1, 1),
-    _TlvSpec("dest_network_type", 0x0006, _T_INT, 1, 1),
-    _TlvSpec("source_bearer_type", 0x000F, _T_INT, 1, 1),
-    _TlvSpec("dest_bearer_type", 0x0007, _T_INT, 1, 1),
-    # One octet as in the Logica reference implementation of v3.4; v5.0 made it two.
-    _TlvSpec("source_telematics_id", 0x0010, _T_INT, 1, 1),
-    _TlvSpec("dest_telematics_id", 0x0008, _T_INT, 2, 2),
+from .codec import (
+    decode,
+    encode,
 )
-_TLV_BY_TAG = {spec.tag: spec for spec in _TLV_TABLE}
-#: Tag of each TLV the codec knows, by its name in §5.3.2.
-TLV_TAGS: dict[str, int] = {spec.name: spec.tag for spec in _TLV_TABLE}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class Tlvs:
-    """A PDU's optional parameters: None (False for the flag) where absent.
-
-    ``unknown`` holds the (tag, value) of each TLV the codec does not know, in
-    the order they came, and ``encode`` writes them back after the known ones.
-    Integers stay ints rather than enums, so values from newer peers survive.
-    """
-
-    sar_msg_ref_num: int | None = None
-    sar_total_segments: int | None = None
-    sar_segment_seqnum: int | None = None
-    message_payload: bytes | None = None
-    receipted_message_id: str | None = None
-    message_state: int | None = None
-    network_error_code: NetworkErrorCode | None = None
-    user_message_reference: int | None = None
-    source_port: int | None = None
-    destination_port: int | None = None
-    sc_interface_version: int | None = None
-    more_messages_to_send: int | None = None
-    payload_type: int | None = None
-    ms_availability_status: int | None = None
-    dest_addr_subunit: int | None = None
-    source_addr_subunit: int | None = None
-    privacy_indicator: int | None = None
-    callback_num: bytes | None = None
-    callback_num_pres_ind: int | None = None
-    callback_num_atag: bytes | None = None
-    language_indicator: int | None = None
-    its_session_info: int | None = None
-    its_reply_type: int | None = None
-    delivery_failure_reason: int | None = None
-    additional_status_info_text: str | None = None
-    dpf_result: int | None = None
-    set_dpf: int | None = None
-    ms_msg_wait_facilities: int | None = None
-    alert_on_message_delivery: bool = False
-    display_time: int | None = None
-    sms_signal: int | None = None
-    ms_validity: int | None = None
-    number_of_messages: int | None = None
-    qos_time_to_live: int | None = None
-    user_response_code: int | None = None
-    ussd_service_op: int | None = None
-    source_subaddress: bytes | None = None
-    dest_subaddress: bytes | None = None
-    source_network_type: int | None = None
-    dest_network_type: int | None = None
-    source_bearer_type: int | None = None
-    dest_bearer_type: int | None = None
-    source_telematics_id: int | None = None
-    dest_telematics_id: int | None = None
-    unknown: tuple[tuple[int, bytes], ...] = ()
-
-    def __repr__(self) -> str:
-        shown = [
-            f"{f.name}={value!r}"
-            for f in fields(self)
-            if (value := getattr(self, f.name)) is not None and value is not False and value != ()
-        ]
-        return f"Tlvs({', '.join(shown)})"
-
-    def __bool__(self) -> bool:
-        """False when no TLV is present."""
-        return self != NO_TLVS
-
-
-#: No optional parameters: the default of every PDU.
-NO_TLVS = Tlvs()
-
-
-def _tlv_value(spec: _TlvSpec, value: bytes, at: int) -> object:
-    """One known TLV's value from its octets (``at`` is the tag's offset)."""
-    n = len(value)
-    if not spec.low <= n <= spec.high:
-        size = f"{spec.low}" if spec.low == spec.high else f"{spec.low}-{spec.high}"
-        raise SmppError(
-            _S.ESME_RINVPARLEN, f"{spec.name} length {n}: it takes {size} octets", at + 2
-        )
-    kind = spec.kind
-    if kind == _T_INT:
-        return int.from_bytes(value, "big")
-    if kind == _T_OCTETS:
-        return value
-    if kind == _T_CSTRING:
-        if value.find(0) != n - 1:
-            raise SmppError(
-                _S.ESME_RINVOPTPARAMVAL,
-                f"{spec.name} is not a C-Octet String: it must end in its only NUL",
-                at + 4,
-            )
-        return value[:-1].decode("latin-1")
-    if kind == _T_NETWORK_ERROR:
-        return NetworkErrorCode(value[0], value[1] << 8 | value[2])
-    return True  # _T_FLAG: present, no value
-
-
-def _decode_tlvs(data: bytes, pos: int) -> Tlvs:
-    end = len(data)
-    if pos == end:
-        return NO_TLVS
-    known: dict[str, Any] = {}
-    unknown: list[tuple[int, bytes]] = []
-    while pos < end:
-        if end - pos < 4:
-            raise SmppError(
-                _S.ESME_RINVOPTPARSTREAM,
-                f"{end - pos} octets left after the mandatory parameters: a TLV needs 4",
-                pos,
-            )
-        tag, length = _TL.unpack_from(data, pos)
-        start = pos + 4
-        stop = start + length
-        if stop > end:
-            raise SmppError(
-                _S.ESME_RINVOPTPARSTREAM,
-                f"TLV {tag:#06x} length {length} runs past the PDU ({end - start} octets left)",
-                pos + 2,
-            )
-        spec = _TLV_BY_TAG.get(tag)
-        if spec is None:
-            unknown.append((tag, data[start:stop]))
-        elif spec.name in known:
-            raise SmppError(_S.ESME_RINVOPTPARSTREAM, f"{spec.name} appears twice", pos)
-        else:
-            known[spec.name] = _tlv_value(spec, data[start:stop], pos)
-        pos = stop
-    return Tlvs(unknown=tuple(unknown), **known)
-
-
-def _encode_tlv_value(spec: _TlvSpec, value: object) -> bytes:
-    kind = spec.kind
-    if kind == _T_INT:
-        if not isinstance(value, int) or not 0 <= value < 1 << (8 * spec.low):
-            raise SmppError(
-                _S.ESME_RINVOPTPARAMVAL,
-                f"{spec.name} {value!r} is not an integer of {spec.low} octet(s)",
-            )
-        return value.to_bytes(spec.low, "big")
-    if kind == _T_CSTRING:
-        raw = _latin1(value, spec.name, _S.ESME_RINVOPTPARAMVAL) + b"\0"
-    elif kind == _T_OCTETS:
-        if not isinstance(value, bytes | bytearray):
-            raise SmppError(_S.ESME_RINVOPTPARAMVAL, f"{spec.name} must be bytes")
-        raw = bytes(value)
-    elif kind == _T_NETWORK_ERROR:
-        if (
-            not isinstance(value, NetworkErrorCode)
-            or not 0 <= value.network_type <= 0xFF
-            or not 0 <= value.error_code <= 0xFFFF
-        ):
-            raise SmppError(
-                _S.ESME_RINVOPTPARAMVAL,
-                f"network_error_code {value!r} is not a NetworkErrorCode of 1 + 2 octets",
-            )
-        return bytes((value.network_type,)) + value.error_code.to_bytes(2, "big")
-    else:
-        if value is not True:
-            raise SmppError(_S.ESME_RINVOPTPARAMVAL, f"{spec.name} is True or False")
-        return b""
-    if not spec.low <= len(raw) <= spec.high:
-        raise SmppError(
-            _S.ESME_RINVPARLEN,
-            f"{spec.name} of {len(raw)} octets: it takes {spec.low}-{spec.high}",
-        )
-    return raw
-
-
-def _encode_tlvs(tlvs: Tlvs) -> bytes:
-    if tlvs is NO_TLVS:
-        return b""
-    if not isinstance(tlvs, Tlvs):
-        raise SmppError(_S.ESME_RSYSERR, f"tlvs must be a Tlvs, not {type(tlvs).__name__}")
-    out = bytearray()
-    for spec in _TLV_TABLE:
-        value = getattr(tlvs, spec.name)
-        if value is None or value is False:
-            continue
-        raw = _encode_tlv_value(spec, value)
-        out += _TL.pack(spec.tag, len(raw))
-        out += raw
-    for item in tlvs.unknown:
-        try:
-            tag, raw = item
-        except (TypeError, ValueError):
-            raise SmppError(_S.ESME_RSYSERR, f"unknown TLV {item!r} is not (tag, value)") from None
-        if not isinstance(tag, int) or not 0 <= tag <= 0xFFFF:
-            raise SmppError(_S.ESME_RINVOPTPARSTREAM, f"TLV tag {tag!r} is not 0-0xFFFF")
-        if tag in _TLV_BY_TAG:
-            raise SmppError(
-                _S.ESME_RINVOPTPARSTREAM,
-                f"tag {tag:#06x} is {_TLV_BY_TAG[tag].name}: set that field instead",
-            )
-        if not isinstance(raw, bytes | bytearray) or len(raw) > 0xFFFF:
-            raise SmppError(_S.ESME_RINVPARLEN, f"TLV {tag:#06x} value is not 0-65535 octets")
-        out += _TL.pack(tag, len(raw))
-        out += raw
-    return bytes(out)
-
-
-# -- mandatory parameters ----------------------------------------------------------
-
-_C, _U8, _SM, _DESTS, _UNSUCCESS = range(5)
-
-
-class _Field(NamedTuple):
-    """One mandatory parameter: its name, its kind, its size (a C-Octet
-    String's maximum, NUL included), and the command_status that refuses it."""
-
-    name: str
-    kind: int
-    size: int = 1
-    status: int = _S.ESME_RSYSERR
-
-
-def _c(name: str, size: int, status: int) -> _Field:
-    return _Field(name, _C, size, status)
-
-
-def _u8(name: str, status: int = _S.ESME_RSYSERR) -> _Field:
-    return _Field(name, _U8, 1, status)
-
-
-_SERVICE_TYPE = _c("service_type", 6, _S.ESME_RINVSERTYP)
-_SOURCE_TON = _u8("source_addr_ton", _S.ESME_RINVSRCTON)
-_SOURCE_NPI = _u8("source_addr_npi", _S.ESME_RINVSRCNPI)
-_SOURCE_21 = _c("source_addr", 21, _S.ESME_RINVSRCADR)
-_SOURCE_65 = _c("source_addr", 65, _S.ESME_RINVSRCADR)
-_DEST_TON = _u8("dest_addr_ton", _S.ESME_RINVDSTTON)
-_DEST_NPI = _u8("dest_addr_npi", _S.ESME_RINVDSTNPI)
-_DEST_21 = _c("destination_addr", 21, _S.ESME_RINVDSTADR)
-_DEST_65 = _c("destination_addr", 65, _S.ESME_RINVDSTADR)
-_ESM_CLASS = _u8("esm_class", _S.ESME_RINVESMCLASS)
-_PROTOCOL_ID = _u8("protocol_id")
-_PRIORITY = _u8("priority_flag", _S.ESME_RINVPRTFLG)
-_SCHEDULE = _c("schedule_delivery_time", 17, _S.ESME_RINVSCHED)
-_VALIDITY = _c("validity_period", 17, _S.ESME_RINVEXPIRY)
-_REGISTERED = _u8("registered_delivery", _S.ESME_RINVREGDLVFLG)
-_REPLACE = _u8("replace_if_present_flag", _S.ESME_RINVREPFLAG)
-_DATA_CODING = _u8("data_coding")
-_DEFAULT_MSG_ID = _u8("sm_default_msg_id", _S.ESME_RINVDFTMSGID)
-_SHORT_MESSAGE = _Field("short_message", _SM, 1, _S.ESME_RINVMSGLEN)
-_MESSAGE_ID = _c("message_id", 65, _S.ESME_RINVMSGID)
-_SYSTEM_ID = _c("system_id", 16, _S.ESME_RINVSYSID)
-_PASSWORD = _c("password", 9, _S.ESME_RINVPASWD)
-
-_BIND_BODY = (
-    _SYSTEM_ID,
-    _PASSWORD,
-    _c("system_type", 13, _S.ESME_RINVSYSTYP),
-    _u8("interface_version", _S.ESME_RBINDFAIL),
-    _u8("addr_ton", _S.ESME_RBINDFAIL),
-    _u8("addr_npi", _S.ESME_RBINDFAIL),
-    _c("address_range", 41, _S.ESME_RBINDFAIL),
+from .constants import (
+    ESM_MODE_MASK,
+    ESM_REPLY_PATH,
+    ESM_TYPE_MASK,
+    ESM_UDHI,
+    HEADER_LENGTH,
+    INTERFACE_VERSION,
+    INTERMEDIATE_NOTIFICATION,
+    MAX_COMMAND_LENGTH,
+    MAX_DESTINATIONS,
+    MAX_SHORT_MESSAGE,
+    RECEIPT_MASK,
+    RECEIPT_NONE,
+    RECEIPT_ON_FAILURE,
+    RECEIPT_ON_SUCCESS,
+    RECEIPT_ON_SUCCESS_OR_FAILURE,
+    RESPONSE_BIT,
+    SME_ACK_DELIVERY,
+    SME_ACK_MANUAL,
+    SME_ACK_MASK,
+    STATUS_DESCRIPTIONS,
+    CommandId,
+    CommandStatus,
+    DataCoding,
+    MessageState,
+    MessageType,
+    MessagingMode,
+    describe_status,
+    has_reply_path,
+    has_udhi,
+    is_delivery_receipt,
+    make_esm_class,
+    message_type,
+    messaging_mode,
+    text_codec,
+    wants_receipt,
 )
-_SM_BODY = (
-    _SERVICE_TYPE,
-    _SOURCE_TON,
-    _SOURCE_NPI,
-    _SOURCE_21,
-    _DEST_TON,
-    _DEST_NPI,
-    _DEST_21,
-    _ESM_CLASS,
-    _PROTOCOL_ID,
-    _PRIORITY,
-    _SCHEDULE,
-    _VALIDITY,
-    _REGISTERED,
-    _REPLACE,
-    _DATA_CODING,
-    _DEFAULT_MSG_ID,
-    _SHORT_MESSAGE,
+from .errors import (
+    SmppError,
 )
-_SUBMIT_MULTI_BODY = (
-    _SERVICE_TYPE,
-    _SOURCE_TON,
-    _SOURCE_NPI,
-    _SOURCE_21,
-    _Field("dest_address", _DESTS, 1, _S.ESME_RINVNUMDESTS),
-    *_SM_BODY[7:],
+from .fields import (
+    DestAddress,
+    DistributionList,
+    SmeAddress,
+    UnsuccessSme,
 )
-_DATA_SM_BODY = (
-    _SERVICE_TYPE,
-    _SOURCE_TON,
-    _SOURCE_NPI,
-    _SOURCE_65,
-    _DEST_TON,
-    _DEST_NPI,
-    _DEST_65,
-    _ESM_CLASS,
-    _REGISTERED,
-    _DATA_CODING,
-)
-
-
-def _truncated(name: str, pos: int) -> SmppError:
-    # The PDU ends before its mandatory parameters do: its command_length is wrong.
-    return SmppError(_S.ESME_RINVCMDLEN, f"truncated: {name} missing", pos)
-
-
-def _read_u8(data: bytes, pos: int, name: str) -> int:
-    if pos >= len(data):
-        raise _truncated(name, pos)
-    return data[pos]
-
-
-def _read_cstring(data: bytes, pos: int, field: _Field) -> tuple[str, int]:
-    end = len(data)
-    limit = pos + field.size
-    nul = data.find(0, pos, limit if limit < end else end)
-    if nul < 0:
-        if end - pos >= field.size:
-            raise SmppError(
-                field.status,
-                f"{field.name} has no NUL within its {field.size} octets (NUL included)",
-                pos,
-            )
-        raise SmppError(
-            _S.ESME_RINVCMDLEN, f"truncated: {field.name} has no NUL before the PDU ends", pos
-        )
-    return data[pos:nul].decode("latin-1"), nul + 1
-
-
-_DESTINATION_ADDR = _c("destination_addr", 21, _S.ESME_RINVDSTADR)
-_DL_NAME = _c("dl_name", 21, _S.ESME_RINVDLNAME)
-
-
-def _read_dest_addresses(data: bytes, pos: int) -> tuple[tuple[DestAddress, ...], int]:
-    count = _read_u8(data, pos, "number_of_dests")
-    if count > MAX_DESTINATIONS:
-        raise SmppError(
-            _S.ESME_RINVNUMDESTS, f"number_of_dests {count} is more than {MAX_DESTINATIONS}", pos
-        )
-    pos += 1
-    out: list[DestAddress] = []
-    for _ in range(count):
-        flag = _read_u8(data, pos, "dest_flag")
-        if flag == SmeAddress.dest_flag:
-            ton = _read_u8(data, pos + 1, "dest_addr_ton")
-            npi = _read_u8(data, pos + 2, "dest_addr_npi")
-            address, pos = _read_cstring(data, pos + 3, _DESTINATION_ADDR)
-            out.append(SmeAddress(ton, npi, address))
-        elif flag == DistributionList.dest_flag:
-            name, pos = _read_cstring(data, pos + 1, _DL_NAME)
-            out.append(DistributionList(name))
-        else:
-            raise SmppError(
-                _S.ESME_RINVDESTFLAG, f"dest_flag {flag}: 1 (SME address) or 2 (list)", pos
-            )
-    return tuple(out), pos
-
-
-def _read_unsuccess(data: bytes, pos: int) -> tuple[tuple[UnsuccessSme, ...], int]:
-    count = _read_u8(data, pos, "no_unsuccess")
-    pos += 1
-    out: list[UnsuccessSme] = []
-    for _ in range(count):
-        ton = _read_u8(data, pos, "dest_addr_ton")
-        npi = _read_u8(data, pos + 1, "dest_addr_npi")
-        address, pos = _read_cstring(data, pos + 2, _DESTINATION_ADDR)
-        if pos + 4 > len(data):
-            raise _truncated("error_status_code", pos)
-        error = int.from_bytes(data[pos : pos + 4], "big")
-        out.append(UnsuccessSme(ton, npi, address, error))
-        pos += 4
-    return tuple(out), pos
-
-
-def _decode_body(body: tuple[_Field, ...], data: bytes) -> tuple[dict[str, Any], int]:
-    values: dict[str, Any] = {}
-    pos = HEADER_LENGTH
-    for f in body:
-        kind = f.kind
-        if kind == _C:
-            values[f.name], pos = _read_cstring(data, pos, f)
-        elif kind == _U8:
-            values[f.name] = _read_u8(data, pos, f.name)
-            pos += 1
-        elif kind == _SM:
-            sm_length = _read_u8(data, pos, "sm_length")
-            if sm_length > MAX_SHORT_MESSAGE:
-                raise SmppError(
-                    f.status, f"sm_length {sm_length} is more than {MAX_SHORT_MESSAGE}", pos
-                )
-            start = pos + 1
-            pos = start + sm_length
-            if pos > len(data):
-                raise SmppError(
-                    f.status,
-                    f"sm_length {sm_length} but {len(data) - start} octets remain",
-                    start - 1,
-                )
-            values[f.name] = data[start:pos]
-        elif kind == _DESTS:
-            values[f.name], pos = _read_dest_addresses(data, pos)
-        else:
-            values[f.name], pos = _read_unsuccess(data, pos)
-    return values, pos
-
-
-def _latin1(value: object, name: str, status: int) -> bytes:
-    if not isinstance(value, str):
-        raise SmppError(status, f"{name} must be a str, not {type(value).__name__}")
-    try:
-        raw = value.encode("latin-1")
-    except UnicodeEncodeError as exc:
-        raise SmppError(
-            status, f"{name}: {value[exc.start]!r} is not a Latin-1 character"
-        ) from None
-    if b"\0" in raw:
-        raise SmppError(status, f"{name} contains NUL, which would end it early")
-    return raw
-
-
-def _cstring(value: object, f: _Field) -> bytes:
-    raw = _latin1(value, f.name, f.status)
-    if len(raw) >= f.size:
-        raise SmppError(f.status, f"{f.name} of {len(raw)} characters: at most {f.size - 1} fit")
-    return raw + b"\0"
-
-
-def _octet(value: object, name: str, status: int) -> int:
-    if not isinstance(value, int) or not 0 <= value <= 0xFF:
-        raise SmppError(status, f"{name} {value!r} is not an integer 0-255")
-    return value
-
-
-def _encode_body(pdu: _Pdu) -> bytes:
-    out = bytearray()
-    for f in pdu._body:
-        value = getattr(pdu, f.name)
-        kind = f.kind
-        if kind == _C:
-            out += _cstring(value, f)
-        elif kind == _U8:
-            out.append(_octet(value, f.name, f.status))
-        elif kind == _SM:
-            if not isinstance(value, bytes | bytearray):
-                raise SmppError(f.status, f"short_message must be bytes, not {type(value)}")
-            if len(value) > MAX_SHORT_MESSAGE:
-                raise SmppError(
-                    f.status,
-                    f"short_message of {len(value)} octets: at most {MAX_SHORT_MESSAGE}, "
-                    "put longer ones in message_payload",
-                )
-            out.append(len(value))
-            out += value
-        elif kind == _DESTS:
-            if not isinstance(value, tuple | list):
-                raise SmppError(f.status, "dest_address must be a tuple of addresses")
-            if len(value) > MAX_DESTINATIONS:
-                raise SmppError(f.status, f"{len(value)} destinations: at most 254")
-            out.append(len(value))
-            for dest in value:
-                if isinstance(dest, SmeAddress):
-                    out.append(SmeAddress.dest_flag)
-                    out.append(_octet(dest.dest_addr_ton, "dest_addr_ton", _S.ESME_RINVDSTTON))
-                    out.append(_octet(dest.dest_addr_npi, "dest_addr_npi", _S.ESME_RINVDSTNPI))
-                    out += _cstring(dest.destination_addr, _DESTINATION_ADDR)
-                elif isinstance(dest, DistributionList):
-                    out.append(DistributionList.dest_flag)
-                    out += _cstring(dest.dl_name, _DL_NAME)
-                else:
-                    raise SmppError(
-                        _S.ESME_RINVDESTFLAG, f"{dest!r} is not a SmeAddress or DistributionList"
-                    )
-        else:
-            if not isinstance(value, tuple | list) or len(value) > 0xFF:
-                raise SmppError(f.status, "unsuccess_sme must be a tuple of at most 255")
-            out.append(len(value))
-            for sme in value:
-                if not isinstance(sme, UnsuccessSme):
-                    raise SmppError(f.status, f"{sme!r} is not an UnsuccessSme")
-                out.append(_octet(sme.dest_addr_ton, "dest_addr_ton", _S.ESME_RINVDSTTON))
-                out.append(_octet(sme.dest_addr_npi, "dest_addr_npi", _S.ESME_RINVDSTNPI))
-                out += _cstring(sme.destination_addr, _DESTINATION_ADDR)
-                code = sme.error_status_code
-                if not isinstance(code, int) or not 0 <= code <= 0xFFFFFFFF:
-                    raise SmppError(f.status, f"error_status_code {code!r} is not 32 bits")
-                out += code.to_bytes(4, "big")
-    return bytes(out)
-
-
-# -- the PDUs (§4) -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class _Pdu:
-    """What every PDU has: the header fields other than command_length (which
-    ``encode`` computes) and command_id (the class), and its TLVs."""
-
-    command_id: ClassVar[CommandId]
-    _body: ClassVar[tuple[_Field, ...]] = ()
-    #: The encoded body of a PDU holding only defaults, computed per class.
-    _default_body: ClassVar[bytes] = b""
-
-    sequence_number: int
-    command_status: int = 0
-    tlvs: Tlvs = NO_TLVS
-
-    @property
-    def name(self) -> str:
-        """The specification's name: 'submit_sm', 'deliver_sm_resp', ..."""
-        return self.command_id.name
-
-    @property
-    def is_response(self) -> bool:
-        return bool(self.command_id & RESPONSE_BIT)
-
-    def __repr__(self) -> str:
-        shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "tlvs"]
-        if self.tlvs != NO_TLVS:
-            shown.append(f"tlvs={self.tlvs!r}")
-        return f"{type(self).__name__}({', '.join(shown)})"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class _Bind(_Pdu):
-    """bind_transmitter / bind_receiver / bind_transceiver (§4.1.1, §4.1.3, §4.1.5)."""
-
-    _body: ClassVar[tuple[_Field, ...]] = _BIND_BODY
-    system_id: str = ""
-    password: str = ""
-    system_type: str = ""
-    interface_version: int = INTERFACE_VERSION
-    addr_ton: int = 0
-    addr_npi: int = 0
-    address_range: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindTransmitter(_Bind):
-    command_id: ClassVar[CommandId] = CommandId.bind_transmitter
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindReceiver(_Bind):
-    command_id: ClassVar[CommandId] = CommandId.bind_receiver
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindTransceiver(_Bind):
-    command_id: ClassVar[CommandId] = CommandId.bind_transceiver
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class _BindResp(_Pdu):
-    """The bind responses: the SMSC's system_id, sc_interface_version as a TLV."""
-
-    _body: ClassVar[tuple[_Field, ...]] = (_SYSTEM_ID,)
-    system_id: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindTransmitterResp(_BindResp):
-    command_id: ClassVar[CommandId] = CommandId.bind_transmitter_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindReceiverResp(_BindResp):
-    command_id: ClassVar[CommandId] = CommandId.bind_receiver_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class BindTransceiverResp(_BindResp):
-    command_id: ClassVar[CommandId] = CommandId.bind_transceiver_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class Outbind(_Pdu):
-    """outbind (§4.1.7): the SMSC asks the ESME to bind_receiver; no response PDU."""
-
-    command_id: ClassVar[CommandId] = CommandId.outbind
-    _body: ClassVar[tuple[_Field, ...]] = (_SYSTEM_ID, _PASSWORD)
-    system_id: str = ""
-    password: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class Unbind(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.unbind
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class UnbindResp(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.unbind_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class GenericNack(_Pdu):
-    """generic_nack (§4.3.1): the answer to a PDU with a bad header."""
-
-    command_id: ClassVar[CommandId] = CommandId.generic_nack
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class EnquireLink(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.enquire_link
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class EnquireLinkResp(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.enquire_link_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class _ShortMessage(_Pdu):
-    """submit_sm (§4.4.1) and deliver_sm (§4.6.1) share their mandatory
-    parameters; deliver_sm sends schedule_delivery_time, validity_period,
-    replace_if_present_flag and sm_default_msg_id empty or zero."""
-
-    _body: ClassVar[tuple[_Field, ...]] = _SM_BODY
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    replace_if_present_flag: int = 0
-    data_coding: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
-
-    @property
-    def sm_length(self) -> int:
-        return len(self.short_message)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class SubmitSm(_ShortMessage):
-    command_id: ClassVar[CommandId] = CommandId.submit_sm
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class DeliverSm(_ShortMessage):
-    command_id: ClassVar[CommandId] = CommandId.deliver_sm
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class _MessageIdResp(_Pdu):
-    _body: ClassVar[tuple[_Field, ...]] = (_MESSAGE_ID,)
-    message_id: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class SubmitSmResp(_MessageIdResp):
-    command_id: ClassVar[CommandId] = CommandId.submit_sm_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class DeliverSmResp(_MessageIdResp):
-    command_id: ClassVar[CommandId] = CommandId.deliver_sm_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class DataSmResp(_MessageIdResp):
-    """data_sm_resp (§4.7.2): TLVs delivery_failure_reason, network_error_code,
-    additional_status_info_text and dpf_result may come with an error."""
-
-    command_id: ClassVar[CommandId] = CommandId.data_sm_resp
-
-
-@dataclass(frozen=True, slots=True)
-class SmeAddress:
-    """A dest_address of submit_multi with dest_flag 1 (§4.5.1.1)."""
-
-    dest_flag: ClassVar[int] = 1
-    dest_addr_ton: int
-    dest_addr_npi: int
-    destination_addr: str
-
-
-@dataclass(frozen=True, slots=True)
-class DistributionList:
-    """A dest_address of submit_multi with dest_flag 2 (§4.5.1.2)."""
-
-    dest_flag: ClassVar[int] = 2
-    dl_name: str
-
-
-DestAddress = SmeAddress | DistributionList
-
-
-@dataclass(frozen=True, slots=True)
-class UnsuccessSme:
-    """One unsuccess_sme of submit_multi_resp (§4.5.2.1)."""
-
-    dest_addr_ton: int
-    dest_addr_npi: int
-    destination_addr: str
-    error_status_code: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class SubmitMulti(_Pdu):
-    """submit_multi (§4.5.1): number_of_dests is ``len(dest_address)``."""
-
-    command_id: ClassVar[CommandId] = CommandId.submit_multi
-    _body: ClassVar[tuple[_Field, ...]] = _SUBMIT_MULTI_BODY
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_address: tuple[DestAddress, ...] = ()
-    esm_class: int = 0
-    protocol_id: int = 0
-    priority_flag: int = 0
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    replace_if_present_flag: int = 0
-    data_coding: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
-
-    @property
-    def number_of_dests(self) -> int:
-        return len(self.dest_address)
-
-    @property
-    def sm_length(self) -> int:
-        return len(self.short_message)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class SubmitMultiResp(_Pdu):
-    """submit_multi_resp (§4.5.2): no_unsuccess is ``len(unsuccess_sme)``."""
-
-    command_id: ClassVar[CommandId] = CommandId.submit_multi_resp
-    _body: ClassVar[tuple[_Field, ...]] = (
-        _MESSAGE_ID,
-        _Field("unsuccess_sme", _UNSUCCESS, 1, _S.ESME_RSYSERR),
-    )
-    message_id: str = ""
-    unsuccess_sme: tuple[UnsuccessSme, ...] = ()
-
-    @property
-    def no_unsuccess(self) -> int:
-        return len(self.unsuccess_sme)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class DataSm(_Pdu):
-    """data_sm (§4.7.1): the user data travels in the message_payload TLV."""
-
-    command_id: ClassVar[CommandId] = CommandId.data_sm
-    _body: ClassVar[tuple[_Field, ...]] = _DATA_SM_BODY
-    service_type: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-    esm_class: int = 0
-    registered_delivery: int = 0
-    data_coding: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class QuerySm(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.query_sm
-    _body: ClassVar[tuple[_Field, ...]] = (_MESSAGE_ID, _SOURCE_TON, _SOURCE_NPI, _SOURCE_21)
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class QuerySmResp(_Pdu):
-    """query_sm_resp (§4.8.2): message_state a MessageState value, error_code
-    the network's (GSM: the TP-ST / RP cause), final_date empty until final."""
-
-    command_id: ClassVar[CommandId] = CommandId.query_sm_resp
-    _body: ClassVar[tuple[_Field, ...]] = (
-        _MESSAGE_ID,
-        _c("final_date", 17, _S.ESME_RUNKNOWNERR),
-        _u8("message_state"),
-        _u8("error_code"),
-    )
-    message_id: str = ""
-    final_date: str = ""
-    message_state: int = 0
-    error_code: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class CancelSm(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.cancel_sm
-    _body: ClassVar[tuple[_Field, ...]] = (
-        _SERVICE_TYPE,
-        _MESSAGE_ID,
-        _SOURCE_TON,
-        _SOURCE_NPI,
-        _SOURCE_21,
-        _DEST_TON,
-        _DEST_NPI,
-        _DEST_21,
-    )
-    service_type: str = ""
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    dest_addr_ton: int = 0
-    dest_addr_npi: int = 0
-    destination_addr: str = ""
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class CancelSmResp(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.cancel_sm_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class ReplaceSm(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.replace_sm
-    _body: ClassVar[tuple[_Field, ...]] = (
-        _MESSAGE_ID,
-        _SOURCE_TON,
-        _SOURCE_NPI,
-        _SOURCE_21,
-        _SCHEDULE,
-        _VALIDITY,
-        _REGISTERED,
-        _DEFAULT_MSG_ID,
-        _SHORT_MESSAGE,
-    )
-    message_id: str = ""
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    schedule_delivery_time: str = ""
-    validity_period: str = ""
-    registered_delivery: int = 0
-    sm_default_msg_id: int = 0
-    short_message: bytes = b""
-
-    @property
-    def sm_length(self) -> int:
-        return len(self.short_message)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class ReplaceSmResp(_Pdu):
-    command_id: ClassVar[CommandId] = CommandId.replace_sm_resp
-
-
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class AlertNotification(_Pdu):
-    """alert_notification (§4.12.1): an MS is reachable again (its
-    ms_availability_status TLV); no response PDU."""
-
-    command_id: ClassVar[CommandId] = CommandId.alert_notification
-    _body: ClassVar[tuple[_Field, ...]] = (
-        _SOURCE_TON,
-        _SOURCE_NPI,
-        _SOURCE_65,
-        _u8("esme_addr_ton", _S.ESME_RINVDSTTON),
-        _u8("esme_addr_npi", _S.ESME_RINVDSTNPI),
-        _c("esme_addr", 65, _S.ESME_RINVDSTADR),
-    )
-    source_addr_ton: int = 0
-    source_addr_npi: int = 0
-    source_addr: str = ""
-    esme_addr_ton: int = 0
-    esme_addr_npi: int = 0
-    esme_addr: str = ""
-
-
-Pdu = (
-    BindTransmitter
-    | BindTransmitterResp
-    | BindReceiver
-    | BindReceiverResp
-    | BindTransceiver
-    | BindTransceiverResp
-    | Outbind
-    | Unbind
-    | UnbindResp
-    | GenericNack
-    | SubmitSm
-    | SubmitSmResp
-    | SubmitMulti
-    | SubmitMultiResp
-    | DeliverSm
-    | DeliverSmResp
-    | DataSm
-    | DataSmResp
-    | QuerySm
-    | QuerySmResp
-    | CancelSm
-    | CancelSmResp
-    | ReplaceSm
-    | ReplaceSmResp
-    | EnquireLink
-    | EnquireLinkResp
-    | AlertNotification
-)
-
-_ALL: tuple[type[Pdu], ...] = (
-    BindTransmitter,
-    BindTransmitterResp,
+from .pdus import (
+    PDU_CLASSES,
+    RESPONSE_CLASSES,
+    AlertNotification,
     BindReceiver,
     BindReceiverResp,
     BindTransceiver,
     BindTransceiverResp,
-    Outbind,
-    Unbind,
-    UnbindResp,
-    GenericNack,
-    SubmitSm,
-    SubmitSmResp,
-    SubmitMulti,
-    SubmitMultiResp,
-    DeliverSm,
-    DeliverSmResp,
-    DataSm,
-    DataSmResp,
-    QuerySm,
-    QuerySmResp,
+    BindTransmitter,
+    BindTransmitterResp,
     CancelSm,
     CancelSmResp,
-    ReplaceSm,
-    ReplaceSmResp,
+    DataSm,
+    DataSmResp,
+    DeliverSm,
+    DeliverSmResp,
     EnquireLink,
     EnquireLinkResp,
-    AlertNotification,
+    GenericNack,
+    Outbind,
+    Pdu,
+    QuerySm,
+    QuerySmResp,
+    ReplaceSm,
+    ReplaceSmResp,
+    SubmitMulti,
+    SubmitMultiResp,
+    SubmitSm,
+    SubmitSmResp,
+    Unbind,
+    UnbindResp,
 )
-#: The class of each command_id.
-PDU_CLASSES: dict[int, type[Pdu]] = {cls.command_id: cls for cls in _ALL}
-#: The response class of each request that has one (outbind and
-#: alert_notification do not).
-RESPONSE_CLASSES: dict[int, type[Pdu]] = {
-    cid & ~RESPONSE_BIT: cls for cid, cls in PDU_CLASSES.items() if cid & RESPONSE_BIT
-}
-del RESPONSE_CLASSES[GenericNack.command_id & ~RESPONSE_BIT]
-for _cls in _ALL:
-    _cls._default_body = _encode_body(_cls(sequence_number=0))
-del _cls
+from .reader import (
+    PduReader,
+)
+from .times import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    MAX_QUARTER_HOURS,
+    format_time,
+    parse_time,
+)
+from .tlv import (
+    NO_TLVS,
+    TLV_TAGS,
+    NetworkErrorCode,
+    Tlvs,
+)
 
-
-# -- encode and decode -------------------------------------------------------------
-
-
-def encode(pdu: Pdu) -> bytes:
-    """The octets of ``pdu``, command_length computed; SmppError for a value
-    that cannot be written (offset None)."""
-    if not isinstance(pdu, _Pdu) or type(pdu) not in _ALL:
-        raise SmppError(_S.ESME_RSYSERR, f"not an SMPP PDU: {type(pdu).__name__}")
-    body = _encode_body(pdu) + _encode_tlvs(pdu.tlvs)
-    status = pdu.command_status
-    if status and pdu.is_response and body == pdu._default_body:
-        body = b""  # §4.4.2 and kin: an error response carries no body
-    length = HEADER_LENGTH + len(body)
-    if length > MAX_COMMAND_LENGTH:
-        raise SmppError(
-            _S.ESME_RINVCMDLEN, f"{pdu.name} of {length} octets exceeds {MAX_COMMAND_LENGTH}"
-        )
-    seq = pdu.sequence_number
-    for name, value in (("command_status", status), ("sequence_number", seq)):
-        if not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
-            raise SmppError(_S.ESME_RSYSERR, f"{name} {value!r} is not a 32-bit unsigned integer")
-    return _HEADER.pack(length, pdu.command_id, status, seq) + body
-
-
-def decode(octets: bytes | bytearray | memoryview) -> Pdu:
-    """The PDU in ``octets``, which must be exactly one PDU (``PduReader``
-    splits a stream).  Raises SmppError, never another exception."""
-    data = bytes(octets)
-    n = len(data)
-    if n < HEADER_LENGTH:
-        command_id = int.from_bytes(data[4:8], "big") if n >= 8 else None
-        raise SmppError(
-            _S.ESME_RINVCMDLEN,
-            f"truncated: {n} octets, the header alone is {HEADER_LENGTH}",
-            n,
-            command_id=command_id,
-        )
-    command_length, command_id, command_status, sequence_number = _HEADER.unpack_from(data)
-    if command_length != n or n > MAX_COMMAND_LENGTH:
-        raise SmppError(
-            _S.ESME_RINVCMDLEN,
-            f"command_length {command_length} but the PDU is {n} octets"
-            if command_length != n
-            else f"command_length {n} exceeds {MAX_COMMAND_LENGTH}",
-            0,
-            sequence_number,
-            command_id,
-        )
-    cls = PDU_CLASSES.get(command_id)
-    if cls is None:
-        raise SmppError(
-            _S.ESME_RINVCMDID,
-            f"unknown command_id {command_id:#010x}",
-            4,
-            sequence_number,
-            command_id,
-        )
-    is_response = command_id & RESPONSE_BIT
-    if n == HEADER_LENGTH and is_response:
-        # Peers leave out the body of responses (always on errors, §4.4.2).
-        return cls(sequence_number=sequence_number, command_status=command_status)
-    try:
-        values, pos = _decode_body(cls._body, data)
-        tlvs = _decode_tlvs(data, pos)
-    except SmppError as exc:
-        if command_status and is_response:
-            # What an error response carries besides its status is not
-            # specified to be there: read it as absent rather than fail.
-            return cls(sequence_number=sequence_number, command_status=command_status)
-        exc.sequence_number = sequence_number
-        exc.command_id = command_id
-        raise
-    return cls(sequence_number=sequence_number, command_status=command_status, tlvs=tlvs, **values)
-
-
-class PduReader:
-    """Splits a byte stream into PDUs, whatever the TCP segmentation.
-
-    ``feed`` returns, in order, each complete PDU or, in its place, the
-    SmppError it raised (carrying its sequence_number and command_id, so the
-    session can answer ``error.response()``).  A command_length below 16 or
-    above ``max_command_length`` means the framing is lost: the PDUs before it
-    are still returned, then a fatal SmppError (ESME_RINVCMDLEN), and from then
-    on ``feed`` returns nothing; the connection should be closed.
-    """
-
-    def __init__(self, max_command_length: int = MAX_COMMAND_LENGTH) -> None:
-        self.max_command_length = max_command_length
-        self._buf = bytearray()
-        self.failed: SmppError | None = None
-
-    def feed(self, data: bytes | bytearray | memoryview) -> list[Pdu | SmppError]:
-        if self.failed is not None:
-            return []
-        buf = self._buf
-        buf += data
-        out: list[Pdu | SmppError] = []
-        pos = 0
-        n = len(buf)
-        while n - pos >= 4:
-            length = int.from_bytes(buf[pos : pos + 4], "big")
-            if not HEADER_LENGTH <= length <= self.max_command_length:
-                have = n - pos
-                self.failed = SmppError(
-                    _S.ESME_RINVCMDLEN,
-                    f"command_length {length} is not {HEADER_LENGTH}-{self.max_command_length}:"
-                    " framing lost",
-                    0,
-                    int.from_bytes(buf[pos + 12 : pos + 16], "big") if have >= 16 else None,
-                    int.from_bytes(buf[pos + 4 : pos + 8], "big") if have >= 8 else None,
-                    fatal=True,
-                )
-                out.append(self.failed)
-                buf.clear()
-                return out
-            if n - pos < length:
-                break
-            end = pos + length
-            try:
-                out.append(decode(buf[pos:end]))
-            except SmppError as exc:
-                out.append(exc)
-            pos = end
-        del buf[:pos]
-        return out
-
-    @property
-    def pending(self) -> int:
-        """Octets of an incomplete PDU held back."""
-        return len(self._buf)
-
-
-# -- time strings (§7.1.1) ---------------------------------------------------------
-
-_TWO = "([0-9]{2})"
-# YY MM DD hh mm ss, then t nn p (absolute) or 000R (relative).
-_ABSOLUTE = re.compile(_TWO * 6 + "([0-9])" + _TWO + "([+-])")
-_RELATIVE = re.compile(_TWO * 6 + "[0-9]{3}R")
-#: nn, the quarter hours between local time and UTC, is 00-48 (§7.1.1.1).
-MAX_QUARTER_HOURS = 48
-_ZONES = {q: timezone(timedelta(minutes=15 * q)) for q in range(-48, 49)}
-_ZONES[0] = UTC
-#: A relative time's years and months, as days: §7.1.1.2 says neither how
-#: long they are nor from when, and a timedelta needs a fixed length.
-DAYS_PER_YEAR = 365
-DAYS_PER_MONTH = 30
-
-
-def parse_time(
-    text: str, *, status: int = CommandStatus.ESME_RINVEXPIRY
-) -> datetime | timedelta | None:
-    """A schedule_delivery_time, validity_period or final_date: an aware
-    datetime for the absolute format "YYMMDDhhmmsstnn+" / "-", a timedelta for
-    the relative "YYMMDDhhmmss000R", None for the empty string.
-
-    Two-digit years 00-79 are 2000-2079, 80-99 1980-1999, as in ``pdu``.
-    ``status`` is the command_status of the SmppError raised for anything else
-    (ESME_RINVSCHED for schedule_delivery_time).
-    """
-    if text == "":
-        return None
-    if len(text) != 16:
-        raise SmppError(status, f"time {text!r} is not 16 characters (YYMMDDhhmmsstnnp)")
-    m = _ABSOLUTE.fullmatch(text)
-    if m is not None:
-        yy, month, day, hour, minute, second, tenths, quarters = map(int, m.groups()[:8])
-        if quarters > MAX_QUARTER_HOURS:
-            raise SmppError(status, f"time {text!r}: {quarters} quarter hours from UTC, max 48")
-        year = yy + (2000 if yy < CENTURY_PIVOT else 1900)
-        zone = _ZONES[-quarters if m.group(9) == "-" else quarters]
-        try:
-            return datetime(year, month, day, hour, minute, second, tenths * 100_000, zone)
-        except ValueError as exc:
-            raise SmppError(status, f"time {text!r} is not a valid date: {exc}") from None
-    m = _RELATIVE.fullmatch(text)
-    if m is not None:
-        yy, months, days, hours, minutes, seconds = map(int, m.groups())
-        return timedelta(
-            days=yy * DAYS_PER_YEAR + months * DAYS_PER_MONTH + days,
-            hours=hours,
-            minutes=minutes,
-            seconds=seconds,
-        )
-    raise SmppError(status, f"time {text!r} is neither YYMMDDhhmmsstnn+/- nor YYMMDDhhmmss000R")
-
-
-def format_time(
-    value: datetime | timedelta | None, *, status: int = CommandStatus.ESME_RINVEXPIRY
-) -> str:
-    """The string ``parse_time`` reads back: absolute for an aware datetime
-    (tenths of a second kept, finer parts dropped; a zone that is not a whole
-    number of quarter hours within 12 hours is written as the same instant in
-    UTC), relative for a timedelta (years of 365 and months of 30 days, below a
-    second dropped), "" for None."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        offset = value.utcoffset()
-        if offset is None:
-            raise SmppError(status, f"time {value.isoformat()} has no time zone")
-        quarters, rest = divmod(offset, timedelta(minutes=15))
-        if rest or abs(quarters) > MAX_QUARTER_HOURS:
-            value = value.astimezone(UTC)
-            quarters = 0
-        if not 1900 + CENTURY_PIVOT <= value.year < 2000 + CENTURY_PIVOT:
-            raise SmppError(status, f"year {value.year} cannot be written with two digits")
-        return (
-            f"{value.year % 100:02d}{value.month:02d}{value.day:02d}"
-            f"{value.hour:02d}{value.minute:02d}{value.second:02d}"
-            f"{value.microsecond // 100_000}{abs(quarters):02d}{'-' if quarters < 0 else '+'}"
-        )
-    if isinstance(value, timedelta):
-        if value < timedelta(0):
-            raise SmppError(status, f"relative time {value} is negative")
-        days, seconds = value.days, value.seconds
-        years, days = divmod(days, DAYS_PER_YEAR)
-        months, days = divmod(days, DAYS_PER_MONTH)
-        if years > 99:
-            raise SmppError(status, f"relative time {value} is more than 99 years")
-        hours, seconds = divmod(seconds, 3600)
-        minutes, seconds = divmod(seconds, 60)
-        return f"{years:02d}{months:02d}{days:02d}{hours:02d}{minutes:02d}{seconds:02d}000R"
-    raise SmppError(status, f"a time is a datetime, a timedelta or None, not {value!r}")
+__all__ = [
+    "DAYS_PER_MONTH",
+    "DAYS_PER_YEAR",
+    "ESM_MODE_MASK",
+    "ESM_REPLY_PATH",
+    "ESM_TYPE_MASK",
+    "ESM_UDHI",
+    "HEADER_LENGTH",
+    "INTERFACE_VERSION",
+    "INTERMEDIATE_NOTIFICATION",
+    "MAX_COMMAND_LENGTH",
+    "MAX_DESTINATIONS",
+    "MAX_QUARTER_HOURS",
+    "MAX_SHORT_MESSAGE",
+    "NO_TLVS",
+    "PDU_CLASSES",
+    "RECEIPT_MASK",
+    "RECEIPT_NONE",
+    "RECEIPT_ON_FAILURE",
+    "RECEIPT_ON_SUCCESS",
+    "RECEIPT_ON_SUCCESS_OR_FAILURE",
+    "RESPONSE_BIT",
+    "RESPONSE_CLASSES",
+    "SME_ACK_DELIVERY",
+    "SME_ACK_MANUAL",
+    "SME_ACK_MASK",
+    "STATUS_DESCRIPTIONS",
+    "TLV_TAGS",
+    "AlertNotification",
+    "BindReceiver",
+    "BindReceiverResp",
+    "BindTransceiver",
+    "BindTransceiverResp",
+    "BindTransmitter",
+    "BindTransmitterResp",
+    "CancelSm",
+    "CancelSmResp",
+    "CommandId",
+    "CommandStatus",
+    "DataCoding",
+    "DataSm",
+    "DataSmResp",
+    "DeliverSm",
+    "DeliverSmResp",
+    "DestAddress",
+    "DistributionList",
+    "EnquireLink",
+    "EnquireLinkResp",
+    "GenericNack",
+    "MessageState",
+    "MessageType",
+    "MessagingMode",
+    "NetworkErrorCode",
+    "Outbind",
+    "Pdu",
+    "PduReader",
+    "QuerySm",
+    "QuerySmResp",
+    "ReplaceSm",
+    "ReplaceSmResp",
+    "SmeAddress",
+    "SmppError",
+    "SubmitMulti",
+    "SubmitMultiResp",
+    "SubmitSm",
+    "SubmitSmResp",
+    "Tlvs",
+    "Unbind",
+    "UnbindResp",
+    "UnsuccessSme",
+    "decode",
+    "describe_status",
+    "encode",
+    "format_time",
+    "has_reply_path",
+    "has_udhi",
+    "is_delivery_receipt",
+    "make_esm_class",
+    "message_type",
+    "messaging_mode",
+    "parse_time",
+    "text_codec",
+    "wants_receipt",
+]

@@ -1,0 +1,490 @@
+"""The messages of the IP wire (docs/receipt-wire.md), as frozen dataclasses.
+
+A ``Message`` is one JSON object with a string "type" (its ``TYPE``), its
+dataclass fields the object's other keys; a ``Record`` is a JSON object
+nested in a message (a history entry, a sealed answer).  Each field carries
+its validator (``ipwire.validators``) in its metadata.  A new message type is
+a new dataclass registered for the direction(s) it travels in
+(``DEVICE_MESSAGES``, ``SERVER_MESSAGES``): nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+from enum import StrEnum
+from typing import Any, ClassVar, Self, TypeVar
+
+from .validators import (
+    Check,
+    Invalid,
+    RequestId,
+    base64_text,
+    boolean,
+    choice,
+    device_id,
+    integer,
+    millis,
+    number,
+    optional,
+    optional_request_id,
+    request_id,
+    seconds,
+    strings,
+    text,
+    timeout,
+    token,
+)
+
+
+class ErrorCode(StrEnum):
+    """The ``code`` of an ``error`` message."""
+
+    BAD_FRAME = "bad_frame"  # bad length, not UTF-8, not a JSON object with a string "type"
+    UNKNOWN_TYPE = "unknown_type"  # "type" names no message the receiver accepts
+    BAD_MESSAGE = "bad_message"  # a field is missing or ill-typed
+    UNAUTHENTICATED = "unauthenticated"  # the message needs a login first
+    BAD_CREDENTIALS = "bad_credentials"  # unknown device or wrong secret
+    ALREADY_AUTHENTICATED = "already_authenticated"  # a second login on one connection
+    FORBIDDEN = "forbidden"  # a response naming a receiver that is not the device
+    RATE_LIMITED = "rate_limited"  # past the device's rate; see retry_after
+    SESSION_REPLACED = "session_replaced"  # the device logged in on another connection
+    SERVER_ERROR = "server_error"  # the server could not store or load; try again later
+    NOT_OPEN = "not_open"  # a query id that is not open (unknown, finished, expired)
+    RECIPIENT_OFFLINE = "recipient_offline"  # ip_submit: the recipient is not logged in
+
+
+#: The largest feedback_id and delivery_id: a signed 64-bit integer.
+MAX_FEEDBACK_ID = 2**63 - 1
+
+
+def _v(check: Check, *, omit_none: bool = False) -> dict[str, Any]:
+    """A message field's metadata: its validator, and whether ``None`` leaves it
+    out of the JSON."""
+    return {"check": check, "omit_none": omit_none}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value.to_json() if isinstance(value, Record) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A JSON object whose dataclass fields are its keys, each with its validator."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object; ValueError if a field is invalid."""
+        obj: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.metadata["omit_none"]:
+                continue
+            try:
+                obj[f.name] = _plain(f.metadata["check"](value))
+            except Invalid as exc:
+                raise ValueError(f"{self._label()}: {f.name} {exc}") from None
+        return obj
+
+    def _label(self) -> str:
+        return type(self).__name__
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, object]) -> Self:
+        """The message of a decoded JSON object; Invalid names the first bad field.
+        Keys the message does not have are ignored."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name in obj:
+                value = obj[f.name]
+            elif f.default is not MISSING:
+                value = f.default
+            else:
+                raise Invalid(f'"{f.name}" is missing')
+            try:
+                values[f.name] = f.metadata["check"](value)
+            except Invalid as exc:
+                raise Invalid(f'"{f.name}" {exc}') from None
+        return cls(**values)
+
+
+def records(cls: type[Record], max_items: int) -> Check:
+    """A JSON array of ``cls`` objects (decoded) or ``cls`` instances (to encode)."""
+
+    def check(value: object) -> tuple[Record, ...]:
+        if not isinstance(value, list | tuple) or len(value) > max_items:
+            raise Invalid(f"must be an array of at most {max_items} objects")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, cls):
+                out.append(item)
+            elif isinstance(item, Mapping):
+                try:
+                    out.append(cls.from_json(item))
+                except Invalid as exc:
+                    raise Invalid(f"[{i}] {exc}") from None
+            else:
+                raise Invalid(f"[{i}] must be an object")
+        return tuple(out)
+
+    return check
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Record):
+    """A wire message: ``TYPE`` is its "type", the dataclass fields its keys."""
+
+    TYPE: ClassVar[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object of this message; ValueError if a field is invalid."""
+        return {"type": self.TYPE} | Record.to_json(self)
+
+    def _label(self) -> str:
+        return self.TYPE
+
+
+M = TypeVar("M", bound=type[Message])
+
+#: The messages a server accepts (device -> server), by "type".
+DEVICE_MESSAGES: dict[str, type[Message]] = {}
+#: The messages a device accepts (server -> device), by "type".
+SERVER_MESSAGES: dict[str, type[Message]] = {}
+
+
+def _from_device(cls: M) -> M:
+    DEVICE_MESSAGES[cls.TYPE] = cls
+    return cls
+
+
+def _from_server(cls: M) -> M:
+    SERVER_MESSAGES[cls.TYPE] = cls
+    return cls
+
+
+# device -> server
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class Login(Message):
+    TYPE: ClassVar[str] = "login"
+    id: RequestId = field(metadata=_v(request_id))
+    device: str = field(metadata=_v(device_id))
+    secret: str = field(metadata=_v(text(256)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class Response(Message):
+    """The receiver of message ``message_number`` from ``sender`` has read it
+    (status 1) or not yet (status 0)."""
+
+    TYPE: ClassVar[str] = "response"
+    id: RequestId = field(metadata=_v(request_id))
+    receiver: str = field(metadata=_v(number))
+    sender: str = field(metadata=_v(number))
+    message_number: int = field(metadata=_v(integer(0, 255)))
+    status: int = field(default=1, metadata=_v(integer(0, 1)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class FeedbackAck(Message):
+    """The device has committed the feedback's effect: the server may forget it."""
+
+    TYPE: ClassVar[str] = "feedback_ack"
+    feedback_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class Ping(Message):
+    TYPE: ClassVar[str] = "ping"
+    id: RequestId = field(metadata=_v(request_id))
+
+
+# server -> device
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class LoginOk(Message):
+    TYPE: ClassVar[str] = "login_ok"
+    id: RequestId = field(metadata=_v(request_id))
+    device: str = field(metadata=_v(device_id))
+    msisdn: str = field(metadata=_v(number))
+    account: str = field(metadata=_v(text(256)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class Ok(Message):
+    """The request ``id`` was done (for a response: its feedback is committed)."""
+
+    TYPE: ClassVar[str] = "ok"
+    id: RequestId = field(metadata=_v(request_id))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """The request ``id`` (None: a frame without a usable id) was refused."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str = field(metadata=_v(text(64)))
+    reason: str = field(metadata=_v(text(1024)))
+    id: RequestId | None = field(default=None, metadata=_v(optional_request_id))
+    retry_after: float | None = field(default=None, metadata=_v(seconds, omit_none=True))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class Feedback(Message):
+    """``receiver`` has read (status 1) the sender's message ``message_number``."""
+
+    TYPE: ClassVar[str] = "feedback"
+    feedback_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+    receiver: str = field(metadata=_v(number))
+    message_number: int = field(metadata=_v(integer(0, 255)))
+    status: int = field(metadata=_v(integer(0, 1)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class Pong(Message):
+    TYPE: ClassVar[str] = "pong"
+    id: RequestId = field(metadata=_v(request_id))
+
+
+# -- multi-device accounts: push channel, partial history, query relay, IP path ----
+
+#: The longest message text the history and the IP path carry (a 52-part SMS).
+MAX_TEXT = 8000
+#: Messages in one history_put (a sender still has to keep the frame under
+#: MAX_FRAME: long texts take fewer per frame).
+MAX_ENTRIES = 100
+#: A query's result limit.
+MAX_LIMIT = 500
+#: Base64 characters of one sealed answer: a frame holds at least one.
+MAX_SEALED = 48000
+#: Devices named in one ``results`` (an account's devices).
+MAX_DEVICES = 64
+
+DIRECTIONS = ("in", "out")
+#: How a finished query ended (SPEC §3.8).
+QUERY_STATUSES = ("complete", "partial", "not_found")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry(Record):
+    """One message of an account's history: ``uid`` is the same on every
+    device of the account that holds it; ``at`` is Unix time in milliseconds."""
+
+    uid: str = field(metadata=_v(token))
+    peer: str = field(metadata=_v(number))
+    direction: str = field(metadata=_v(choice(*DIRECTIONS)))
+    text: str = field(metadata=_v(text(MAX_TEXT)))
+    at: int = field(metadata=_v(millis))
+
+
+@dataclass(frozen=True, slots=True)
+class SealedAnswer(Record):
+    """What one device found, sealed to the asking device's public key: the
+    server sees its size and ``count``, not the messages."""
+
+    device: str = field(metadata=_v(device_id))
+    count: int = field(metadata=_v(integer(0, MAX_LIMIT)))
+    sealed: str = field(metadata=_v(base64_text(MAX_SEALED)))
+
+
+# device -> server
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class PushSubscribe(Message):
+    """Open this connection as the device's push channel: it stays logged out,
+    and only ``login_indication`` (and ``pong``) come down it."""
+
+    TYPE: ClassVar[str] = "push_subscribe"
+    id: RequestId = field(metadata=_v(request_id))
+    device: str = field(metadata=_v(device_id))
+    secret: str = field(metadata=_v(text(256)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class HistoryPut(Message):
+    """Copies of the account's messages for the server's partial history."""
+
+    TYPE: ClassVar[str] = "history_put"
+    id: RequestId = field(metadata=_v(request_id))
+    messages: tuple[HistoryEntry, ...] = field(metadata=_v(records(HistoryEntry, MAX_ENTRIES)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class Query(Message):
+    """Search the account's history (SPEC §3): every given criterion must
+    match; ``text`` is a case-insensitive substring, ``since``/``until`` are
+    Unix milliseconds (``since`` <= at < ``until``)."""
+
+    TYPE: ClassVar[str] = "query"
+    id: RequestId = field(metadata=_v(request_id))
+    text: str | None = field(default=None, metadata=_v(optional(text(256)), omit_none=True))
+    peer: str | None = field(default=None, metadata=_v(optional(number), omit_none=True))
+    since: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    until: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    limit: int = field(default=50, metadata=_v(integer(1, MAX_LIMIT)))
+    timeout: float | None = field(default=None, metadata=_v(timeout, omit_none=True))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class QueryAnswer(Message):
+    """A device's answer to a ``query_request``: what it found, sealed."""
+
+    TYPE: ClassVar[str] = "query_answer"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+    count: int = field(metadata=_v(integer(0, MAX_LIMIT)))
+    sealed: str = field(metadata=_v(base64_text(MAX_SEALED)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class FetchResults(Message):
+    TYPE: ClassVar[str] = "fetch_results"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ResultsAck(Message):
+    """The asker has the results: the server deletes its copy, then ``ok``."""
+
+    TYPE: ClassVar[str] = "results_ack"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class IpSubmit(Message):
+    """Send a message over the IP path instead of the SMSC (SPEC §2.3)."""
+
+    TYPE: ClassVar[str] = "ip_submit"
+    id: RequestId = field(metadata=_v(request_id))
+    to: str = field(metadata=_v(number))
+    uid: str = field(metadata=_v(token))
+    message_number: int = field(metadata=_v(integer(0, 255)))
+    text: str = field(metadata=_v(text(MAX_TEXT)))
+    sent_at: int = field(metadata=_v(millis))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class IpMessageAck(Message):
+    """The device has stored the ``ip_message``: the server may forget it."""
+
+    TYPE: ClassVar[str] = "ip_message_ack"
+    delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+
+
+# server -> device
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class QueryResult(Message):
+    """A query answered at once: from the server's own copy (``found``), or
+    ``not_found`` when there is nothing there and no other device to ask."""
+
+    TYPE: ClassVar[str] = "query_result"
+    id: RequestId = field(metadata=_v(request_id))
+    status: str = field(metadata=_v(choice("found", "not_found")))
+    messages: tuple[HistoryEntry, ...] = field(
+        default=(), metadata=_v(records(HistoryEntry, MAX_LIMIT))
+    )
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class QueryOpen(Message):
+    """The query went to the account's other devices; ``results_ready`` follows
+    within ``deadline`` seconds."""
+
+    TYPE: ClassVar[str] = "query_open"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+    devices: int = field(metadata=_v(integer(1, MAX_DEVICES)))
+    deadline: float | None = field(metadata=_v(seconds))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class QueryRequest(Message):
+    """Another device of the account asks: search, seal to ``reply_key``, answer."""
+
+    TYPE: ClassVar[str] = "query_request"
+    query_id: str = field(metadata=_v(token))
+    asker: str = field(metadata=_v(device_id))
+    reply_key: str = field(metadata=_v(base64_text(64)))
+    text: str | None = field(default=None, metadata=_v(optional(text(256)), omit_none=True))
+    peer: str | None = field(default=None, metadata=_v(optional(number), omit_none=True))
+    since: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    until: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
+    limit: int = field(default=50, metadata=_v(integer(1, MAX_LIMIT)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class LoginIndication(Message):
+    """On a push channel: log in, something waits for this device.  It says
+    what kind of thing, never what (no search terms)."""
+
+    TYPE: ClassVar[str] = "login_indication"
+    reason: str = field(metadata=_v(choice("history_query")))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class ResultsReady(Message):
+    TYPE: ClassVar[str] = "results_ready"
+    query_id: str = field(metadata=_v(token))
+    status: str = field(metadata=_v(choice(*QUERY_STATUSES)))
+    answered: int = field(metadata=_v(integer(0, MAX_DEVICES)))
+    expected: int = field(metadata=_v(integer(0, MAX_DEVICES)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class Results(Message):
+    """Sealed answers of a finished query, and the devices that gave none.
+    The answers may take several frames, all with the request's id: the
+    last one has ``last`` true."""
+
+    TYPE: ClassVar[str] = "results"
+    id: RequestId = field(metadata=_v(request_id))
+    query_id: str = field(metadata=_v(token))
+    status: str = field(metadata=_v(choice(*QUERY_STATUSES)))
+    answers: tuple[SealedAnswer, ...] = field(metadata=_v(records(SealedAnswer, MAX_DEVICES)))
+    missing: tuple[str, ...] = field(default=(), metadata=_v(strings(device_id, MAX_DEVICES)))
+    last: bool = field(default=True, metadata=_v(boolean))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class IpMessage(Message):
+    """A message that came over the IP path; acknowledge it once stored."""
+
+    TYPE: ClassVar[str] = "ip_message"
+    delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+    sender: str = field(metadata=_v(number))
+    uid: str = field(metadata=_v(token))
+    message_number: int = field(metadata=_v(integer(0, 255)))
+    text: str = field(metadata=_v(text(MAX_TEXT)))
+    sent_at: int = field(metadata=_v(millis))
