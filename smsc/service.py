@@ -14,6 +14,7 @@ from twisted.web.server import Site
 
 from .admin import admin_root
 from .core import Smsc, SmscConfig
+from .repository import SqlQueueRepository
 from .server import RadioLinkFactory
 from .smpp.gateway import SmppConfig, SmppGateway
 from .smpp.server import SmppFactory
@@ -58,10 +59,10 @@ class SmscService(Service):
         super().startService()
         engine = open_engine(self.database_url)
         self.writer = BatchWriter(engine, self.reactor.callFromThread)
-        self.smsc = Smsc(self.writer, self.reactor, self.config)
+        self.smsc = Smsc(SqlQueueRepository(self.writer), self.reactor, self.config)
         if self.smpp_address is not None:
             # Before load: the deliver_sms owed to ESMEs are the gateway's.
-            self.gateway = SmppGateway(self.smsc, self.smpp_config, self.reactor)
+            self.gateway = SmppGateway(self.smsc.esme_door, self.smpp_config, self.reactor)
             self.smsc.esme = self.gateway
         self.smsc.load()
         self.writer.start()
@@ -88,7 +89,7 @@ class SmscService(Service):
         self.ports = []
         if self.smsc is not None:
             self.smsc.stop()
-            for link in list(self.smsc.links):
+            for link in self.smsc.radio.links():
                 link.close()
         if self.gateway is not None:
             self.gateway.stop()

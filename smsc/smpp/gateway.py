@@ -18,11 +18,9 @@ from collections import OrderedDict, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import Connection as DbConnection
-from sqlalchemy import select
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
@@ -35,8 +33,10 @@ from smpp34 import pdu as p
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
 
-from ..core import MESSAGE, Queued, Smsc
+from ..esme_door import EsmeDoor
 from ..models import MessageKind, MessageState
+from ..queued import Queued
+from ..repository import MessageStatus
 from .convert import (
     MAX_SHORT_MESSAGE,
     ConversionError,
@@ -234,8 +234,8 @@ def _source(addr: str, ton: int, npi: int) -> Address:
 
 
 class SmppGateway:
-    def __init__(self, smsc: Smsc, config: SmppConfig, clock: IReactorTime) -> None:
-        self.smsc = smsc
+    def __init__(self, door: EsmeDoor, config: SmppConfig, clock: IReactorTime) -> None:
+        self.door = door
         self.config = config
         self.clock = clock
         self.accounts = {a.system_id: a for a in config.accounts}
@@ -385,14 +385,14 @@ class SmppGateway:
         message_state: int | None = None,
     ) -> None:
         fmt = self.config.receipt
-        done = self.smsc.now()
+        done = self.door.now()
         message_state = message_state or STATE[state]
         body = fmt.text(
             message_id,
             submitted=parts,
             delivered=parts if state is MessageState.DELIVERED else 0,
-            submit_date=self.smsc.local(submitted_at),
-            done_date=self.smsc.local(done),
+            submit_date=self.door.local(submitted_at),
+            done_date=self.door.local(done),
             message_state=message_state,
             error=error or 0,
             text=text,
@@ -414,7 +414,7 @@ class SmppGateway:
             ),
         )
         item = Queued(
-            id=self.smsc.new_id(),
+            id=self.door.new_id(),
             kind=MessageKind.ESME,
             originator=recipient,
             recipient=str(source)[:32],
@@ -422,10 +422,10 @@ class SmppGateway:
             tp_srr=False,
             tpdu=p.encode(deliver),
             submitted_at=done,
-            expires_at=done + self.smsc.config.default_validity,
+            expires_at=done + self.door.config.default_validity,
             esme=esme,
         )
-        d = self.smsc.queue_for_esme(item)
+        d = self.door.queue_for_esme(item)
         d.addErrback(lambda f: log.error("could not store a receipt: %s", f.getErrorMessage()))
 
     # -- deliver_sm to the ESMEs ---------------------------------------------------------------
@@ -436,7 +436,7 @@ class SmppGateway:
         if not queue or esme in self._retry:
             return
         receivers = [c for c in self.connections.get(esme, []) if c.can_receive]
-        now = self.smsc.now()
+        now = self.door.now()
         while queue and receivers:
             receivers.sort(key=lambda c: -c.room)
             connection = receivers[0]
@@ -446,7 +446,7 @@ class SmppGateway:
             if item.expires_at <= now:
                 queue.popleft()
                 self._attempts.pop(item.id, None)
-                self.smsc.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
+                self.door.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
                 continue
             stored = p.decode(item.tpdu)
             assert isinstance(stored, p.DeliverSm)
@@ -476,12 +476,12 @@ class SmppGateway:
         status = response.command_status
         if status == S.ESME_ROK:
             self._attempts.pop(item.id, None)
-            self.smsc.finish(item, MessageState.DELIVERED, tp_st.ST_RECEIVED)
+            self.door.finish(item, MessageState.DELIVERED, tp_st.ST_RECEIVED)
         elif status in TEMPORARY or isinstance(response, p.GenericNack):
             self._again(esme, item)
         else:
             self._attempts.pop(item.id, None)
-            self.smsc.finish(item, MessageState.FAILED, tp_st.ST_PERM_CONNECTION_REJECTED)
+            self.door.finish(item, MessageState.FAILED, tp_st.ST_PERM_CONNECTION_REJECTED)
         self.pump(esme)
 
     def _timed_out(self, connection: Connection, seq: int) -> None:
@@ -505,13 +505,13 @@ class SmppGateway:
         self.pump(esme)
 
     def sweep(self) -> None:
-        now = self.smsc.now()
+        now = self.door.now()
         for queue in self.outbox.values():
             expired = [item for item in queue if item.expires_at <= now]
             for item in expired:
                 queue.remove(item)
                 self._attempts.pop(item.id, None)
-                self.smsc.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
+                self.door.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
 
     def stop(self) -> None:
         for call in [*self._retry.values(), *(f.timer for f in self.in_flight.values())]:
@@ -600,7 +600,7 @@ class SmppGateway:
                 when = p.parse_time(validity)
             except p.SmppError as exc:
                 raise _Refused(exc.command_status, exc.reason) from None
-            now = self.smsc.now()
+            now = self.door.now()
             expires = now + when if isinstance(when, timedelta) else when
         self._ref = (self._ref + 1) % 256
         try:
@@ -611,7 +611,7 @@ class SmppGateway:
                 esm_class=request.esm_class,
                 protocol_id=getattr(request, "protocol_id", 0),
                 payload=message,
-                tp_scts=self.smsc.scts(),
+                tp_scts=self.door.scts(),
                 sar=segment,
                 ports=ports,
                 ref=self._ref,
@@ -621,7 +621,7 @@ class SmppGateway:
             raise _Refused(S.ESME_RSUBMITFAIL, str(exc)) from None
         receipt = bool(request.registered_delivery & p.RECEIPT_MASK)
         doomed = rule is not None and rule.action == "fail_delivery"
-        d = self.smsc.submit_from_esme(
+        d = self.door.submit_from_esme(
             esme,
             str(source),
             destination,
@@ -651,7 +651,7 @@ class SmppGateway:
                 sub.forced = rule.message_state
                 state = _FAULT_STATE[p.MessageState(rule.message_state)]
                 for item in items:
-                    self.smsc.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)
+                    self.door.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)
             return items
 
         return d.addCallback(note)
@@ -713,7 +713,7 @@ class SmppGateway:
         number = self.config.receipt.parse_message_id(request.message_id)
         if number is None:
             return succeed(refusal(request, S.ESME_RINVMSGID))
-        pending = self.smsc.from_esmes.get(number)
+        pending = self.door.pending(number)
         if pending is not None:
             if pending.esme != esme:
                 return succeed(refusal(request, S.ESME_RQUERYFAIL))
@@ -725,33 +725,21 @@ class SmppGateway:
                 )
             )
 
-        def read(conn: DbConnection) -> Any:
-            return conn.execute(
-                select(
-                    MESSAGE.c.state,
-                    MESSAGE.c.done_at,
-                    MESSAGE.c.error,
-                    MESSAGE.c.esme,
-                    MESSAGE.c.kind,
-                ).where(MESSAGE.c.id == number)
-            ).first()
-
-        def answer(row: Any) -> p.Pdu:
-            if row is None or row.esme != esme or row.kind != MessageKind.SMS.value:
+        def answer(status: MessageStatus | None) -> p.Pdu:
+            if status is None or status.esme != esme or status.kind is not MessageKind.SMS:
                 return refusal(request, S.ESME_RQUERYFAIL)
-            state = MessageState(row.state)
             final = ""
-            if row.done_at is not None:
-                final = p.format_time(self.smsc.local(row.done_at.replace(tzinfo=UTC)))
+            if status.done_at is not None:
+                final = p.format_time(self.door.local(status.done_at))
             return p.QuerySmResp(
                 sequence_number=request.sequence_number,
                 message_id=request.message_id,
                 final_date=final,
-                message_state=STATE[state],
-                error_code=min(row.error or 0, 255),
+                message_state=STATE[status.state],
+                error_code=min(status.error or 0, 255),
             )
 
-        return self.smsc.writer.call(read).addCallback(answer)
+        return self.door.status(number).addCallback(answer)
 
     def _parts(self, esme: str, message_id: str) -> list[int] | None:
         number = self.config.receipt.parse_message_id(message_id)
@@ -759,19 +747,17 @@ class SmppGateway:
             return None
         sub = self.submitted.get(number)
         ids = sub.ids if sub is not None and sub.ids[0] == number else [number]
-        if any(
-            self.smsc.from_esmes.get(i) is None or self.smsc.from_esmes[i].esme != esme for i in ids
-        ):
+        if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
             return None
         return ids
 
     def _cancel(self, esme: str, request: p.CancelSm) -> p.Pdu:
         ids = self._parts(esme, request.message_id)
         # All parts or none: a part being delivered right now cannot be recalled.
-        if not ids or not all(self.smsc.waiting(i) for i in ids):
+        if not ids or not all(self.door.waiting(i) for i in ids):
             return refusal(request, S.ESME_RCANCELFAIL)
         for i in ids:
-            self.smsc.end(i)
+            self.door.end(i)
         return p.CancelSmResp(sequence_number=request.sequence_number)
 
     def _replace(self, esme: str, request: p.ReplaceSm) -> p.Pdu:
@@ -786,12 +772,12 @@ class SmppGateway:
                 esm_class=0,
                 protocol_id=sub.protocol_id,
                 payload=request.short_message,
-                tp_scts=self.smsc.scts(),
+                tp_scts=self.door.scts(),
                 default=self.config.default_alphabet,
             )
         except (ConversionError, ValueError):
             return refusal(request, S.ESME_RREPLACEFAIL)
-        if not self.smsc.replace(ids[0], tpdu):
+        if not self.door.replace(ids[0], tpdu):
             return refusal(request, S.ESME_RREPLACEFAIL)
         sub.text = plain_text(
             sub.data_coding, request.short_message, 0, self.config.default_alphabet
