@@ -24,11 +24,11 @@ class RadioLinkProtocol(Protocol):
 
     def connectionMade(self) -> None:
         nodelay(self.transport)
-        self.smsc.link_opened(self)
+        self.smsc.radio.opened(self)
 
     def dataReceived(self, data: bytes) -> None:
         for frame in self.reader.feed(data):
-            self.smsc.frame_received(self, frame)
+            self.smsc.radio.received(self, frame)
         error = self.reader.error
         if error is not None and not self._closing:
             # The length field lies beyond repair: say why, then hang up.
@@ -38,7 +38,7 @@ class RadioLinkProtocol(Protocol):
             self.close()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.smsc.link_lost(self)
+        self.smsc.radio.lost(self)
 
     # Link
     def send(self, frame: lk.Frame) -> None:

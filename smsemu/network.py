@@ -227,11 +227,17 @@ def build_smsc(found: dict[str, Any]) -> SmscService:
     return SmscService(
         config,
         _data_dir_url(found, sqlite_url),
-        link=found["link"],
-        admin=found["admin"],
-        smpp=found["smpp"],
+        link=_endpoint(found["link"]),
+        admin=found["admin"] and _endpoint(found["admin"]),
+        smpp=found["smpp"] and _endpoint(found["smpp"]),
         smpp_config=smpp,
     )
+
+
+def _endpoint(address: tuple[str, int]) -> str:
+    """A ``(host, port)`` as ``txkit.listen`` takes it (``HOST:PORT``)."""
+    host, port = address
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _stop_all(services: list[Any]) -> Deferred[Any]:
@@ -265,14 +271,14 @@ def _logging() -> None:
 
 
 def _smsc_lines(service: SmscService) -> list[str]:
-    admin = service.admin_address[0] if service.admin_address else ""
+    admin = service.host(service.admin_port) if service.admin_address else ""
     lines = [
-        f"smsc: radio link on {service.link_address[0]}:{service.link_port}",
+        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port}",
         f"smsc: admin API on http://{admin}:{service.admin_port}",
         f"smsc: database {service.database_url.split('@')[-1]}",
     ]
     if service.smpp_address is not None:
-        lines.append(f"smsc: SMPP on {service.smpp_address[0]}:{service.smpp_port}")
+        lines.append(f"smsc: SMPP on {service.host(service.smpp_port)}:{service.smpp_port}")
         for account in service.smpp_config.accounts:
             routes = ", ".join(account.routes) or "none"
             rate = f"{account.rate:g}/s" if account.rate else "no limit"

@@ -54,9 +54,9 @@ def start(
     service = SmscService(
         SmscConfig(**config),
         f"sqlite:///{tmp_path / 'smsc.sqlite3'}",
-        link=("127.0.0.1", 0),
+        link="tcp:0",
         admin=None,
-        smpp=("127.0.0.1", 0),
+        smpp="tcp:0",
         smpp_config=smpp,
     )
     service.startService()

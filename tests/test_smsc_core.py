@@ -50,6 +50,7 @@ from radiolink.ms import (
 )
 from smsc.core import Smsc, SmscConfig
 from smsc.models import Message
+from smsc.repository import SqlQueueRepository
 from smsc.server import RadioLinkProtocol
 from smsc.store import BatchWriter, open_engine, sqlite_url
 
@@ -144,7 +145,7 @@ class Net:
         self.engines.append(engine)
         self.engine = engine
         smsc = Smsc(
-            BatchWriter(engine, threaded=False),
+            SqlQueueRepository(BatchWriter(engine, threaded=False)),
             self.clock,
             SmscConfig(address=SMSC_ADDRESS, **self.config),
         )

@@ -21,7 +21,7 @@ from pdu.dcs import GSM7
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from radiolink import rp
-from smsc.core import MESSAGE
+from smsc.models import MESSAGE
 from smsc.store import BatchWriter, open_engine
 
 from .strategies import addresses, numeric_address, octet, sms_submit, timestamps
