@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from pdu import Address
 
 from .store import HandsetStore
-from .views import Settings, StateChange
+from .views import Received, Settings, StateChange
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,13 @@ class Events:
         if change is not None:
             self.emit("state", id=change.message_id, peer=change.peer, number=change.number,
                       old=change.old, state=change.new)  # fmt: skip
+
+    def received(self, received: Received, via: str) -> bool:
+        """Tell of a message received, unless it was stored already; whether it was new."""
+        m = received.message
+        if not received.duplicate:
+            self.emit("received", id=m.id, peer=m.peer, text=m.text, number=m.number, via=via)
+        return not received.duplicate
 
 
 class PhoneContext:

@@ -148,10 +148,7 @@ class Inbox:
                                 (part[1], part[2]) if part is not None else None)  # fmt: skip
 
         def stored(received: Received) -> None:
-            m = received.message
-            if not received.duplicate:
-                self.ctx.events.emit("received", id=m.id, peer=m.peer, text=m.text,
-                                     number=m.number, via="sms")  # fmt: skip
+            if self.ctx.events.received(received, "sms"):
                 self.on_stored()
 
         def not_stored(failure: Failure) -> Failure:

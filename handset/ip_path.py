@@ -131,10 +131,7 @@ class IpMessages:
                                 m.message_number, now, now)  # fmt: skip
 
         def stored(received: Received) -> None:
-            v = received.message
-            if not received.duplicate:
-                self.ctx.events.emit("received", id=v.id, peer=v.peer, text=v.text,
-                                     number=v.number, via="ip")  # fmt: skip
+            if self.ctx.events.received(received, "ip"):
                 self.on_stored()
 
         return d.addCallback(stored)
