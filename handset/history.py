@@ -22,7 +22,7 @@ from ipwire import wire
 
 from .models import Direction
 from .sealed import DeviceKey, SealError, open_sealed, seal
-from .store import HistoryItem
+from .views import HistoryItem
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,14 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTCP
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from ipwire import wire
 from ipwire.device_session import DeviceSession, Event
 from txkit import nodelay
+
+from .reconnect import connect_tcp
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,6 @@ class IpClient(Protocol):
         self.connected = False
         self._pending: dict[wire.RequestId, Deferred[Any]] = {}
         self._results: dict[wire.RequestId, list[wire.Results]] = {}
-        self.ready: Deferred[IpClient] = Deferred()
         self.lost: Deferred[None] = Deferred()
 
     @property
@@ -157,7 +158,6 @@ class IpClient(Protocol):
     def connectionMade(self) -> None:
         nodelay(self.transport)
         self.connected = True
-        self.ready.callback(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.connected = False
@@ -255,17 +255,6 @@ class IpClient(Protocol):
             self._write(frame)
 
 
-class _Factory(ClientFactory):
-    def __init__(self, client: IpClient) -> None:
-        self.client = client
-
-    def buildProtocol(self, addr: object) -> IpClient:
-        return self.client
-
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        self.client.ready.errback(reason)
-
-
 def connect_ip(
     reactor: IReactorTCP,
     host: str,
@@ -293,13 +282,11 @@ def connect_push(
 def _connect(
     reactor: IReactorTCP, host: str, port: int, client: IpClient, first: Callable[[], Deferred[Any]]
 ) -> Deferred[IpClient]:
-    reactor.connectTCP(host, port, _Factory(client))
-
     def refused(failure: Failure) -> Failure:
         client.close()
         return failure
 
-    d = client.ready
+    d = connect_tcp(reactor, host, port, client)
     d.addCallback(lambda _: first())
     d.addCallbacks(lambda _: client, refused)
     return d

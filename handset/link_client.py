@@ -13,12 +13,14 @@ from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTCP
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from pdu import Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
 from radiolink import rp
 from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused, Rejected
+
+from .reconnect import connect_tcp
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,8 @@ class LinkClient(Protocol):
         self._attaching: Deferred[str] | None = None
         self._pending: dict[int, Deferred[SmsSubmitReport | None]] = {}
         self._waiters: deque[Deferred[Tpdu]] = deque()
-        self.ready: Deferred[LinkClient] = Deferred()
         self.lost: Deferred[None] = Deferred()
         self._gone = False
-
-    def connectionMade(self) -> None:
-        self.ready.callback(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._gone = True
@@ -172,17 +170,6 @@ class LinkClient(Protocol):
             self._waiters.popleft().callback(tpdu)
 
 
-class _Factory(ClientFactory):
-    def __init__(self, client: LinkClient) -> None:
-        self.client = client
-
-    def buildProtocol(self, addr: object) -> LinkClient:
-        return self.client
-
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        self.client.ready.errback(reason)
-
-
 def connect(
     reactor: IReactorTCP,
     host: str,
@@ -201,8 +188,7 @@ def connect_client(
     """Connect ``client`` and attach; fires with it attached.  On failure the
     caller still holds ``client``, to close a connection the SMSC refused to
     attach."""
-    reactor.connectTCP(host, port, _Factory(client))
-    d = client.ready
-    d.addCallback(lambda c: c.attach())
+    d = connect_tcp(reactor, host, port, client)
+    d.addCallback(lambda _: client.attach())
     d.addCallback(lambda _: client)
     return d

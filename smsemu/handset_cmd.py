@@ -352,7 +352,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         directory.mkdir(parents=True, exist_ok=True)
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, args.control)
+        control = ControlService(phones, "{}:{}".format(*args.control))
         control.startService()  # first: a port in use stops us before anything starts
     except (OSError, CannotListenError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -370,7 +370,7 @@ def run_up(args: argparse.Namespace) -> int:
             phone.auto_login = entry["auto_login"]
             phones[phone.owner] = phone
             lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
-        control = ControlService(phones, found["control"])
+        control = ControlService(phones, "{}:{}".format(*found["control"]))
         control.startService()
         services.append(control)
         lines.append(f"handsets: control API on http://{found['control'][0]}:{control.port}")

@@ -232,11 +232,14 @@ class Radio:
         factory = clock.tcpClients[index][2]
         assert isinstance(factory, ClientFactory)
         self.factory = factory
-        protocol = factory.buildProtocol(None)
+        # The phone connects through an endpoint, which wraps its protocol.
+        wrapper = factory.buildProtocol(None)
+        assert wrapper is not None
+        protocol = getattr(wrapper, "_wrappedProtocol", wrapper)
         assert isinstance(protocol, LinkClient)
         self.protocol = protocol
         self.transport = StringTransport()
-        self.protocol.makeConnection(self.transport)
+        wrapper.makeConnection(self.transport)
         self.reader = lk.FrameReader()
         self.mr = count()
         msisdn = protocol.ms.msisdn
