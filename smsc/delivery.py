@@ -202,7 +202,7 @@ class Delivery:
             self.kick(station)
 
     def _back_off(self, station: Station, item: Queued, st: int, cause: int | None) -> None:
-        station.retry_at = self.smsc.clock.seconds() + self._backoff(item.attempts - 1)
+        station.retry_at = self.smsc.clock.seconds() + self._backoff(item.attempts)
         self._delayed(item, st, cause)
 
     def _delayed(self, item: Queued, st: int, cause: int | None) -> None:

@@ -15,8 +15,11 @@ from twisted.application.internet import backoffPolicy
 
 
 def backoff_policy(initial: float, maximum: float) -> Callable[[int], float]:
-    """Seconds to wait before attempt ``n + 1`` after ``n`` failures (n >= 0)."""
-    return backoffPolicy(initialDelay=initial, maxDelay=maximum, factor=2.0, jitter=lambda: 0.0)
+    """Seconds to wait after ``n`` failures in a row (n >= 1): ``initial``
+    after the first.  ``ClientService`` counts its ``retryPolicy`` argument
+    the same way."""
+    policy = backoffPolicy(initialDelay=initial, maxDelay=maximum, factor=2.0, jitter=lambda: 0.0)
+    return lambda failures: policy(max(0, failures - 1))
 
 
 class Backoff:
@@ -28,9 +31,8 @@ class Backoff:
         self.failures = 0
 
     def next(self) -> float:
-        delay = self.policy(self.failures)
         self.failures += 1
-        return delay
+        return self.policy(self.failures)
 
     def reset(self) -> None:
         self.failures = 0

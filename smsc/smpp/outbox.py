@@ -134,7 +134,7 @@ class Outbox:
         self.queues.setdefault(esme, deque()).appendleft(item)
         if esme not in self._retry:
             self._retry[esme] = self.clock.callLater(
-                self._backoff(attempts - 1), self._retried, esme
+                self._backoff(attempts), self._retried, esme
             )
 
     def _retried(self, esme: str) -> None:
