@@ -133,9 +133,7 @@ class Outbox:
         attempts = self._attempts[item.id] = self._attempts.get(item.id, 0) + 1
         self.queues.setdefault(esme, deque()).appendleft(item)
         if esme not in self._retry:
-            self._retry[esme] = self.clock.callLater(
-                self._backoff(attempts), self._retried, esme
-            )
+            self._retry[esme] = self.clock.callLater(self._backoff(attempts), self._retried, esme)
 
     def _retried(self, esme: str) -> None:
         self._retry.pop(esme, None)
