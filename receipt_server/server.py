@@ -49,14 +49,9 @@ from ipwire.server_session import (
 )
 from txkit import nodelay
 
-from .store import (
-    FinishedQuery,
-    QueryRefused,
-    QueryStart,
-    ReceiptStore,
-    Retention,
-    StoredResults,
-)
+from .history import Retention
+from .queries import FinishedQuery, QueryRefused, QueryStart, StoredResults
+from .store import ReceiptStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
