@@ -1,7 +1,7 @@
-"""The IP server as a Twisted service: its store, listening, a sweep every
-``SWEEP_EVERY`` seconds, and a stop that hangs up on every device.  The
-connection is in ``connection``, what the connections share and what they
-are served in ``factory``.
+"""The IP server as a Twisted service: its store, listening on an endpoint
+string, a sweep every ``SWEEP_EVERY`` seconds, and a stop that hangs up on
+every device.  The connection is in ``connection``, what the connections
+share and what they are served in ``factory``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
 
+import txkit
+
 from .factory import (
     DEFAULT_BURST,
     DEFAULT_QUERY_TIMEOUT,
@@ -29,6 +31,7 @@ from .store import ReceiptStore
 
 #: The names ``smsemu`` and the tests take from here.
 __all__ = [
+    "DEFAULT_ADDRESS",
     "DEFAULT_BURST",
     "DEFAULT_PORT",
     "DEFAULT_QUERY_TIMEOUT",
@@ -42,6 +45,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 7102
+#: Where the IP server listens unless told: loopback only.
+DEFAULT_ADDRESS = f"tcp:{DEFAULT_PORT}"
 #: Seconds between sweeps of expired results and history past its window.
 SWEEP_EVERY = 30.0
 
@@ -72,8 +77,7 @@ class Listening:
 def listen(
     reactor: Any,
     store: Repository,
-    port: int = DEFAULT_PORT,
-    interface: str = "127.0.0.1",
+    address: str = DEFAULT_ADDRESS,
     *,
     rate: float = DEFAULT_RATE,
     burst: int = DEFAULT_BURST,
@@ -81,8 +85,9 @@ def listen(
     query_timeout: float = DEFAULT_QUERY_TIMEOUT,
     results_ttl: timedelta = RESULTS_TTL,
 ) -> Listening:
-    """Serve devices on ``interface:port`` (0: any free port, see ``address``),
-    sweeping expired results and old history every ``SWEEP_EVERY`` seconds."""
+    """Serve devices on ``address``, an endpoint string (``tcp:0``: any free
+    port on 127.0.0.1, see ``Listening.address``), sweeping expired results
+    and old history every ``SWEEP_EVERY`` seconds."""
     factory = ReceiptServerFactory(
         store,
         reactor,
@@ -93,7 +98,7 @@ def listen(
         results_ttl=results_ttl,
     )
     factory.recover()
-    listening: IListeningPort = reactor.listenTCP(port, factory, interface=interface)
+    listening = txkit.listen(reactor, address, factory)
     sweeper = LoopingCall(factory.sweep)
     sweeper.clock = reactor
     sweeper.start(SWEEP_EVERY, now=True)
@@ -101,13 +106,14 @@ def listen(
 
 
 class ReceiptServerService(Service):
-    """The IP server as a Twisted service: its store on ``database_url``, listening."""
+    """The IP server as a Twisted service: its store on ``database_url``,
+    listening on ``address`` (an endpoint string, or HOST:PORT)."""
 
     def __init__(
         self,
         database_url: str,
         *,
-        address: tuple[str, int] = ("127.0.0.1", DEFAULT_PORT),
+        address: str = DEFAULT_ADDRESS,
         rate: float = DEFAULT_RATE,
         burst: int = DEFAULT_BURST,
         retention: Retention | None = None,
@@ -136,11 +142,11 @@ class ReceiptServerService(Service):
     def startService(self) -> None:
         super().startService()  # type: ignore[no-untyped-call]
         self.store = ReceiptStore.open(self.database_url, reactor=self.reactor)
-        host, port = self.address
-        self.listening = listen(self.reactor, self.store, port, host, rate=self.rate,
+        self.listening = listen(self.reactor, self.store, self.address, rate=self.rate,
                                 burst=self.burst, retention=self.retention,
                                 query_timeout=self.query_timeout)  # fmt: skip
-        log.info("IP server on %s:%d", host, self.port)
+        host, port = self.listening.address
+        log.info("IP server on %s:%d", host, port)
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()  # type: ignore[no-untyped-call]
