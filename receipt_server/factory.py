@@ -54,7 +54,7 @@ class ReceiptServerFactory(Factory):
         self.limiter = RateLimiter(rate, burst)
         self.retention = retention or Retention()
         self.sessions = Sessions()
-        self.queries = RelayRunner(
+        self.relay = RelayRunner(
             store,
             clock,
             self.sessions,
@@ -68,7 +68,7 @@ class ReceiptServerFactory(Factory):
 
     @property
     def results_ttl(self) -> timedelta:
-        return self.queries.results_ttl
+        return self.relay.results_ttl
 
     def buildProtocol(self, addr: object) -> ReceiptServerProtocol:
         return ReceiptServerProtocol(self)
@@ -81,7 +81,7 @@ class ReceiptServerFactory(Factory):
         # What waited for this device: IP-path messages, finished queries it
         # asked, open queries of its account.
         self.ip_path.logged_in(protocol, identity.device_id)
-        self.queries.logged_in(protocol, identity)
+        self.relay.logged_in(protocol, identity)
 
     def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
         """Push a just-committed feedback to every session of ``msisdn``, and
@@ -102,13 +102,13 @@ class ReceiptServerFactory(Factory):
             d = self.store.put_history(who.account, m.messages, self.retention)
             d.addCallback(lambda _: protocol.reply(wire.Ok(rid)))
         elif isinstance(m, wire.Query):
-            d = self.queries.query(protocol, who, m)
+            d = self.relay.query(protocol, who, m)
         elif isinstance(m, wire.QueryAnswer):
-            d = self.queries.answer(protocol, who, m)
+            d = self.relay.answer(protocol, who, m)
         elif isinstance(m, wire.FetchResults):
-            d = self.queries.fetch(protocol, who, m)
+            d = self.relay.fetch(protocol, who, m)
         elif isinstance(m, wire.ResultsAck):
-            d = self.queries.fetched(protocol, who, m)
+            d = self.relay.fetched(protocol, who, m)
         elif isinstance(m, wire.IpSubmit):
             d = self.ip_path.submit(protocol, who, m)
         else:
@@ -129,7 +129,7 @@ class ReceiptServerFactory(Factory):
 
     def recover(self) -> Deferred[Any]:
         """At start: close the queries a stopped server left open."""
-        return self.queries.recover()
+        return self.relay.recover()
 
     def sweep(self) -> Deferred[Any]:
         """Delete expired results and history past the retention window, and
@@ -148,14 +148,14 @@ class ReceiptServerFactory(Factory):
 
     def stop_timers(self) -> None:
         """The server stops: open queries are closed at its next start."""
-        self.queries.stop_timers()
+        self.relay.stop_timers()
 
     def _revoked(self, device_ids: list[str]) -> None:
         for device in device_ids:
             for protocol in self.sessions.of_device(device):
                 log.info("%s: unbound: hanging up", device)
                 protocol.close()
-            self.queries.forget(device)
+            self.relay.forget(device)
 
     def close_all(self) -> Deferred[Any]:
         """Hang up every connection; fires when all are gone."""
