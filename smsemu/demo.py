@@ -196,7 +196,7 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
     _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
     ip = ReceiptServerService(
         receipt_sqlite_url(data_dir),
-        address=("127.0.0.1", 0),
+        address="tcp:0",
         retention=WINDOW,
         reactor=reactor,
     )

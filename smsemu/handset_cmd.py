@@ -396,7 +396,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = ReceiptServerService(
         _ip_server_url(args),
-        address=args.listen,
+        address="{}:{}".format(*args.listen),
         rate=args.rate or DEFAULT_RATE,
         burst=args.burst or DEFAULT_BURST,
         retention=Retention(timedelta(days=args.history_days), args.history_count),

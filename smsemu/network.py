@@ -306,7 +306,7 @@ def run_up(args: argparse.Namespace) -> int:
     smsc.startService()
     ip = ReceiptServerService(
         _data_dir_url(found, receipt_sqlite_url),
-        address=found["ip_server"],
+        address="{}:{}".format(*found["ip_server"]),
         rate=float(found["rate"]),
         burst=int(found["burst"]),
         retention=Retention(

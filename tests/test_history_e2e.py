@@ -43,7 +43,7 @@ class Accounts(Network):
     def start_ip(self) -> ReceiptServerService:
         self.ip = ReceiptServerService(
             receipt_sqlite_url(self.root),
-            address=("127.0.0.1", self.ip_port),
+            address=f"tcp:{self.ip_port}",
             rate=1000,
             burst=1000,
             retention=WINDOW,
