@@ -265,6 +265,11 @@ class ControlService(Service):
     def port(self) -> int:
         return self.listening.getHost().port if self.listening is not None else 0  # type: ignore[attr-defined]
 
+    @property
+    def host(self) -> str:
+        """The address it listens on (as the URL to print names it)."""
+        return self.listening.getHost().host if self.listening is not None else ""  # type: ignore[attr-defined]
+
     def startService(self) -> None:
         super().startService()
         site = Site(ControlApi(self.phones, self.reactor))

@@ -14,9 +14,7 @@ Connections reach it through ``Connection`` (the Twisted protocol in
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
@@ -34,7 +32,7 @@ from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
 from .outbox import RESPONSE_TIMEOUT, Outbox
 from .queries import Queries
-from .receipt import FIELDS, ReceiptFormat
+from .receipt import ReceiptFormat
 from .sessions import Connection, Sessions
 from .submit import Submits
 
@@ -51,25 +49,6 @@ class EsmeAccount:
     system_type: str | None = None  # None: any
     rate: float = 0.0
     routes: tuple[str, ...] = ()
-
-    @classmethod
-    def from_config(cls, table: Mapping[str, Any]) -> EsmeAccount:
-        unknown = sorted(set(table) - {"system_id", "password", "system_type", "rate", "routes"})
-        if unknown:
-            raise ValueError(f"unknown ESME keys {', '.join(unknown)}")
-        try:
-            account = cls(
-                str(table["system_id"]),
-                str(table["password"]),
-                table.get("system_type"),
-                float(table.get("rate", 0.0)),
-                tuple(str(r) for r in table.get("routes", ())),
-            )
-        except KeyError as exc:
-            raise ValueError(f"an ESME needs {exc.args[0]}") from None
-        if not 1 <= len(account.system_id) <= 15 or len(account.password) > 8:
-            raise ValueError("system_id is 1 to 15 characters, password at most 8 (SMPP 3.4)")
-        return account
 
     def routes_to(self, number: str) -> bool:
         return any(
@@ -90,50 +69,6 @@ class SmppConfig:
     #: (one it numbered with the message-number IE, SPEC §2): a deliver_sm
     #: with esm_class "SME manual/user acknowledgement" and ``stat:READ``.
     read_receipts: bool = False
-
-    @classmethod
-    def from_config(cls, table: Mapping[str, Any]) -> SmppConfig:
-        """An ``[smpp]`` table (``listen`` is the caller's): ``esme`` and
-        ``fault`` arrays of tables, a ``receipt`` table, ``seed``, ``window``,
-        ``default_alphabet``.  ValueError names what is wrong.  With no ESME
-        configured, one is made: system_id ``esme``, password ``secret``."""
-        known = {
-            "listen",
-            "esme",
-            "fault",
-            "receipt",
-            "seed",
-            "window",
-            "default_alphabet",
-            "read_receipts",
-        }
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ValueError(f"unknown [smpp] keys {', '.join(unknown)}")
-        accounts = [EsmeAccount.from_config(t) for t in table.get("esme", [])]
-        r = dict(table.get("receipt", {}))
-        wrong = sorted(set(r) - {"id", "width", "fields", "date_seconds", "text_length"})
-        if wrong:
-            raise ValueError(f"unknown [smpp.receipt] keys {', '.join(wrong)}")
-        fmt = ReceiptFormat(
-            id_style=str(r.get("id", "decimal")),
-            width=int(r.get("width", 10)),
-            fields=tuple(r.get("fields", FIELDS)),
-            date_seconds=bool(r.get("date_seconds", False)),
-            text_length=int(r.get("text_length", 20)),
-        )
-        window = int(table.get("window", 64))
-        if not 1 <= window <= 10_000:
-            raise ValueError("window is 1 to 10000")
-        return cls(
-            accounts=accounts or [EsmeAccount("esme", "secret")],
-            receipt=fmt,
-            faults=[FaultRule.from_config(t) for t in table.get("fault", [])],
-            seed=table.get("seed"),
-            default_alphabet=DefaultAlphabet(table.get("default_alphabet", "gsm7")),
-            window=window,
-            read_receipts=bool(table.get("read_receipts", False)),
-        )
 
 
 __all__ = ["RESPONSE_TIMEOUT", "Connection", "EsmeAccount", "SmppConfig", "SmppGateway"]
