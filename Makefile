@@ -1,9 +1,12 @@
 # make demo: install smsemu in .venv and run the walk-through.
-# make test: install the test dependencies too and run the whole suite.
+# make test: install the test dependencies too and run the whole suite, in
+#            parallel: one pytest-xdist worker per core (TEST_WORKERS=N for N,
+#            TEST_WORKERS=0 for none: all in one process).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
+TEST_WORKERS ?= auto
 
 .PHONY: demo test lint bench clean
 
@@ -21,7 +24,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.test-installed
 	bash scripts/ensure-postgres
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.test-installed
 	$(BIN)/ruff check .

@@ -1,20 +1,33 @@
-"""Shared fixtures: a real, throwaway PostgreSQL server (see tests/pg.py)."""
+"""Shared fixtures: a real, throwaway PostgreSQL server (see tests/pg.py), one
+per pytest-xdist worker; and the Hypothesis profile of the suite."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
 from .pg import TemporaryPostgres, find_bindir
 
+# Hypothesis measures each example against a wall-clock deadline (200 ms) and
+# calls data generation too slow past another: on a loaded machine (CI, the
+# suite's own parallel workers) both fail tests that are correct.  The number
+# of examples is each test's own @settings; only these two clocks are off.
+# HYPOTHESIS_PROFILE=default brings Hypothesis's own back.
+settings.register_profile("suite", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
+
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """SQLAlchemy URL of a database on a PostgreSQL server started for this session."""
+    """SQLAlchemy URL of a database on a PostgreSQL server started for this
+    session: under pytest-xdist, each worker starts its own (its own directory,
+    port and socket), so workers share nothing."""
     bindir = find_bindir()
     if bindir is None:
         # Fail, never skip: a suite that goes green without its database proves nothing.
@@ -24,7 +37,8 @@ def postgres_url() -> Iterator[str]:
             "scripts/ensure-postgres (as root, it installs Debian's postgresql package)",
             pytrace=False,
         )
-    with TemporaryPostgres(bindir=bindir) as url:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    with TemporaryPostgres(bindir=bindir, prefix=f"smsemu-pg-{worker}-") as url:
         yield url
 
 

@@ -105,8 +105,11 @@ class TemporaryPostgres:
         bindir: str | None = None,
         timeout: float = 60.0,
         run_as: str = "postgres",
+        prefix: str = "smsemu-pg-",
     ) -> None:
-        """``run_as`` is the system user the server runs as when we are root."""
+        """``run_as`` is the system user the server runs as when we are root;
+        ``prefix`` starts the name of its temporary directory."""
+        self.prefix = prefix
         self.dbname = dbname
         self.user = user
         self.timeout = timeout
@@ -195,7 +198,7 @@ class TemporaryPostgres:
         if self.tmpdir is not None:
             raise PostgresError("already started")
         # Short: the socket path (<tmpdir>/.s.PGSQL.<port>) must fit in ~107 bytes.
-        self.tmpdir = Path(tempfile.mkdtemp(prefix="smsemu-pg-"))
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=self.prefix))
         try:
             self._start()
         except BaseException:
@@ -233,6 +236,13 @@ class TemporaryPostgres:
                 "\n# smsemu tests/pg.py\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{sockdir}'\n"
+                # A throwaway server: nothing in it has to outlive a crash of
+                # the machine, so no fsync (CREATE DATABASE for each test, and
+                # every commit, cost a flush otherwise).  A process killed with
+                # SIGKILL still loses nothing the server committed.
+                "fsync = off\n"
+                "synchronous_commit = off\n"
+                "full_page_writes = off\n"
             )
         # The port is free when we look but may be taken before the server binds it.
         for attempt in range(5):

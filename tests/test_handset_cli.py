@@ -3,6 +3,7 @@ command a real subprocess, the network a real process on SQLite files."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import subprocess
 import sys
@@ -19,6 +20,11 @@ import pytest
 from .rig import SmscProcess
 
 A, B = "+15550001001", "+15550001002"
+#: Safety bounds only, far past what anything takes even on a loaded machine:
+#: every wait below ends on its event, these only keep a broken run from hanging.
+LONG_POLL = 120  # seconds the control API holds a long poll for its event
+HTTP_TIMEOUT = 60  # seconds for a plain request to the control API
+COMMAND_TIMEOUT = 120  # seconds for one `smsemu handset ...` command
 
 
 @pytest.fixture
@@ -45,23 +51,41 @@ def smsemu(up: SmscProcess, *args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "smsemu", "handset", *args[:1], "--api", api, *args[1:]],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=COMMAND_TIMEOUT,
     )
 
 
 def waiting(up: SmscProcess, msisdn: str, kind: str, **match: Any) -> Future[Any]:
     """The handset's next ``kind`` event matching ``match``, from the control
-    API's long poll: start it before what causes the event."""
-    query = urllib.parse.urlencode({**match, "timeout": 30})
+    API's long poll: start it before what causes the event.
+
+    The request is on the wire when this returns, ahead of the requests that
+    cause the event (the server accepts connections in order and reads each
+    as soon as it is accepted); only its answer is waited for, on a thread."""
+    query = urllib.parse.urlencode({**match, "timeout": LONG_POLL})
     path = f"/handsets/{urllib.parse.quote(msisdn)}/events/{kind}?{query}"
-    return EVENTS.submit(api, up, path)
+    conn = http.client.HTTPConnection("127.0.0.1", up.control_port, timeout=LONG_POLL + 30)
+    conn.request("GET", path)
+    return EVENTS.submit(_answer, conn)
+
+
+def _answer(conn: http.client.HTTPConnection) -> Any:
+    try:
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200:
+        raise AssertionError(f"long poll: {response.status} {body.decode(errors='replace')}")
+    return json.loads(body)
 
 
 EVENTS = ThreadPoolExecutor(4)
 
 
 def api(up: SmscProcess, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{up.control_port}{path}", timeout=10) as r:
+    url = f"http://127.0.0.1:{up.control_port}{path}"
+    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as r:
         return json.loads(r.read())
 
 
@@ -121,7 +145,7 @@ def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:
         [sys.executable, "-m", "smsemu", "handset", "inbox", "--api", "http://127.0.0.1:9", A],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=COMMAND_TIMEOUT,
     )
     assert nobody.returncode == 1 and "no control API" in nobody.stderr
 
@@ -152,7 +176,7 @@ def test_a_choice_made_through_the_api_survives_a_restart(tmp_path: Path) -> Non
             data=body,
             method="POST",
         )
-        with urllib.request.urlopen(request, timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as r:
             assert json.loads(r.read())["receipts"] is False
     finally:
         assert first.terminate() == 0
@@ -170,8 +194,9 @@ def test_a_companion_searches_the_history_on_the_phone(up: SmscProcess) -> None:
     for text in ("test message one", "test message two"):
         assert smsemu(up, "send", A, B, text).returncode == 0
     for d in delivered:
-        d.result(timeout=60)
-    out = smsemu(up, "search", desktop, "TEST MESSAGE", "--timeout", "5")
+        d.result()
+    # The phone answers at once; the deadline only bounds a phone that never does.
+    out = smsemu(up, "search", desktop, "TEST MESSAGE", "--timeout", "60")
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0] == "2 found on other devices (complete)"

@@ -9,9 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_twisted
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 
 from handset.conversation import OutState
 from handset.phone import Phone
@@ -21,24 +25,57 @@ from handset.store import HistoryQuery as LocalQuery
 from handset.store import IpPath, Settings
 from ipwire import wire
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
+from receipt_server.relay import QueryRelay, RelayAction
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.service import SmscService
 from smsemu.network import provision
 
-from .test_receipts_e2e import Network, send_and_receive, smsc, until
+from .netfix import ClockedReactor, clock_at_now
+from .test_receipts_e2e import Network, send_and_receive, smsc
 
 __all__ = ["smsc"]  # the fixture, used by name
 
 A, B = "+4915112345678", "+15551234567"
 #: The server keeps the newest three messages of an account.
 WINDOW = Retention(timedelta(days=30), 3)
+#: The longest deadline a query may have: a search whose devices all answer
+#: ends when they have, so this only bounds one that would otherwise fail.
+PATIENT = 60
+
+
+class WatchedRelay(QueryRelay):
+    """The IP server's query relay, telling the test each answer it counts
+    (the server has kept it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting: list[Deferred[str]] = []
+
+    def next_answer(self) -> Deferred[str]:
+        """Fires with the device, once the server has kept its answer."""
+        d: Deferred[str] = Deferred()
+        self.waiting.append(d)
+        return d
+
+    def answered(self, query_id: str, device: str) -> list[RelayAction]:
+        actions = super().answered(query_id, device)
+        waiting, self.waiting = self.waiting, []
+        for d in waiting:  # once the server has acted on it
+            reactor.callLater(0, d.callback, device)
+        return actions
 
 
 class Accounts(Network):
     """The network of test_receipts_e2e, with a history window on the IP server
-    and companion devices."""
+    and companion devices; given a ``clock``, the IP server and the companions
+    keep their time (the queries' deadlines) on it."""
+
+    def __init__(self, root: Path, smsc: SmscService, clock: Clock | None = None) -> None:
+        super().__init__(root, smsc)
+        self.clock = clock
+        self.relay = WatchedRelay()
 
     def start_ip(self) -> ReceiptServerService:
         self.ip = ReceiptServerService(
@@ -47,8 +84,11 @@ class Accounts(Network):
             rate=1000,
             burst=1000,
             retention=WINDOW,
+            reactor=ClockedReactor(self.clock) if self.clock is not None else None,
         )
         self.ip.startService()
+        assert self.ip.listening is not None
+        self.relay = self.ip.listening.factory.relay = WatchedRelay()
         self.ip_port = self.ip.port
         return self.ip
 
@@ -56,7 +96,6 @@ class Accounts(Network):
         assert self.ip is not None and self.ip.store is not None
         owner = f"{name}@{msisdn}"
         directory = self.root / owner
-        events = self.events.setdefault(owner, [])
         credentials = await provision(self.ip.store, msisdn, directory, companion=name)
         service = HandsetService(
             msisdn,
@@ -65,7 +104,10 @@ class Accounts(Network):
             ip_server=("127.0.0.1", self.ip.port),
             credentials=credentials,
             companion=name,
-            watchers=[lambda kind, details: events.append((kind, details))],
+            watchers=[self.watcher(owner)],
+            # The time a search gives the server past its deadline is the
+            # device's own: on the clock too.
+            reactor=ClockedReactor(self.clock) if self.clock is not None else None,
         )
         service.startService()
         self.phones[owner] = service
@@ -83,34 +125,52 @@ class Accounts(Network):
         with Session(self.ip.store.engine) as s:
             return int(s.scalar(select(func.count()).select_from(model)) or 0)
 
+    async def synced(self) -> None:
+        """Wait until the server has a copy of what every device has stored
+        (it prunes as it takes them)."""
+        for service in self.phones.values():
+            assert service.phone is not None
+            await service.phone.sync_history()
+
     async def out_of_window(self, a: Phone, b: Phone, text: str) -> None:
         """Push the messages holding ``text`` out of the server's window:
-        three newer ones, then wait until the server has pruned them."""
+        three newer ones; once the server has their copies, it has pruned them."""
         for n in range(WINDOW.max_count):
             await send_and_receive(a, b, f"filler {n}")
+        await self.synced()
         assert self.ip is not None and self.ip.store is not None
-        engine = self.ip.store.engine
-
-        async def pruned() -> bool:
-            with Session(engine) as s:
-                query = select(func.count()).where(HistoryCopy.text.contains(text))
-                return not s.scalar(query)
-
-        await until(pruned, f"the server to prune {text!r}")
+        with Session(self.ip.store.engine) as s:
+            query = select(func.count()).where(HistoryCopy.text.contains(text))
+            assert not s.scalar(query), f"the server did not prune {text!r}"
 
     async def history_holds(self, account: str, count: int) -> None:
+        await self.synced()
         assert self.ip is not None and self.ip.store is not None
-        store = self.ip.store
-
-        async def held() -> bool:
-            return await store.history_count(account) == count
-
-        await until(held, f"{count} copies of {account}'s messages on the server")
+        held = await self.ip.store.history_count(account)
+        assert held == count, f"{held} copies of {account}'s messages on the server, not {count}"
 
 
 @pytest_twisted.async_yield_fixture
 async def net(tmp_path: Path, smsc: SmscService) -> AsyncIterator[Accounts]:
     network = Accounts(tmp_path, smsc)
+    network.start_ip()
+    try:
+        yield network
+    finally:
+        await network.close()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return clock_at_now()
+
+
+@pytest_twisted.async_yield_fixture
+async def net_on_a_clock(
+    tmp_path: Path, smsc: SmscService, clock: Clock
+) -> AsyncIterator[Accounts]:
+    """``net`` whose IP server and companions keep their time on ``clock``."""
+    network = Accounts(tmp_path, smsc, clock)
     network.start_ip()
     try:
         yield network
@@ -132,7 +192,7 @@ async def test_the_desktop_finds_on_the_phone_what_it_and_the_server_lack(net: A
     desktop = await net.companion(A, "desktop")
     await five_test_messages_then_three_others(a, b)
     await net.history_holds(A, 3)
-    result = await desktop.search("test message", timeout=10)
+    result = await desktop.search("test message", timeout=PATIENT)
     assert (result.status, result.source) == ("complete", "devices")
     assert sorted(f.item.text for f in result.items) == [f"test message {n}" for n in range(1, 6)]
     phone_device = net.credentials_of(A).device_id
@@ -155,7 +215,7 @@ async def test_a_logged_out_phone_is_woken_by_the_login_indication(net: Accounts
     await a.logout()
     assert not a.online and a.logged_out
     indication = a.wait_for("login indication")
-    result = await desktop.search("in the night", timeout=10)
+    result = await desktop.search("in the night", timeout=PATIENT)
     await indication
     assert result.status == "complete"
     assert [f.item.text for f in result.items] == ["test message in the night"]
@@ -163,21 +223,34 @@ async def test_a_logged_out_phone_is_woken_by_the_login_indication(net: Accounts
 
 
 @pytest_twisted.ensureDeferred
-async def test_a_device_that_never_logs_in_leaves_the_answer_partial(net: Accounts) -> None:
+async def test_a_device_that_never_logs_in_leaves_the_answer_partial(
+    net_on_a_clock: Accounts, clock: Clock
+) -> None:
+    """The deadline on the IP server's clock: it passes once the phone has
+    answered, however long the phone took."""
+    net = net_on_a_clock
     a, b = await net.phone(A), await net.phone(B)
     tablet = await net.companion(A, "tablet", auto_login=False)
     desktop = await net.companion(A, "desktop")
     await send_and_receive(a, b, "only on the phone")
     await net.out_of_window(a, b, "only on the phone")
     await tablet.logout()
-    result = await desktop.search("only on the phone", timeout=3)
+    phone_answered = net.relay.next_answer()
+    searching = desktop.search("only on the phone", timeout=3)
+    assert await phone_answered == net.credentials_of(A).device_id
+    clock.advance(3)  # the deadline: the tablet never logged in
+    result = await searching
     assert result.status == "partial"
     assert [f.item.text for f in result.items] == ["only on the phone"]
     assert result.missing == [net.credentials_of(f"tablet@{A}").device_id]
     # And with nobody answering at all: "not found" at the deadline, no hang.
     await a.logout()
     a.auto_login = False
-    nothing = await desktop.search("only on the phone", timeout=0.5)
+    relayed = desktop.wait_for("search relayed")  # the server has set its deadline
+    searching = desktop.search("only on the phone", timeout=0.5)
+    await relayed
+    clock.advance(0.5)
+    nothing = await searching
     assert (nothing.status, nothing.items) == ("not_found", [])
 
 
@@ -193,7 +266,7 @@ async def test_overlapping_answers_are_merged_without_duplicates(net: Accounts) 
     held = await a.store.call(a.store.repo.search, LocalQuery(text="overlap"))
     copies = [i for i in held if i.text != "overlap 3"]
     assert await tablet.store.call(tablet.store.repo.import_history, copies) == 2
-    result = await desktop.search("overlap", timeout=10)
+    result = await desktop.search("overlap", timeout=PATIENT)
     assert result.status == "complete"
     assert sorted(f.item.text for f in result.items) == ["overlap 1", "overlap 2", "overlap 3"]
     phone_id = net.credentials_of(A).device_id
@@ -256,7 +329,7 @@ async def test_a_phone_refuses_a_query_whose_asker_key_changed(net: Accounts) ->
     desktop = await net.companion(A, "desktop")
     await send_and_receive(a, b, "pinned")
     await net.out_of_window(a, b, "pinned")
-    assert (await desktop.search("pinned", timeout=10)).status == "complete"
+    assert (await desktop.search("pinned", timeout=PATIENT)).status == "complete"
     forged = wire.QueryRequest(
         "f" * 32,
         net.credentials_of(f"desktop@{A}").device_id,

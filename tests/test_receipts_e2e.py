@@ -15,7 +15,7 @@ import pytest
 import pytest_twisted
 from sqlalchemy import create_engine, select
 from twisted.internet import reactor
-from twisted.internet.task import deferLater
+from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
 from handset.conversation import OutState
@@ -59,6 +59,7 @@ class Network:
         self.ip_port = 0
         self.phones: dict[str, HandsetService] = {}
         self.events: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+        self._counting: list[tuple[str, str, int, Deferred[None]]] = []
 
     def start_ip(self) -> ReceiptServerService:
         """Start the IP server; a restart takes the port it had, where the
@@ -86,7 +87,6 @@ class Network:
         """Start (or restart) the phone ``msisdn``; fires once it is attached and
         logged in."""
         assert self.ip is not None
-        events = self.events.setdefault(msisdn, [])
         service = HandsetService(
             msisdn,
             self.root / msisdn,
@@ -94,7 +94,7 @@ class Network:
             ip_server=("127.0.0.1", self.ip.port),
             credentials=await self.credentials(msisdn),
             settings=settings,
-            watchers=[lambda kind, details: events.append((kind, details))],
+            watchers=[self.watcher(msisdn)],
         )
         service.startService()
         self.phones[msisdn] = service
@@ -109,8 +109,52 @@ class Network:
         if self.ip is not None:
             await self.stop_ip()
 
+    def watcher(self, owner: str) -> Any:
+        """Records what happens to ``owner``, across its restarts."""
+        events = self.events.setdefault(owner, [])
+
+        def saw(kind: str, details: dict[str, Any]) -> None:
+            events.append((kind, details))
+            for waiting in list(self._counting):
+                who, what, count, done = waiting
+                if (who, what) == (owner, kind) and self.count(owner, kind) >= count:
+                    self._counting.remove(waiting)
+                    done.callback(None)
+
+        return saw
+
     def count(self, msisdn: str, kind: str) -> int:
         return sum(1 for k, _ in self.events.get(msisdn, []) if k == kind)
+
+    def counted(self, owner: str, kind: str, count: int = 1) -> Deferred[None]:
+        """Fires once ``owner`` has seen ``count`` events ``kind`` in all (at
+        once if it has): the event, whether it comes before or after the call."""
+        done: Deferred[None] = Deferred()
+        if self.count(owner, kind) >= count:
+            done.callback(None)
+        else:
+            self._counting.append((owner, kind, count, done))
+        return done
+
+    def acknowledged(self, monkeypatch: pytest.MonkeyPatch, msisdn: str) -> Deferred[None]:
+        """Fires once the IP server has committed the next acknowledgement of
+        a feedback from ``msisdn`` (the store's answer to the session's ack)."""
+        assert self.ip is not None and self.ip.store is not None
+        store = self.ip.store
+        ack = store.ack
+        done: Deferred[None] = Deferred()
+
+        def committed(ok: bool) -> bool:
+            if not done.called:
+                done.callback(None)
+            return ok
+
+        def watched(sender: str, feedback_id: int) -> Deferred[bool]:
+            d = ack(sender, feedback_id)
+            return d.addCallback(committed) if sender == msisdn else d
+
+        monkeypatch.setattr(store, "ack", watched)
+        return done
 
 
 @pytest_twisted.async_yield_fixture
@@ -202,17 +246,10 @@ async def test_number_256_wraps_to_0_and_its_feedback_marks_the_newest_0(net: Ne
     assert views[ids[0]].state != OutState.READ
 
 
-async def until(condition: Any, what: str) -> None:
-    """Wait, yielding to the reactor, until ``condition()`` holds (at most 30 s)."""
-    for _ in range(600):
-        if await condition():
-            return
-        await deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError(f"still waiting for {what}")
-
-
 @pytest_twisted.ensureDeferred
-async def test_an_offline_sender_gets_the_feedback_once_across_restarts(net: Network) -> None:
+async def test_an_offline_sender_gets_the_feedback_once_across_restarts(
+    net: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = await net.phone(A), await net.phone(B)
     a_id, b_id = await send_and_receive(a, b, "are you there?")
     await net.stop_phone(A)  # A is offline when B reads
@@ -226,17 +263,11 @@ async def test_an_offline_sender_gets_the_feedback_once_across_restarts(net: Net
     ip = net.start_ip()
     assert ip.store is not None
     store = ip.store
+    acknowledged = net.acknowledged(monkeypatch, A)
     a = await net.phone(A)
-
-    async def fed() -> bool:
-        return net.count(A, "feedback") >= 1
-
-    await until(fed, "the feedback at A")
-
-    async def acknowledged() -> bool:
-        return not await store.pending_for(A)
-
-    await until(acknowledged, "A's acknowledgement of the feedback")
+    await net.counted(A, "feedback")  # the feedback at A
+    await acknowledged  # A's acknowledgement of it, committed
+    assert not await store.pending_for(A)
     assert (await a.message(a_id)).read
     # A restarts once more: nothing is pushed again.  The next feedback is the
     # barrier: the server pushes what is pending on login before anything new.
