@@ -24,8 +24,8 @@ from handset.service import Credentials, HandsetService
 from handset.store import HistoryQuery as LocalQuery
 from handset.store import IpPath, Settings
 from ipwire import wire
+from ipwire.relay import QueryRelay, RelayAction
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
-from receipt_server.relay import QueryRelay, RelayAction
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
@@ -88,7 +88,7 @@ class Accounts(Network):
         )
         self.ip.startService()
         assert self.ip.listening is not None
-        self.relay = self.ip.listening.factory.relay = WatchedRelay()
+        self.relay = self.ip.listening.factory.relay.relay = WatchedRelay()
         self.ip_port = self.ip.port
         return self.ip
 
