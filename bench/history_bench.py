@@ -63,7 +63,7 @@ from handset.models import Direction, Message
 from handset.phone import Phone
 from handset.service import Credentials, HandsetService
 from handset.store import HandsetStore, HistoryItem, sqlite_url
-from receipt_server import wire
+from ipwire import wire
 from receipt_server.store import Retention
 
 MSISDN = "+15557770001"

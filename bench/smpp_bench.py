@@ -10,7 +10,7 @@ submits outstanding, round-robin to K handsets attached over the radio link
 latency runs from the moment its submit_sm is sent (in the paced run, the
 moment it was due) to the moment its handset has the SMS-DELIVER.
 
-The ESME is a Twisted protocol on our codec (``smsc.smpp.pdu``), the submits
+The ESME is a Twisted protocol on our codec (``smpp34.pdu``), the submits
 encoded before the clock starts; it spends about 6 us of CPU per submit at
 full load.  By default it runs in a process of its own (``--esme process``),
 sharing no interpreter lock with the handsets: run in this process beside
@@ -66,7 +66,7 @@ from twisted.python.failure import Failure
 
 from handset.link_client import LinkClient, connect
 from pdu import SmsDeliver, Tpdu, gsm7
-from smsc.smpp import pdu as p
+from smpp34 import pdu as p
 
 TEXT = "smpp bench {:08d}"  # GSM 7-bit basic set; the number is the message's
 SOURCE = "4930123456"  # the ESME's source_addr (international)

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdu import Address, Direction, SmsDeliver, SmsSubmit, UserData, decode, encode
-from smsc import link as lk
-from smsc import rp
+from radiolink import frames as lk
+from radiolink import rp
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

@@ -38,7 +38,7 @@ from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from receipt_server import wire
+from ipwire import wire
 
 from .phone import NotFound, Phone, PhoneError, number_of
 from .store import Settings

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from receipt_server import wire
+from ipwire import wire
 
 from .models import Direction
 from .sealed import DeviceKey, SealError, open_sealed, seal
-from .store import HistoryItem
+from .views import HistoryItem
 
 log = logging.getLogger(__name__)
 

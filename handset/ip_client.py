@@ -1,10 +1,10 @@
 """The device's end of the IP server's wire protocol (docs/receipt-wire.md):
 log in, send read responses, receive feedback and acknowledge it.
 
-``DeviceSession`` is the protocol as a plain object (requests in, bytes out;
-bytes in, messages out); ``IpClient`` is the thin Twisted protocol over it,
-with a Deferred for every request.  Reconnecting is the handset's business:
-``IpClient`` says when its connection is gone (``lost``) and nothing more.
+``IpClient`` is the thin Twisted protocol over ``ipwire.device_session``
+(the protocol as a plain object), with a Deferred for every request.
+Reconnecting is the handset's business: ``IpClient`` says when its connection
+is gone (``lost``) and nothing more.
 """
 
 from __future__ import annotations
@@ -15,71 +15,16 @@ from typing import Any
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTCP
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from receipt_server import wire
+from ipwire import wire
+from ipwire.device_session import DeviceSession, Event
+from txkit import nodelay
+
+from .reconnect import connect_tcp
 
 log = logging.getLogger(__name__)
-
-#: What the server may send, and a frame of it that could not be read.
-Event = wire.Message | wire.WireError
-
-
-class DeviceSession:
-    """The device side of the protocol, with no I/O.  Request ids are integers
-    counting from 1; each request returns its id with its frame."""
-
-    def __init__(self) -> None:
-        self._reader = wire.FrameReader(wire.SERVER_MESSAGES)
-        self._last_id = 0
-        self.login_ok: wire.LoginOk | None = None
-
-    def _id(self) -> int:
-        self._last_id += 1
-        return self._last_id
-
-    def login(self, device: str, secret: str) -> tuple[int, bytes]:
-        rid = self._id()
-        return rid, wire.encode(wire.Login(rid, device, secret))
-
-    def response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
-    ) -> tuple[int, bytes]:
-        """``receiver`` (this device) has read message ``message_number`` of
-        ``sender``; ValueError if a field is out of range."""
-        rid = self._id()
-        return rid, wire.encode(wire.Response(rid, receiver, sender, message_number, status))
-
-    def ack(self, feedback_id: int) -> bytes:
-        return wire.encode(wire.FeedbackAck(feedback_id))
-
-    def ping(self) -> tuple[int, bytes]:
-        rid = self._id()
-        return rid, wire.encode(wire.Ping(rid))
-
-    def request(self, make: Callable[[int], wire.Message]) -> tuple[int, bytes]:
-        """Any request: ``make`` builds it around its id; ValueError if invalid."""
-        rid = self._id()
-        return rid, wire.encode(make(rid))
-
-    def push_subscribe(self, device: str, secret: str) -> tuple[int, bytes]:
-        return self.request(lambda rid: wire.PushSubscribe(rid, device, secret))
-
-    def ip_message_ack(self, delivery_id: int) -> bytes:
-        return wire.encode(wire.IpMessageAck(delivery_id))
-
-    def receive(self, data: bytes) -> list[Event]:
-        events = self._reader.feed(data)
-        for event in events:
-            if isinstance(event, wire.LoginOk):
-                self.login_ok = event
-        return events
-
-    @property
-    def failed(self) -> wire.WireError | None:
-        """Set once the server's framing was lost: nothing more can be read."""
-        return self._reader.failed
 
 
 class IpError(Exception):
@@ -128,7 +73,6 @@ class IpClient(Protocol):
         self.connected = False
         self._pending: dict[wire.RequestId, Deferred[Any]] = {}
         self._results: dict[wire.RequestId, list[wire.Results]] = {}
-        self.ready: Deferred[IpClient] = Deferred()
         self.lost: Deferred[None] = Deferred()
 
     @property
@@ -212,11 +156,8 @@ class IpClient(Protocol):
     # -- the connection ----------------------------------------------------------------
 
     def connectionMade(self) -> None:
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)  # small requests, each awaited: Nagle would hold them
+        nodelay(self.transport)
         self.connected = True
-        self.ready.callback(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self.connected = False
@@ -314,17 +255,6 @@ class IpClient(Protocol):
             self._write(frame)
 
 
-class _Factory(ClientFactory):
-    def __init__(self, client: IpClient) -> None:
-        self.client = client
-
-    def buildProtocol(self, addr: object) -> IpClient:
-        return self.client
-
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        self.client.ready.errback(reason)
-
-
 def connect_ip(
     reactor: IReactorTCP,
     host: str,
@@ -352,13 +282,11 @@ def connect_push(
 def _connect(
     reactor: IReactorTCP, host: str, port: int, client: IpClient, first: Callable[[], Deferred[Any]]
 ) -> Deferred[IpClient]:
-    reactor.connectTCP(host, port, _Factory(client))
-
     def refused(failure: Failure) -> Failure:
         client.close()
         return failure
 
-    d = client.ready
+    d = connect_tcp(reactor, host, port, client)
     d.addCallback(lambda _: first())
     d.addCallbacks(lambda _: client, refused)
     return d

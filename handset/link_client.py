@@ -1,8 +1,8 @@
 """The handset's end of the radio link: attach, submit, receive, acknowledge,
 detach.  Used by the tests, the demo, the benchmark and the full handset.
 
-``MsLink`` is the protocol as a plain object (bytes in, events out, bytes to
-send); ``LinkClient`` is the thin Twisted protocol over it, with Deferreds.
+``LinkClient`` is the thin Twisted protocol over ``radiolink.ms.MsLink`` (the
+protocol as a plain object), with a Deferred for every request.
 """
 
 from __future__ import annotations
@@ -10,140 +10,19 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTCP
-from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-from pdu import Address, Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
-from smsc import link as lk
-from smsc import rp
+from pdu import Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
+from radiolink import rp
+from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused, Rejected
+
+from .reconnect import connect_tcp
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Attached:
-    smsc: str
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    cause: int
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Detached:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """An RP-DATA from the network: answer it with ``ack`` or ``error``."""
-
-    rp_mr: int
-    tpdu: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Acked:
-    rp_mr: int
-    rp_ud: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    rp_mr: int
-    cause: int
-
-
-@dataclass(frozen=True, slots=True)
-class LinkFailure:
-    code: int
-    reason: str
-
-
-Event = Attached | Rejected | Detached | Incoming | Acked | Refused | LinkFailure
-
-
-class MsLink:
-    """The MS side of the radio link, with no I/O."""
-
-    def __init__(self, imsi: str, msisdn: str) -> None:
-        self.imsi, self.msisdn = imsi, msisdn
-        self.smsc: str | None = None
-        self._reader = lk.FrameReader()
-        self._next_mr = 0
-
-    def _mr(self) -> int:
-        mr = self._next_mr
-        self._next_mr = (mr + 1) % 256
-        return mr
-
-    def attach(self) -> bytes:
-        return lk.encode_frame(lk.Attach(self.imsi, self.msisdn))
-
-    def detach(self) -> bytes:
-        self.smsc = None
-        return lk.encode_frame(lk.Detach())
-
-    def submit(self, tpdu: bytes) -> tuple[int, bytes]:
-        """RP-DATA MS->N around an SMS-SUBMIT (or SMS-COMMAND)."""
-        if self.smsc is None:
-            raise RuntimeError("not attached")
-        mr = self._mr()
-        message = rp.RpData.mo(mr, Address.parse(self.smsc), tpdu)
-        return mr, lk.encode_frame(lk.Rp(rp.encode_rp(message)))
-
-    def ack(self, rp_mr: int, deliver_report: bytes | None = None) -> bytes:
-        return lk.encode_frame(
-            lk.Rp(rp.encode_rp(rp.RpAck(rp_mr, deliver_report, mti=rp.RpMti.ACK_MS_TO_N)))
-        )
-
-    def error(self, rp_mr: int, cause: int) -> bytes:
-        return lk.encode_frame(
-            lk.Rp(rp.encode_rp(rp.RpError(rp_mr, cause, mti=rp.RpMti.ERROR_MS_TO_N)))
-        )
-
-    def smma(self) -> tuple[int, bytes]:
-        mr = self._mr()
-        return mr, lk.encode_frame(lk.Rp(rp.encode_rp(rp.RpSmma(mr))))
-
-    def receive(self, data: bytes) -> list[Event]:
-        events: list[Event] = []
-        for frame in self._reader.feed(data):
-            if isinstance(frame, lk.MalformedFrame):
-                events.append(LinkFailure(frame.code, frame.reason))
-            elif isinstance(frame, lk.AttachAccept):
-                self.smsc = frame.smsc
-                events.append(Attached(frame.smsc))
-            elif isinstance(frame, lk.AttachReject):
-                events.append(Rejected(frame.cause, frame.reason))
-            elif isinstance(frame, lk.Detach):
-                self.smsc = None
-                events.append(Detached())
-            elif isinstance(frame, lk.Error):
-                events.append(LinkFailure(frame.code, frame.reason))
-            elif isinstance(frame, lk.Rp):
-                events.append(self._rp(frame.message))
-        return events
-
-    @staticmethod
-    def _rp(octets: bytes) -> Event:
-        try:
-            message = rp.decode_rp(octets, direction=Direction.MT)
-        except rp.RPError as exc:
-            return LinkFailure(lk.ErrorCode.MALFORMED_FRAME, str(exc))
-        if isinstance(message, rp.RpData):
-            return Incoming(message.rp_mr, message.rp_ud)
-        if isinstance(message, rp.RpAck):
-            return Acked(message.rp_mr, message.rp_ud)
-        if isinstance(message, rp.RpError):
-            return Refused(message.rp_mr, message.rp_cause)
-        return LinkFailure(lk.ErrorCode.UNEXPECTED_FRAME, "RP-SMMA from the network")
 
 
 class SubmitRefused(Exception):
@@ -175,12 +54,8 @@ class LinkClient(Protocol):
         self._attaching: Deferred[str] | None = None
         self._pending: dict[int, Deferred[SmsSubmitReport | None]] = {}
         self._waiters: deque[Deferred[Tpdu]] = deque()
-        self.ready: Deferred[LinkClient] = Deferred()
         self.lost: Deferred[None] = Deferred()
         self._gone = False
-
-    def connectionMade(self) -> None:
-        self.ready.callback(self)
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._gone = True
@@ -295,17 +170,6 @@ class LinkClient(Protocol):
             self._waiters.popleft().callback(tpdu)
 
 
-class _Factory(ClientFactory):
-    def __init__(self, client: LinkClient) -> None:
-        self.client = client
-
-    def buildProtocol(self, addr: object) -> LinkClient:
-        return self.client
-
-    def clientConnectionFailed(self, connector: object, reason: Failure) -> None:
-        self.client.ready.errback(reason)
-
-
 def connect(
     reactor: IReactorTCP,
     host: str,
@@ -324,8 +188,7 @@ def connect_client(
     """Connect ``client`` and attach; fires with it attached.  On failure the
     caller still holds ``client``, to close a connection the SMSC refused to
     attach."""
-    reactor.connectTCP(host, port, _Factory(client))
-    d = client.ready
-    d.addCallback(lambda c: c.attach())
+    d = connect_tcp(reactor, host, port, client)
+    d.addCallback(lambda _: client.attach())
     d.addCallback(lambda _: client)
     return d

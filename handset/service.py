@@ -26,6 +26,8 @@ from twisted.internet.threads import deferToThread
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
+from txkit import listen
+
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip, connect_push
 from .phone import OnFeedback, OnPush, Phone, Watcher, number_of, owner_of
@@ -245,11 +247,11 @@ def shared_pool(reactor: Any = None) -> ThreadPool:
 
 
 class ControlService(Service):
-    """The HTTP control API (handset.control) over ``phones``, on ``address``."""
+    """The HTTP control API (handset.control) over ``phones``, listening on
+    ``address``: an endpoint string (``tcp:7190``, ``127.0.0.1:7190``; see
+    ``txkit.listen``)."""
 
-    def __init__(
-        self, phones: Mapping[str, Phone], address: tuple[str, int], reactor: Any = None
-    ) -> None:
+    def __init__(self, phones: Mapping[str, Phone], address: str, reactor: Any = None) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
@@ -263,12 +265,16 @@ class ControlService(Service):
     def port(self) -> int:
         return self.listening.getHost().port if self.listening is not None else 0  # type: ignore[attr-defined]
 
+    @property
+    def host(self) -> str:
+        """The address it listens on (as the URL to print names it)."""
+        return self.listening.getHost().host if self.listening is not None else ""  # type: ignore[attr-defined]
+
     def startService(self) -> None:
         super().startService()
-        host, port = self.address
         site = Site(ControlApi(self.phones, self.reactor))
         site.noisy = False
-        self.listening = self.reactor.listenTCP(port, site, interface=host)
+        self.listening = listen(self.reactor, self.address, site)
 
     def stopService(self) -> Deferred[None]:
         super().stopService()

@@ -11,14 +11,14 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
 
-from .core import MESSAGE, Smsc
+from .core import Smsc
 from .models import MessageState
+from .repository import MessageQuery
 
 MAX_LIMIT = 1000
 
@@ -79,7 +79,7 @@ class Subscribers(_Leaf):
             {
                 "msisdn": s.msisdn,
                 "imsi": s.imsi,
-                "attached": s.link is not None,
+                "attached": self.smsc.radio.is_attached(s.msisdn),
                 "memory_full": s.memory_full,
                 "queued": len(s.queue),
             }
@@ -97,17 +97,10 @@ class Messages(_Leaf):
     def render_GET(self, request: Request) -> bytes | int:
         path = [p for p in (request.postpath or []) if p]
         try:
-            if path:
-                one = int(path[0])
-                query = select(MESSAGE).where(MESSAGE.c.id == one)
-            else:
-                query = self._query(request)
+            query = MessageQuery(id=int(path[0])) if path else self._query(request)
         except ValueError as exc:
             _write_json(request, 400, {"error": str(exc)})
             return NOT_DONE_YET
-
-        def read(conn: Connection) -> list[Any]:
-            return list(conn.execute(query).all())
 
         def done(rows: list[Any]) -> None:
             if path and not rows:
@@ -117,33 +110,33 @@ class Messages(_Leaf):
             else:
                 _write_json(request, 200, [message_json(r) for r in rows])
 
-        d = self.smsc.writer.call(read)
+        d = self.smsc.store.messages(query)
         d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
         return NOT_DONE_YET
 
     @staticmethod
-    def _query(request: Request) -> Any:
-        query = select(MESSAGE).order_by(MESSAGE.c.id)
-        state = _arg(request, "state")
-        if state is not None:
-            query = query.where(MESSAGE.c.state == MessageState(state).value)
-        for name in ("originator", "recipient", "kind"):
-            value = _arg(request, name)
-            if value is not None:
-                query = query.where(MESSAGE.c[name] == value)
-        after = _arg(request, "after")
-        if after is not None:
-            query = query.where(MESSAGE.c.id > int(after))
+    def _query(request: Request) -> MessageQuery:
+        state, after = _arg(request, "state"), _arg(request, "after")
+        wanted = None if state is None else MessageState(state)
+        first = None if after is None else int(after)
         limit = int(_arg(request, "limit") or 100)
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be 1-{MAX_LIMIT}")
-        return query.limit(limit)
+        return MessageQuery(
+            state=wanted,
+            originator=_arg(request, "originator"),
+            recipient=_arg(request, "recipient"),
+            kind=_arg(request, "kind"),
+            after=first,
+            limit=limit,
+        )
 
 
 class Metrics(_Leaf):
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/plain; version=0.0.4")
         m = self.smsc.metrics
+        batches, operations = self.smsc.store.counts()
         lines = []
 
         def metric(name: str, kind: str, help_: str, value: float) -> None:
@@ -194,13 +187,13 @@ class Metrics(_Leaf):
             "db_batches_total",
             "counter",
             "database transactions committed",
-            self.smsc.writer.batches,
+            batches,
         )
         metric(
             "db_operations_total",
             "counter",
             "database operations committed",
-            self.smsc.writer.operations,
+            operations,
         )
         return ("\n".join(lines) + "\n").encode()
 

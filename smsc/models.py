@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Table
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -67,3 +67,8 @@ class Message(Base):
     #: The ESME (system_id) an SMS came from, which gets its receipt; for an
     #: ``esme`` message, the ESME it goes to.
     esme: Mapped[str | None] = mapped_column(String(16))
+
+
+#: The tables themselves, for the Core statements of the stores.
+MESSAGE: Table = Message.__table__  # type: ignore[assignment]
+SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[assignment]

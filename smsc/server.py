@@ -8,7 +8,9 @@ import logging
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from . import link as lk
+from radiolink import frames as lk
+from txkit import nodelay
+
 from .core import Smsc
 
 log = logging.getLogger(__name__)
@@ -21,15 +23,12 @@ class RadioLinkProtocol(Protocol):
         self._closing = False
 
     def connectionMade(self) -> None:
-        # One small frame answers another: Nagle's algorithm would hold each
-        # RP-ACK back until the previous one is acknowledged.
-        if self.transport is not None and hasattr(self.transport, "setTcpNoDelay"):
-            self.transport.setTcpNoDelay(True)
-        self.smsc.link_opened(self)
+        nodelay(self.transport)
+        self.smsc.radio.opened(self)
 
     def dataReceived(self, data: bytes) -> None:
         for frame in self.reader.feed(data):
-            self.smsc.frame_received(self, frame)
+            self.smsc.radio.received(self, frame)
         error = self.reader.error
         if error is not None and not self._closing:
             # The length field lies beyond repair: say why, then hang up.
@@ -39,7 +38,7 @@ class RadioLinkProtocol(Protocol):
             self.close()
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.smsc.link_lost(self)
+        self.smsc.radio.lost(self)
 
     # Link
     def send(self, frame: lk.Frame) -> None:

@@ -1,5 +1,11 @@
 """The SMSC as a Twisted service: database, core, radio link, admin API and,
-configured, the SMPP door for ESMEs."""
+configured, the SMPP door for ESMEs.
+
+It listens at once (the ports are known when ``startService`` returns), but
+takes up what a previous run left queued on a thread: until that is done its
+listeners accept nothing (the kernel holds the connections), so no handset or
+ESME meets an SMSC that does not know its queue yet.  ``ready`` fires then.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,23 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet import threads
-from twisted.internet.defer import Deferred, DeferredList
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IPushProducer,
+    IReactorCore,
+    IReactorTCP,
+    IReactorThreads,
+    IReactorTime,
+)
+from twisted.internet.protocol import Factory
 from twisted.web.server import Site
+
+from txkit import listen
 
 from .admin import admin_root
 from .core import Smsc, SmscConfig
+from .repository import Backlog, SqlQueueRepository
 from .server import RadioLinkFactory
 from .smpp.gateway import SmppConfig, SmppGateway
 from .smpp.server import SmppFactory
@@ -22,23 +39,28 @@ from .store import BatchWriter, open_engine
 log = logging.getLogger(__name__)
 
 
+class ISmscReactor(IReactorCore, IReactorTime, IReactorTCP, IReactorThreads):
+    """What the service uses of its reactor: time, TCP, and a thread pool."""
+
+
 class SmscService(Service):
     def __init__(
         self,
         config: SmscConfig,
         database_url: str,
         *,
-        link: tuple[str, int] = ("127.0.0.1", 7101),
-        admin: tuple[str, int] | None = ("127.0.0.1", 7180),
-        smpp: tuple[str, int] | None = None,
+        link: str = "tcp:7101",
+        admin: str | None = "tcp:7180",
+        smpp: str | None = None,
         smpp_config: SmppConfig | None = None,
-        reactor: Any = None,
+        reactor: ISmscReactor | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
-            reactor = default_reactor
-        self.reactor = reactor
+            reactor = default_reactor  # type: ignore[assignment]
+        assert reactor is not None
+        self.reactor: ISmscReactor = reactor
         self.config = config
         self.database_url = database_url
         self.link_address = link
@@ -53,34 +75,56 @@ class SmscService(Service):
         self.gateway: SmppGateway | None = None
         self.smpp_factory: SmppFactory | None = None
         self.smpp_port = 0
+        #: Fires once the SMSC has taken up its queue and accepts connections.
+        self.ready: Deferred[None] = succeed(None)
 
     def startService(self) -> None:
         super().startService()
         engine = open_engine(self.database_url)
-        self.writer = BatchWriter(engine, self.reactor.callFromThread)
-        self.smsc = Smsc(self.writer, self.reactor, self.config)
+        self.writer = BatchWriter(engine, self.reactor)
+        store = SqlQueueRepository(self.writer)
+        self.smsc = smsc = Smsc(store, self.reactor, self.config)
         if self.smpp_address is not None:
-            # Before load: the deliver_sms owed to ESMEs are the gateway's.
-            self.gateway = SmppGateway(self.smsc, self.smpp_config, self.reactor)
-            self.smsc.esme = self.gateway
-        self.smsc.load()
+            # Before the backlog: the deliver_sms owed to ESMEs are the gateway's.
+            self.gateway = SmppGateway(smsc.esme_door, self.smpp_config, self.reactor)
+            smsc.esme = self.gateway
         self.writer.start()
-        self.smsc.start()
-        host, port = self.link_address
-        link = self.reactor.listenTCP(port, RadioLinkFactory(self.smsc), interface=host)
-        self.ports.append(link)
-        self.link_port = link.getHost().port
+        self.link_port = self._listen(self.link_address, RadioLinkFactory(smsc))
         if self.admin_address is not None:
-            host, port = self.admin_address
-            admin = self.reactor.listenTCP(port, Site(admin_root(self.smsc)), interface=host)
-            self.ports.append(admin)
-            self.admin_port = admin.getHost().port
+            self.admin_port = self._listen(self.admin_address, Site(admin_root(smsc)))
         if self.gateway is not None and self.smpp_address is not None:
-            host, port = self.smpp_address
             self.smpp_factory = SmppFactory(self.gateway)
-            smpp = self.reactor.listenTCP(port, self.smpp_factory, interface=host)
-            self.ports.append(smpp)
-            self.smpp_port = smpp.getHost().port
+            self.smpp_port = self._listen(self.smpp_address, self.smpp_factory)
+        held = [IPushProducer(p) for p in self.ports if IPushProducer.providedBy(p)]
+        for port in held:
+            port.pauseProducing()
+
+        def take_up(backlog: Backlog) -> None:
+            if not self.running:  # stopped meanwhile
+                return
+            smsc.take_up(backlog)
+            smsc.start()
+            for port in held:
+                port.resumeProducing()
+
+        self.ready = threads.deferToThreadPool(
+            self.reactor, self.reactor.getThreadPool(), store.load
+        ).addCallback(take_up)
+        self.ready.addErrback(lambda f: log.error("could not load the queue: %s", f.value))
+
+    def _listen(self, spec: str, factory: Factory[Any]) -> int:
+        port = listen(self.reactor, spec, factory)
+        self.ports.append(port)
+        number: int = getattr(port.getHost(), "port", 0)
+        return number
+
+    def host(self, port: int) -> str:
+        """The address the listener on ``port`` is bound to (for what a user is told)."""
+        for listening in self.ports:
+            address = listening.getHost()
+            if getattr(address, "port", None) == port:
+                return str(getattr(address, "host", ""))
+        return ""
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
@@ -88,7 +132,7 @@ class SmscService(Service):
         self.ports = []
         if self.smsc is not None:
             self.smsc.stop()
-            for link in list(self.smsc.links):
+            for link in self.smsc.radio.links():
                 link.close()
         if self.gateway is not None:
             self.gateway.stop()
@@ -97,8 +141,9 @@ class SmscService(Service):
         writer = self.writer
 
         def drain(_: object) -> Deferred[None] | None:
-            # Let what is queued commit, on a thread: the reactor does not wait on SQL.
-            return threads.deferToThread(writer.stop) if writer is not None else None
+            # Let what is queued commit; the reactor does not wait on SQL.
+            return writer.stop() if writer is not None else None
 
-        stopped.addCallback(drain)
+        loading = DeferredList([self.ready], consumeErrors=True)  # a thread may still read
+        stopped.addCallback(lambda _: loading).addCallback(drain)
         return stopped

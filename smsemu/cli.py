@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pdu import PDUError
 
 from . import demo, handset_cmd, network, pdu_cmd
+from .config import ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,4 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PDUError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ConfigError as exc:
+        # 1 for the file, 2 for an option (as argparse's own errors).
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
     return status

@@ -104,8 +104,8 @@ async def _scenario(reactor: Any, data_dir: Path) -> int:
     service = SmscService(
         SmscConfig(zone=zone_of_now()),
         sqlite_url(data_dir),
-        link=("127.0.0.1", 0),
-        admin=("127.0.0.1", 0),
+        link="tcp:0",
+        admin="tcp:0",
         reactor=reactor,
     )
     service.startService()
@@ -196,7 +196,7 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
     _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
     ip = ReceiptServerService(
         receipt_sqlite_url(data_dir),
-        address=("127.0.0.1", 0),
+        address="tcp:0",
         retention=WINDOW,
         reactor=reactor,
     )

@@ -18,11 +18,10 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from .network import host_port
+from .config import options
 
 DEFAULT_API = "http://127.0.0.1:7190"
 
@@ -80,15 +79,15 @@ def add_parsers(sub: Any) -> None:
     p = verbs.add_parser("run", help="run one handset as its own process")
     p.add_argument("--msisdn", required=True)
     p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
-    p.add_argument("--smsc", type=host_port, help="the radio link HOST:PORT (not a companion)")
-    p.add_argument("--ip-server", type=host_port, help="the IP server HOST:PORT")
+    p.add_argument("--smsc", help="the radio link HOST:PORT (not a companion)")
+    p.add_argument("--ip-server", help="the IP server HOST:PORT")
     p.add_argument(
         "--credentials",
         type=Path,
         help="JSON file with device_id and secret (default: DATA_DIR/ip-credentials.json)",
     )
     p.add_argument("--data-dir", type=Path, help="the handset's store (./handset-MSISDN)")
-    p.add_argument("--control", type=host_port, default=("127.0.0.1", 7190))
+    p.add_argument("--control", help="control API HOST:PORT or endpoint (127.0.0.1:7190)")
     p.add_argument("--carrier", choices=["udh", "inline"])
     p.add_argument("--receipts", choices=["on", "off"])
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
@@ -97,13 +96,13 @@ def add_parsers(sub: Any) -> None:
     ip = sub.add_parser("ip-server", help="the IP server's tools")
     ip_verbs = ip.add_subparsers(dest="verb", required=True)
     p = ip_verbs.add_parser("run", help="run the IP server alone")
-    p.add_argument("--listen", type=host_port, default=("127.0.0.1", 7102))
+    p.add_argument("--listen", help="HOST:PORT or endpoint (127.0.0.1:7102)")
     p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
     p.add_argument("--database-url")
-    p.add_argument("--rate", type=float, help="requests/s a device may make on average (50)")
-    p.add_argument("--burst", type=int, help="requests a device may make at once (100)")
-    p.add_argument("--history-days", type=float, default=30.0, help="history window (30; 0 none)")
-    p.add_argument("--history-count", type=int, default=1000, help="per account (1000; 0 none)")
+    p.add_argument("--rate", help="requests/s a device may make on average (50)")
+    p.add_argument("--burst", help="requests a device may make at once (100)")
+    p.add_argument("--history-days", help="history window (30; 0 none)")
+    p.add_argument("--history-count", help="per account (1000; 0 none)")
     p.set_defaults(run=_run_ip_server)
 
     p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
@@ -299,70 +298,66 @@ def _run(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
-    from handset.phone import Phone, PhoneError, number_of, owner_of
+    from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
     from pdu.message_number import Carrier
 
+    run = options.handset_run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    msisdn = number_of(args.msisdn)
-    try:
-        owner = owner_of(msisdn, args.companion)
-    except PhoneError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if args.smsc is None and not args.companion:
+    if run.smsc is None and not run.companion:
         print(
             "error: a phone needs --smsc HOST:PORT (a companion device does not)", file=sys.stderr
         )
         return 2
-    suffix = msisdn.lstrip("+") + (f"-{args.companion}" if args.companion else "")
-    directory = args.data_dir or Path(f"handset-{suffix}")
+    directory = run.data_dir
     credentials = None
-    if args.ip_server is not None:
-        path = args.credentials or directory / "ip-credentials.json"
+    if run.ip_server is not None:
+        path = run.credentials
         try:
             credentials = Credentials.load(path)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         if credentials is None:
-            kind = " --kind companion" if args.companion else ""
+            kind = " --kind companion" if run.companion else ""
             print(
                 f"error: no IP credentials at {path}: get them with "
-                f"`smsemu ip-server register --msisdn {msisdn}{kind} --out {path}`",
+                f"`smsemu ip-server register --msisdn {run.msisdn}{kind} --out {path}`",
                 file=sys.stderr,
             )
             return 2
     settings = None
-    if args.carrier or args.receipts:
+    if run.carrier is not None or run.receipts is not None:
         settings = Settings(
-            carrier=Carrier(args.carrier or "udh"), receipts=(args.receipts or "on") == "on"
+            carrier=run.carrier or Carrier.UDH,
+            receipts=run.receipts if run.receipts is not None else True,
         )
     service = HandsetService(
-        msisdn,
+        run.msisdn,
         directory,
-        smsc=None if args.companion else args.smsc,
-        ip_server=args.ip_server,
+        smsc=run.smsc,
+        ip_server=run.ip_server,
         credentials=credentials,
         settings=settings,
-        imsi=args.imsi,
-        companion=args.companion,
+        imsi=run.imsi,
+        companion=run.companion,
     )
+    address = run.control
     try:
         directory.mkdir(parents=True, exist_ok=True)
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, args.control)
+        control = ControlService(phones, address)
         control.startService()  # first: a port in use stops us before anything starts
     except (OSError, CannotListenError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     service.startService()
-    service.ready.addCallback(lambda phone: phones.__setitem__(owner, phone))
+    service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
     service.ready.addErrback(lambda f: print(f"error: {f.getErrorMessage()}", file=sys.stderr))
-    what = f"companion {owner}" if args.companion else f"{msisdn} (IMSI {service.imsi})"
+    what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
     print(f"handset: {what}, store in {directory}", flush=True)
-    print(f"handset: control API on http://{args.control[0]}:{control.port}", flush=True)
+    print(f"handset: control API on http://{control.host}:{control.port}", flush=True)
     print("press Ctrl-C to stop", flush=True)
 
     async def stop() -> None:
@@ -376,13 +371,13 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ip_server_url(args: argparse.Namespace) -> str:
+def _ip_server_url(data_dir: Path, database_url: str | None) -> str:
     from receipt_server.store import sqlite_url
 
-    if args.database_url is not None:
-        return str(args.database_url)
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    return sqlite_url(args.data_dir)
+    if database_url is not None:
+        return database_url
+    data_dir.mkdir(parents=True, exist_ok=True)
+    return sqlite_url(data_dir)
 
 
 def _run_ip_server(args: argparse.Namespace) -> int:
@@ -390,16 +385,16 @@ def _run_ip_server(args: argparse.Namespace) -> int:
 
     from twisted.internet import reactor
 
-    from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE, ReceiptServerService
-    from receipt_server.store import Retention
+    from receipt_server.server import ReceiptServerService
 
+    run = options.ip_server_run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     service = ReceiptServerService(
-        _ip_server_url(args),
-        address=args.listen,
-        rate=args.rate or DEFAULT_RATE,
-        burst=args.burst or DEFAULT_BURST,
-        retention=Retention(timedelta(days=args.history_days), args.history_count),
+        _ip_server_url(run.data_dir, run.database_url),
+        address=run.server.listen,
+        rate=run.server.rate,
+        burst=run.server.burst,
+        retention=run.server.retention(),
     )
     service.startService()
     assert service.listening is not None
@@ -423,7 +418,8 @@ def _register(args: argparse.Namespace) -> int:
     # The device's key pair is made here on its behalf (the file is what the
     # device keeps); only the public half goes into the server's database.
     key = DeviceKey.generate()
-    store = ReceiptStore.open(_ip_server_url(args), threaded=False)  # its Deferreds fire at once
+    url = _ip_server_url(args.data_dir, args.database_url)
+    store = ReceiptStore.open(url, threaded=False)  # its Deferreds fire at once
     outcome: list[Any] = []
     try:
         msisdn = number_of(args.msisdn)  # as the handset will name itself
@@ -449,7 +445,8 @@ def _register(args: argparse.Namespace) -> int:
 def _unbind(args: argparse.Namespace) -> int:
     from receipt_server.store import ReceiptStore
 
-    store = ReceiptStore.open(_ip_server_url(args), threaded=False)
+    url = _ip_server_url(args.data_dir, args.database_url)
+    store = ReceiptStore.open(url, threaded=False)
     outcome: list[Any] = []
     try:
         store.unbind(args.device_id).addBoth(outcome.append)

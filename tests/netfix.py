@@ -20,7 +20,7 @@ from smsc.service import SmscService
 
 
 def start_smsc(url: str, **config: Any) -> SmscService:
-    service = SmscService(SmscConfig(**config), url, link=("127.0.0.1", 0), admin=("127.0.0.1", 0))
+    service = SmscService(SmscConfig(**config), url, link="tcp:0", admin="tcp:0")
     service.startService()
     return service
 

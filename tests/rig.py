@@ -12,8 +12,8 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
-from handset.link_client import Acked, Attached, Event, Incoming, MsLink, Refused
 from pdu import Direction, Tpdu, decode
+from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused
 
 TIMEOUT = 30.0
 

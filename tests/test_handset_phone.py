@@ -34,6 +34,8 @@ from handset.conversation import Mark, OutState
 from handset.link_client import LinkClient
 from handset.phone import REQUEST_TIMEOUT, IpConnector, OnFeedback, OnPush, Phone, PhoneError
 from handset.store import HandsetStore, IpPath, Settings, open_engine, sqlite_url
+from ipwire.wire import HistoryEntry, HistoryPut
+from ipwire.wire import encode as encode_frame
 from pdu import (
     Address,
     DataCodingScheme,
@@ -47,10 +49,8 @@ from pdu import (
 from pdu.concat import split
 from pdu.message_number import MARKER, Carrier, parse_inline, read_number
 from pdu.udh import find_concat, find_message_number
-from receipt_server.wire import HistoryEntry, HistoryPut
-from receipt_server.wire import encode as encode_frame
-from smsc import link as lk
-from smsc import rp
+from radiolink import frames as lk
+from radiolink import rp
 from smsc.models import Message as SmscMessage
 from smsc.service import SmscService
 from smsc.store import open_engine as open_smsc_engine
@@ -232,11 +232,14 @@ class Radio:
         factory = clock.tcpClients[index][2]
         assert isinstance(factory, ClientFactory)
         self.factory = factory
-        protocol = factory.buildProtocol(None)
+        # The phone connects through an endpoint, which wraps its protocol.
+        wrapper = factory.buildProtocol(None)
+        assert wrapper is not None
+        protocol = getattr(wrapper, "_wrappedProtocol", wrapper)
         assert isinstance(protocol, LinkClient)
         self.protocol = protocol
         self.transport = StringTransport()
-        self.protocol.makeConnection(self.transport)
+        wrapper.makeConnection(self.transport)
         self.reader = lk.FrameReader()
         self.mr = count()
         msisdn = protocol.ms.msisdn

@@ -21,7 +21,7 @@ from handset.sealed import DeviceKey
 from handset.service import Credentials, HandsetService
 from handset.store import HistoryQuery as LocalQuery
 from handset.store import IpPath, Settings
-from receipt_server import wire
+from ipwire import wire
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
@@ -54,7 +54,7 @@ class Accounts(Network):
     def start_ip(self) -> ReceiptServerService:
         self.ip = ReceiptServerService(
             receipt_sqlite_url(self.root),
-            address=("127.0.0.1", self.ip_port),
+            address=f"tcp:{self.ip_port}",
             rate=1000,
             burst=1000,
             retention=WINDOW,

@@ -24,10 +24,11 @@ from twisted.internet.testing import StringTransport
 from handset.history import from_entry, merge, open_answers, seal_answer
 from handset.ip_client import IpClient, IpError, connect_ip, connect_push
 from handset.sealed import DeviceKey
-from receipt_server import wire
+from ipwire import wire
+from receipt_server.jobs import to_millis
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
 from receipt_server.server import ReceiptServerFactory
-from receipt_server.store import ReceiptStore, Registration, Retention, to_millis
+from receipt_server.store import ReceiptStore, Registration, Retention
 from tests.test_receipt_server import Net, failure_of
 from tests.test_receipt_wire import device_messages
 

@@ -13,7 +13,7 @@ from handset.history import MAX_PLAIN, Found, merge, open_answers, seal_answer
 from handset.models import Direction
 from handset.sealed import DeviceKey
 from handset.store import HistoryItem
-from receipt_server import wire
+from ipwire import wire
 
 ASKER = DeviceKey.generate()
 QUERY = "ab" * 16

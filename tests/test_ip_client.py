@@ -11,8 +11,9 @@ from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from handset.ip_client import DeviceSession, IpClient, IpConnectionLost, IpError
-from receipt_server import wire
+from handset.ip_client import IpClient, IpConnectionLost, IpError
+from ipwire import wire
+from ipwire.device_session import DeviceSession
 
 A, B = "+4915112345678", "+447700900123"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smsc import link as lk
+from radiolink import frames as lk
 
 frames = st.one_of(
     st.builds(lk.Attach, st.text("0123456789", min_size=1, max_size=15), st.text(max_size=20)),

@@ -18,7 +18,7 @@ from twisted.internet.protocol import ClientCreator, Protocol
 from twisted.python.failure import Failure
 
 from handset.ip_client import IpClient, IpError, connect_ip
-from receipt_server import wire
+from ipwire import wire
 from receipt_server.models import Feedback
 from receipt_server.server import Listening, ReceiptServerService, listen
 from receipt_server.store import (
@@ -44,7 +44,7 @@ class Net:
 
     def start(self) -> None:
         self.store = ReceiptStore.open(self.url)
-        self.server: Listening = listen(reactor, self.store, 0, **self.limits)
+        self.server: Listening = listen(reactor, self.store, "tcp:0", **self.limits)
         self.port = self.server.address[1]
 
     async def shut(self) -> None:
@@ -402,7 +402,7 @@ async def test_queued_work_without_failures_is_one_commit(database_url: str) -> 
 
 @pytest_twisted.ensureDeferred
 async def test_the_service_serves_devices_on_its_port(tmp_path: Path) -> None:
-    service = ReceiptServerService(sqlite_url(tmp_path), address=("127.0.0.1", 0))
+    service = ReceiptServerService(sqlite_url(tmp_path), address="tcp:0")
     service.startService()
     try:
         assert service.store is not None

@@ -8,9 +8,9 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from receipt_server import wire
-from receipt_server.ratelimit import RateLimiter, TokenBucket
-from receipt_server.session import (
+from ipwire import wire
+from ipwire.ratelimit import RateLimiter, TokenBucket
+from ipwire.server_session import (
     AckFeedback,
     Action,
     Authenticate,
@@ -22,7 +22,7 @@ from receipt_server.session import (
     ServerSession,
     StoreFeedback,
 )
-from receipt_server.wire import ErrorCode
+from ipwire.wire import ErrorCode
 
 A, B, C = "+4915112345678", "+447700900123", "+15551234567"
 PHONE_B = Identity("devB", B, B, "phone")

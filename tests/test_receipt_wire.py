@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from receipt_server import wire
+from ipwire import wire
 
 numbers = st.from_regex(r"\+?[0-9]{1,20}", fullmatch=True)
 request_ids = st.one_of(

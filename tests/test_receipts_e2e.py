@@ -66,7 +66,7 @@ class Network:
         phones that stayed up look for it."""
         self.ip = ReceiptServerService(
             receipt_sqlite_url(self.root),
-            address=("127.0.0.1", self.ip_port),
+            address=f"tcp:{self.ip_port}",
             rate=1000,
             burst=1000,
         )

@@ -24,7 +24,7 @@ from pdu import (
     from_hex,
 )
 from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, TON_UNKNOWN
-from smsc.rp import (
+from radiolink.rp import (
     IEI_RP_USER_DATA,
     MAX_TPDU,
     RP_CAUSE_NAMES,

@@ -60,9 +60,9 @@ def start(
     service = SmscService(
         SmscConfig(**config),
         f"sqlite:///{tmp_path / 'smsc.sqlite3'}",
-        link=("127.0.0.1", 0),
+        link="tcp:0",
         admin=None,
-        smpp=("127.0.0.1", 0),
+        smpp="tcp:0",
         smpp_config=smpp,
         reactor=reactor,
     )
@@ -612,7 +612,7 @@ async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path
     message-number IE; the phone's user opens it; the IP server's feedback
     becomes a deliver_sm to the ESME (esm_class user acknowledgement, stat READ)."""
     service = start(tmp_path, read_receipts=True)
-    ip = ReceiptServerService(receipt_sqlite_url(tmp_path), address=("127.0.0.1", 0))
+    ip = ReceiptServerService(receipt_sqlite_url(tmp_path), address="tcp:0")
     ip.startService()
     assert ip.store is not None and ip.listening is not None and service.gateway is not None
     report_reads(ip.listening.factory, service.gateway)

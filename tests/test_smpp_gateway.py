@@ -11,11 +11,13 @@ from typing import Any
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from smsc.core import Queued, Smsc, SmscConfig
+from smpp34 import pdu as p
+from smpp34.pdu import CommandStatus as S
+from smsc.core import Smsc, SmscConfig
 from smsc.models import MessageKind
-from smsc.smpp import pdu as p
+from smsc.queued import Queued
+from smsc.repository import SqlQueueRepository
 from smsc.smpp.gateway import RESPONSE_TIMEOUT, EsmeAccount, SmppConfig, SmppGateway
-from smsc.smpp.pdu import CommandStatus as S
 from smsc.smpp.server import (
     BIND_TIMEOUT,
     ENQUIRE_AFTER,
@@ -67,8 +69,8 @@ def make(tmp_path: Path) -> tuple[Clock, Smsc, SmppGateway]:
     clock = Clock()
     clock.advance(1_800_000_000)
     writer = BatchWriter(open_engine(f"sqlite:///{tmp_path / 'smsc.sqlite3'}"), threaded=False)
-    smsc = Smsc(writer, clock, SmscConfig())
-    gateway = SmppGateway(smsc, SmppConfig(accounts=[EsmeAccount("tester", "pw")]), clock)
+    smsc = Smsc(SqlQueueRepository(writer), clock, SmscConfig())
+    gateway = SmppGateway(smsc.esme_door, SmppConfig(accounts=[EsmeAccount("tester", "pw")]), clock)
     smsc.esme = gateway
     return clock, smsc, gateway
 
@@ -87,7 +89,7 @@ def owed(smsc: Smsc, text: bytes, expires: timedelta = timedelta(hours=1)) -> Qu
         expires_at=now + expires,
         esme="tester",
     )
-    smsc.queue_for_esme(item)
+    smsc.esme_door.queue_for_esme(item)
     return item
 
 

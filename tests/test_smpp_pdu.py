@@ -1,4 +1,4 @@
-"""The SMPP v3.4 codec (smsc.smpp.pdu): every PDU built octet by octet from the
+"""The SMPP v3.4 codec (smpp34.pdu): every PDU built octet by octet from the
 specification's tables, round trips, published PDUs, a cross-check with
 smpplib (an independent implementation), the status each malformation earns,
 fuzzing of ``decode`` and ``PduReader``, and the time strings of §7.1.1."""
@@ -18,7 +18,7 @@ import smpplib.smpp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsc.smpp.pdu import (
+from smpp34.pdu import (
     DAYS_PER_MONTH,
     DAYS_PER_YEAR,
     ESM_REPLY_PATH,

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from smsc.smpp import pdu as p
-from smsc.smpp.pdu import CommandStatus as S
-from smsc.smpp.session import (
+from smpp34 import pdu as p
+from smpp34.pdu import CommandStatus as S
+from smpp34.session import (
     Answered,
     Authenticate,
     Close,

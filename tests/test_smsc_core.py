@@ -22,16 +22,6 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from handset.link_client import (
-    Acked,
-    Attached,
-    Detached,
-    Event,
-    Incoming,
-    LinkFailure,
-    MsLink,
-    Refused,
-)
 from pdu import (
     Address,
     Direction,
@@ -46,10 +36,21 @@ from pdu import (
     encode,
 )
 from pdu.validity import RelativeVP
-from smsc import link as lk
-from smsc import rp
+from radiolink import frames as lk
+from radiolink import rp
+from radiolink.ms import (
+    Acked,
+    Attached,
+    Detached,
+    Event,
+    Incoming,
+    LinkFailure,
+    MsLink,
+    Refused,
+)
 from smsc.core import Smsc, SmscConfig
 from smsc.models import Message
+from smsc.repository import SqlQueueRepository
 from smsc.server import RadioLinkProtocol
 from smsc.store import BatchWriter, open_engine, sqlite_url
 
@@ -144,7 +145,7 @@ class Net:
         self.engines.append(engine)
         self.engine = engine
         smsc = Smsc(
-            BatchWriter(engine, threaded=False),
+            SqlQueueRepository(BatchWriter(engine, threaded=False)),
             self.clock,
             SmscConfig(address=SMSC_ADDRESS, **self.config),
         )

@@ -20,8 +20,8 @@ from pdu.address import encode_address
 from pdu.dcs import GSM7
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
-from smsc import rp
-from smsc.core import MESSAGE
+from radiolink import rp
+from smsc.models import MESSAGE
 from smsc.store import BatchWriter, open_engine
 
 from .strategies import addresses, numeric_address, octet, sms_submit, timestamps

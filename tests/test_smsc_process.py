@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from handset.link_client import Acked, LinkFailure, Refused
 from pdu import Address, SmsDeliver, SmsSubmit, UserData, encode
-from smsc import link as lk
+from radiolink import frames as lk
+from radiolink.ms import Acked, LinkFailure, Refused
 
 from .rig import Rig, SmscProcess
 

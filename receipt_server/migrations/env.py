@@ -1,21 +1,8 @@
-"""Alembic environment: the IP server's schema, run against whatever connection
-the store hands over (``config.attributes["connection"]``).  Its own version
-table lets it share a PostgreSQL database with the SMSC's migrations."""
-
-from __future__ import annotations
-
-from alembic import context
+"""Alembic environment of the IP server's schema: ``storage.migrate`` hands over the
+connection."""
 
 from receipt_server.models import Base
+from storage import run_env
 
-VERSION_TABLE = "receipt_server_alembic_version"
-
-connection = context.config.attributes["connection"]
-context.configure(
-    connection=connection,
-    target_metadata=Base.metadata,
-    version_table=VERSION_TABLE,
-    render_as_batch=True,
-)
-with context.begin_transaction():
-    context.run_migrations()
+# Its own version table lets the IP server share a database with the SMSC.
+run_env(Base.metadata, version_table="receipt_server_alembic_version")

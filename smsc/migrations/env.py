@@ -1,13 +1,8 @@
-"""Alembic environment: the SMSC's schema, run against whatever connection the
-store hands over (``config.attributes["connection"]``)."""
-
-from __future__ import annotations
-
-from alembic import context
+"""Alembic environment of the SMSC's schema: ``storage.migrate`` hands over the
+connection."""
 
 from smsc.models import Base
+from storage import run_env
 
-connection = context.config.attributes["connection"]
-context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
-with context.begin_transaction():
-    context.run_migrations()
+# The SMSC came first and kept Alembic's default name for its version table.
+run_env(Base.metadata, version_table="alembic_version")

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from pdu import Address, Alphabet, DataCodingScheme, PDUError, SmsDeliver, SmsSubmit, UserData, gsm7
 from pdu import encode as encode_tpdu
+from pdu.address import TON_ALPHANUMERIC
 from pdu.concat import split
 from pdu.reader import Reader
 from pdu.udh import InformationElement, concat_ie, decode_udh, encode_udh, ports_ie
@@ -211,3 +212,21 @@ def plain_text(data_coding: int, message: bytes, esm_class: int, default: Defaul
     except ConversionError:
         return ""
     return content.hex() if isinstance(content, bytes) else content
+
+
+def subscriber_number(addr: str, ton: int) -> str:
+    """An SMPP address as the core keys subscribers: ``+digits`` for an
+    international number (and for bare digits, which ESMEs often send)."""
+    digits = addr.lstrip("+")
+    if digits.isdigit() and (ton in (0, 1) or addr.startswith("+")):
+        return "+" + digits
+    return addr
+
+
+def source_address(addr: str, ton: int, npi: int) -> Address:
+    """An ESME's source_addr as the TP-OA its SMS-DELIVERs carry."""
+    if ton == TON_ALPHANUMERIC:
+        return Address(addr[:11], TON_ALPHANUMERIC, 0)
+    if ton == 1 or addr.startswith("+"):
+        return Address(addr.lstrip("+"), 1, npi or 1)
+    return Address(addr, ton, npi)

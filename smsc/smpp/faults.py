@@ -23,9 +23,8 @@ from __future__ import annotations
 import random
 import re
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 ACTIONS = ("status", "throttle", "delay", "drop", "unbind", "reset", "fail_delivery")
 #: The requests a rule can match ("*": either).
@@ -71,18 +70,6 @@ class FaultRule:
             self._content = re.compile(self.content) if self.content is not None else None
         except re.error as exc:
             raise ValueError(f"content {self.content!r}: {exc}") from None
-
-    @classmethod
-    def from_config(cls, table: Mapping[str, Any]) -> FaultRule:
-        """A ``[[smpp.fault]]`` table; ValueError names what is wrong."""
-        known = {f for f in cls.__dataclass_fields__ if not f.startswith("_") and f != "matched"}
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ValueError(f"unknown fault keys {', '.join(unknown)}")
-        try:
-            return cls(**dict(table))
-        except TypeError as exc:
-            raise ValueError(str(exc)) from None
 
     def matches(self, esme: str, command: str, destination: str, text: str) -> bool:
         if self.esme is not None and self.esme != esme:

@@ -11,9 +11,8 @@ from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
-from . import pdu as p
-from .gateway import SmppGateway
-from .session import (
+from smpp34 import pdu as p
+from smpp34.session import (
     Action,
     Answered,
     Authenticate,
@@ -24,6 +23,9 @@ from .session import (
     State,
     refusal,
 )
+from txkit import nodelay
+
+from .gateway import SmppGateway
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +89,7 @@ class SmppProtocol(Protocol):
 
     def connectionMade(self) -> None:
         assert self.transport is not None
-        no_delay = getattr(self.transport, "setTcpNoDelay", None)
-        if no_delay is not None:
-            no_delay(True)
+        nodelay(self.transport)
         address = self.transport.getPeer()
         self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
         self._arm(BIND_TIMEOUT)

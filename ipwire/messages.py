@@ -1,33 +1,40 @@
-"""The IP server's wire protocol: length-prefixed JSON frames (docs/receipt-wire.md).
+"""The messages of the IP wire (docs/receipt-wire.md), as frozen dataclasses.
 
-Sans-I/O in the style of h11: ``encode`` turns a message into the octets of one
-frame, ``FrameReader`` turns a byte stream into messages.  A frame that cannot
-be used becomes a ``WireError`` in the reader's output, never an exception, so
-one bad frame costs one ``error`` and the session goes on.
-
-Each message is a frozen dataclass whose fields carry their own validator; the
-same validators check what we decode and what we encode, so neither side can
-put a malformed message on the wire.  A new message type is a new dataclass
-registered for the direction(s) it travels in: nothing else changes.
+A ``Message`` is one JSON object with a string "type" (its ``TYPE``), its
+dataclass fields the object's other keys; a ``Record`` is a JSON object
+nested in a message (a history entry, a sealed answer).  Each field carries
+its validator (``ipwire.validators``) in its metadata.  A new message type is
+a new dataclass registered for the direction(s) it travels in
+(``DEVICE_MESSAGES``, ``SERVER_MESSAGES``): nothing else changes.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-import math
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, ClassVar, Self, TypeVar
 
-HEADER = 4  # the big-endian length prefix
-MAX_FRAME = 65536  # the largest payload a frame may carry
-
-#: The client's tag of a request, echoed in its answer: any JSON integer or string.
-RequestId = int | str
+from .validators import (
+    Check,
+    Invalid,
+    RequestId,
+    base64_text,
+    boolean,
+    choice,
+    device_id,
+    integer,
+    millis,
+    number,
+    optional,
+    optional_request_id,
+    request_id,
+    seconds,
+    strings,
+    text,
+    timeout,
+    token,
+)
 
 
 class ErrorCode(StrEnum):
@@ -47,209 +54,14 @@ class ErrorCode(StrEnum):
     RECIPIENT_OFFLINE = "recipient_offline"  # ip_submit: the recipient is not logged in
 
 
-# -- field validators ------------------------------------------------------------
-
-
-class Invalid(ValueError):
-    """A field value a message may not carry."""
-
-
-Check = Callable[[Any], Any]
-
-_NUMBER = re.compile(r"\+?[0-9]{1,20}")
-_DEVICE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: The largest feedback_id and delivery_id: a signed 64-bit integer.
 MAX_FEEDBACK_ID = 2**63 - 1
-
-
-def _show(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _utf8(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid("must not contain lone surrogates") from None
-    return value
-
-
-#: A string request id is echoed back in the answer: bounded, so that an
-#: answer always fits a frame.
-MAX_REQUEST_ID = 64
-
-
-def request_id(value: object) -> RequestId:
-    if isinstance(value, str):
-        if len(value) > MAX_REQUEST_ID:
-            raise Invalid(f"a string id is at most {MAX_REQUEST_ID} characters, not {len(value)}")
-        return _utf8(value)
-    if _is_int(value):
-        return value  # type: ignore[return-value]
-    raise Invalid(f"must be an integer or a string, not {_show(value)}")
-
-
-def optional_request_id(value: object) -> RequestId | None:
-    return None if value is None else request_id(value)
-
-
-def number(value: object) -> str:
-    """A phone number: up to 20 digits, with an optional leading '+'."""
-    if not isinstance(value, str) or not _NUMBER.fullmatch(value):
-        raise Invalid(f"must be a number like '+447700900123', not {_show(value)}")
-    return value
-
-
-def device_id(value: object) -> str:
-    if not isinstance(value, str) or not _DEVICE.fullmatch(value):
-        raise Invalid(f"must be 1 to 64 of A-Z a-z 0-9 _ -, not {_show(value)}")
-    return value
-
-
-def text(max_length: int) -> Check:
-    def check(value: object) -> str:
-        if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-            raise Invalid(f"must be a string of 1 to {max_length} characters")
-        return _utf8(value)
-
-    return check
-
-
-def integer(low: int, high: int) -> Check:
-    def check(value: object) -> int:
-        if not _is_int(value) or not low <= value <= high:  # type: ignore[operator]
-            raise Invalid(f"must be an integer from {low} to {high}, not {_show(value)}")
-        return value  # type: ignore[return-value]
-
-    return check
-
-
-def seconds(value: object) -> float | None:
-    if value is None:
-        return None
-    if (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value >= 0:  # type: ignore[arg-type,operator]
-        return float(value)  # type: ignore[arg-type]
-    raise Invalid(f"must be a non-negative number of seconds, not {_show(value)}")
-
-
-def optional(check: Check) -> Check:
-    """``check``, or None: an optional field."""
-
-    def check_optional(value: object) -> Any:
-        return None if value is None else check(value)
-
-    return check_optional
-
-
-def choice(*allowed: str) -> Check:
-    def check(value: object) -> str:
-        if value not in allowed:
-            raise Invalid(f"must be one of {', '.join(allowed)}, not {_show(value)}")
-        return value
-
-    return check
-
-
-_TOKEN = re.compile(r"[0-9a-f]{32}")
-
-
-def boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid(f"must be true or false, not {_show(value)}")
-    return value
-
-
-def token(value: object) -> str:
-    """A 128-bit identifier in 32 lowercase hex digits: message uids, query ids."""
-    if not isinstance(value, str) or not _TOKEN.fullmatch(value):
-        raise Invalid(f"must be 32 lowercase hex digits, not {_show(value)}")
-    return value
-
-
-#: Unix time in milliseconds, up to the year 285,000 and within a double's integers.
-MAX_MILLIS = 2**53 - 1
-millis = integer(0, MAX_MILLIS)
-
-
-def timeout(value: object) -> float | None:
-    """A query's deadline, in seconds from now: 0.1 to 60, or None for the server's."""
-    if value is None:
-        return None
-    if (_is_int(value) or isinstance(value, float)) and 0.1 <= value <= 60:  # type: ignore[operator]
-        return float(value)  # type: ignore[arg-type]
-    raise Invalid(f"must be 0.1 to 60 seconds, not {_show(value)}")
-
-
-def base64_text(max_length: int) -> Check:
-    """Octets as standard base64 (RFC 4648 §4, padded), at most ``max_length``
-    characters; the value stays text, ``unb64`` gives the octets."""
-
-    def check(value: object) -> str:
-        if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-            raise Invalid(f"must be base64 of 1 to {max_length} characters")
-        try:
-            binascii.a2b_base64(value, strict_mode=True)
-        except (binascii.Error, ValueError):
-            raise Invalid("is not base64 (RFC 4648, padded, no whitespace)") from None
-        return value
-
-    return check
-
-
-def b64(octets: bytes) -> str:
-    return base64.b64encode(octets).decode("ascii")
-
-
-def unb64(text: str) -> bytes:
-    """The octets of a field ``base64_text`` checked already."""
-    return binascii.a2b_base64(text, strict_mode=True)
-
-
-def records(cls: type[Record], max_items: int) -> Check:
-    """A JSON array of ``cls`` objects (decoded) or ``cls`` instances (to encode)."""
-
-    def check(value: object) -> tuple[Record, ...]:
-        if not isinstance(value, list | tuple) or len(value) > max_items:
-            raise Invalid(f"must be an array of at most {max_items} objects")
-        out = []
-        for i, item in enumerate(value):
-            if isinstance(item, cls):
-                out.append(item)
-            elif isinstance(item, Mapping):
-                try:
-                    out.append(cls.from_json(item))
-                except Invalid as exc:
-                    raise Invalid(f"[{i}] {exc}") from None
-            else:
-                raise Invalid(f"[{i}] must be an object")
-        return tuple(out)
-
-    return check
-
-
-def strings(check_one: Check, max_items: int) -> Check:
-    def check(value: object) -> tuple[Any, ...]:
-        if not isinstance(value, list | tuple) or len(value) > max_items:
-            raise Invalid(f"must be an array of at most {max_items} values")
-        try:
-            return tuple(check_one(v) for v in value)
-        except Invalid as exc:
-            raise Invalid(f"item {exc}") from None
-
-    return check
 
 
 def _v(check: Check, *, omit_none: bool = False) -> dict[str, Any]:
     """A message field's metadata: its validator, and whether ``None`` leaves it
     out of the JSON."""
     return {"check": check, "omit_none": omit_none}
-
-
-# -- messages --------------------------------------------------------------------
 
 
 def _plain(value: Any) -> Any:
@@ -295,6 +107,28 @@ class Record:
             except Invalid as exc:
                 raise Invalid(f'"{f.name}" {exc}') from None
         return cls(**values)
+
+
+def records(cls: type[Record], max_items: int) -> Check:
+    """A JSON array of ``cls`` objects (decoded) or ``cls`` instances (to encode)."""
+
+    def check(value: object) -> tuple[Record, ...]:
+        if not isinstance(value, list | tuple) or len(value) > max_items:
+            raise Invalid(f"must be an array of at most {max_items} objects")
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, cls):
+                out.append(item)
+            elif isinstance(item, Mapping):
+                try:
+                    out.append(cls.from_json(item))
+                except Invalid as exc:
+                    raise Invalid(f"[{i}] {exc}") from None
+            else:
+                raise Invalid(f"[{i}] must be an object")
+        return tuple(out)
+
+    return check
 
 
 @dataclass(frozen=True, slots=True)
@@ -654,119 +488,3 @@ class IpMessage(Message):
     message_number: int = field(metadata=_v(integer(0, 255)))
     text: str = field(metadata=_v(text(MAX_TEXT)))
     sent_at: int = field(metadata=_v(millis))
-
-
-# -- frames ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WireError:
-    """A frame the reader could not turn into a message: answer ``error``.
-
-    ``fatal`` means the framing itself is lost (an impossible length): the
-    reader reads nothing more, and the connection should be closed.
-    """
-
-    code: ErrorCode
-    reason: str
-    id: RequestId | None = None
-    fatal: bool = False
-
-    def message(self) -> Error:
-        return Error(self.code, self.reason[:1024], self.id)
-
-
-def encode_unchecked(message: Record) -> bytes:
-    """The JSON of a message (its frame's payload) or of a record, whatever its
-    size: to see what fits a frame."""
-    return json.dumps(message.to_json(), separators=(",", ":")).encode("ascii")
-
-
-def encode(message: Message) -> bytes:
-    """The octets of one frame carrying ``message``; ValueError if it is invalid
-    or too large for a frame."""
-    payload = encode_unchecked(message)
-    if len(payload) > MAX_FRAME:
-        raise ValueError(f"{message.TYPE} of {len(payload)} octets exceeds {MAX_FRAME}")
-    return len(payload).to_bytes(HEADER, "big") + payload
-
-
-def _no_constants(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def decode_payload(payload: bytes, accept: Mapping[str, type[Message]]) -> Message | WireError:
-    """One frame's payload as a message of ``accept``, or the WireError saying why not."""
-    try:
-        obj = json.loads(payload.decode("utf-8"), parse_constant=_no_constants)
-    except UnicodeDecodeError as exc:
-        return WireError(ErrorCode.BAD_FRAME, f"payload is not UTF-8 (octet {exc.start})")
-    except ValueError as exc:
-        return WireError(ErrorCode.BAD_FRAME, f"payload is not JSON: {exc}")
-    except RecursionError:
-        return WireError(ErrorCode.BAD_FRAME, "payload is JSON nested too deeply")
-    if not isinstance(obj, dict):
-        return WireError(ErrorCode.BAD_FRAME, "payload is not a JSON object")
-    try:
-        rid = optional_request_id(obj.get("id"))
-    except Invalid:
-        rid = None
-    kind = obj.get("type")
-    if not isinstance(kind, str):
-        return WireError(ErrorCode.BAD_FRAME, 'the object has no string "type"', rid)
-    cls = accept.get(kind)
-    if cls is None:
-        return WireError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {_show(kind)}", rid)
-    try:
-        return cls.from_json(obj)
-    except Invalid as exc:
-        return WireError(ErrorCode.BAD_MESSAGE, f"{kind}: {exc}", rid)
-
-
-class FrameReader:
-    """Splits a byte stream into messages, whatever the TCP segmentation.
-
-    ``feed`` returns, in order, each complete frame's message or a WireError in
-    its place.  A length of 0 is a bad frame like any other; a length past
-    MAX_FRAME is fatal: the frames before it are still returned, then a fatal
-    WireError, and from then on ``feed`` returns nothing.
-    """
-
-    def __init__(self, accept: Mapping[str, type[Message]]) -> None:
-        self.accept = accept
-        self._buf = bytearray()
-        self.failed: WireError | None = None
-
-    def feed(self, data: bytes) -> list[Message | WireError]:
-        if self.failed is not None:
-            return []
-        buf = self._buf
-        buf += data
-        out: list[Message | WireError] = []
-        pos = 0
-        while len(buf) - pos >= HEADER:
-            length = int.from_bytes(buf[pos : pos + HEADER], "big")
-            if length > MAX_FRAME:
-                self.failed = WireError(
-                    ErrorCode.BAD_FRAME,
-                    f"frame length {length} exceeds {MAX_FRAME}: framing lost",
-                    fatal=True,
-                )
-                out.append(self.failed)
-                buf.clear()
-                return out
-            if len(buf) - pos - HEADER < length:
-                break
-            start = pos + HEADER
-            pos = start + length
-            if length == 0:
-                out.append(WireError(ErrorCode.BAD_FRAME, "empty frame"))
-            else:
-                out.append(decode_payload(bytes(buf[start:pos]), self.accept))
-        del buf[:pos]
-        return out
-
-    @property
-    def pending(self) -> int:
-        """Octets of an incomplete frame held back."""
-        return len(self._buf)

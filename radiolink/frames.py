@@ -72,7 +72,7 @@ class Detach:
 
 @dataclass(frozen=True, slots=True)
 class Rp:
-    message: bytes  # one RP message (TS 24.011 §7.3), decoded by smsc.rp
+    message: bytes  # one RP message (TS 24.011 §7.3), decoded by radiolink.rp
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ one waits for, which have been sent it and which have answered.  It is fed
 events (a query opened, a device logged in, an answer committed, a deadline
 passed) and returns what to do: forward the query to a device, send a login
 indication down a device's push channel, or finish the query.  It keeps no
-clock and does no I/O; the server (``receipt_server.server``) runs its
+clock and does no I/O; the server (``receipt_server.relay_runner``) runs its
 actions, keeps a timer per query, and stores the answers.
 """
 

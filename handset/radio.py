@@ -1,0 +1,85 @@
+"""The phone's radio side: the link to the SMSC, kept up by
+``handset.reconnect`` (up once the SMSC accepts the attach), and how what
+the network delivers is answered: after its effect is committed (RP-ACK),
+RP-ERROR 41 if the commit fails, so the SMSC tries again."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTCP
+from twisted.python.failure import Failure
+
+from pdu import SmsDeliver, SmsStatusReport, Tpdu
+from radiolink import rp
+from txkit import Backoff
+
+from .context import PhoneContext
+from .inbox import Inbox
+from .link_client import LinkClient, connect_client
+from .reconnect import Reconnector
+
+log = logging.getLogger(__name__)
+
+
+class RadioLink:
+    """The radio link to ``smsc`` (host, port); none for a companion device."""
+
+    def __init__(
+        self,
+        ctx: PhoneContext,
+        imsi: str,
+        smsc: tuple[str, int] | None,
+        backoff: tuple[float, float],
+        inbox: Inbox,
+        *,
+        on_up: Callable[[], None],
+        on_down: Callable[[], None],
+    ) -> None:
+        self.ctx, self.imsi, self.smsc, self.inbox = ctx, imsi, smsc, inbox
+        self._on_up, self._on_down = on_up, on_down
+        self.link = Reconnector("radio link", ctx.msisdn, self._connect, ctx.reactor,
+                                Backoff(*backoff), on_up=self._up, on_down=self._down)  # fmt: skip
+
+    @property
+    def current(self) -> LinkClient | None:
+        """The attached link, if it is up."""
+        return self.link.current
+
+    def start(self) -> None:
+        if self.smsc is not None:
+            self.link.start()
+
+    def stop(self) -> Deferred[None]:
+        return self.link.stop()
+
+    def _connect(self) -> Deferred[LinkClient]:
+        assert self.smsc is not None
+        host, port = self.smsc
+        client = LinkClient(self.imsi, self.ctx.msisdn, self.answer)
+
+        def failed(failure: Failure) -> Failure:
+            client.close()  # a connection the SMSC refused to attach
+            return failure
+
+        d = connect_client(IReactorTCP(self.ctx.reactor), host, port, client)
+        return d.addErrback(failed)
+
+    def _up(self, client: LinkClient) -> None:
+        self.ctx.events.emit("attached", smsc=client.ms.smsc)
+        self._on_up()
+
+    def _down(self, _: LinkClient) -> None:
+        self._on_down()
+        self.ctx.events.emit("detached")
+
+    def answer(self, tpdu: Tpdu) -> Deferred[int | None] | int | None:
+        """How to answer what the network delivers: after it is committed."""
+        if isinstance(tpdu, SmsDeliver):
+            return self.inbox.deliver(tpdu)
+        if isinstance(tpdu, SmsStatusReport):
+            return self.inbox.report(tpdu)
+        log.info("%s: %s in an RP-DATA, refused", self.ctx.msisdn, tpdu.name)
+        return rp.RpCause.MESSAGE_TYPE_NON_EXISTENT_OR_NOT_IMPLEMENTED

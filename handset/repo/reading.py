@@ -1,0 +1,131 @@
+"""What the user sees and opens: messages, conversations, read responses
+owed (SPEC §2.4, §2.5, §2.7), and the keys pinned for the account's devices."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from ..conversation import OutState, marks
+from ..models import Direction, Message, PinnedKey
+from ..views import ConversationView, MessageView, NotFound, Opened, Response
+from .base import RepoBase, _naive, _view
+
+
+class ReadingRepo(RepoBase):
+    """The user's view of the messages, and what reading them owes."""
+
+    def mark_read(self, message_id: int, now: datetime) -> Opened:
+        """The user opened a message.  A received one becomes read; with
+        receipts on and a number to answer, a response is owed from now on
+        (``response_pending``) until the IP server accepts it."""
+        with self._session() as s, s.begin():
+            message = self._get(s, message_id)
+            if message.direction == Direction.IN.value and not message.read:
+                message.read, message.read_at = True, _naive(now)
+                if message.message_number is not None and self._profile(s).receipts:
+                    message.response_pending = True
+            return Opened(_view(message), respond=message.response_pending)
+
+    def response_done(self, message_id: int) -> None:
+        """The IP server took the response (or refused it for good)."""
+        with self._session() as s, s.begin():
+            s.execute(
+                update(Message)
+                .where(Message.owner == self.owner, Message.id == message_id)
+                .values(response_pending=False)
+            )
+
+    def pending_responses(self) -> list[Response]:
+        with self._session() as s:
+            rows = s.execute(
+                select(Message.id, Message.peer, Message.message_number)
+                .where(Message.owner == self.owner, Message.response_pending)
+                .order_by(Message.id)
+            ).all()
+            return [
+                Response(r.id, r.peer, r.message_number)
+                for r in rows
+                if r.message_number is not None
+            ]
+
+    # -- queries -------------------------------------------------------------------
+
+    def message(self, message_id: int) -> MessageView:
+        with self._session() as s:
+            return _view(self._get(s, message_id))
+
+    def inbox(self, limit: int | None = None) -> list[MessageView]:
+        """Received messages, newest first."""
+        with self._session() as s:
+            query = (
+                select(Message)
+                .where(Message.owner == self.owner, Message.direction == Direction.IN.value)
+                .order_by(Message.id.desc())
+                .limit(limit)
+            )
+            return [_view(m) for m in s.scalars(query)]
+
+    def conversation(self, peer: str) -> list[MessageView]:
+        """The messages exchanged with ``peer``, oldest first, with the marks."""
+        with self._session() as s:
+            rows = list(
+                s.scalars(
+                    select(Message)
+                    .where(Message.owner == self.owner, Message.peer == peer)
+                    .order_by(Message.id)
+                )
+            )
+            states = [
+                OutState(m.state) if m.direction == Direction.OUT.value and m.state else None
+                for m in rows
+            ]
+            return [_view(m, mark) for m, mark in zip(rows, marks(states), strict=True)]
+
+    def conversations(self) -> list[ConversationView]:
+        """Every conversation, the most recently active first."""
+        with self._session() as s:
+            stats = (
+                select(
+                    Message.peer,
+                    func.max(Message.id).label("last_id"),
+                    func.count(Message.id).label("total"),
+                    func.count(Message.id)
+                    .filter(Message.direction == Direction.IN.value, Message.read.is_(False))
+                    .label("unread"),
+                )
+                .where(Message.owner == self.owner)
+                .group_by(Message.peer)
+                .subquery()
+            )
+            rows = s.execute(
+                select(Message, stats.c.total, stats.c.unread)
+                .join(stats, Message.id == stats.c.last_id)
+                .order_by(Message.id.desc())
+            ).all()
+            return [ConversationView(m.peer, _view(m), total, unread) for m, total, unread in rows]
+
+    def pin_key(self, device_id: str, public_key: bytes, now: datetime) -> bool:
+        """Whether ``public_key`` is the key pinned for the account's device
+        ``device_id``; the first key seen for it is pinned (``PinnedKey``)."""
+        with self._session() as s, s.begin():
+            pinned = s.scalar(
+                select(PinnedKey.public_key).where(
+                    PinnedKey.owner == self.owner, PinnedKey.device_id == device_id
+                )
+            )
+            if pinned is None:
+                s.add(PinnedKey(owner=self.owner, device_id=device_id, public_key=public_key,
+                                first_seen=_naive(now)))  # fmt: skip
+                return True
+            return bytes(pinned) == public_key
+
+    def message_by_uid(self, uid: str) -> MessageView:
+        with self._session() as s:
+            message = s.scalars(
+                select(Message).where(Message.owner == self.owner, Message.uid == uid)
+            ).one_or_none()
+            if message is None:
+                raise NotFound(uid)
+            return _view(message)

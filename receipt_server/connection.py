@@ -1,0 +1,184 @@
+"""One connection to the IP server: a Twisted protocol that moves frames
+between TCP and its ``ServerSession``, and runs the session's effects
+(authenticate, load the backlog, store a feedback, acknowledge one) against
+the repository.  What a logged-in device asks beyond that, the factory serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from twisted.internet.defer import Deferred
+from twisted.internet.protocol import Protocol
+from twisted.python.failure import Failure
+
+from ipwire import wire
+from ipwire.server_session import (
+    AckFeedback,
+    Action,
+    Authenticate,
+    Close,
+    Identity,
+    LoadBacklog,
+    Send,
+    Serve,
+    ServerSession,
+    State,
+    StoreFeedback,
+)
+from txkit import nodelay
+
+if TYPE_CHECKING:
+    from .factory import ReceiptServerFactory
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class ReceiptServerProtocol(Protocol):
+    """One device's connection: frames in, the session's actions carried out."""
+
+    def __init__(self, factory: ReceiptServerFactory) -> None:
+        self.factory = factory
+        self.session = ServerSession(factory.limiter)
+        self.reader = wire.FrameReader(wire.DEVICE_MESSAGES)
+        self.lost: Deferred[None] = Deferred()
+        self.peer = "?"
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        # A push after a quiet spell (a query request, a feedback) must not
+        # wait for the device's delayed ACK: Nagle off.
+        nodelay(self.transport)
+        address = self.transport.getPeer()
+        self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        self.factory.sessions.add(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        for item in self.reader.feed(data):
+            if self.session.closed:
+                break
+            self._apply(self.session.receive(item, self._now()))
+
+    def connectionLost(self, reason: Failure | None = None) -> None:
+        self.session.close()
+        self.factory.sessions.gone(self)
+        self.lost.callback(None)
+
+    def push(self, feedback: wire.Feedback) -> None:
+        self._apply(self.session.push(feedback))
+
+    def reply(self, message: wire.Message) -> None:
+        self._apply(self.session.reply(message))
+
+    def reply_all(self, messages: Iterable[wire.Message]) -> None:
+        for message in messages:
+            self.reply(message)
+
+    def indicate(self, message: wire.LoginIndication) -> None:
+        self._apply(self.session.indicate(message))
+
+    def replaced(self) -> None:
+        self._apply(self.session.replaced())
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+    def who(self) -> str:
+        identity = self.session.identity
+        return f"{self.peer} ({identity.device_id})" if identity else self.peer
+
+    # -- actions -------------------------------------------------------------------
+
+    def _apply(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Send):
+                if isinstance(action.message, wire.Error):
+                    log.info("%s: error %s: %s", self.who(), action.message.code,
+                             action.message.reason)  # fmt: skip
+                if self.transport is not None:
+                    self.transport.write(self._encode(action.message))
+            elif isinstance(action, Close):
+                self.close()
+            elif isinstance(action, Authenticate):
+                self._effect(
+                    self.factory.store.authenticate(action.device, action.secret),
+                    self._logged_in,
+                    lambda reason: self.session.login_failed(reason, self._now()),
+                    "authentication failed",
+                )
+            elif isinstance(action, LoadBacklog):
+                self._effect(
+                    self.factory.store.pending_for(action.msisdn),
+                    self.session.backlog,
+                    self.session.backlog_failed,
+                    "could not load the pending feedback",
+                )
+            elif isinstance(action, StoreFeedback):
+                self._store(action)
+            elif isinstance(action, AckFeedback):
+                self._effect(
+                    self.factory.store.ack(action.msisdn, action.feedback_id),
+                    lambda _: [],
+                    lambda _: [],
+                    "could not record an acknowledgement",
+                )
+            elif isinstance(action, Serve):
+                self.factory.serve(self, action.identity, action.message)
+
+    def _encode(self, message: wire.Message) -> bytes:
+        try:
+            return wire.encode(message)
+        except ValueError as exc:  # cannot happen with bounded fields; never a traceback
+            log.error("%s: cannot encode %s: %s", self.who(), message.TYPE, exc)
+            # The request it answers still gets its answer: nobody waits forever.
+            rid = getattr(message, "id", None)
+            reason = "the answer could not be encoded"
+            return wire.encode(wire.Error(wire.ErrorCode.SERVER_ERROR, reason, rid))
+
+    def _effect(
+        self,
+        d: Deferred[T],
+        then: Callable[[T], list[Action]],
+        failed: Callable[[str], list[Action]],
+        what: str,
+    ) -> None:
+        """Feed the outcome of a store call back into the session."""
+
+        def ok(result: T) -> None:
+            self._apply(then(result))
+
+        def error(failure: Failure) -> None:
+            log.error("%s: %s: %s", self.who(), what, failure.getErrorMessage())
+            self._apply(failed(what))
+
+        d.addCallbacks(ok, error)
+
+    def _now(self) -> float:
+        return float(self.factory.clock.seconds())
+
+    def _logged_in(self, identity: Identity | None) -> list[Action]:
+        self._apply(self.session.login_result(identity, self._now()))
+        if identity is not None and self.session.state in (State.AUTHENTICATED, State.PUSH):
+            self.factory.logged_in(self, identity)
+        return []
+
+    def _store(self, action: StoreFeedback) -> None:
+        def stored(feedback_id: int) -> list[Action]:
+            feedback = wire.Feedback(
+                feedback_id, action.receiver, action.message_number, action.status
+            )
+            self.factory.deliver(action.to_msisdn, feedback)
+            return self.session.stored(action.request_id)
+
+        self._effect(
+            self.factory.store.add_feedback(
+                action.to_msisdn, action.receiver, action.message_number, action.status
+            ),
+            stored,
+            lambda reason: self.session.store_failed(action.request_id, reason),
+            "could not store the response",
+        )

@@ -1,0 +1,160 @@
+"""Devices and their authentication: registering, logging in, unbinding,
+and the bound devices of an account."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from twisted.internet.defer import Deferred
+
+from ipwire import wire
+from ipwire.server_session import Identity
+
+from .jobs import Part
+from .models import Device, DeviceKind, IpDelivery
+
+#: Compared against when the device is unknown, so that answering takes as long
+#: as for a known device with a wrong secret.
+NO_HASH = "0" * 64
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256 random bits, so a fast hash is enough: there is nothing
+    # to brute-force that a slow one would protect.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def _identity(row: Device) -> Identity:
+    return Identity(row.device_id, row.msisdn, row.account, row.kind)
+
+
+class DeviceExists(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """What a device needs to log in.  The secret is shown once: only its hash is kept."""
+
+    device_id: str
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountDevice:
+    device_id: str
+    kind: str
+    public_key: bytes | None
+
+
+def bound_devices(s: Session, account: str, but: str | None = None) -> list[AccountDevice]:
+    """The bound devices of ``account`` (but one), by device id."""
+    rows = s.execute(
+        select(Device.device_id, Device.kind, Device.public_key)
+        .where(Device.account == account, Device.revoked_at.is_(None))
+        .order_by(Device.device_id)
+    )
+    return [AccountDevice(*r) for r in rows if r.device_id != but]
+
+
+class Devices(Part):
+    """The devices bound to accounts, and who may log in as which."""
+
+    def register_device(
+        self,
+        msisdn: str,
+        account: str | None = None,
+        kind: str = DeviceKind.PHONE,
+        *,
+        device_id: str | None = None,
+        secret: str | None = None,
+        public_key: bytes | None = None,
+    ) -> Deferred[Registration]:
+        """A new device of ``msisdn`` in ``account`` (default: an account named by
+        the MSISDN).  The device id and the secret (32 random bytes, URL-safe
+        base64) are generated unless given; ``public_key`` is its X25519 key
+        (32 octets), which other devices of the account seal query results
+        to.  Fails with DeviceExists if the id is taken; raises ValueError at
+        once for an ill-formed argument."""
+        if public_key is not None and len(public_key) != 32:
+            raise ValueError("an X25519 public key is 32 octets")
+        wire.number(msisdn)
+        kind = DeviceKind(kind)
+        device_id = wire.device_id(device_id or "d" + secrets.token_hex(12))
+        account = wire.text(256)(account or msisdn)
+        secret = wire.text(256)(secret or secrets.token_urlsafe(32))
+        secret_hash = hash_secret(secret)
+
+        def work(s: Session) -> Registration:
+            if s.get(Device, device_id) is not None:
+                raise DeviceExists(f"device {device_id} exists")
+            s.add(Device(device_id=device_id, msisdn=msisdn, account=account, kind=kind,
+                         secret_hash=secret_hash, created_at=self.now(),
+                         public_key=public_key, revoked_at=None))  # fmt: skip
+            s.flush()
+            return Registration(device_id, secret)
+
+        return self._submit(work)
+
+    def authenticate(self, device_id: str, secret: str) -> Deferred[Identity | None]:
+        """The device, if ``secret`` is its secret; else None."""
+        presented = hash_secret(secret)
+
+        def work(s: Session) -> Identity | None:
+            row = s.get(Device, device_id)
+            live = row is not None and row.revoked_at is None
+            ok = hmac.compare_digest(presented, row.secret_hash if row and live else NO_HASH)
+            return _identity(row) if row is not None and live and ok else None
+
+        return self._submit(work)
+
+    def device(self, device_id: str) -> Deferred[Identity | None]:
+        def work(s: Session) -> Identity | None:
+            row = s.get(Device, device_id)
+            return None if row is None or row.revoked_at is not None else _identity(row)
+
+        return self._submit(work)
+
+    def unbind(self, device_id: str) -> Deferred[Identity | None]:
+        """Revoke a device: its secret and its public key are forgotten, so it
+        can no longer log in nor be sealed to.  Fires with what it was (None:
+        unknown or unbound already)."""
+
+        def work(s: Session) -> Identity | None:
+            row = s.get(Device, device_id)
+            if row is None or row.revoked_at is not None:
+                return None
+            row.revoked_at, row.secret_hash, row.public_key = self.now(), NO_HASH, None
+            s.execute(
+                update(IpDelivery)
+                .where(IpDelivery.device_id == device_id, IpDelivery.delivered_at.is_(None))
+                .values(delivered_at=self.now())
+            )
+            return _identity(row)
+
+        return self._submit(work)
+
+    def revoked_among(self, device_ids: Sequence[str]) -> Deferred[list[str]]:
+        """Which of ``device_ids`` are unbound (or unknown) now."""
+
+        def work(s: Session) -> list[str]:
+            live = set(
+                s.scalars(
+                    select(Device.device_id).where(
+                        Device.device_id.in_(device_ids), Device.revoked_at.is_(None)
+                    )
+                )
+            )
+            return [d for d in device_ids if d not in live]
+
+        return self._submit(work)
+
+    def account_devices(self, account: str) -> Deferred[list[AccountDevice]]:
+        """The bound devices of ``account``."""
+        return self._submit(lambda s: bound_devices(s, account))

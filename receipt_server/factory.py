@@ -1,0 +1,162 @@
+"""The IP server's factory: one per listening server, it holds what the
+connections share (the repository, the clock, the rate limit, who is
+connected) and serves what a logged-in device asks beyond feedback: history
+copies, history queries (``RelayRunner``) and the IP path (``IpPath``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.python.failure import Failure
+
+from ipwire import wire
+from ipwire.ratelimit import RateLimiter
+from ipwire.server_session import Identity, State
+
+from .connection import ReceiptServerProtocol
+from .history import Retention
+from .ip_path import IpPath
+from .queries import QueryRefused
+from .relay_runner import RelayRunner
+from .repository import Repository
+from .sessions import Sessions
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RATE = 50.0  # requests per second per device, on average
+DEFAULT_BURST = 100  # requests a device may make at once
+#: Seconds a relayed query waits for the account's devices, unless it asks for less.
+DEFAULT_QUERY_TIMEOUT = 5.0
+#: How long finished results wait to be fetched before they are deleted.
+RESULTS_TTL = timedelta(minutes=5)
+
+
+class ReceiptServerFactory(Factory):
+    def __init__(
+        self,
+        store: Repository,
+        clock: IReactorTime,
+        *,
+        rate: float = DEFAULT_RATE,
+        burst: int = DEFAULT_BURST,
+        retention: Retention | None = None,
+        query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+        results_ttl: timedelta = RESULTS_TTL,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.limiter = RateLimiter(rate, burst)
+        self.retention = retention or Retention()
+        self.sessions = Sessions()
+        self.relay = RelayRunner(
+            store,
+            clock,
+            self.sessions,
+            retention=self.retention,
+            query_timeout=query_timeout,
+            results_ttl=results_ttl,
+        )
+        self.ip_path = IpPath(store, self.sessions)
+        #: Called with (the sender's MSISDN, the feedback) of each committed feedback.
+        self.feedback_watchers: list[Callable[[str, wire.Feedback], None]] = []
+
+    @property
+    def results_ttl(self) -> timedelta:
+        return self.relay.results_ttl
+
+    def buildProtocol(self, addr: object) -> ReceiptServerProtocol:
+        return ReceiptServerProtocol(self)
+
+    def logged_in(self, protocol: ReceiptServerProtocol, identity: Identity) -> None:
+        if protocol.session.state is State.PUSH:
+            self.sessions.push_channel(protocol, identity.device_id)
+            return
+        self.sessions.logged_in(protocol, identity)
+        # What waited for this device: IP-path messages, finished queries it
+        # asked, open queries of its account.
+        self.ip_path.logged_in(protocol, identity.device_id)
+        self.relay.logged_in(protocol, identity)
+
+    def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
+        """Push a just-committed feedback to every session of ``msisdn``, and
+        tell the watchers (``smsemu up`` reports reads to ESMEs so)."""
+        for protocol in self.sessions.phones(msisdn):
+            protocol.push(feedback)
+        for watcher in self.feedback_watchers:
+            watcher(msisdn, feedback)
+
+    def serve(self, protocol: ReceiptServerProtocol, who: Identity, m: wire.Message) -> None:
+        """Answer a ``Serve`` request of a logged-in device."""
+        if isinstance(m, wire.IpMessageAck):
+            self.ip_path.acknowledged(who, m)
+            return
+        rid: wire.RequestId = getattr(m, "id")  # noqa: B009 - every other SERVED has one
+        d: Deferred[Any]
+        if isinstance(m, wire.HistoryPut):
+            d = self.store.put_history(who.account, m.messages, self.retention)
+            d.addCallback(lambda _: protocol.reply(wire.Ok(rid)))
+        elif isinstance(m, wire.Query):
+            d = self.relay.query(protocol, who, m)
+        elif isinstance(m, wire.QueryAnswer):
+            d = self.relay.answer(protocol, who, m)
+        elif isinstance(m, wire.FetchResults):
+            d = self.relay.fetch(protocol, who, m)
+        elif isinstance(m, wire.ResultsAck):
+            d = self.relay.fetched(protocol, who, m)
+        elif isinstance(m, wire.IpSubmit):
+            d = self.ip_path.submit(protocol, who, m)
+        else:
+            raise AssertionError(f"the session served a {m.TYPE} the server cannot")
+        d.addErrback(self._refused, protocol, rid, m.TYPE)
+
+    @staticmethod
+    def _refused(
+        failure: Failure, protocol: ReceiptServerProtocol, rid: wire.RequestId, what: str
+    ) -> None:
+        exc = failure.value
+        if isinstance(exc, QueryRefused):
+            protocol.reply(wire.Error(exc.code, str(exc), rid))
+            return
+        log.error("%s: %s failed: %s", protocol.who(), what, failure.getErrorMessage())
+        reason = f"the server could not serve the {what}"
+        protocol.reply(wire.Error(wire.ErrorCode.SERVER_ERROR, reason, rid))
+
+    def recover(self) -> Deferred[Any]:
+        """At start: close the queries a stopped server left open."""
+        return self.relay.recover()
+
+    def sweep(self) -> Deferred[Any]:
+        """Delete expired results and history past the retention window, and
+        hang up on devices unbound meanwhile (by ``smsemu ip-server unbind``,
+        another process): they are served no longer than one sweep."""
+
+        async def sweep() -> None:
+            await self.store.expire_queries()
+            await self.store.prune_history(self.retention)
+            connected = self.sessions.devices()
+            if connected:
+                self._revoked(await self.store.revoked_among(connected))
+
+        d = Deferred.fromCoroutine(sweep())
+        return d.addErrback(lambda f: log.error("IP server sweep: %s", f.getErrorMessage()))
+
+    def stop_timers(self) -> None:
+        """The server stops: open queries are closed at its next start."""
+        self.relay.stop_timers()
+
+    def _revoked(self, device_ids: list[str]) -> None:
+        for device in device_ids:
+            for protocol in self.sessions.of_device(device):
+                log.info("%s: unbound: hanging up", device)
+                protocol.close()
+            self.relay.forget(device)
+
+    def close_all(self) -> Deferred[Any]:
+        """Hang up every connection; fires when all are gone."""
+        return self.sessions.close_all()

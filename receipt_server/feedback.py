@@ -1,0 +1,76 @@
+"""The feedback outbox (SPEC §2.6): a feedback is committed before the
+responder gets ``ok`` and stays pending until the sender's device
+acknowledges it, so nothing is lost across restarts of either side."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+from twisted.internet.defer import Deferred
+
+from ipwire import wire
+
+from .jobs import Part
+from .models import Feedback
+
+
+class Outbox(Part):
+    """Pending feedback per sender's MSISDN, oldest first."""
+
+    def add_feedback(
+        self, to_msisdn: str, receiver: str, message_number: int, status: int
+    ) -> Deferred[int]:
+        """Commit a pending feedback for ``to_msisdn``; fires with its id."""
+
+        def work(s: Session) -> int:
+            # Core, not the ORM's unit of work: one statement, on the hot path.
+            return int(
+                s.execute(
+                    insert(Feedback)
+                    .values(
+                        to_msisdn=to_msisdn,
+                        receiver=receiver,
+                        message_number=message_number,
+                        status=status,
+                        created_at=self.now(),
+                        acked_at=None,
+                    )
+                    .returning(Feedback.id)
+                ).scalar_one()
+            )
+
+        return self._submit(work)
+
+    def pending_for(self, msisdn: str) -> Deferred[list[wire.Feedback]]:
+        """The feedback for ``msisdn`` not yet acknowledged, oldest first."""
+
+        def work(s: Session) -> list[wire.Feedback]:
+            rows = s.scalars(
+                select(Feedback)
+                .where(Feedback.to_msisdn == msisdn, Feedback.acked_at.is_(None))
+                .order_by(Feedback.id)
+            )
+            return [wire.Feedback(r.id, r.receiver, r.message_number, r.status) for r in rows]
+
+        return self._submit(work)
+
+    def ack(self, msisdn: str, feedback_id: int) -> Deferred[bool]:
+        """Mark a feedback of ``msisdn`` delivered; False if it is not one of its
+        pending ones (another's, unknown, or acknowledged already)."""
+
+        def work(s: Session) -> bool:
+            result = s.execute(
+                update(Feedback)
+                .where(
+                    Feedback.id == feedback_id,
+                    Feedback.to_msisdn == msisdn,
+                    Feedback.acked_at.is_(None),
+                )
+                .values(acked_at=self.now())
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+        # Lazy: an acknowledgement lost with its commit only means the feedback
+        # is sent again, which the device applies idempotently; riding along in
+        # the next response's transaction halves the commits per receipt.
+        return self._submit(work, lazy=True)

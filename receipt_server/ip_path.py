@@ -1,0 +1,53 @@
+"""The IP path (SPEC §2.3): a device sends a message to a number over the IP
+server instead of SMS when a device of that number is logged in; the server
+queues it durably for each of the recipient's devices and pushes it to those
+connected, the others get it at their next login."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, succeed
+
+from ipwire import wire
+from ipwire.server_session import Identity
+
+from .repository import Repository, then
+from .sessions import Sessions
+
+if TYPE_CHECKING:
+    from .connection import ReceiptServerProtocol
+
+
+class IpPath:
+    """IP-path messages in, queued, pushed, acknowledged."""
+
+    def __init__(self, store: Repository, sessions: Sessions) -> None:
+        self.store = store
+        self.sessions = sessions
+
+    def logged_in(self, protocol: ReceiptServerProtocol, device: str) -> None:
+        """What the queue holds for a device that logs in."""
+        then(self.store.pending_ip(device), lambda ms: protocol.reply_all(ms))
+
+    def submit(
+        self, protocol: ReceiptServerProtocol, who: Identity, m: wire.IpSubmit
+    ) -> Deferred[Any]:
+        if not self.sessions.online(m.to):
+            # No device of the recipient logged in: SMS reaches it sooner.  (One
+            # that is, takes it now; the others get it from the queue at login.)
+            reason = f"{m.to} is not logged in: send it by SMS"
+            protocol.reply(wire.Error(wire.ErrorCode.RECIPIENT_OFFLINE, reason, m.id))
+            return succeed(None)
+
+        def queued(out: list[tuple[str, wire.IpMessage]]) -> None:
+            protocol.reply(wire.Ok(m.id))
+            for device, message in out:
+                target = self.sessions.by_device.get(device)
+                if target is not None:
+                    target.reply(message)
+
+        return self.store.submit_ip(who.msisdn, m).addCallback(queued)
+
+    def acknowledged(self, who: Identity, m: wire.IpMessageAck) -> None:
+        then(self.store.ack_ip(who.device_id, m.delivery_id), lambda _: None)

@@ -1,0 +1,196 @@
+"""The history query relay of SPEC §3, run: ``ipwire.relay.QueryRelay``
+decides which open query goes to which device; this carries its actions out
+over the connected sessions, keeps a deadline timer per query, stores the
+sealed answers, and tells the asker when its results are ready."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from ipwire import wire
+from ipwire.relay import Finish, Forward, Indicate, QueryRelay, RelayAction
+from ipwire.server_session import Identity
+
+from .history import Retention
+from .queries import FinishedQuery, QueryStart, StoredResults
+from .repository import Repository, then
+from .sessions import Sessions
+
+if TYPE_CHECKING:
+    from .connection import ReceiptServerProtocol
+
+
+def _fitted(rid: wire.RequestId, found: list[wire.HistoryEntry]) -> wire.QueryResult:
+    """The server's own hits, newest first, as many as fit in one frame."""
+    keep = len(found)
+    while True:
+        result = wire.QueryResult(rid, "found", tuple(found[:keep]))
+        if keep <= 1 or len(wire.encode_unchecked(result)) <= wire.MAX_FRAME:
+            return result
+        keep //= 2
+
+
+class RelayRunner:
+    """Queries from their opening to the asker's fetch, for one server process."""
+
+    def __init__(
+        self,
+        store: Repository,
+        clock: IReactorTime,
+        sessions: Sessions,
+        *,
+        retention: Retention,
+        query_timeout: float,
+        results_ttl: timedelta,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.sessions = sessions
+        self.retention = retention
+        self.query_timeout = query_timeout
+        self.results_ttl = results_ttl
+        self.relay = QueryRelay()
+        self._deadlines: dict[str, IDelayedCall] = {}
+
+    def logged_in(self, protocol: ReceiptServerProtocol, identity: Identity) -> None:
+        """What waited for a device that logs in: the results of queries it
+        asked, and the open queries of its account."""
+        device = identity.device_id
+        then(self.store.finished_for(device), lambda fs: protocol.reply_all(f.ready() for f in fs))
+        self._run(self.relay.logged_in(device, identity.account))
+
+    def query(self, protocol: ReceiptServerProtocol, who: Identity, q: wire.Query) -> Deferred[Any]:
+        timeout = q.timeout if q.timeout is not None else self.query_timeout
+        d = self.store.start_query(
+            who, q, self.retention, timedelta(seconds=timeout), self.results_ttl
+        )
+
+        def started(start: QueryStart) -> None:
+            if start.found:
+                protocol.reply(_fitted(q.id, start.found))
+                return
+            if start.query_id is None or start.reply_key is None:
+                # Nowhere else to look: the account has no other device.  (A
+                # device without a public key opens no query: results could not
+                # be sealed to it.)
+                protocol.reply(wire.QueryResult(q.id, "not_found"))
+                return
+            query_id = start.query_id
+            request = wire.QueryRequest(query_id, who.device_id, wire.b64(start.reply_key),
+                                        q.text, q.peer, q.since, q.until, q.limit)  # fmt: skip
+            protocol.reply(wire.QueryOpen(q.id, query_id, len(start.devices), timeout))
+            self._deadlines[query_id] = self.clock.callLater(timeout, self._deadline, query_id)
+            self._run(
+                self.relay.open(
+                    who.account,
+                    who.device_id,
+                    request,
+                    [d.device_id for d in start.devices],
+                    lambda device: device in self.sessions.by_device,
+                    lambda device: device in self.sessions.push_channels,
+                )
+            )
+
+        return d.addCallback(started)
+
+    def answer(
+        self, protocol: ReceiptServerProtocol, who: Identity, a: wire.QueryAnswer
+    ) -> Deferred[Any]:
+        code = self.relay.refuse(a.query_id, who.device_id, who.account)
+        if code is not None:
+            reason = (
+                f"query {a.query_id} is not open"
+                if code is wire.ErrorCode.NOT_OPEN
+                else "only another device of the asking account may answer"
+            )
+            protocol.reply(wire.Error(code, reason, a.id))
+            return succeed(None)
+        d = self.store.add_answer(a.query_id, who, a.count, wire.unb64(a.sealed))
+
+        def kept(_: object) -> None:
+            protocol.reply(wire.Ok(a.id))
+            self._run(self.relay.answered(a.query_id, who.device_id))
+
+        return d.addCallback(kept)
+
+    def _deadline(self, query_id: str) -> None:
+        self._deadlines.pop(query_id, None)
+        self._run(self.relay.deadline(query_id))
+
+    def _run(self, actions: list[RelayAction]) -> None:
+        for action in actions:
+            if isinstance(action, Forward):
+                protocol = self.sessions.by_device.get(action.device)
+                if protocol is not None:
+                    protocol.reply(action.request)
+            elif isinstance(action, Indicate):
+                channel = self.sessions.push_channels.get(action.device)
+                if channel is not None:
+                    channel.indicate(wire.LoginIndication("history_query"))
+            elif isinstance(action, Finish):
+                call = self._deadlines.pop(action.query_id, None)
+                if call is not None and call.active():
+                    call.cancel()
+                then(self.store.finish_query(action.query_id), self._ready)
+
+    def _ready(self, finished: FinishedQuery | None) -> None:
+        """Tell the asker its results are ready (if it is gone, it is told at
+        its next login)."""
+        if finished is not None:
+            protocol = self.sessions.by_device.get(finished.asker)
+            if protocol is not None:
+                protocol.reply(finished.ready())
+
+    @staticmethod
+    def _send_results(
+        protocol: ReceiptServerProtocol, rid: wire.RequestId, query_id: str, r: StoredResults
+    ) -> None:
+        """As many answers per frame as fit; the last frame says so."""
+        chunks: list[list[wire.SealedAnswer]] = [[]]
+        for answer in r.answers:
+            trial = wire.Results(rid, query_id, r.status, (*chunks[-1], answer), tuple(r.missing))
+            if chunks[-1] and len(wire.encode_unchecked(trial)) > wire.MAX_FRAME:
+                chunks.append([])
+            chunks[-1].append(answer)
+        for i, chunk in enumerate(chunks):
+            last = i == len(chunks) - 1
+            protocol.reply(
+                wire.Results(rid, query_id, r.status, tuple(chunk), tuple(r.missing), last)
+            )
+
+    def recover(self) -> Deferred[Any]:
+        """At start: close the queries a stopped server left open."""
+
+        def tell(finished: list[FinishedQuery]) -> None:
+            for f in finished:
+                self._ready(f)
+
+        return self.store.finish_all_open().addCallback(tell)
+
+    def stop_timers(self) -> None:
+        """The server stops: open queries are closed at its next start."""
+        deadlines, self._deadlines = self._deadlines, {}
+        for call in deadlines.values():
+            if call.active():
+                call.cancel()
+
+    def fetch(
+        self, protocol: ReceiptServerProtocol, who: Identity, m: wire.FetchResults
+    ) -> Deferred[Any]:
+        d = self.store.load_results(m.query_id, who.device_id)
+        return d.addCallback(lambda r: self._send_results(protocol, m.id, m.query_id, r))
+
+    def fetched(
+        self, protocol: ReceiptServerProtocol, who: Identity, m: wire.ResultsAck
+    ) -> Deferred[Any]:
+        """The asker has its results: the server's copy goes."""
+        d = self.store.delete_query(m.query_id, who.device_id)
+        return d.addCallback(lambda _: protocol.reply(wire.Ok(m.id)))
+
+    def forget(self, device: str) -> None:
+        """An unbound device: open queries stop waiting for it."""
+        self._run(self.relay.forget(device))

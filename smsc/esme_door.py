@@ -1,0 +1,174 @@
+"""The SMSC's door for its SMPP gateway: what ESMEs submit enters the same
+store and forward as what handsets submit, and the deliver_sms owed to ESMEs
+are rows of the same queue.
+
+``EsmeSink`` is what the core needs of the gateway; ``EsmeDoor`` is all the
+gateway needs of the core.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from twisted.internet.defer import Deferred, fail, gatherResults
+
+from pdu import SmsSubmit
+from pdu import status as tp_st
+from radiolink.network import is_msisdn
+
+from .models import MessageKind, MessageState
+from .queued import Queued
+from .repository import MessageStatus
+
+if TYPE_CHECKING:
+    from .core import Smsc
+
+
+class EsmeSink(Protocol):
+    """What the SMSC needs of its SMPP door (``smsc.smpp.gateway``)."""
+
+    def route(self, number: str) -> str | None:
+        """The ESME (system_id) an MO message to ``number`` goes to, or None."""
+
+    def mo(self, item: Queued, submit: SmsSubmit) -> bytes:
+        """The deliver_sm that carries an MO message to its ESME."""
+
+    def enqueue(self, item: Queued) -> None:
+        """A committed ``esme`` message (a deliver_sm) to send its ESME."""
+
+    def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
+        """An SMS an ESME submitted has ended: its receipt, if asked for."""
+
+    def sweep(self) -> None:
+        """End what waited for an ESME past its validity."""
+
+
+class EsmeDoor:
+    def __init__(self, smsc: Smsc) -> None:
+        self.smsc = smsc
+        self.config = smsc.config
+        #: What ESMEs submitted and is not final yet: query_sm, cancel_sm,
+        #: replace_sm look here.
+        self.from_esmes: dict[int, Queued] = {}
+
+    # -- time and ids, as the core keeps them ------------------------------------------
+
+    def now(self) -> datetime:
+        return self.smsc.now()
+
+    def local(self, when: datetime) -> datetime:
+        return self.smsc.local(when)
+
+    def scts(self) -> datetime:
+        """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds)."""
+        return self.smsc.local(self.smsc.now())
+
+    def new_id(self) -> int:
+        return self.smsc.new_id()
+
+    # -- in ----------------------------------------------------------------------------
+
+    def submit_from_esme(
+        self,
+        esme: str,
+        originator: str,
+        recipient: str,
+        tpdus: list[bytes],
+        *,
+        receipt: bool,
+        expires_at: datetime | None = None,
+        deliver: bool = True,
+    ) -> Deferred[list[Queued]]:
+        """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
+        to ``recipient``; fires once all are committed, which is when
+        submit_sm_resp may go.  ValueError for a recipient the SMSC refuses.
+        ``deliver`` False keeps them from their recipient: a fault is about to
+        end them (``finish``)."""
+        smsc = self.smsc
+        if not is_msisdn(recipient):
+            return fail(ValueError(f"{recipient!r} is not a subscriber number"))
+        known = bool(smsc.delivery.station(recipient).imsi)
+        if not known and self.config.unknown_recipient == "reject":
+            return fail(ValueError(f"no subscriber {recipient}"))
+        now = smsc.now()
+        items = [
+            Queued(
+                id=smsc.new_id(),
+                kind=MessageKind.SMS,
+                originator=originator[:32],
+                recipient=recipient,
+                tp_mr=None,
+                tp_srr=receipt,
+                tpdu=tpdu,
+                submitted_at=now,
+                expires_at=expires_at or now + self.config.default_validity,
+                esme=esme,
+            )
+            for tpdu in tpdus
+        ]
+        writes = [smsc.store.insert(i) for i in items]
+
+        def committed(_: object) -> list[Queued]:
+            smsc.metrics.submits_accepted += len(items)
+            for item in items:
+                self.from_esmes[item.id] = item
+                if deliver:
+                    smsc.enqueue(item)
+            return items
+
+        return gatherResults(writes, consumeErrors=True).addCallback(committed)
+
+    def queue_for_esme(self, item: Queued) -> Deferred[None]:
+        """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt),
+        then hand it to the SMPP door."""
+        d = self.smsc.store.insert(item)
+        return d.addCallback(lambda _: self.smsc.enqueue(item))
+
+    # -- what ESMEs submitted ----------------------------------------------------------
+
+    def pending(self, message_id: int) -> Queued | None:
+        """A message an ESME submitted that is not final yet."""
+        return self.from_esmes.get(message_id)
+
+    def status(self, message_id: int) -> Deferred[MessageStatus | None]:
+        """What the store says of a message (query_sm of a final one)."""
+        return self.smsc.store.status(message_id)
+
+    def waiting(self, message_id: int) -> bool:
+        """Whether a message an ESME submitted is queued and not being delivered."""
+        item = self.from_esmes.get(message_id)
+        return item is not None and self.smsc.delivery.waiting(item)
+
+    def end(
+        self,
+        message_id: int,
+        state: MessageState = MessageState.DELETED,
+        st: int = tp_st.ST_PERM_DELETED_BY_ORIGINATOR,
+        cause: int | None = None,
+    ) -> bool:
+        """End a message an ESME submitted that is still waiting: cancel_sm
+        (deleted), or a fault that fails its delivery.  False if it is final
+        already or being delivered right now."""
+        item = self.from_esmes.get(message_id)
+        if item is None or not self.smsc.delivery.withdraw(item):
+            return False
+        self.smsc.finish(item, state, st, cause)
+        return True
+
+    def replace(self, message_id: int, tpdu: bytes) -> bool:
+        """Give a waiting message an ESME submitted a new SMS-DELIVER
+        (replace_sm); False if it is final already or being delivered."""
+        item = self.from_esmes.get(message_id)
+        if item is None or not self.smsc.delivery.waiting(item):
+            return False
+        item.tpdu = tpdu
+        self.smsc.store.replace_tpdu(item.id, tpdu)
+        return True
+
+    def finish(self, item: Queued, state: MessageState, st: int, cause: int | None = None) -> None:
+        """End a deliver_sm the gateway sent, or a part a fault ends."""
+        self.smsc.finish(item, state, st, cause)
+
+    def ended(self, item: Queued) -> None:
+        self.from_esmes.pop(item.id, None)

@@ -1,0 +1,229 @@
+"""The SMSC's queue as its logic sees it: a small repository interface, and
+its implementation over the ``BatchWriter`` (the only SQL of the core).
+
+The core never waits on a write but an insert: a message is acted on only once
+its row is committed.  ``load`` is the one blocking read: it runs before the
+SMSC serves, on a thread or before the reactor starts, never on the reactor.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, Select, func, select
+from twisted.internet.defer import Deferred
+
+from .models import MESSAGE, SUBSCRIBER, MessageKind, MessageState
+from .queued import Queued
+from .store import BatchWriter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """What a previous run left: the next free message id, the subscribers
+    seen (msisdn, imsi) and the queued messages, oldest first."""
+
+    next_id: int = 1
+    subscribers: list[tuple[str, str]] = field(default_factory=list)
+    queued: list[Queued] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class MessageStatus:
+    """Where a message is, as query_sm reports it."""
+
+    kind: MessageKind
+    state: MessageState
+    done_at: datetime | None  # aware UTC
+    error: int | None
+    esme: str | None
+
+
+@dataclass(frozen=True)
+class MessageQuery:
+    """A page of the ``message`` table, oldest first (the admin API's filters)."""
+
+    state: MessageState | None = None
+    originator: str | None = None
+    recipient: str | None = None
+    kind: str | None = None
+    after: int | None = None
+    limit: int = 100
+    id: int | None = None
+
+
+class QueueRepository(Protocol):
+    """What the SMSC core needs of its storage."""
+
+    def load(self) -> Backlog:
+        """Blocks: call it before serving, off the reactor thread."""
+
+    def insert(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
+        """Store ``item`` queued; fires once committed."""
+
+    def record_attempt(self, item: Queued, error: int | None) -> None: ...
+
+    def finish(self, item: Queued, state: MessageState, done: datetime, error: int | None) -> None:
+        """``item`` ended in a final ``state``."""
+
+    def replace_tpdu(self, message_id: int, tpdu: bytes) -> None: ...
+
+    def upsert_subscriber(self, msisdn: str, imsi: str, when: datetime) -> None: ...
+
+    def status(self, message_id: int) -> Deferred[MessageStatus | None]: ...
+
+    def messages(self, query: MessageQuery) -> Deferred[list[Any]]:
+        """Rows of ``message`` (attributes named as its columns)."""
+
+    def counts(self) -> tuple[int, int]:
+        """Transactions and operations committed so far."""
+
+
+def naive_utc(when: datetime) -> datetime:
+    """How the tables keep times: naive UTC."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None)
+
+
+def _aware(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC)
+
+
+def _row(item: Queued, report_for: int | None) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "kind": item.kind.value,
+        "originator": item.originator,
+        "recipient": item.recipient,
+        "tp_mr": item.tp_mr,
+        "tp_srr": item.tp_srr,
+        "tpdu": item.tpdu,
+        "state": MessageState.QUEUED.value,
+        "attempts": item.attempts,
+        "submitted_at": naive_utc(item.submitted_at),
+        "expires_at": naive_utc(item.expires_at),
+        "done_at": None,
+        "error": None,
+        "report_for": report_for,
+        "esme": item.esme,
+    }
+
+
+def _queued(row: Any) -> Queued:
+    return Queued(
+        id=row.id,
+        kind=MessageKind(row.kind),
+        originator=row.originator,
+        recipient=row.recipient,
+        tp_mr=row.tp_mr,
+        tp_srr=row.tp_srr,
+        tpdu=row.tpdu,
+        submitted_at=_aware(row.submitted_at),
+        expires_at=_aware(row.expires_at),
+        attempts=row.attempts,
+        # attempts is stored only for a failed attempt, which made the one
+        # temporary report already.
+        reported_delay=row.attempts > 0,
+        esme=row.esme,
+    )
+
+
+def _select(query: MessageQuery) -> Select[Any]:
+    statement = select(MESSAGE).order_by(MESSAGE.c.id)
+    if query.id is not None:
+        return statement.where(MESSAGE.c.id == query.id)
+    if query.state is not None:
+        statement = statement.where(MESSAGE.c.state == query.state.value)
+    for name in ("originator", "recipient", "kind"):
+        value = getattr(query, name)
+        if value is not None:
+            statement = statement.where(MESSAGE.c[name] == value)
+    if query.after is not None:
+        statement = statement.where(MESSAGE.c.id > query.after)
+    return statement.limit(query.limit)
+
+
+class SqlQueueRepository:
+    """``QueueRepository`` over the ``BatchWriter``: every statement but
+    ``load``'s runs on its thread, in its group commits."""
+
+    def __init__(self, writer: BatchWriter) -> None:
+        self.writer = writer
+
+    def load(self) -> Backlog:
+        with self.writer.engine.connect() as conn:
+            top = conn.execute(select(func.max(MESSAGE.c.id))).scalar() or 0
+            subscribers = conn.execute(select(SUBSCRIBER.c.msisdn, SUBSCRIBER.c.imsi)).all()
+            rows = conn.execute(
+                select(MESSAGE).where(MESSAGE.c.state == MessageState.QUEUED).order_by(MESSAGE.c.id)
+            ).all()
+        return Backlog(top + 1, [(m, i) for m, i in subscribers], [_queued(r) for r in rows])
+
+    def insert(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
+        return self.writer.insert(MESSAGE, _row(item, report_for))
+
+    def record_attempt(self, item: Queued, error: int | None) -> None:
+        self.writer.update(MESSAGE, item.id, {"attempts": item.attempts, "error": error})
+
+    def finish(self, item: Queued, state: MessageState, done: datetime, error: int | None) -> None:
+        values = {
+            "state": state.value,
+            "attempts": item.attempts,
+            "done_at": naive_utc(done),
+            "error": error,
+        }
+        self.writer.update(MESSAGE, item.id, values)
+
+    def replace_tpdu(self, message_id: int, tpdu: bytes) -> None:
+        self.writer.update(MESSAGE, message_id, {"tpdu": tpdu})
+
+    def upsert_subscriber(self, msisdn: str, imsi: str, when: datetime) -> None:
+        now = naive_utc(when)
+
+        def upsert(conn: Connection) -> None:
+            updated = conn.execute(
+                SUBSCRIBER.update()
+                .where(SUBSCRIBER.c.msisdn == msisdn)
+                .values(imsi=imsi, last_attach=now)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    SUBSCRIBER.insert().values(
+                        msisdn=msisdn, imsi=imsi, first_attach=now, last_attach=now
+                    )
+                )
+
+        self.writer.call(upsert)
+
+    def status(self, message_id: int) -> Deferred[MessageStatus | None]:
+        def read(conn: Connection) -> MessageStatus | None:
+            row = conn.execute(
+                select(
+                    MESSAGE.c.kind,
+                    MESSAGE.c.state,
+                    MESSAGE.c.done_at,
+                    MESSAGE.c.error,
+                    MESSAGE.c.esme,
+                ).where(MESSAGE.c.id == message_id)
+            ).first()
+            if row is None:
+                return None
+            done = None if row.done_at is None else _aware(row.done_at)
+            return MessageStatus(
+                MessageKind(row.kind), MessageState(row.state), done, row.error, row.esme
+            )
+
+        return self.writer.call(read)
+
+    def messages(self, query: MessageQuery) -> Deferred[list[Any]]:
+        statement = _select(query)
+        return self.writer.call(lambda conn: list(conn.execute(statement).all()))
+
+    def counts(self) -> tuple[int, int]:
+        return self.writer.batches, self.writer.operations

@@ -1,0 +1,212 @@
+"""The receipts ESMEs are owed: a delivery receipt once every part of a
+message they submitted has ended (if registered_delivery asks for it), and,
+configured, a read receipt when the IP server reports the message read.
+A receipt is a deliver_sm stored in the core's queue like any message."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pdu import Address, Direction, PDUError, SmsDeliver
+from pdu import decode as decode_tpdu
+from pdu.udh import find_message_number
+from smpp34 import pdu as p
+
+from ..esme_door import EsmeDoor
+from ..models import MessageKind, MessageState
+from ..queued import Queued
+from .convert import source_address
+from .receipt import ReceiptFormat
+
+log = logging.getLogger(__name__)
+
+#: message_state of each final state of the core (SMPP 3.4 §5.2.28).
+STATE = {
+    MessageState.QUEUED: p.MessageState.ENROUTE,
+    MessageState.DELIVERED: p.MessageState.DELIVERED,
+    MessageState.EXPIRED: p.MessageState.EXPIRED,
+    MessageState.DELETED: p.MessageState.DELETED,
+    MessageState.FAILED: p.MessageState.UNDELIVERABLE,
+}
+#: esm_class of a delivery receipt, and of a read receipt: "SME manual/user
+#: acknowledgement" (SMPP 3.4 §5.2.12, message type bits 0100).
+DELIVERY_RECEIPT = p.make_esm_class(message_type=p.MessageType.DELIVERY_RECEIPT)
+USER_ACK = p.make_esm_class(message_type=p.MessageType.MANUAL_ACK)
+#: Numbered ESME messages remembered for their read receipts.
+MAX_NUMBERED = 100_000
+
+
+@dataclass
+class Submitted:
+    """A message an ESME submitted, until its receipt is made: its parts'
+    outcomes and what the receipt says of it."""
+
+    esme: str
+    ids: list[int]
+    registered_delivery: int
+    submitted_at: datetime
+    text: str
+    data_coding: int
+    source: Address
+    protocol_id: int
+    outcomes: dict[int, tuple[MessageState, int | None]] = field(default_factory=dict)
+    #: The message_state a fault ends it in (its receipt says so).
+    forced: int | None = None
+
+
+class Receipts:
+    def __init__(self, door: EsmeDoor, fmt: ReceiptFormat) -> None:
+        self.door = door
+        self.format = fmt
+        self.submitted: dict[int, Submitted] = {}  # by the id of each part
+        #: Numbered messages from ESMEs, for their read receipts: (sender,
+        #: recipient, message number) -> (ESME, message id, what it was).
+        self.numbered: OrderedDict[tuple[str, str, int], tuple[str, int, Submitted]] = OrderedDict()
+
+    def note(self, sub: Submitted) -> None:
+        for i in sub.ids:
+            self.submitted[i] = sub
+
+    def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
+        """A part of a message an ESME submitted ended; once all have, its
+        receipt goes if it asked for one."""
+        sub = self.submitted.get(item.id)
+        if sub is None:  # submitted before a restart: a receipt for this part
+            if item.tp_srr and item.esme is not None:
+                self._receipt_of_part(item, state, error)
+            return
+        sub.outcomes[item.id] = (state, error)
+        if len(sub.outcomes) < len(sub.ids):
+            return
+        for i in sub.ids:
+            self.submitted.pop(i, None)
+        states = [s for s, _ in sub.outcomes.values()]
+        # The message's fate is its worst part's.
+        final = next((s for s in states if s is not MessageState.DELIVERED), states[0])
+        err = next((e for s, e in sub.outcomes.values() if s is final), None)
+        delivered = final is MessageState.DELIVERED
+        if p.wants_receipt(sub.registered_delivery, delivered):
+            self.receipt(
+                sub.esme,
+                sub.ids[0],
+                sub.source,
+                item.recipient,
+                sub.submitted_at,
+                final,
+                err,
+                sub.text,
+                len(sub.ids),
+                message_state=sub.forced,
+            )
+
+    def _receipt_of_part(self, item: Queued, state: MessageState, error: int | None) -> None:
+        assert item.esme is not None
+        source = source_address(item.originator, 1 if item.originator.startswith("+") else 0, 1)
+        text = ""
+        with contextlib.suppress(PDUError):
+            tpdu = decode_tpdu(item.tpdu, Direction.MT)
+            if isinstance(tpdu, SmsDeliver) and isinstance(tpdu.tp_ud.body, str):
+                text = tpdu.tp_ud.body
+        self.receipt(
+            item.esme, item.id, source, item.recipient, item.submitted_at, state, error, text, 1
+        )
+
+    def receipt(
+        self,
+        esme: str,
+        message_id: int,
+        source: Address,
+        recipient: str,
+        submitted_at: datetime,
+        state: MessageState,
+        error: int | None,
+        text: str,
+        parts: int,
+        *,
+        esm_class: int = DELIVERY_RECEIPT,
+        stat: str | None = None,
+        message_state: int | None = None,
+    ) -> None:
+        fmt = self.format
+        door = self.door
+        done = door.now()
+        message_state = message_state or STATE[state]
+        body = fmt.text(
+            message_id,
+            submitted=parts,
+            delivered=parts if state is MessageState.DELIVERED else 0,
+            submit_date=door.local(submitted_at),
+            done_date=door.local(done),
+            message_state=message_state,
+            error=error or 0,
+            text=text,
+            stat=stat,
+        )
+        deliver = p.DeliverSm(
+            sequence_number=1,
+            source_addr_ton=1,
+            source_addr_npi=1,
+            source_addr=recipient.lstrip("+"),
+            dest_addr_ton=source.ton,
+            dest_addr_npi=source.npi,
+            destination_addr=source.number,
+            esm_class=esm_class,
+            data_coding=0,
+            short_message=body.encode("ascii", "replace"),
+            tlvs=p.Tlvs(
+                receipted_message_id=fmt.message_id(message_id), message_state=message_state
+            ),
+        )
+        item = Queued(
+            id=door.new_id(),
+            kind=MessageKind.ESME,
+            originator=recipient,
+            recipient=str(source)[:32],
+            tp_mr=None,
+            tp_srr=False,
+            tpdu=p.encode(deliver),
+            submitted_at=done,
+            expires_at=done + door.config.default_validity,
+            esme=esme,
+        )
+        d = door.queue_for_esme(item)
+        d.addErrback(lambda f: log.error("could not store a receipt: %s", f.getErrorMessage()))
+
+    # -- read receipts ---------------------------------------------------------------------
+
+    def remember_number(
+        self, esme: str, source: str, destination: str, first: Queued, sub: Submitted
+    ) -> None:
+        with contextlib.suppress(PDUError):
+            tpdu = decode_tpdu(first.tpdu, Direction.MT)
+            number = find_message_number(tpdu.tp_ud.udh) if isinstance(tpdu, SmsDeliver) else None
+            if number is not None:
+                self.numbered[(source, destination, number)] = (esme, first.id, sub)
+                self.numbered.move_to_end((source, destination, number))
+                while len(self.numbered) > MAX_NUMBERED:
+                    self.numbered.popitem(last=False)
+
+    def read(self, sender: str, receiver: str, number: int) -> None:
+        """``receiver`` read message ``number`` from ``sender``: if an ESME
+        sent (and numbered) it, the ESME is told."""
+        found = self.numbered.pop((sender, receiver, number), None)
+        if found is None:
+            return
+        esme, message_id, sub = found
+        self.receipt(
+            esme,
+            message_id,
+            sub.source,
+            receiver,
+            sub.submitted_at,
+            MessageState.DELIVERED,
+            None,
+            sub.text,
+            len(sub.ids),
+            esm_class=USER_ACK,
+            stat="READ",
+        )

@@ -1,0 +1,210 @@
+"""What ESMEs submit (submit_sm, data_sm): faults and the rate limit first,
+then conversion into SMS-DELIVERs the core commits before the response goes.
+The response is due when the parts are committed, later (a ``delay`` fault)
+or never (``drop``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
+
+from pdu import status as tp_st
+from smpp34 import pdu as p
+from smpp34.pdu import CommandStatus as S
+from smpp34.session import refusal
+
+from ..esme_door import EsmeDoor
+from ..models import MessageState
+from ..queued import Queued
+from .convert import (
+    ConversionError,
+    DefaultAlphabet,
+    Sar,
+    delivers,
+    plain_text,
+    source_address,
+    subscriber_number,
+)
+from .delivery_receipts import Receipts, Submitted
+from .faults import FaultInjector, FaultRule, RateLimit
+from .sessions import Connection
+
+log = logging.getLogger(__name__)
+
+#: The core's final state of each message_state a ``fail_delivery`` fault names.
+_FAULT_STATE = {
+    p.MessageState.EXPIRED: MessageState.EXPIRED,
+    p.MessageState.DELETED: MessageState.DELETED,
+    p.MessageState.UNDELIVERABLE: MessageState.FAILED,
+    p.MessageState.REJECTED: MessageState.FAILED,
+}
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status, self.reason = status, reason
+
+
+class Submits:
+    def __init__(
+        self,
+        door: EsmeDoor,
+        receipts: Receipts,
+        faults: FaultInjector,
+        limits: dict[str, RateLimit],
+        clock: IReactorTime,
+        *,
+        alphabet: DefaultAlphabet,
+        read_receipts: bool,
+    ) -> None:
+        self.door = door
+        self.receipts = receipts
+        self.faults = faults
+        self.limits = limits
+        self.clock = clock
+        self.alphabet = alphabet
+        self.read_receipts = read_receipts
+        self._ref = 0
+
+    def submit(
+        self, connection: Connection, esme: str, request: p.SubmitSm | p.DataSm
+    ) -> Deferred[p.Pdu] | None:
+        now = self.clock.seconds()
+        payload = request.tlvs.message_payload
+        short = getattr(request, "short_message", b"")
+        if payload is not None and short:
+            return succeed(refusal(request, S.ESME_RINVOPTPARAMVAL))
+        message = payload if payload is not None else short
+        text = plain_text(request.data_coding, message, request.esm_class, self.alphabet)
+        destination = subscriber_number(request.destination_addr, request.dest_addr_ton)
+        rule = self.faults.decide(esme, request.name, destination, text)
+        if rule is not None and rule.action in ("status", "throttle", "reset"):
+            if rule.action == "reset":
+                connection.reset()
+                return None
+            status = rule.command_status if rule.action == "status" else S.ESME_RTHROTTLED
+            return succeed(refusal(request, status))
+        if not self.limits.get(esme, RateLimit(0)).allow(now):
+            return succeed(refusal(request, S.ESME_RTHROTTLED))
+        try:
+            accepted = self._accept(esme, request, message, text, destination, rule)
+        except _Refused as exc:
+            log.info("%s: %s refused: %s", esme, request.name, exc.reason)
+            return succeed(refusal(request, exc.status))
+        d = accepted.addCallback(lambda items: self._accepted(request, items, rule, connection))
+        d.addErrback(self._failed, request)
+        if rule is not None and rule.action == "drop":
+            return None
+        if rule is not None and rule.action == "delay":
+            late: Deferred[p.Pdu] = Deferred()
+            d.addCallback(lambda r: self.clock.callLater(rule.delay, late.callback, r))
+            return late
+        return d
+
+    def _accept(
+        self,
+        esme: str,
+        request: p.SubmitSm | p.DataSm,
+        message: bytes,
+        text: str,
+        destination: str,
+        rule: FaultRule | None,
+    ) -> Deferred[list[Queued]]:
+        sar = request.tlvs
+        parts = (sar.sar_msg_ref_num, sar.sar_total_segments, sar.sar_segment_seqnum)
+        if any(v is not None for v in parts) and None in parts:
+            raise _Refused(S.ESME_RMISSINGOPTPARAM, "sar_* TLVs come three together")
+        segment = Sar(*parts) if None not in parts else None  # type: ignore[arg-type]
+        tlvs = request.tlvs
+        ports = None
+        if tlvs.destination_port is not None:
+            ports = (tlvs.destination_port, tlvs.source_port or 0)
+        if getattr(request, "schedule_delivery_time", ""):
+            # Better refused than delivered at once against the ESME's wish.
+            raise _Refused(S.ESME_RINVSCHED, "scheduled delivery is not offered by this SMSC")
+        expires: datetime | None = None
+        validity = getattr(request, "validity_period", "")
+        if validity:
+            try:
+                when = p.parse_time(validity)
+            except p.SmppError as exc:
+                raise _Refused(exc.command_status, exc.reason) from None
+            now = self.door.now()
+            expires = now + when if isinstance(when, timedelta) else when
+        self._ref = (self._ref + 1) % 256
+        try:
+            source = source_address(
+                request.source_addr, request.source_addr_ton, request.source_addr_npi
+            )
+            tpdus = delivers(
+                source=source,
+                data_coding=request.data_coding,
+                esm_class=request.esm_class,
+                protocol_id=getattr(request, "protocol_id", 0),
+                payload=message,
+                tp_scts=self.door.scts(),
+                sar=segment,
+                ports=ports,
+                ref=self._ref,
+                default=self.alphabet,
+            )
+        except (ConversionError, ValueError) as exc:
+            raise _Refused(S.ESME_RSUBMITFAIL, str(exc)) from None
+        receipt = bool(request.registered_delivery & p.RECEIPT_MASK)
+        doomed = rule is not None and rule.action == "fail_delivery"
+        d = self.door.submit_from_esme(
+            esme,
+            str(source),
+            destination,
+            tpdus,
+            receipt=receipt,
+            expires_at=expires,
+            deliver=not doomed,
+        )
+
+        def note(items: list[Queued]) -> list[Queued]:
+            sub = Submitted(
+                esme,
+                [i.id for i in items],
+                request.registered_delivery,
+                items[0].submitted_at,
+                text,
+                request.data_coding,
+                source,
+                getattr(request, "protocol_id", 0),
+            )
+            self.receipts.note(sub)
+            if self.read_receipts:
+                self.receipts.remember_number(esme, str(source), destination, items[0], sub)
+            if doomed and rule is not None:
+                # The fault ends each part as the network would have: its receipt follows.
+                sub.forced = rule.message_state
+                state = _FAULT_STATE[p.MessageState(rule.message_state)]
+                for item in items:
+                    self.door.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)
+            return items
+
+        return d.addCallback(note)
+
+    def _accepted(
+        self, request: p.Pdu, items: list[Queued], rule: FaultRule | None, connection: Connection
+    ) -> p.Pdu:
+        message_id = self.receipts.format.message_id(items[0].id)
+        if rule is not None and rule.action == "unbind":
+            self.clock.callLater(0, connection.unbind)
+        cls = p.SubmitSmResp if isinstance(request, p.SubmitSm) else p.DataSmResp
+        return cls(sequence_number=request.sequence_number, message_id=message_id)
+
+    @staticmethod
+    def _failed(failure: Any, request: p.Pdu) -> p.Pdu:
+        if isinstance(failure.value, ValueError):
+            status = S.ESME_RINVDSTADR
+        else:
+            log.error("%s failed: %s", request.name, failure.getErrorMessage())
+            status = S.ESME_RSUBMITFAIL
+        return refusal(request, status)

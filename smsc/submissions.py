@@ -1,0 +1,154 @@
+"""What handsets submit: an RP-DATA's SMS-SUBMIT becomes a stored SMS-DELIVER
+for its recipient (or a deliver_sm, for a number an ESME is routed), and the
+handset gets its RP-ACK only once the row is committed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pdu import (
+    Address,
+    Direction,
+    EnhancedVP,
+    PDUError,
+    RelativeVP,
+    SmsSubmit,
+    SmsSubmitReport,
+    decode,
+    encode,
+)
+from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, encode_address
+from pdu.timestamp import encode_timestamp
+from pdu.tpdu import deliver_from_submit
+from radiolink import rp
+
+from .delivery import Station
+from .models import MessageKind
+from .queued import Queued
+
+if TYPE_CHECKING:
+    from .core import Smsc
+    from .links import Link
+
+log = logging.getLogger(__name__)
+C = rp.RpCause
+
+
+def msisdn_of(address: Address) -> str | None:
+    """The subscriber number an address names, or None (alphanumeric)."""
+    if address.ton == TON_ALPHANUMERIC or not address.number:
+        return None
+    if address.ton == TON_INTERNATIONAL:
+        return "+" + address.number
+    return address.number
+
+
+class Submissions:
+    def __init__(self, smsc: Smsc) -> None:
+        self.smsc = smsc
+        # TP-SCTS and the SMS-SUBMIT-REPORT change once a second: (second, octets).
+        self._stamp: tuple[int, bytes, bytes] = (-1, b"", b"")
+
+    def _stamps(self, now: datetime) -> tuple[bytes, bytes]:
+        """TP-SCTS for ``now`` and the SMS-SUBMIT-REPORT that carries it, both
+        encoded once a second."""
+        second = int(now.timestamp())
+        if self._stamp[0] != second:
+            local = self.smsc.local(now)
+            self._stamp = (
+                second,
+                encode_timestamp(local),
+                encode(SmsSubmitReport(tp_scts=local)),
+            )
+        return self._stamp[1], self._stamp[2]
+
+    def submitted(self, link: Link, msisdn: str, mr: int, rp_ud: bytes) -> None:
+        smsc = self.smsc
+        station = smsc.delivery.station(msisdn)
+        try:
+            tpdu = decode(rp_ud, Direction.MO)
+        except PDUError as exc:
+            self._reject(link, mr, C.INVALID_MANDATORY_INFORMATION, station, str(exc))
+            return
+        if not isinstance(tpdu, SmsSubmit):
+            # SMS-COMMAND is not offered by this SMSC; a DELIVER-REPORT has no place here.
+            self._reject(
+                link, mr, C.REQUESTED_FACILITY_NOT_IMPLEMENTED, station, f"{tpdu.name} unsupported"
+            )
+            return
+        esmes = smsc.esme
+        recipient = msisdn_of(tpdu.tp_da)
+        if recipient is None and esmes is not None and tpdu.tp_da.number:
+            recipient = tpdu.tp_da.number  # a short code, perhaps an ESME's
+        esme = esmes.route(recipient) if esmes is not None and recipient else None
+        known = recipient is not None and (
+            esme is not None or bool(smsc.delivery.station(recipient).imsi)
+        )
+        if recipient is None or (not known and smsc.config.unknown_recipient == "reject"):
+            self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
+            return
+        now = smsc.now()
+        tp_scts, submit_report = self._stamps(now)
+        if not station.tp_oa:
+            station.tp_oa = encode_address(Address.parse(station.msisdn))
+        item = Queued(
+            id=smsc.new_id(),
+            kind=MessageKind.SMS,
+            originator=station.msisdn,
+            recipient=recipient,
+            tp_mr=tpdu.tp_mr,
+            tp_srr=tpdu.tp_srr,
+            # TP-OA the sender, TP-SCTS now; TP-PID, TP-DCS, TP-UD as submitted.
+            tpdu=deliver_from_submit(rp_ud, station.tp_oa, tp_scts),
+            submitted_at=now,
+            expires_at=self._expiry(now, tpdu),
+        )
+        if esme is not None and esmes is not None:
+            # MO to an ESME: what it gets is a deliver_sm, not an SMS-DELIVER.
+            item.kind, item.esme = MessageKind.ESME, esme
+            try:
+                item.tpdu = esmes.mo(item, tpdu)
+            except ValueError as exc:
+                self._reject(link, mr, C.INVALID_MANDATORY_INFORMATION, station, str(exc))
+                return
+        d = smsc.store.insert(item)
+
+        def committed(_: object) -> None:
+            smsc.metrics.submits_accepted += 1
+            if smsc.radio.network.link_of(msisdn) is link:
+                smsc.radio.ack(link, mr, submit_report)
+            if smsc.watchers:
+                smsc.watchers.emit(
+                    "accepted",
+                    id=item.id,
+                    sender=item.originator,
+                    recipient=recipient,
+                    tp_mr=tpdu.tp_mr,
+                )
+            smsc.enqueue(item)
+
+        def failed(reason: Any) -> None:
+            log.error("could not store a submit: %s", reason.getErrorMessage())
+            self._reject(link, mr, C.TEMPORARY_FAILURE, station, "storage failed")
+
+        d.addCallbacks(committed, failed)
+
+    def _reject(self, link: Link, mr: int, cause: int, station: Station, why: str) -> None:
+        smsc = self.smsc
+        smsc.metrics.submits_rejected += 1
+        log.info("%s: RP-ERROR %d for RP-MR %d: %s", station.msisdn, cause, mr, why)
+        smsc.watchers.emit("rejected", sender=station.msisdn, cause=cause, reason=why)
+        if smsc.radio.network.link_of(station.msisdn) is link:
+            smsc.radio.error(link, mr, cause)
+
+    def _expiry(self, now: datetime, tpdu: SmsSubmit) -> datetime:
+        vp = tpdu.tp_vp
+        if isinstance(vp, RelativeVP):
+            return now + vp.duration
+        if isinstance(vp, datetime):
+            return vp
+        if isinstance(vp, EnhancedVP) and vp.duration is not None:
+            return now + vp.duration
+        return now + self.smsc.config.default_validity

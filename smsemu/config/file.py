@@ -1,0 +1,244 @@
+"""The TOML file of ``--config``: one frozen dataclass per table, read by
+``load`` with every key checked.
+
+Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
+``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
+``[ip_server]``, ``[control]``, ``[[handset]]`` and ``[[companion]]``.
+Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
+``tcp:PORT:interface=HOST``; an integer is not taken for a port.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from handset.phone import PhoneError, number_of, owner_of
+from handset.store import IpPath
+from pdu import PDUError
+from pdu.message_number import Carrier
+from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_RATE
+from receipt_server.store import Retention
+from smsc.core import SmscConfig, zone_of_now
+from smsc.smpp.gateway import SmppConfig
+
+from .smpp import default_smpp, smpp
+from .values import (
+    BOOLEAN,
+    ENDPOINT,
+    STRING,
+    ConfigError,
+    Kind,
+    Table,
+    Wrong,
+    choice,
+    number,
+    one_of,
+    whole,
+)
+
+#: Hours and days: numbers, never negative (0: expire at once, keep none).
+HOURS = number(0, what="a number of hours")
+DAYS = number(0, what="a number of days")
+SECONDS = number(0, above=True, what="a number of seconds")
+#: The IP server's rate limit, and its history count (0: keep none).
+RATE = number(0, above=True)
+BURST = whole(1)
+COUNT = whole(0)
+UNKNOWN_RECIPIENT = one_of("queue", "reject")
+
+
+def _msisdn(value: object) -> str:
+    """A handset's number as the network keys it; digits only, as the IP
+    server takes them."""
+    try:
+        msisdn = number_of(STRING.check(value))
+    except (ValueError, PDUError) as exc:
+        raise Wrong(f": {exc}") from None
+    if not re.fullmatch(r"\+?\d{1,20}", msisdn):
+        raise Wrong("")
+    return msisdn
+
+
+MSISDN: Kind[str] = Kind("a phone number like '+15550001001'", _msisdn)
+
+
+@dataclass(frozen=True, slots=True)
+class SmscSettings:
+    """``[smsc]``, and the options of ``smsemu smsc`` of the same names."""
+
+    data_dir: Path = Path("smsemu-data")
+    database_url: str | None = None  # a SQLAlchemy URL instead of SQLite in data_dir
+    link: str = "tcp:7101:interface=127.0.0.1"  # the radio link's endpoint
+    admin: str = "tcp:7180:interface=127.0.0.1"
+    smpp: str = "tcp:2775:interface=127.0.0.1"  # ``[smpp] listen`` too
+    smsc_address: str = "+15550000000"
+    unknown_recipient: str = "queue"  # or "reject"
+    validity: float = 48.0  # hours, for a message with no TP-VP
+
+    def core(self) -> SmscConfig:
+        """The SMSC core's settings (its zone: this machine's, now)."""
+        return SmscConfig(
+            address=self.smsc_address,
+            unknown_recipient=self.unknown_recipient,
+            default_validity=timedelta(hours=self.validity),
+            zone=zone_of_now(),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IpServerSettings:
+    """``[ip_server]``: where it listens, the device rate limit, the history
+    window (SPEC §3) and how long a relayed query waits."""
+
+    listen: str = "tcp:7102:interface=127.0.0.1"
+    rate: float = DEFAULT_RATE
+    burst: int = DEFAULT_BURST
+    history_days: float = 30.0
+    history_count: int = 1000
+    query_timeout: float = DEFAULT_QUERY_TIMEOUT
+
+    def retention(self) -> Retention:
+        return Retention(timedelta(days=self.history_days), self.history_count)
+
+
+@dataclass(frozen=True, slots=True)
+class ControlSettings:
+    """``[control]``: where the handsets' control API listens."""
+
+    listen: str = "tcp:7190:interface=127.0.0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetEntry:
+    """A ``[[handset]]``.  Only the settings it names are applied, over what
+    the handset has stored: a choice its user made through the control API is
+    kept otherwise."""
+
+    msisdn: str
+    imsi: str | None = None
+    carrier: Carrier | None = None
+    receipts: bool | None = None
+    ip_path: IpPath | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """What ``Phone.configure`` is to apply."""
+        named = {"carrier": self.carrier, "receipts": self.receipts, "ip_path": self.ip_path}
+        return {k: v for k, v in named.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class CompanionEntry:
+    """A ``[[companion]]``: an IP-only device of the account of ``msisdn``."""
+
+    msisdn: str
+    name: str
+    auto_login: bool = True  # log in when a login indication comes
+
+    def __post_init__(self) -> None:
+        owner_of(self.msisdn, self.name)  # PhoneError: not a companion name
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole file (defaults where it is silent); ``source`` is its path."""
+
+    source: Path | None = None
+    smsc: SmscSettings = SmscSettings()
+    smpp: SmppConfig = field(default_factory=default_smpp)
+    ip_server: IpServerSettings = IpServerSettings()
+    control: ControlSettings = ControlSettings()
+    handsets: tuple[HandsetEntry, ...] = ()
+    companions: tuple[CompanionEntry, ...] = ()
+
+
+def load(path: Path) -> Config:
+    """The config in ``path``; ConfigError names the file, the key and what
+    was expected."""
+    source = str(path)
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise ConfigError(source, "file", exc.strerror or str(exc)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "file", f"not TOML: {exc}") from None
+    top = Table(data, source, "")
+    smsc = _smsc(top.table("smsc", hyphens=True))
+    smpp_config, smpp_listen = smpp(top.table("smpp"))
+    if smpp_listen is not None:
+        smsc = replace(smsc, smpp=smpp_listen)
+    config = Config(
+        source=path,
+        smsc=smsc,
+        smpp=smpp_config,
+        ip_server=_ip_server(top.table("ip_server")),
+        control=_control(top.table("control")),
+        handsets=tuple(handset(t) for t in top.tables("handset")),
+        companions=tuple(companion(t) for t in top.tables("companion")),
+    )
+    top.done()
+    return config
+
+
+def _smsc(table: Table) -> SmscSettings:
+    d = SmscSettings()
+    settings = SmscSettings(
+        data_dir=Path(table.take("data_dir", STRING, str(d.data_dir))),
+        database_url=table.take("database_url", STRING, d.database_url),
+        link=table.take("link", ENDPOINT, d.link),
+        admin=table.take("admin", ENDPOINT, d.admin),
+        smpp=table.take("smpp", ENDPOINT, d.smpp),
+        smsc_address=table.take("smsc_address", STRING, d.smsc_address),
+        unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
+        validity=table.take("validity", HOURS, d.validity),
+    )
+    table.done()
+    return settings
+
+
+def _ip_server(table: Table) -> IpServerSettings:
+    d = IpServerSettings()
+    settings = IpServerSettings(
+        listen=table.take("listen", ENDPOINT, d.listen),
+        rate=table.take("rate", RATE, d.rate),
+        burst=table.take("burst", BURST, d.burst),
+        history_days=table.take("history_days", DAYS, d.history_days),
+        history_count=table.take("history_count", COUNT, d.history_count),
+        query_timeout=table.take("query_timeout", SECONDS, d.query_timeout),
+    )
+    table.done()
+    return settings
+
+
+def _control(table: Table) -> ControlSettings:
+    settings = ControlSettings(table.take("listen", ENDPOINT, ControlSettings().listen))
+    table.done()
+    return settings
+
+
+def handset(table: Table) -> HandsetEntry:
+    entry = HandsetEntry(
+        msisdn=table.need("msisdn", MSISDN),
+        imsi=table.take("imsi", STRING, None),
+        carrier=table.take("carrier", choice(Carrier), None),
+        receipts=table.take("receipts", BOOLEAN, None),
+        ip_path=table.take("ip_path", choice(IpPath), None),
+    )
+    table.done()
+    return entry
+
+
+def companion(table: Table) -> CompanionEntry:
+    msisdn = table.need("msisdn", MSISDN)
+    name = table.need("name", STRING)
+    try:
+        entry = CompanionEntry(msisdn, name, table.take("auto_login", BOOLEAN, True))
+    except PhoneError as exc:
+        raise table.error(table.key("name"), str(exc)) from None
+    table.done()
+    return entry

@@ -1,0 +1,165 @@
+"""The command line over the file over the defaults, for ``smsemu smsc``,
+``smsemu up``, ``smsemu handset run`` and ``smsemu ip-server run``.
+
+argparse hands over the text of each option; it is read here with the same
+``Kind`` as the file's key, so ``--validity -5`` and ``validity = -5`` are
+refused alike, with the option's name (``--validity: expected ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from handset.phone import PhoneError, owner_of
+from pdu.message_number import Carrier
+
+from .file import (
+    BURST,
+    COUNT,
+    DAYS,
+    HOURS,
+    MSISDN,
+    RATE,
+    CompanionEntry,
+    Config,
+    ControlSettings,
+    HandsetEntry,
+    IpServerSettings,
+    load,
+)
+from .values import ADDRESS, ENDPOINT, ConfigError, Kind, Wrong
+
+T = TypeVar("T")
+D = TypeVar("D")
+
+#: The handsets ``smsemu up`` runs when neither the file nor the options name any.
+DEFAULT_HANDSETS = ("+15550001001", "+15550001002")
+
+
+def option(args: argparse.Namespace, flag: str, kind: Kind[T], current: D) -> T | D:
+    """The value of ``--flag`` read as ``kind``, or ``current`` if not given."""
+    text = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    return current if text is None else _text(flag, kind, text)
+
+
+def network(args: argparse.Namespace, *, up: bool = False) -> Config:
+    """``smsemu smsc`` (and, with ``up``, ``smsemu up``): ``--config`` read,
+    then each option given replaces its key."""
+    config = load(args.config) if args.config is not None else Config()
+    s = config.smsc
+    config = replace(
+        config,
+        smsc=replace(
+            s,
+            data_dir=args.data_dir if args.data_dir is not None else s.data_dir,
+            database_url=args.database_url if args.database_url is not None else s.database_url,
+            link=option(args, "--link", ENDPOINT, s.link),
+            admin=option(args, "--admin", ENDPOINT, s.admin),
+            smpp=option(args, "--smpp", ENDPOINT, s.smpp),
+            smsc_address=args.smsc_address or s.smsc_address,
+            unknown_recipient=args.unknown_recipient or s.unknown_recipient,
+            validity=option(args, "--validity", HOURS, s.validity),
+        ),
+    )
+    if not up:
+        return config
+    ip = config.ip_server
+    handsets = config.handsets + tuple(
+        HandsetEntry(_text("--handset", MSISDN, number)) for number in args.handset or ()
+    )
+    return replace(
+        config,
+        ip_server=replace(
+            ip,
+            listen=option(args, "--ip-server", ENDPOINT, ip.listen),
+            history_days=option(args, "--history-days", DAYS, ip.history_days),
+            history_count=option(args, "--history-count", COUNT, ip.history_count),
+        ),
+        control=ControlSettings(option(args, "--control", ENDPOINT, config.control.listen)),
+        handsets=handsets or tuple(HandsetEntry(m) for m in DEFAULT_HANDSETS),
+        companions=config.companions + tuple(_companion(c) for c in args.companion or ()),
+    )
+
+
+def _text(flag: str, kind: Kind[T], text: str) -> T:
+    try:
+        return kind.text(text)
+    except Wrong as exc:
+        raise ConfigError(None, flag, str(exc)) from None
+
+
+def _companion(spec: str) -> CompanionEntry:
+    """``--companion NAME@MSISDN``."""
+    name, at, msisdn = spec.partition("@")
+    if not at:
+        raise ConfigError(None, "--companion", f"expected NAME@MSISDN, got {spec!r}")
+    try:
+        return CompanionEntry(_text("--companion", MSISDN, msisdn), name)
+    except PhoneError as exc:
+        raise ConfigError(None, "--companion", str(exc)) from None
+
+
+@dataclass(frozen=True, slots=True)
+class HandsetRun:
+    """``smsemu handset run``: one handset, or a companion device (IP only),
+    against an SMSC and an IP server elsewhere."""
+
+    msisdn: str
+    owner: str  # the MSISDN, or NAME@MSISDN for a companion
+    companion: str | None
+    imsi: str | None
+    smsc: tuple[str, int] | None  # where the radio link is (not a companion's)
+    ip_server: tuple[str, int] | None
+    data_dir: Path
+    credentials: Path
+    control: str  # where its control API listens
+    carrier: Carrier | None
+    receipts: bool | None
+
+
+def handset_run(args: argparse.Namespace) -> HandsetRun:
+    msisdn = _text("--msisdn", MSISDN, args.msisdn)
+    companion: str | None = args.companion
+    try:
+        owner = owner_of(msisdn, companion)
+    except PhoneError as exc:
+        raise ConfigError(None, "--companion", str(exc)) from None
+    suffix = msisdn.lstrip("+") + (f"-{companion}" if companion else "")
+    data_dir: Path = args.data_dir or Path(f"handset-{suffix}")
+    return HandsetRun(
+        msisdn=msisdn,
+        owner=owner,
+        companion=companion,
+        imsi=args.imsi,
+        smsc=None if companion else option(args, "--smsc", ADDRESS, None),
+        ip_server=option(args, "--ip-server", ADDRESS, None),
+        data_dir=data_dir,
+        credentials=args.credentials or data_dir / "ip-credentials.json",
+        control=option(args, "--control", ENDPOINT, ControlSettings().listen),
+        carrier=Carrier(args.carrier) if args.carrier else None,
+        receipts=None if args.receipts is None else args.receipts == "on",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IpServerRun:
+    """``smsemu ip-server run``: the IP server alone."""
+
+    server: IpServerSettings
+    data_dir: Path
+    database_url: str | None
+
+
+def ip_server_run(args: argparse.Namespace) -> IpServerRun:
+    d = IpServerSettings()
+    server = IpServerSettings(
+        listen=option(args, "--listen", ENDPOINT, d.listen),
+        rate=option(args, "--rate", RATE, d.rate),
+        burst=option(args, "--burst", BURST, d.burst),
+        history_days=option(args, "--history-days", DAYS, d.history_days),
+        history_count=option(args, "--history-count", COUNT, d.history_count),
+    )
+    return IpServerRun(server, args.data_dir, args.database_url)

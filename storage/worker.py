@@ -1,0 +1,227 @@
+"""The database thread: group commit, off the reactor.
+
+A ``Worker`` owns one thread and one kept connection.  Work queued while a
+transaction commits runs next, all of it in one transaction, so under load
+many callers share one fsync; each caller's Deferred fires on the reactor
+only once its work is committed, which is when an acknowledgement may go.
+
+The rules it keeps:
+
+* a batch is everything queued, up to ``max_batch`` jobs; a *lazy* job (an
+  acknowledgement nobody waits on) may wait ``lazy_wait`` seconds for company;
+* a batch that fails is run again one job at a time, so one bad job fails
+  alone, and the connection is opened afresh (a PostgreSQL restart, say);
+* ``stop()`` commits what is queued, ends the thread and fires; it never
+  blocks the reactor.  ``close()`` is its blocking twin for callers with no
+  reactor running (command-line tools);
+* ``threaded=False`` runs each job at once on the caller's thread: the same
+  database work, for tests driven by ``task.Clock``.
+
+How a batch is applied is the store's choice (``apply``): by default each job
+is a function of the connection, run in turn; the SMSC's writer groups its
+inserts and updates into one ``executemany`` per statement.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, Engine
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorFromThreads
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(eq=False)
+class Job:
+    """One unit of work: ``fn(connection)`` unless the store's ``apply`` reads
+    ``payload`` itself."""
+
+    fn: Callable[[Connection], Any] | None = None
+    payload: Any = None
+    done: Deferred[Any] | None = field(default=None, repr=False)  # None: nobody waits
+    lazy: bool = False
+    result: Any = None
+    failure: BaseException | None = None
+
+
+def run_each(conn: Connection, batch: Sequence[Job]) -> None:
+    """The default ``apply``: each job's function in turn."""
+    for job in batch:
+        assert job.fn is not None
+        job.result = job.fn(conn)
+
+
+class Worker:
+    def __init__(
+        self,
+        engine: Engine,
+        reactor: IReactorFromThreads | None = None,
+        *,
+        name: str = "db",
+        threaded: bool = True,
+        max_batch: int = 500,
+        lazy_wait: float = 0.05,
+        apply: Callable[[Connection, Sequence[Job]], None] = run_each,
+        expected: tuple[type[BaseException], ...] = (),
+    ) -> None:
+        """``expected``: failures a caller handles (a duplicate key, say), not
+        logged with their traceback."""
+        self.engine = engine
+        self.name = name
+        self.threaded = threaded
+        self.max_batch = max_batch
+        self.lazy_wait = lazy_wait
+        self.apply = apply
+        self.expected = expected
+        self._reactor = reactor
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None
+        self._stopped: Deferred[None] | None = None
+        #: Called on the thread once it has drained, before ``stop()`` fires.
+        self.on_exit: list[Callable[[], None]] = []
+        self.batches = 0
+        self.jobs = 0
+
+    # -- the reactor side ----------------------------------------------------------
+
+    def start(self) -> None:
+        if not self.threaded or self._thread is not None:
+            return
+        if self._reactor is None:
+            from twisted.internet import reactor
+
+            self._reactor = reactor  # type: ignore[assignment]
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopped is not None
+
+    def run(self, fn: Callable[[Connection], T], *, lazy: bool = False) -> Deferred[T]:
+        """Run ``fn`` in the next batch's transaction; fires with its result
+        once committed."""
+        done: Deferred[T] = Deferred()
+        self.submit(Job(fn, done=done, lazy=lazy))
+        return done
+
+    def submit(self, job: Job) -> None:
+        if not self.threaded:
+            self._execute([job])
+            self._fire([job])
+        else:
+            self._queue.put(job)
+
+    def stop(self) -> Deferred[None]:
+        """Commit what is queued, end the thread; fires without blocking."""
+        if self._stopped is not None:
+            return self._stopped
+        self._stopped = Deferred()
+        if self._thread is None:
+            self._finish()
+            self._stopped.callback(None)
+        else:
+            self._queue.put(None)
+        return self._stopped
+
+    def close(self) -> None:
+        """``stop``, blocking until done: only for callers with no reactor."""
+        thread = self._thread
+        self.stop()
+        if thread is not None:
+            thread.join()
+
+    @staticmethod
+    def _fire(batch: Sequence[Job]) -> None:
+        for job in batch:
+            if job.done is None:
+                continue
+            if job.failure is not None:
+                job.done.errback(job.failure)
+            else:
+                job.done.callback(job.result)
+
+    # -- the database thread -------------------------------------------------------
+
+    def _run(self) -> None:
+        assert self._reactor is not None
+        call = self._reactor.callFromThread
+        end = False
+        while not end:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    # A batch of lazy jobs alone may wait a little for company.
+                    lazy = all(j.lazy for j in batch)
+                    job = (
+                        self._queue.get(timeout=self.lazy_wait)
+                        if lazy
+                        else self._queue.get_nowait()
+                    )
+                except queue.Empty:
+                    break
+                if job is None:
+                    end = True
+                    break
+                batch.append(job)
+            self._execute(batch)
+            call(self._fire, batch)
+        self._finish()
+        assert self._stopped is not None
+        call(self._stopped.callback, None)
+
+    def _finish(self) -> None:
+        for fn in self.on_exit:
+            try:
+                fn()
+            except Exception:
+                log.exception("%s: stopping", self.name)
+        self._drop_connection()
+        self.engine.dispose()
+
+    def _execute(self, batch: Sequence[Job]) -> None:
+        """One transaction for the batch; if it fails, each job alone."""
+        try:
+            conn = self._connection()
+            with conn.begin():
+                self.apply(conn, batch)
+        except Exception as exc:
+            self._drop_connection()
+            if len(batch) > 1:
+                log.warning("%s: a batch of %d failed; retrying one by one", self.name, len(batch))
+                for job in batch:
+                    job.result = None
+                    self._execute([job])
+            else:
+                if not isinstance(exc, self.expected):
+                    log.exception("%s: database work failed", self.name)
+                batch[0].failure = exc
+            return
+        self.batches += 1
+        self.jobs += len(batch)
+
+    def _connection(self) -> Connection:
+        """The thread's own connection, kept from batch to batch: a pool
+        checkout and its reset cost more than a small commit."""
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()

@@ -1,0 +1,115 @@
+"""The shared storage layer: engines, migrations with their own version
+tables, and the group-commit worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest_twisted
+from sqlalchemy import Connection, inspect, text
+from twisted.internet import reactor
+
+from handset.store import open_engine as open_handset
+from receipt_server.store import migrate as migrate_receipts
+from receipt_server.store import open_engine as open_receipts
+from smsc.store import open_engine as open_smsc
+from storage import SqliteSettings, Worker, open_engine
+
+
+def test_three_components_migrate_one_database_each_with_its_own_version_table(
+    database_url: str,
+) -> None:
+    open_smsc(database_url).dispose()
+    open_handset(database_url).dispose()
+    engine = open_receipts(database_url)
+    migrate_receipts(engine)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert {"alembic_version", "handset_alembic_version"} <= tables
+        assert "receipt_server_alembic_version" in tables
+        with engine.connect() as conn:
+            for table in ("alembic_version", "handset_alembic_version"):
+                assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 1
+    finally:
+        engine.dispose()
+    # Migrating again is a no-op.
+    open_smsc(database_url).dispose()
+    open_handset(database_url).dispose()
+
+
+def test_sqlite_settings_reach_every_connection(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    engine = open_engine(url, SqliteSettings(synchronous="NORMAL", foreign_keys=True))
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+
+
+def _table(tmp_path: Path) -> Worker:
+    engine = open_engine(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE t (v INTEGER UNIQUE)")
+    return Worker(engine, reactor, name="test-db")  # type: ignore[arg-type]
+
+
+def _insert(v: int) -> Callable[[Connection], int]:
+    def work(conn: Connection) -> int:
+        conn.exec_driver_sql(f"INSERT INTO t (v) VALUES ({v})")
+        return v
+
+    return work
+
+
+@pytest_twisted.ensureDeferred
+async def test_worker_commits_queued_work_together_and_a_bad_job_fails_alone(
+    tmp_path: Path,
+) -> None:
+    worker = _table(tmp_path)
+    # Queued before the thread starts: they all form the first batch.
+    ds = [worker.run(_insert(v)) for v in (1, 2, 2, 3)]
+    worker.start()
+    results: list[object] = []
+    for d in ds:
+        try:
+            results.append(await d)
+        except Exception as exc:
+            results.append(type(exc).__name__)
+    assert results[0:2] == [1, 2] and results[3] == 3
+    assert results[2] == "IntegrityError"
+    count = await worker.run(lambda c: c.exec_driver_sql("SELECT count(*) FROM t").scalar())
+    assert count == 3
+    await worker.stop()
+    assert worker.stopping
+
+
+@pytest_twisted.ensureDeferred
+async def test_worker_stop_commits_what_is_queued_and_fires(tmp_path: Path) -> None:
+    worker = _table(tmp_path)
+    worker.start()
+    fired: list[int] = []
+    for v in range(50):
+        worker.run(_insert(v), lazy=True).addCallback(fired.append)
+    await worker.stop()
+    assert sorted(fired) == list(range(50))
+    engine = open_engine(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 50
+    engine.dispose()
+
+
+def test_worker_unthreaded_runs_at_once(tmp_path: Path) -> None:
+    engine = open_engine(f"sqlite:///{tmp_path / 'u.sqlite3'}")
+    worker = Worker(engine, threaded=False)
+    seen: list[Any] = []
+    worker.run(lambda c: c.exec_driver_sql("SELECT 7").scalar()).addCallback(seen.append)
+    assert seen == [7]
+    failures: list[Any] = []
+    worker.run(lambda c: c.exec_driver_sql("SELECT * FROM nowhere")).addErrback(failures.append)
+    assert [f.type.__name__ for f in failures] == ["OperationalError"]
+    stopped: list[object] = []
+    worker.stop().addCallback(stopped.append)
+    assert stopped == [None]

@@ -1,0 +1,7 @@
+"""Small Twisted helpers the three components share: listening on endpoint
+strings, TCP_NODELAY, and the product's one back-off policy."""
+
+from .backoff import Backoff, backoff_policy
+from .endpoints import endpoint_spec, listen, nodelay
+
+__all__ = ["Backoff", "backoff_policy", "endpoint_spec", "listen", "nodelay"]

@@ -1,0 +1,84 @@
+"""Where servers listen: Twisted endpoint strings, with the product's older
+``HOST:PORT`` form kept working.
+
+``tcp:7101:interface=127.0.0.1`` is what ``serverFromString`` takes, so
+``ssl:``, ``unix:`` and any endpoint plugin work with no new code.  A bare
+``HOST:PORT`` (or ``PORT``) is read as ``tcp:PORT:interface=HOST``, and a
+``tcp:`` string without an interface listens on 127.0.0.1 only: a listener is
+opened to other hosts only when the user names their address.
+"""
+
+from __future__ import annotations
+
+import re
+
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
+from twisted.python.failure import Failure
+
+LOOPBACK = "127.0.0.1"
+#: HOST:PORT or PORT, HOST a name, an IPv4 address or a bracketed IPv6 one.
+_HOST_PORT = re.compile(r"^(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):)?(?P<port>\d+)$")
+#: Twisted's endpoint types: ``tcp:7101`` is one, not a host named "tcp".
+_ENDPOINT_TYPES = ("tcp", "tcp6", "ssl", "unix", "systemd")
+#: Endpoint types that take an ``interface`` option.
+_INTERFACED = ("tcp", "tcp6", "ssl")
+
+
+def endpoint_spec(text: str, default_port: int | None = None) -> str:
+    """The endpoint string ``text`` names; ValueError with the reason if none.
+
+    ``7101`` and ``127.0.0.1:7101`` become ``tcp:7101:interface=127.0.0.1``;
+    ``tcp:7101`` gains ``interface=127.0.0.1``; other strings are kept as they
+    are, for ``serverFromString`` to judge.
+    """
+    text = text.strip()
+    kind, _, rest = text.partition(":")
+    match = None if kind in _ENDPOINT_TYPES else _HOST_PORT.match(text)
+    if match is not None:
+        host = (match["host"] or LOOPBACK).strip("[]")
+        port = int(match["port"])
+        if port > 65535:
+            raise ValueError(f"{text!r}: port {port} is out of range (0-65535)")
+        return f"tcp:{port}:interface={_escape(host)}"
+    if not rest:
+        raise ValueError(f"{text!r}: expected HOST:PORT or an endpoint like tcp:7101")
+    if kind in _INTERFACED and "interface=" not in rest:
+        return f"{text}:interface={_escape(LOOPBACK)}"
+    return text
+
+
+def _escape(host: str) -> str:
+    """``serverFromString`` splits on ':'; an IPv6 address escapes its own."""
+    return host.replace(":", "\\:")
+
+
+def listen(reactor: object, spec: str, factory: IProtocolFactory) -> IListeningPort:
+    """Listen on ``spec`` (see ``endpoint_spec``) now, and return the port.
+
+    TCP, SSL and UNIX endpoints listen at once, so the port (and a
+    ``CannotListenError``) is there when this returns; services read it in
+    ``startService``.  An endpoint that could only listen later is refused.
+    """
+    endpoint = serverFromString(reactor, endpoint_spec(spec))  # type: ignore[no-untyped-call]
+    d: Deferred[IListeningPort] = endpoint.listen(factory)
+    result: list[IListeningPort | Failure] = []
+    d.addBoth(result.append)
+    if not result:
+        d.cancel()
+        raise ValueError(f"{spec!r}: this endpoint does not listen at once")
+    outcome = result[0]
+    if isinstance(outcome, Failure):
+        outcome.raiseException()
+    assert not isinstance(outcome, Failure)
+    return outcome
+
+
+def nodelay(transport: ITransport | None) -> None:
+    """Turn Nagle's algorithm off where the transport is TCP: one small frame
+    answers another here, and Nagle would hold each answer back until the
+    previous one is acknowledged."""
+    set_no_delay = getattr(transport, "setTcpNoDelay", None)
+    if set_no_delay is not None:
+        set_no_delay(True)
