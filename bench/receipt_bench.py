@@ -36,7 +36,7 @@ from twisted.internet import reactor, task
 from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
 
 from handset.phone import Phone
-from handset.service import Credentials, HandsetService, shared_pool
+from handset.service import Credentials, HandsetService
 from receipt_server.store import ReceiptStore, Registration
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 
@@ -211,7 +211,6 @@ async def main(args: argparse.Namespace) -> int:
             )
         )  # fmt: skip
         services: list[HandsetService] = []
-        pool = shared_pool(reactor)
         for msisdn in senders + receivers:
             service = HandsetService(
                 msisdn,
@@ -219,7 +218,6 @@ async def main(args: argparse.Namespace) -> int:
                 smsc=("127.0.0.1", smsc.port),
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials[msisdn],
-                pool=pool,
             )
             service.startService()
             services.append(service)

@@ -23,7 +23,6 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.threads import deferToThread
-from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
 from txkit import listen
@@ -110,7 +109,6 @@ class HandsetService(Service):
         settings: Settings | None = None,
         imsi: str | None = None,
         database_url: str | None = None,
-        pool: ThreadPool | None = None,
         watchers: Sequence[Watcher] = (),
         companion: str | None = None,
         reactor: Any = None,
@@ -128,7 +126,6 @@ class HandsetService(Service):
         self.credentials = credentials
         self.settings = settings
         self.database_url = database_url
-        self.pool = pool
         self.watchers = list(watchers)  # watching the phone from its first event
         self.companion = companion
         self.owner = owner_of(self.msisdn, companion)
@@ -190,7 +187,7 @@ class HandsetService(Service):
         def open_store() -> HandsetStore:
             self.directory.mkdir(parents=True, exist_ok=True)
             with _MIGRATING:
-                return HandsetStore.open(url, self.owner, self.reactor, pool=self.pool)
+                return HandsetStore.open(url, self.owner, self.reactor)
 
         self._opening = deferToThread(open_store)
         self.store = await self._opening
@@ -231,19 +228,6 @@ class HandsetService(Service):
             await self.phone.stop()
         if self.store is not None:
             await self.store.close()
-
-
-def shared_pool(reactor: Any = None) -> ThreadPool:
-    """One started database thread for the handsets of a process, stopped
-    when the reactor shuts down (after the handsets, which stop before)."""
-    if reactor is None:
-        from twisted.internet import reactor as default_reactor
-
-        reactor = default_reactor
-    pool = ThreadPool(1, 1, name="handset-db")
-    pool.start()
-    reactor.addSystemEventTrigger("after", "shutdown", pool.stop)
-    return pool
 
 
 class ControlService(Service):

@@ -1,32 +1,32 @@
-"""The handset's store: engine and migrations, and the one thread that runs
-the repository.
+"""The handset's store: engine and migrations, and the database thread that
+runs the repository.
 
 ``Repository`` (``handset.repo``) is plain synchronous code, one short
 transaction per method, returning frozen views (``handset.views``, re-exported
-here).  ``HandsetStore`` runs those
-methods on a single database thread of its own, so the reactor never waits on
-SQL and every write of the handset happens in the order it was asked for: a
-commit is done when its Deferred fires, which is when the phone may acknowledge
-what it stored.  ``threaded=False`` runs them at once on the caller's thread,
-for tests driven by ``task.Clock``.
+here).  ``HandsetStore`` runs those methods on the handset's ``storage.Worker``:
+the reactor never waits on SQL, every write happens in the order it was asked
+for, and what queued while one commit ran is committed with the next as one
+transaction (the methods join it).  A Deferred fires once its work is
+committed, which is when the phone may acknowledge what it stored.
+``threaded=False`` runs them at once on the caller's thread, for tests driven
+by ``task.Clock``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
-from sqlalchemy import Engine
-from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.interfaces import IReactorCore, IReactorFromThreads
-from twisted.internet.threads import deferToThread, deferToThreadPool
-from twisted.python.threadpool import ThreadPool
+from sqlalchemy import Connection, Engine
+from twisted.internet.defer import Deferred, fail
+from twisted.internet.interfaces import IReactorFromThreads
 
-from storage import SqliteSettings
+from storage import SqliteSettings, Worker
 from storage import migrate as migrate_component
 from storage import open_engine as open_storage
+from storage.worker import Job, run_each
 
 from .repo import Repository, part_digest, received_uid
 from .views import (
@@ -108,7 +108,8 @@ def migrate(engine: Engine) -> None:
 
 
 class HandsetStore:
-    """A ``Repository`` behind one database thread (see the module docstring)."""
+    """A ``Repository`` behind the handset's database thread (see the module
+    docstring)."""
 
     def __init__(
         self,
@@ -117,33 +118,20 @@ class HandsetStore:
         reactor: IReactorFromThreads | None = None,
         *,
         threaded: bool = True,
-        pool: ThreadPool | None = None,
     ) -> None:
         self.engine = engine
         self.repo = Repository(engine, owner)
         self.threaded = threaded
-        self._reactor = reactor
-        self._pool: ThreadPool | None = None
-        self._owns_pool = pool is None
-        self._trigger: Any = None
-        self._closed = False
-        if threaded:
-            if self._reactor is None:
-                from twisted.internet import reactor as default_reactor
-
-                self._reactor = default_reactor  # type: ignore[assignment]
-            if pool is not None:
-                # One database thread for many handsets in one process: their
-                # work runs in turn instead of fighting over the GIL.
-                self._pool = pool
-                return
-            self._pool = ThreadPool(1, 1, name=f"handset-db {owner}")
-            self._pool.start()
-            if IReactorCore.providedBy(self._reactor):
-                # A store nobody closed must not keep the process from exiting.
-                self._trigger = IReactorCore(self._reactor).addSystemEventTrigger(
-                    "during", "shutdown", self._pool.stop
-                )
+        self.worker = Worker(
+            engine,
+            reactor,
+            name=f"handset-db {owner}",
+            threaded=threaded,
+            apply=self._apply,
+            # What a caller is told (no such message, a bad value), not a fault.
+            expected=(LookupError, ValueError),
+        )
+        self.worker.start()
 
     @classmethod
     def open(
@@ -153,46 +141,26 @@ class HandsetStore:
         reactor: IReactorFromThreads | None = None,
         *,
         threaded: bool = True,
-        pool: ThreadPool | None = None,
     ) -> HandsetStore:
-        """Open (and migrate) the database at ``url`` for the handset ``owner``;
-        ``pool``, a started single-thread pool, is shared with other stores."""
-        return cls(open_engine(url), owner, reactor, threaded=threaded, pool=pool)
+        """Open (and migrate) the database at ``url`` for the handset ``owner``."""
+        return cls(open_engine(url), owner, reactor, threaded=threaded)
 
     @property
     def owner(self) -> str:
         return self.repo.owner
 
     def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
-        """Run ``fn`` on the database thread; fires with its result once done."""
-        if self._closed:
+        """Run ``fn`` on the database thread; fires with its result once committed."""
+        if self.worker.stopping:
             return fail(RuntimeError(f"the store of {self.owner} is closed"))
-        if self._pool is None:
-            try:
-                return succeed(fn(*args, **kwargs))
-            except Exception:
-                return fail()
-        assert self._reactor is not None
-        return deferToThreadPool(self._reactor, self._pool, fn, *args, **kwargs)
+        return self.worker.run(lambda _conn: fn(*args, **kwargs))
+
+    def _apply(self, conn: Connection, batch: Sequence[Job]) -> None:
+        """The repository's sessions join the batch's transaction."""
+        with self.repo.bound(conn):
+            run_each(conn, batch)
 
     def close(self) -> Deferred[None]:
-        """Let queued work finish, end the thread, release the engine."""
-        self._closed = True
-        pool, self._pool = self._pool, None
-        if self._trigger is not None:
-            IReactorCore(self._reactor).removeSystemEventTrigger(self._trigger)
-            self._trigger = None
-
-        def finish() -> None:
-            if pool is not None and self._owns_pool:
-                pool.stop()
-            self.engine.dispose()
-
-        if pool is None:
-            finish()
-            return succeed(None)
-        if not self._owns_pool:
-            assert self._reactor is not None
-            # Behind this store's queued work on the shared thread.
-            return deferToThreadPool(self._reactor, pool, self.engine.dispose)
-        return deferToThread(finish)
+        """Let queued work commit, end the thread, release the engine; never
+        blocks the reactor."""
+        return self.worker.stop()

@@ -28,7 +28,6 @@ from handset.service import (
     Credentials,
     HandsetService,
     handset_dir,
-    shared_pool,
 )
 from receipt_server.server import ReceiptServerFactory, ReceiptServerService
 from receipt_server.store import ReceiptStore
@@ -190,8 +189,6 @@ def run_up(args: argparse.Namespace) -> int:
     phones: dict[str, Phone] = {}
     lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
 
-    pool = shared_pool(reactor)
-
     async def start_handsets() -> None:
         for entry in config.handsets:
             directory = handset_dir(data_dir, entry.msisdn)
@@ -203,7 +200,6 @@ def run_up(args: argparse.Namespace) -> int:
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
                 imsi=entry.imsi,
-                pool=pool,
             )
             service.startService()
             services.append(service)
@@ -227,7 +223,6 @@ def run_up(args: argparse.Namespace) -> int:
                 smsc=None,
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
-                pool=pool,
                 companion=companion.name,
             )
             service.startService()

@@ -118,6 +118,8 @@ class Worker:
     def submit(self, job: Job) -> None:
         if not self.threaded:
             self._execute([job])
+            # No thread to keep a connection for: callers may share the engine.
+            self._drop_connection()
             self._fire([job])
         else:
             self._queue.put(job)
@@ -201,7 +203,8 @@ class Worker:
         except Exception as exc:
             self._drop_connection()
             if len(batch) > 1:
-                log.warning("%s: a batch of %d failed; retrying one by one", self.name, len(batch))
+                level = logging.DEBUG if isinstance(exc, self.expected) else logging.WARNING
+                log.log(level, "%s: a batch of %d failed; retrying each", self.name, len(batch))
                 for job in batch:
                     job.result = None
                     self._execute([job])

@@ -4,12 +4,14 @@ transaction locks first (the profile), and the mapping of rows to views."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
 from pdu.message_number import Carrier
@@ -111,9 +113,21 @@ class RepoBase:
     def __init__(self, engine: Engine, owner: str) -> None:
         self.engine = engine
         self.owner = owner
+        self._local = threading.local()
+
+    @contextmanager
+    def bound(self, conn: Connection) -> Iterator[None]:
+        """On this thread, sessions join ``conn``'s transaction (the store's
+        batch) instead of each committing on its own."""
+        self._local.conn = conn
+        try:
+            yield
+        finally:
+            self._local.conn = None
 
     def _session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+        bind: Connection | Engine = getattr(self._local, "conn", None) or self.engine
+        return Session(bind, expire_on_commit=False)
 
     def _profile(self, s: Session, defaults: Settings | None = None) -> Profile:
         row = s.scalars(
