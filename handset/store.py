@@ -26,6 +26,7 @@ from twisted.internet.interfaces import IReactorFromThreads
 from storage import SqliteSettings, Worker
 from storage import migrate as migrate_component
 from storage import open_engine as open_storage
+from storage import sqlite_file_url as sqlite_url
 from storage.worker import Job, run_each
 
 from .repo import Repository, part_digest, received_uid
@@ -84,10 +85,6 @@ T = TypeVar("T")
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 #: Every commit is in the log before the handset acknowledges what it stored,
 #: so a message survives ``kill -9`` of the handset; only a power cut of the
 #: host could lose its last commits, as a phone's flash might (NORMAL: no fsync
@@ -121,7 +118,6 @@ class HandsetStore:
     ) -> None:
         self.engine = engine
         self.repo = Repository(engine, owner)
-        self.threaded = threaded
         self.worker = Worker(
             engine,
             reactor,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorFromThreads
 
-from storage import SqliteSettings, Worker
+from storage import SqliteSettings, Worker, sqlite_file_url
 from storage import migrate as migrate_component
 from storage import open_engine as open_storage
 from storage.worker import Job
@@ -56,7 +56,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def sqlite_url(data_dir: Path) -> str:
     """The default database: a SQLite file in the data directory."""
-    return f"sqlite:///{data_dir / 'receipt_server.sqlite3'}"
+    return sqlite_file_url(data_dir / "receipt_server.sqlite3")
 
 
 #: A commit acknowledges a response someone handed over: FULL, to survive a power cut.
@@ -100,7 +100,6 @@ class ReceiptStore:
         now: Callable[[], datetime] = _utcnow,
     ) -> None:
         self.engine = engine
-        self.threaded = threaded
         self.max_batch = max_batch
         self.now = now
         self.worker = Worker(

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, update
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
-from storage import SqliteSettings, Worker, migrate
+from storage import SqliteSettings, Worker, migrate, sqlite_file_url
 from storage import open_engine as open_storage
 from storage.checkpoint import Checkpointer
 from storage.worker import Job
@@ -34,7 +34,7 @@ SQLITE = SqliteSettings(synchronous="FULL", autocheckpoint=False)
 
 
 def sqlite_url(data_dir: Path) -> str:
-    return f"sqlite:///{data_dir / 'smsc.sqlite3'}"
+    return sqlite_file_url(data_dir / "smsc.sqlite3")
 
 
 def open_engine(url: str) -> Engine:
