@@ -34,6 +34,7 @@ lint: $(VENV)/.test-installed
 
 bench: $(VENV)/.test-installed
 	$(BIN)/python bench/pdu_bench.py
+	$(BIN)/python bench/cli_bench.py
 	bash scripts/ensure-postgres
 	$(BIN)/python bench/smsc_bench.py --db both
 	$(BIN)/python bench/history_bench.py

@@ -10,8 +10,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pdu import PDUError
 from pdu.message_number import MARKER, Carrier
-from pdu.udh import IEI_MESSAGE_NUMBER, IEI_NAMES
+from pdu.udh import IEI_MESSAGE_NUMBER, check_message_number_iei
 
 from .conversation import Mark, OutState
 from .models import Direction
@@ -38,10 +39,10 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "carrier", Carrier(self.carrier))
         object.__setattr__(self, "ip_path", IpPath(self.ip_path))
-        if not 0 <= self.iei <= 0xFF or self.iei in IEI_NAMES:
-            raise ValueError(
-                f"IEI {self.iei:#04x} is taken or out of range: use the SME-to-SME range 0x80-0x9F"
-            )
+        try:
+            check_message_number_iei(self.iei)
+        except PDUError as exc:
+            raise ValueError(str(exc)) from None
         if not self.marker or self.marker[-1:].isdigit():
             raise ValueError("the inline marker must be non-empty and not end with a digit")
 

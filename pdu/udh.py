@@ -128,7 +128,25 @@ def ports_ie(destination: int, originator: int, bits: int = 16) -> InformationEl
     )
 
 
+#: TS 23.040 §9.2.3.24: the IEIs left to SME-to-SME specific use.  Every
+#: other IEI is defined by the spec (a port element, a concatenation...) or
+#: reserved, and a receiver would read our two octets as that.
+SME_TO_SME_IEIS = range(0x80, 0xA0)
+
+
+def check_message_number_iei(iei: int) -> int:
+    """``iei`` if it may carry the message number; PDUError says why not."""
+    if iei not in SME_TO_SME_IEIS:
+        what = IEI_NAMES.get(iei, "reserved" if 0 <= iei <= 0xFF else "not one octet")
+        raise PDUError(
+            f"IEI {iei:#04x} ({what}) cannot carry the message number: "
+            "use the SME-to-SME range 0x80-0x9F"
+        )
+    return iei
+
+
 def message_number_ie(number: int, iei: int = IEI_MESSAGE_NUMBER) -> InformationElement:
+    check_message_number_iei(iei)
     if not 0 <= number <= 0xFFFF:
         raise PDUError(f"message number {number} does not fit 16 bits")
     return InformationElement(iei, number.to_bytes(2, "big"))

@@ -1,15 +1,45 @@
-"""The ``smsemu`` command: argument parsing and dispatch to the subcommands."""
+"""The ``smsemu`` command: argument parsing and dispatch to the subcommands.
+
+Parsing loads only argparse and the light modules that declare the options;
+a command names its runner as ``"module:function"`` and that module (with
+Twisted, SQLAlchemy and the components it needs) is imported only when the
+command runs, so ``smsemu pdu decode`` starts at once.
+"""
+
+# PYTHON_ARGCOMPLETE_OK
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from pdu import PDUError
 
-from . import demo, handset_cmd, network, pdu_cmd
-from .config import ConfigError
+from . import handset_cmd, parsers, pdu_cmd
+from .errors import CommandError
+
+Runner = Callable[[argparse.Namespace], int]
+
+
+class _Version(argparse.Action):
+    """``--version``, read from the installed package only when asked."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            number = version("smsemu")
+        except PackageNotFoundError:
+            number = "unknown (not installed)"
+        print(f"smsemu {number}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,12 +47,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="smsemu",
         description="An SMS gateway emulator: GSM PDU codec, SMSC, handsets, receipts.",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action=_Version)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     pdu_cmd.add_parser(sub)
-    demo.add_parser(sub)
-    network.add_parsers(sub)
+    parsers.add_parsers(sub)
     handset_cmd.add_parsers(sub)
+    p = sub.add_parser(
+        "completion",
+        help='print the shell completion script: eval "$(smsemu completion bash)"',
+    )
+    p.add_argument("shell", choices=["bash", "zsh", "fish", "tcsh"], help="your shell")
+    p.set_defaults(run=_completion)
     return parser
+
+
+def _completion(args: argparse.Namespace) -> int:
+    from argcomplete.shell_integration import shellcode
+
+    print(shellcode(["smsemu"], shell=args.shell))
+    return 0
+
+
+def runner(target: Runner | str) -> Runner:
+    """The function a command runs: ``"module:function"`` is imported now."""
+    if callable(target):
+        return target
+    module, _, name = target.partition(":")
+    fn: Runner = getattr(importlib.import_module(module), name)
+    return fn
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -30,14 +82,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions, then we exit
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
+    args = parser.parse_args(argv)
     try:
-        status: int = args.run(args)
+        status: int = runner(args.run)(args)
     except PDUError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except ConfigError as exc:
-        # 1 for the file, 2 for an option (as argparse's own errors).
+    except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
     return status

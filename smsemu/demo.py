@@ -62,11 +62,6 @@ TEXT = (
 )
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("demo", help="run a network in-process and watch a message cross it")
-    p.set_defaults(run=run)
-
-
 def _heading(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 72 - len(title)), flush=True)
 

@@ -15,15 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .config import options
-
-DEFAULT_API = "http://127.0.0.1:7190"
+from .defaults import CONTROL_URL as DEFAULT_API
+from .defaults import DATA_DIR
 
 
 def add_parsers(sub: Any) -> None:
@@ -36,25 +32,33 @@ def add_parsers(sub: Any) -> None:
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         return p
 
+    p = client("list", "the handsets and companion devices of the network, and their links")
+    p.set_defaults(run=_list)
+
     p = client("send", "send a text from a handset")
     p.add_argument("msisdn", help="the sending handset")
     p.add_argument("to", help="the recipient's number")
-    p.add_argument("text")
-    p.add_argument("--carrier", choices=["udh", "inline"], help="how the number travels")
+    p.add_argument("text", help="the message (an empty one is a legal SMS)")
+    p.add_argument(
+        "--carrier",
+        choices=["udh", "inline"],
+        help="how the message number travels: a UDH element (udh) or a marker at the end "
+        "of the text (inline); default: the handset's setting",
+    )
     p.set_defaults(run=_send)
 
     p = client("inbox", "list a handset's received messages, newest first")
-    p.add_argument("msisdn")
-    p.add_argument("--limit", type=int)
+    p.add_argument("msisdn", help="the handset")
+    p.add_argument("--limit", type=int, metavar="N", help="at most N messages")
     p.set_defaults(run=_inbox)
 
     p = client("read", "open a received message (sends the read response)")
-    p.add_argument("msisdn")
+    p.add_argument("msisdn", help="the handset")
     p.add_argument("id", type=int, help="the message id, as inbox shows it")
     p.set_defaults(run=_read)
 
     p = client("conversations", "the conversation list, or one conversation with its marks")
-    p.add_argument("msisdn")
+    p.add_argument("msisdn", help="the handset")
     p.add_argument("peer", nargs="?", help="show this conversation, message by message")
     p.set_defaults(run=_conversations)
 
@@ -64,7 +68,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--peer", help="only the conversation with this number")
     p.add_argument("--since", help="ISO 8601 time, inclusive")
     p.add_argument("--until", help="ISO 8601 time, exclusive")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (50)")
     p.add_argument("--timeout", type=float, help="seconds the other devices get (server's: 5)")
     p.set_defaults(run=_search)
 
@@ -77,7 +81,7 @@ def add_parsers(sub: Any) -> None:
         p.set_defaults(run=_session, verb=verb)
 
     p = verbs.add_parser("run", help="run one handset as its own process")
-    p.add_argument("--msisdn", required=True)
+    p.add_argument("--msisdn", required=True, help="the handset's number (its SIM's MSISDN)")
     p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
     p.add_argument("--smsc", help="the radio link HOST:PORT (not a companion)")
     p.add_argument("--ip-server", help="the IP server HOST:PORT")
@@ -88,8 +92,10 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--data-dir", type=Path, help="the handset's store (./handset-MSISDN)")
     p.add_argument("--control", help="control API HOST:PORT or endpoint (127.0.0.1:7190)")
-    p.add_argument("--carrier", choices=["udh", "inline"])
-    p.add_argument("--receipts", choices=["on", "off"])
+    p.add_argument(
+        "--carrier", choices=["udh", "inline"], help="how message numbers travel (stored)"
+    )
+    p.add_argument("--receipts", choices=["on", "off"], help="send read receipts (stored)")
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
     p.set_defaults(run=_run)
 
@@ -97,8 +103,7 @@ def add_parsers(sub: Any) -> None:
     ip_verbs = ip.add_subparsers(dest="verb", required=True)
     p = ip_verbs.add_parser("run", help="run the IP server alone")
     p.add_argument("--listen", help="HOST:PORT or endpoint (127.0.0.1:7102)")
-    p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
-    p.add_argument("--database-url")
+    _database_options(p)
     p.add_argument("--rate", help="requests/s a device may make on average (50)")
     p.add_argument("--burst", help="requests a device may make at once (100)")
     p.add_argument("--history-days", help="history window (30; 0 none)")
@@ -106,19 +111,34 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(run=_run_ip_server)
 
     p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
-    p.add_argument("device_id")
-    p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
-    p.add_argument("--database-url")
+    p.add_argument("device_id", help="the device, as register printed it")
+    _database_options(p)
     p.set_defaults(run=_unbind)
 
     p = ip_verbs.add_parser("register", help="register a device; prints its credentials")
-    p.add_argument("--msisdn", required=True)
-    p.add_argument("--account", help="default: the MSISDN")
-    p.add_argument("--kind", choices=["phone", "companion"], default="phone")
-    p.add_argument("--data-dir", type=Path, default=Path("smsemu-data"))
-    p.add_argument("--database-url")
+    p.add_argument("--msisdn", required=True, help="the device's number")
+    p.add_argument("--account", help="the account it joins (default: the MSISDN)")
+    p.add_argument(
+        "--kind",
+        choices=["phone", "companion"],
+        default="phone",
+        help="the phone of the SIM, or a companion device (IP only)",
+    )
+    _database_options(p)
     p.add_argument("--out", type=Path, help="also write them to this file (for handset run)")
     p.set_defaults(run=_register)
+
+
+def _database_options(p: argparse.ArgumentParser) -> None:
+    """Where the IP server's database is."""
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DATA_DIR,
+        metavar="DIR",
+        help=f"where its SQLite database lives (default ./{DATA_DIR})",
+    )
+    p.add_argument("--database-url", metavar="URL", help="a SQLAlchemy URL instead of SQLite")
 
 
 # -- the API client ----------------------------------------------------------------
@@ -136,6 +156,10 @@ def _call(
     query: dict[str, Any] | None = None,
     timeout: float = 30,
 ) -> Any:
+    import urllib.error  # only the commands that call the API pay for http.client
+    import urllib.parse
+    import urllib.request
+
     url = args.api.rstrip("/") + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
     if query:
         url += "?" + urllib.parse.urlencode(query)
@@ -176,6 +200,23 @@ def _client(fn: Any) -> Any:
 
 def _when(iso: str) -> str:
     return iso[11:16]  # HH:MM of an ISO 8601 time
+
+
+@_client
+def _list(args: argparse.Namespace) -> Any:
+    handsets = _call(args, "GET", "handsets")
+    if not args.json:
+        if not handsets:
+            print("(no handsets)")
+        for h in handsets:
+            links = []
+            if h["companion"] is None:
+                links.append(f"radio {'attached' if h['attached'] else 'detached'}")
+            ip = "logged out" if h["logged_out"] else "online" if h["ip_online"] else "offline"
+            links.append(f"IP {ip}")
+            kind = f"IMSI {h['imsi']}" if h["companion"] is None else "companion"
+            print(f"{h['handset']:<24} {kind:<21} {', '.join(links)}")
+    return handsets
 
 
 @_client
@@ -303,6 +344,8 @@ def _run(args: argparse.Namespace) -> int:
     from handset.store import Settings
     from pdu.message_number import Carrier
 
+    from .config import options
+
     run = options.handset_run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if run.smsc is None and not run.companion:
@@ -386,6 +429,8 @@ def _run_ip_server(args: argparse.Namespace) -> int:
     from twisted.internet import reactor
 
     from receipt_server.server import ReceiptServerService
+
+    from .config import options
 
     run = options.ip_server_run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")

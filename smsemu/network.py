@@ -1,7 +1,8 @@
 """``smsemu smsc`` and ``smsemu up``: run the network's services.
 
-Options come from the command line over a TOML file (``--config``) whose
-keys have the same names (``[smsc]`` table), read by ``smsemu.config``.
+Options (``smsemu.parsers``) come from the command line over a TOML file
+(``--config``) whose keys have the same names (``[smsc]`` table), read by
+``smsemu.config``.
 Ports may be 0 to take free ones; the lines printed at start say where each
 service listens.
 """
@@ -14,7 +15,6 @@ import secrets
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -36,51 +36,9 @@ from smsc.service import SmscService
 from smsc.smpp.gateway import SmppGateway
 from smsc.store import sqlite_url
 
-from .config import DEFAULT_HANDSETS, Config, options
+from .config import Config, options
 
 log = logging.getLogger(__name__)
-
-
-def add_parsers(sub: Any) -> None:
-    for name, help_ in (
-        ("smsc", "run the SMSC alone"),
-        ("up", "run the whole network in one process: SMSC, IP server, handsets"),
-    ):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument("--config", type=Path, help="TOML file ([smsc], [ip_server], [[handset]])")
-        p.add_argument("--data-dir", type=Path, help="where SQLite lives (default ./smsemu-data)")
-        p.add_argument("--database-url", help="a SQLAlchemy URL, e.g. postgresql+psycopg://...")
-        p.add_argument("--link", help="radio link HOST:PORT or endpoint (127.0.0.1:7101)")
-        p.add_argument("--admin", help="admin API HOST:PORT or endpoint (127.0.0.1:7180)")
-        p.add_argument("--smsc-address", help="the SMSC's own number (+15550000000)")
-        p.add_argument("--unknown-recipient", choices=["queue", "reject"])
-        p.add_argument("--validity", help="default validity in hours (48)")
-        p.add_argument("--smpp", help="SMPP server HOST:PORT or endpoint (127.0.0.1:2775)")
-        if name == "up":
-            p.add_argument("--ip-server", help="IP server HOST:PORT or endpoint (127.0.0.1:7102)")
-            p.add_argument(
-                "--control", help="handset control API HOST:PORT or endpoint (127.0.0.1:7190)"
-            )
-            p.add_argument(
-                "--handset",
-                action="append",
-                metavar="MSISDN",
-                help="run a handset with this number (repeatable; default: "
-                + ", ".join(DEFAULT_HANDSETS)
-                + ")",
-            )
-            p.add_argument(
-                "--companion",
-                action="append",
-                metavar="NAME@MSISDN",
-                help="run a companion device (IP only) of that phone's account (repeatable)",
-            )
-            p.add_argument(
-                "--history-days",
-                help="the IP server keeps copies of messages this young (30; 0: none)",
-            )
-            p.add_argument("--history-count", help="... and at most this many per account (1000)")
-        p.set_defaults(run=run if name == "smsc" else run_up)
 
 
 def _data_dir_url(config: Config, sqlite: Callable[[Path], str]) -> str:

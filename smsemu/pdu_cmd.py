@@ -35,7 +35,7 @@ from pdu.concat import split
 from pdu.explain import explain, render
 from pdu.jsonview import decode_json
 from pdu.message_number import MARKER, Carrier
-from pdu.udh import IEI_MESSAGE_NUMBER
+from pdu.udh import IEI_MESSAGE_NUMBER, check_message_number_iei
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -69,6 +69,17 @@ def _octet_arg(text: str) -> int:
     if not 0 <= value <= 255:
         raise argparse.ArgumentTypeError(f"{text} is not 0-255")
     return value
+
+
+def _iei_arg(text: str) -> int:
+    try:
+        iei = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number like 0x80") from None
+    try:
+        return check_message_number_iei(iei)
+    except PDUError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def add_parser(sub: Any) -> None:
@@ -116,7 +127,7 @@ def add_parser(sub: Any) -> None:
 
     e = psub.add_parser("encode", help="encode a text as one TPDU per part")
     e.add_argument("--to", required=True, help="recipient (+international, national digits)")
-    e.add_argument("--text", required=True)
+    e.add_argument("--text", required=True, help="the message; long ones are split into parts")
     e.add_argument("--from", dest="sender", help="originator: TP-OA of an SMS-DELIVER")
     e.add_argument(
         "--deliver", action="store_true", help="make SMS-DELIVER (SC -> MS) instead of SMS-SUBMIT"
@@ -134,14 +145,25 @@ def add_parser(sub: Any) -> None:
         default="udh",
         help="carry the number in a UDH element or as a trailing □NNN",
     )
-    e.add_argument("--iei", type=_octet_arg, default=IEI_MESSAGE_NUMBER)
+    e.add_argument(
+        "--iei",
+        type=_iei_arg,
+        default=IEI_MESSAGE_NUMBER,
+        help="IEI of the message-number element, SME-to-SME range 0x80-0x9F (default 0x80)",
+    )
     e.add_argument("--marker", default=MARKER, help="inline marker (default □)")
     e.add_argument(
         "--srr", action="store_true", help="request a status report (TP-SRR; TP-SRI with --deliver)"
     )
     e.add_argument("--vp", help="validity: 30m, 12h, 2d, 1w, rel:N, enh:30s, or ISO time")
     e.add_argument("--sca", help="prefix the SMSC address field (AT PDU mode)")
-    e.add_argument("--class", dest="message_class", type=int, choices=range(4))
+    e.add_argument(
+        "--class",
+        dest="message_class",
+        type=int,
+        choices=range(4),
+        help="TP-DCS message class 0-3 (0: flash)",
+    )
     e.add_argument(
         "--mr", type=_octet_arg, default=0, help="TP-MR of the first part; later parts count on"
     )

@@ -98,6 +98,20 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
     assert out.stderr.startswith(message)
 
 
+@pytest.mark.parametrize("iei", ["5", "0x00", "0x24", "0xA0", "256"])
+def test_an_iei_that_is_not_sme_to_sme_is_refused(iei: str) -> None:
+    """The message number's two octets under IEI 5 would be read as a
+    malformed application-port element by every receiver."""
+    out = smsemu(
+        "pdu", "encode", "--to", "+1", "--text", "x", "--message-number", "1", "--iei", iei
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert "Traceback" not in out.stderr
+    last = out.stderr.splitlines()[-1]
+    assert last.startswith("smsemu pdu encode: error: argument --iei: IEI ")
+    assert last.endswith("use the SME-to-SME range 0x80-0x9F")
+
+
 def test_explain_shows_every_field() -> None:
     out = smsemu("pdu", "explain", DELIVER, "--sca")
     assert out.returncode == 0

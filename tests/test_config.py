@@ -16,9 +16,9 @@ from pdu.message_number import Carrier
 from receipt_server.server import DEFAULT_BURST, DEFAULT_RATE
 from smsc.smpp.convert import DefaultAlphabet
 from smsc.smpp.gateway import EsmeAccount
+from smsemu import defaults
 from smsemu.cli import build_parser
 from smsemu.config import (
-    DEFAULT_HANDSETS,
     CompanionEntry,
     Config,
     ConfigError,
@@ -279,7 +279,7 @@ def test_options_over_the_file_over_the_defaults(tmp_path: Path) -> None:
 
 
 def test_up_adds_the_handsets_of_its_options(tmp_path: Path) -> None:
-    assert [h.msisdn for h in network(args("up"), up=True).handsets] == list(DEFAULT_HANDSETS)
+    assert [h.msisdn for h in network(args("up"), up=True).handsets] == list(defaults.HANDSETS)
     path = write(tmp_path, FULL)
     config = network(
         args("up", "--config", str(path), "--handset", "+15550001003", "--companion",

@@ -100,6 +100,12 @@ def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
     assert [(h["handset"], h["attached"]) for h in handsets[3:]] == [(f"desktop@{A}", False)]
     assert api(up, "/handsets/%2B15550001002")["settings"]["carrier"] == "inline"
     assert api(up, "/handsets/%2B15550001003")["settings"]["receipts"] is False
+    listed = smsemu(up, "list")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [A, B, "+15550001003", f"desktop@{A}"]
+    assert "radio attached, IP online" in lines[0] and "IMSI " in lines[0]
+    assert lines[3].split()[1:] == ["companion", "IP", "online"]
 
 
 def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:

@@ -13,7 +13,6 @@ from .file import (
     load,
 )
 from .options import (
-    DEFAULT_HANDSETS,
     HandsetRun,
     IpServerRun,
     handset_run,
@@ -23,7 +22,6 @@ from .options import (
 from .values import ConfigError
 
 __all__ = [
-    "DEFAULT_HANDSETS",
     "CompanionEntry",
     "Config",
     "ConfigError",

@@ -26,6 +26,7 @@ from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
 
+from .. import defaults
 from .smpp import default_smpp, smpp
 from .values import (
     BOOLEAN,
@@ -71,14 +72,14 @@ MSISDN: Kind[str] = Kind("a phone number like '+15550001001'", _msisdn)
 class SmscSettings:
     """``[smsc]``, and the options of ``smsemu smsc`` of the same names."""
 
-    data_dir: Path = Path("smsemu-data")
+    data_dir: Path = defaults.DATA_DIR
     database_url: str | None = None  # a SQLAlchemy URL instead of SQLite in data_dir
-    link: str = "tcp:7101:interface=127.0.0.1"  # the radio link's endpoint
-    admin: str = "tcp:7180:interface=127.0.0.1"
-    smpp: str = "tcp:2775:interface=127.0.0.1"  # ``[smpp] listen`` too
-    smsc_address: str = "+15550000000"
+    link: str = defaults.LINK
+    admin: str = defaults.ADMIN
+    smpp: str = defaults.SMPP  # ``[smpp] listen`` too
+    smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
-    validity: float = 48.0  # hours, for a message with no TP-VP
+    validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -95,11 +96,11 @@ class IpServerSettings:
     """``[ip_server]``: where it listens, the device rate limit, the history
     window (SPEC §3) and how long a relayed query waits."""
 
-    listen: str = "tcp:7102:interface=127.0.0.1"
+    listen: str = defaults.IP_SERVER
     rate: float = DEFAULT_RATE
     burst: int = DEFAULT_BURST
-    history_days: float = 30.0
-    history_count: int = 1000
+    history_days: float = defaults.HISTORY_DAYS
+    history_count: int = defaults.HISTORY_COUNT
     query_timeout: float = DEFAULT_QUERY_TIMEOUT
 
     def retention(self) -> Retention:
@@ -110,7 +111,7 @@ class IpServerSettings:
 class ControlSettings:
     """``[control]``: where the handsets' control API listens."""
 
-    listen: str = "tcp:7190:interface=127.0.0.1"
+    listen: str = defaults.CONTROL
 
 
 @dataclass(frozen=True, slots=True)

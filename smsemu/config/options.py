@@ -16,6 +16,7 @@ from typing import TypeVar
 from handset.phone import PhoneError, owner_of
 from pdu.message_number import Carrier
 
+from .. import defaults
 from .file import (
     BURST,
     COUNT,
@@ -34,9 +35,6 @@ from .values import ADDRESS, ENDPOINT, ConfigError, Kind, Wrong
 
 T = TypeVar("T")
 D = TypeVar("D")
-
-#: The handsets ``smsemu up`` runs when neither the file nor the options name any.
-DEFAULT_HANDSETS = ("+15550001001", "+15550001002")
 
 
 def option(args: argparse.Namespace, flag: str, kind: Kind[T], current: D) -> T | D:
@@ -79,7 +77,7 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
             history_count=option(args, "--history-count", COUNT, ip.history_count),
         ),
         control=ControlSettings(option(args, "--control", ENDPOINT, config.control.listen)),
-        handsets=handsets or tuple(HandsetEntry(m) for m in DEFAULT_HANDSETS),
+        handsets=handsets or tuple(HandsetEntry(m) for m in defaults.HANDSETS),
         companions=config.companions + tuple(_companion(c) for c in args.companion or ()),
     )
 

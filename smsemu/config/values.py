@@ -19,26 +19,27 @@ from twisted.internet.endpoints import serverFromString
 
 from txkit import endpoint_spec
 
+from ..errors import CommandError
+
 T = TypeVar("T")
 D = TypeVar("D")
 E = TypeVar("E", bound=StrEnum)
 
 
-class ConfigError(ValueError):
+class ConfigError(CommandError, ValueError):
     """A wrong key, table or value: ``file: key: what was expected``, one line.
 
     ``source`` is the file, or None for the command line (where ``key`` is the
-    option, ``--validity``).  ``status`` is the exit status: 1 for the file,
-    2 for the command line, as argparse's own errors."""
+    option, ``--validity``).  The exit status is 1 for the file, 2 for the
+    command line, as argparse's own errors."""
 
     def __init__(self, source: str | None, key: str, message: str) -> None:
-        super().__init__(f"{source}: {key}: {message}" if source else f"{key}: {message}")
+        super().__init__(
+            f"{source}: {key}: {message}" if source else f"{key}: {message}",
+            1 if source else 2,
+        )
         self.source = source
         self.key = key
-
-    @property
-    def status(self) -> int:
-        return 1 if self.source else 2
 
 
 class Wrong(ValueError):

@@ -1,0 +1,143 @@
+"""The options of ``smsemu smsc``, ``smsemu up`` and ``smsemu demo``.
+
+Only argparse here: each command names its runner as ``"module:function"``,
+imported when the command runs (``cli.main``), so ``smsemu --help`` and
+``smsemu pdu ...`` never load Twisted, SQLAlchemy or the components.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from . import defaults
+from .defaults import shown
+
+SMSC_TABLES = """\
+configuration file (--config FILE, TOML; an option given overrides its key):
+  [smsc]          data_dir, database_url, link, admin, smpp, smsc_address,
+                  unknown_recipient, validity (the options of the same names)
+  [smpp]          listen, window, throttle, read_receipts, [smpp.receipt],
+                  [[smpp.esme]] accounts, [[smpp.fault]] rules (docs/smpp.md)
+"""
+
+UP_TABLES = (
+    SMSC_TABLES
+    + """\
+  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout
+  [control]       listen (the handsets' control API)
+  [[handset]]     msisdn, imsi, carrier, receipts, ip_path (one per phone)
+  [[companion]]   msisdn, name, auto_login (an IP-only device of a phone's account)
+"""
+)
+
+
+def add_parsers(sub: Any) -> None:
+    """``smsc``, ``up`` and ``demo``."""
+    for name, help_, tables in (
+        ("smsc", "run the SMSC alone (radio link, SMPP, admin API)", SMSC_TABLES),
+        ("up", "run the whole network in one process: SMSC, IP server, handsets", UP_TABLES),
+    ):
+        p = sub.add_parser(
+            name,
+            help=help_,
+            description=help_ + ".",
+            epilog=tables,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _smsc_options(p)
+        if name == "up":
+            _up_options(p)
+        p.set_defaults(run="smsemu.network:run" if name == "smsc" else "smsemu.network:run_up")
+    p = sub.add_parser(
+        "demo",
+        help="run a network in-process and watch a message cross it",
+        description="Run an SMSC, an IP server and three devices in this process, on free "
+        "loopback ports over SQLite in a temporary directory, and narrate: a long message "
+        "with its status report, store and forward, read receipts, the history query.",
+    )
+    p.set_defaults(run="smsemu.demo:run")
+
+
+def _smsc_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--config", type=Path, metavar="FILE", help="a TOML file of the tables listed below"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help=f"where the SQLite databases live (default ./{defaults.DATA_DIR})",
+    )
+    p.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="a SQLAlchemy URL instead of SQLite, e.g. postgresql+psycopg://user@host/db",
+    )
+    endpoint = "HOST:PORT or a Twisted endpoint string"
+    p.add_argument(
+        "--link",
+        metavar="ADDR",
+        help=f"the radio link: {endpoint} (default {shown(defaults.LINK)}; port 0: a free one)",
+    )
+    p.add_argument(
+        "--admin", metavar="ADDR", help=f"the admin HTTP API (default {shown(defaults.ADMIN)})"
+    )
+    p.add_argument(
+        "--smpp", metavar="ADDR", help=f"the SMPP server for ESMEs (default {shown(defaults.SMPP)})"
+    )
+    p.add_argument(
+        "--smsc-address",
+        metavar="NUMBER",
+        help=f"the SMSC's own number, RP-OA of what it sends (default {defaults.SMSC_ADDRESS})",
+    )
+    p.add_argument(
+        "--unknown-recipient",
+        choices=["queue", "reject"],
+        help="a number that never attached: keep its messages until it does (queue, "
+        "the default) or answer RP-ERROR cause 1 (reject)",
+    )
+    p.add_argument(
+        "--validity",
+        metavar="HOURS",
+        help=f"validity of a message that carries no TP-VP (default {defaults.VALIDITY_HOURS:g})",
+    )
+
+
+def _up_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--ip-server",
+        metavar="ADDR",
+        help=f"the IP server of read receipts and history (default {shown(defaults.IP_SERVER)})",
+    )
+    p.add_argument(
+        "--control",
+        metavar="ADDR",
+        help=f"the handsets' control API (default {shown(defaults.CONTROL)})",
+    )
+    p.add_argument(
+        "--handset",
+        action="append",
+        metavar="MSISDN",
+        help="run a handset with this number (repeatable; default: "
+        + ", ".join(defaults.HANDSETS)
+        + ")",
+    )
+    p.add_argument(
+        "--companion",
+        action="append",
+        metavar="NAME@MSISDN",
+        help="run a companion device (IP only) of that phone's account (repeatable)",
+    )
+    p.add_argument(
+        "--history-days",
+        metavar="DAYS",
+        help="the IP server keeps copies of messages this young "
+        f"(default {defaults.HISTORY_DAYS:g}; 0: none)",
+    )
+    p.add_argument(
+        "--history-count",
+        metavar="N",
+        help=f"... and at most this many per account (default {defaults.HISTORY_COUNT}; 0: none)",
+    )
