@@ -93,7 +93,7 @@ class SmscSettings:
 @dataclass(frozen=True, slots=True)
 class IpServerSettings:
     """``[ip_server]``: where it listens, the device rate limit, the history
-    window (SPEC §3) and how long a relayed query waits."""
+    window (docs/history-query.md §Window) and how long a relayed query waits."""
 
     listen: str = "tcp:7102:interface=127.0.0.1"
     rate: float = DEFAULT_RATE
