@@ -1,4 +1,4 @@
-"""Multi-device history search (SPEC §3): the latency of a search as its user
+"""Multi-device history search (docs/history-query.md): the latency of a search as its user
 sees it, for local hits, server hits and relayed hits.
 
 The IP server (``smsemu ip-server run``) runs as a process of its own, with

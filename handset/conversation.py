@@ -1,5 +1,5 @@
 """The states of a sent message and the conversation list's display rule
-(SPEC §2.7), as pure functions: no I/O, no clock, no database.
+(docs/read-receipts.md §Conversations), as pure functions: no I/O, no clock, no database.
 
 A sent message moves forward only::
 
@@ -13,7 +13,7 @@ the IP path of §2.3, or the SMSC's report was wrong); "Read" is the truth the
 user wants to see.  A message that was ``delivered`` cannot later fail, so a
 failure report after delivery changes nothing.
 
-The marks follow SPEC §2.7 to the letter: "Read" under the newest read
+The marks follow docs/read-receipts.md §Conversations: "Read" under the newest read
 message, "Sent" under the newest message the network accepted (sent or
 delivered) that is not read, wherever it stands.  After B reads 2 of 3, "Read"
 is under 2 and "Sent" under 3; once B reads 3, "Read" moves to 3 and "Sent" to

@@ -1,4 +1,4 @@
-"""The device's side of the history query (SPEC §3), without I/O.
+"""The device's side of the history query (docs/history-query.md), without I/O.
 
 A device that answers a relayed query seals what it found to the asking
 device's public key (``seal_answer``); the asking device opens the answers
@@ -132,7 +132,7 @@ def merge(found: Iterable[Found], limit: int) -> list[Found]:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
-    """What a history search on a device found (SPEC §3.8).
+    """What a history search on a device found (docs/history-query.md §Results).
 
     ``status``: "found" (locally or on the server), "complete" (every other
     device answered), "partial" (some had not by the deadline), or

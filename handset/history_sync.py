@@ -1,4 +1,4 @@
-"""Copies for the IP server's partial history (SPEC §3): every message stored
+"""Copies for the IP server's partial history (docs/history-query.md §Window): every message stored
 here is owed to the server until it holds it, sent a frame at a time while
 the IP session is up."""
 

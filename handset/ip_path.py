@@ -1,4 +1,4 @@
-"""The direct IP message path (SPEC §2.3): a message for a peer online on the
+"""The direct IP message path (docs/read-receipts.md §Routing): a message for a peer online on the
 IP server goes through the server instead of the SMSC, under the number it
 took; one the server will not take goes by SMS instead, once."""
 

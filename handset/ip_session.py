@@ -1,7 +1,7 @@
 """The phone's two connections to the IP server, kept up by
 ``handset.reconnect``: the logged-in session (responses, feedback, history,
 the IP path) and the push channel, which stays up while the user is logged out
-so that a login indication can still reach the device (SPEC §3.4).
+so that a login indication can still reach the device (docs/history-query.md §Search, step 4).
 
 The session and the channel are opened by connectors: normally
 ``handset.ip_client`` over TCP, in tests an in-memory fake.
@@ -184,7 +184,8 @@ class IpLink:
         return up
 
     def indicated(self, message: wire.LoginIndication) -> None:
-        """The server asks this logged-out device to log in (SPEC §3.4)."""
+        """The server asks this logged-out device to log in
+        (docs/history-query.md §Search, step 4)."""
         self.ctx.events.emit("login indication", reason=message.reason)
         if self.logged_out and self.auto_login:
             self.login()

@@ -6,7 +6,7 @@ SQLite file for a whole emulated network, or the PostgreSQL database the SMSC
 uses) without seeing each other's messages.  Times are naive UTC.
 
 An ``owner`` is the MSISDN of the phone that holds the SIM, or
-``name@MSISDN`` for a companion device of the same account (SPEC §3), hence
+``name@MSISDN`` for a companion device of the same account (docs/history-query.md §Accounts), hence
 64 characters.
 """
 
@@ -29,7 +29,7 @@ class Direction(StrEnum):
 
 
 class Via(StrEnum):
-    """How a message travelled, or is travelling (SPEC §2.3, §4.4)."""
+    """How a message travelled, or is travelling (docs/read-receipts.md §Routing)."""
 
     SMS = "sms"  # through the SMSC
     IP = "ip"  # through the IP server, both ends online there
@@ -53,7 +53,7 @@ class Profile(Base):
 
 class Conversation(Base):
     """A conversation is keyed by the peer's number; it holds the numbering
-    counter of the messages this handset sends to that peer (SPEC §2.1)."""
+    counter of the messages this handset sends to that peer (docs/read-receipts.md §Numbering)."""
 
     __tablename__ = "handset_conversation"
     __table_args__ = (UniqueConstraint("owner", "peer", name="uq_handset_conversation_peer"),)
@@ -98,11 +98,11 @@ class Message(Base):
     read_at: Mapped[datetime | None]  # opened (received) or reported read (sent)
     #: 32 lowercase hex digits, the same on every device of the account that
     #: holds the message, so that their history results merge without
-    #: duplicates (SPEC §3.6).  Random for a sent message; for a received SMS
+    #: duplicates (docs/history-query.md §Results).  Random for a sent message; for a received SMS
     #: derived from what a resend repeats (``handset.store.received_uid``).
     uid: Mapped[str] = mapped_column(String(32))
     via: Mapped[str] = mapped_column(String(3), server_default="sms")  # Via
-    #: A copy is owed to the IP server's partial history (SPEC §3).
+    #: A copy is owed to the IP server's partial history (docs/history-query.md §Window).
     history_pending: Mapped[bool] = mapped_column(server_default=false())
 
 

@@ -1,4 +1,4 @@
-"""The emulated phone (SPEC §2, §4.3): it numbers and sends messages through
+"""The emulated phone (docs/read-receipts.md): it numbers and sends messages through
 the SMSC, receives and reassembles them, detects reads and sends responses to
 the IP server, and applies the feedback that comes back.
 
@@ -101,7 +101,7 @@ class Phone:
     has no SIM, has no ``smsc``).  ``settings`` None keeps what the store has.
     ``fragment_ttl`` and ``consumed_ttl``: see ``handset.inbox``.
 
-    A companion device of the account (SPEC §3) is a ``Phone`` with a
+    A companion device of the account (docs/history-query.md §Accounts) is a ``Phone`` with a
     ``companion`` name and no ``smsc``: its store's owner is
     ``name@msisdn``.  ``key`` is the device's X25519 key, which the results of
     its history searches are sealed to; ``push`` opens the push channel that
@@ -310,7 +310,7 @@ class Phone:
         timeout: float | None = None,
     ) -> Deferred[SearchResult]:
         """Search the history: this device's store; if nothing, the server's
-        copy; if nothing there, the account's other devices (SPEC §3).  Fires
+        copy; if nothing there, the account's other devices (docs/history-query.md §Search).  Fires
         with what was found and where; never later than the query's deadline
         (plus ``handset.search.RESULTS_GRACE`` should the server fail to answer)."""
         return self._search.search(text, peer, since, until, limit, timeout)
@@ -345,7 +345,7 @@ class Phone:
 
     def conversation(self, peer: str) -> Deferred[list[MessageView]]:
         """The messages with ``peer``, oldest first, each with its state and
-        the "Read" / "Sent" marks of SPEC §2.7."""
+        the "Read" / "Sent" marks of docs/read-receipts.md §Conversations."""
         try:
             key = number_of(peer)
         except PDUError as exc:

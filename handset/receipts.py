@@ -1,4 +1,4 @@
-"""Read receipts (SPEC §2.4 to §2.6): a message the user opens owes the IP
+"""Read receipts (docs/read-receipts.md §Reading to §Feedback): a message the user opens owes the IP
 server a response (``response_pending``) until the server accepts it, sent
 again whenever the session comes back; with receipts off nothing is sent.
 A feedback the server pushes moves the sent message to ``read``, and is

@@ -1,4 +1,4 @@
-"""The history search of SPEC §3: this device's store first, then the IP
+"""The history search of docs/history-query.md: this device's store first, then the IP
 server's partial history, then the account's other devices, whose answers
 come back sealed to this device's key; and the other side, answering what
 another device of the account asks."""

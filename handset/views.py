@@ -20,7 +20,7 @@ from .models import Direction
 
 class IpPath(StrEnum):
     """Whether the handset sends over the IP path when both ends are online
-    on the IP server (SPEC §2.3)."""
+    on the IP server (docs/read-receipts.md §Routing)."""
 
     NEVER = "never"
     WHEN_POSSIBLE = "when_possible"
@@ -28,7 +28,8 @@ class IpPath(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """What the user of a handset chooses (SPEC §2.2, §2.3, §2.5)."""
+    """What the user of a handset chooses (docs/read-receipts.md §Carriers,
+    §Routing, §Responses)."""
 
     carrier: Carrier = Carrier.UDH  # how the message number travels
     receipts: bool = True  # send a response when a message is read
@@ -63,7 +64,7 @@ class MessageView:
     parts: int
     created_at: datetime  # aware, UTC
     tp_scts: datetime | None  # aware, UTC
-    uid: str  # the same on every device of the account (SPEC §3.6)
+    uid: str  # the same on every device of the account (docs/history-query.md §Accounts)
     via: str  # Via: how it travelled, or is travelling
     mark: Mark | None = None  # "Read" / "Sent", in a conversation's list only
 
@@ -200,8 +201,8 @@ class HistoryItem:
 
 @dataclass(frozen=True, slots=True)
 class HistoryQuery:
-    """What a user searches the history for (SPEC §3.1): every given criterion
-    must hold."""
+    """What a user searches the history for (docs/history-query.md §Search,
+    step 1): every given criterion must hold."""
 
     text: str | None = None  # case-insensitive substring of the text
     peer: str | None = None  # exact peer number (the caller normalises it)

@@ -273,7 +273,7 @@ MAX_SEALED = 48000
 MAX_DEVICES = 64
 
 DIRECTIONS = ("in", "out")
-#: How a finished query ended (SPEC §3.8).
+#: How a finished query ended (docs/history-query.md §Results).
 QUERY_STATUSES = ("complete", "partial", "not_found")
 
 
@@ -327,7 +327,7 @@ class HistoryPut(Message):
 @_from_device
 @dataclass(frozen=True, slots=True)
 class Query(Message):
-    """Search the account's history (SPEC §3): every given criterion must
+    """Search the account's history (docs/history-query.md §Search): every given criterion must
     match; ``text`` is a case-insensitive substring, ``since``/``until`` are
     Unix milliseconds (``since`` <= at < ``until``)."""
 
@@ -374,7 +374,7 @@ class ResultsAck(Message):
 @_from_device
 @dataclass(frozen=True, slots=True)
 class IpSubmit(Message):
-    """Send a message over the IP path instead of the SMSC (SPEC §2.3)."""
+    """Send a message over the IP path instead of the SMSC (docs/read-receipts.md §Routing)."""
 
     TYPE: ClassVar[str] = "ip_submit"
     id: RequestId = field(metadata=_v(request_id))

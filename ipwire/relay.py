@@ -1,4 +1,4 @@
-"""The history query relay of SPEC §3 as a plain state machine.
+"""The history query relay of docs/history-query.md as a plain state machine.
 
 ``QueryRelay`` knows which queries are open, which devices of the account each
 one waits for, which have been sent it and which have answered.  It is fed

@@ -1,4 +1,4 @@
-"""The read-receipt message number and its two carriers (SPEC §2.2).
+"""The read-receipt message number and its two carriers (docs/read-receipts.md §Carriers).
 
 *implicit*: a UDH element, IEI 0x80 by default (SME-to-SME specific use, which a
 receiver that does not know it skips), IEDL 2, the number big-endian.

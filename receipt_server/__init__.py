@@ -1,2 +1,2 @@
 """The IP server: device sessions, read responses and their feedback, with a
-durable outbox (SPEC §4.4).  The wire protocol is in docs/receipt-wire.md."""
+durable outbox (docs/read-receipts.md §Feedback).  The wire protocol is in docs/receipt-wire.md."""

@@ -1,4 +1,4 @@
-"""The feedback outbox (SPEC §2.6): a feedback is committed before the
+"""The feedback outbox (docs/read-receipts.md §Feedback): a feedback is committed before the
 responder gets ``ok`` and stays pending until the sender's device
 acknowledges it, so nothing is lost across restarts of either side."""
 

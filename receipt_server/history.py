@@ -1,4 +1,4 @@
-"""The server's partial history (SPEC §3): copies of an account's messages
+"""The server's partial history (docs/history-query.md §Window): copies of an account's messages
 inside the retention window, pruned oldest first, and searched before a
 query is relayed to the account's devices."""
 
@@ -20,7 +20,7 @@ from .models import HistoryCopy
 
 @dataclass(frozen=True, slots=True)
 class Retention:
-    """How much of an account's history the server keeps (SPEC §3): messages
+    """How much of an account's history the server keeps (docs/history-query.md §Window): messages
     younger than ``max_age`` and, of those, the newest ``max_count``.  Either
     at zero keeps none at all."""
 

@@ -1,4 +1,4 @@
-"""The IP path's durable queue (SPEC §2.3): a message sent over IP is kept
+"""The IP path's durable queue (docs/read-receipts.md §Routing): a message sent over IP is kept
 with a pending delivery per bound device of its recipient until that
 device acknowledges it."""
 

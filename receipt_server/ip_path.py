@@ -1,4 +1,4 @@
-"""The IP path (SPEC §2.3): a device sends a message to a number over the IP
+"""The IP path (docs/read-receipts.md §Routing): a device sends a message to a number over the IP
 server instead of SMS when a device of that number is logged in; the server
 queues it durably for each of the recipient's devices and pushes it to those
 connected, the others get it at their next login."""

@@ -77,9 +77,10 @@ class Feedback(Base):
 
 
 class HistoryCopy(Base):
-    """The server's partial copy of an account's messages (SPEC §3): only those
-    inside the retention window, the oldest pruned first.  ``uid`` is the
-    message's identity on every device of the account."""
+    """The server's partial copy of an account's messages
+    (docs/history-query.md §Window): only those inside the retention window,
+    the oldest pruned first.  ``uid`` is the message's identity on every
+    device of the account."""
 
     __tablename__ = "rs_history"
     __table_args__ = (
@@ -100,7 +101,7 @@ class HistoryCopy(Base):
 class HistoryQuery(Base):
     """A relayed history query, from its opening until the asker has its
     results or they expire.  Rows here and in ``rs_query_result`` are the
-    temporary copy of SPEC §3.6-3.7."""
+    temporary copy of docs/history-query.md §Search, steps 6-7."""
 
     __tablename__ = "rs_query"
     __table_args__ = (Index("ix_rs_query_expires", "expires_at"),)
@@ -131,7 +132,7 @@ class QueryResult(Base):
 
 
 class IpMessage(Base):
-    """A message sent over the IP path (SPEC §2.3), kept until every device
+    """A message sent over the IP path (docs/read-receipts.md §Routing), kept until every device
     of the recipient it was given to has acknowledged it."""
 
     __tablename__ = "rs_ip_message"

@@ -1,4 +1,4 @@
-"""The history query relay's storage (SPEC §3.4-3.8): the open query, the
+"""The history query relay's storage (docs/history-query.md §Search, steps 4-8): the open query, the
 sealed answers the devices send, how it ended, and the temporary copy of
 the results until the asker has fetched them or they expire."""
 
@@ -61,7 +61,7 @@ class QueryRefused(ValueError):
 
 
 def query_status(found: int, answered: int, expected: int) -> str:
-    """How a query ended (SPEC §3.8): nothing found is "not_found", whoever
+    """How a query ended (docs/history-query.md §Deadline): nothing found is "not_found", whoever
     answered; otherwise "partial" unless every device answered."""
     if found == 0:
         return "not_found"
@@ -79,7 +79,7 @@ class Queries(Part):
         deadline: timedelta,
         keep: timedelta,
     ) -> Deferred[QueryStart]:
-        """Steps 2-4 of SPEC §3 in one transaction: the server's own copy
+        """Steps 3-4 of docs/history-query.md §Search in one transaction: the server's own copy
         first; if it has nothing, a query row for the account's other devices
         (none: nothing to relay, not found).  The query and its results are
         deleted ``keep`` after the deadline if never fetched."""
@@ -214,7 +214,8 @@ class Queries(Part):
         return self._submit(work)
 
     def delete_query(self, query_id: str, asker: str) -> Deferred[None]:
-        """The asker has its results: the server's copy goes (SPEC §3.7)."""
+        """The asker has its results: the server's copy goes
+        (docs/history-query.md §Search, step 7)."""
 
         def work(s: Session) -> None:
             self._asked(s, query_id, asker)

@@ -1,4 +1,4 @@
-"""The history query relay of SPEC §3, run: ``ipwire.relay.QueryRelay``
+"""The history query relay (docs/history-query.md), run: ``ipwire.relay.QueryRelay``
 decides which open query goes to which device; this carries its actions out
 over the connected sessions, keeps a deadline timer per query, stores the
 sealed answers, and tells the asker when its results are ready."""

@@ -4,10 +4,10 @@ It runs the network in this process (an SMSC on free loopback ports over an
 SQLite file in a temporary directory), attaches two handsets, and sends a long
 message with a status report requested, printing each PDU decoded and every
 state the message passes through; then it does it again with the recipient
-switched off, to show store and forward; then the read receipts of SPEC §2:
+switched off, to show store and forward; then the read receipts (docs/read-receipts.md):
 Alice's phone sends Bob three numbered messages, Bob opens two of them, and
 Alice's conversation list shows "Read" and "Sent" move; and last the history
-query of SPEC §3: Alice's desktop searches for "test message", which neither it
+query (docs/history-query.md): Alice's desktop searches for "test message", which neither it
 nor the IP server's window holds, and her phone answers with five messages,
 sealed to the desktop's key.
 """
@@ -187,7 +187,8 @@ async def _scenario(reactor: Any, data_dir: Path) -> int:
 
 
 async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
-    """SPEC §2: numbered messages, a read on Bob's phone, the feedback on Alice's."""
+    """Read receipts (docs/read-receipts.md): numbered messages, a read on
+    Bob's phone, the feedback on Alice's."""
     _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
     ip = ReceiptServerService(
         receipt_sqlite_url(data_dir),
@@ -244,7 +245,8 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         first = await screen()
         await read(2)
         second = await screen()
-        # SPEC §2.7: "Sent" moves to message 1, the newest Bob has not read.
+        # "Sent" moves to message 1, the newest Bob has not read
+        # (docs/read-receipts.md §Conversations).
         marks_ok = [m["mark"] for m in first] == [None, "Read", "Sent"] and [
             m["mark"] for m in second
         ] == ["Sent", None, "Read"]
@@ -285,7 +287,8 @@ async def _search(
     desktop_service: HandsetService,
     ip: ReceiptServerService,
 ) -> bool:
-    """SPEC §3: the desktop misses locally and on the server; the phone has them."""
+    """The history query (docs/history-query.md): the desktop misses locally
+    and on the server; the phone has them."""
     _heading("6. History query: Alice's desktop searches for 'test message'")
     desktop = desktop_service.phone
     assert desktop is not None and ip.store is not None

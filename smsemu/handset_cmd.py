@@ -3,7 +3,7 @@
 ``send``, ``inbox``, ``read`` and ``conversations`` are clients of the handset
 control API (handset.control; ``smsemu up`` serves it on 127.0.0.1:7190), and
 print what a person would read on the phone's screen (``--json`` for scripts).
-``search``, ``logout`` and ``login`` drive the multi-device history of SPEC §3.
+``search``, ``logout`` and ``login`` drive the multi-device history (docs/history-query.md).
 ``run`` runs one handset (or companion device) as its own process against an
 SMSC and an IP server elsewhere, serving the same control API.  ``smsemu
 ip-server register`` issues the credentials such a handset logs in with, and

@@ -210,7 +210,7 @@ def run_up(args: argparse.Namespace) -> int:
 
 
 def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:
-    """SPEC §2's read receipts, reported to the ESME that sent the message
+    """The read receipts of docs/read-receipts.md, reported to the ESME that sent the message
     when its SMPP config asks (``read_receipts``): the IP server and the SMSC
     meet here, in the process that runs both."""
     if gateway.config.read_receipts:

@@ -130,8 +130,10 @@ def test_demo_round_trips() -> None:
     out = smsemu("demo")
     assert out.returncode == 0, out.stderr
     assert "demo: all messages delivered, reported and read" in out.stdout
-    assert "Read" in out.stdout and "Sent" in out.stdout  # the marks of SPEC §2.7
+    # The marks of docs/read-receipts.md §Conversations.
+    assert "Read" in out.stdout and "Sent" in out.stdout
     assert "SMS-STATUS-REPORT TP-MR 0 TP-RA +15551234567" in out.stdout
-    # SPEC §3: the desktop's search, relayed to the phone; the server keeps nothing of it.
+    # The desktop's search (docs/history-query.md), relayed to the phone; the
+    # server keeps nothing of it.
     assert "the desktop shows 5 results (complete)" in out.stdout
     assert "the IP server's temporary copy of the results: 0 rows left" in out.stdout

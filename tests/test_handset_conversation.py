@@ -1,5 +1,6 @@
-"""The sent message's states and the conversation list's marks (SPEC §2.7):
-pure functions, no reactor, no database."""
+"""The sent message's states and the conversation list's marks
+(docs/read-receipts.md §Conversations): pure functions, no reactor, no
+database."""
 
 from __future__ import annotations
 
@@ -85,7 +86,8 @@ def test_the_demo() -> None:
     sent[1] = S.READ
     assert marks(sent) == [None, Mark.READ, Mark.SENT]
     sent[2] = S.READ
-    # SPEC §2.7: "Sent" under the newest sent message not yet read, which is 1.
+    # "Sent" under the newest sent message not yet read, which is 1
+    # (docs/read-receipts.md §Conversations).
     assert marks(sent) == [Mark.SENT, None, Mark.READ]
     sent[0] = S.READ
     assert marks(sent) == [None, None, Mark.READ]

@@ -1,5 +1,5 @@
-"""The handset's store for the multi-device history (SPEC §3) and the IP path
-(SPEC §2.3): message uids, search, import, what is owed to the IP server, and
+"""The handset's store for the multi-device history (docs/history-query.md) and the IP path
+(docs/read-receipts.md §Routing): message uids, search, import, what is owed to the IP server, and
 the migration that brings them, on SQLite and PostgreSQL."""
 
 from __future__ import annotations

@@ -1010,7 +1010,8 @@ async def test_the_read_marks_move_as_b_reads(network: Network) -> None:
     feedback = a.wait_for("feedback", number=2)
     await b.read(inbox[2])
     await feedback
-    assert await marks() == [  # SPEC §2.7: "Sent" under the newest not yet read
+    # "Sent" under the newest not yet read (docs/read-receipts.md §Conversations).
+    assert await marks() == [
         ("message 1", OutState.DELIVERED, Mark.SENT),
         ("message 2", OutState.READ, None),
         ("message 3", OutState.READ, Mark.READ),

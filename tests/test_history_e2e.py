@@ -1,5 +1,5 @@
-"""The multi-device history query (SPEC §3) and the IP message path (SPEC
-§2.3) end to end: the real SMSC, the real IP server and real phones and
+"""The multi-device history query (docs/history-query.md) and the IP message path
+(docs/read-receipts.md §Routing) end to end: the real SMSC, the real IP server and real phones and
 companion devices, each on its own SQLite file, over TCP on 127.0.0.1."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""The IP server's side of multi-device accounts (SPEC §3, §2.3), over real TCP
-on 127.0.0.1 with handset IP clients, on SQLite and PostgreSQL: the partial
-history and its retention, the query relay with sealed answers, push channels
-and login indications, account isolation, the IP path's durable queue.  The
-deadline is tested on ``task.Clock`` with in-memory transports."""
+"""The IP server's side of multi-device accounts (docs/history-query.md; the
+IP path of docs/read-receipts.md §Routing), over real TCP on 127.0.0.1 with
+handset IP clients, on SQLite and PostgreSQL: the partial history and its
+retention, the query relay with sealed answers, push channels and login
+indications, account isolation, the IP path's durable queue.  The deadline
+is tested on ``task.Clock`` with in-memory transports."""
 
 from __future__ import annotations
 

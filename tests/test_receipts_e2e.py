@@ -1,4 +1,4 @@
-"""Read receipts end to end (SPEC §2): the real SMSC, the real IP server and
+"""Read receipts end to end (docs/read-receipts.md): the real SMSC, the real IP server and
 real phones, each on its own SQLite file, over TCP on 127.0.0.1.  Nothing is
 faked; every wait is on an event, never on the clock."""
 

@@ -608,9 +608,10 @@ async def test_an_mo_waits_for_its_esme_across_an_smsc_restart(tmp_path: Path) -
 
 @pytest_twisted.ensureDeferred
 async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path: Path) -> None:
-    """SPEC §2 through the SMPP door: the ESME numbers its message with the
-    message-number IE; the phone's user opens it; the IP server's feedback
-    becomes a deliver_sm to the ESME (esm_class user acknowledgement, stat READ)."""
+    """Read receipts (docs/read-receipts.md) through the SMPP door: the ESME
+    numbers its message with the message-number IE; the phone's user opens
+    it; the IP server's feedback becomes a deliver_sm to the ESME (esm_class
+    user acknowledgement, stat READ)."""
     service = start(tmp_path, read_receipts=True)
     ip = ReceiptServerService(receipt_sqlite_url(tmp_path), address="tcp:0")
     ip.startService()

@@ -1,4 +1,4 @@
-"""The history of SPEC §3: copies owed to the IP server, the local search,
+"""The history of docs/history-query.md: copies owed to the IP server, the local search,
 and what a search found on the account's other devices."""
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ class HistoryRepo(RepoBase):
                 )
 
     def search(self, query: HistoryQuery) -> list[HistoryItem]:
-        """This handset's messages that match ``query``, newest first (SPEC §3.2,
-        §3.5).  The text matches as typed, ``%`` and ``_`` included, ignoring
-        case (of ASCII letters: the databases' ``lower`` goes no further under
-        the C locale)."""
+        """This handset's messages that match ``query``, newest first
+        (docs/history-query.md §Search, steps 2 and 5).  The text matches as
+        typed, ``%`` and ``_`` included, ignoring case (of ASCII letters: the
+        databases' ``lower`` goes no further under the C locale)."""
         where = [Message.owner == self.owner]
         if query.text is not None:
             pattern = f"%{_like_escaped(query.text)}%"

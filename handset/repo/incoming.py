@@ -183,7 +183,7 @@ class IncomingRepo(RepoBase):
     def store_ip_incoming(
         self, peer: str, uid: str, text: str, number: int | None, sent_at: datetime, now: datetime
     ) -> Received:
-        """Store, unread, a message that came over the IP path (SPEC §2.3),
+        """Store, unread, a message that came over the IP path (docs/read-receipts.md §Routing),
         under the sender's ``uid`` and time: a redelivery of that uid is not
         stored twice."""
         check_uid(uid)

@@ -1,5 +1,5 @@
 """Sent messages: numbering, their parts, and the states they move through
-(SPEC §2.1, §2.7), by SMS or over the IP path."""
+(docs/read-receipts.md §Numbering, §Conversations), by SMS or over the IP path."""
 
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ class OutgoingRepo(RepoBase):
     def apply_feedback(
         self, receiver: str, number: int, status: int, now: datetime
     ) -> StateChange | None:
-        """A feedback from the IP server (SPEC §2.6): status 1 marks the most
+        """A feedback from the IP server (docs/read-receipts.md §Feedback): status 1 marks the most
         recent message numbered ``number`` sent to ``receiver`` read.  Status 0,
         a number never used, a repeat: nothing changes."""
         if status != 1:

@@ -1,5 +1,6 @@
 """What the user sees and opens: messages, conversations, read responses
-owed (SPEC §2.4, §2.5, §2.7), and the keys pinned for the account's devices."""
+owed (docs/read-receipts.md §Reading, §Responses, §Conversations), and the
+keys pinned for the account's devices."""
 
 from __future__ import annotations
 

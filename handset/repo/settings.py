@@ -1,4 +1,5 @@
-"""The user's settings, stored with the handset's counters (SPEC §2.2, §2.5)."""
+"""The user's settings, stored with the handset's counters
+(docs/read-receipts.md §Carriers, §Routing, §Responses)."""
 
 from __future__ import annotations
 

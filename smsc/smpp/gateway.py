@@ -66,7 +66,7 @@ class SmppConfig:
     window: int = 64
     system_id: str = "smsemu"  # what bind responses carry
     #: Report the IP server's read receipts to the ESME that sent the message
-    #: (one it numbered with the message-number IE, SPEC §2): a deliver_sm
+    #: (one it numbered with the message-number IE, docs/read-receipts.md): a deliver_sm
     #: with esm_class "SME manual/user acknowledgement" and ``stat:READ``.
     read_receipts: bool = False
 

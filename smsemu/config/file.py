@@ -94,7 +94,7 @@ class SmscSettings:
 @dataclass(frozen=True, slots=True)
 class IpServerSettings:
     """``[ip_server]``: where it listens, the device rate limit, the history
-    window (SPEC §3) and how long a relayed query waits."""
+    window (docs/history-query.md §Window) and how long a relayed query waits."""
 
     listen: str = defaults.IP_SERVER
     rate: float = DEFAULT_RATE

@@ -1,4 +1,4 @@
-"""Message identity and the IP path, for the multi-device history (SPEC §3):
+"""Message identity and the IP path, for the multi-device history (docs/history-query.md):
 ``uid``, ``via`` and ``history_pending`` on messages, ``ip_path`` in the
 profile, owners of companion devices (``name@MSISDN``), an index for searching
 by time.
