@@ -183,7 +183,7 @@ class Modem:
         if line.too_long:
             self._finish(CommandError("line too long"))
             return
-        if not line.text.strip() and not repeat:
+        if not line.text.strip(" ") and not repeat:
             return  # an empty line is no command (V.250 §5.2.1)
         body = strip_prefix(line.text)
         if body is None:

@@ -3,9 +3,11 @@ result code forms, errors, the line syntax and its limits, identification."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from atcmd import Identity, Modem, RegistrationChanged
+from atcmd import Modem, RegistrationChanged
 
 from .atfake import IDENTITY, FakeHandset
 
@@ -161,7 +163,7 @@ def test_character_sets(phone: FakeHandset) -> None:
 
 
 def test_pin(phone: FakeHandset) -> None:
-    locked = FakeHandset(Modem(Identity(**{**_identity_fields(), "pin": "1234"})))
+    locked = FakeHandset(Modem(dataclasses.replace(IDENTITY, pin="1234")))
     quiet(locked)
     locked.command("AT+CMEE=1")
     assert locked.command("AT+CPIN?") == b"\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n"
@@ -176,10 +178,6 @@ def test_pin(phone: FakeHandset) -> None:
     assert locked.command("AT+CPIN?") == b"AT+CPIN?\r\r\n+CPIN: READY\r\n\r\nOK\r\n"
     quiet(phone)
     assert phone.command("AT+CPIN?") == b"\r\n+CPIN: READY\r\n\r\nOK\r\n"
-
-
-def _identity_fields() -> dict[str, str | None]:
-    return {"msisdn": IDENTITY.msisdn, "imsi": IDENTITY.imsi, "imei": IDENTITY.imei}
 
 
 def test_several_commands_in_one_line(phone: FakeHandset) -> None:

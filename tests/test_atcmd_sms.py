@@ -87,9 +87,7 @@ def test_cmgs_failure_is_the_rp_cause(phone: FakeHandset) -> None:
     request = modem.receive_data(SUBMIT.hex().encode() + b"\x1a")
     assert request is not None
     modem.fail(request, 21)
-    assert modem.data_to_send().endswith(
-        b"\r\n+CMS ERROR: short message transfer rejected\r\n"
-    )
+    assert modem.data_to_send().endswith(b"\r\n+CMS ERROR: short message transfer rejected\r\n")
 
 
 @pytest.mark.parametrize(
@@ -220,8 +218,12 @@ def test_cmgl_and_cmgr_in_pdu_mode(phone: FakeHandset) -> None:
     assert phone.command("AT+CMGL=?") == b"\r\n+CMGL: (0-4)\r\n\r\nOK\r\n"
     listing = phone.command("AT+CMGL=4")
     assert listing == (
-        b"\r\n+CMGL: 1,0,,22\r\n" + one + b"\r\n+CMGL: 2,3,,"
-        + str(len(SUBMIT)).encode() + b"\r\n00" + SUBMIT.hex().upper().encode()
+        b"\r\n+CMGL: 1,0,,22\r\n"
+        + one
+        + b"\r\n+CMGL: 2,3,,"
+        + str(len(SUBMIT)).encode()
+        + b"\r\n00"
+        + SUBMIT.hex().upper().encode()
         + b"\r\n\r\nOK\r\n"
     )
     # Listing made the unread message read (TS 27.005 §3.4.2).
@@ -321,9 +323,7 @@ def test_storage_and_service_centre(phone: FakeHandset) -> None:
     assert phone.command("AT+CPMS=?") == b'\r\n+CPMS: ("SM"),("SM"),("SM")\r\n\r\nOK\r\n'
     assert phone.command('AT+CPMS="SM","SM","SM"') == b"\r\n+CPMS: 1,30,1,30,1,30\r\n\r\nOK\r\n"
     assert phone.command('AT+CPMS="SM"') == b"\r\n+CPMS: 1,30,1,30,1,30\r\n\r\nOK\r\n"
-    assert phone.command("AT+CPMS?") == (
-        b'\r\n+CPMS: "SM",1,30,"SM",1,30,"SM",1,30\r\n\r\nOK\r\n'
-    )
+    assert phone.command("AT+CPMS?") == (b'\r\n+CPMS: "SM",1,30,"SM",1,30,"SM",1,30\r\n\r\nOK\r\n')
     assert phone.command('AT+CPMS="ME"') == b"\r\n+CMS ERROR: 303\r\n"
     assert phone.command("AT+CSCA?") == b'\r\n+CSCA: "+15550000000",145\r\n\r\nOK\r\n'
     assert phone.command('AT+CSCA="+15559999999"') == b"\r\nOK\r\n"
@@ -351,9 +351,7 @@ def test_new_message_indications(phone: FakeHandset) -> None:
     assert modem.data_to_send() == b'\r\n+CDSI: "SM",5\r\n'
     phone.command("AT+CNMI=2,2,0,1")
     modem.deliver(MessageArrived(6, pdu))
-    assert modem.data_to_send() == (
-        b"\r\n+CMT: ,24\r\n" + pdu.hex().upper().encode() + b"\r\n"
-    )
+    assert modem.data_to_send() == (b"\r\n+CMT: ,24\r\n" + pdu.hex().upper().encode() + b"\r\n")
     modem.deliver(ReportArrived(7, REPORT))
     assert modem.data_to_send() == b"\r\n+CDS: 25\r\n" + REPORT.hex().upper().encode() + b"\r\n"
     phone.command("AT+CMGF=1")
