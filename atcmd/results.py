@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from pdu.status import TP_FCS_NAMES
+from pdu.status import RP_CAUSE_NAMES, TP_FCS_NAMES
 
 
 class Final(Enum):
@@ -91,33 +91,6 @@ CMS_TEXT = {
     500: "unknown error",
 }
 
-#: TS 24.011 §E.2, the RP-Cause values (CMS 0-127).
-RP_CAUSE_TEXT = {
-    1: "unassigned (unallocated) number",
-    8: "operator determined barring",
-    10: "call barred",
-    21: "short message transfer rejected",
-    22: "memory capacity exceeded",
-    27: "destination out of order",
-    28: "unidentified subscriber",
-    29: "facility rejected",
-    30: "unknown subscriber",
-    38: "network out of order",
-    41: "temporary failure",
-    42: "congestion",
-    47: "resources unavailable, unspecified",
-    50: "requested facility not subscribed",
-    69: "requested facility not implemented",
-    81: "invalid short message transfer reference value",
-    95: "semantically incorrect message",
-    96: "invalid mandatory information",
-    97: "message type non-existent or not implemented",
-    98: "message not compatible with short message protocol state",
-    99: "information element non-existent or not implemented",
-    111: "protocol error, unspecified",
-    127: "interworking, unspecified",
-}
-
 # The CMS errors the interpreter itself raises (TS 27.005 §3.2.5).
 CMS_ME_FAILURE = 300
 CMS_NOT_ALLOWED = 302
@@ -142,7 +115,7 @@ CME_NO_NETWORK = 30
 
 def cms_text(code: int) -> str:
     if code < 128:
-        return RP_CAUSE_TEXT.get(code, "unspecified network error")
+        return RP_CAUSE_NAMES.get(code, "unspecified network error")
     if code < 256:
         return TP_FCS_NAMES.get(code, "unspecified TP error")
     return CMS_TEXT.get(code, "unknown error")
