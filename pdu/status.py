@@ -1,5 +1,7 @@
 """Code tables the TPDUs carry: TP-ST (§9.2.3.15), TP-FCS (§9.2.3.22), TP-PID
-(§9.2.3.9) and TP-CT (§9.2.3.19), with the names TS 23.040 gives them."""
+(§9.2.3.9) and TP-CT (§9.2.3.19), with the names TS 23.040 gives them; and the
+RP-Cause of TS 24.011 that reports their fate, which both the radio link and
+the AT port (+CMS ERROR 0-127) show."""
 
 from __future__ import annotations
 
@@ -137,3 +139,32 @@ def describe_pid(pid: int) -> str:
     if top == 2:
         return f"{pid:#04x}: reserved"
     return f"{pid:#04x}: SC specific use"
+
+
+#: TS 24.011 Table 8.4: the wording for each RP-Cause.
+RP_CAUSE_NAMES: dict[int, str] = {
+    1: "unassigned (unallocated) number",
+    8: "operator determined barring",
+    10: "call barred",
+    11: "reserved",
+    21: "short message transfer rejected",
+    22: "memory capacity exceeded",
+    27: "destination out of order",
+    28: "unidentified subscriber",
+    29: "facility rejected",
+    30: "unknown subscriber",
+    38: "network out of order",
+    41: "temporary failure",
+    42: "congestion",
+    47: "resources unavailable, unspecified",
+    50: "requested facility not subscribed",
+    69: "requested facility not implemented",
+    81: "invalid short message transfer reference value",
+    95: "semantically incorrect message",
+    96: "invalid mandatory information",
+    97: "message type non-existent or not implemented",
+    98: "message not compatible with short message protocol state",
+    99: "information element non-existent or not implemented",
+    111: "protocol error, unspecified",
+    127: "interworking, unspecified",
+}

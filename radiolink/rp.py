@@ -28,6 +28,7 @@ from functools import lru_cache
 from pdu.address import TON_ALPHANUMERIC, Address, encode_sc_address, read_sc_address
 from pdu.errors import PDUError
 from pdu.reader import Reader
+from pdu.status import RP_CAUSE_NAMES
 from pdu.tpdu import (
     Direction,
     SmsCommand,
@@ -76,35 +77,6 @@ class RpCause(IntEnum):
     INFORMATION_ELEMENT_NON_EXISTENT_OR_NOT_IMPLEMENTED = 99
     PROTOCOL_ERROR_UNSPECIFIED = 111
     INTERWORKING_UNSPECIFIED = 127
-
-
-#: The wording of Table 8.4 for each cause.
-RP_CAUSE_NAMES: dict[int, str] = {
-    1: "unassigned (unallocated) number",
-    8: "operator determined barring",
-    10: "call barred",
-    11: "reserved",
-    21: "short message transfer rejected",
-    22: "memory capacity exceeded",
-    27: "destination out of order",
-    28: "unidentified subscriber",
-    29: "facility rejected",
-    30: "unknown subscriber",
-    38: "network out of order",
-    41: "temporary failure",
-    42: "congestion",
-    47: "resources unavailable, unspecified",
-    50: "requested facility not subscribed",
-    69: "requested facility not implemented",
-    81: "invalid short message transfer reference value",
-    95: "semantically incorrect message",
-    96: "invalid mandatory information",
-    97: "message type non-existent or not implemented",
-    98: "message not compatible with short message protocol state",
-    99: "information element non-existent or not implemented",
-    111: "protocol error, unspecified",
-    127: "interworking, unspecified",
-}
 
 
 def describe_cause(cause: int) -> str:

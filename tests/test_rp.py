@@ -24,10 +24,10 @@ from pdu import (
     from_hex,
 )
 from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, TON_UNKNOWN
+from pdu.status import RP_CAUSE_NAMES
 from radiolink.rp import (
     IEI_RP_USER_DATA,
     MAX_TPDU,
-    RP_CAUSE_NAMES,
     RpAck,
     RpCause,
     RpData,
