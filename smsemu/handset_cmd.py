@@ -476,7 +476,10 @@ def _register(args: argparse.Namespace) -> int:
     from pdu import PDUError
 
     from .errors import CommandError
+    from .startup import data_dir
 
+    if args.out is not None:  # before registering: no device without its credentials
+        data_dir(args.out.parent, "--out")
     # The device's key pair is made here on its behalf (the file is what the
     # device keeps); only the public half goes into the server's database.
     key = DeviceKey.generate()
