@@ -258,7 +258,11 @@ class ControlService(Service):
         super().startService()
         site = Site(ControlApi(self.phones, self.reactor))
         site.noisy = False
-        self.listening = listen(self.reactor, self.address, site)
+        try:  # a port in use: txkit.ListenError, named "control"
+            self.listening = listen(self.reactor, self.address, site, name="control")
+        except BaseException:
+            super().stopService()
+            raise
 
     def stopService(self) -> Deferred[None]:
         super().stopService()

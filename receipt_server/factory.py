@@ -54,6 +54,7 @@ class ReceiptServerFactory(Factory):
         self.limiter = RateLimiter(rate, burst)
         self.retention = retention or Retention()
         self.sessions = Sessions()
+        self.stopped = False  # stop_timers: the server is stopping
         self.relay = RelayRunner(
             store,
             clock,
@@ -143,11 +144,15 @@ class ReceiptServerFactory(Factory):
             if connected:
                 self._revoked(await self.store.revoked_among(connected))
 
-        d = Deferred.fromCoroutine(sweep())
-        return d.addErrback(lambda f: log.error("IP server sweep: %s", f.getErrorMessage()))
+        def failed(failure: Failure) -> None:
+            if not self.stopped:  # a sweep the stop cut short is no failure
+                log.error("IP server sweep: %s", failure.getErrorMessage())
+
+        return Deferred.fromCoroutine(sweep()).addErrback(failed)
 
     def stop_timers(self) -> None:
         """The server stops: open queries are closed at its next start."""
+        self.stopped = True
         self.relay.stop_timers()
 
     def _revoked(self, device_ids: list[str]) -> None:

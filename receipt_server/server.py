@@ -97,8 +97,9 @@ def listen(
         query_timeout=query_timeout,
         results_ttl=results_ttl,
     )
+    # First: a port in use (txkit.ListenError, named "ip_server") leaves no work behind.
+    listening = txkit.listen(reactor, address, factory, name="ip_server")
     factory.recover()
-    listening = txkit.listen(reactor, address, factory)
     sweeper = LoopingCall(factory.sweep)
     sweeper.clock = reactor
     sweeper.start(SWEEP_EVERY, now=True)
@@ -140,11 +141,20 @@ class ReceiptServerService(Service):
         return self.listening.address[1] if self.listening is not None else 0
 
     def startService(self) -> None:
+        """A database that cannot be used (``storage.StorageError``) or a port
+        in use (``txkit.ListenError``) is raised with nothing left running."""
         super().startService()  # type: ignore[no-untyped-call]
-        self.store = ReceiptStore.open(self.database_url, reactor=self.reactor)
-        self.listening = listen(self.reactor, self.store, self.address, rate=self.rate,
-                                burst=self.burst, retention=self.retention,
-                                query_timeout=self.query_timeout)  # fmt: skip
+        try:
+            self.store = ReceiptStore.open(self.database_url, reactor=self.reactor)
+            self.listening = listen(self.reactor, self.store, self.address, rate=self.rate,
+                                    burst=self.burst, retention=self.retention,
+                                    query_timeout=self.query_timeout)  # fmt: skip
+        except BaseException:
+            if self.store is not None:
+                self.store.stop()  # nothing queued: its thread ends at once
+                self.store = None
+            super().stopService()  # type: ignore[no-untyped-call]
+            raise
         host, port = self.listening.address
         log.info("IP server on %s:%d", host, port)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from twisted.web.resource import Resource
@@ -17,7 +18,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
 
 from .core import Smsc
-from .models import MessageState
+from .models import MessageKind, MessageState
 from .repository import MessageQuery
 
 MAX_LIMIT = 1000
@@ -93,18 +94,51 @@ def _arg(request: Request, name: str) -> str | None:
     return values[0].decode() if values else None
 
 
+def _number(request: Request, name: str) -> str | None:
+    """A phone number parameter.  A ``+`` typed as is in a query string
+    reads as a space (form encoding): a leading space is taken for the ``+``
+    the user meant, so ``?recipient=+1555...`` works as ``%2B1555...``."""
+    value = _arg(request, name)
+    if value is not None and value.startswith(" "):
+        value = "+" + value.lstrip(" ")
+    return value
+
+
+#: The largest id a row can have (a signed 64-bit integer).
+_MAX_ID = 2**63 - 1
+
+
+def _whole(what: str, text: str, minimum: int = 0, maximum: int = _MAX_ID) -> int:
+    """``text`` as a whole number from ``minimum`` to ``maximum``; ValueError
+    that says so otherwise (the 400's message)."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        raise ValueError(f"{what} {text!r} is not a whole number") from None
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{what} must be {minimum}-{maximum}, got {value}")
+    return value
+
+
+def _one_of(what: str, text: str | None, allowed: type[StrEnum]) -> str | None:
+    if text is not None and text not in {m.value for m in allowed}:
+        names = ", ".join(m.value for m in allowed)
+        raise ValueError(f"{what} must be one of {names}, got {text!r}")
+    return text
+
+
 class Messages(_Leaf):
     def render_GET(self, request: Request) -> bytes | int:
-        path = [p for p in (request.postpath or []) if p]
+        path = [p.decode(errors="replace") for p in (request.postpath or []) if p]
         try:
-            query = MessageQuery(id=int(path[0])) if path else self._query(request)
+            query = MessageQuery(id=_whole("message id", path[0])) if path else self._query(request)
         except ValueError as exc:
             _write_json(request, 400, {"error": str(exc)})
             return NOT_DONE_YET
 
         def done(rows: list[Any]) -> None:
             if path and not rows:
-                _write_json(request, 404, {"error": f"no message {path[0].decode()}"})
+                _write_json(request, 404, {"error": f"no message {path[0]}"})
             elif path:
                 _write_json(request, 200, message_json(rows[0]))
             else:
@@ -116,19 +150,16 @@ class Messages(_Leaf):
 
     @staticmethod
     def _query(request: Request) -> MessageQuery:
-        state, after = _arg(request, "state"), _arg(request, "after")
-        wanted = None if state is None else MessageState(state)
-        first = None if after is None else int(after)
-        limit = int(_arg(request, "limit") or 100)
-        if not 1 <= limit <= MAX_LIMIT:
-            raise ValueError(f"limit must be 1-{MAX_LIMIT}")
+        state = _one_of("state", _arg(request, "state"), MessageState)
+        after = _arg(request, "after")
+        limit = _arg(request, "limit")
         return MessageQuery(
-            state=wanted,
-            originator=_arg(request, "originator"),
-            recipient=_arg(request, "recipient"),
-            kind=_arg(request, "kind"),
-            after=first,
-            limit=limit,
+            state=None if state is None else MessageState(state),
+            originator=_number(request, "originator"),
+            recipient=_number(request, "recipient"),
+            kind=_one_of("kind", _arg(request, "kind"), MessageKind),
+            after=None if after is None else _whole("after", after),
+            limit=100 if limit is None else _whole("limit", limit, 1, MAX_LIMIT),
         )
 
 

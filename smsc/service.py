@@ -79,22 +79,33 @@ class SmscService(Service):
         self.ready: Deferred[None] = succeed(None)
 
     def startService(self) -> None:
+        """Open the database, then listen; a database that cannot be used
+        (``storage.StorageError``) or a port in use (``txkit.ListenError``,
+        named ``link``, ``admin`` or ``smpp``) is raised with nothing left
+        open: the database thread starts only once every listener is up."""
         super().startService()
+        try:
+            self._start()
+        except BaseException:
+            self._abandon()
+            raise
+
+    def _start(self) -> None:
         engine = open_engine(self.database_url)
         self.writer = BatchWriter(engine, self.reactor)
         store = SqlQueueRepository(self.writer)
         self.smsc = smsc = Smsc(store, self.reactor, self.config)
         if self.smpp_address is not None:
-            # Before the backlog: the deliver_sms owed to ESMEs are the gateway's.
+            # Before the backlog: the deliver_sm owed to ESMEs are the gateway's.
             self.gateway = SmppGateway(smsc.esme_door, self.smpp_config, self.reactor)
             smsc.esme = self.gateway
-        self.writer.start()
-        self.link_port = self._listen(self.link_address, RadioLinkFactory(smsc))
+        self.link_port = self._listen("link", self.link_address, RadioLinkFactory(smsc))
         if self.admin_address is not None:
-            self.admin_port = self._listen(self.admin_address, Site(admin_root(smsc)))
+            self.admin_port = self._listen("admin", self.admin_address, Site(admin_root(smsc)))
         if self.gateway is not None and self.smpp_address is not None:
             self.smpp_factory = SmppFactory(self.gateway)
-            self.smpp_port = self._listen(self.smpp_address, self.smpp_factory)
+            self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)
+        self.writer.start()
         held = [IPushProducer(p) for p in self.ports if IPushProducer.providedBy(p)]
         for port in held:
             port.pauseProducing()
@@ -112,8 +123,20 @@ class SmscService(Service):
         ).addCallback(take_up)
         self.ready.addErrback(lambda f: log.error("could not load the queue: %s", f.value))
 
-    def _listen(self, spec: str, factory: Factory[Any]) -> int:
-        port = listen(self.reactor, spec, factory)
+    def _abandon(self) -> None:
+        """Undo a start that failed half-way: no port, no engine, not running."""
+        for port in self.ports:
+            port.stopListening()
+        self.ports = []
+        if self.gateway is not None:
+            self.gateway.stop()
+        if self.writer is not None:  # its thread never started: nothing is queued
+            self.writer.engine.dispose()
+        self.smsc = self.writer = self.gateway = self.smpp_factory = None
+        super().stopService()
+
+    def _listen(self, name: str, spec: str, factory: Factory[Any]) -> int:
+        port = listen(self.reactor, spec, factory, name=name)
         self.ports.append(port)
         number: int = getattr(port.getHost(), "port", 0)
         return number

@@ -23,6 +23,7 @@ from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, encode_address
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from radiolink import rp
+from storage.errors import reason as in_one_line
 
 from .delivery import Station
 from .models import MessageKind
@@ -130,7 +131,7 @@ class Submissions:
             smsc.enqueue(item)
 
         def failed(reason: Any) -> None:
-            log.error("could not store a submit: %s", reason.getErrorMessage())
+            log.error("could not store a submit: %s", in_one_line(reason.value))
             self._reject(link, mr, C.TEMPORARY_FAILURE, station, "storage failed")
 
         d.addCallbacks(committed, failed)

@@ -164,7 +164,10 @@ def _call(
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method)
+    try:
+        request = urllib.request.Request(url, data=data, method=method)
+    except ValueError:
+        raise ApiFailure(f"--api: not a URL: {args.api!r} (expected e.g. {DEFAULT_API})") from None
     request.add_header("content-type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -336,15 +339,14 @@ def _session(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     import logging
 
-    from twisted.internet import reactor
-    from twisted.internet.error import CannotListenError
-
     from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
     from pdu.message_number import Carrier
 
     from .config import options
+    from .serve import Running, serve
+    from .startup import Origins, data_dir
 
     run = options.handset_run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -376,79 +378,93 @@ def _run(args: argparse.Namespace) -> int:
             carrier=run.carrier or Carrier.UDH,
             receipts=run.receipts if run.receipts is not None else True,
         )
-    service = HandsetService(
-        run.msisdn,
-        directory,
-        smsc=run.smsc,
-        ip_server=run.ip_server,
-        credentials=credentials,
-        settings=settings,
-        imsi=run.imsi,
-        companion=run.companion,
-    )
-    address = run.control
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
+
+    async def start(running: Running) -> list[str]:
+        data_dir(directory, "--data-dir")
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, address)
-        control.startService()  # first: a port in use stops us before anything starts
-    except (OSError, CannotListenError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    service.startService()
-    service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
-    service.ready.addErrback(lambda f: print(f"error: {f.getErrorMessage()}", file=sys.stderr))
-    what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
-    print(f"handset: {what}, store in {directory}", flush=True)
-    print(f"handset: control API on http://{control.host}:{control.port}", flush=True)
-    print("press Ctrl-C to stop", flush=True)
+        control = ControlService(phones, run.control)
+        running.start(control)  # first: a port in use stops us before anything starts
+        service = HandsetService(
+            run.msisdn,
+            directory,
+            smsc=run.smsc,
+            ip_server=run.ip_server,
+            credentials=credentials,
+            settings=settings,
+            imsi=run.imsi,
+            companion=run.companion,
+        )
+        running.start(service)
+        service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
+        running.watch(service.ready)  # its store that cannot be used, say
+        what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
+        return [
+            f"handset: {what}, store in {directory}",
+            f"handset: control API on http://{control.host}:{control.port}",
+        ]
 
-    async def stop() -> None:
-        await control.stopService()
-        await service.stopService()
-
-    from twisted.internet.defer import Deferred
-
-    reactor.addSystemEventTrigger("before", "shutdown", lambda: Deferred.fromCoroutine(stop()))
-    reactor.run()
-    return 0
+    return serve(start, Origins({"control": "--control", "data_dir": "--data-dir"}))
 
 
-def _ip_server_url(data_dir: Path, database_url: str | None) -> str:
+def _ip_server_url(args: argparse.Namespace) -> str:
+    """The IP server's database: ``--database-url``, or SQLite in ``--data-dir``."""
     from receipt_server.store import sqlite_url
 
-    if database_url is not None:
-        return database_url
-    data_dir.mkdir(parents=True, exist_ok=True)
-    return sqlite_url(data_dir)
+    from .config.options import option
+    from .config.values import DATABASE_URL
+    from .startup import database_url
+
+    url = option(args, "--database-url", DATABASE_URL, None)
+    return database_url(url, args.data_dir, sqlite_url)
+
+
+def _ip_origins(url: str | None) -> Any:
+    from .startup import Origins
+
+    names = {"data_dir": "--data-dir", "database_url": "--database-url", "ip_server": "--listen"}
+    return Origins(names, url)
+
+
+def _ip_store(args: argparse.Namespace) -> Any:
+    """The IP server's store for a tool (register, unbind): no thread, its
+    Deferreds fire at once; a database that cannot be used is one line."""
+    from receipt_server.store import ReceiptStore
+    from storage import StorageError
+
+    try:
+        return ReceiptStore.open(_ip_server_url(args), threaded=False)
+    except StorageError as exc:
+        raise _ip_origins(args.database_url).explain(exc) from None
 
 
 def _run_ip_server(args: argparse.Namespace) -> int:
     import logging
 
-    from twisted.internet import reactor
-
     from receipt_server.server import ReceiptServerService
 
     from .config import options
+    from .serve import Running, serve
+    from .startup import database_url
 
     run = options.ip_server_run(args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    service = ReceiptServerService(
-        _ip_server_url(run.data_dir, run.database_url),
-        address=run.server.listen,
-        rate=run.server.rate,
-        burst=run.server.burst,
-        retention=run.server.retention(),
-    )
-    service.startService()
-    assert service.listening is not None
-    host, port = service.listening.address
-    print(f"ip server: on {host}:{port}", flush=True)
-    print("press Ctrl-C to stop", flush=True)
-    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
-    reactor.run()
-    return 0
+
+    async def start(running: Running) -> list[str]:
+        from receipt_server.store import sqlite_url
+
+        service = ReceiptServerService(
+            database_url(run.database_url, run.data_dir, sqlite_url),
+            address=run.server.listen,
+            rate=run.server.rate,
+            burst=run.server.burst,
+            retention=run.server.retention(),
+        )
+        running.start(service)
+        assert service.listening is not None
+        host, port = service.listening.address
+        return [f"ip server: on {host}:{port}"]
+
+    return serve(start, _ip_origins(run.database_url))
 
 
 def _register(args: argparse.Namespace) -> int:
@@ -458,13 +474,16 @@ def _register(args: argparse.Namespace) -> int:
     from handset.sealed import DeviceKey
     from handset.service import Credentials
     from pdu import PDUError
-    from receipt_server.store import ReceiptStore
 
+    from .errors import CommandError
+    from .startup import data_dir
+
+    if args.out is not None:  # before registering: no device without its credentials
+        data_dir(args.out.parent, "--out")
     # The device's key pair is made here on its behalf (the file is what the
     # device keeps); only the public half goes into the server's database.
     key = DeviceKey.generate()
-    url = _ip_server_url(args.data_dir, args.database_url)
-    store = ReceiptStore.open(url, threaded=False)  # its Deferreds fire at once
+    store = _ip_store(args)
     outcome: list[Any] = []
     try:
         msisdn = number_of(args.msisdn)  # as the handset will name itself
@@ -481,17 +500,17 @@ def _register(args: argparse.Namespace) -> int:
         return 2
     credentials = Credentials(outcome[0].device_id, outcome[0].secret, key.to_text())
     if args.out is not None:
-        credentials.save(args.out)
+        try:
+            credentials.save(args.out)
+        except OSError as exc:
+            raise CommandError(f"--out: cannot write {exc.filename} ({exc.strerror})") from None
     print(json.dumps({"device_id": credentials.device_id, "secret": credentials.secret,
                       "private_key": credentials.private_key}))  # fmt: skip
     return 0
 
 
 def _unbind(args: argparse.Namespace) -> int:
-    from receipt_server.store import ReceiptStore
-
-    url = _ip_server_url(args.data_dir, args.database_url)
-    store = ReceiptStore.open(url, threaded=False)
+    store = _ip_store(args)
     outcome: list[Any] = []
     try:
         store.unbind(args.device_id).addBoth(outcome.append)

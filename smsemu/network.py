@@ -4,7 +4,8 @@ Options (``smsemu.parsers``) come from the command line over a TOML file
 (``--config``) whose keys have the same names (``[smsc]`` table), read by
 ``smsemu.config``.
 Ports may be 0 to take free ones; the lines printed at start say where each
-service listens.
+service listens.  A start that fails stops what it started and exits with
+one line naming the option (``smsemu.serve``, ``smsemu.startup``).
 """
 
 from __future__ import annotations
@@ -13,13 +14,9 @@ import argparse
 import logging
 import secrets
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
-from twisted.application.service import Service
-from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
-from twisted.python.failure import Failure
 
 from handset.phone import Phone
 from handset.sealed import DeviceKey
@@ -35,54 +32,22 @@ from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.service import SmscService
 from smsc.smpp.gateway import SmppGateway
 from smsc.store import sqlite_url
+from storage import safe_url
 
 from .config import Config, options
+from .serve import Running, serve
+from .startup import Origins, database_url, network_origins
+from .startup import data_dir as make_dir
 
 log = logging.getLogger(__name__)
 
 
-def _data_dir_url(config: Config, sqlite: Callable[[Path], str]) -> str:
-    url = config.smsc.database_url
-    if url is None:
-        data_dir = config.smsc.data_dir
-        data_dir.mkdir(parents=True, exist_ok=True)
-        url = str(sqlite(data_dir))
-    return url
-
-
-def build_smsc(config: Config) -> SmscService:
+def build_smsc(config: Config, origins: Origins) -> SmscService:
+    s = config.smsc
+    url = database_url(s.database_url, s.data_dir, sqlite_url, origins.names["data_dir"])
     return SmscService(
-        config.smsc.core(),
-        _data_dir_url(config, sqlite_url),
-        link=config.smsc.link,
-        admin=config.smsc.admin,
-        smpp=config.smsc.smpp,
-        smpp_config=config.smpp,
+        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=config.smpp
     )
-
-
-def _stop_all(services: list[Service]) -> Deferred[None]:
-    """Stop the services one after another, the last started first: handsets
-    before the servers they talk to."""
-
-    async def stop() -> None:
-        for service in reversed(services):
-            stopped = service.stopService()
-            if stopped is not None:
-                await stopped
-
-    return Deferred.fromCoroutine(stop())
-
-
-def _serve(services: list[Service], lines: list[str]) -> int:
-    from twisted.internet import reactor
-
-    for line in lines:
-        print(line, flush=True)
-    print("press Ctrl-C to stop", flush=True)
-    reactor.addSystemEventTrigger("before", "shutdown", _stop_all, services)
-    reactor.run()
-    return 0
 
 
 def _logging() -> None:
@@ -98,7 +63,7 @@ def _smsc_lines(service: SmscService) -> list[str]:
     lines = [
         f"smsc: radio link on {service.host(service.link_port)}:{service.link_port}",
         f"smsc: admin API on http://{admin}:{service.admin_port}",
-        f"smsc: database {service.database_url.split('@')[-1]}",
+        f"smsc: database {safe_url(service.database_url)}",
     ]
     if service.smpp_address is not None:
         lines.append(f"smsc: SMPP on {service.host(service.smpp_port)}:{service.smpp_port}")
@@ -114,40 +79,47 @@ def _smsc_lines(service: SmscService) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
+    origins = network_origins(args, config)
     _logging()
-    service = build_smsc(config)
-    service.startService()
-    return _serve([service], _smsc_lines(service))
+
+    async def start(running: Running) -> list[str]:
+        service = build_smsc(config, origins)
+        running.start(service)
+        return _smsc_lines(service)
+
+    return serve(start, origins)
 
 
 def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
-    from twisted.internet import reactor
-
     config = options.network(args, up=True)
+    origins = network_origins(args, config, up=True)
     _logging()
-    smsc = build_smsc(config)
-    smsc.startService()
-    ip_server = config.ip_server
-    ip = ReceiptServerService(
-        _data_dir_url(config, receipt_sqlite_url),
-        address=ip_server.listen,
-        rate=ip_server.rate,
-        burst=ip_server.burst,
-        retention=ip_server.retention(),
-        query_timeout=ip_server.query_timeout,
-    )
-    ip.startService()
-    store, listening = ip.store, ip.listening
-    assert store is not None and listening is not None
-    if smsc.gateway is not None:
-        report_reads(listening.factory, smsc.gateway)
     data_dir = config.smsc.data_dir
-    services: list[Service] = [smsc, ip]
-    phones: dict[str, Phone] = {}
-    lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
 
-    async def start_handsets() -> None:
+    async def start(running: Running) -> list[str]:
+        make_dir(data_dir, origins.names["data_dir"])  # the handsets' stores live there
+        smsc = build_smsc(config, origins)
+        running.start(smsc)
+        ip_server = config.ip_server
+        ip = ReceiptServerService(
+            database_url(config.smsc.database_url, data_dir, receipt_sqlite_url),
+            address=ip_server.listen,
+            rate=ip_server.rate,
+            burst=ip_server.burst,
+            retention=ip_server.retention(),
+            query_timeout=ip_server.query_timeout,
+        )
+        running.start(ip)
+        store, listening = ip.store, ip.listening
+        assert store is not None and listening is not None
+        if smsc.gateway is not None:
+            report_reads(listening.factory, smsc.gateway)
+        # Every listener up before the handsets start: a port in use stops us early.
+        phones: dict[str, Phone] = {}
+        control = ControlService(phones, config.control.listen)
+        running.start(control)
+        lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
         for entry in config.handsets:
             directory = handset_dir(data_dir, entry.msisdn)
             credentials = await provision(store, entry.msisdn, directory)
@@ -159,8 +131,7 @@ def run_up(args: argparse.Namespace) -> int:
                 credentials=credentials,
                 imsi=entry.imsi,
             )
-            service.startService()
-            services.append(service)
+            running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
             phones[service.msisdn] = phone
             if entry.changes():
@@ -183,30 +154,15 @@ def run_up(args: argparse.Namespace) -> int:
                 credentials=credentials,
                 companion=companion.name,
             )
-            service.startService()
-            services.append(service)
+            running.start(service)
             phone = await service.ready
             phone.auto_login = companion.auto_login
             phones[phone.owner] = phone
             lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
-        control = ControlService(phones, config.control.listen)
-        control.startService()
-        services.append(control)
         lines.append(f"handsets: control API on http://{control.host}:{control.port}")
+        return lines
 
-    def started(_: object) -> None:
-        for line in lines:
-            print(line, flush=True)
-        print("press Ctrl-C to stop", flush=True)
-
-    def failed(failure: Failure) -> None:
-        print(f"error: {failure.getErrorMessage()}", file=sys.stderr, flush=True)
-        reactor.stop()
-
-    reactor.addSystemEventTrigger("before", "shutdown", _stop_all, services)
-    Deferred.fromCoroutine(start_handsets()).addCallbacks(started, failed)
-    reactor.run()
-    return 0
+    return serve(start, origins)
 
 
 def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:

@@ -6,12 +6,25 @@ migrations and repository; what they share is here:
 
 - ``engine``: an engine on a URL, with the SQLite settings a component needs;
 - ``migrations``: a component's Alembic migrations, with its own version table;
+- ``errors``: a database that cannot be used, in one line (``StorageError``),
+  and URLs printed without their passwords;
 - ``worker``: one thread per store that runs queued work as one transaction
   and tells each caller once its work is committed.
 """
 
-from .engine import SqliteSettings, open_engine, sqlite_file_url
+from .engine import SqliteSettings, check_url, open_engine, sqlite_file_url
+from .errors import StorageError, safe_url
 from .migrations import migrate, run_env
 from .worker import Worker
 
-__all__ = ["SqliteSettings", "Worker", "migrate", "open_engine", "run_env", "sqlite_file_url"]
+__all__ = [
+    "SqliteSettings",
+    "StorageError",
+    "Worker",
+    "check_url",
+    "migrate",
+    "open_engine",
+    "run_env",
+    "safe_url",
+    "sqlite_file_url",
+]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import logging
 import threading
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from .errors import place, reason
 
 log = logging.getLogger(__name__)
 
@@ -17,11 +20,29 @@ class Checkpointer:
     leaves the database file whole.  Pair it with
     ``SqliteSettings(autocheckpoint=False)``: the automatic checkpoint would
     otherwise run inside a commit now and then and hold up every
-    acknowledgement queued behind it."""
+    acknowledgement queued behind it.
 
-    def __init__(self, engine: Engine, interval: float = 0.5, name: str = "checkpoint") -> None:
+    A file that stops taking writes (made read-only, its disk full) fails the
+    checkpoint, not the commits before it: they are in the log, which SQLite
+    copies back once it can.  So a failure is told in one line, once (again
+    only if the reason changes), and the checkpoint is tried less and less
+    often, up to every ``max_interval`` seconds; one line says when it works
+    again.  Commits that fail meanwhile fail on their own (``Worker``): what
+    was not committed was not acknowledged.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        interval: float = 0.5,
+        name: str = "checkpoint",
+        max_interval: float = 30.0,
+    ) -> None:
         self.engine = engine
         self.interval = interval
+        self.max_interval = max_interval
+        self.failing: str | None = None  # the reason of the last failure, while failing
+        self._wait = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
@@ -35,13 +56,28 @@ class Checkpointer:
         if self._thread.is_alive():
             self._thread.join()
 
+    def step(self, conn: Connection, mode: str = "PASSIVE") -> float:
+        """One checkpoint; the seconds to wait before the next."""
+        try:
+            conn.exec_driver_sql(f"PRAGMA wal_checkpoint({mode})")
+        except DBAPIError as exc:
+            why = reason(exc, self.engine.url)
+            if why != self.failing:
+                log.error(
+                    "checkpoint of %s failed (%s); its write-ahead log keeps the commits",
+                    place(self.engine.url),
+                    why,
+                )
+            self.failing = why
+            self._wait = min(self._wait * 2, self.max_interval)
+            return self._wait
+        if self.failing is not None:
+            log.warning("checkpoint of %s works again", place(self.engine.url))
+        self.failing, self._wait = None, self.interval
+        return self._wait
+
     def _run(self) -> None:
         with self.engine.connect() as conn:
-            while True:
-                try:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                except Exception:
-                    log.exception("WAL checkpoint failed")
-                if self._stop.wait(self.interval):
-                    break
-            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            while not self._stop.wait(self.step(conn)):
+                pass
+            self.step(conn, "TRUNCATE")

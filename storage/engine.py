@@ -1,5 +1,6 @@
 """Engines: SQLite in WAL mode with the durability a component needs, or any
-SQLAlchemy URL (PostgreSQL for several processes)."""
+SQLAlchemy URL (PostgreSQL for several processes).  A URL that is none, or
+names a driver that is not there, is a ``StorageError`` before any engine."""
 
 from __future__ import annotations
 
@@ -8,6 +9,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from .errors import EXAMPLES, StorageError, safe_url
+
+#: Where a driver that is not installed comes from, by backend.
+_INSTALL = {
+    "postgresql": "pip install 'smsemu[postgres]' and a postgresql+psycopg:// URL",
+}
 
 
 @dataclass(frozen=True)
@@ -30,10 +40,37 @@ def sqlite_file_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def check_url(url: str) -> URL:
+    """``url`` parsed, its dialect known and its driver installed: as far as
+    it can be checked without connecting.  StorageError says what is wrong."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StorageError(f"not a database URL: {safe_url(url)!r} ({EXAMPLES})") from None
+    try:
+        dialect = parsed.get_dialect()
+    except NoSuchModuleError:
+        raise StorageError(
+            f"no database dialect or driver {parsed.drivername!r} in {safe_url(parsed)!r} "
+            f"({EXAMPLES})",
+            parsed,
+        ) from None
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        driver = exc.name or parsed.get_driver_name()
+        install = _INSTALL.get(parsed.get_backend_name(), f"pip install {driver}")
+        raise StorageError(
+            f"the database driver {driver!r} of {safe_url(parsed)} is not installed ({install})",
+            parsed,
+        ) from None
+    return parsed
+
+
 def open_engine(url: str, sqlite: SqliteSettings | None = None) -> Engine:
     """An engine on ``url``; on SQLite, WAL with ``sqlite``'s pragmas (readers
     never block the writer) and a connection any thread may use."""
-    if not url.startswith("sqlite"):
+    if check_url(url).get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
     settings = sqlite or SqliteSettings()
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from alembic import command, context
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, column, table, update
+
+from .errors import told
 
 
 def migrate(engine: Engine, migrations: Path) -> None:
@@ -22,10 +24,15 @@ def migrate(engine: Engine, migrations: Path) -> None:
     table, which the foreign keys pointing at it would refuse.  The pragma
     takes effect only outside a transaction, hence the commit before it; the
     connection gets its own setting back afterwards.
+
+    A database that does not answer or takes no writes is a ``StorageError``
+    here, at start, rather than a failed commit once messages flow.
     """
     config = Config()
     config.set_main_option("script_location", str(migrations))
-    with engine.connect() as connection:
+    with told(engine.url, connecting=True):
+        connection = engine.connect()
+    with connection, told(engine.url):
         sqlite = connection.dialect.name == "sqlite"
         if sqlite:
             enforced = connection.exec_driver_sql("PRAGMA foreign_keys").scalar()
@@ -52,3 +59,7 @@ def run_env(metadata: MetaData, version_table: str) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        # A write that changes nothing: a database that refuses writes (a
+        # read-only file, a standby server) fails here, while starting.
+        version = table(version_table, column("version_num"))
+        context.get_bind().execute(update(version).values(version_num=version.c.version_num))

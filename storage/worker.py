@@ -11,6 +11,8 @@ The rules it keeps:
   acknowledgement nobody waits on) may wait ``lazy_wait`` seconds for company;
 * a batch that fails is run again one job at a time, so one bad job fails
   alone, and the connection is opened afresh (a PostgreSQL restart, say);
+  what the database says of itself (read-only, disk full, gone) is logged in
+  one line, a bug with its traceback;
 * ``stop()`` commits what is queued, ends the thread and fires; it never
   blocks the reactor.  ``close()`` is its blocking twin for callers with no
   reactor running (command-line tools);
@@ -33,8 +35,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
+
+from .errors import reason
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -209,7 +214,10 @@ class Worker:
                     job.result = None
                     self._execute([job])
             else:
-                if not isinstance(exc, self.expected):
+                if isinstance(exc, OperationalError):  # the database's, not a bug: one line
+                    why = reason(exc, self.engine.url)
+                    log.error("%s: database work failed: %s", self.name, why)
+                elif not isinstance(exc, self.expected):
                     log.exception("%s: database work failed", self.name)
                 batch[0].failure = exc
             return

@@ -6,8 +6,9 @@ tests/reactorguard.py)."""
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+#: Root ignores file permissions: tests that need an unwritable file use chattr.
+ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+def unwritable() -> Iterator[Callable[[Path], Callable[[], None]]]:
+    """Make a file or directory unwritable for smsemu: ``chmod a-w`` for a
+    user, but root ignores permissions, so as root the immutable attribute
+    (``chattr +i``: not even root may write it).  Each call gives the undo,
+    which the end of the test does too."""
+    undos: list[Callable[[], None]] = []
+
+    def make(path: Path) -> Callable[[], None]:
+        if ROOT:
+            subprocess.run(["chattr", "+i", str(path)], check=True)
+        else:
+            path.chmod(path.stat().st_mode & 0o555)
+
+        def undo() -> None:
+            if undo not in undos:  # undone already
+                return
+            undos.remove(undo)
+            if ROOT:
+                subprocess.run(["chattr", "-i", str(path)], check=True)
+            else:
+                path.chmod(path.stat().st_mode | 0o200)
+
+        undos.append(undo)
+        return undo
+
+    yield make
+    for undo in reversed(list(undos)):
+        undo()

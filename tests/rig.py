@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from pdu import Direction, Tpdu, decode
 from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused
@@ -109,6 +110,7 @@ class SmscProcess:
     ip_port: int = 0  # smsemu up only, as the two below
     control_port: int = 0
     handsets: list[str] = field(default_factory=list)
+    stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
 
     def __post_init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -117,7 +119,7 @@ class SmscProcess:
             ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", self.command, *ports, *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
         )  # fmt: skip
         assert self.proc.stdout is not None
         for line in self.proc.stdout:

@@ -15,7 +15,8 @@ from handset.store import open_engine as open_handset
 from receipt_server.store import migrate as migrate_receipts
 from receipt_server.store import open_engine as open_receipts
 from smsc.store import open_engine as open_smsc
-from storage import SqliteSettings, Worker, open_engine
+from storage import SqliteSettings, Worker, open_engine, safe_url
+from storage.checkpoint import Checkpointer
 
 
 def test_three_components_migrate_one_database_each_with_its_own_version_table(
@@ -113,3 +114,39 @@ def test_worker_unthreaded_runs_at_once(tmp_path: Path) -> None:
     stopped: list[object] = []
     worker.stop().addCallback(stopped.append)
     assert stopped == [None]
+
+
+def test_safe_url_hides_the_password() -> None:
+    assert safe_url("postgresql+psycopg://bob:secret@db:5432/x") == (
+        "postgresql+psycopg://bob:***@db:5432/x"
+    )
+    assert safe_url("sqlite:///data/smsc.sqlite3") == "sqlite:///data/smsc.sqlite3"
+    assert safe_url("not a url //bob:secret@db") == "not a url //bob:***@db"
+
+
+def test_a_checkpoint_that_fails_is_told_once_and_tried_less_often(
+    tmp_path: Path, unwritable: Callable[[Path], Callable[[], None]], caplog: Any
+) -> None:
+    """The database file unwritable under a log with commits in it: one
+    line however often the checkpoint fails, waits doubling up to the
+    maximum, one line when it works again and the interval back."""
+    path = tmp_path / "db.sqlite3"
+    engine = open_engine(f"sqlite:///{path}", SqliteSettings(autocheckpoint=False))
+    checkpointer = Checkpointer(engine, interval=0.5, max_interval=4.0)
+    with engine.connect() as writer:
+        writer.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        writer.exec_driver_sql("INSERT INTO t VALUES (1)")
+        writer.commit()  # in the log, not yet in the file
+        writable_again = unwritable(path)
+        with engine.connect() as refused:  # opened on a file it cannot write
+            waits = [checkpointer.step(refused) for _ in range(6)]
+        assert waits == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+        failed = [r for r in caplog.records if r.name == "storage.checkpoint"]
+        assert len(failed) == 1 and failed[0].exc_info is None
+        assert failed[0].getMessage().startswith(f"checkpoint of {path} failed (")
+        writable_again()
+        assert checkpointer.step(writer) == 0.5
+        assert checkpointer.step(writer) == 0.5
+    told = [r.getMessage() for r in caplog.records if r.name == "storage.checkpoint"]
+    assert told[1:] == [f"checkpoint of {path} works again"]
+    engine.dispose()

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from twisted.internet import reactor
-from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import Factory, Protocol
 
-from txkit import Backoff, backoff_policy, endpoint_spec, listen
+from txkit import Backoff, ListenError, backoff_policy, endpoint_spec, listen
 
 
 @pytest.mark.parametrize(
@@ -40,8 +39,11 @@ def test_listen_gives_the_port_at_once_and_a_taken_port_raises() -> None:
         address = port.getHost()
         assert address.host == "127.0.0.1"  # type: ignore[attr-defined]
         assert address.port > 0  # type: ignore[attr-defined]
-        with pytest.raises(CannotListenError):
-            listen(reactor, f"127.0.0.1:{address.port}", factory)  # type: ignore[attr-defined]
+        taken = f"127.0.0.1:{address.port}"  # type: ignore[attr-defined]
+        with pytest.raises(ListenError) as info:
+            listen(reactor, taken, factory, name="admin")
+        assert str(info.value) == f"{taken} is in use (Address already in use)"
+        assert (info.value.name, info.value.spec) == ("admin", taken)
     finally:
         port.stopListening()
 

@@ -2,6 +2,6 @@
 strings, TCP_NODELAY, and the product's one back-off policy."""
 
 from .backoff import Backoff, backoff_policy
-from .endpoints import endpoint_spec, listen, nodelay
+from .endpoints import ListenError, endpoint_spec, listen, nodelay
 
-__all__ = ["Backoff", "backoff_policy", "endpoint_spec", "listen", "nodelay"]
+__all__ = ["Backoff", "ListenError", "backoff_policy", "endpoint_spec", "listen", "nodelay"]

@@ -10,10 +10,12 @@ opened to other hosts only when the user names their address.
 
 from __future__ import annotations
 
+import errno
 import re
 
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import serverFromString
+from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
 from twisted.python.failure import Failure
 
@@ -54,12 +56,44 @@ def _escape(host: str) -> str:
     return host.replace(":", "\\:")
 
 
-def listen(reactor: object, spec: str, factory: IProtocolFactory) -> IListeningPort:
+class ListenError(Exception):
+    """A listener that could not start, told in one line: ``127.0.0.1:7180 is
+    in use (Address already in use)``.  ``name`` says which listener it was
+    (``"admin"``), for the caller to name the option that set it."""
+
+    def __init__(self, spec: str, reason: str, *, name: str | None = None) -> None:
+        super().__init__(reason)
+        self.spec = spec
+        self.reason = reason
+        self.name = name
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def _reason(spec: str, failure: BaseException) -> str:
+    """``HOST:PORT is in use (...)`` or ``cannot listen on HOST:PORT (...)``."""
+    if not isinstance(failure, CannotListenError):
+        return f"cannot listen on {spec} ({failure})"
+    host = failure.interface or "0.0.0.0"
+    where = f"[{host}]:{failure.port}" if ":" in host else f"{host}:{failure.port}"
+    error = failure.socketError
+    why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+        return f"{where} is in use ({why})"
+    return f"cannot listen on {where} ({why})"
+
+
+def listen(
+    reactor: object, spec: str, factory: IProtocolFactory, *, name: str | None = None
+) -> IListeningPort:
     """Listen on ``spec`` (see ``endpoint_spec``) now, and return the port.
 
-    TCP, SSL and UNIX endpoints listen at once, so the port (and a
-    ``CannotListenError``) is there when this returns; services read it in
-    ``startService``.  An endpoint that could only listen later is refused.
+    TCP, SSL and UNIX endpoints listen at once, so the port (or the
+    ``ListenError`` that says why not, a port in use, say) is there when this
+    returns; services read it in ``startService``.  An endpoint that could
+    only listen later is refused.  ``name`` is the listener's, carried by the
+    error.
     """
     endpoint = serverFromString(reactor, endpoint_spec(spec))  # type: ignore[no-untyped-call]
     d: Deferred[IListeningPort] = endpoint.listen(factory)
@@ -70,6 +104,9 @@ def listen(reactor: object, spec: str, factory: IProtocolFactory) -> IListeningP
         raise ValueError(f"{spec!r}: this endpoint does not listen at once")
     outcome = result[0]
     if isinstance(outcome, Failure):
+        error = outcome.value
+        if isinstance(error, CannotListenError | OSError):
+            raise ListenError(spec, _reason(spec, error), name=name) from None
         outcome.raiseException()
     assert not isinstance(outcome, Failure)
     return outcome

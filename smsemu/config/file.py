@@ -30,6 +30,7 @@ from .. import defaults
 from .smpp import default_smpp, smpp
 from .values import (
     BOOLEAN,
+    DATABASE_URL,
     ENDPOINT,
     STRING,
     ConfigError,
@@ -190,7 +191,7 @@ def _smsc(table: Table) -> SmscSettings:
     d = SmscSettings()
     settings = SmscSettings(
         data_dir=Path(table.take("data_dir", STRING, str(d.data_dir))),
-        database_url=table.take("database_url", STRING, d.database_url),
+        database_url=table.take("database_url", DATABASE_URL, d.database_url),
         link=table.take("link", ENDPOINT, d.link),
         admin=table.take("admin", ENDPOINT, d.admin),
         smpp=table.take("smpp", ENDPOINT, d.smpp),

@@ -31,7 +31,7 @@ from .file import (
     IpServerSettings,
     load,
 )
-from .values import ADDRESS, ENDPOINT, ConfigError, Kind, Wrong
+from .values import ADDRESS, DATABASE_URL, ENDPOINT, ConfigError, Kind, Wrong
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -53,7 +53,7 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
         smsc=replace(
             s,
             data_dir=args.data_dir if args.data_dir is not None else s.data_dir,
-            database_url=args.database_url if args.database_url is not None else s.database_url,
+            database_url=option(args, "--database-url", DATABASE_URL, s.database_url),
             link=option(args, "--link", ENDPOINT, s.link),
             admin=option(args, "--admin", ENDPOINT, s.admin),
             smpp=option(args, "--smpp", ENDPOINT, s.smpp),
@@ -160,4 +160,4 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         history_days=option(args, "--history-days", DAYS, d.history_days),
         history_count=option(args, "--history-count", COUNT, d.history_count),
     )
-    return IpServerRun(server, args.data_dir, args.database_url)
+    return IpServerRun(server, args.data_dir, option(args, "--database-url", DATABASE_URL, None))

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from twisted.internet.endpoints import serverFromString
 
+from storage import StorageError, check_url
 from txkit import endpoint_spec
 
 from ..errors import CommandError
@@ -46,6 +47,11 @@ class Wrong(ValueError):
     """What a ``Kind`` says of a value it refuses (the caller adds where)."""
 
 
+class Said(Wrong):
+    """A ``Wrong`` that says all, the value and what was expected: the
+    ``Kind`` adds nothing to it."""
+
+
 def _shown(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -64,6 +70,8 @@ class Kind(Generic[T]):
     def value(self, value: object) -> T:
         try:
             return self.check(value)
+        except Said:
+            raise
         except Wrong as exc:
             raise Wrong(f"expected {self.expected}, got {_shown(value)}{exc}") from None
 
@@ -195,6 +203,18 @@ def _address(value: object) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def _database_url(value: object) -> str:
+    """A SQLAlchemy URL whose driver is installed (checked without connecting);
+    what is wrong is said without the URL's password."""
+    text = _string(value)
+    try:
+        check_url(text)
+    except StorageError as exc:
+        raise Said(str(exc)) from None
+    return text
+
+
+DATABASE_URL: Kind[str] = Kind("a database URL", _database_url)
 ENDPOINT: Kind[str] = Kind(
     "HOST:PORT or an endpoint string like 'tcp:7101:interface=127.0.0.1'", _endpoint
 )
