@@ -151,7 +151,7 @@ def test_every_pointer_to_a_section_of_the_docs_names_one() -> None:
     for path in sources():
         text, where = path.read_text(), path.relative_to(ROOT)
         doc: Path | None = None
-        for m in re.finditer(r"((?:docs/)?[\w-]+\.md)|§([A-Z][\w-]*)", text):
+        for m in re.finditer(r"((?:docs/)?[\w-]+\.md)|§([A-Z][a-z][\w-]*)", text):
             if m[1] is not None:
                 doc = ROOT / m[1] if "/" in m[1] or m[1] == "README.md" else ROOT / "docs" / m[1]
             elif doc is None or not doc.exists() or m[2] not in headings(doc):
