@@ -103,6 +103,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--burst", help="requests a device may make at once (100)")
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
+    p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     p.set_defaults(run=_run_ip_server)
 
     p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
@@ -395,11 +396,14 @@ def _run_ip_server(args: argparse.Namespace) -> int:
         rate=run.server.rate,
         burst=run.server.burst,
         retention=run.server.retention(),
+        metrics_address=run.metrics,
     )
     service.startService()
     assert service.listening is not None
     host, port = service.listening.address
     print(f"ip server: on {host}:{port}", flush=True)
+    if service.metrics_url is not None:
+        print(f"ip server: metrics on {service.metrics_url}", flush=True)
     print("press Ctrl-C to stop", flush=True)
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()

@@ -182,6 +182,7 @@ def run_up(args: argparse.Namespace) -> int:
     ip.startService()
     store, listening = ip.store, ip.listening
     assert store is not None and listening is not None
+    smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
     if smsc.gateway is not None:
         report_reads(listening.factory, smsc.gateway)
     data_dir = config.smsc.data_dir
