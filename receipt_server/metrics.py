@@ -91,3 +91,9 @@ class IpMetrics:
         self.rate_limited = reg.counter(
             "smsemu_ip_rate_limited_total", "requests refused: past the device's rate"
         )
+        # The series known beforehand start at 0, so that rate() sees the first one.
+        for kind in ("phone", "companion"):
+            self.logins.inc(kind, by=0)
+        self.responses.inc("accepted", by=0)
+        for status in ("complete", "partial", "not_found"):
+            self.queries_finished.inc(status, by=0)

@@ -100,7 +100,7 @@ class SmppMetrics:
             "smsemu_smpp_window_outstanding",
             "deliver_sm sent and awaiting their response",
             ("system_id",),
-            read=lambda: {(e,): n for e, n in outbox.in_flight_by_esme().items()},
+            read=lambda: _per_esme(sessions, outbox.in_flight_by_esme()),
         )
         reg.gauge(
             "smsemu_smpp_outbox_depth",
@@ -115,3 +115,8 @@ class SmppMetrics:
         self.responses.inc(esme, response.name, status_name(status))
         if status == S.ESME_RTHROTTLED:
             self.throttled.inc(esme)
+
+
+def _per_esme(sessions: Sessions, counts: dict[str, int]) -> dict[tuple[str, ...], float]:
+    """``counts`` for every ESME that has bound (0 for those without any)."""
+    return {(e,): counts.get(e, 0) for e in sessions.connections.keys() | counts.keys()}
