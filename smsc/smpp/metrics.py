@@ -24,12 +24,12 @@ BIND_KIND = {
 }
 
 
+_STATUS_NAMES = {s.value: s.name for s in S}
+
+
 def status_name(status: int) -> str:
     """``ESME_RTHROTTLED``, or the hex of a code the table lacks."""
-    try:
-        return S(status).name
-    except ValueError:
-        return f"{status:#010x}"
+    return _STATUS_NAMES.get(status) or f"{status:#010x}"
 
 
 def deliver_kind(esm_class: int) -> str:
