@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from twisted.web.resource import Resource
 from twisted.web.server import Request
@@ -28,6 +28,7 @@ Labels = tuple[str, ...]
 #: What a ``read`` function returns: the value of a metric without labels, or
 #: the value of each series by its label values.
 Reading = float | Mapping[Labels, float]
+Reader = Callable[[], Reading]
 
 _NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -97,14 +98,11 @@ class _Valued(Metric):
         help_: str,
         labels: Sequence[str] = (),
         *,
-        read: Callable[[], Reading] | None = None,
+        read: Reader | None = None,
     ) -> None:
         super().__init__(name, help_, labels)
         self.read = read
         self.values: dict[Labels, float] = {} if labels else {(): 0.0}
-
-    def value(self, *labels: str) -> float:
-        return self._current().get(self._key(labels), 0.0)
 
     def _current(self) -> Mapping[Labels, float]:
         if self.read is None:
@@ -180,6 +178,9 @@ class Histogram(Metric):
             yield self._series("_count", values, total)
 
 
+M = TypeVar("M", bound=Metric)
+
+
 class Registry:
     """A component's metrics, rendered in the order they were made, then
     those of the registries it includes (``smsemu up`` shows the IP
@@ -189,41 +190,26 @@ class Registry:
         self.metrics: dict[str, Metric] = {}
         self.included: list[Registry] = []
 
-    def add(self, metric: Metric) -> None:
+    def add(self, metric: M) -> M:
         if metric.name in self.metrics:
             raise ValueError(f"metric {metric.name} is registered already")
         self.metrics[metric.name] = metric
+        return metric
 
     def counter(
-        self,
-        name: str,
-        help_: str,
-        labels: Sequence[str] = (),
-        *,
-        read: Callable[[], Reading] | None = None,
+        self, name: str, help_: str, labels: Sequence[str] = (), *, read: Reader | None = None
     ) -> Counter:
-        counter = Counter(name, help_, labels, read=read)
-        self.add(counter)
-        return counter
+        return self.add(Counter(name, help_, labels, read=read))
 
     def gauge(
-        self,
-        name: str,
-        help_: str,
-        labels: Sequence[str] = (),
-        *,
-        read: Callable[[], Reading] | None = None,
+        self, name: str, help_: str, labels: Sequence[str] = (), *, read: Reader | None = None
     ) -> Gauge:
-        gauge = Gauge(name, help_, labels, read=read)
-        self.add(gauge)
-        return gauge
+        return self.add(Gauge(name, help_, labels, read=read))
 
     def histogram(
         self, name: str, help_: str, labels: Sequence[str] = (), *, buckets: Sequence[float]
     ) -> Histogram:
-        histogram = Histogram(name, help_, labels, buckets=buckets)
-        self.add(histogram)
-        return histogram
+        return self.add(Histogram(name, help_, labels, buckets=buckets))
 
     def include(self, other: Registry) -> None:
         self.included.append(other)
