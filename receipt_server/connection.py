@@ -46,6 +46,10 @@ class ReceiptServerProtocol(Protocol):
         self.reader = wire.FrameReader(wire.DEVICE_MESSAGES)
         self.lost: Deferred[None] = Deferred()
         self.peer = "?"
+        self.metrics = factory.metrics
+        #: Ids of the responses (read receipts) not answered yet: their ``ok``
+        #: or ``error`` is counted as their outcome.
+        self._responses: set[wire.RequestId] = set()
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -60,6 +64,8 @@ class ReceiptServerProtocol(Protocol):
         for item in self.reader.feed(data):
             if self.session.closed:
                 break
+            if isinstance(item, wire.Response):
+                self._responses.add(item.id)
             self._apply(self.session.receive(item, self._now()))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -99,6 +105,7 @@ class ReceiptServerProtocol(Protocol):
                 if isinstance(action.message, wire.Error):
                     log.info("%s: error %s: %s", self.who(), action.message.code,
                              action.message.reason)  # fmt: skip
+                self._count(action.message)
                 if self.transport is not None:
                     self.transport.write(self._encode(action.message))
             elif isinstance(action, Close):
@@ -122,12 +129,28 @@ class ReceiptServerProtocol(Protocol):
             elif isinstance(action, AckFeedback):
                 self._effect(
                     self.factory.store.ack(action.msisdn, action.feedback_id),
-                    lambda _: [],
+                    self._acked,
                     lambda _: [],
                     "could not record an acknowledgement",
                 )
             elif isinstance(action, Serve):
                 self.factory.serve(self, action.identity, action.message)
+
+    def _count(self, message: wire.Message) -> None:
+        if isinstance(message, wire.Feedback):
+            self.metrics.feedback_pushed.inc()
+        elif isinstance(message, wire.Ok | wire.Error):
+            if isinstance(message, wire.Error) and message.code == wire.ErrorCode.RATE_LIMITED:
+                self.metrics.rate_limited.inc()
+            if message.id is not None and message.id in self._responses:
+                self._responses.discard(message.id)
+                outcome = "accepted" if isinstance(message, wire.Ok) else str(message.code)
+                self.metrics.responses.inc(outcome)
+
+    def _acked(self, acked: bool) -> list[Action]:
+        if acked:
+            self.metrics.feedback_pending.dec()
+        return []
 
     def _encode(self, message: wire.Message) -> bytes:
         try:
@@ -161,6 +184,8 @@ class ReceiptServerProtocol(Protocol):
         return float(self.factory.clock.seconds())
 
     def _logged_in(self, identity: Identity | None) -> list[Action]:
+        if identity is None:
+            self.metrics.auth_failures.inc()
         self._apply(self.session.login_result(identity, self._now()))
         if identity is not None and self.session.state in (State.AUTHENTICATED, State.PUSH):
             self.factory.logged_in(self, identity)
@@ -171,6 +196,7 @@ class ReceiptServerProtocol(Protocol):
             feedback = wire.Feedback(
                 feedback_id, action.receiver, action.message_number, action.status
             )
+            self.metrics.feedback_pending.inc()
             self.factory.deliver(action.to_msisdn, feedback)
             return self.session.stored(action.request_id)
 

@@ -22,6 +22,7 @@ from ipwire.server_session import Identity, State
 from .connection import ReceiptServerProtocol
 from .history import Retention
 from .ip_path import IpPath
+from .metrics import IpMetrics
 from .queries import QueryRefused
 from .relay_runner import RelayRunner
 from .repository import Repository
@@ -48,6 +49,7 @@ class ReceiptServerFactory(Factory):
         retention: Retention | None = None,
         query_timeout: float = DEFAULT_QUERY_TIMEOUT,
         results_ttl: timedelta = RESULTS_TTL,
+        metrics: IpMetrics | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -55,6 +57,8 @@ class ReceiptServerFactory(Factory):
         self.retention = retention or Retention()
         self.sessions = Sessions()
         self.stopped = False  # stop_timers: the server is stopping
+        self.metrics = metrics or IpMetrics()
+        self.metrics.sessions = self.sessions
         self.relay = RelayRunner(
             store,
             clock,
@@ -62,6 +66,7 @@ class ReceiptServerFactory(Factory):
             retention=self.retention,
             query_timeout=query_timeout,
             results_ttl=results_ttl,
+            metrics=self.metrics,
         )
         self.ip_path = IpPath(store, self.sessions)
         #: Called with (the sender's MSISDN, the feedback) of each committed feedback.
@@ -76,8 +81,10 @@ class ReceiptServerFactory(Factory):
 
     def logged_in(self, protocol: ReceiptServerProtocol, identity: Identity) -> None:
         if protocol.session.state is State.PUSH:
+            self.metrics.push_subscriptions.inc()
             self.sessions.push_channel(protocol, identity.device_id)
             return
+        self.metrics.logins.inc(identity.kind)
         self.sessions.logged_in(protocol, identity)
         # What waited for this device: IP-path messages, finished queries it
         # asked, open queries of its account.
@@ -133,11 +140,15 @@ class ReceiptServerFactory(Factory):
         return self.relay.recover()
 
     def sweep(self) -> Deferred[Any]:
-        """Delete expired results and history past the retention window, and
-        hang up on devices unbound meanwhile (by ``smsemu ip-server unbind``,
-        another process): they are served no longer than one sweep."""
+        """Delete expired results and history past the retention window, hang
+        up on devices unbound meanwhile (by ``smsemu ip-server unbind``,
+        another process): they are served no longer than one sweep; and count
+        the pending feedback again (other processes on the database add and
+        acknowledge some too)."""
 
         async def sweep() -> None:
+            # Set when the count commits: what commits later moves it from there.
+            self.metrics.feedback_pending.set(await self.store.pending_count())
             await self.store.expire_queries()
             await self.store.prune_history(self.retention)
             connected = self.sessions.devices()

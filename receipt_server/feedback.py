@@ -4,7 +4,7 @@ acknowledges it, so nothing is lost across restarts of either side."""
 
 from __future__ import annotations
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
@@ -51,6 +51,16 @@ class Outbox(Part):
                 .order_by(Feedback.id)
             )
             return [wire.Feedback(r.id, r.receiver, r.message_number, r.status) for r in rows]
+
+        return self._submit(work)
+
+    def pending_count(self) -> Deferred[int]:
+        """How many feedbacks wait for their acknowledgement, all senders
+        together (the partial index of pending rows answers it)."""
+
+        def work(s: Session) -> int:
+            query = select(func.count()).select_from(Feedback).where(Feedback.acked_at.is_(None))
+            return int(s.scalar(query) or 0)
 
         return self._submit(work)
 

@@ -6,6 +6,7 @@ sealed answers, and tells the asker when its results are ready."""
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -16,6 +17,7 @@ from ipwire.relay import Finish, Forward, Indicate, QueryRelay, RelayAction
 from ipwire.server_session import Identity
 
 from .history import Retention
+from .metrics import IpMetrics
 from .queries import FinishedQuery, QueryStart, StoredResults
 from .repository import Repository, then
 from .sessions import Sessions
@@ -46,6 +48,7 @@ class RelayRunner:
         retention: Retention,
         query_timeout: float,
         results_ttl: timedelta,
+        metrics: IpMetrics,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -54,7 +57,10 @@ class RelayRunner:
         self.query_timeout = query_timeout
         self.results_ttl = results_ttl
         self.relay = QueryRelay()
+        self.metrics = metrics
         self._deadlines: dict[str, IDelayedCall] = {}
+        #: When each query relayed by this process came, for the relay's latency.
+        self._asked_at: dict[str, float] = {}
 
     def logged_in(self, protocol: ReceiptServerProtocol, identity: Identity) -> None:
         """What waited for a device that logs in: the results of queries it
@@ -64,6 +70,8 @@ class RelayRunner:
         self._run(self.relay.logged_in(device, identity.account))
 
     def query(self, protocol: ReceiptServerProtocol, who: Identity, q: wire.Query) -> Deferred[Any]:
+        asked_at = self.clock.seconds()
+        self.metrics.queries.inc()
         timeout = q.timeout if q.timeout is not None else self.query_timeout
         d = self.store.start_query(
             who, q, self.retention, timedelta(seconds=timeout), self.results_ttl
@@ -71,6 +79,7 @@ class RelayRunner:
 
         def started(start: QueryStart) -> None:
             if start.found:
+                self.metrics.queries_from_window.inc()
                 protocol.reply(_fitted(q.id, start.found))
                 return
             if start.query_id is None or start.reply_key is None:
@@ -80,6 +89,8 @@ class RelayRunner:
                 protocol.reply(wire.QueryResult(q.id, "not_found"))
                 return
             query_id = start.query_id
+            self.metrics.queries_relayed.inc()
+            self._asked_at[query_id] = asked_at
             request = wire.QueryRequest(query_id, who.device_id, wire.b64(start.reply_key),
                                         q.text, q.peer, q.since, q.until, q.limit)  # fmt: skip
             protocol.reply(wire.QueryOpen(q.id, query_id, len(start.devices), timeout))
@@ -119,7 +130,10 @@ class RelayRunner:
 
     def _deadline(self, query_id: str) -> None:
         self._deadlines.pop(query_id, None)
-        self._run(self.relay.deadline(query_id))
+        actions = self.relay.deadline(query_id)
+        if actions:
+            self.metrics.queries_timed_out.inc()
+        self._run(actions)
 
     def _run(self, actions: list[RelayAction]) -> None:
         for action in actions:
@@ -135,7 +149,16 @@ class RelayRunner:
                 call = self._deadlines.pop(action.query_id, None)
                 if call is not None and call.active():
                     call.cancel()
-                then(self.store.finish_query(action.query_id), self._ready)
+                asked_at = self._asked_at.pop(action.query_id, None)
+                then(self.store.finish_query(action.query_id), partial(self._finished, asked_at))
+
+    def _finished(self, asked_at: float | None, finished: FinishedQuery | None) -> None:
+        """A relayed query is closed: counted (if this process relayed it, not
+        one a stopped server left open), and its asker told."""
+        if finished is not None and asked_at is not None:
+            self.metrics.queries_finished.inc(finished.status)
+            self.metrics.relay_seconds.observe(self.clock.seconds() - asked_at)
+        self._ready(finished)
 
     def _ready(self, finished: FinishedQuery | None) -> None:
         """Tell the asker its results are ready (if it is gone, it is told at
@@ -174,6 +197,7 @@ class RelayRunner:
     def stop_timers(self) -> None:
         """The server stops: open queries are closed at its next start."""
         deadlines, self._deadlines = self._deadlines, {}
+        self._asked_at.clear()
         for call in deadlines.values():
             if call.active():
                 call.cancel()

@@ -1,7 +1,8 @@
 """The IP server as a Twisted service: its store, listening on an endpoint
-string, a sweep every ``SWEEP_EVERY`` seconds, and a stop that hangs up on
-every device.  The connection is in ``connection``, what the connections
-share and what they are served in ``factory``.
+string, a sweep every ``SWEEP_EVERY`` seconds, its Prometheus metrics on
+another endpoint if asked, and a stop that hangs up on every device.  The
+connection is in ``connection``, what the connections share and what they
+are served in ``factory``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.task import LoopingCall
+from twisted.web.server import Site
 
 import txkit
+from txkit.prometheus import metrics_root
 
 from .factory import (
     DEFAULT_BURST,
@@ -26,6 +29,7 @@ from .factory import (
     ReceiptServerFactory,
 )
 from .history import Retention
+from .metrics import IpMetrics
 from .repository import Repository
 from .store import ReceiptStore
 
@@ -36,6 +40,7 @@ __all__ = [
     "DEFAULT_PORT",
     "DEFAULT_QUERY_TIMEOUT",
     "DEFAULT_RATE",
+    "IpMetrics",
     "Listening",
     "ReceiptServerFactory",
     "ReceiptServerService",
@@ -84,6 +89,7 @@ def listen(
     retention: Retention | None = None,
     query_timeout: float = DEFAULT_QUERY_TIMEOUT,
     results_ttl: timedelta = RESULTS_TTL,
+    metrics: IpMetrics | None = None,
 ) -> Listening:
     """Serve devices on ``address``, an endpoint string (``tcp:0``: any free
     port on 127.0.0.1, see ``Listening.address``), sweeping expired results
@@ -96,6 +102,7 @@ def listen(
         retention=retention,
         query_timeout=query_timeout,
         results_ttl=results_ttl,
+        metrics=metrics,
     )
     # First: a port in use (txkit.ListenError, named "ip_server") leaves no work behind.
     listening = txkit.listen(reactor, address, factory, name="ip_server")
@@ -108,7 +115,8 @@ def listen(
 
 class ReceiptServerService(Service):
     """The IP server as a Twisted service: its store on ``database_url``,
-    listening on ``address`` (an endpoint string, or HOST:PORT)."""
+    listening on ``address`` (an endpoint string, or HOST:PORT), and its
+    metrics at ``/metrics`` on ``metrics_address`` if given."""
 
     def __init__(
         self,
@@ -119,6 +127,7 @@ class ReceiptServerService(Service):
         burst: int = DEFAULT_BURST,
         retention: Retention | None = None,
         query_timeout: float = DEFAULT_QUERY_TIMEOUT,
+        metrics_address: str | None = None,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -134,11 +143,23 @@ class ReceiptServerService(Service):
         self.query_timeout = query_timeout
         self.store: ReceiptStore | None = None
         self.listening: Listening | None = None
+        self.metrics_address = metrics_address
+        #: Its counters live as long as the service: a restart does not reset them.
+        self.metrics = IpMetrics()
+        self.metrics_port: IListeningPort | None = None
 
     @property
     def port(self) -> int:
         """The port it listens on (the real one when configured as 0)."""
         return self.listening.address[1] if self.listening is not None else 0
+
+    @property
+    def metrics_url(self) -> str | None:
+        """Where its metrics are served, if they are."""
+        if self.metrics_port is None:
+            return None
+        host = self.metrics_port.getHost()
+        return f"http://{host.host}:{host.port}/metrics"  # type: ignore[attr-defined]
 
     def startService(self) -> None:
         """A database that cannot be used (``storage.StorageError``) or a port
@@ -148,8 +169,17 @@ class ReceiptServerService(Service):
             self.store = ReceiptStore.open(self.database_url, reactor=self.reactor)
             self.listening = listen(self.reactor, self.store, self.address, rate=self.rate,
                                     burst=self.burst, retention=self.retention,
-                                    query_timeout=self.query_timeout)  # fmt: skip
+                                    query_timeout=self.query_timeout,
+                                    metrics=self.metrics)  # fmt: skip
+            if self.metrics_address is not None:
+                site = Site(metrics_root(self.metrics.registry))  # type: ignore[no-untyped-call]
+                self.metrics_port = txkit.listen(
+                    self.reactor, self.metrics_address, site, name="metrics"
+                )
         except BaseException:
+            if self.listening is not None:
+                self.listening.stop()
+                self.listening = None
             if self.store is not None:
                 self.store.stop()  # nothing queued: its thread ends at once
                 self.store = None
@@ -162,7 +192,10 @@ class ReceiptServerService(Service):
         super().stopService()  # type: ignore[no-untyped-call]
         listening, self.listening = self.listening, None
         store, self.store = self.store, None
+        metrics_port, self.metrics_port = self.metrics_port, None
         d = listening.stop() if listening is not None else succeed(None)
+        if metrics_port is not None:
+            d.addCallback(lambda _: metrics_port.stopListening())
         if store is not None:
             d.addCallback(lambda _: store.stop())
         return d

@@ -138,6 +138,7 @@ class ReceiptStore:
         self.add_feedback = outbox.add_feedback
         self.pending_for = outbox.pending_for
         self.ack = outbox.ack
+        self.pending_count = outbox.pending_count
         # The partial history.
         self.put_history = history.put_history
         self.prune_history = history.prune_history

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
+from txkit.prometheus import MetricsPage, Registry
 
 from .core import Smsc
 from .models import MessageKind, MessageState
@@ -163,75 +165,47 @@ class Messages(_Leaf):
         )
 
 
-class Metrics(_Leaf):
-    def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", b"text/plain; version=0.0.4")
-        m = self.smsc.metrics
-        batches, operations = self.smsc.store.counts()
-        lines = []
-
-        def metric(name: str, kind: str, help_: str, value: float) -> None:
-            lines.extend(
-                [
-                    f"# HELP smsemu_{name} {help_}",
-                    f"# TYPE smsemu_{name} {kind}",
-                    f"smsemu_{name} {value}",
-                ]
-            )
-
-        metric(
-            "submits_accepted_total",
-            "counter",
-            "SMS-SUBMITs stored and acknowledged",
-            m.submits_accepted,
-        )
-        metric(
-            "submits_rejected_total",
-            "counter",
-            "SMS-SUBMITs answered with RP-ERROR",
-            m.submits_rejected,
-        )
-        metric(
-            "delivered_total", "counter", "messages acknowledged by their recipient", m.delivered
-        )
-        metric("failed_total", "counter", "messages given up on", m.failed)
-        metric("expired_total", "counter", "messages whose TP-VP ran out", m.expired)
-        metric("status_reports_total", "counter", "SMS-STATUS-REPORTs made", m.reports_made)
-        metric(
-            "delivery_attempts_total", "counter", "RP-DATA sent to handsets", m.delivery_attempts
-        )
-        metric("frames_received_total", "counter", "radio link frames received", m.frames_in)
-        metric("frames_sent_total", "counter", "radio link frames sent", m.frames_out)
-        metric(
-            "protocol_errors_total", "counter", "malformed or unexpected frames", m.protocol_errors
-        )
-        metric(
-            "queue_depth", "gauge", "messages waiting for their recipient", self.smsc.queue_depth()
-        )
-        metric(
-            "attached_subscribers",
-            "gauge",
-            "handsets attached now",
-            sum(1 for _ in self.smsc.attached()),
-        )
-        metric(
-            "db_batches_total",
-            "counter",
-            "database transactions committed",
-            batches,
-        )
-        metric(
-            "db_operations_total",
-            "counter",
-            "database operations committed",
-            operations,
-        )
-        return ("\n".join(lines) + "\n").encode()
+def smsc_metrics(smsc: Smsc) -> Registry:
+    """The SMSC's radio side, read from its counters at each scrape."""
+    m = smsc.metrics
+    reg = Registry()
+    for name, help_, field in (
+        ("submits_accepted_total", "SMS-SUBMITs stored and acknowledged", "submits_accepted"),
+        ("submits_rejected_total", "SMS-SUBMITs answered with RP-ERROR", "submits_rejected"),
+        ("delivered_total", "messages acknowledged by their recipient", "delivered"),
+        ("failed_total", "messages given up on", "failed"),
+        ("expired_total", "messages whose TP-VP ran out", "expired"),
+        ("status_reports_total", "SMS-STATUS-REPORTs made", "reports_made"),
+        ("delivery_attempts_total", "RP-DATA sent to handsets", "delivery_attempts"),
+        ("frames_received_total", "radio link frames received", "frames_in"),
+        ("frames_sent_total", "radio link frames sent", "frames_out"),
+        ("protocol_errors_total", "malformed or unexpected frames", "protocol_errors"),
+    ):
+        reg.counter(f"smsemu_{name}", help_, read=partial(getattr, m, field))
+    reg.gauge("smsemu_queue_depth", "messages waiting for their recipient", read=smsc.queue_depth)
+    reg.gauge(
+        "smsemu_attached_subscribers",
+        "handsets attached now",
+        read=lambda: sum(1 for _ in smsc.attached()),
+    )
+    reg.counter(
+        "smsemu_db_batches_total",
+        "database transactions committed",
+        read=lambda: smsc.store.counts()[0],
+    )
+    reg.counter(
+        "smsemu_db_operations_total",
+        "database operations committed",
+        read=lambda: smsc.store.counts()[1],
+    )
+    return reg
 
 
-def admin_root(smsc: Smsc) -> Resource:
+def admin_root(smsc: Smsc, *more: Registry) -> Resource:
+    """The API; ``/metrics`` shows the SMSC's metrics and ``more`` (the SMPP door's,
+    and in ``smsemu up`` the IP server's)."""
     root = Resource()
     root.putChild(b"subscribers", Subscribers(smsc))
     root.putChild(b"messages", Messages(smsc))
-    root.putChild(b"metrics", Metrics(smsc))
+    root.putChild(b"metrics", MetricsPage(smsc_metrics(smsc), *more))
     return root

@@ -27,6 +27,7 @@ from twisted.internet.protocol import Factory
 from twisted.web.server import Site
 
 from txkit import listen
+from txkit.prometheus import Registry
 
 from .admin import admin_root
 from .core import Smsc, SmscConfig
@@ -75,6 +76,9 @@ class SmscService(Service):
         self.gateway: SmppGateway | None = None
         self.smpp_factory: SmppFactory | None = None
         self.smpp_port = 0
+        #: Metrics the admin API's /metrics shows besides the SMSC's and the
+        #: SMPP door's: ``smsemu up`` includes the IP server's here.
+        self.extra_metrics = Registry()
         #: Fires once the SMSC has taken up its queue and accepts connections.
         self.ready: Deferred[None] = succeed(None)
 
@@ -101,7 +105,9 @@ class SmscService(Service):
             smsc.esme = self.gateway
         self.link_port = self._listen("link", self.link_address, RadioLinkFactory(smsc))
         if self.admin_address is not None:
-            self.admin_port = self._listen("admin", self.admin_address, Site(admin_root(smsc)))
+            smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
+            root = admin_root(smsc, *smpp, self.extra_metrics)
+            self.admin_port = self._listen("admin", self.admin_address, Site(root))
         if self.gateway is not None and self.smpp_address is not None:
             self.smpp_factory = SmppFactory(self.gateway)
             self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)

@@ -108,6 +108,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--burst", help="requests a device may make at once (100)")
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
+    p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     p.set_defaults(run=_run_ip_server)
 
     p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
@@ -458,11 +459,15 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             rate=run.server.rate,
             burst=run.server.burst,
             retention=run.server.retention(),
+            metrics_address=run.metrics,
         )
         running.start(service)
         assert service.listening is not None
         host, port = service.listening.address
-        return [f"ip server: on {host}:{port}"]
+        lines = [f"ip server: on {host}:{port}"]
+        if service.metrics_url is not None:
+            lines.append(f"ip server: metrics on {service.metrics_url}")
+        return lines
 
     return serve(start, _ip_origins(run.database_url))
 

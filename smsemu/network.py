@@ -113,6 +113,7 @@ def run_up(args: argparse.Namespace) -> int:
         running.start(ip)
         store, listening = ip.store, ip.listening
         assert store is not None and listening is not None
+        smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
         # Every listener up before the handsets start: a port in use stops us early.

@@ -346,6 +346,9 @@ def test_ip_server_run_options() -> None:
     run = ip_server_run(args("ip-server", "run"))
     assert run.server == IpServerSettings()
     assert (run.data_dir, run.database_url) == (Path("smsemu-data"), None)
+    assert run.metrics is None  # off unless asked
+    run = ip_server_run(args("ip-server", "run", "--metrics", "7183"))
+    assert run.metrics == "tcp:7183:interface=127.0.0.1"
     run = ip_server_run(
         args("ip-server", "run", "--listen", "0", "--rate", "2", "--burst", "3",
              "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://")

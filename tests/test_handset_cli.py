@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .rig import SmscProcess
+from .scrape import scrape, value
 
 A, B = "+15550001001", "+15550001002"
 #: Safety bounds only, far past what anything takes even on a loaded machine:
@@ -106,6 +107,11 @@ def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
     assert [line.split()[0] for line in lines] == [A, B, "+15550001003", f"desktop@{A}"]
     assert "radio attached, IP online" in lines[0] and "IMSI " in lines[0]
     assert lines[3].split()[1:] == ["companion", "IP", "online"]
+    # One /metrics for the network: the SMSC's, its SMPP door's and the IP server's.
+    samples, _ = scrape(f"http://127.0.0.1:{up.admin_port}/metrics")
+    assert value(samples, "smsemu_attached_subscribers") == 3
+    assert value(samples, "smsemu_smpp_window_size") == 64
+    assert value(samples, "smsemu_ip_devices_logged_in") == 4  # three phones and the desktop
 
 
 def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:

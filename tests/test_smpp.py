@@ -50,10 +50,12 @@ def start(
     *faults: FaultRule,
     read_receipts: bool = False,
     reactor: Any = None,
+    admin: str | None = None,
     **config: Any,
 ) -> SmscService:
-    """The SMSC with its SMPP door; on the real reactor, or on ``reactor``
-    (a ``ClockedReactor``: its delays and rate limits then keep a test's clock)."""
+    """The SMSC with its SMPP door (and its admin API if ``admin`` says where);
+    on the real reactor, or on ``reactor`` (a ``ClockedReactor``: its delays
+    and rate limits then keep a test's clock)."""
     smpp = SmppConfig(
         accounts=[TESTER, SLOW], faults=list(faults), seed=1, read_receipts=read_receipts
     )
@@ -61,7 +63,7 @@ def start(
         SmscConfig(**config),
         f"sqlite:///{tmp_path / 'smsc.sqlite3'}",
         link="tcp:0",
-        admin=None,
+        admin=admin,
         smpp="tcp:0",
         smpp_config=smpp,
         reactor=reactor,

@@ -1,4 +1,5 @@
-"""The shared Twisted helpers: endpoint strings, listening, the back-off."""
+"""The shared Twisted helpers: endpoint strings, listening, the back-off, the
+Prometheus text format."""
 
 from __future__ import annotations
 
@@ -7,6 +8,9 @@ from twisted.internet import reactor
 from twisted.internet.protocol import Factory, Protocol
 
 from txkit import Backoff, ListenError, backoff_policy, endpoint_spec, listen
+from txkit.prometheus import Registry, exposition, number
+
+from .scrape import parse, value
 
 
 @pytest.mark.parametrize(
@@ -56,3 +60,62 @@ def test_backoff_doubles_to_its_maximum_and_resets() -> None:
     assert [b.next() for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
     b.reset()
     assert b.next() == 0.5
+
+
+# -- the Prometheus text format ------------------------------------------------------------
+
+
+def test_exposition_is_read_back_by_an_independent_parser() -> None:
+    reg = Registry()
+    sent = reg.counter("demo_sent_total", "sent\nby a \\ route", ("route", "status"))
+    sent.inc("a\\b", 'say "hi"\nthere')
+    sent.inc("plain", "ok", by=2.5)
+    reg.gauge("demo_depth", "queue depth", ("queue",), read=lambda: {("q1",): 3, ("q2",): 0})
+    reg.gauge("demo_up", "constant", read=lambda: 1)
+    latency = reg.histogram("demo_seconds", "latency", buckets=(0.1, 1, 10))
+    for seconds in (0.05, 0.5, 0.5, 20):
+        latency.observe(seconds)
+    text = exposition(reg).decode()
+    assert "# HELP demo_sent_total sent\\nby a \\\\ route\n" in text
+    assert 'demo_seconds_bucket{le="+Inf"} 4\n' in text
+    samples, types = parse(text)
+    assert types == {
+        "demo_sent": "counter",
+        "demo_depth": "gauge",
+        "demo_up": "gauge",
+        "demo_seconds": "histogram",
+    }
+    assert value(samples, "demo_sent_total", route="a\\b", status='say "hi"\nthere') == 1
+    assert value(samples, "demo_sent_total", route="plain", status="ok") == 2.5
+    assert value(samples, "demo_depth", queue="q1") == 3
+    assert value(samples, "demo_up") == 1
+    assert [value(samples, "demo_seconds_bucket", le=le) for le in ("0.1", "1", "10", "+Inf")] == [
+        1, 3, 3, 4,
+    ]  # fmt: skip
+    assert value(samples, "demo_seconds_sum") == 21.05
+    assert value(samples, "demo_seconds_count") == 4
+
+
+def test_metrics_refuse_what_the_format_cannot_say() -> None:
+    reg = Registry()
+    with pytest.raises(ValueError, match="metric name"):
+        reg.counter("2fast", "")
+    with pytest.raises(ValueError, match="label name"):
+        reg.counter("ok_total", "", ("__reserved",))
+    with pytest.raises(ValueError, match="'le'"):
+        reg.histogram("h", "", ("le",), buckets=(1,))
+    counter = reg.counter("ok_total", "", ("a",))
+    with pytest.raises(ValueError, match="registered already"):
+        reg.gauge("ok_total", "")
+    with pytest.raises(ValueError, match="takes labels"):
+        counter.inc()
+    with pytest.raises(ValueError, match="only goes up"):
+        counter.inc("x", by=-1)
+
+
+def test_numbers_are_written_as_the_format_reads_them() -> None:
+    assert [number(v) for v in (3, 3.0, 0.25, float("inf"), float("-inf"))] == [
+        "3", "3", "0.25", "+Inf", "-Inf",
+    ]  # fmt: skip
+    assert number(float("nan")) == "NaN"
+    assert number(2.0**60) == repr(2.0**60)  # past 2**53 an integer would lie

@@ -30,6 +30,7 @@ from ..queued import Queued
 from .convert import MAX_SHORT_MESSAGE, DefaultAlphabet, mo_fields
 from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
+from .metrics import SmppMetrics
 from .outbox import RESPONSE_TIMEOUT, Outbox
 from .queries import Queries
 from .receipt import ReceiptFormat
@@ -79,8 +80,10 @@ class SmppGateway:
         self.door = door
         self.config = config
         self.clock = clock
+        self.metrics = SmppMetrics()
         self.sessions = Sessions(config.accounts)
-        self.outbox = Outbox(door, self.sessions, clock)
+        self.outbox = Outbox(door, self.sessions, clock, self.metrics)
+        self.metrics.watch(self.sessions, self.outbox, config.window)
         self.receipts = Receipts(door, config.receipt)
         self.submits = Submits(
             door,
@@ -88,6 +91,7 @@ class SmppGateway:
             FaultInjector(config.faults, config.seed),
             {a.system_id: RateLimit(a.rate) for a in config.accounts},
             clock,
+            self.metrics,
             alphabet=config.default_alphabet,
             read_receipts=config.read_receipts,
         )

@@ -9,7 +9,7 @@ unanswered deliver_sms back; validity ends what waited too long.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 
@@ -23,6 +23,7 @@ from txkit import backoff_policy
 from ..esme_door import EsmeDoor
 from ..models import MessageState
 from ..queued import Queued
+from .metrics import SmppMetrics, deliver_kind, status_name
 from .sessions import Connection, Sessions
 
 #: deliver_sm_resp statuses after which the same deliver_sm may work later.
@@ -40,10 +41,13 @@ class _InFlight:
 
 
 class Outbox:
-    def __init__(self, door: EsmeDoor, sessions: Sessions, clock: IReactorTime) -> None:
+    def __init__(
+        self, door: EsmeDoor, sessions: Sessions, clock: IReactorTime, metrics: SmppMetrics
+    ) -> None:
         self.door = door
         self.sessions = sessions
         self.clock = clock
+        self.metrics = metrics
         self.queues: dict[str, deque[Queued]] = {}
         self.in_flight: dict[tuple[int, int], _InFlight] = {}  # (id(connection), seq)
         self._retry: dict[str, IDelayedCall] = {}
@@ -89,6 +93,7 @@ class Outbox:
                 receivers.remove(connection)
                 continue
             queue.popleft()
+            self.metrics.delivers.inc(esme, deliver_kind(stored.esm_class))
             flight = _InFlight(item, connection)
             flight.timer = self.clock.callLater(RESPONSE_TIMEOUT, self._timed_out, connection, seq)
             self.in_flight[(id(connection), seq)] = flight
@@ -101,6 +106,7 @@ class Outbox:
         item, esme = flight.item, flight.item.esme
         assert esme is not None
         status = response.command_status
+        self.metrics.answered.inc(esme, status_name(status))
         if status == S.ESME_ROK:
             self._end(item, MessageState.DELIVERED, tp_st.ST_RECEIVED)
         elif status in TEMPORARY or isinstance(response, p.GenericNack):
@@ -126,6 +132,7 @@ class Outbox:
             return
         connection.forget(seq)
         assert flight.item.esme is not None
+        self.metrics.timeouts.inc(flight.item.esme)
         self._again(flight.item.esme, flight.item)
 
     def _again(self, esme: str, item: Queued) -> None:
@@ -146,6 +153,10 @@ class Outbox:
             for item in expired:
                 queue.remove(item)
                 self._end(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
+
+    def in_flight_by_esme(self) -> dict[str, int]:
+        """How many deliver_sms each ESME has awaiting their response."""
+        return dict(Counter(f.item.esme or "" for f in self.in_flight.values()))
 
     def stop(self) -> None:
         for call in [*self._retry.values(), *(f.timer for f in self.in_flight.values())]:

@@ -26,6 +26,7 @@ from smpp34.session import (
 from txkit import nodelay
 
 from .gateway import SmppGateway
+from .metrics import BIND_KIND
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class SmppProtocol(Protocol):
         self.gateway = factory.gateway
         self.session = EsmeSession(factory.gateway.config.window, factory.gateway.config.system_id)
         self.reader = p.PduReader()
+        self.metrics = factory.gateway.metrics
         self.peer = "?"
         self.clock = factory.clock
         self._idle: IDelayedCall | None = None
@@ -79,6 +81,7 @@ class SmppProtocol(Protocol):
 
     def unbind(self) -> None:
         if self.request(p.Unbind) is not None:
+            self.metrics.unbinds.inc(self.system_id or "", "smsc")
             self._arm(ENQUIRE_TIMEOUT)  # no unbind_resp in time: the connection goes
 
     def reset(self) -> None:
@@ -136,6 +139,8 @@ class SmppProtocol(Protocol):
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, Send):
+                if action.pdu.is_response:
+                    self._responded(action.pdu)
                 if self.transport is not None:
                     self.transport.write(p.encode(action.pdu))
             elif isinstance(action, Close):
@@ -152,12 +157,18 @@ class SmppProtocol(Protocol):
                 )
                 self._apply(self.session.bind_result(status))
                 if status == p.CommandStatus.ESME_ROK:
+                    self.metrics.binds.inc(action.bind.system_id, BIND_KIND[type(action.bind)])
                     self._arm(ENQUIRE_AFTER)
                     self.gateway.bound(self)
             elif isinstance(action, Serve):
                 self._serve(action.request)
             elif isinstance(action, Answered) and isinstance(action.request, p.DeliverSm):
                 self.gateway.answered(self, action.request, action.response)
+
+    def _responded(self, response: p.Pdu) -> None:
+        self.metrics.responded(self.system_id, response)
+        if isinstance(response, p.UnbindResp) and self.system_id is not None:
+            self.metrics.unbinds.inc(self.system_id, "esme")
 
     def _serve(self, request: p.Pdu) -> None:
         answer = self.gateway.serve(self, request)

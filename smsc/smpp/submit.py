@@ -31,6 +31,7 @@ from .convert import (
 )
 from .delivery_receipts import Receipts, Submitted
 from .faults import FaultInjector, FaultRule, RateLimit
+from .metrics import SmppMetrics
 from .sessions import Connection
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ class Submits:
         faults: FaultInjector,
         limits: dict[str, RateLimit],
         clock: IReactorTime,
+        metrics: SmppMetrics,
         *,
         alphabet: DefaultAlphabet,
         read_receipts: bool,
@@ -67,6 +69,7 @@ class Submits:
         self.faults = faults
         self.limits = limits
         self.clock = clock
+        self.metrics = metrics
         self.alphabet = alphabet
         self.read_receipts = read_receipts
         self._ref = 0
@@ -96,7 +99,9 @@ class Submits:
         except _Refused as exc:
             log.info("%s: %s refused: %s", esme, request.name, exc.reason)
             return succeed(refusal(request, exc.status))
-        d = accepted.addCallback(lambda items: self._accepted(request, items, rule, connection))
+        d = accepted.addCallback(
+            lambda items: self._accepted(esme, request, items, rule, connection)
+        )
         d.addErrback(self._failed, request)
         if rule is not None and rule.action == "drop":
             return None
@@ -192,8 +197,14 @@ class Submits:
         return d.addCallback(note)
 
     def _accepted(
-        self, request: p.Pdu, items: list[Queued], rule: FaultRule | None, connection: Connection
+        self,
+        esme: str,
+        request: p.Pdu,
+        items: list[Queued],
+        rule: FaultRule | None,
+        connection: Connection,
     ) -> p.Pdu:
+        self.metrics.submits.inc(esme, request.name)
         message_id = self.receipts.format.message_id(items[0].id)
         if rule is not None and rule.action == "unbind":
             self.clock.callLater(0, connection.unbind)

@@ -149,6 +149,7 @@ class IpServerRun:
     server: IpServerSettings
     data_dir: Path
     database_url: str | None
+    metrics: str | None = None  # where its /metrics listens; None: nowhere
 
 
 def ip_server_run(args: argparse.Namespace) -> IpServerRun:
@@ -160,4 +161,9 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         history_days=option(args, "--history-days", DAYS, d.history_days),
         history_count=option(args, "--history-count", COUNT, d.history_count),
     )
-    return IpServerRun(server, args.data_dir, option(args, "--database-url", DATABASE_URL, None))
+    return IpServerRun(
+        server,
+        args.data_dir,
+        option(args, "--database-url", DATABASE_URL, None),
+        option(args, "--metrics", ENDPOINT, None),
+    )
