@@ -1,0 +1,117 @@
+"""UMTS AKA on the radio link: the network's challenge and the SIM's answer
+(TS 33.102 §6.3), with MILENAGE as the algorithm.
+
+The network (the SMSC, as HLR/AuC) draws a RAND, takes the next sequence number
+SQN of the subscriber and sends RAND and AUTN = SQN xor AK || AMF || MAC-A.
+The SIM checks, in this order (§6.3.3):
+
+1. MAC-A: computed over the SQN it recovers; a mismatch is a *MAC failure* (the
+   network does not know K: the SIM refuses to answer);
+2. SQN freshness: it must be above the highest SQN the SIM accepted; otherwise
+   a *synch failure*, answered with AUTS = SQN_MS xor AK* || MAC-S, from which
+   the network learns SQN_MS and starts again above it (§6.3.5);
+3. then it answers RES = f2(RAND), which the network compares with XRES.
+
+SQN is one 48-bit counter (the SEQ of Annex C without IND): the network adds
+one per challenge, the SIM accepts any SQN above the last it accepted.  The
+resynchronisation uses AMF 0000, the dummy value of §6.3.3.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from enum import IntEnum
+
+from radiolink.milenage import milenage
+
+AMF = b"\x80\x00"  # the "separation bit" set, as networks commonly send it
+RESYNC_AMF = b"\x00\x00"
+SQN_MAX = (1 << 48) - 1
+
+
+def _xor(a: bytes, b: bytes) -> bytes:
+    return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """A subscriber's secrets, shared by the SIM and the network."""
+
+    k: bytes  # 16 octets
+    opc: bytes  # 16 octets
+
+
+@dataclass(frozen=True, slots=True)
+class Challenge:
+    """What the network sends (RAND, AUTN) and keeps (XRES)."""
+
+    rand: bytes
+    autn: bytes
+    xres: bytes
+
+
+def challenge(keys: Keys, rand: bytes, sqn: int, amf: bytes = AMF) -> Challenge:
+    """The authentication vector for one attach, SQN the subscriber's next."""
+    sqn_b = sqn.to_bytes(6, "big")
+    v = milenage(keys.k, keys.opc, rand, sqn_b, amf)
+    return Challenge(rand=rand, autn=_xor(sqn_b, v.ak) + amf + v.mac_a, xres=v.res)
+
+
+def res_matches(expected: Challenge, res: bytes) -> bool:
+    """RES against XRES, in constant time."""
+    return hmac.compare_digest(expected.xres, res)
+
+
+class Failure(IntEnum):
+    """Why a SIM refuses a challenge: the causes of TS 24.008 §10.5.3.6."""
+
+    MAC_FAILURE = 20
+    SYNCH_FAILURE = 21
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The SIM's answer: RES, or a failure (with AUTS for a synch failure)."""
+
+    res: bytes | None = None
+    failure: Failure | None = None
+    auts: bytes | None = None
+    sqn: int | None = None  # the SQN accepted, for the SIM to keep
+
+
+def answer(keys: Keys, rand: bytes, autn: bytes, sqn_ms: int) -> Answer:
+    """The SIM's side of §6.3.3: check AUTN, then answer RES or refuse.
+
+    ``sqn_ms`` is the highest SQN this SIM accepted so far; a successful answer
+    carries the new one, which the SIM must store before it answers.
+    """
+    if len(rand) != 16 or len(autn) != 16:
+        raise ValueError("RAND and AUTN are 16 octets each")
+    zero = b"\x00" * 6
+    v = milenage(keys.k, keys.opc, rand, zero, autn[6:8])
+    sqn_b = _xor(autn[:6], v.ak)
+    mac_a = milenage(keys.k, keys.opc, rand, sqn_b, autn[6:8]).mac_a
+    if not hmac.compare_digest(mac_a, autn[8:]):
+        return Answer(failure=Failure.MAC_FAILURE)
+    sqn = int.from_bytes(sqn_b, "big")
+    if sqn <= sqn_ms:
+        ms_b = sqn_ms.to_bytes(6, "big")
+        resync = milenage(keys.k, keys.opc, rand, ms_b, RESYNC_AMF)
+        return Answer(failure=Failure.SYNCH_FAILURE, auts=_xor(ms_b, resync.ak_star) + resync.mac_s)
+    return Answer(res=v.res, sqn=sqn)
+
+
+def resynchronise(keys: Keys, rand: bytes, auts: bytes) -> int | None:
+    """The network's side of §6.3.5: SQN_MS from AUTS, or None when MAC-S fails.
+
+    The network then challenges again with an SQN above the one returned.
+    """
+    if len(auts) != 14:
+        return None
+    ak_star = milenage(keys.k, keys.opc, rand, b"\x00" * 6, RESYNC_AMF).ak_star
+    sqn_ms = _xor(auts[:6], ak_star)
+    mac_s = milenage(keys.k, keys.opc, rand, sqn_ms, RESYNC_AMF).mac_s
+    if not hmac.compare_digest(mac_s, auts[6:]):
+        return None
+    return int.from_bytes(sqn_ms, "big")
