@@ -20,6 +20,8 @@ resynchronisation uses AMF 0000, the dummy value of §6.3.3.
 from __future__ import annotations
 
 import hmac
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -115,3 +117,55 @@ def resynchronise(keys: Keys, rand: bytes, auts: bytes) -> int | None:
     if not hmac.compare_digest(mac_s, auts[6:]):
         return None
     return int.from_bytes(sqn_ms, "big")
+
+
+@dataclass(slots=True)
+class Subscription:
+    """What the network's AuC keeps of one SIM: its number, keys and SQN_HE."""
+
+    msisdn: str
+    keys: Keys
+    sqn: int = 0  # the last SQN the network used
+
+
+class AuthCentre:
+    """The AuC: subscriptions by IMSI and the next challenge of each.
+
+    In memory and with no I/O: the component that owns it loads the
+    subscriptions and persists each SQN it advances.  A network that lost an
+    advance (a crash before the write) is put right by the SIM's synch failure,
+    so the writes need not be synchronous.
+    """
+
+    def __init__(self, rand: Callable[[int], bytes] = os.urandom) -> None:
+        self._rand = rand
+        self._subscriptions: dict[str, Subscription] = {}
+
+    def provision(self, imsi: str, msisdn: str, keys: Keys, sqn: int = 0) -> None:
+        self._subscriptions[imsi] = Subscription(msisdn, keys, sqn)
+
+    def remove(self, imsi: str) -> None:
+        self._subscriptions.pop(imsi, None)
+
+    def get(self, imsi: str) -> Subscription | None:
+        return self._subscriptions.get(imsi)
+
+    def sqn(self, imsi: str) -> int:
+        return self._subscriptions[imsi].sqn
+
+    def __len__(self) -> int:
+        return len(self._subscriptions)
+
+    def next_challenge(self, imsi: str) -> Challenge:
+        sub = self._subscriptions[imsi]
+        sub.sqn = min(sub.sqn + 1, SQN_MAX)
+        return challenge(sub.keys, self._rand(16), sub.sqn)
+
+    def resynchronise(self, imsi: str, rand: bytes, auts: bytes) -> bool:
+        """Take SQN_MS from a synch failure's AUTS; False when MAC-S is wrong."""
+        sub = self._subscriptions[imsi]
+        sqn_ms = resynchronise(sub.keys, rand, auts)
+        if sqn_ms is None:
+            return False
+        sub.sqn = sqn_ms
+        return True

@@ -23,6 +23,9 @@ class FrameType(IntEnum):
     DETACH = 0x04
     RP = 0x05
     ERROR = 0x06
+    AUTH_REQUEST = 0x07
+    AUTH_RESPONSE = 0x08
+    AUTH_FAILURE = 0x09
 
 
 class ErrorCode(IntEnum):
@@ -39,7 +42,8 @@ class ErrorCode(IntEnum):
 class RejectCause(IntEnum):
     MALFORMED = 1
     UNSUPPORTED_VERSION = 2
-    NOT_PROVISIONED = 3
+    NOT_PROVISIONED = 3  # no subscriber with this IMSI, or not with this MSISDN
+    AUTHENTICATION_FAILED = 4  # a wrong RES, or a SIM that does not know the network
 
 
 class LinkError(Exception):
@@ -81,7 +85,32 @@ class Error:
     reason: str
 
 
-Frame = Attach | AttachAccept | AttachReject | Detach | Rp | Error
+@dataclass(frozen=True, slots=True)
+class AuthRequest:
+    """The network's challenge (TS 33.102 §6.3): RAND and AUTN, 16 octets each."""
+
+    rand: bytes
+    autn: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResponse:
+    res: bytes  # 4 to 16 octets; MILENAGE's f2 gives 8
+
+
+@dataclass(frozen=True, slots=True)
+class AuthFailure:
+    """The SIM refuses the challenge: cause 20 (MAC failure) or 21 (synch
+    failure, with the 14 octets of AUTS), as TS 24.008 §10.5.3.6 numbers them."""
+
+    cause: int
+    auts: bytes = b""
+
+
+Frame = (
+    Attach | AttachAccept | AttachReject | Detach | Rp | Error | AuthRequest | AuthResponse
+    | AuthFailure
+)  # fmt: skip
 
 
 class MalformedFrame(Exception):
@@ -112,6 +141,12 @@ def encode_frame(frame: Frame) -> bytes:
         kind, body = FrameType.ATTACH_REJECT, bytes((frame.cause,)) + frame.reason.encode()
     elif isinstance(frame, Detach):
         kind, body = FrameType.DETACH, b""
+    elif isinstance(frame, AuthRequest):
+        kind, body = FrameType.AUTH_REQUEST, frame.rand + frame.autn
+    elif isinstance(frame, AuthResponse):
+        kind, body = FrameType.AUTH_RESPONSE, frame.res
+    elif isinstance(frame, AuthFailure):
+        kind, body = FrameType.AUTH_FAILURE, bytes((frame.cause,)) + frame.auts
     else:
         kind, body = FrameType.ERROR, bytes((frame.code,)) + frame.reason.encode()
     if len(body) + 1 > MAX_FRAME:
@@ -150,6 +185,25 @@ def parse_frame(kind: int, body: bytes) -> Frame:
         return AttachAccept(smsc, body[0])
     if kind == FrameType.DETACH:
         return Detach()
+    if kind == FrameType.AUTH_REQUEST:
+        if len(body) != 32:
+            raise MalformedFrame(
+                ErrorCode.MALFORMED_FRAME, f"AUTH-REQUEST of {len(body)} octets, expected 32"
+            )
+        return AuthRequest(body[:16], body[16:])
+    if kind == FrameType.AUTH_RESPONSE:
+        if not 4 <= len(body) <= 16:
+            raise MalformedFrame(
+                ErrorCode.MALFORMED_FRAME, f"RES of {len(body)} octets, expected 4 to 16"
+            )
+        return AuthResponse(body)
+    if kind == FrameType.AUTH_FAILURE:
+        if len(body) not in (1, 15):
+            raise MalformedFrame(
+                ErrorCode.MALFORMED_FRAME,
+                f"AUTH-FAILURE of {len(body)} octets, expected a cause and 14 of AUTS or none",
+            )
+        return AuthFailure(body[0], body[1:])
     if kind in (FrameType.ATTACH_REJECT, FrameType.ERROR):
         if not body:
             raise MalformedFrame(ErrorCode.MALFORMED_FRAME, "a cause octet is missing")

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from pdu import Address, Direction
 
+from . import auth, rp
 from . import frames as lk
-from . import rp
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +59,27 @@ class LinkFailure:
     reason: str
 
 
-Event = Attached | Rejected | Detached | Incoming | Acked | Refused | LinkFailure
+@dataclass(frozen=True, slots=True)
+class Challenged:
+    """The network's challenge, answered by the SIM: send ``reply``.  When the
+    SIM accepted it, ``sqn`` is its new SQN_MS, to be stored first (a SIM that
+    forgets it would accept a replayed challenge)."""
+
+    reply: bytes
+    sqn: int | None
+    failure: auth.Failure | None
+
+
+Event = Attached | Rejected | Detached | Incoming | Acked | Refused | LinkFailure | Challenged
 
 
 class MsLink:
     """The MS side of the radio link, with no I/O."""
 
-    def __init__(self, imsi: str, msisdn: str) -> None:
+    def __init__(self, imsi: str, msisdn: str, keys: auth.Keys | None = None, sqn: int = 0) -> None:
         self.imsi, self.msisdn = imsi, msisdn
+        self.keys = keys  # the SIM's K and OPc; None: a SIM that cannot authenticate
+        self.sqn = sqn  # SQN_MS, the highest SQN the SIM accepted
         self.smsc: str | None = None
         self._reader = lk.FrameReader()
         self._next_mr = 0
@@ -122,7 +135,22 @@ class MsLink:
                 events.append(LinkFailure(frame.code, frame.reason))
             elif isinstance(frame, lk.Rp):
                 events.append(self._rp(frame.message))
+            elif isinstance(frame, lk.AuthRequest):
+                events.append(self._challenged(frame))
         return events
+
+    def _challenged(self, frame: lk.AuthRequest) -> Challenged:
+        if self.keys is None:
+            failure = auth.Failure.MAC_FAILURE
+            return Challenged(lk.encode_frame(lk.AuthFailure(failure)), None, failure)
+        answer = auth.answer(self.keys, frame.rand, frame.autn, self.sqn)
+        if answer.res is None:
+            assert answer.failure is not None
+            reply = lk.AuthFailure(answer.failure, answer.auts or b"")
+            return Challenged(lk.encode_frame(reply), None, answer.failure)
+        assert answer.sqn is not None
+        self.sqn = answer.sqn
+        return Challenged(lk.encode_frame(lk.AuthResponse(answer.res)), answer.sqn, None)
 
     @staticmethod
     def _rp(octets: bytes) -> Event:

@@ -10,20 +10,39 @@ asks ``deliver`` for the RP-DATA to send a subscriber.
 
 Each link is in one ``State``.  What a frame does (docs/radio-link.md):
 
-======================  ==========================  ===============================
-frame                   UNATTACHED                  ATTACHED as S
-======================  ==========================  ===============================
-malformed               ERROR (its code) [p]        ERROR (its code) [p]
-ATTACH, version != 1    ATTACH-REJECT 2             ATTACH-REJECT 2
-ATTACH, MSISDN not      ATTACH-REJECT 1             ERROR ALREADY_ATTACHED
+======================  ==========================  ===============  ====================
+frame                   UNATTACHED                  AUTHENTICATING   ATTACHED as S
+======================  ==========================  ===============  ====================
+malformed               ERROR (its code) [p]        as UNATTACHED    ERROR (its code) [p]
+ATTACH, version != 1    ATTACH-REJECT 2             as UNATTACHED    ATTACH-REJECT 2
+ATTACH, MSISDN not      ATTACH-REJECT 1             as UNATTACHED    ERROR ALREADY_ATTACHED
 +digits or no IMSI
-ATTACH                  ATTACH-ACCEPT, ``Attached``  ERROR ALREADY_ATTACHED
-DETACH                  ERROR NOT_ATTACHED [p]      ``Detached``; UNATTACHED
-RP                      ERROR NOT_ATTACHED [p]      decoded, as below
-anything else           ERROR NOT_ATTACHED [p]      ERROR UNEXPECTED_FRAME [p]
-======================  ==========================  ===============================
+ATTACH, open network    ATTACH-ACCEPT, ``Attached``  --               ERROR ALREADY_ATTACHED
+ATTACH, IMSI unknown    ATTACH-REJECT 3 [r]         as UNATTACHED    ERROR ALREADY_ATTACHED
+or not this MSISDN
+ATTACH                  AUTH-REQUEST [s];           a new challenge  ERROR ALREADY_ATTACHED
+                        AUTHENTICATING              [s]
+AUTH-RESPONSE           ERROR UNEXPECTED_FRAME [p]  RES = XRES:      ERROR UNEXPECTED_FRAME
+                                                    ATTACH-ACCEPT,   [p]
+                                                    ``Attached``;
+                                                    else REJECT 4 [r]
+AUTH-FAILURE 21 + AUTS  ERROR UNEXPECTED_FRAME [p]  MAC-S right and  ERROR UNEXPECTED_FRAME
+                                                    first time: a    [p]
+                                                    new challenge
+                                                    [s]; else
+                                                    REJECT 4 [r]
+AUTH-FAILURE, other     ERROR UNEXPECTED_FRAME [p]  REJECT 4 [r]     ERROR UNEXPECTED_FRAME
+DETACH                  ERROR NOT_ATTACHED [p]      as UNATTACHED    ``Detached``; UNATTACHED
+RP                      ERROR NOT_ATTACHED [p]      as UNATTACHED    decoded, as below
+anything else           ERROR NOT_ATTACHED [p]      as UNATTACHED    ERROR UNEXPECTED_FRAME
+======================  ==========================  ===============  ====================
 
-[p]: also a ``ProtocolError`` event, which the SMSC counts.
+[p]: also a ``ProtocolError`` event, which the SMSC counts.  [r]: also a
+``Refused`` attach event (counted and logged), and the link is UNATTACHED.
+[s]: also ``SqnAdvanced``, for the SMSC to persist the subscriber's SQN.
+The network is *open* (no ``AuthCentre``: anyone attaching as anyone is
+accepted, as rigs without MILENAGE need) or *authenticated* (the default of
+the SMSC: UMTS AKA with MILENAGE, radiolink.auth).
 
 The same subscriber attaching on a second link: the newest link wins.  The old
 one is ``Detached``, sent DETACH and closed, then the new one is accepted.
@@ -49,14 +68,15 @@ from typing import Generic, TypeVar
 
 from pdu import Address, Direction
 
+from . import auth, rp
 from . import frames as lk
-from . import rp
 
 L = TypeVar("L", bound=Hashable)
 
 
 class State(Enum):
     UNATTACHED = auto()
+    AUTHENTICATING = auto()
     ATTACHED = auto()
 
 
@@ -124,6 +144,29 @@ class ProtocolError(Generic[L]):
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class AttachRefused(Generic[L]):
+    """An attach that failed authentication or named no subscriber."""
+
+    link: L
+    imsi: str
+    msisdn: str
+    cause: lk.RejectCause
+
+
+@dataclass(frozen=True, slots=True)
+class SqnAdvanced:
+    imsi: str
+    sqn: int
+
+
+@dataclass(slots=True)
+class _Pending:
+    attach: lk.Attach
+    challenge: auth.Challenge
+    resynchronised: bool = False
+
+
 Output = (
     Send[L]
     | Close[L]
@@ -134,6 +177,8 @@ Output = (
     | Refused
     | MemoryAvailable
     | ProtocolError[L]
+    | AttachRefused[L]
+    | SqnAdvanced
 )
 
 
@@ -145,16 +190,20 @@ def is_msisdn(text: str) -> bool:
 class NetworkSide(Generic[L]):
     """The network side of every radio link of one SMSC, with no I/O."""
 
-    def __init__(self, smsc_address: str) -> None:
+    def __init__(self, smsc_address: str, auc: auth.AuthCentre | None = None) -> None:
         self.smsc_address = smsc_address
+        self.auc = auc  # None: an open network
         self._rp = rp.NetworkEncoder(Address.parse(smsc_address))
         self._subscriber: dict[L, str | None] = {}  # every open link
         self._link: dict[str, L] = {}  # every attached subscriber
+        self._pending: dict[L, _Pending] = {}  # links answering a challenge
 
     # -- what is known ----------------------------------------------------------------
 
     def state(self, link: L) -> State:
-        return State.ATTACHED if self._subscriber.get(link) else State.UNATTACHED
+        if self._subscriber.get(link):
+            return State.ATTACHED
+        return State.AUTHENTICATING if link in self._pending else State.UNATTACHED
 
     def links(self) -> Iterator[L]:
         """Every open link, attached or not."""
@@ -185,6 +234,7 @@ class NetworkSide(Generic[L]):
         self._subscriber[link] = None
 
     def lost(self, link: L) -> list[Output[L]]:
+        self._pending.pop(link, None)
         msisdn = self._subscriber.pop(link, None)
         if msisdn is not None and self._link.get(msisdn) is link:
             del self._link[msisdn]
@@ -200,6 +250,13 @@ class NetworkSide(Generic[L]):
             ]
         if isinstance(frame, lk.Attach):
             return self._attach(link, msisdn, frame)
+        if isinstance(frame, lk.AuthResponse | lk.AuthFailure):
+            pending = self._pending.pop(link, None)
+            if pending is None:
+                return self._violation(
+                    link, lk.ErrorCode.UNEXPECTED_FRAME, "no challenge is outstanding"
+                )
+            return self._answered(link, pending, frame)
         if msisdn is None:
             return self._violation(link, lk.ErrorCode.NOT_ATTACHED, "attach first")
         if isinstance(frame, lk.Detach):
@@ -221,6 +278,8 @@ class NetworkSide(Generic[L]):
         return [Detached(link, msisdn)]
 
     def _attach(self, link: L, current: str | None, frame: lk.Attach) -> list[Output[L]]:
+        if current is None:
+            self._pending.pop(link, None)  # a new ATTACH abandons an outstanding challenge
         if frame.version != lk.VERSION:
             reject = lk.AttachReject(lk.RejectCause.UNSUPPORTED_VERSION, f"version {frame.version}")
             return [Send(link, reject)]
@@ -229,6 +288,49 @@ class NetworkSide(Generic[L]):
         if not (is_msisdn(frame.msisdn) and frame.imsi):
             reject = lk.AttachReject(lk.RejectCause.MALFORMED, "MSISDN must be +digits")
             return [Send(link, reject)]
+        if self.auc is None:
+            return self._bind(link, frame)
+        sub = self.auc.get(frame.imsi)
+        if sub is None or sub.msisdn != frame.msisdn:
+            return self._refuse(
+                link, frame, lk.RejectCause.NOT_PROVISIONED, "no such subscriber on this SMSC"
+            )
+        return self._challenge(link, _Pending(frame, self.auc.next_challenge(frame.imsi)))
+
+    def _challenge(self, link: L, pending: _Pending) -> list[Output[L]]:
+        assert self.auc is not None
+        self._pending[link] = pending
+        ch, imsi = pending.challenge, pending.attach.imsi
+        return [Send(link, lk.AuthRequest(ch.rand, ch.autn)), SqnAdvanced(imsi, self.auc.sqn(imsi))]
+
+    def _refuse(
+        self, link: L, frame: lk.Attach, cause: lk.RejectCause, reason: str
+    ) -> list[Output[L]]:
+        return [
+            Send(link, lk.AttachReject(cause, reason)),
+            AttachRefused(link, frame.imsi, frame.msisdn, cause),
+        ]
+
+    def _answered(
+        self, link: L, pending: _Pending, frame: lk.AuthResponse | lk.AuthFailure
+    ) -> list[Output[L]]:
+        assert self.auc is not None
+        attach, failed = pending.attach, lk.RejectCause.AUTHENTICATION_FAILED
+        if isinstance(frame, lk.AuthResponse):
+            if auth.res_matches(pending.challenge, frame.res):
+                return self._bind(link, attach)
+            return self._refuse(link, attach, failed, "wrong RES")
+        if (
+            frame.cause == auth.Failure.SYNCH_FAILURE
+            and not pending.resynchronised
+            and self.auc.get(attach.imsi) is not None
+            and self.auc.resynchronise(attach.imsi, pending.challenge.rand, frame.auts)
+        ):
+            again = _Pending(attach, self.auc.next_challenge(attach.imsi), resynchronised=True)
+            return self._challenge(link, again)
+        return self._refuse(link, attach, failed, f"the SIM refused the challenge ({frame.cause})")
+
+    def _bind(self, link: L, frame: lk.Attach) -> list[Output[L]]:
         out: list[Output[L]] = []
         old = self._link.get(frame.msisdn)
         if old is not None and old is not link:

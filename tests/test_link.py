@@ -14,6 +14,12 @@ frames = st.one_of(
     st.just(lk.Detach()),
     st.builds(lk.Rp, st.binary(max_size=300)),
     st.builds(lk.Error, st.sampled_from(lk.ErrorCode), st.text(max_size=40)),
+    st.builds(
+        lk.AuthRequest, st.binary(min_size=16, max_size=16), st.binary(min_size=16, max_size=16)
+    ),
+    st.builds(lk.AuthResponse, st.binary(min_size=4, max_size=16)),
+    st.builds(lk.AuthFailure, st.just(21), st.binary(min_size=14, max_size=14)),
+    st.builds(lk.AuthFailure, st.integers(0, 255)),
 )
 
 
@@ -41,7 +47,8 @@ def test_any_bytes_give_frames_malformed_frames_or_a_link_error(data: bytes) -> 
     reader = lk.FrameReader()
     for item in reader.feed(data):
         assert isinstance(item, lk.MalformedFrame | lk.Attach | lk.AttachAccept | lk.AttachReject
-                          | lk.Detach | lk.Rp | lk.Error)  # fmt: skip
+                          | lk.Detach | lk.Rp | lk.Error | lk.AuthRequest | lk.AuthResponse
+                          | lk.AuthFailure)  # fmt: skip
 
 
 def test_frames_before_a_broken_length_are_kept() -> None:
@@ -60,3 +67,21 @@ def test_an_unknown_type_or_a_short_attach_is_malformed_not_fatal() -> None:
     assert isinstance(first, lk.MalformedFrame)
     assert first.code is lk.ErrorCode.UNKNOWN_FRAME_TYPE
     assert reader.error is None
+
+
+def test_challenge_frames_octets_and_sizes() -> None:
+    rand, autn = bytes(range(16)), bytes(range(16, 32))
+    assert lk.encode_frame(lk.AuthRequest(rand, autn)) == b"\x00\x21\x07" + rand + autn
+    assert lk.encode_frame(lk.AuthResponse(b"\xa5" * 8)) == b"\x00\x09\x08" + b"\xa5" * 8
+    assert lk.encode_frame(lk.AuthFailure(20)) == b"\x00\x02\x09\x14"
+    for kind, body, what in (
+        (lk.FrameType.AUTH_REQUEST, rand, "AUTH-REQUEST of 16 octets, expected 32"),
+        (lk.FrameType.AUTH_RESPONSE, b"abc", "RES of 3 octets, expected 4 to 16"),
+        (lk.FrameType.AUTH_FAILURE, b"\x15abc", "AUTH-FAILURE of 4 octets"),
+    ):
+        try:
+            lk.parse_frame(kind, body)
+        except lk.MalformedFrame as exc:
+            assert what in exc.reason
+        else:
+            raise AssertionError(f"{what}: accepted")

@@ -685,7 +685,7 @@ A_COMMAND = encode(SmsCommand(tp_mr=1, tp_ct=1, tp_mn=0, tp_da=Address.parse(B))
             _rp_data(79, encode(sms("Shop", "hi"))), 79, ("RP-ERROR", 1), id="alphanumeric TP-DA"
         ),
         pytest.param(_frame(5, b"\x00"), None, ("ERROR", 2), id="RP without RP-MR"),
-        pytest.param(_frame(9, b"hello"), None, ("ERROR", 1), id="unknown frame type"),
+        pytest.param(_frame(0x7E, b"hello"), None, ("ERROR", 1), id="unknown frame type"),
         pytest.param(b"\x00\x00", None, ("ERROR", 2), id="empty frame"),
         pytest.param(
             lk.encode_frame(lk.AttachAccept(SMSC_ADDRESS)), None, ("ERROR", 6), id="SMSC's frame"
