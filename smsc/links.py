@@ -93,9 +93,11 @@ class RadioLinks:
                 smsc.delivery.kick(station)
             elif isinstance(out, nw.Close):
                 out.link.close()
-            else:
+            elif isinstance(out, nw.ProtocolError):
                 smsc.metrics.protocol_errors += 1
                 log.info("radio link: %s", out.reason)
+            # AttachRefused and SqnAdvanced come only from an authenticated network;
+            # this SMSC's radio link is still open (NetworkSide without an AuthCentre).
 
     def _attached(self, msisdn: str, imsi: str) -> None:
         smsc = self.smsc

@@ -43,7 +43,7 @@ def exchange(net: NetworkSide[str], ms: MsLink, link: str = "one") -> list[objec
     if link not in list(net.links()):
         net.opened(link)
     seen: list[object] = []
-    pending = [lk.Attach(ms.imsi, ms.msisdn)]
+    pending: list[lk.Frame] = [lk.Attach(ms.imsi, ms.msisdn)]
     while pending:
         out = net.receive(link, pending.pop())
         seen += out
