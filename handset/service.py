@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from twisted.internet.threads import deferToThread
 from twisted.web.server import Site
 
 from txkit import listen
+from txkit.private import write_private
 
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip, connect_push
@@ -67,17 +67,10 @@ class Credentials:
 
     def save(self, path: Path) -> None:
         """Written whole or not at all, readable by its owner only."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            data = {"device_id": self.device_id, "secret": self.secret}
-            if self.private_key is not None:
-                data["private_key"] = self.private_key
-            json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
+        data = {"device_id": self.device_id, "secret": self.secret}
+        if self.private_key is not None:
+            data["private_key"] = self.private_key
+        write_private(path, json.dumps(data))
 
 
 def handset_dir(data_dir: Path, msisdn: str, companion: str | None = None) -> Path:

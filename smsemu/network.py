@@ -14,6 +14,7 @@ import argparse
 import logging
 import secrets
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from twisted.internet.threads import deferToThread
@@ -30,11 +31,13 @@ from receipt_server.server import ReceiptServerFactory, ReceiptServerService
 from receipt_server.store import ReceiptStore
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.service import SmscService
-from smsc.smpp.gateway import SmppGateway
+from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
+from txkit.private import generated, password
 
 from .config import Config, options
+from .errors import CommandError
 from .serve import Running, serve
 from .startup import Origins, database_url, network_origins
 from .startup import data_dir as make_dir
@@ -42,12 +45,37 @@ from .startup import data_dir as make_dir
 log = logging.getLogger(__name__)
 
 
+#: The account ``smsemu smsc`` makes when the config names none, and the file
+#: under the data directory that keeps its generated password.
+DEFAULT_SYSTEM_ID, ESME_PASSWORD_FILE = "esme", "esme-password"
+
+
 def build_smsc(config: Config, origins: Origins) -> SmscService:
     s = config.smsc
     url = database_url(s.database_url, s.data_dir, sqlite_url, origins.names["data_dir"])
+    smpp_config = config.smpp
+    if s.smpp is not None and not smpp_config.accounts:
+        where = origins.names["data_dir"]
+        secret = _esme_password(make_dir(s.data_dir, where), where)
+        smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
     return SmscService(
-        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=config.smpp
+        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config
     )
+
+
+def _esme_password(data_dir: Path, where: str) -> str:
+    """The default ESME's password: generated on first start (8 characters, the
+    most SMPP 3.4 allows), then the same at every start of this data dir."""
+    path = data_dir / ESME_PASSWORD_FILE
+    try:
+        return generated(path, lambda: password(8))
+    except PermissionError as exc:
+        if exc.strerror is None:  # ours: a file others may read
+            raise CommandError(f"{path}: {exc}") from None
+        why = f"{exc.strerror}: can this user make files in {data_dir}?"
+        raise CommandError(f"{where}: cannot write {path} ({why})") from None
+    except OSError as exc:
+        raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None
 
 
 def _logging() -> None:

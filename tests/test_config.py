@@ -178,7 +178,7 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
     config = load(write(tmp_path, ""))
     assert config == Config(source=tmp_path / "net.toml")
     assert config.smsc.link == "tcp:7101:interface=127.0.0.1"
-    assert config.smpp.accounts == [EsmeAccount("esme", "secret")]
+    assert config.smpp.accounts == []  # smsemu smsc makes one, its password generated
     assert (config.ip_server.rate, config.ip_server.burst) == (DEFAULT_RATE, DEFAULT_BURST)
 
 
@@ -275,7 +275,7 @@ def test_options_over_the_file_over_the_defaults(tmp_path: Path) -> None:
     plain = network(args("smsc", "--smpp", "127.0.0.1:0", "--unknown-recipient", "reject"))
     assert plain.smsc.smpp == "tcp:0:interface=127.0.0.1"
     assert plain.smsc.unknown_recipient == "reject"
-    assert plain.smpp.accounts == [EsmeAccount("esme", "secret")]
+    assert plain.smpp.accounts == []
 
 
 def test_up_adds_the_handsets_of_its_options(tmp_path: Path) -> None:

@@ -5,7 +5,9 @@ subprocess, on real sockets, files and PostgreSQL servers."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import queue
 import shutil
 import socket
@@ -254,13 +256,27 @@ def test_a_read_only_sqlite_file_refuses_the_start(
         assert "press Ctrl-C" not in out.stdout
 
 
+def _esme_config(tmp_path: Path) -> Path:
+    """A config with an ESME account of its own: no password to generate."""
+    path = tmp_path / "esme.toml"
+    path.write_text('[[smpp.esme]]\nsystem_id = "tester"\npassword = "t3ster"\n')
+    return path
+
+
 def test_a_read_only_data_dir_refuses_the_start(
     tmp_path: Path, unwritable: Callable[[Path], Callable[[], None]]
 ) -> None:
     data = tmp_path / "data"
     data.mkdir()
     unwritable(data)
-    out = smsemu("smsc", "--data-dir", str(data), *FREE)
+    out = smsemu("smsc", "--data-dir", str(data), *FREE)  # its ESME password first
+    one_line(
+        out,
+        f"error: --data-dir: cannot write {data}/esme-password "
+        f"({os.strerror(errno.EPERM if ROOT else errno.EACCES)}: "
+        f"can this user make files in {data}?)",
+    )
+    out = smsemu("smsc", "--data-dir", str(data), *FREE, "--config", str(_esme_config(tmp_path)))
     one_line(
         out,
         f"error: --data-dir: cannot use the database {data}/smsc.sqlite3 "

@@ -13,6 +13,7 @@ Connections reach it through ``Connection`` (the Twisted protocol in
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 
@@ -30,7 +31,8 @@ from ..queued import Queued
 from .convert import MAX_SHORT_MESSAGE, DefaultAlphabet, mo_fields
 from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
-from .metrics import SmppMetrics
+from .lockout import BindLockout
+from .metrics import SmppMetrics, status_name
 from .outbox import RESPONSE_TIMEOUT, Outbox
 from .queries import Queries
 from .receipt import ReceiptFormat
@@ -50,6 +52,17 @@ class EsmeAccount:
     system_type: str | None = None  # None: any
     rate: float = 0.0
     routes: tuple[str, ...] = ()
+    #: Source addresses it may bind from (addresses or networks); empty: any.
+    allow: tuple[str, ...] = ()
+
+    def allows(self, address: str) -> bool:
+        if not self.allow:
+            return True
+        try:
+            host = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(host in ipaddress.ip_network(a, strict=False) for a in self.allow)
 
     def routes_to(self, number: str) -> bool:
         return any(
@@ -82,8 +95,11 @@ class SmppGateway:
         self.clock = clock
         self.metrics = SmppMetrics()
         self.sessions = Sessions(config.accounts)
+        self.lockout = BindLockout()
         self.outbox = Outbox(door, self.sessions, clock, self.metrics)
-        self.metrics.watch(self.sessions, self.outbox, config.window)
+        self.metrics.watch(
+            self.sessions, self.outbox, config.window, lambda: self.lockout.locked(clock.seconds())
+        )
         self.receipts = Receipts(door, config.receipt)
         self.submits = Submits(
             door,
@@ -99,8 +115,23 @@ class SmppGateway:
 
     # -- binds -----------------------------------------------------------------------------
 
-    def authenticate(self, bind: p.BindTransmitter | p.BindReceiver | p.BindTransceiver) -> int:
-        return self.sessions.authenticate(bind)
+    def authenticate(
+        self, bind: p.BindTransmitter | p.BindReceiver | p.BindTransceiver, address: str
+    ) -> tuple[int, float]:
+        """The bind's command_status, and how long to wait before answering it
+        (smsc.smpp.lockout)."""
+        now = self.clock.seconds()
+        verdict = self.lockout.check(bind.system_id, address, now)
+        if verdict.locked:
+            self.metrics.bind_failures.inc("locked")
+            return S.ESME_RBINDFAIL, verdict.delay
+        status = self.sessions.authenticate(bind, address)
+        if status == S.ESME_ROK:
+            self.lockout.succeeded(bind.system_id, address)
+            return status, 0.0
+        self.metrics.bind_failures.inc(status_name(status))
+        account = bind.system_id if bind.system_id in self.sessions.accounts else None
+        return status, self.lockout.failed(account, address, now)
 
     def bound(self, connection: Connection) -> None:
         self.outbox.pump(self.sessions.add(connection))

@@ -6,6 +6,7 @@ has ``system_id=""``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from smpp34 import pdu as p
@@ -81,10 +82,24 @@ class SmppMetrics:
             "deliver_sm not answered in time (sent again later)",
             ("system_id",),
         )
+        # Not labelled by system_id: a stranger chooses it.
+        self.bind_failures = reg.counter(
+            "smsemu_smpp_bind_failures_total",
+            "binds refused, by reason: a command_status, or 'locked' for a bind refused "
+            "unchecked while its system_id or address was locked out",
+            ("reason",),
+        )
 
-    def watch(self, sessions: Sessions, outbox: Outbox, window: int) -> None:
+    def watch(
+        self, sessions: Sessions, outbox: Outbox, window: int, locked: Callable[[], int]
+    ) -> None:
         """The gauges, read from the gateway's state at each scrape."""
         reg = self.registry
+        reg.gauge(
+            "smsemu_smpp_bind_lockouts",
+            "system_ids and source addresses locked out now after failed binds",
+            read=locked,
+        )
         reg.gauge(
             "smsemu_smpp_bound_sessions",
             "connections bound now",

@@ -16,6 +16,7 @@ from smpp34.session import (
     Action,
     Answered,
     Authenticate,
+    Bind,
     Close,
     EsmeSession,
     Send,
@@ -49,7 +50,8 @@ class SmppProtocol(Protocol):
         self.session = EsmeSession(factory.gateway.config.window, factory.gateway.config.system_id)
         self.reader = p.PduReader()
         self.metrics = factory.gateway.metrics
-        self.peer = "?"
+        self.peer = self.host = "?"
+        self._answering: IDelayedCall | None = None  # a bind answer held back
         self.clock = factory.clock
         self._idle: IDelayedCall | None = None
         self._enquiring = False
@@ -94,7 +96,8 @@ class SmppProtocol(Protocol):
         assert self.transport is not None
         nodelay(self.transport)
         address = self.transport.getPeer()
-        self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        self.host = str(getattr(address, "host", "?"))
+        self.peer = f"{self.host}:{getattr(address, 'port', '?')}"
         self._arm(BIND_TIMEOUT)
 
     def _arm(self, seconds: float) -> None:
@@ -128,8 +131,9 @@ class SmppProtocol(Protocol):
             self._apply(self.session.receive(item))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        if self._idle is not None and self._idle.active():
-            self._idle.cancel()
+        for call in (self._idle, self._answering):
+            if call is not None and call.active():
+                call.cancel()
         self.factory.protocols.discard(self)
         bound = self.session.system_id is not None
         unanswered = self.session.close()
@@ -147,23 +151,26 @@ class SmppProtocol(Protocol):
                 if self.transport is not None:
                     self.transport.loseConnection()
             elif isinstance(action, Authenticate):
-                status = self.gateway.authenticate(action.bind)
-                log.info(
-                    "%s: %s as %r: %s",
-                    self.peer,
-                    action.bind.name,
-                    action.bind.system_id,
-                    p.describe_status(status),
-                )
-                self._apply(self.session.bind_result(status))
-                if status == p.CommandStatus.ESME_ROK:
-                    self.metrics.binds.inc(action.bind.system_id, BIND_KIND[type(action.bind)])
-                    self._arm(ENQUIRE_AFTER)
-                    self.gateway.bound(self)
+                status, delay = self.gateway.authenticate(action.bind, self.host)
+                if delay > 0:  # a failure past the free ones: the answer waits
+                    self._answering = self.clock.callLater(delay, self._bind, action.bind, status)
+                else:
+                    self._bind(action.bind, status)
             elif isinstance(action, Serve):
                 self._serve(action.request)
             elif isinstance(action, Answered) and isinstance(action.request, p.DeliverSm):
                 self.gateway.answered(self, action.request, action.response)
+
+    def _bind(self, bind: Bind, status: int) -> None:
+        self._answering = None
+        log.info(
+            "%s: %s as %r: %s", self.peer, bind.name, bind.system_id, p.describe_status(status)
+        )
+        self._apply(self.session.bind_result(status))
+        if status == p.CommandStatus.ESME_ROK:
+            self.metrics.binds.inc(bind.system_id, BIND_KIND[type(bind)])
+            self._arm(ENQUIRE_AFTER)
+            self.gateway.bound(self)
 
     def _responded(self, response: p.Pdu) -> None:
         self.metrics.responded(self.system_id, response)

@@ -3,6 +3,7 @@ each ESME has, for the deliver_sms it is owed."""
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,12 +43,16 @@ class Sessions:
         self.accounts = {a.system_id: a for a in accounts}
         self.connections: dict[str, list[Connection]] = {}
 
-    def authenticate(self, bind: p.BindTransmitter | p.BindReceiver | p.BindTransceiver) -> int:
+    def authenticate(
+        self, bind: p.BindTransmitter | p.BindReceiver | p.BindTransceiver, address: str
+    ) -> int:
         account = self.accounts.get(bind.system_id)
         if account is None:
             return S.ESME_RINVSYSID
-        if bind.password != account.password:
+        if not hmac.compare_digest(bind.password.encode(), account.password.encode()):
             return S.ESME_RINVPASWD
+        if not account.allows(address):
+            return S.ESME_RBINDFAIL
         if account.system_type is not None and bind.system_type != account.system_type:
             return S.ESME_RINVSYSTYP
         return S.ESME_ROK

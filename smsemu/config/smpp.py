@@ -3,10 +3,13 @@ alphabet and read receipts, into the SMSC's own ``SmppConfig``.
 
 The dataclasses are the SMSC's (``smsc`` does not import ``smsemu``); reading
 them from TOML is done here, with the errors of ``values``.  With no
-``[[smpp.esme]]``, the SMSC gets one account: ``esme`` / ``secret``.
+``[[smpp.esme]]``, the accounts are empty here and ``smsemu.network`` makes one,
+``esme``, with a password generated into the data directory.
 """
 
 from __future__ import annotations
+
+import ipaddress
 
 from smsc.smpp.convert import DefaultAlphabet
 from smsc.smpp.faults import ACTIONS, COMMANDS, FaultRule
@@ -29,8 +32,6 @@ from .values import (
     whole,
 )
 
-DEFAULT_ESME = EsmeAccount("esme", "secret")
-
 
 def _length(longest: int, shortest: int = 0) -> Kind[str]:
     def check(value: object) -> str:
@@ -40,6 +41,21 @@ def _length(longest: int, shortest: int = 0) -> Kind[str]:
         return text
 
     return Kind(f"a string of {shortest} to {longest} characters", check)
+
+
+def _network(value: object) -> str:
+    text = STRING.check(value)
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise Wrong("") from None
+    return text
+
+
+ADDRESSES = Kind(
+    "a list of IP addresses or networks ('127.0.0.1', '10.0.0.0/8')",
+    lambda value: tuple(_network(v) for v in STRINGS.check(value)),
+)
 
 
 def _receipt_fields(value: object) -> tuple[str, ...]:
@@ -61,6 +77,7 @@ def esme(table: Table) -> EsmeAccount:
         system_type=table.take("system_type", STRING, None),
         rate=table.take("rate", number(0), 0.0),
         routes=table.take("routes", STRINGS, ()),
+        allow=table.take("allow", ADDRESSES, ()),
     )
     table.done()
     return account
@@ -111,14 +128,14 @@ def fault(table: Table) -> FaultRule:
 
 def default_smpp() -> SmppConfig:
     """What a config with no ``[smpp]`` table gives."""
-    return SmppConfig(accounts=[DEFAULT_ESME])
+    return SmppConfig(accounts=[])
 
 
 def smpp(table: Table) -> tuple[SmppConfig, str | None]:
     """The ``[smpp]`` table, and its ``listen`` endpoint if it names one."""
     listen = table.take("listen", ENDPOINT, None)
     config = SmppConfig(
-        accounts=[esme(t) for t in table.tables("esme")] or [DEFAULT_ESME],
+        accounts=[esme(t) for t in table.tables("esme")],
         receipt=receipt(table.table("receipt")),
         faults=[fault(t) for t in table.tables("fault")],
         seed=table.take("seed", INTEGER, None),
