@@ -280,9 +280,10 @@ class Phone:
         return out.message.id
 
     def read(self, message_id: int) -> Deferred[MessageView]:
-        """The user opens a message: it becomes read and, with receipts on, the
-        IP server gets a response for it.  Fires with the message;
-        ``NotFound`` for an id this phone does not have."""
+        """The user opens a message: a received one becomes read and, with
+        receipts on, the IP server gets a response for it; a sent one is
+        only shown.  Fires with the message; ``NotFound`` for an id this
+        phone does not have."""
         return self._receipts.read(message_id)
 
     def logout(self) -> Deferred[None]:
