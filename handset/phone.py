@@ -141,7 +141,7 @@ class Phone:
         self._ip = IpLink(ctx, ip, push, backoff, on_feedback=self._receipts.feedback,
                           on_push=self._on_push, on_up=self._ip_up,
                           on_down=self._receipts.session_lost, auto_login=auto_login)  # fmt: skip
-        self._history = HistoryCopies(ctx, self._session)
+        self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
         self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox,
                                 on_up=self._attached, on_down=self._detached)  # fmt: skip
@@ -263,7 +263,7 @@ class Phone:
             how = Carrier(carrier) if carrier is not None else settings.carrier
             self._outbox.builder(to, text, how)(0, 0, 0)  # refused before it takes a number
             if self.online and settings.ip_path is IpPath.WHEN_POSSIBLE:
-                wire.text(wire.MAX_TEXT)(text)  # too long for the IP path: by SMS
+                wire.message_text(text)  # too long for the IP path: by SMS
                 via = "ip"
             else:
                 via = "sms"
@@ -280,9 +280,10 @@ class Phone:
         return out.message.id
 
     def read(self, message_id: int) -> Deferred[MessageView]:
-        """The user opens a message: it becomes read and, with receipts on, the
-        IP server gets a response for it.  Fires with the message;
-        ``NotFound`` for an id this phone does not have."""
+        """The user opens a message: a received one becomes read and, with
+        receipts on, the IP server gets a response for it; a sent one is
+        only shown.  Fires with the message; ``NotFound`` for an id this
+        phone does not have."""
         return self._receipts.read(message_id)
 
     def logout(self) -> Deferred[None]:

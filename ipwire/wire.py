@@ -62,6 +62,7 @@ from .messages import (
     ResultsAck,
     ResultsReady,
     SealedAnswer,
+    message_text,
     records,
 )
 from .validators import (
@@ -147,6 +148,7 @@ __all__ = [
     "encode",
     "encode_unchecked",
     "integer",
+    "message_text",
     "millis",
     "number",
     "optional",

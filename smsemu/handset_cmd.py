@@ -52,7 +52,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="at most N messages")
     p.set_defaults(run=_inbox)
 
-    p = client("read", "open a received message (sends the read response)")
+    p = client("read", "open a received message (sends the read response), or show a sent one")
     p.add_argument("msisdn", help="the handset")
     p.add_argument("id", type=int, help="the message id, as inbox shows it")
     p.set_defaults(run=_read)
@@ -255,7 +255,11 @@ def _inbox(args: argparse.Namespace) -> Any:
 def _read(args: argparse.Namespace) -> Any:
     m = _call(args, "POST", "handsets", args.msisdn, "messages", str(args.id), "read")
     if not args.json:
-        print(f"From {m['peer']} at {_when(m['created_at'])}:")
+        if m["direction"] == "out":  # shown, not opened: no read response
+            number = "" if m["number"] is None else f"#{m['number']}, "
+            print(f"To {m['peer']} at {_when(m['created_at'])} ({number}{m['state']}):")
+        else:
+            print(f"From {m['peer']} at {_when(m['created_at'])}:")
         print(m["text"])
     return m
 

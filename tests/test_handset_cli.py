@@ -144,6 +144,25 @@ def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:
     listing = smsemu(up, "conversations", B).stdout
     assert A in listing and "2 unread" in listing
 
+    # A's own sent messages, read on A: shown as sent, with their state, never opened.
+    mine = json.loads(smsemu(up, "conversations", A, B, "--json").stdout)
+    three_id = next(m["id"] for m in mine if m["text"] == "three")
+    two_id = next(m["id"] for m in mine if m["text"] == "two")
+    shown_three = smsemu(up, "read", A, str(three_id))
+    assert shown_three.returncode == 0, shown_three.stderr
+    head, text = shown_three.stdout.splitlines()
+    assert head.startswith(f"To {B} at ") and head.endswith("(#2, delivered):") and text == "three"
+    assert "From" not in shown_three.stdout
+    assert smsemu(up, "read", A, str(two_id)).stdout.splitlines()[0].endswith("(#1, read):")
+    after = json.loads(smsemu(up, "read", A, str(three_id), "--json").stdout)
+    assert (after["state"], after["read"], after["response_pending"]) == ("delivered", False, False)
+    # B opens "three": the IP server has had B's two responses, none from A.
+    seen = waiting(up, A, "state", number=2, state="read")
+    assert smsemu(up, "read", B, str(by_text["three"]["id"])).returncode == 0
+    seen.result()
+    samples, _ = scrape(f"http://127.0.0.1:{up.admin_port}/metrics")
+    assert value(samples, "smsemu_ip_responses_total", outcome="accepted") == 2
+
 
 def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:
     missing = smsemu(up, "inbox", "+19999")
