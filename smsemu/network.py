@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
-import sys
 from pathlib import Path
 
 from twisted.internet.threads import deferToThread
@@ -34,6 +33,7 @@ from smsc.smpp.gateway import SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
 
+from . import logs, traffic
 from .config import Config, options
 from .serve import Running, serve
 from .startup import Origins, database_url, network_origins
@@ -47,14 +47,6 @@ def build_smsc(config: Config, origins: Origins) -> SmscService:
     url = database_url(s.database_url, s.data_dir, sqlite_url, origins.names["data_dir"])
     return SmscService(
         s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=config.smpp
-    )
-
-
-def _logging() -> None:
-    import logging
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
     )
 
 
@@ -80,11 +72,12 @@ def _smsc_lines(service: SmscService) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
-    _logging()
+    logs.configure(args)
 
     async def start(running: Running) -> list[str]:
         service = build_smsc(config, origins)
         running.start(service)
+        watch_smsc(service)
         return _smsc_lines(service)
 
     return serve(start, origins)
@@ -94,13 +87,14 @@ def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
-    _logging()
+    logs.configure(args)
     data_dir = config.smsc.data_dir
 
     async def start(running: Running) -> list[str]:
         make_dir(data_dir, origins.names["data_dir"])  # the handsets' stores live there
         smsc = build_smsc(config, origins)
         running.start(smsc)
+        watch_smsc(smsc)
         ip_server = config.ip_server
         ip = ReceiptServerService(
             database_url(config.smsc.database_url, data_dir, receipt_sqlite_url),
@@ -113,6 +107,7 @@ def run_up(args: argparse.Namespace) -> int:
         running.start(ip)
         store, listening = ip.store, ip.listening
         assert store is not None and listening is not None
+        traffic.follow(listening.factory.watchers, traffic.IP_SERVER)
         smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
@@ -164,6 +159,12 @@ def run_up(args: argparse.Namespace) -> int:
         return lines
 
     return serve(start, origins)
+
+
+def watch_smsc(service: SmscService) -> None:
+    """The live log of the SMSC's (and its SMPP door's) events."""
+    assert service.smsc is not None
+    traffic.follow(service.smsc.watchers, traffic.SMSC)
 
 
 def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:

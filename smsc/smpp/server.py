@@ -131,10 +131,17 @@ class SmppProtocol(Protocol):
         if self._idle is not None and self._idle.active():
             self._idle.cancel()
         self.factory.protocols.discard(self)
-        bound = self.session.system_id is not None
+        esme = self.session.system_id
         unanswered = self.session.close()
-        if bound:
+        if esme is not None:
+            self._tell("unbound", system_id=esme)
             self.gateway.gone(self, unanswered)
+
+    def _tell(self, event: str, **details: Any) -> None:
+        """An ESME's session event, with its peer, to the SMSC's watchers."""
+        watchers = self.gateway.door.watchers
+        if watchers:
+            watchers.emit(event, peer=self.peer, **details)
 
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -148,7 +155,7 @@ class SmppProtocol(Protocol):
                     self.transport.loseConnection()
             elif isinstance(action, Authenticate):
                 status = self.gateway.authenticate(action.bind)
-                log.info(
+                log.debug(
                     "%s: %s as %r: %s",
                     self.peer,
                     action.bind.name,
@@ -156,8 +163,15 @@ class SmppProtocol(Protocol):
                     p.describe_status(status),
                 )
                 self._apply(self.session.bind_result(status))
+                kind = BIND_KIND[type(action.bind)]
+                self._tell(
+                    "bound" if status == p.CommandStatus.ESME_ROK else "bind refused",
+                    system_id=action.bind.system_id,
+                    bind=kind,
+                    status=p.describe_status(status),
+                )
                 if status == p.CommandStatus.ESME_ROK:
-                    self.metrics.binds.inc(action.bind.system_id, BIND_KIND[type(action.bind)])
+                    self.metrics.binds.inc(action.bind.system_id, kind)
                     self._arm(ENQUIRE_AFTER)
                     self.gateway.bound(self)
             elif isinstance(action, Serve):
