@@ -134,8 +134,7 @@ class Said:
 def watcher(table: Mapping[str, Line], **always: Any) -> Watcher | None:
     """The watcher that logs ``table``'s events (with the fields ``always``
     adds), or None when the log would show none of them."""
-    lowest = min(line.level for line in table.values())
-    if not log.isEnabledFor(lowest):
+    if not log.isEnabledFor(max(line.level for line in table.values())):
         return None
 
     def told(event: str, details: dict[str, Any]) -> None:
