@@ -17,6 +17,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -54,7 +55,7 @@ def configure(args: argparse.Namespace, stream: IO[str] | None = None) -> None:
     quiet = bool(getattr(args, "quiet", False))
     name = getattr(args, "log_level", None) or ("warning" if quiet else "info")
     level = getattr(logging, name.upper())
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = LineHandler(stream or sys.stderr)
     json_lines = getattr(args, "log_format", "text") == "json"
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(Threshold(level))
@@ -65,16 +66,72 @@ def configure(args: argparse.Namespace, stream: IO[str] | None = None) -> None:
     root.setLevel(level)
     traffic = logging.getLogger("smsemu.traffic")
     traffic.setLevel(logging.CRITICAL + 1 if quiet else logging.NOTSET)
-    _twisted_to_logging()
+    _twisted_to_logging(handler)
 
 
-def _twisted_to_logging() -> None:
+def _twisted_to_logging(handler: LineHandler) -> None:
+    from twisted.internet import reactor
     from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    handler.batch_on(reactor)
 
     # Once per process: what Twisted buffered until now comes too.
     if not getattr(globalLogBeginner, "_smsemu_began", False):
         globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
         globalLogBeginner._smsemu_began = True  # type: ignore[attr-defined]
+
+
+class LineHandler(logging.Handler):
+    """Lines to ``stream``; while the reactor runs, those of one reactor turn
+    (on its thread) go out in one write: a busy SMSC logs thousands a second,
+    and a write and a flush each would cost more than the line."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__()
+        self.stream = stream
+        self._pending: list[str] = []
+        self._reactor: Any = None
+        self._scheduled = False
+        self._main = threading.main_thread().ident
+
+    def batch_on(self, reactor: Any) -> None:
+        """Batch on ``reactor``'s turns; what is left goes once it has stopped
+        (before a command's last words: its error line)."""
+        self._reactor = reactor
+        reactor.addSystemEventTrigger("after", "shutdown", self.flush)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._pending.append(self.format(record))
+        except Exception:
+            self.handleError(record)
+            return
+        reactor = self._reactor
+        if reactor is not None and reactor.running and threading.get_ident() == self._main:
+            if not self._scheduled:
+                self._scheduled = True
+                reactor.callLater(0, self.flush)
+        else:
+            self._write()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._scheduled = False
+            self._write()
+        finally:
+            self.release()
+
+    def _write(self) -> None:
+        if not self._pending:
+            return
+        text = "\n".join(self._pending) + "\n"
+        self._pending.clear()
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # stderr closed: nobody reads the log any more
+            pass
 
 
 class Threshold(logging.Filter):
@@ -119,9 +176,18 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time`` (ISO 8601, UTC), ``level``,
     ``logger``, ``event`` and its fields for traffic, ``message``."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._second = -1
+        self._clock = ""
+
     def format(self, record: logging.LogRecord) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._clock = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
         out: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": f"{self._clock}.{int(record.msecs):03d}+00:00",
             "level": record.levelname.lower(),
             "logger": record.name,
         }
