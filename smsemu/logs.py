@@ -26,6 +26,9 @@ LEVELS = ("debug", "info", "warning", "error")
 FORMATS = ("text", "json")
 #: Loggers whose info is chatter: told at debug level.
 CHATTY = ("alembic", "twisted")
+#: Seconds lines may wait to be written together while the reactor runs
+#: (warnings and errors do not wait).
+FLUSH_EVERY = 0.05
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
@@ -82,9 +85,9 @@ def _twisted_to_logging(handler: LineHandler) -> None:
 
 
 class LineHandler(logging.Handler):
-    """Lines to ``stream``; while the reactor runs, those of one reactor turn
-    (on its thread) go out in one write: a busy SMSC logs thousands a second,
-    and a write and a flush each would cost more than the line."""
+    """Lines to ``stream``; while the reactor runs, the lines of its thread
+    wait up to ``FLUSH_EVERY`` to go out in one write: a busy SMSC logs
+    thousands a second, and a write each would cost more than the line."""
 
     def __init__(self, stream: IO[str]) -> None:
         super().__init__()
@@ -107,10 +110,11 @@ class LineHandler(logging.Handler):
             self.handleError(record)
             return
         reactor = self._reactor
-        if reactor is not None and reactor.running and threading.get_ident() == self._main:
+        batch = reactor is not None and reactor.running and record.levelno < logging.WARNING
+        if batch and threading.get_ident() == self._main:
             if not self._scheduled:
                 self._scheduled = True
-                reactor.callLater(0, self.flush)
+                reactor.callLater(FLUSH_EVERY, self.flush)
         else:
             self._write()
 
