@@ -73,6 +73,15 @@ def _feedback(f: Fields) -> str:
     return f"{f['receiver']} {read} message {f['number']} of {f['src']} ({where})"
 
 
+def _sent(f: Fields) -> str:
+    return f"#{f['message_id']} {f['msisdn']} -> {f['peer']} ({_parts(f)})"
+
+
+def _read_status(f: Fields) -> str:
+    read = "read" if f["status"] == 1 else "not read yet"
+    return f"{f['peer']} {read}: message {f['number']} (#{f['message_id']})"
+
+
 SMSC: dict[str, Line] = {
     "attached": Line(INFO, "attach", "%(msisdn)s (IMSI %(imsi)s, %(queued)s queued)"),
     "detached": Line(INFO, "detach", "%(msisdn)s"),
@@ -106,11 +115,11 @@ IP_SERVER: dict[str, Line] = {
 PHONE: dict[str, Line] = {
     "attached": Line(INFO, "attach", "%(msisdn)s to the SMSC %(smsc)s"),
     "detached": Line(INFO, "detach", "%(msisdn)s"),
-    "queued": Line(INFO, "send", "#%(message_id)s %(msisdn)s -> %(peer)s (%(parts)s part(s))"),
+    "queued": Line(INFO, "send", _sent),
     "state": Line(INFO, "state", "#%(message_id)s to %(peer)s: %(state)s"),
     "received": Line(INFO, "receive", "#%(message_id)s %(peer)s -> %(msisdn)s (via %(via)s)"),
     "response": Line(INFO, "response", "read receipt for message %(number)s of %(peer)s"),
-    "feedback": Line(INFO, "feedback", "%(peer)s: message %(number)s status %(status)s"),
+    "feedback": Line(INFO, "feedback", _read_status),
     "ip up": Line(DEBUG, "ip up", "%(msisdn)s"),
     "ip down": Line(DEBUG, "ip down", "%(msisdn)s"),
 }

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -180,3 +181,79 @@ def test_up_shows_the_read_receipt(tmp_path: Path) -> None:
         line(log, CLOCK + rf"read     \{B} read message 0 of \{A} \(pushed\)$")
     finally:
         assert up.terminate() == 0
+
+
+class Command:
+    """``smsemu ARGS`` run until Ctrl-C: what it printed at start, its log."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smsemu", *args], stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.log = Log(self.proc.stderr)
+        assert self.proc.stdout is not None
+        self.lines: list[str] = []
+        for printed in self.proc.stdout:
+            self.lines.append(printed)
+            if printed.startswith("press Ctrl-C"):
+                break
+
+    def printed(self, pattern: str) -> str:
+        found = [m[1] for text in self.lines if (m := re.search(pattern, text))]
+        assert found, self.lines
+        return found[0]
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(TIMEOUT) == 0
+
+
+def test_handset_run_and_ip_server_run_log_their_own_events(tmp_path: Path) -> None:
+    """The network as separate processes: each logs what it sees."""
+    smsc, _ = start(tmp_path)
+    commands: list[Command] = []
+    try:
+        ip = Command("ip-server", "run", "--data-dir", str(tmp_path / "ip"), "--listen", "0")
+        commands.append(ip)
+        address = ip.printed(r"ip server: on (\S+)")
+        phones = {}
+        for msisdn in (A, B):
+            credentials = str(tmp_path / f"{msisdn}.json")
+            register = ["--data-dir", str(tmp_path / "ip"), "--msisdn", msisdn]
+            done = subprocess.run(
+                [sys.executable, "-m", "smsemu", "ip-server", "register", *register,
+                 "--out", credentials], capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            phone = Command(
+                "handset", "run", "--msisdn", msisdn, "--smsc", f"127.0.0.1:{smsc.link_port}",
+                "--ip-server", address, "--credentials", credentials,
+                "--data-dir", str(tmp_path / msisdn), "--control", "127.0.0.1:0",
+            )  # fmt: skip
+            commands.append(phone)
+            phones[msisdn] = (phone, phone.printed(r"control API on (\S+)"))
+
+        def handset(*args: str) -> None:
+            api = phones[args[1]][1]
+            done = subprocess.run(
+                [sys.executable, "-m", "smsemu", "handset", args[0], "--api", api, *args[1:]],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+
+        alice, bob = phones[A][0].log, phones[B][0].log
+        line(alice, CLOCK + rf"attach   \{A} to the SMSC ")
+        line(bob, CLOCK + rf"attach   \{B} to the SMSC ")
+        handset("send", A, B, "Hello Bob")
+        line(alice, CLOCK + rf"send     #1 \{A} -> \{B} \(1 part\)$")
+        line(bob, CLOCK + rf"receive  #1 \{A} -> \{B} \(via sms\)$")
+        line(alice, CLOCK + rf"state    #1 to \{B}: delivered$")
+        handset("read", B, "1")
+        line(bob, CLOCK + rf"response read receipt for message 0 of \{A}$")
+        line(ip.log, CLOCK + rf"read     \{B} read message 0 of \{A} \(pushed\)$")
+        line(alice, CLOCK + rf"feedback \{B} read: message 0 \(#1\)$")
+    finally:
+        for command in reversed(commands):
+            command.stop()
+        assert smsc.terminate() == 0
