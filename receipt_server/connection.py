@@ -69,7 +69,12 @@ class ReceiptServerProtocol(Protocol):
             self._apply(self.session.receive(item, self._now()))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        identity, state = self.session.identity, self.session.state
         self.session.close()
+        if identity is not None and state is State.AUTHENTICATED and self.factory.watchers:
+            self.factory.watchers.emit(
+                "logout", device_id=identity.device_id, msisdn=identity.msisdn, peer=self.peer
+            )
         self.factory.sessions.gone(self)
         self.lost.callback(None)
 

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import logs
 from .defaults import CONTROL_URL as DEFAULT_API
 from .defaults import DATA_DIR
 
@@ -97,6 +98,7 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--receipts", choices=["on", "off"], help="send read receipts (stored)")
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
+    logs.add_options(p)
     p.set_defaults(run=_run)
 
     ip = sub.add_parser("ip-server", help="the IP server's tools")
@@ -109,6 +111,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
+    logs.add_options(p)
     p.set_defaults(run=_run_ip_server)
 
     p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
@@ -342,19 +345,18 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import logging
-
     from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
     from pdu.message_number import Carrier
 
+    from . import traffic
     from .config import options
     from .serve import Running, serve
     from .startup import Origins, data_dir
 
     run = options.handset_run(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args)
     if run.smsc is None and not run.companion:
         print(
             "error: a phone needs --smsc HOST:PORT (a companion device does not)", file=sys.stderr
@@ -398,6 +400,7 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             imsi=run.imsi,
             companion=run.companion,
+            watchers=traffic.phone(run.owner),
         )
         running.start(service)
         service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
@@ -443,16 +446,15 @@ def _ip_store(args: argparse.Namespace) -> Any:
 
 
 def _run_ip_server(args: argparse.Namespace) -> int:
-    import logging
-
     from receipt_server.server import ReceiptServerService
 
+    from . import traffic
     from .config import options
     from .serve import Running, serve
     from .startup import database_url
 
     run = options.ip_server_run(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args)
 
     async def start(running: Running) -> list[str]:
         from receipt_server.store import sqlite_url
@@ -467,6 +469,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
         )
         running.start(service)
         assert service.listening is not None
+        traffic.follow(service.listening.factory.watchers, traffic.IP_SERVER)
         host, port = service.listening.address
         lines = [f"ip server: on {host}:{port}"]
         if service.metrics_url is not None:

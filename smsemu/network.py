@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from smsc.store import sqlite_url
 from storage import safe_url
 from txkit.private import generated, password
 
+from . import logs, traffic
 from .config import Config, options
 from .errors import CommandError
 from .serve import Running, serve
@@ -78,14 +78,6 @@ def _esme_password(data_dir: Path, where: str) -> str:
         raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None
 
 
-def _logging() -> None:
-    import logging
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
-
-
 def _smsc_lines(service: SmscService) -> list[str]:
     admin = service.host(service.admin_port) if service.admin_address else ""
     lines = [
@@ -108,11 +100,12 @@ def _smsc_lines(service: SmscService) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
-    _logging()
+    logs.configure(args)
 
     async def start(running: Running) -> list[str]:
         service = build_smsc(config, origins)
         running.start(service)
+        watch_smsc(service)
         return _smsc_lines(service)
 
     return serve(start, origins)
@@ -122,13 +115,14 @@ def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
-    _logging()
+    logs.configure(args)
     data_dir = config.smsc.data_dir
 
     async def start(running: Running) -> list[str]:
         make_dir(data_dir, origins.names["data_dir"])  # the handsets' stores live there
         smsc = build_smsc(config, origins)
         running.start(smsc)
+        watch_smsc(smsc)
         ip_server = config.ip_server
         ip = ReceiptServerService(
             database_url(config.smsc.database_url, data_dir, receipt_sqlite_url),
@@ -141,6 +135,7 @@ def run_up(args: argparse.Namespace) -> int:
         running.start(ip)
         store, listening = ip.store, ip.listening
         assert store is not None and listening is not None
+        traffic.follow(listening.factory.watchers, traffic.IP_SERVER)
         smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
@@ -192,6 +187,12 @@ def run_up(args: argparse.Namespace) -> int:
         return lines
 
     return serve(start, origins)
+
+
+def watch_smsc(service: SmscService) -> None:
+    """The live log of the SMSC's (and its SMPP door's) events."""
+    assert service.smsc is not None
+    traffic.follow(service.smsc.watchers, traffic.SMSC)
 
 
 def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:

@@ -11,7 +11,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import defaults
+from . import defaults, logs
 from .defaults import shown
 
 SMSC_TABLES = """\
@@ -49,6 +49,7 @@ def add_parsers(sub: Any) -> None:
         _smsc_options(p)
         if name == "up":
             _up_options(p)
+        logs.add_options(p)
         p.set_defaults(run="smsemu.network:run" if name == "smsc" else "smsemu.network:run_up")
     p = sub.add_parser(
         "demo",

@@ -135,10 +135,17 @@ class SmppProtocol(Protocol):
             if call is not None and call.active():
                 call.cancel()
         self.factory.protocols.discard(self)
-        bound = self.session.system_id is not None
+        esme = self.session.system_id
         unanswered = self.session.close()
-        if bound:
+        if esme is not None:
+            self._tell("unbound", system_id=esme)
             self.gateway.gone(self, unanswered)
+
+    def _tell(self, event: str, **details: Any) -> None:
+        """An ESME's session event, with its peer, to the SMSC's watchers."""
+        watchers = self.gateway.door.watchers
+        if watchers:
+            watchers.emit(event, peer=self.peer, **details)
 
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -163,12 +170,16 @@ class SmppProtocol(Protocol):
 
     def _bind(self, bind: Bind, status: int) -> None:
         self._answering = None
-        log.info(
-            "%s: %s as %r: %s", self.peer, bind.name, bind.system_id, p.describe_status(status)
-        )
+        outcome = p.describe_status(status)
+        log.debug("%s: %s as %r: %s", self.peer, bind.name, bind.system_id, outcome)
         self._apply(self.session.bind_result(status))
-        if status == p.CommandStatus.ESME_ROK:
-            self.metrics.binds.inc(bind.system_id, BIND_KIND[type(bind)])
+        kind = BIND_KIND[type(bind)]
+        ok = status == p.CommandStatus.ESME_ROK
+        self._tell(
+            "bound" if ok else "bind refused", system_id=bind.system_id, bind=kind, status=outcome
+        )
+        if ok:
+            self.metrics.binds.inc(bind.system_id, kind)
             self._arm(ENQUIRE_AFTER)
             self.gateway.bound(self)
 
