@@ -151,6 +151,9 @@ class Phone:
         self._ip_path = IpMessages(ctx, self._session, self._outbox, self._ip.backoff,
                                    self._history.flush)  # fmt: skip
         self._search = HistorySearch(ctx, self._session, key)
+        #: Where its AT port is reachable (``handset.at_lines``: pty, link,
+        #: tcp), told by whoever opened it, for the control API.
+        self.at: dict[str, str] = {}
 
     def _session(self) -> IpSession | None:
         return self._ip.current
