@@ -483,7 +483,6 @@ def _run_ip_server(args: argparse.Namespace) -> int:
     from receipt_server.server import ReceiptServerService
 
     from .config import options
-    from .network import at_lines
     from .serve import Running, serve
     from .startup import database_url
 
