@@ -1,4 +1,4 @@
-"""Where a phone's AT port is reachable (docs/at.md §Opening the port): a
+"""Where a phone's AT port is reachable (docs/at.md): a
 pseudo-terminal, as a USB modem's tty, and/or a TCP endpoint on 127.0.0.1.
 These only move bytes; ``handset.at_port.AtPort`` is the modem.
 
