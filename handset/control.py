@@ -74,6 +74,7 @@ def handset_json(phone: Phone, *, full: bool = False) -> dict[str, Any]:
         "attached": phone.attached,
         "ip_online": phone.online,
         "logged_out": phone.logged_out,
+        "at": dict(phone.at),
     }
     if full:
         out["settings"] = settings_json(phone.settings)

@@ -299,6 +299,7 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         first = await screen()
         await read(2)
         second = await screen()
+        await _at_session(bob_phone)
         # "Sent" moves to message 1, the newest Bob has not read
         # (docs/read-receipts.md §Conversations).
         marks_ok = [m["mark"] for m in first] == [None, "Read", "Sent"] and [
@@ -312,6 +313,36 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         for service in reversed(services):
             await service.stopService()
         await ip.stopService()
+
+
+async def _at_session(phone: Phone) -> None:
+    """A few lines on Bob's AT port (docs/at.md): the modem shows his own store."""
+    import re
+
+    from twisted.internet.defer import Deferred
+
+    from handset.at_port import AtPort
+    from handset.sim import Sim
+
+    print("\nBob's phone is also a modem (docs/at.md); a terminal on its AT port:")
+    final = re.compile(rb"(OK|ERROR|\+CM[ES] ERROR: \d+)\r\n$")
+    port, out, waiting = AtPort(phone, Sim()), bytearray(), list[Deferred[None]]()
+
+    def write(data: bytes) -> None:
+        out.extend(data)
+        if final.search(out) and waiting:
+            waiting.pop().callback(None)
+
+    port.connect(write)
+    for line in ("ATE0", "AT+CMGF=1", 'AT+CMGL="REC READ"'):
+        out.clear()
+        answered: Deferred[None] = Deferred()
+        waiting.append(answered)
+        port.data_received(line.encode() + b"\r")
+        await answered
+        shown = [x for x in out.decode("latin-1").replace("\r", "").split("\n") if x]
+        print("   " + line + "".join("\n      " + x for x in shown if x != line))
+    port.disconnect()
 
 
 async def _companion(

@@ -36,6 +36,10 @@ def add_parsers(sub: Any) -> None:
     p = client("list", "the handsets and companion devices of the network, and their links")
     p.set_defaults(run=_list)
 
+    p = client("info", "one handset: its links, settings and AT port")
+    p.add_argument("msisdn", help="MSISDN, or NAME@MSISDN for a companion")
+    p.set_defaults(run=_info)
+
     p = client("send", "send a text from a handset")
     p.add_argument("msisdn", help="the sending handset")
     p.add_argument("to", help="the recipient's number")
@@ -99,6 +103,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--receipts", choices=["on", "off"], help="send read receipts (stored)")
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
     logs.add_options(p)
+    _at_options(p)
     p.set_defaults(run=_run)
 
     ip = sub.add_parser("ip-server", help="the IP server's tools")
@@ -131,6 +136,14 @@ def add_parsers(sub: Any) -> None:
     _database_options(p)
     p.add_argument("--out", type=Path, help="also write them to this file (for handset run)")
     p.set_defaults(run=_register)
+
+
+def _at_options(p: argparse.ArgumentParser) -> None:
+    """The AT port of ``handset run`` (docs/at.md)."""
+    p.add_argument("--at", help="the AT port: pty (default), tcp, both or off")
+    p.add_argument("--at-link", metavar="PATH", help="a stable symlink to the AT pty")
+    p.add_argument("--at-tcp", metavar="ADDR", help="the AT TCP port (default: a free one)")
+    p.add_argument("--pin", help="the SIM PIN the AT port asks for (default: none)")
 
 
 def _database_options(p: argparse.ArgumentParser) -> None:
@@ -224,6 +237,27 @@ def _list(args: argparse.Namespace) -> Any:
             kind = f"IMSI {h['imsi']}" if h["companion"] is None else "companion"
             print(f"{h['handset']:<24} {kind:<21} {', '.join(links)}")
     return handsets
+
+
+@_client
+def _info(args: argparse.Namespace) -> Any:
+    h = _call(args, "GET", "handsets", args.msisdn)
+    if not args.json:
+        print(f"handset:  {h['handset']}" + (f" (IMSI {h['imsi']})" if h["imsi"] else ""))
+        if h["companion"] is None:
+            print(f"radio:    {'attached' if h['attached'] else 'detached'}")
+        ip = "logged out" if h["logged_out"] else "online" if h["ip_online"] else "offline"
+        print(f"IP:       {ip}")
+        at = h.get("at") or {}
+        if "pty" in at:
+            print(f"AT port:  {at['pty']}" + (f" (link {at['link']})" if "link" in at else ""))
+        if "tcp" in at:
+            print(f"AT port:  tcp {at['tcp']}")
+        if not at:
+            print("AT port:  none")
+        for key, value in (h.get("settings") or {}).items():
+            print(f"{key + ':':<10}{value}")
+    return h
 
 
 @_client
@@ -352,6 +386,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from . import traffic
     from .config import options
+    from .network import at_lines
     from .serve import Running, serve
     from .startup import Origins, data_dir
 
@@ -401,17 +436,21 @@ def _run(args: argparse.Namespace) -> int:
             imsi=run.imsi,
             companion=run.companion,
             watchers=traffic.phone(run.owner),
+            at=run.at,
         )
         running.start(service)
         service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
         running.watch(service.ready)  # its store that cannot be used, say
+        phone = await service.opened()  # its AT port open, to print where
         what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
         return [
             f"handset: {what}, store in {directory}",
+            *at_lines(service.msisdn, phone.at),
             f"handset: control API on http://{control.host}:{control.port}",
         ]
 
-    return serve(start, Origins({"control": "--control", "data_dir": "--data-dir"}))
+    origins = {"control": "--control", "data_dir": "--data-dir", "at_tcp": "--at-tcp"}
+    return serve(start, Origins(origins))
 
 
 def _ip_server_url(args: argparse.Namespace) -> str:

@@ -154,6 +154,7 @@ def run_up(args: argparse.Namespace) -> int:
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
                 imsi=entry.imsi,
+                at=entry.at_settings(),
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
@@ -165,6 +166,7 @@ def run_up(args: argparse.Namespace) -> int:
                 f"receipts {'on' if phone.settings.receipts else 'off'}, "
                 f"IP path {phone.settings.ip_path.value})"
             )
+            lines.extend(at_lines(service.msisdn, phone.at))
         for companion in config.companions:
             directory = handset_dir(data_dir, companion.msisdn, companion.name)
             credentials = await provision(
@@ -193,6 +195,17 @@ def watch_smsc(service: SmscService) -> None:
     """The live log of the SMSC's (and its SMPP door's) events."""
     assert service.smsc is not None
     traffic.follow(service.smsc.watchers, traffic.SMSC)
+
+
+def at_lines(msisdn: str, where: dict[str, str]) -> list[str]:
+    """Where a phone's AT port is, for the start-up lines (docs/at.md)."""
+    out = []
+    if "pty" in where:
+        link = f" (link {where['link']})" if "link" in where else ""
+        out.append(f"handset: {msisdn} AT port {where['pty']}{link}")
+    if "tcp" in where:
+        out.append(f"handset: {msisdn} AT port tcp {where['tcp']}")
+    return out
 
 
 def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:

@@ -142,3 +142,8 @@ def _up_options(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help=f"... and at most this many per account (default {defaults.HISTORY_COUNT}; 0: none)",
     )
+    p.add_argument(
+        "--at",
+        choices=["pty", "tcp", "both", "off"],
+        help="every phone's AT port (docs/at.md): a pty (the default), a TCP port, both, none",
+    )

@@ -113,6 +113,7 @@ class SmscProcess:
     ip_port: int = 0  # smsemu up only, as the two below
     control_port: int = 0
     handsets: list[str] = field(default_factory=list)
+    at_ports: dict[str, str] = field(default_factory=dict)  # MSISDN: its AT pty
     stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
 
     def __post_init__(self) -> None:
@@ -137,8 +138,10 @@ class SmscProcess:
                 self.ip_port = int(m.group(1))
             elif m := re.search(r"control API on http://[\d.]+:(\d+)", line):
                 self.control_port = int(m.group(1))
-            elif m := re.match(r"handset: (\+\d+)", line):
+            elif m := re.match(r"handset: (\+\d+) \(", line):
                 self.handsets.append(m.group(1))
+            elif m := re.match(r"handset: (\+\d+) AT port (/\S+)", line):
+                self.at_ports[m.group(1)] = m.group(2)
             if line.startswith("press Ctrl-C"):
                 break
         if not (self.link_port and self.admin_port):

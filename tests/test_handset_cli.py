@@ -93,6 +93,12 @@ def api(up: SmscProcess, path: str) -> Any:
 def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
     assert up.handsets == [A, B, "+15550001003"]
     assert up.ip_port and up.control_port
+    # Every phone (not the companion device) has an AT pty, printed and in the API.
+    assert sorted(up.at_ports) == sorted(up.handsets)
+    assert api(up, "/handsets/%2B15550001002")["at"] == {"pty": up.at_ports[B]}
+    info = smsemu(up, "info", B)
+    assert info.returncode == 0, info.stderr
+    assert f"AT port:  {up.at_ports[B]}" in info.stdout.splitlines()
     handsets = api(up, "/handsets")  # listed once attached and logged in
     assert all(h["ip_online"] for h in handsets)
     phones = [h for h in handsets if h["companion"] is None]
