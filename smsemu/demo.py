@@ -324,7 +324,7 @@ async def _at_session(phone: Phone) -> None:
     from handset.at_port import AtPort
     from handset.sim import Sim
 
-    print("\nBob's phone is also a modem (docs/at.md); a terminal on its AT port:")
+    say("\nBob's phone is also a modem (docs/at.md); a terminal on its AT port:")
     final = re.compile(rb"(OK|ERROR|\+CM[ES] ERROR: \d+)\r\n$")
     port, out, waiting = AtPort(phone, Sim()), bytearray(), list[Deferred[None]]()
 
@@ -341,7 +341,7 @@ async def _at_session(phone: Phone) -> None:
         port.data_received(line.encode() + b"\r")
         await answered
         shown = [x for x in out.decode("latin-1").replace("\r", "").split("\n") if x]
-        print("   " + line + "".join("\n      " + x for x in shown if x != line))
+        say("   " + line + "".join("\n      " + x for x in shown if x != line))
     port.disconnect()
 
 

@@ -139,7 +139,8 @@ def test_an_esme_bind_submit_and_unbind(tmp_path: Path) -> None:
     client.set_message_sent_handler(lambda **_: None)
     try:
         client.connect()
-        assert client.bind_transceiver(system_id="esme", password="secret").status == 0
+        secret = (tmp_path / "data" / "esme-password").read_text().strip()
+        assert client.bind_transceiver(system_id="esme", password=secret).status == 0
         bound = event(log, "bind", system_id="esme")
         assert bound["bind"] == "transceiver" and bound["peer"].startswith("127.0.0.1:")
         client.send_message(
