@@ -48,6 +48,8 @@ from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
 from smsc.store import sqlite_url
 
+from .capture_opts import capture_settings
+from .errors import CommandError
 from .handset_cmd import render_conversation
 from .network import provision
 
@@ -95,13 +97,14 @@ def _watch(event: str, details: dict[str, Any]) -> None:
         print(f"   smsc: {event:<10} {fields}", flush=True)
 
 
-async def _scenario(reactor: Any, data_dir: Path) -> int:
+async def _scenario(reactor: Any, data_dir: Path, **capture: Any) -> int:
     service = SmscService(
         SmscConfig(zone=zone_of_now()),
         sqlite_url(data_dir),
         link="tcp:0",
         admin="tcp:0",
         reactor=reactor,
+        **capture,
     )
     service.startService()
     assert service.smsc is not None
@@ -346,10 +349,16 @@ def _phone_watch(name: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     result: list[int] = []
+    capture = capture_settings(args)
+    if capture["pcap"] is not None:
+        try:  # a file that cannot be written is told before the network starts
+            open(capture["pcap"], "wb").close()
+        except OSError as exc:
+            raise CommandError(f"--pcap: {exc.filename}: {exc.strerror}") from None
 
     async def main(reactor: Any) -> None:
         with tempfile.TemporaryDirectory(prefix="smsemu-demo-") as tmp:
-            result.append(await _scenario(reactor, Path(tmp)))
+            result.append(await _scenario(reactor, Path(tmp), **capture))
 
     try:
         task.react(lambda r: ensureDeferred(main(r)))

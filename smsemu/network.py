@@ -15,6 +15,7 @@ import logging
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.threads import deferToThread
 
@@ -34,6 +35,7 @@ from smsc.smpp.gateway import SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
 
+from .capture_opts import capture_settings
 from .config import Config, options
 from .serve import Running, serve
 from .startup import Origins, database_url, network_origins
@@ -42,11 +44,11 @@ from .startup import data_dir as make_dir
 log = logging.getLogger(__name__)
 
 
-def build_smsc(config: Config, origins: Origins) -> SmscService:
+def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
     s = config.smsc
     url = database_url(s.database_url, s.data_dir, sqlite_url, origins.names["data_dir"])
     return SmscService(
-        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=config.smpp
+        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=config.smpp, **capture
     )
 
 
@@ -80,10 +82,11 @@ def _smsc_lines(service: SmscService) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
+    capture = capture_settings(args)
     _logging()
 
     async def start(running: Running) -> list[str]:
-        service = build_smsc(config, origins)
+        service = build_smsc(config, origins, **capture)
         running.start(service)
         return _smsc_lines(service)
 
@@ -94,12 +97,13 @@ def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
+    capture = capture_settings(args)
     _logging()
     data_dir = config.smsc.data_dir
 
     async def start(running: Running) -> list[str]:
         make_dir(data_dir, origins.names["data_dir"])  # the handsets' stores live there
-        smsc = build_smsc(config, origins)
+        smsc = build_smsc(config, origins, **capture)
         running.start(smsc)
         ip_server = config.ip_server
         ip = ReceiptServerService(

@@ -1,0 +1,174 @@
+"""What the SMSC's legs carry, for Wireshark: pcapng files and live GSMTAP.
+
+The radio link and the SMPP door call ``Capture`` with what they read and
+write (``Smsc.capture`` is None when nothing captures: one check, no cost).
+Each leg is an interface of the pcapng files, named after it:
+
+* ``radio``: each RP message as GSMTAP over UDP to port 4729, rebuilt as the
+  air interface carries it (``radiolink.air``: CP-DATA and CP-ACK);
+* ``smpp``: each ESME connection's bytes as a TCP stream (client port the
+  ESME's, server port the SMSC's), which Wireshark's ``smpp`` dissector reads.
+
+Live, the GSMTAP payloads also go as UDP datagrams to ``--gsmtap HOST:PORT``.
+Timestamps are the reactor's clock.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Hashable
+from pathlib import Path
+from typing import BinaryIO
+
+from twisted.internet.interfaces import IReactorTime
+
+from radiolink import air
+from txkit import pcapng
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = bytes((127, 0, 0, 1))
+#: The UDP source port of the first handset's GSMTAP packets in a file; each
+#: radio link has its own, so Wireshark's conversations are the handsets.
+RADIO_PORTS = 40_000
+LEGS = {
+    "radio": "GSM air interface: SM-CP/RP as GSMTAP v2 over UDP 4729",
+    "smpp": "SMPP v3.4 between the ESMEs and the SMSC, over TCP",
+}
+
+
+class GsmtapSender:
+    """UDP datagrams to a GSMTAP listener (Wireshark on ``lo``, a test).
+
+    A connected, non-blocking socket: a send never waits, and a datagram that
+    cannot go (nobody listening: ICMP port unreachable) is dropped like on air.
+    """
+
+    def __init__(self, host: str, port: int = air.GSMTAP_PORT) -> None:
+        self.address = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setblocking(False)
+        self.sock.connect(self.address)
+        self.dropped = 0
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self.sock.send(payload)
+        except OSError as exc:
+            if exc.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.ENOBUFS):
+                raise
+            self.dropped += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def ipv4_of(host: str) -> bytes:
+    """An address's four octets; 127.0.0.1 for what is not dotted IPv4."""
+    try:
+        return socket.inet_aton(host)
+    except OSError:
+        return LOOPBACK
+
+
+class Capture:
+    """Fans what the legs carry out to pcapng writers and a GSMTAP sender."""
+
+    def __init__(self, clock: IReactorTime) -> None:
+        self.clock = clock
+        self.writers: list[pcapng.PcapngWriter] = []
+        self.gsmtap: GsmtapSender | None = None
+        self.air: air.AirTap[Hashable] = air.AirTap()
+        self._radio_ports: dict[Hashable, int] = {}
+        self._flows: dict[Hashable, pcapng.TcpFlow] = {}
+        self._files: list[BinaryIO] = []
+
+    # -- where it goes ---------------------------------------------------------------------
+
+    def add_writer(self, writer: pcapng.PcapngWriter) -> None:
+        for leg, description in LEGS.items():
+            writer.interface(leg, description)
+        self.writers.append(writer)
+
+    def remove_writer(self, writer: pcapng.PcapngWriter) -> None:
+        if writer in self.writers:
+            self.writers.remove(writer)
+
+    def open_file(self, path: str | Path) -> pcapng.PcapngWriter:
+        """Write to a new pcapng file at ``path`` (replaced if it exists)."""
+        out = open(path, "wb")  # noqa: SIM115 (kept open until close())
+        self._files.append(out)
+        writer = pcapng.PcapngWriter(out)
+        self.add_writer(writer)
+        return writer
+
+    def close(self) -> None:
+        for out in self._files:
+            out.close()
+        self._files = []
+        self.writers = []
+        if self.gsmtap is not None:
+            self.gsmtap.close()
+            self.gsmtap = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.writers) or self.gsmtap is not None
+
+    def _write(self, leg: str, packets: list[bytes]) -> None:
+        now = self.clock.seconds()
+        for writer in self.writers:
+            interface = writer.interfaces[leg]
+            for packet in packets:
+                writer.packet(interface, now, packet)
+
+    # -- the radio leg ---------------------------------------------------------------------
+
+    def radio(self, link: Hashable, rp_message: bytes, uplink: bool) -> None:
+        """An RP message read from (``uplink``) or written to a handset's link."""
+        payloads = self.air.rp(link, rp_message, uplink)
+        if self.gsmtap is not None:
+            for _, payload in payloads:
+                self.gsmtap.send(payload)
+        if self.writers:
+            port = self._radio_ports.get(link)
+            if port is None:
+                port = self._radio_ports[link] = RADIO_PORTS + len(self._radio_ports) % 20_000
+            self._write(
+                "radio",
+                [
+                    pcapng.udp(LOOPBACK, port, LOOPBACK, air.GSMTAP_PORT, payload)
+                    for _, payload in payloads
+                ],
+            )
+
+    def radio_lost(self, link: Hashable) -> None:
+        self.air.lost(link)
+        self._radio_ports.pop(link, None)
+
+    # -- the SMPP leg ----------------------------------------------------------------------
+
+    def smpp(
+        self,
+        connection: Hashable,
+        data: bytes,
+        from_esme: bool,
+        ends: tuple[tuple[str, int], tuple[str, int]],
+    ) -> None:
+        """Bytes an ESME's connection carried; ``ends``: (ESME, SMSC) addresses."""
+        if not self.writers:
+            return
+        flow = self._flows.get(connection)
+        if flow is None:
+            (chost, cport), (shost, sport) = ends
+            flow = self._flows[connection] = pcapng.TcpFlow(
+                (ipv4_of(chost), cport), (ipv4_of(shost), sport)
+            )
+        self._write("smpp", flow.send(from_esme, data))
+
+    def smpp_closed(self, connection: Hashable) -> None:
+        flow = self._flows.pop(connection, None)
+        if flow is not None and self.writers:
+            self._write("smpp", [flow.close(False), flow.close(True)])

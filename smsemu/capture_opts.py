@@ -1,0 +1,45 @@
+"""``--pcap FILE`` and ``--gsmtap HOST[:PORT]`` of ``smsemu smsc``, ``up`` and
+``demo``: where the SMSC's capture goes (docs/wireshark.md)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .errors import CommandError
+
+GSMTAP_PORT = 4729  # IANA's; radiolink.air.GSMTAP_PORT, not imported to keep --help light
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--pcap",
+        metavar="FILE",
+        help="write every leg's traffic to a pcapng FILE for Wireshark (radio as GSMTAP, "
+        "SMPP as TCP), flushed packet by packet",
+    )
+    p.add_argument(
+        "--gsmtap",
+        metavar="HOST[:PORT]",
+        help=f"send the radio leg live as GSMTAP over UDP (default port {GSMTAP_PORT}): "
+        "watch it with Wireshark on that interface",
+    )
+
+
+def gsmtap_address(text: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` as (host, port); CommandError (status 2) when it is not."""
+    host, colon, port = text.rpartition(":")
+    if not colon:
+        host, port = text, str(GSMTAP_PORT)
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(f"--gsmtap: expected HOST or HOST:PORT (port 1-65535), got {text!r}", 2)
+    return host.strip("[]"), int(port)
+
+
+def capture_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``SmscService`` keywords of the options given."""
+    gsmtap = getattr(args, "gsmtap", None)
+    return {
+        "pcap": getattr(args, "pcap", None),
+        "gsmtap": gsmtap_address(gsmtap) if gsmtap is not None else None,
+    }
