@@ -124,7 +124,7 @@ class SmscProcess:
 
 @contextlib.contextmanager
 def run_smsc(
-    workdir: Path, database_url: str | None, timeout: float = 60.0
+    workdir: Path, database_url: str | None, timeout: float = 60.0, extra: tuple[str, ...] = ()
 ) -> Iterator[SmscProcess]:
     """``smsemu smsc`` on free loopback ports; yields once it listens, stops it after."""
     cmd = [
@@ -143,6 +143,7 @@ def run_smsc(
     ]
     if database_url is not None:
         cmd += ["--database-url", database_url]
+    cmd += extra
     log = workdir / "smsc.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
@@ -486,9 +487,10 @@ def report(r: Result) -> None:
 
 
 def bench_database(
-    db: str, args: argparse.Namespace, cache: dict[str, Messages]
+    db: str, args: argparse.Namespace, cache: dict[str, Messages], capture: bool = False
 ) -> list[tuple[str, Result]]:
     workdir = Path(tempfile.mkdtemp(prefix="smsc-bench-"))
+    pcap = workdir / "capture.pcapng"
     stack = contextlib.ExitStack()
     try:
         url: str | None = None
@@ -496,8 +498,13 @@ def bench_database(
             from tests.pg import TemporaryPostgres
 
             url = stack.enter_context(TemporaryPostgres())
-        smsc = stack.enter_context(run_smsc(workdir, url))
-        print(f"{db}: SMSC pid {smsc.proc.pid}, radio link {HOST}:{smsc.link_port}", flush=True)
+        extra = ("--pcap", str(pcap)) if capture else ()
+        smsc = stack.enter_context(run_smsc(workdir, url, extra=extra))
+        print(
+            f"{db}: SMSC pid {smsc.proc.pid}, radio link {HOST}:{smsc.link_port}"
+            + (f", capturing to {pcap}" if capture else ""),
+            flush=True,
+        )
         bench = Bench(smsc.link_port, args.handsets, args.window, args.window_until)
         stack.callback(bench.close)
         assert bench.smsc is not None
@@ -540,6 +547,8 @@ def bench_database(
                 print("    (later runs skipped: messages of this one are still in flight)")
                 break
             time.sleep(args.settle)
+        if capture:
+            print(f"    capture file: {pcap.stat().st_size:,d} octets", flush=True)
         return results
     finally:
         stack.close()
@@ -599,6 +608,11 @@ def main() -> int:
         help="which runs, comma-separated (full,paced)",
     )
     ap.add_argument("--profile", metavar="DIR", help="py-spy record the SMSC in each run")
+    ap.add_argument(
+        "--capture",
+        action="store_true",
+        help="run each database twice, capture off then on (--pcap), and print the ratio",
+    )
     args = ap.parse_args()
     if args.handsets < 2 or args.count < 1:
         ap.error("need at least 2 handsets and 1 message")
@@ -618,16 +632,33 @@ def main() -> int:
     summary: list[tuple[str, str, Result]] = []
     for db in dbs:
         summary += [(db, tag, r) for tag, r in bench_database(db, args, cache)]
+        if args.capture:
+            print(f"{db}, capture on (--pcap):", flush=True)
+            summary += [(db, f"{tag}+pcap", r) for tag, r in bench_database(db, args, cache, True)]
     print("summary (targets: >= 5,000 messages/s end to end; p99 < 20 ms at 1,000/s):")
     for db, tag, r in summary:
         rate = r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
         p50, p99 = percentile(r.latencies_ms, 50), percentile(r.latencies_ms, 99)
         print(
-            f"  {db:8s} {tag:5s} {rate:8,.0f} messages/s end to end,"
+            f"  {db:8s} {tag:10s} {rate:8,.0f} messages/s end to end,"
             f" latency p50 {p50:8.2f} ms, p99 {p99:8.2f} ms"
             + ("  TIMED OUT" if r.timed_out else "")
         )
+    if args.capture:
+        _capture_ratios(summary)
     return 1 if any(r.timed_out for _, _, r in summary) else 0
+
+
+def _capture_ratios(summary: list[tuple[str, str, Result]]) -> None:
+    """Messages/s with capture on over off, per database and run (target >= 80%)."""
+    rates = {
+        (db, tag): r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
+        for db, tag, r in summary
+    }
+    print("capture on / off, end-to-end messages/s (target >= 80%):")
+    for (db, tag), on in rates.items():
+        if tag.endswith("+pcap") and rates.get((db, tag[:-5])):
+            print(f"  {db:8s} {tag[:-5]:5s} {on / rates[db, tag[:-5]]:6.1%}")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,10 @@ def gsmtap_header(
     )
 
 
+_UPLINK, _DOWNLINK = gsmtap_header(True), gsmtap_header(False)
+_LENGTHS = [bytes((n,)) for n in range(256)]
+
+
 def cp_header(ti_flag: int, ti: int, message_type: int) -> bytes:
     """Octet 1 (TI flag, TI value, PD 9) and the message type of a CP message."""
     return bytes((ti_flag << 7 | (ti % TI_VALUES) << 4 | PD_SMS, message_type))
@@ -102,7 +106,8 @@ class AirTap(Generic[L]):
         # link -> (next MO TI, next MT TI); (link, "mo"|"mt", rp_mr) -> TI of an open one
         self._next: dict[L, list[int]] = {}
         self._open: dict[tuple[L, bool, int], int] = {}
-        self._frame_number = 0
+        # GSMTAP header + CP-ACK, by (uplink, TI flag, TI): 28 values, made once.
+        self._acks: dict[tuple[bool, int, int], bytes] = {}
 
     def rp(self, link: L, rp_message: bytes, uplink: bool) -> list[tuple[bool, bytes]]:
         """The GSMTAP payloads of ``rp_message`` crossing ``link`` (``uplink``: MS to
@@ -125,11 +130,19 @@ class AirTap(Generic[L]):
         else:
             ti = self._open.pop(key, 0)
             flag = 1
-        self._frame_number += 1
-        fn = self._frame_number
+        ack_key = (not uplink, flag ^ 1, ti)
+        ack = self._acks.get(ack_key)
+        if ack is None:
+            ack = self._acks[ack_key] = gsmtap_header(not uplink) + cp_ack(flag ^ 1, ti)
+        head = _UPLINK if uplink else _DOWNLINK
         return [
-            (uplink, gsmtap_header(uplink, frame_number=fn) + cp_data(flag, ti, rp_message)),
-            (not uplink, gsmtap_header(not uplink, frame_number=fn) + cp_ack(flag ^ 1, ti)),
+            (
+                uplink,
+                b"".join(
+                    (head, cp_header(flag, ti, CP_DATA), _LENGTHS[len(rp_message)], rp_message)
+                ),
+            ),
+            (not uplink, ack),
         ]
 
     def lost(self, link: L) -> None:

@@ -10,7 +10,10 @@ Each leg is an interface of the pcapng files, named after it:
   ESME's, server port the SMSC's), which Wireshark's ``smpp`` dissector reads.
 
 Live, the GSMTAP payloads also go as UDP datagrams to ``--gsmtap HOST:PORT``.
-Timestamps are the reactor's clock.
+Timestamps are the reactor's clock.  A file is flushed ``FLUSH_AFTER``
+seconds after a write (one system call for all the packets of those
+milliseconds, not one each), so a file being written is readable, and at
+most that much behind.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import BinaryIO
 
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from radiolink import air
 from txkit import pcapng
@@ -33,6 +36,8 @@ LOOPBACK = bytes((127, 0, 0, 1))
 #: The UDP source port of the first handset's GSMTAP packets in a file; each
 #: radio link has its own, so Wireshark's conversations are the handsets.
 RADIO_PORTS = 40_000
+#: Seconds a file may lag behind: its buffer is flushed that long after a write.
+FLUSH_AFTER = 0.01
 LEGS = {
     "radio": "GSM air interface: SM-CP/RP as GSMTAP v2 over UDP 4729",
     "smpp": "SMPP v3.4 between the ESMEs and the SMSC, over TCP",
@@ -82,8 +87,10 @@ class Capture:
         self.gsmtap: GsmtapSender | None = None
         self.air: air.AirTap[Hashable] = air.AirTap()
         self._radio_ports: dict[Hashable, int] = {}
+        self._ack_packets: dict[tuple[int, bytes], bytes] = {}
         self._flows: dict[Hashable, pcapng.TcpFlow] = {}
         self._files: list[BinaryIO] = []
+        self._flushing: IDelayedCall | None = None
 
     # -- where it goes ---------------------------------------------------------------------
 
@@ -98,13 +105,16 @@ class Capture:
 
     def open_file(self, path: str | Path) -> pcapng.PcapngWriter:
         """Write to a new pcapng file at ``path`` (replaced if it exists)."""
-        out = open(path, "wb")  # noqa: SIM115 (kept open until close())
+        out = open(path, "wb", buffering=1 << 16)  # noqa: SIM115 (kept open until close())
         self._files.append(out)
         writer = pcapng.PcapngWriter(out)
         self.add_writer(writer)
         return writer
 
     def close(self) -> None:
+        if self._flushing is not None and self._flushing.active():
+            self._flushing.cancel()
+        self._flushing = None
         for out in self._files:
             out.close()
         self._files = []
@@ -120,9 +130,15 @@ class Capture:
     def _write(self, leg: str, packets: list[bytes]) -> None:
         now = self.clock.seconds()
         for writer in self.writers:
-            interface = writer.interfaces[leg]
-            for packet in packets:
-                writer.packet(interface, now, packet)
+            writer.packets(writer.interfaces[leg], now, packets)
+        if self._flushing is None:
+            self._flushing = self.clock.callLater(FLUSH_AFTER, self.flush)
+
+    def flush(self) -> None:
+        """Pass what the writers hold on to the kernel."""
+        self._flushing = None
+        for writer in self.writers:
+            writer.flush()
 
     # -- the radio leg ---------------------------------------------------------------------
 
@@ -136,13 +152,13 @@ class Capture:
             port = self._radio_ports.get(link)
             if port is None:
                 port = self._radio_ports[link] = RADIO_PORTS + len(self._radio_ports) % 20_000
-            self._write(
-                "radio",
-                [
-                    pcapng.udp(LOOPBACK, port, LOOPBACK, air.GSMTAP_PORT, payload)
-                    for _, payload in payloads
-                ],
-            )
+            (_, data), (_, ack) = payloads
+            ack_packet = self._ack_packets.get((port, ack))
+            if ack_packet is None:  # the same few CP-ACKs again and again
+                ack_packet = pcapng.udp(LOOPBACK, port, LOOPBACK, air.GSMTAP_PORT, ack)
+                self._ack_packets[port, ack] = ack_packet
+            data_packet = pcapng.udp(LOOPBACK, port, LOOPBACK, air.GSMTAP_PORT, data)
+            self._write("radio", [data_packet, ack_packet])
 
     def radio_lost(self, link: Hashable) -> None:
         self.air.lost(link)

@@ -10,18 +10,22 @@ the body padded to 32 bits:
 * Enhanced Packet Block (6): interface, 64-bit timestamp in microseconds,
   captured and original length, the packet.
 
-``PcapngWriter`` writes to anything with ``write`` (a file, an HTTP request)
-and flushes after each block when it can, so a file being written is readable
-at any moment.  ``Ipv4Flow`` and ``TcpFlow`` make the IPv4 / UDP / TCP packets
-Wireshark expects around payloads that were not read off a wire (link type
-``LINKTYPE_IPV4``): UDP with checksum 0 (allowed in IPv4), TCP with sequence
-and acknowledgement numbers that follow the bytes sent each way.
+``PcapngWriter`` writes to anything with ``write`` (a file, an HTTP request),
+one ``write`` per call of ``packets``; ``flush`` passes the output's buffer on
+(``smsc.capture`` calls it a few milliseconds after a write: a system call per
+block would cost more than the rest of the capture together).
+
+``udp`` and ``TcpFlow`` make the IPv4 / UDP / TCP packets Wireshark expects
+around payloads that were not read off a wire (link type ``LINKTYPE_IPV4``):
+UDP with checksum 0 (allowed in IPv4), TCP with sequence and acknowledgement
+numbers that follow the bytes sent each way.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Protocol
 
 SHB = 0x0A0D0D0A
@@ -62,12 +66,19 @@ def interface_description(linktype: int, name: str, description: str = "") -> by
     return _block(IDB, struct.pack("<HHI", linktype, 0, SNAPLEN) + options)
 
 
+_EPB_HEAD = struct.Struct("<IIIIIII")
+_PADS = (b"", b"\0\0\0", b"\0\0", b"\0")
+_TOTAL = struct.Struct("<I")
+
+
 def enhanced_packet(interface: int, seconds: float, packet: bytes) -> bytes:
+    """An EPB: the hot path of a capture, so one pack and one join."""
     micros = round(seconds * 1_000_000)
-    head = struct.pack(
-        "<IIIII", interface, micros >> 32, micros & 0xFFFFFFFF, len(packet), len(packet)
-    )
-    return _block(EPB, head + _pad(packet))
+    size = len(packet)
+    pad = _PADS[size & 3]
+    total = 32 + size + len(pad)
+    head = _EPB_HEAD.pack(EPB, total, interface, micros >> 32, micros & 0xFFFFFFFF, size, size)
+    return b"".join((head, packet, pad, total.to_bytes(4, "little")))
 
 
 class Output(Protocol):
@@ -87,6 +98,8 @@ class PcapngWriter:
     def _write(self, block: bytes) -> None:
         self.out.write(block)
         self.written += len(block)
+
+    def flush(self) -> None:
         if self._flush is not None:
             self._flush()
 
@@ -101,6 +114,22 @@ class PcapngWriter:
     def packet(self, interface: int, seconds: float, packet: bytes) -> None:
         self._write(enhanced_packet(interface, seconds, packet))
 
+    def packets(self, interface: int, seconds: float, packets: list[bytes]) -> None:
+        """Several packets of one moment, in one write (the hot path of a capture:
+        ``enhanced_packet`` inlined)."""
+        micros = round(seconds * 1_000_000)
+        high, low = micros >> 32, micros & 0xFFFFFFFF
+        parts: list[bytes] = []
+        for packet in packets:
+            size = len(packet)
+            pad = _PADS[size & 3]
+            total = 32 + size + len(pad)
+            head = _EPB_HEAD.pack(EPB, total, interface, high, low, size, size)
+            parts += (head, packet, pad, _TOTAL.pack(total))
+        block = b"".join(parts)
+        self.out.write(block)
+        self.written += len(block)
+
 
 # -- IPv4, UDP and TCP around payloads --------------------------------------------------
 
@@ -110,18 +139,22 @@ PROTO_UDP = 17
 TCP_FIN, TCP_SYN, TCP_PSH, TCP_ACK = 0x01, 0x02, 0x08, 0x10
 
 
-def _checksum(header: bytes) -> int:
-    total: int = sum(struct.unpack(f">{len(header) // 2}H", header))
-    while total > 0xFFFF:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
+@lru_cache(maxsize=256)
+def _fixed_sum(src: bytes, dst: bytes, proto: int) -> int:
+    """The one's-complement sum of the header words that do not change per packet."""
+    words: tuple[int, ...] = struct.unpack(">4H", src + dst)
+    return 0x4500 + 0x4000 + (64 << 8 | proto) + sum(words)
 
 
 def ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, ident: int = 0) -> bytes:
-    """An IPv4 packet (no options, don't fragment, TTL 64) around ``payload``."""
+    """An IPv4 packet (no options, don't fragment, TTL 64) around ``payload``,
+    its header checksum right (RFC 791)."""
     length = 20 + len(payload)
-    header = _IP.pack(0x45, 0, length, ident & 0xFFFF, 0x4000, 64, proto, 0, src, dst)
-    return header[:10] + _checksum(header).to_bytes(2, "big") + header[12:] + payload
+    total = _fixed_sum(src, dst, proto) + length + (ident & 0xFFFF)
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    header = _IP.pack(0x45, 0, length, ident & 0xFFFF, 0x4000, 64, proto, ~total & 0xFFFF, src, dst)
+    return header + payload
 
 
 def udp(src: bytes, sport: int, dst: bytes, dport: int, payload: bytes) -> bytes:
