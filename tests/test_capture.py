@@ -6,7 +6,10 @@ listener received live, field by field."""
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -229,3 +232,35 @@ def _check_live(tmp_path: Path, datagrams: list[bytes]) -> None:
     cp = fields(live, "gsmtap", "gsm_a.dtap.msg_sms_type")
     assert [row[0] for row in cp].count("0x04") == len(datagrams) // 2
     assert_clean(live)
+
+
+def test_the_admin_api_streams_a_pcapng_of_what_comes_next(tmp_path: Path) -> None:
+    """GET /capture?seconds=N&packets=M on an SMSC started without capture: the
+    response starts at once (a pcapng header), carries the next M packets and
+    ends; tshark decodes it.  A bad ``seconds`` is one JSON line, status 400."""
+    smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
+    alice, bob = Rig(smsc.link_port, ALICE, "001010000000001"), Rig(smsc.link_port, BOB)
+    base = f"http://127.0.0.1:{smsc.admin_port}/capture"
+    try:
+        with pytest.raises(urllib.error.HTTPError) as bad:
+            urllib.request.urlopen(f"{base}?seconds=forever", timeout=TIMEOUT)
+        assert bad.value.code == 400 and "seconds" in json.load(bad.value)["error"]
+        alice.attach()
+        bob.attach()
+        # 4 RP messages: RP-DATA up, RP-ACK down, RP-DATA down, RP-ACK up; 2 CP each.
+        with urllib.request.urlopen(f"{base}?seconds=600&packets=8", timeout=TIMEOUT) as stream:
+            assert stream.headers["content-type"] == "application/x-pcapng"
+            (mr,) = _submit(alice, BOB, "Caught in the act")
+            alice.answer(mr)
+            assert bob.receive().tp_ud.body == "Caught in the act"  # type: ignore[union-attr]
+            body = stream.read()
+    finally:
+        alice.close()
+        bob.close()
+        assert smsc.terminate() == 0
+    grabbed = tmp_path / "grabbed.pcapng"
+    grabbed.write_bytes(body)
+    rows = fields(grabbed, "gsmtap", "gsm_a.dtap.msg_sms_type", "gsm_sms.sms_text")
+    assert [row[0] for row in rows] == ["0x01", "0x04"] * 4
+    assert [row[1] for row in rows if row[1]] == ["Caught in the act"] * 2
+    assert_clean(grabbed)
