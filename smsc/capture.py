@@ -7,7 +7,10 @@ Each leg is an interface of the pcapng files, named after it:
 * ``radio``: each RP message as GSMTAP over UDP to port 4729, rebuilt as the
   air interface carries it (``radiolink.air``: CP-DATA and CP-ACK);
 * ``smpp``: each ESME connection's bytes as a TCP stream (client port the
-  ESME's, server port the SMSC's), which Wireshark's ``smpp`` dissector reads.
+  ESME's, server port the SMSC's), which Wireshark's ``smpp`` dissector reads;
+* ``ip``: the IP server's connections (``smsemu up``, the demo), server port
+  ``IP_PORT`` whatever port it listens on, which the Lua dissector of
+  contrib/wireshark/smsemu_ip.lua registers.
 
 Live, the GSMTAP payloads also go as UDP datagrams to ``--gsmtap HOST:PORT``.
 Timestamps are the reactor's clock.  A file is flushed ``FLUSH_AFTER``
@@ -23,12 +26,15 @@ import logging
 import socket
 from collections.abc import Hashable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from radiolink import air
 from txkit import pcapng
+
+if TYPE_CHECKING:
+    from .core import Smsc
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +44,12 @@ LOOPBACK = bytes((127, 0, 0, 1))
 RADIO_PORTS = 40_000
 #: Seconds a file may lag behind: its buffer is flushed that long after a write.
 FLUSH_AFTER = 0.01
+#: The TCP port the IP server's leg shows in a capture (its default port).
+IP_PORT = 7102
 LEGS = {
     "radio": "GSM air interface: SM-CP/RP as GSMTAP v2 over UDP 4729",
     "smpp": "SMPP v3.4 between the ESMEs and the SMSC, over TCP",
+    "ip": f"the IP server's framed JSON, over TCP port {IP_PORT} (contrib/wireshark)",
 }
 
 
@@ -88,7 +97,7 @@ class Capture:
         self.air: air.AirTap[Hashable] = air.AirTap()
         self._radio_ports: dict[Hashable, int] = {}
         self._ack_packets: dict[tuple[int, bytes], bytes] = {}
-        self._flows: dict[Hashable, pcapng.TcpFlow] = {}
+        self._flows: dict[object, pcapng.TcpFlow] = {}
         self._files: list[BinaryIO] = []
         self._flushing: IDelayedCall | None = None
 
@@ -166,25 +175,51 @@ class Capture:
 
     # -- the SMPP leg ----------------------------------------------------------------------
 
-    def smpp(
-        self,
-        connection: Hashable,
-        data: bytes,
-        from_esme: bool,
-        ends: tuple[tuple[str, int], tuple[str, int]],
-    ) -> None:
+    def smpp(self, connection: Hashable, data: bytes, from_esme: bool, ends: pcapng.Ends) -> None:
         """Bytes an ESME's connection carried; ``ends``: (ESME, SMSC) addresses."""
+        self.stream("smpp", connection, data, from_esme, ends)
+
+    def smpp_closed(self, connection: Hashable) -> None:
+        self.stream_closed("smpp", connection)
+
+    # -- TCP legs (pcapng.StreamTap) -------------------------------------------------------
+
+    def stream(
+        self, leg: str, connection: object, data: bytes, from_client: bool, ends: pcapng.Ends
+    ) -> None:
         if not self.writers:
             return
         flow = self._flows.get(connection)
         if flow is None:
             (chost, cport), (shost, sport) = ends
+            if leg == "ip":
+                sport = IP_PORT
             flow = self._flows[connection] = pcapng.TcpFlow(
                 (ipv4_of(chost), cport), (ipv4_of(shost), sport)
             )
-        self._write("smpp", flow.send(from_esme, data))
+        self._write(leg, flow.send(from_client, data))
 
-    def smpp_closed(self, connection: Hashable) -> None:
+    def stream_closed(self, leg: str, connection: object) -> None:
         flow = self._flows.pop(connection, None)
         if flow is not None and self.writers:
-            self._write("smpp", [flow.close(False), flow.close(True)])
+            self._write(leg, [flow.close(False), flow.close(True)])
+
+
+class SmscTap:
+    """A ``pcapng.StreamTap`` for a server beside the SMSC (the IP server in
+    ``smsemu up``): whatever captures the SMSC's legs then, if anything."""
+
+    def __init__(self, smsc: Smsc) -> None:
+        self.smsc = smsc
+
+    def stream(
+        self, leg: str, connection: object, data: bytes, from_client: bool, ends: pcapng.Ends
+    ) -> None:
+        capture = self.smsc.capture
+        if capture is not None:
+            capture.stream(leg, connection, data, from_client, ends)
+
+    def stream_closed(self, leg: str, connection: object) -> None:
+        capture = self.smsc.capture
+        if capture is not None:
+            capture.stream_closed(leg, connection)

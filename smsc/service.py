@@ -104,16 +104,17 @@ class SmscService(Service):
             raise
 
     def _start(self) -> None:
-        engine = open_engine(self.database_url)
-        self.writer = BatchWriter(engine, self.reactor)
-        store = SqlQueueRepository(self.writer)
-        self.smsc = smsc = Smsc(store, self.reactor, self.config)
-        if self.pcap is not None or self.gsmtap is not None:
-            self.capture = smsc.capture = Capture(self.reactor)
+        if self.pcap is not None or self.gsmtap is not None:  # a file that will not do: first
+            self.capture = Capture(self.reactor)
             if self.pcap is not None:
                 self.capture.open_file(self.pcap)
             if self.gsmtap is not None:
                 self.capture.gsmtap = GsmtapSender(*self.gsmtap)
+        engine = open_engine(self.database_url)
+        self.writer = BatchWriter(engine, self.reactor)
+        store = SqlQueueRepository(self.writer)
+        self.smsc = smsc = Smsc(store, self.reactor, self.config)
+        smsc.capture = self.capture
         if self.smpp_address is not None:
             # Before the backlog: the deliver_sm owed to ESMEs are the gateway's.
             self.gateway = SmppGateway(smsc.esme_door, self.smpp_config, self.reactor)

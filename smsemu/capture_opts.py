@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 from typing import Any
 
 from .errors import CommandError
@@ -33,7 +34,12 @@ def gsmtap_address(text: str) -> tuple[str, int]:
         host, port = text, str(GSMTAP_PORT)
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise CommandError(f"--gsmtap: expected HOST or HOST:PORT (port 1-65535), got {text!r}", 2)
-    return host.strip("[]"), int(port)
+    host = host.strip("[]")
+    try:  # once, at start: the sender then needs no name service
+        address = socket.getaddrinfo(host, int(port), socket.AF_INET, socket.SOCK_DGRAM)[0][4]
+    except OSError as exc:
+        raise CommandError(f"--gsmtap: {host}: {exc.strerror or exc}", 2) from None
+    return str(address[0]), int(port)
 
 
 def capture_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from pdu.udh import find_concat
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.capture import SmscTap
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
 from smsc.store import sqlite_url
@@ -182,14 +183,15 @@ async def _scenario(reactor: Any, data_dir: Path, **capture: Any) -> int:
         bob.close()
         await alice.lost
         await bob.lost
-        ok = await _receipts(reactor, data_dir, service.link_port) and ok
+        tap = SmscTap(service.smsc)  # the IP server's frames in --pcap too
+        ok = await _receipts(reactor, data_dir, service.link_port, tap) and ok
     finally:
         await service.stopService()
     print("\ndemo:", "all messages delivered, reported and read" if ok else "SOMETHING WENT WRONG")
     return 0 if ok else 1
 
 
-async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
+async def _receipts(reactor: Any, data_dir: Path, link_port: int, tap: SmscTap) -> bool:
     """Read receipts (docs/read-receipts.md): numbered messages, a read on
     Bob's phone, the feedback on Alice's."""
     _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
@@ -200,7 +202,8 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         reactor=reactor,
     )
     ip.startService()
-    assert ip.store is not None
+    assert ip.store is not None and ip.listening is not None
+    ip.listening.factory.tap = tap
     print(f"IP server on 127.0.0.1:{ip.port}")
     services: list[HandsetService] = []
     try:

@@ -30,6 +30,7 @@ from handset.service import (
 from receipt_server.server import ReceiptServerFactory, ReceiptServerService
 from receipt_server.store import ReceiptStore
 from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.capture import SmscTap
 from smsc.service import SmscService
 from smsc.smpp.gateway import SmppGateway
 from smsc.store import sqlite_url
@@ -120,6 +121,8 @@ def run_up(args: argparse.Namespace) -> int:
         smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
+        assert smsc.smsc is not None
+        listening.factory.tap = SmscTap(smsc.smsc)  # its frames in the SMSC's capture
         # Every listener up before the handsets start: a port in use stops us early.
         phones: dict[str, Phone] = {}
         control = ControlService(phones, config.control.listen)

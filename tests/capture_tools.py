@@ -1,4 +1,5 @@
-"""tshark, run on what smsemu captured (scripts/ensure-tshark installs it)."""
+"""tshark, run on what smsemu captured (scripts/ensure-tshark installs it), with
+the IP server's Lua dissector (contrib/wireshark/smsemu_ip.lua) loaded."""
 
 from __future__ import annotations
 
@@ -6,14 +7,15 @@ import shutil
 import subprocess
 from pathlib import Path
 
-LUA = Path(__file__).resolve().parent.parent / "contrib" / "wireshark"
+LUA = Path(__file__).resolve().parent.parent / "contrib" / "wireshark" / "smsemu_ip.lua"
 
 
 def tshark(*args: str) -> str:
     """tshark's standard output; its own failure fails the test with its stderr."""
     exe = shutil.which("tshark")
     assert exe is not None, "tshark is not installed: run scripts/ensure-tshark"
-    done = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, check=False)
+    command = [exe, "-X", f"lua_script:{LUA}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -264,3 +266,43 @@ def test_the_admin_api_streams_a_pcapng_of_what_comes_next(tmp_path: Path) -> No
     assert [row[0] for row in rows] == ["0x01", "0x04"] * 4
     assert [row[1] for row in rows if row[1]] == ["Caught in the act"] * 2
     assert_clean(grabbed)
+
+
+def test_smsemu_demo_pcap_shows_every_message_and_ip_frame_decoded(tmp_path: Path) -> None:
+    """Issue 17's "done when": ``smsemu demo --pcap f.pcapng``, then tshark shows
+    every message of the demo down to its text, the IP server's frames through
+    the Lua dissector, and nothing malformed."""
+    pcap = tmp_path / "demo.pcapng"
+    done = subprocess.run([sys.executable, "-m", "smsemu", "demo", "--pcap", str(pcap)],
+                          capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    submits = fields(pcap, "gsm_sms.tp-mti == 1 && gsmtap.uplink == 1", "gsm_sms.sms_text")
+    delivers = fields(pcap, "gsm_a.rp.msg_type == 1", "gsm_sms.tp-mti", "gsm_sms.sms_text")
+    submitted = {row[0].split(",")[0] for row in submits}
+    delivered = {row[1].split(",")[0] for row in delivers if row[0] == "0"}
+    assert "Are you there?" in submitted and submitted <= delivered
+    assert all(row[1] for row in delivers if row[0] == "0")  # every SMS-DELIVER has its text
+    assert any(row[0] == "2" for row in delivers)  # and the status reports are there
+    types = {row[0] for row in fields(pcap, "smsemu_ip", "smsemu_ip.type") if row[0]}
+    assert {"login", "login_ok", "history_put", "response", "feedback"} <= types
+    assert_clean(pcap)
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "said"),
+    [
+        (["smsc", "--gsmtap", "127.0.0.1:99999"], 2, "--gsmtap: expected HOST or HOST:PORT"),
+        (["smsc", "--gsmtap", "no-such-host.invalid"], 2, "--gsmtap: no-such-host.invalid: "),
+        (["smsc", "--pcap", "/nonexistent/dir/f.pcapng"], 1, "/nonexistent/dir/f.pcapng: No such"),
+        (["demo", "--pcap", "/nonexistent/dir/f.pcapng"], 1, "--pcap: /nonexistent/dir/f.pcapng"),
+    ],
+)
+def test_a_capture_option_that_will_not_do_is_one_line(
+    tmp_path: Path, args: list[str], status: int, said: str
+) -> None:
+    ports = ["--data-dir", str(tmp_path), "--link", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+    command = [sys.executable, "-m", "smsemu", *args, *(ports if args[0] == "smsc" else [])]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == status
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0], done.stderr

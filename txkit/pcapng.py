@@ -85,6 +85,20 @@ class Output(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+Ends = tuple[tuple[str, int], tuple[str, int]]  # (client host, port), (server host, port)
+
+
+class StreamTap(Protocol):
+    """What a TCP server gives the bytes of its connections to, to be captured
+    (``smsc.capture``): ``leg`` names the interface, ``connection`` the flow."""
+
+    def stream(
+        self, leg: str, connection: object, data: bytes, from_client: bool, ends: Ends
+    ) -> None: ...
+
+    def stream_closed(self, leg: str, connection: object) -> None: ...
+
+
 class PcapngWriter:
     """One pcapng section: interfaces declared as they come, packets as they go."""
 
