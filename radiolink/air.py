@@ -76,7 +76,6 @@ def gsmtap_header(
     )
 
 
-_UPLINK, _DOWNLINK = gsmtap_header(True), gsmtap_header(False)
 _LENGTHS = [bytes((n,)) for n in range(256)]
 
 
@@ -106,8 +105,10 @@ class AirTap(Generic[L]):
         # link -> (next MO TI, next MT TI); (link, "mo"|"mt", rp_mr) -> TI of an open one
         self._next: dict[L, list[int]] = {}
         self._open: dict[tuple[L, bool, int], int] = {}
-        # GSMTAP header + CP-ACK, by (uplink, TI flag, TI): 28 values, made once.
+        # GSMTAP header + CP-ACK, and GSMTAP header + CP-DATA's first two octets, by
+        # (uplink, TI flag, TI): 28 values each, made once.
         self._acks: dict[tuple[bool, int, int], bytes] = {}
+        self._heads: dict[tuple[bool, int, int], bytes] = {}
 
     def rp(self, link: L, rp_message: bytes, uplink: bool) -> list[tuple[bool, bytes]]:
         """The GSMTAP payloads of ``rp_message`` crossing ``link`` (``uplink``: MS to
@@ -134,16 +135,11 @@ class AirTap(Generic[L]):
         ack = self._acks.get(ack_key)
         if ack is None:
             ack = self._acks[ack_key] = gsmtap_header(not uplink) + cp_ack(flag ^ 1, ti)
-        head = _UPLINK if uplink else _DOWNLINK
-        return [
-            (
-                uplink,
-                b"".join(
-                    (head, cp_header(flag, ti, CP_DATA), _LENGTHS[len(rp_message)], rp_message)
-                ),
-            ),
-            (not uplink, ack),
-        ]
+        head = self._heads.get((uplink, flag, ti))
+        if head is None:
+            head = gsmtap_header(uplink) + cp_header(flag, ti, CP_DATA)
+            self._heads[uplink, flag, ti] = head
+        return [(uplink, head + _LENGTHS[len(rp_message)] + rp_message), (not uplink, ack)]
 
     def lost(self, link: L) -> None:
         """Forget a link's transactions."""

@@ -171,9 +171,19 @@ def ipv4(src: bytes, dst: bytes, proto: int, payload: bytes, ident: int = 0) -> 
     return header + payload
 
 
+_IP_UDP = struct.Struct(">BBHHHBBH4s4sHHHH")
+
+
 def udp(src: bytes, sport: int, dst: bytes, dport: int, payload: bytes) -> bytes:
-    datagram = struct.pack(">HHHH", sport, dport, 8 + len(payload), 0) + payload
-    return ipv4(src, dst, PROTO_UDP, datagram)
+    """A UDP datagram (checksum 0: none, allowed in IPv4) in an IPv4 packet: one
+    pack, as a capture makes one for each GSMTAP packet."""
+    length = 28 + len(payload)
+    total = _fixed_sum(src, dst, PROTO_UDP) + length
+    total = (total & 0xFFFF) + (total >> 16)
+    total = (total & 0xFFFF) + (total >> 16)
+    header = _IP_UDP.pack(0x45, 0, length, 0, 0x4000, 64, PROTO_UDP, ~total & 0xFFFF, src, dst,
+                          sport, dport, length - 20, 0)  # fmt: skip
+    return header + payload
 
 
 class TcpFlow:
