@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import dpkt
 import pytest
 import smpplib.client
 import smpplib.smpp
@@ -306,3 +307,18 @@ def test_a_capture_option_that_will_not_do_is_one_line(
     assert done.returncode == status
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and said in lines[0], done.stderr
+
+
+def test_smsemu_up_pcap_names_an_interface_per_leg(tmp_path: Path) -> None:
+    pcap = tmp_path / "up.pcapng"
+    up = SmscProcess(["--data-dir", str(tmp_path / "data"), "--pcap", str(pcap)], "up")
+    assert up.terminate() == 0
+    names = tshark("-r", str(pcap), "-T", "fields", "-e", "frame.interface_name").split()
+    assert set(names) <= {"radio", "smpp", "ip"}
+    with pcap.open("rb") as f:  # a second reader agrees on the packets
+        assert len(list(dpkt.pcapng.Reader(f))) == len(names)
+    declared = tshark("-r", str(pcap), "-q", "-z", "io,stat,0")  # reads every block
+    assert "Interval" in declared
+    head = pcap.read_bytes()[:600]  # the interface descriptions come first, one per leg
+    assert all(leg in head for leg in (b"radio", b"smpp", b"ip"))
+    assert_clean(pcap)
