@@ -21,7 +21,6 @@ most that much behind.
 
 from __future__ import annotations
 
-import errno
 import logging
 import socket
 from collections.abc import Hashable
@@ -57,7 +56,8 @@ class GsmtapSender:
     """UDP datagrams to a GSMTAP listener (Wireshark on ``lo``, a test).
 
     A connected, non-blocking socket: a send never waits, and a datagram that
-    cannot go (nobody listening: ICMP port unreachable) is dropped like on air.
+    cannot go (nobody listening: ICMP port unreachable; a full buffer; no route)
+    is dropped like on air: capture never stops a message.
     """
 
     def __init__(self, host: str, port: int = air.GSMTAP_PORT) -> None:
@@ -70,9 +70,7 @@ class GsmtapSender:
     def send(self, payload: bytes) -> None:
         try:
             self.sock.send(payload)
-        except OSError as exc:
-            if exc.errno not in (errno.ECONNREFUSED, errno.EAGAIN, errno.ENOBUFS):
-                raise
+        except OSError:
             self.dropped += 1
 
     def close(self) -> None:
@@ -106,11 +104,10 @@ class Capture:
     def add_writer(self, writer: pcapng.PcapngWriter) -> None:
         for leg, description in LEGS.items():
             writer.interface(leg, description)
-        self.writers.append(writer)
+        self.writers = [*self.writers, writer]  # a new list: a loop over the old one goes on
 
     def remove_writer(self, writer: pcapng.PcapngWriter) -> None:
-        if writer in self.writers:
-            self.writers.remove(writer)
+        self.writers = [w for w in self.writers if w is not writer]
 
     def open_file(self, path: str | Path) -> pcapng.PcapngWriter:
         """Write to a new pcapng file at ``path`` (replaced if it exists)."""
@@ -139,7 +136,10 @@ class Capture:
     def _write(self, leg: str, packets: list[bytes]) -> None:
         now = self.clock.seconds()
         for writer in self.writers:
-            writer.packets(writer.interfaces[leg], now, packets)
+            try:
+                writer.packets(writer.interfaces[leg], now, packets)
+            except OSError as exc:  # a full disk: the capture stops, the SMSC goes on
+                self._failed(writer, exc)
         if self._flushing is None:
             self._flushing = self.clock.callLater(FLUSH_AFTER, self.flush)
 
@@ -147,7 +147,14 @@ class Capture:
         """Pass what the writers hold on to the kernel."""
         self._flushing = None
         for writer in self.writers:
-            writer.flush()
+            try:
+                writer.flush()
+            except OSError as exc:
+                self._failed(writer, exc)
+
+    def _failed(self, writer: pcapng.PcapngWriter, exc: OSError) -> None:
+        log.error("capture stopped: %s", exc)
+        self.remove_writer(writer)
 
     # -- the radio leg ---------------------------------------------------------------------
 

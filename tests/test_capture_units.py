@@ -159,3 +159,31 @@ def test_any_octets_are_wrapped_or_skipped_never_a_crash(message: bytes, uplink:
         return
     (_, data), (_, ack) = out
     assert data[19:] == message and data[18] == len(message) and len(ack) == 18
+
+
+class FullDisk:
+    """An output with room for ``room`` writes, then failing as a full disk does."""
+
+    def __init__(self) -> None:
+        self.room = 0
+
+    def write(self, data: bytes) -> int:
+        if self.room <= 0:
+            raise OSError(28, "No space left on device")
+        self.room -= 1
+        return len(data)
+
+
+def test_a_capture_that_cannot_write_stops_and_the_smsc_goes_on() -> None:
+    from twisted.internet.task import Clock
+
+    from smsc.capture import Capture
+
+    capture = Capture(Clock())
+    out, kept = FullDisk(), io.BytesIO()
+    out.room = 4  # the section header and the three interfaces
+    capture.add_writer(pcapng.PcapngWriter(out))
+    capture.add_writer(pcapng.PcapngWriter(kept))
+    capture.radio("alice", RP_DATA_MO, uplink=True)  # the disk is full: no exception
+    assert len(capture.writers) == 1 and capture.writers[0].out is kept
+    assert len(blocks(kept.getvalue())) == 1 + 3 + 2  # SHB, 3 IDBs, CP-DATA and CP-ACK
