@@ -41,6 +41,8 @@ LOOPBACK = bytes((127, 0, 0, 1))
 #: The UDP source port of the first handset's GSMTAP packets in a file; each
 #: radio link has its own, so Wireshark's conversations are the handsets.
 RADIO_PORTS = 40_000
+#: Files kept besides the one being written when rotating (FILE.1 ... FILE.9).
+ROTATE_KEEP = 9
 #: Seconds a file may lag behind: its buffer is flushed that long after a write.
 FLUSH_AFTER = 0.01
 #: The TCP port the IP server's leg shows in a capture (its default port).
@@ -98,6 +100,7 @@ class Capture:
         self._flows: dict[object, pcapng.TcpFlow] = {}
         self._files: list[BinaryIO] = []
         self._flushing: IDelayedCall | None = None
+        self._rotate: dict[pcapng.PcapngWriter, tuple[Path, int]] = {}
 
     # -- where it goes ---------------------------------------------------------------------
 
@@ -109,13 +112,34 @@ class Capture:
     def remove_writer(self, writer: pcapng.PcapngWriter) -> None:
         self.writers = [w for w in self.writers if w is not writer]
 
-    def open_file(self, path: str | Path) -> pcapng.PcapngWriter:
-        """Write to a new pcapng file at ``path`` (replaced if it exists)."""
+    def open_file(self, path: str | Path, max_bytes: int | None = None) -> pcapng.PcapngWriter:
+        """Write to a new pcapng file at ``path`` (replaced if it exists).  With
+        ``max_bytes``, a file that reaches it is rotated: it becomes ``path.1``
+        (``path.1`` becomes ``path.2``, ... up to ``ROTATE_KEEP``) and a new one
+        starts, each a whole pcapng readable on its own."""
         out = open(path, "wb", buffering=1 << 16)  # noqa: SIM115 (kept open until close())
         self._files.append(out)
         writer = pcapng.PcapngWriter(out)
         self.add_writer(writer)
+        if max_bytes is not None:
+            self._rotate[writer] = (Path(path), max_bytes)
         return writer
+
+    def _rotated(self, writer: pcapng.PcapngWriter) -> None:
+        """``writer``'s file is full: move it aside, go on in a new one."""
+        path, max_bytes = self._rotate.pop(writer)
+        self.remove_writer(writer)
+        out = writer.out
+        self._files = [f for f in self._files if f is not out]
+        out.close()  # type: ignore[attr-defined]
+        for n in range(ROTATE_KEEP - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{n}")
+            if older.exists():
+                older.replace(path.with_name(f"{path.name}.{n + 1}"))
+        path.replace(path.with_name(f"{path.name}.1"))
+        for flow in self._flows.values():
+            flow.opened = False  # the new file shows each connection's handshake again
+        self.open_file(path, max_bytes)
 
     def close(self) -> None:
         if self._flushing is not None and self._flushing.active():
@@ -138,6 +162,9 @@ class Capture:
         for writer in self.writers:
             try:
                 writer.packets(writer.interfaces[leg], now, packets)
+                rotate = self._rotate.get(writer) if self._rotate else None
+                if rotate is not None and writer.written >= rotate[1]:
+                    self._rotated(writer)
             except OSError as exc:  # a full disk: the capture stops, the SMSC goes on
                 self._failed(writer, exc)
         if self._flushing is None:

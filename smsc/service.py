@@ -58,6 +58,7 @@ class SmscService(Service):
         smpp_config: SmppConfig | None = None,
         reactor: ISmscReactor | None = None,
         pcap: str | None = None,
+        pcap_max_bytes: int | None = None,
         gsmtap: tuple[str, int] | None = None,
     ) -> None:
         if reactor is None:
@@ -86,6 +87,7 @@ class SmscService(Service):
         #: Where the legs' traffic is captured (docs/wireshark.md): a pcapng file, a
         #: GSMTAP listener; ``capture`` is made at start when either is set.
         self.pcap = pcap
+        self.pcap_max_bytes = pcap_max_bytes
         self.gsmtap = gsmtap
         self.capture: Capture | None = None
         #: Fires once the SMSC has taken up its queue and accepts connections.
@@ -107,7 +109,7 @@ class SmscService(Service):
         if self.pcap is not None or self.gsmtap is not None:  # a file that will not do: first
             self.capture = Capture(self.reactor)
             if self.pcap is not None:
-                self.capture.open_file(self.pcap)
+                self.capture.open_file(self.pcap, self.pcap_max_bytes)
             if self.gsmtap is not None:
                 self.capture.gsmtap = GsmtapSender(*self.gsmtap)
         engine = open_engine(self.database_url)

@@ -20,6 +20,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "SMPP as TCP), flushed packet by packet",
     )
     p.add_argument(
+        "--pcap-max",
+        metavar="MB",
+        help="with --pcap: once FILE reaches MB megabytes it becomes FILE.1 (FILE.1 "
+        "FILE.2, ... up to FILE.9) and a new FILE starts",
+    )
+    p.add_argument(
         "--gsmtap",
         metavar="HOST[:PORT]",
         help=f"send the radio leg live as GSMTAP over UDP (default port {GSMTAP_PORT}): "
@@ -45,7 +51,21 @@ def gsmtap_address(text: str) -> tuple[str, int]:
 def capture_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The ``SmscService`` keywords of the options given."""
     gsmtap = getattr(args, "gsmtap", None)
+    pcap, most = getattr(args, "pcap", None), getattr(args, "pcap_max", None)
+    if most is not None and pcap is None:
+        raise CommandError("--pcap-max: only with --pcap FILE", 2)
     return {
-        "pcap": getattr(args, "pcap", None),
+        "pcap": pcap,
+        "pcap_max_bytes": _megabytes(most) if most is not None else None,
         "gsmtap": gsmtap_address(gsmtap) if gsmtap is not None else None,
     }
+
+
+def _megabytes(text: str) -> int:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 1e6:
+        raise CommandError(f"--pcap-max: expected a positive number of megabytes, got {text!r}", 2)
+    return max(1, int(value * 1_000_000))

@@ -296,6 +296,7 @@ def test_smsemu_demo_pcap_shows_every_message_and_ip_frame_decoded(tmp_path: Pat
         (["smsc", "--gsmtap", "no-such-host.invalid"], 2, "--gsmtap: no-such-host.invalid: "),
         (["smsc", "--pcap", "/nonexistent/dir/f.pcapng"], 1, "/nonexistent/dir/f.pcapng: No such"),
         (["demo", "--pcap", "/nonexistent/dir/f.pcapng"], 1, "--pcap: /nonexistent/dir/f.pcapng"),
+        (["smsc", "--pcap-max", "5"], 2, "--pcap-max: only with --pcap FILE"),
     ],
 )
 def test_a_capture_option_that_will_not_do_is_one_line(
@@ -322,3 +323,37 @@ def test_smsemu_up_pcap_names_an_interface_per_leg(tmp_path: Path) -> None:
     head = pcap.read_bytes()[:600]  # the interface descriptions come first, one per leg
     assert all(leg in head for leg in (b"radio", b"smpp", b"ip"))
     assert_clean(pcap)
+
+
+def test_a_rotated_capture_is_whole_pcapng_files_each_readable(tmp_path: Path) -> None:
+    """``--pcap-max``: a full file moves to FILE.1 (and on), a new one starts with
+    its own header and interfaces; every file reads clean on its own, and
+    together they hold every packet once."""
+    from twisted.internet.task import Clock
+
+    from pdu import Address as Addr
+    from radiolink import rp
+    from smsc.capture import Capture
+
+    clock = Clock()
+    capture = Capture(clock)
+    path = tmp_path / "r.pcapng"
+    capture.open_file(path, max_bytes=4000)
+    smsc = Addr.parse("+15550000000")
+    for mr in range(60):
+        clock.advance(0.001)
+        submit = SmsSubmit(tp_da=Address.parse(BOB), tp_mr=mr, tp_ud=split(f"part {mr}").parts[0])
+        capture.radio("alice", rp.encode_rp(rp.RpData.mo(mr, smsc, encode_tpdu(submit))), True)
+        capture.radio("alice", rp.NetworkEncoder.ack(mr), False)
+        capture.smpp("esme", b"\0\0\0\x10\0\0\0\x15\0\0\0\0" + mr.to_bytes(4, "big"), True,
+                     (("127.0.0.1", 50000), ("127.0.0.1", 2775)))  # fmt: skip
+    capture.close()
+    files = sorted(tmp_path.glob("r.pcapng*"))
+    assert len(files) > 3 and all(f.stat().st_size < 4000 + 1000 for f in files)
+    texts: list[str] = []
+    for f in files:
+        assert_clean(f)
+        texts += [row[0] for row in fields(f, "gsm_sms.tp-mti == 1", "gsm_sms.sms_text")]
+    assert len(files) <= 10 and len(set(texts)) == len(texts)  # nothing twice
+    kept = {f"part {mr}" for mr in range(60)}
+    assert set(texts) <= kept and "part 59" in texts  # the newest are kept
