@@ -111,6 +111,7 @@ class Capture:
 
     def remove_writer(self, writer: pcapng.PcapngWriter) -> None:
         self.writers = [w for w in self.writers if w is not writer]
+        self._rotate.pop(writer, None)
 
     def open_file(self, path: str | Path, max_bytes: int | None = None) -> pcapng.PcapngWriter:
         """Write to a new pcapng file at ``path`` (replaced if it exists).  With
@@ -127,7 +128,7 @@ class Capture:
 
     def _rotated(self, writer: pcapng.PcapngWriter) -> None:
         """``writer``'s file is full: move it aside, go on in a new one."""
-        path, max_bytes = self._rotate.pop(writer)
+        path, max_bytes = self._rotate[writer]
         self.remove_writer(writer)
         out = writer.out
         self._files = [f for f in self._files if f is not out]
@@ -149,6 +150,7 @@ class Capture:
             out.close()
         self._files = []
         self.writers = []
+        self._rotate = {}
         if self.gsmtap is not None:
             self.gsmtap.close()
             self.gsmtap = None
@@ -191,7 +193,7 @@ class Capture:
         if self.gsmtap is not None:
             for _, payload in payloads:
                 self.gsmtap.send(payload)
-        if self.writers:
+        if self.writers and payloads:  # none for what is not even an RP header
             port = self._radio_ports.get(link)
             if port is None:
                 port = self._radio_ports[link] = RADIO_PORTS + len(self._radio_ports) % 20_000

@@ -187,3 +187,15 @@ def test_a_capture_that_cannot_write_stops_and_the_smsc_goes_on() -> None:
     capture.radio("alice", RP_DATA_MO, uplink=True)  # the disk is full: no exception
     assert len(capture.writers) == 1 and capture.writers[0].out is kept
     assert len(blocks(kept.getvalue())) == 1 + 3 + 2  # SHB, 3 IDBs, CP-DATA and CP-ACK
+
+
+def test_what_is_not_an_rp_message_is_not_captured_and_breaks_nothing() -> None:
+    from twisted.internet.task import Clock
+
+    from smsc.capture import Capture
+
+    capture, out = Capture(Clock()), io.BytesIO()
+    capture.add_writer(pcapng.PcapngWriter(out))
+    before = len(out.getvalue())
+    capture.radio("alice", b"\x00", uplink=True)  # a handset's garbage: refused elsewhere
+    assert len(out.getvalue()) == before
