@@ -492,9 +492,14 @@ def report(r: Result) -> None:
 
 
 def bench_database(
-    db: str, args: argparse.Namespace, cache: dict[str, Messages], log: str = "info"
+    db: str,
+    args: argparse.Namespace,
+    cache: dict[str, Messages],
+    log: str = "info",
+    capture: bool = False,
 ) -> list[tuple[str, Result]]:
     workdir = Path(tempfile.mkdtemp(prefix="smsc-bench-"))
+    pcap = workdir / "capture.pcapng"
     stack = contextlib.ExitStack()
     try:
         url: str | None = None
@@ -502,10 +507,13 @@ def bench_database(
             from tests.pg import TemporaryPostgres
 
             url = stack.enter_context(TemporaryPostgres())
-        extra = ("--quiet",) if log == "quiet" else ()
+        extra = (("--quiet",) if log == "quiet" else ()) + (
+            ("--pcap", str(pcap)) if capture else ()
+        )
         smsc = stack.enter_context(run_smsc(workdir, url, extra=extra))
         print(
-            f"{db}, live log {log}: SMSC pid {smsc.proc.pid}, radio link {HOST}:{smsc.link_port}",
+            f"{db}, live log {log}: SMSC pid {smsc.proc.pid}, radio link {HOST}:{smsc.link_port}"
+            + (f", capturing to {pcap}" if capture else ""),
             flush=True,
         )
         bench = Bench(smsc.link_port, args.handsets, args.window, args.window_until)
@@ -550,6 +558,8 @@ def bench_database(
                 print("    (later runs skipped: messages of this one are still in flight)")
                 break
             time.sleep(args.settle)
+        if capture:
+            print(f"    capture file: {pcap.stat().st_size:,d} octets", flush=True)
         return results
     finally:
         stack.close()
@@ -615,6 +625,11 @@ def main() -> int:
         default="info",
         help="the SMSC's live log: info (its default), quiet (--quiet), or both, compared",
     )
+    ap.add_argument(
+        "--capture",
+        action="store_true",
+        help="run each database twice, capture off then on (--pcap), and print the ratio",
+    )
     args = ap.parse_args()
     if args.handsets < 2 or args.count < 1:
         ap.error("need at least 2 handsets and 1 message")
@@ -637,17 +652,23 @@ def main() -> int:
         for log in logs:
             name = f"{db} {log}" if args.log == "both" else db
             summary += [(name, tag, r) for tag, r in bench_database(db, args, cache, log)]
+        if args.capture:
+            print(f"{db}, capture on (--pcap):", flush=True)
+            runs = bench_database(db, args, cache, capture=True)
+            summary += [(db, f"{tag}+pcap", r) for tag, r in runs]
     print("summary (targets: >= 5,000 messages/s end to end; p99 < 20 ms at 1,000/s):")
     for db, tag, r in summary:
         rate = r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
         p50, p99 = percentile(r.latencies_ms, 50), percentile(r.latencies_ms, 99)
         print(
-            f"  {db:8s} {tag:5s} {rate:8,.0f} messages/s end to end,"
+            f"  {db:8s} {tag:10s} {rate:8,.0f} messages/s end to end,"
             f" latency p50 {p50:8.2f} ms, p99 {p99:8.2f} ms"
             + ("  TIMED OUT" if r.timed_out else "")
         )
     if args.log == "both":
         log_cost(summary)
+    if args.capture:
+        _capture_ratios(summary)
     return 1 if any(r.timed_out for _, _, r in summary) else 0
 
 
@@ -666,6 +687,18 @@ def log_cost(summary: list[tuple[str, str, Result]]) -> None:
             f"  {db:8s} {tag:5s} end-to-end rate x{rate:.2f},"
             f" SMSC reactor CPU per message x{cpu:.2f}"
         )
+
+
+def _capture_ratios(summary: list[tuple[str, str, Result]]) -> None:
+    """Messages/s with capture on over off, per database and run (target >= 80%)."""
+    rates = {
+        (db, tag): r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
+        for db, tag, r in summary
+    }
+    print("capture on / off, end-to-end messages/s (target >= 80%):")
+    for (db, tag), on in rates.items():
+        if tag.endswith("+pcap") and rates.get((db, tag[:-5])):
+            print(f"  {db:8s} {tag[:-5]:5s} {on / rates[db, tag[:-5]]:6.1%}")
 
 
 if __name__ == "__main__":

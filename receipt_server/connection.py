@@ -50,6 +50,7 @@ class ReceiptServerProtocol(Protocol):
         #: Ids of the responses (read receipts) not answered yet: their ``ok``
         #: or ``error`` is counted as their outcome.
         self._responses: set[wire.RequestId] = set()
+        self.ends = (("", 0), ("", 0))  # (device, server) host and port, for capture
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -58,9 +59,16 @@ class ReceiptServerProtocol(Protocol):
         nodelay(self.transport)
         address = self.transport.getPeer()
         self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        host = self.transport.getHost()
+        self.ends = (
+            (str(getattr(address, "host", "")), int(getattr(address, "port", 0))),
+            (str(getattr(host, "host", "")), int(getattr(host, "port", 0))),
+        )
         self.factory.sessions.add(self)
 
     def dataReceived(self, data: bytes) -> None:
+        if self.factory.tap is not None:
+            self.factory.tap.stream("ip", self, data, True, self.ends)
         for item in self.reader.feed(data):
             if self.session.closed:
                 break
@@ -69,6 +77,8 @@ class ReceiptServerProtocol(Protocol):
             self._apply(self.session.receive(item, self._now()))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        if self.factory.tap is not None:
+            self.factory.tap.stream_closed("ip", self)
         identity, state = self.session.identity, self.session.state
         self.session.close()
         if identity is not None and state is State.AUTHENTICATED and self.factory.watchers:
@@ -112,7 +122,10 @@ class ReceiptServerProtocol(Protocol):
                              action.message.reason)  # fmt: skip
                 self._count(action.message)
                 if self.transport is not None:
-                    self.transport.write(self._encode(action.message))
+                    data = self._encode(action.message)
+                    if self.factory.tap is not None:
+                        self.factory.tap.stream("ip", self, data, False, self.ends)
+                    self.transport.write(data)
             elif isinstance(action, Close):
                 self.close()
             elif isinstance(action, Authenticate):

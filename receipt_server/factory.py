@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from ipwire import wire
 from ipwire.ratelimit import RateLimiter
 from ipwire.server_session import Identity, State
+from txkit.pcapng import StreamTap
 from txkit.watchers import Watchers
 
 from .connection import ReceiptServerProtocol
@@ -54,6 +55,8 @@ class ReceiptServerFactory(Factory):
     ) -> None:
         self.store = store
         self.clock = clock
+        #: Where the connections' bytes are captured (``smsemu up --pcap``), if anywhere.
+        self.tap: StreamTap | None = None
         self.limiter = RateLimiter(rate, burst)
         self.retention = retention or Retention()
         self.sessions = Sessions()

@@ -45,10 +45,13 @@ from pdu.udh import find_concat
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
 from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.capture import SmscTap
 from smsc.core import SmscConfig, zone_of_now
 from smsc.service import SmscService
 from smsc.store import sqlite_url
 
+from .capture_opts import capture_settings
+from .errors import CommandError
 from .handset_cmd import render_conversation
 from .network import provision
 from .terminal import columns, say
@@ -130,13 +133,14 @@ class SmscEvents:
         return d
 
 
-async def _scenario(reactor: Any, data_dir: Path) -> int:
+async def _scenario(reactor: Any, data_dir: Path, **capture: Any) -> int:
     service = SmscService(
         SmscConfig(zone=zone_of_now()),
         sqlite_url(data_dir),
         link="tcp:0",
         admin="tcp:0",
         reactor=reactor,
+        **capture,
     )
     service.startService()
     assert service.smsc is not None
@@ -223,7 +227,8 @@ async def _scenario(reactor: Any, data_dir: Path) -> int:
         say(f"status reports: {m.reports_made} made, {to_senders} delivered")
         say(f"database commits: {commits}")
         ok = ok and to_phones == m.submits_accepted == m.reports_made == to_senders
-        ok = await _receipts(reactor, data_dir, service.link_port) and ok
+        tap = SmscTap(service.smsc)  # the IP server's frames in --pcap too
+        ok = await _receipts(reactor, data_dir, service.link_port, tap) and ok
     finally:
         await service.stopService()
     say(
@@ -240,7 +245,7 @@ async def _settled(seen: SmscEvents, sms: int, reports: int) -> None:
     await seen.until("delivered report", reports)
 
 
-async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
+async def _receipts(reactor: Any, data_dir: Path, link_port: int, tap: SmscTap) -> bool:
     """Read receipts (docs/read-receipts.md): numbered messages, a read on
     Bob's phone, the feedback on Alice's."""
     _heading("5. Read receipts: Alice's and Bob's phones, and the IP server")
@@ -251,7 +256,8 @@ async def _receipts(reactor: Any, data_dir: Path, link_port: int) -> bool:
         reactor=reactor,
     )
     ip.startService()
-    assert ip.store is not None
+    assert ip.store is not None and ip.listening is not None
+    ip.listening.factory.tap = tap
     say(f"IP server on 127.0.0.1:{ip.port}")
     services: list[HandsetService] = []
     try:
@@ -431,10 +437,16 @@ def _phone_watch(name: str) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     result: list[int] = []
+    capture = capture_settings(args)
+    if capture["pcap"] is not None:
+        try:  # a file that cannot be written is told before the network starts
+            open(capture["pcap"], "wb").close()
+        except OSError as exc:
+            raise CommandError(f"--pcap: {exc.filename}: {exc.strerror}") from None
 
     async def main(reactor: Any) -> None:
         with tempfile.TemporaryDirectory(prefix="smsemu-demo-") as tmp:
-            result.append(await _scenario(reactor, Path(tmp)))
+            result.append(await _scenario(reactor, Path(tmp), **capture))
 
     try:
         task.react(lambda r: ensureDeferred(main(r)))

@@ -15,6 +15,7 @@ import logging
 import secrets
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.threads import deferToThread
 
@@ -29,6 +30,7 @@ from handset.service import (
 from receipt_server.server import ReceiptServerFactory, ReceiptServerService
 from receipt_server.store import ReceiptStore
 from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.capture import SmscTap
 from smsc.service import SmscService
 from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
@@ -36,6 +38,7 @@ from storage import safe_url
 from txkit.private import generated, password
 
 from . import logs, traffic
+from .capture_opts import capture_settings
 from .config import Config, options
 from .errors import CommandError
 from .serve import Running, serve
@@ -50,7 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SYSTEM_ID, ESME_PASSWORD_FILE = "esme", "esme-password"
 
 
-def build_smsc(config: Config, origins: Origins) -> SmscService:
+def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
     s = config.smsc
     url = database_url(s.database_url, s.data_dir, sqlite_url, origins.names["data_dir"])
     smpp_config = config.smpp
@@ -59,7 +62,7 @@ def build_smsc(config: Config, origins: Origins) -> SmscService:
         secret = _esme_password(make_dir(s.data_dir, where), where)
         smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
     return SmscService(
-        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config
+        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config, **capture
     )
 
 
@@ -101,9 +104,10 @@ def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
     logs.configure(args)
+    capture = capture_settings(args)
 
     async def start(running: Running) -> list[str]:
-        service = build_smsc(config, origins)
+        service = build_smsc(config, origins, **capture)
         running.start(service)
         watch_smsc(service)
         return _smsc_lines(service)
@@ -116,11 +120,12 @@ def run_up(args: argparse.Namespace) -> int:
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
     logs.configure(args)
+    capture = capture_settings(args)
     data_dir = config.smsc.data_dir
 
     async def start(running: Running) -> list[str]:
         make_dir(data_dir, origins.names["data_dir"])  # the handsets' stores live there
-        smsc = build_smsc(config, origins)
+        smsc = build_smsc(config, origins, **capture)
         running.start(smsc)
         watch_smsc(smsc)
         ip_server = config.ip_server
@@ -139,6 +144,8 @@ def run_up(args: argparse.Namespace) -> int:
         smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
+        assert smsc.smsc is not None
+        listening.factory.tap = SmscTap(smsc.smsc)  # its frames in the SMSC's capture
         # Every listener up before the handsets start: a port in use stops us early.
         phones: dict[str, Phone] = {}
         control = ControlService(phones, config.control.listen)

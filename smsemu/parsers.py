@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import defaults, logs
+from .capture_opts import add_options as _capture_options
 from .defaults import shown
 
 SMSC_TABLES = """\
@@ -47,6 +48,7 @@ def add_parsers(sub: Any) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _smsc_options(p)
+        _capture_options(p)
         if name == "up":
             _up_options(p)
         logs.add_options(p)
@@ -58,6 +60,7 @@ def add_parsers(sub: Any) -> None:
         "loopback ports over SQLite in a temporary directory, and narrate: a long message "
         "with its status report, store and forward, read receipts, the history query.",
     )
+    _capture_options(p)
     p.set_defaults(run="smsemu.demo:run")
 
 
