@@ -225,6 +225,28 @@ async def test_a_gsm_message_reaches_the_handset_and_its_receipt_the_esme(
     assert dlr.message_state == 2  # DELIVERED
 
 
+def gsm_unpacked(octets: bytes) -> str:
+    """GSM 03.38 text of one septet per octet, read with smpplib's own table
+    (an implementation that is not ours)."""
+    return "".join(smpplib.gsm.GSM_CHARACTER_TABLE[b] for b in octets)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_receipt_in_data_coding_0_is_gsm_like_every_data_coding_0(
+    smsc: SmscService, phone: LinkClient, esme: Esme
+) -> None:
+    """data_coding 0 is GSM 03.38 in this SMSC, for a receipt's text too: the
+    '@' of the message must not come out as the '¡' of ASCII 0x40."""
+    await esme.bind()
+    # "a@b_$" in GSM 03.38 unpacked: @ is 0x00, _ is 0x11, $ is 0x02.
+    resp = await esme.submit(short_message=b"a\x00b\x11\x02", registered_delivery=1)
+    assert resp.status == 0
+    dlr = await esme.until("deliver_sm")
+    assert dlr.data_coding == 0
+    fields = receipt.parse(gsm_unpacked(dlr.short_message))
+    assert fields["id"] == message_id(resp) and fields["text"] == "a@b_$"
+
+
 @pytest_twisted.ensureDeferred
 async def test_ucs2_and_long_messages_arrive_whole(
     smsc: SmscService, phone: LinkClient, esme: Esme
