@@ -39,6 +39,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from ipwire import wire
+from pdu.message_number import Carrier
 
 from .phone import NotFound, Phone, PhoneError, number_of
 from .store import Settings
@@ -202,8 +203,8 @@ class ControlApi(Resource):
                 body = _body(request)
                 to, text = _field(body, "to", str), _field(body, "text", str)
                 carrier = _field(body, "carrier", str, required=False)
-                if carrier not in (None, "udh", "inline"):
-                    raise ApiError(400, "'carrier' must be 'udh' or 'inline'")
+                if carrier is not None and carrier not in set(Carrier):
+                    raise ApiError(400, "'carrier' must be 'udh', 'inline' or 'none'")
                 return phone.send(to, text, carrier).addCallback(lambda i: {"id": i})
             case "GET", ["inbox"]:
                 raw = request.args.get(b"limit", [b""])[0].decode("utf-8")

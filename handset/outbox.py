@@ -40,7 +40,7 @@ RETRY_CAUSES = frozenset(
 def build_submits(
     to: Address,
     text: str,
-    number: int,
+    number: int | None,
     ref: int,
     first_mr: int,
     *,
@@ -74,7 +74,7 @@ class Outbox:
         """Makes the SMS-SUBMITs of a message once its number is known."""
         settings = self.ctx.settings
 
-        def build(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+        def build(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
             return build_submits(to, text, number, ref, first_mr, carrier=how,
                                  iei=settings.iei, marker=settings.marker)  # fmt: skip
 

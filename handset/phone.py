@@ -268,7 +268,9 @@ class Phone:
                 raise PhoneError(f"cannot send to {peer!r}: not a phone number")
             how = Carrier(carrier) if carrier is not None else settings.carrier
             self._outbox.builder(to, text, how)(0, 0, 0)  # refused before it takes a number
-            if self.online and settings.ip_path is IpPath.WHEN_POSSIBLE:
+            # A legacy phone (no message numbers) has no IP path either.
+            ip_path = how is not Carrier.NONE and settings.ip_path is IpPath.WHEN_POSSIBLE
+            if self.online and ip_path:
                 wire.message_text(text)  # too long for the IP path: by SMS
                 via = "ip"
             else:

@@ -243,4 +243,4 @@ class NotFound(KeyError):
 
 #: Makes the SMS-SUBMITs of a message, given its number, its concatenation
 #: reference and the TP-MR of its first part: (TP-MR, TPDU) of each part.
-Build = Callable[[int, int, int], list[tuple[int, bytes]]]
+Build = Callable[[int | None, int, int], list[tuple[int, bytes]]]

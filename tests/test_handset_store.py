@@ -43,12 +43,12 @@ def repo(engine: Engine) -> Repository:
     return Repository(engine, ME)
 
 
-def one_part(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
-    return [(first_mr, bytes([0x21, first_mr, number]))]
+def one_part(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    return [(first_mr, bytes([0x21, first_mr, number or 0]))]
 
 
-def three_parts(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
-    return [((first_mr + i) % 256, bytes([i, number])) for i in range(3)]
+def three_parts(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    return [((first_mr + i) % 256, bytes([i, number or 0])) for i in range(3)]
 
 
 def send(repo: Repository, peer: str = BOB, text: str = "hi", build: object = one_part) -> int:
@@ -88,7 +88,7 @@ def test_conversations_number_independently(repo: Repository) -> None:
 
 
 def test_a_message_that_cannot_be_built_takes_no_number(repo: Repository) -> None:
-    def broken(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    def broken(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
         raise ValueError("too long")
 
     with pytest.raises(ValueError):
@@ -98,9 +98,9 @@ def test_a_message_that_cannot_be_built_takes_no_number(repo: Repository) -> Non
 
 
 def test_tp_mr_and_concatenation_reference_run_across_conversations(repo: Repository) -> None:
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int | None, int, int]] = []
 
-    def record(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    def record(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
         seen.append((number, ref, first_mr))
         return three_parts(number, ref, first_mr)
 

@@ -42,9 +42,12 @@ class OutgoingRepo(RepoBase):
         with self._session() as s, s.begin():
             profile = self._profile(s)
             conversation = self._conversation(s, peer)
-            number, ref = conversation.next_number, profile.next_ref
+            number: int | None = None
+            if carrier is not Carrier.NONE:  # a legacy phone numbers nothing
+                number = conversation.next_number
+                conversation.next_number = next_number(number)
+            ref = profile.next_ref
             parts = build(number, ref, profile.next_tp_mr)
-            conversation.next_number = next_number(number)
             if how is Via.SMS:
                 self._advance_counters(profile, parts)
             message = Message(
