@@ -224,12 +224,14 @@ class IncomingRepo(SmsStoreRepo):
     def _numbers(self, s: Session, peer: str) -> bool:
         """Whether ``peer`` numbered a message it sent here before."""
         numbered = s.scalar(
-            select(Message.id).where(
+            select(Message.id)
+            .where(
                 Message.owner == self.owner,
                 Message.peer == peer,
                 Message.direction == Direction.IN.value,
                 Message.message_number.is_not(None),
-            ).limit(1)
+            )
+            .limit(1)
         )
         return numbered is not None
 
