@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,6 +53,8 @@ class Profile(Base):
     #: SMSC is owed an SMMA once the message store has room again (TS 23.040
     #: §10.3, operation 7), even after a restart.
     memory_exceeded: Mapped[bool] = mapped_column(server_default=false())
+    #: Viewing a conversation marks the received messages it shows read.
+    read_on_view: Mapped[bool] = mapped_column(server_default=true())
 
 
 class Conversation(Base):

@@ -57,6 +57,7 @@ from .ip_session import (
     PushChannel,
     PushConnector,
 )
+from .models import Direction
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
 from .receipts import Receipts
@@ -389,6 +390,22 @@ class Phone:
     def conversations(self) -> Deferred[list[ConversationView]]:
         """One line per peer, the most recently active first."""
         return self.store.call(self.store.repo.conversations)
+
+    def view(self, peer: str) -> Deferred[list[MessageView]]:
+        """The user looks at the conversation with ``peer`` (the control API's
+        ``GET .../conversations/PEER``): with ``read_on_view`` set, as on
+        phones, each unread received message it shows is opened (``read``,
+        and its response sent) first.  ``conversation`` only looks."""
+        if not self.settings.read_on_view:
+            return self.conversation(peer)
+
+        async def opening() -> list[MessageView]:
+            for m in await self.conversation(peer):
+                if m.direction is Direction.IN and not m.read:
+                    await self.read(m.id)
+            return await self.conversation(peer)
+
+        return Deferred.fromCoroutine(opening())
 
     def conversation(self, peer: str) -> Deferred[list[MessageView]]:
         """The messages with ``peer``, oldest first, each with its state and

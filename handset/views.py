@@ -36,6 +36,7 @@ class Settings:
     iei: int = IEI_MESSAGE_NUMBER  # the IEI of the message-number element
     marker: str = MARKER  # what precedes the three digits inline
     ip_path: IpPath = IpPath.NEVER
+    read_on_view: bool = True  # viewing a conversation opens what it shows
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "carrier", Carrier(self.carrier))

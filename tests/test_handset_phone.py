@@ -778,6 +778,28 @@ def test_a_udh_number_leaves_the_text_whole(
     ]
 
 
+def test_viewing_a_conversation_opens_what_it_shows_unless_turned_off(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    """read_on_view (on by default, as on phones): the user who looks at the
+    conversation has seen its messages; ``conversation`` alone only looks."""
+    phone = make_phone(B)
+    radio = Radio(clock)
+    radio.accept_attach()
+    clock.advance(0)
+    radio.deliver(deliver_of("one", number=5, sender=A)[0])
+    radio.deliver(deliver_of("two", number=6, sender=A, scts=SCTS + timedelta(minutes=1))[0])
+    assert [m.read for m in now(phone.conversation(A))] == [False, False]
+    now(phone.configure(read_on_view=False))
+    assert [m.read for m in now(phone.view(A))] == [False, False]
+    assert ip.responses == []
+    now(phone.configure(read_on_view=True))
+    assert [m.read for m in now(phone.view(A))] == [True, True]
+    clock.advance(1.0)
+    assert sorted(ip.responses) == [(B, A, 5, 1), (B, A, 6, 1)]
+    assert phone.store.repo.load_settings().read_on_view  # stored, for the next start
+
+
 # -- the IP session, clock-driven ----------------------------------------------------------
 
 
