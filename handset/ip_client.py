@@ -86,12 +86,17 @@ class IpClient(Protocol):
         return self._request(*self.session.login(self.device, self.secret))
 
     def send_response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
         """Fires once the server has committed the feedback for ``sender``; fails
         with IpError (forbidden, rate_limited ...) or IpConnectionLost."""
         try:
-            rid, data = self.session.response(receiver, sender, message_number, status)
+            rid, data = self.session.response(receiver, sender, message_number, status, sent_at)
         except ValueError as exc:
             return fail(exc)
         return self._request(rid, data)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from pdu import Address, DataCodingScheme, SmsSubmit
+from pdu import Address, DataCodingScheme, SmsSubmit, SmsSubmitReport
 from pdu import encode as encode_tpdu
 from pdu.concat import split
 from pdu.message_number import Carrier
@@ -132,9 +132,11 @@ class Outbox:
 
         return change.addCallback(done).addErrback(failed)
 
-    def _accepted(self, _report: object, part: PendingPart) -> Deferred[None]:
+    def _accepted(self, report: SmsSubmitReport | None, part: PendingPart) -> Deferred[None]:
         self.backoff.reset()
-        return self._settled(self.ctx.store.call(self.ctx.repo.part_accepted, part.id), part)
+        tp_scts = report.tp_scts if report is not None else None
+        accepted = self.ctx.store.call(self.ctx.repo.part_accepted, part.id, tp_scts)
+        return self._settled(accepted, part)
 
     def _refused(self, failure: Failure, part: PendingPart) -> Deferred[None] | None:
         exc = failure.value

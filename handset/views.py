@@ -170,6 +170,9 @@ class Response:
     message_id: int
     sender: str  # the peer: who sent the message that was read
     number: int
+    #: When it was sent, as this receiver saw it (TP-SCTS, or the IP path's
+    #: time): tells the sender which of its messages numbered ``number``.
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

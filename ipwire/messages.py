@@ -187,6 +187,10 @@ class Response(Message):
     sender: str = field(metadata=_v(number))
     message_number: int = field(metadata=_v(integer(0, 255)))
     status: int = field(default=1, metadata=_v(integer(0, 1)))
+    #: When the message was sent, as the receiver saw it (TP-SCTS, or the IP
+    #: path's sent_at), in ms: it tells two messages of the same number apart
+    #: after the numbers wrap.  Absent from older devices.
+    sent_at: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
 
 
 @_from_device
@@ -242,13 +246,15 @@ class Error(Message):
 @_from_server
 @dataclass(frozen=True, slots=True)
 class Feedback(Message):
-    """``receiver`` has read (status 1) the sender's message ``message_number``."""
+    """``receiver`` has read (status 1) the sender's message ``message_number``
+    (the one sent at ``sent_at``, when the response said)."""
 
     TYPE: ClassVar[str] = "feedback"
     feedback_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
     receiver: str = field(metadata=_v(number))
     message_number: int = field(metadata=_v(integer(0, 255)))
     status: int = field(metadata=_v(integer(0, 1)))
+    sent_at: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
 
 
 @_from_server

@@ -72,6 +72,9 @@ class Feedback(Base):
     receiver: Mapped[str] = mapped_column(String(32))  # who read the message
     message_number: Mapped[int] = mapped_column(SmallInteger)
     status: Mapped[int] = mapped_column(SmallInteger)  # 1 read, 0 not yet read
+    #: When the message read was sent, as its receiver saw it (ms since the
+    #: epoch; None from older devices): which of two equal numbers it was.
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     acked_at: Mapped[datetime | None]
 

@@ -27,7 +27,12 @@ class Repository(Protocol):
     def authenticate(self, device_id: str, secret: str) -> Deferred[Identity | None]: ...
 
     def add_feedback(
-        self, to_msisdn: str, receiver: str, message_number: int, status: int
+        self,
+        to_msisdn: str,
+        receiver: str,
+        message_number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[int]: ...
 
     def pending_for(self, msisdn: str) -> Deferred[list[wire.Feedback]]: ...

@@ -86,6 +86,7 @@ class Feedback:
     receiver: str
     message_number: int
     status: int
+    sent_at: int | None = None
 
 
 class Refusal(Exception):
@@ -147,9 +148,14 @@ class FakeSession:
         return self._absent()
 
     def send_response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
-        return self.server.response(self, receiver, sender, message_number, status)
+        return self.server.response(self, receiver, sender, message_number, status, sent_at)
 
     def close(self) -> None:
         if not self.lost.called:
@@ -191,14 +197,20 @@ class FakeIpServer:
         return connect
 
     def response(
-        self, session: FakeSession, receiver: str, sender: str, number: int, status: int
+        self,
+        session: FakeSession,
+        receiver: str,
+        sender: str,
+        number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
         if self.refuse_responses:
             return fail(self.refuse_responses.pop(0))
         if receiver != session.msisdn:
             return fail(Refusal("forbidden", "a response names its own device as receiver"))
         self.responses.append((receiver, sender, number, status))
-        feedback = Feedback(next(self._ids), receiver, number, status)
+        feedback = Feedback(next(self._ids), receiver, number, status, sent_at)
         self.outbox.setdefault(sender, []).append(feedback)
         target = self.sessions.get(sender)
         if target is not None:

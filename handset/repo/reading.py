@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from ..conversation import OutState, marks
 from ..models import Direction, Message, PinnedKey
 from ..views import ConversationView, MessageView, NotFound, Opened, Response
-from .base import _naive, _view
+from .base import _aware, _naive, _view
 from .sms_store import SmsStoreRepo
 
 
@@ -44,12 +44,17 @@ class ReadingRepo(SmsStoreRepo):
     def pending_responses(self) -> list[Response]:
         with self._session() as s:
             rows = s.execute(
-                select(Message.id, Message.peer, Message.message_number)
+                select(
+                    Message.id,
+                    Message.peer,
+                    Message.message_number,
+                    func.coalesce(Message.tp_scts, Message.created_at).label("sent_at"),
+                )
                 .where(Message.owner == self.owner, Message.response_pending)
                 .order_by(Message.id)
             ).all()
             return [
-                Response(r.id, r.peer, r.message_number)
+                Response(r.id, r.peer, r.message_number, _aware(r.sent_at))
                 for r in rows
                 if r.message_number is not None
             ]
