@@ -135,6 +135,11 @@ class IpClient(Protocol):
         ``recipient_offline`` when it should go by SMS instead."""
         return self._make(lambda rid: wire.IpSubmit(rid, to, uid, message_number, text, sent_at))
 
+    def read_sync(self, uid: str) -> Deferred[None]:
+        """Fires once the server has committed the read of ``uid`` for the
+        account's other devices."""
+        return self._make(lambda rid: wire.ReadSync(rid, uid))
+
     def _make(self, make: Callable[[int], wire.Message]) -> Deferred[Any]:
         try:
             rid, data = self.session.request(make)
@@ -202,6 +207,10 @@ class IpClient(Protocol):
                 event,
                 f"IP message {event.delivery_id}",
                 self.session.ip_message_ack(event.delivery_id),
+            )
+        elif isinstance(event, wire.ReadState):
+            self._applied(
+                event, f"read state {event.sync_id}", self.session.read_state_ack(event.sync_id)
             )
         elif isinstance(event, wire.QueryRequest | wire.ResultsReady | wire.LoginIndication):
             if self.on_push is not None:

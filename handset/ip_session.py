@@ -91,6 +91,8 @@ class IpSession(PushChannel, Protocol):
         self, to: str, uid: str, message_number: int, text: str, sent_at: int
     ) -> Deferred[None]: ...
 
+    def read_sync(self, uid: str) -> Deferred[None]: ...
+
 
 #: Connects and logs in to the IP server, handing pushed feedback and the
 #: other pushed messages to the callbacks: e.g. ``lambda on_feedback, on_push:

@@ -60,6 +60,7 @@ from .ip_session import (
 from .models import Direction
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
+from .read_sync import ReadSync
 from .receipts import Receipts
 from .sealed import DeviceKey
 from .search import HistorySearch
@@ -141,9 +142,10 @@ class Phone:
                                        settings or Settings())  # fmt: skip
         ctx.capacity = capacity
         self._receipts = Receipts(ctx, self._session, Backoff(*backoff))
+        self._read_sync = ReadSync(ctx, self._session)
         self._ip = IpLink(ctx, ip, push, backoff, on_feedback=self._receipts.feedback,
                           on_push=self._on_push, on_up=self._ip_up,
-                          on_down=self._receipts.session_lost, auto_login=auto_login)  # fmt: skip
+                          on_down=self._ip_down, auto_login=auto_login)  # fmt: skip
         self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
         self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox,
@@ -224,8 +226,13 @@ class Phone:
     def _detached(self) -> None:
         self._outbox.link_lost()
 
+    def _ip_down(self) -> None:
+        self._receipts.session_lost()
+        self._read_sync.session_lost()
+
     def _ip_up(self) -> None:
         self._receipts.flush()
+        self._read_sync.flush()
         self._history.flush()
         self._ip_path.offer_pending()
 
@@ -233,6 +240,8 @@ class Phone:
         """What the IP server pushes besides feedback."""
         if isinstance(message, wire.IpMessage):
             return self._ip_path.receive(message)
+        if isinstance(message, wire.ReadState):
+            return self._read_sync.apply(message)
         if isinstance(message, wire.QueryRequest):
             self._search.answer(message)
         elif isinstance(message, wire.ResultsReady):
@@ -246,7 +255,7 @@ class Phone:
     def watch(self, fn: Watcher) -> None:
         """Call ``fn(event, details)`` on everything that happens (for the demo,
         logs and tests): attached, detached, ip up, ip down, queued, state,
-        received, opened, response, response refused, feedback."""
+        received, opened, read elsewhere, response, response refused, feedback."""
         self._ctx.events.watch(fn)
 
     def wait_for(self, kind: str, **match: Any) -> Deferred[dict[str, Any]]:
@@ -293,7 +302,13 @@ class Phone:
         receipts on, the IP server gets a response for it; a sent one is
         only shown.  Fires with the message; ``NotFound`` for an id this
         phone does not have."""
-        return self._receipts.read(message_id)
+        d = self._receipts.read(message_id)
+
+        def opened(m: MessageView) -> MessageView:
+            self._read_sync.flush()  # the account's other devices show it read too
+            return m
+
+        return d.addCallback(opened)
 
     def logout(self) -> Deferred[None]:
         """The user logs the device out of the IP server: the session closes

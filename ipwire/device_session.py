@@ -65,6 +65,9 @@ class DeviceSession:
     def ip_message_ack(self, delivery_id: int) -> bytes:
         return wire.encode(wire.IpMessageAck(delivery_id))
 
+    def read_state_ack(self, sync_id: int) -> bytes:
+        return wire.encode(wire.ReadStateAck(sync_id))
+
     def receive(self, data: bytes) -> list[Event]:
         events = self._reader.feed(data)
         for event in events:

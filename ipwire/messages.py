@@ -402,6 +402,27 @@ class IpMessageAck(Message):
     delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
 
 
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ReadSync(Message):
+    """This device's user read the received message ``uid``: the account's
+    other devices are to show it read too (docs/receipt-wire.md §Read state).
+    ``ok`` once committed for each of them."""
+
+    TYPE: ClassVar[str] = "read_sync"
+    id: RequestId = field(metadata=_v(request_id))
+    uid: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ReadStateAck(Message):
+    """The device has applied the ``read_state``: the server may forget it."""
+
+    TYPE: ClassVar[str] = "read_state_ack"
+    sync_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+
+
 # server -> device
 
 
@@ -496,3 +517,14 @@ class IpMessage(Message):
     message_number: int = field(metadata=_v(integer(0, 255)))
     text: str = field(metadata=_v(message_text))
     sent_at: int = field(metadata=_v(millis))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class ReadState(Message):
+    """Another device of the account read the message ``uid``: show it read,
+    send no response for it, then acknowledge."""
+
+    TYPE: ClassVar[str] = "read_state"
+    sync_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+    uid: str = field(metadata=_v(token))

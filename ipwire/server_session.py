@@ -113,6 +113,8 @@ SERVED = (
     wire.FetchResults,
     wire.ResultsAck,
     wire.IpSubmit,
+    wire.ReadSync,
+    wire.ReadStateAck,
     wire.IpMessageAck,
 )
 

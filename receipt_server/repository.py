@@ -82,6 +82,14 @@ class Repository(Protocol):
 
     def ack_ip(self, device_id: str, delivery_id: int) -> Deferred[bool]: ...
 
+    def sync_read(
+        self, account: str, reader: str, uid: str
+    ) -> Deferred[list[tuple[str, wire.ReadState]]]: ...
+
+    def pending_reads(self, device_id: str) -> Deferred[list[wire.ReadState]]: ...
+
+    def ack_read(self, device_id: str, sync_id: int) -> Deferred[bool]: ...
+
 
 def then(d: Deferred[T], fn: Callable[[T], object]) -> None:
     """Run ``fn`` on what a repository call fires with; a failure is logged,

@@ -157,6 +157,10 @@ class FakeSession:
     ) -> Deferred[None]:
         return self.server.response(self, receiver, sender, message_number, status, sent_at)
 
+    def read_sync(self, uid: str) -> Deferred[None]:
+        self.server.read_syncs.append((self.msisdn, uid))
+        return succeed(None)
+
     def close(self) -> None:
         if not self.lost.called:
             if self.server.sessions.get(self.msisdn) is self:
@@ -181,6 +185,7 @@ class FakeIpServer:
     older: bool = False  # refuses history entries of empty text, as servers did once
     stall: bool = False  # queries get no answer
     ip_submits: list[str] = field(default_factory=list)  # uids offered over IP
+    read_syncs: list[tuple[str, str]] = field(default_factory=list)  # (msisdn, uid) read
     ip_answers: list[Exception | None] = field(default_factory=list)  # in turn; None: taken
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
