@@ -212,7 +212,7 @@ class ReceiptServerProtocol(Protocol):
     def _store(self, action: StoreFeedback) -> None:
         def stored(feedback_id: int) -> list[Action]:
             feedback = wire.Feedback(
-                feedback_id, action.receiver, action.message_number, action.status
+                feedback_id, action.receiver, action.message_number, action.status, action.sent_at
             )
             self.metrics.feedback_pending.inc()
             self.factory.deliver(action.to_msisdn, feedback)
@@ -220,7 +220,11 @@ class ReceiptServerProtocol(Protocol):
 
         self._effect(
             self.factory.store.add_feedback(
-                action.to_msisdn, action.receiver, action.message_number, action.status
+                action.to_msisdn,
+                action.receiver,
+                action.message_number,
+                action.status,
+                action.sent_at,
             ),
             stored,
             lambda reason: self.session.store_failed(action.request_id, reason),

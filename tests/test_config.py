@@ -68,6 +68,7 @@ width = 8
 fields = ["id", "stat"]
 date_seconds = true
 text_length = 10
+data_coding = 1
 
 [[smpp.fault]]
 name = "refuse REJECT"
@@ -142,8 +143,8 @@ def test_every_table_and_key_into_its_dataclass(tmp_path: Path) -> None:
     assert (smpp.window, smpp.default_alphabet, smpp.seed) == (8, DefaultAlphabet.LATIN1, 42)
     assert smpp.read_receipts is True
     r = smpp.receipt
-    assert (r.id_style, r.width, r.fields, r.date_seconds, r.text_length) == (
-        "hex", 8, ("id", "stat"), True, 10,
+    assert (r.id_style, r.width, r.fields, r.date_seconds, r.text_length, r.data_coding) == (
+        "hex", 8, ("id", "stat"), True, 10, 1,
     )  # fmt: skip
     first, second = smpp.faults
     assert (first.name, first.action, first.esme, first.command) == (
@@ -202,6 +203,7 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[smpp]\nlisten = 'x:y'\n", "smpp.listen", "expected HOST:PORT"),
         ("[smpp.receipt]\nid = 'octal'\n", "smpp.receipt.id", "'decimal', 'hex', 'HEX'"),
         ("[smpp.receipt]\nfields = ['id', 'x']\n", "smpp.receipt.fields", "got ['id', 'x']"),
+        ("[smpp.receipt]\ndata_coding = 8\n", "smpp.receipt.data_coding", "1 (IA5, ASCII)"),
         ("[[smpp.esme]]\npassword = 'x'\n", "smpp.esme[0].system_id", "missing"),
         ("[[smpp.esme]]\nsystem_id = 'a'\npassword = '123456789'\n", "smpp.esme[0].password",
          "0 to 8 characters"),

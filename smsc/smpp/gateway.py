@@ -100,7 +100,7 @@ class SmppGateway:
         self.metrics.watch(
             self.sessions, self.outbox, config.window, lambda: self.lockout.locked(clock.seconds())
         )
-        self.receipts = Receipts(door, config.receipt)
+        self.receipts = Receipts(door, config.receipt, config.default_alphabet)
         self.submits = Submits(
             door,
             self.receipts,

@@ -146,6 +146,7 @@ class HandsetEntry:
     carrier: Carrier | None = None
     receipts: bool | None = None
     ip_path: IpPath | None = None
+    read_on_view: bool | None = None
     at: str | None = None  # handset.at_lines.MODES; None: the command's default
     at_link: Path | None = None
     at_tcp: str | None = None
@@ -161,7 +162,12 @@ class HandsetEntry:
 
     def changes(self) -> dict[str, Any]:
         """What ``Phone.configure`` is to apply."""
-        named = {"carrier": self.carrier, "receipts": self.receipts, "ip_path": self.ip_path}
+        named = {
+            "carrier": self.carrier,
+            "receipts": self.receipts,
+            "ip_path": self.ip_path,
+            "read_on_view": self.read_on_view,
+        }
         return {k: v for k, v in named.items() if v is not None}
 
 
@@ -262,6 +268,7 @@ def handset(table: Table) -> HandsetEntry:
         carrier=table.take("carrier", choice(Carrier), None),
         receipts=table.take("receipts", BOOLEAN, None),
         ip_path=table.take("ip_path", choice(IpPath), None),
+        read_on_view=table.take("read_on_view", BOOLEAN, None),
         at=table.take("at", AT_MODE, None),
         at_link=_path(table.take("at_link", STRING, None)),
         at_tcp=table.take("at_tcp", ENDPOINT, None),
