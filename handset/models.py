@@ -98,7 +98,7 @@ class Message(Base):
     #: response: it is sent again when the IP link comes back.
     response_pending: Mapped[bool]
     #: Read here by the user, and the IP server has not yet taken the news
-    #: for the account's other devices (docs/receipt-wire.md §Read state).
+    #: for the account's other devices (docs/receipt-wire.md §Reads).
     read_sync_pending: Mapped[bool] = mapped_column(server_default=false())
     part_count: Mapped[int]
     concat_ref: Mapped[int | None]  # the concatenation reference of a multi-part message

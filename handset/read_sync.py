@@ -1,4 +1,4 @@
-"""Read state that follows the account (docs/receipt-wire.md §Read state):
+"""Read state that follows the account (docs/receipt-wire.md §Reads):
 what the user reads here, the IP server passes to the account's other
 devices; what was read on another device is shown read here, without a
 response (the device that read it sent the one read receipt)."""

@@ -406,7 +406,7 @@ class IpMessageAck(Message):
 @dataclass(frozen=True, slots=True)
 class ReadSync(Message):
     """This device's user read the received message ``uid``: the account's
-    other devices are to show it read too (docs/receipt-wire.md §Read state).
+    other devices are to show it read too (docs/receipt-wire.md §Reads).
     ``ok`` once committed for each of them."""
 
     TYPE: ClassVar[str] = "read_sync"

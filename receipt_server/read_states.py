@@ -1,4 +1,4 @@
-"""The durable queue of read state (docs/receipt-wire.md §Read state): a
+"""The durable queue of read state (docs/receipt-wire.md §Reads): a
 message read on one device of an account is pending for each of its other
 devices until that device acknowledges it."""
 

@@ -1,4 +1,4 @@
-"""Read state that follows the account (docs/receipt-wire.md §Read state):
+"""Read state that follows the account (docs/receipt-wire.md §Reads):
 a device tells the server its user read a message; the server queues that
 durably for the account's other devices and pushes it to those connected;
 the others get it at their next login.  They show the message read and

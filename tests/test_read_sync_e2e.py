@@ -1,4 +1,4 @@
-"""Read state follows the account (docs/receipt-wire.md §Read state), end to
+"""Read state follows the account (docs/receipt-wire.md §Reads), end to
 end: the real SMSC and IP server, a phone, its desktop companion and a
 sender, over TCP on 127.0.0.1.  Every wait is on an event."""
 

@@ -688,7 +688,7 @@ async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path
 @pytest_twisted.ensureDeferred
 async def test_a_text_ending_like_a_marker_from_an_esme_is_not_a_number(tmp_path: Path) -> None:
     """An ESME that numbers nothing sends a text that ends in "□123": the phone
-    shows it whole and answers nothing (docs/read-receipts.md §False markers)."""
+    shows it whole and answers nothing (docs/read-receipts.md §Carriers)."""
     service, ip, phone_service = await with_a_phone(tmp_path)
     esme = Esme(service.smpp_port)
     try:

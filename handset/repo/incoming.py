@@ -140,7 +140,7 @@ class IncomingRepo(SmsStoreRepo):
         is taken for a number only from a sender that numbers: one whose
         earlier messages here carried a number, or for number 0 (where every
         conversation starts).  Otherwise the text is kept whole, unnumbered,
-        and nothing will answer it (docs/read-receipts.md §False markers).
+        and nothing will answer it (docs/read-receipts.md §Carriers).
 
         A concatenated message's kept parts (``fragments``) and the one that
         completed it (``last``: its part number and SMS-DELIVER) are recorded

@@ -1,5 +1,5 @@
 """A read the account's other devices are still to be told of
-(docs/receipt-wire.md §Read state).
+(docs/receipt-wire.md §Reads).
 
 Revision ID: 0006
 Revises: 0005

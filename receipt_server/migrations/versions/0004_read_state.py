@@ -1,4 +1,4 @@
-"""Read state that follows the account (docs/receipt-wire.md §Read state):
+"""Read state that follows the account (docs/receipt-wire.md §Reads):
 a message read on one device is shown read on the others.
 
 Revision ID: 0004
