@@ -19,7 +19,6 @@ from smsc.queued import Queued
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.gateway import RESPONSE_TIMEOUT, EsmeAccount, SmppConfig, SmppGateway
 from smsc.smpp.server import (
-    BIND_TIMEOUT,
     ENQUIRE_AFTER,
     ENQUIRE_TIMEOUT,
     SmppFactory,
@@ -172,7 +171,7 @@ def connected(gateway: SmppGateway) -> tuple[SmppProtocol, StringTransport]:
 def test_a_connection_nobody_binds_on_is_closed(tmp_path: Path) -> None:
     clock, _, gateway = make(tmp_path)
     _, transport = connected(gateway)
-    clock.advance(BIND_TIMEOUT - 1)
+    clock.advance(gateway.config.bind_timeout - 1)
     assert not transport.disconnecting
     clock.advance(1)
     assert transport.disconnecting

@@ -35,6 +35,7 @@ from .values import (
     BOOLEAN,
     DATABASE_URL,
     ENDPOINT,
+    SECONDS,
     STRING,
     ConfigError,
     Kind,
@@ -49,7 +50,6 @@ from .values import (
 #: Hours and days: numbers, never negative (0: expire at once, keep none).
 HOURS = number(0, what="a number of hours")
 DAYS = number(0, what="a number of days")
-SECONDS = number(0, above=True, what="a number of seconds")
 #: The IP server's rate limit, and its history count (0: keep none).
 RATE = number(0, above=True)
 BURST = whole(1)
@@ -101,6 +101,7 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -108,6 +109,7 @@ class SmscSettings:
             address=self.smsc_address,
             unknown_recipient=self.unknown_recipient,
             default_validity=timedelta(hours=self.validity),
+            attach_timeout=self.attach_timeout,
             zone=zone_of_now(),
         )
 
@@ -230,6 +232,7 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
     )
     table.done()
     return settings
