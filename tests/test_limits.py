@@ -13,10 +13,12 @@ from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
+from smsemu import traffic
 from txkit import listen
 from txkit.limits import GuardFactory, Limits, guard
 from txkit.prometheus import exposition
 from txkit.throttle import Throttle
+from txkit.watchers import Watcher
 
 from .scrape import parse, value
 
@@ -202,3 +204,42 @@ def test_listen_guards_every_listener() -> None:
         assert port.factory.gate.name == "admin"  # type: ignore[attr-defined]
     finally:
         port.stopListening()
+
+
+class _Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_refused_binds_in_the_traffic_log_are_one_line_per_source() -> None:
+    """A refused bind is a traffic line any peer can repeat: one per source
+    address is shown; other sources and other events are not held."""
+    kept = _Kept()
+    traffic.log.addHandler(kept)
+    traffic.log.setLevel(logging.INFO)
+    traffic.log.propagate = False  # pytest's own handler wants records with a source line
+    try:
+        told = traffic.watcher(traffic.SMSC)
+        assert told is not None
+        _refuse_and_bind(told)
+    finally:
+        traffic.log.removeHandler(kept)
+        traffic.log.setLevel(logging.NOTSET)
+        traffic.log.propagate = True
+    assert kept.lines == [
+        "ESME esme from 10.1.1.1:0 refused: x",
+        "ESME esme from 10.2.2.2:9 refused: x",
+        *["ESME esme as transceiver from 10.1.1.1:1"] * 3,
+    ]
+
+
+def _refuse_and_bind(told: Watcher) -> None:
+    for port in range(100):
+        told("bind refused", {"system_id": "esme", "peer": f"10.1.1.1:{port}", "status": "x"})
+    told("bind refused", {"system_id": "esme", "peer": "10.2.2.2:9", "status": "x"})
+    for _ in range(3):
+        told("bound", {"system_id": "esme", "bind": "transceiver", "peer": "10.1.1.1:1"})
