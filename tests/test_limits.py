@@ -115,7 +115,7 @@ def test_refusals_are_logged_once_per_interval_with_their_count(
 ) -> None:
     caplog.set_level(logging.WARNING, logger="txkit.limits")
     clock = task.Clock()
-    limits = Limits(total=3, reserve=1, clock=clock)
+    limits = Limits(total=4, reserve=1, clock=clock)
     ip = limits.gate("ip_server", "127.0.0.1:7102")
     limits.gate("smpp", "127.0.0.1:2775")
     for _ in range(314):
@@ -123,8 +123,8 @@ def test_refusals_are_logged_once_per_interval_with_their_count(
     clock.advance(10)
     lines = [r.getMessage() for r in caplog.records if r.name == "txkit.limits"]
     assert lines == [
-        "refusing connections to the IP server on 127.0.0.1:7102: 2 open (limit 2)",
-        "refused 311 more connections to the IP server on 127.0.0.1:7102 (limit 2) "
+        "refusing connections to the IP server on 127.0.0.1:7102: 3 open (limit 3)",
+        "refused 310 more connections to the IP server on 127.0.0.1:7102 (limit 3) "
         "in the last 10 s",
     ]
 
@@ -172,7 +172,7 @@ async def test_the_guard_closes_refused_sockets_at_once_and_counts_closes() -> N
     """Over real sockets: past the limit, the server closes what it accepts
     (the client reads EOF, nothing waits in the backlog); a closed connection
     gives its place back."""
-    limits = Limits(total=3, reserve=1, clock=task.Clock())
+    limits = Limits(total=4, reserve=1, clock=task.Clock())
     factory = _Counting()
     port = reactor.listenTCP(0, factory, interface="127.0.0.1")  # type: ignore[arg-type]
     guard(port, "at_tcp", limits)
@@ -180,20 +180,20 @@ async def test_the_guard_closes_refused_sockets_at_once_and_counts_closes() -> N
     number = port.getHost().port  # type: ignore[attr-defined]
     socks = [socket.create_connection(("127.0.0.1", number)) for _ in range(6)]
     try:
-        refused = await threads.deferToThread(lambda: [_closed_by_peer(s) for s in socks[2:]])
-        assert refused == [True] * 4
-        await factory.reached("made", 2)
-        assert factory.counts["made"] == 2
+        refused = await threads.deferToThread(lambda: [_closed_by_peer(s) for s in socks[3:]])
+        assert refused == [True] * 3
+        await factory.reached("made", 3)
+        assert factory.counts["made"] == 3
         socks[0].close()
         await factory.reached("lost", 1)
         socks.append(socket.create_connection(("127.0.0.1", number)))
-        await factory.reached("made", 3)
+        await factory.reached("made", 4)
         assert limits.admit(other)  # the reserve held its place all along
     finally:
         for s in socks:
             s.close()
         await maybeDeferred(port.stopListening)
-    await factory.reached("lost", 3)
+    await factory.reached("lost", 4)
     assert limits.gates == [other]  # a listener gone and its connections closed: forgotten
 
 
@@ -243,3 +243,12 @@ def _refuse_and_bind(told: Watcher) -> None:
     told("bind refused", {"system_id": "esme", "peer": "10.2.2.2:9", "status": "x"})
     for _ in range(3):
         told("bound", {"system_id": "esme", "bind": "transceiver", "peer": "10.1.1.1:1"})
+
+
+def test_many_listeners_keep_at_most_half_the_budget() -> None:
+    """A hundred AT ports on a small budget: each keeps less, and a flood on
+    one still gets half of what there is."""
+    limits = Limits(total=800, reserve=16, clock=task.Clock())
+    gates = [limits.gate("at_tcp", f"127.0.0.1:{n}") for n in range(100)]
+    assert limits.limit(gates[0]) == 800 - 99 * 4
+    assert all(limits.admit(g) for g in gates[1:] for _ in range(4))

@@ -7,14 +7,15 @@ The rules (``Limits.limit``), for a listener L among those listening:
 * L holds at most its own cap (``caps[name]``; none by default);
 * the process holds at most ``total`` accepted connections, and of those,
   ``reserve`` per *other* listener are kept for it until it uses them: L may
-  grow only into what the others leave free.
+  grow only into what the others leave free.  (With many listeners, the
+  reserves shrink so that together they keep at most half of ``total``.)
 
 The defaults come from RLIMIT_NOFILE when the first listener starts
 (``from_rlimit``): with the usual 1,024 descriptors, ``spare`` (an eighth,
 at least 64, for databases, logs, pseudo-terminals and the process's own
 clients) and those already open stay out of ``total``, and each listener's
-reserve is 16.  So 1,100 idle connections to one port leave SMPP, the radio
-link and the APIs their room.
+reserve is 16 (a 64th of the limit, 4 to 32).  So 1,100 idle connections
+to one port leave SMPP, the radio link and the APIs their room.
 
 A refused connection is closed at once: the guard's ``buildProtocol``
 returns None, and Twisted closes the socket it has just accepted and goes
@@ -105,7 +106,7 @@ class Limits:
         except OSError:
             in_use = 32
         spare = max(64, nofile // 8)
-        reserve = max(4, nofile // 64)
+        reserve = max(4, min(32, nofile // 64))
         return cls(max(reserve, nofile - in_use - spare), reserve, **kwargs)
 
     def gate(self, name: str, address: str) -> Gate:
@@ -115,14 +116,18 @@ class Limits:
 
     def limit(self, gate: Gate) -> int:
         """How many connections ``gate`` may hold now."""
+        listening = [g for g in self.gates if g.listening]
+        # Reserves never take more than half the budget, however many listeners.
+        share = min(self.reserve, self.total // (2 * max(1, len(listening))))
         others = sum(g.open for g in self.gates if g is not gate)
-        kept = sum(self._kept(g) for g in self.gates if g is not gate and g.listening)
+        kept = sum(self._kept(g, share) for g in listening if g is not gate)
         room = self.total - others - kept
         return room if gate.cap is None else min(gate.cap, room)
 
-    def _kept(self, gate: Gate) -> int:
+    @staticmethod
+    def _kept(gate: Gate, share: int) -> int:
         """What is held for ``gate`` beyond what it has open."""
-        reserve = self.reserve if gate.cap is None else min(self.reserve, gate.cap)
+        reserve = share if gate.cap is None else min(share, gate.cap)
         return max(0, reserve - gate.open)
 
     def admit(self, gate: Gate) -> bool:
