@@ -223,6 +223,19 @@ class GuardFactory(WrappingFactory[_Counted]):
 _process: Limits | None = None
 
 
+def configure(
+    total: int | None = None, reserve: int | None = None, caps: Mapping[str, int] | None = None
+) -> Limits:
+    """Set this process's limits (before its first listener): what is not
+    given comes from RLIMIT_NOFILE as in ``from_rlimit``."""
+    global _process
+    limits = Limits.from_rlimit(caps=caps)
+    limits.total = limits.total if total is None else total
+    limits.reserve = limits.reserve if reserve is None else reserve
+    _process = limits
+    return limits
+
+
 def process_limits() -> Limits:
     """This process's limits, made from RLIMIT_NOFILE at the first call."""
     global _process
