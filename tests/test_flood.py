@@ -203,6 +203,7 @@ JUNK = {
     "ip": b"\x00\x00\x00\x01x" * 2000,  # payloads that are not JSON
     "admin": b"NONSENSE\r\n\r\n",  # bad HTTP: answered 400 and closed
     "control": b"NONSENSE\r\n\r\n",
+    "at": b"AT+NONSENSE\r" * 2000,  # each answered ERROR
 }
 ROUNDS = 5  # connections per port, one after the other
 
@@ -215,12 +216,19 @@ def _junk(port: int, data: bytes) -> None:
             _eof(sock)
 
 
+AT_TCP = "".join(f"[[handset]]\nmsisdn = '{m}'\nat = 'tcp'\n" for m in (A, B))
+
+
+@pytest.mark.parametrize("up", [AT_TCP], indirect=True)
 def test_junk_on_every_port_logs_a_few_lines_and_summaries(up: tuple[SmscProcess, Log]) -> None:
-    """Tens of thousands of malformed frames, PDUs and requests: each kind
-    is logged once, then summarised with its count; the log stays short."""
+    """Tens of thousands of malformed frames, PDUs, requests and commands:
+    each kind is logged once, then summarised with its count; the log stays
+    short."""
     smsc, log = up
+    (at_port, *_) = (int(m[1]) for line in smsc.lines
+                     if (m := re.search(r"AT port tcp [\d.]+:(\d+)", line)))  # fmt: skip
     ports = {"link": smsc.link_port, "smpp": smsc.smpp_port, "ip": smsc.ip_port,
-             "admin": smsc.admin_port, "control": smsc.control_port}  # fmt: skip
+             "admin": smsc.admin_port, "control": smsc.control_port, "at": at_port}  # fmt: skip
     before = len(log.lines)
     threads = [threading.Thread(target=_junk, args=(ports[k], JUNK[k])) for k in ports]
     for t in threads:
