@@ -11,8 +11,10 @@ While the flood goes on, each interval ends with one such line and nothing
 else of that kind; an interval with nothing more ends the kind's window, so
 the next line is shown again at once.  The clock is a Twisted
 ``IReactorTime`` (``task.Clock`` in tests).  Kinds are bounded: past
-``max_kinds`` at once, new kinds share one window (``other peers``), so
-ever-new source addresses cannot grow the table.
+``max_kinds`` (100) at once, new kinds share one window (``lines from other
+peers``), so ever-new source addresses (all of 127.0.0.0/8 is one host's)
+cannot grow the table or the log: at most about two lines per kind each
+interval.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Throttle:
         interval: float = INTERVAL,
         burst: int = 1,
         clock: IReactorTime | None = None,
-        max_kinds: int = 1000,
+        max_kinds: int = 100,
     ) -> None:
         self.logger = logger
         self.interval = interval
