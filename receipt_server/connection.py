@@ -118,8 +118,10 @@ class ReceiptServerProtocol(Protocol):
         for action in actions:
             if isinstance(action, Send):
                 if isinstance(action.message, wire.Error):
-                    log.info("%s: error %s: %s", self.who(), action.message.code,
-                             action.message.reason)  # fmt: skip
+                    host = self.ends[0][0]
+                    self.factory.peer_log.info(f"errors answered to {host}", "%s: error %s: %s",
+                                            self.who(), action.message.code,
+                                            action.message.reason)  # fmt: skip
                 self._count(action.message)
                 if self.transport is not None:
                     data = self._encode(action.message)

@@ -19,6 +19,7 @@ from ipwire import wire
 from ipwire.ratelimit import RateLimiter
 from ipwire.server_session import Identity, State
 from txkit.pcapng import StreamTap
+from txkit.throttle import Throttle
 from txkit.watchers import Watchers
 
 from .connection import ReceiptServerProtocol
@@ -59,6 +60,9 @@ class ReceiptServerFactory(Factory):
         #: Where the connections' bytes are captured (``smsemu up --pcap``), if anywhere.
         self.tap: StreamTap | None = None
         self.limiter = RateLimiter(rate, burst)
+        #: What a peer's junk makes the server log: a line per kind and
+        #: source, then a count each 10 s.
+        self.peer_log = Throttle(log, clock=clock)
         self.retention = retention or Retention()
         self.sessions = Sessions()
         self.stopped = False  # stop_timers: the server is stopping

@@ -104,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
     logs.configure(args)
+    config.limits.apply()
     capture = capture_settings(args)
 
     async def start(running: Running) -> list[str]:
@@ -120,6 +121,7 @@ def run_up(args: argparse.Namespace) -> int:
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
     logs.configure(args)
+    config.limits.apply()
     capture = capture_settings(args)
     data_dir = config.smsc.data_dir
 

@@ -31,8 +31,11 @@ from smsemu.config import (
     load,
     network,
 )
+from smsemu.config.file import LimitsSettings
 from smsemu.config.smpp import fault
 from smsemu.config.values import Table
+from txkit.limits import configure as configure_limits
+from txkit.limits import process_limits
 
 FULL = """
 [smsc]
@@ -219,6 +222,11 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[ip_server]\nhistory_count = 1.5\n", "ip_server.history_count", "a whole number"),
         ("[ip_server]\nquery_timeout = 0\n", "ip_server.query_timeout", "seconds > 0"),
         ("[control]\nport = 1\n", "control.port", "unknown key"),
+        ("[limits]\nsmtp = 5\n", "limits.smtp", "unknown key"),
+        ("[limits]\nconnections = 0\n", "limits.connections", "got 0"),
+        ("[limits]\nip_server = 1.5\n", "limits.ip_server", "a whole number"),
+        ("[smsc]\nattach_timeout = 0\n", "smsc.attach_timeout", "seconds > 0"),
+        ("[smpp]\nbind_timeout = -1\n", "smpp.bind_timeout", "seconds > 0"),
         ("handset = 3\n", "handset", "array of tables"),
         ("[[handset]]\nimsi = '1'\n", "handset[0].msisdn", "missing"),
         ("[[handset]]\nmsisdn = '+1'\n[[handset]]\nmsisdn = 'abc'\n", "handset[1].msisdn",
@@ -265,6 +273,22 @@ def test_bad_fault_configs_are_refused() -> None:
 
 def args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(list(argv))
+
+
+def test_limits_and_deadlines(tmp_path: Path) -> None:
+    text = "[smsc]\nattach_timeout = 2.5\n[smpp]\nbind_timeout = 3\n"
+    text += "[limits]\nconnections = 500\nreserve = 8\nip_server = 100\nsmpp = 50\n"
+    config = load(write(tmp_path, text))
+    assert config.smsc.core().attach_timeout == 2.5
+    assert config.smpp.bind_timeout == 3
+    assert config.limits == LimitsSettings(500, 8, (("smpp", 50), ("ip_server", 100)))
+    config.limits.apply()
+    try:
+        limits = process_limits()
+        assert (limits.total, limits.reserve) == (500, 8)
+        assert limits.caps == {"smpp": 50, "ip_server": 100}
+    finally:
+        configure_limits()  # the defaults again, for the tests that follow
 
 
 def test_options_over_the_file_over_the_defaults(tmp_path: Path) -> None:

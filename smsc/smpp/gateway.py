@@ -83,6 +83,9 @@ class SmppConfig:
     #: (one it numbered with the message-number IE, docs/read-receipts.md): a deliver_sm
     #: with esm_class "SME manual/user acknowledgement" and ``stat:READ``.
     read_receipts: bool = False
+    #: Seconds a connection may stay unbound; then it is closed (§2.2: an
+    #: SMSC need not keep a connection nobody binds on).
+    bind_timeout: float = 10.0
 
 
 __all__ = ["RESPONSE_TIMEOUT", "Connection", "EsmeAccount", "SmppConfig", "SmppGateway"]

@@ -3,7 +3,8 @@
 
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
-``[ip_server]``, ``[control]``, ``[[handset]]`` and ``[[companion]]``.
+``[ip_server]``, ``[control]``, ``[limits]``, ``[[handset]]`` and
+``[[companion]]``.
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -28,6 +29,8 @@ from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_
 from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
+from txkit.limits import LABELS as LISTENERS
+from txkit.limits import configure as configure_limits
 
 from .. import defaults
 from .smpp import default_smpp, smpp
@@ -35,6 +38,7 @@ from .values import (
     BOOLEAN,
     DATABASE_URL,
     ENDPOINT,
+    SECONDS,
     STRING,
     ConfigError,
     Kind,
@@ -49,7 +53,6 @@ from .values import (
 #: Hours and days: numbers, never negative (0: expire at once, keep none).
 HOURS = number(0, what="a number of hours")
 DAYS = number(0, what="a number of days")
-SECONDS = number(0, above=True, what="a number of seconds")
 #: The IP server's rate limit, and its history count (0: keep none).
 RATE = number(0, above=True)
 BURST = whole(1)
@@ -101,6 +104,7 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -108,6 +112,7 @@ class SmscSettings:
             address=self.smsc_address,
             unknown_recipient=self.unknown_recipient,
             default_validity=timedelta(hours=self.validity),
+            attach_timeout=self.attach_timeout,
             zone=zone_of_now(),
         )
 
@@ -183,6 +188,21 @@ class CompanionEntry:
         owner_of(self.msisdn, self.name)  # PhoneError: not a companion name
 
 
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """``[limits]``: the connections the process may hold (default: from its
+    descriptor limit), what each listener keeps for itself whatever the
+    others do, and a cap per listener (``ip_server = 500``); txkit.limits."""
+
+    connections: int | None = None
+    reserve: int | None = None
+    caps: tuple[tuple[str, int], ...] = ()
+
+    def apply(self) -> None:
+        """Before the first listener starts."""
+        configure_limits(self.connections, self.reserve, dict(self.caps))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole file (defaults where it is silent); ``source`` is its path."""
@@ -194,6 +214,7 @@ class Config:
     control: ControlSettings = ControlSettings()
     handsets: tuple[HandsetEntry, ...] = ()
     companions: tuple[CompanionEntry, ...] = ()
+    limits: LimitsSettings = LimitsSettings()
 
 
 def load(path: Path) -> Config:
@@ -220,6 +241,7 @@ def load(path: Path) -> Config:
         control=_control(top.table("control")),
         handsets=tuple(handset(t) for t in top.tables("handset")),
         companions=tuple(companion(t) for t in top.tables("companion")),
+        limits=_limits(top.table("limits")),
     )
     top.done()
     return config
@@ -236,6 +258,7 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
     )
     table.done()
     return settings
@@ -250,6 +273,17 @@ def _ip_server(table: Table) -> IpServerSettings:
         history_days=table.take("history_days", DAYS, d.history_days),
         history_count=table.take("history_count", COUNT, d.history_count),
         query_timeout=table.take("query_timeout", SECONDS, d.query_timeout),
+    )
+    table.done()
+    return settings
+
+
+def _limits(table: Table) -> LimitsSettings:
+    caps = ((name, table.take(name, whole(1), None)) for name in LISTENERS)
+    settings = LimitsSettings(
+        connections=table.take("connections", whole(1), None),
+        reserve=table.take("reserve", whole(0), None),
+        caps=tuple((name, cap) for name, cap in caps if cap is not None),
     )
     table.done()
     return settings

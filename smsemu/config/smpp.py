@@ -20,6 +20,7 @@ from .values import (
     BOOLEAN,
     ENDPOINT,
     INTEGER,
+    SECONDS,
     STRING,
     STRINGS,
     ConfigError,
@@ -153,6 +154,7 @@ def smpp(table: Table) -> tuple[SmppConfig, str | None]:
         ),
         window=table.take("window", whole(1, 10_000), 64),
         read_receipts=table.take("read_receipts", BOOLEAN, False),
+        bind_timeout=table.take("bind_timeout", SECONDS, SmppConfig.bind_timeout),
     )
     table.done()
     return config, listen
