@@ -1,9 +1,12 @@
 """The SMSC's HTTP admin API (documented in docs/admin-api.md).
 
+GET / (an index of links, for the printed URL opened in a browser),
 GET /subscribers, GET /messages (filters: state, originator, recipient, kind,
 after, limit), GET /messages/ID, GET /metrics (Prometheus text format),
 GET /capture?seconds=N (a pcapng of the next N seconds, ``capture_page``).
-Database reads go through the batch writer's thread, never the reactor's.
+Every route but /metrics (by default) needs the API token (``txkit.bearer``,
+put in front by ``SmscService``).  Database reads go through the batch
+writer's thread, never the reactor's.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import json
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
+from html import escape
 from typing import Any
 
 from twisted.web.resource import Resource
@@ -203,10 +207,36 @@ def smsc_metrics(smsc: Smsc) -> Registry:
     return reg
 
 
+#: The routes, as the index lists them (each a GET).
+ROUTES = (
+    ("subscribers", "every number the SMSC knows"),
+    ("messages", "the queue and its history (?state= &originator= &recipient= &after= &limit=)"),
+    ("metrics", "Prometheus metrics"),
+    ("capture?seconds=30", "a pcapng of the next 30 seconds of every leg"),
+)
+
+
+class Index(Resource):
+    """``GET /``: what a browser shows of the printed URL, links to the routes."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        items = "".join(
+            f'<li><a href="{href}">/{href}</a>: {escape(what)}</li>' for href, what in ROUTES
+        )
+        return (
+            "<!doctype html><title>smsemu admin API</title><h1>smsemu admin API</h1>"
+            f"<ul>{items}</ul><p>docs/admin-api.md</p>"
+        ).encode()
+
+
 def admin_root(smsc: Smsc, *more: Registry) -> Resource:
     """The API; ``/metrics`` shows the SMSC's metrics and ``more`` (the SMPP door's,
     and in ``smsemu up`` the IP server's)."""
     root = Resource()
+    root.putChild(b"", Index())
     root.putChild(b"subscribers", Subscribers(smsc))
     root.putChild(b"messages", Messages(smsc))
     root.putChild(b"metrics", MetricsPage(smsc_metrics(smsc), *more))

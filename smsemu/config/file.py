@@ -101,6 +101,7 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    metrics_public: bool = True  # the admin API's /metrics served without its token
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -230,6 +231,7 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        metrics_public=table.take("metrics_public", BOOLEAN, d.metrics_public),
     )
     table.done()
     return settings
