@@ -250,7 +250,10 @@ def _token(args: argparse.Namespace, in_url: str | None) -> str:
     try:
         return path.read_text().strip()
     except FileNotFoundError:
-        raise ApiFailure(f"no API token: {path} does not exist (give {_TOKEN_SOURCES})") from None
+        raise ApiFailure(
+            f"no API token: {path} does not exist (is `smsemu up` running from this "
+            f"directory? else give {_TOKEN_SOURCES})"
+        ) from None
     except OSError as exc:
         raise ApiFailure(f"no API token: cannot read {path} ({exc.strerror})") from None
 
