@@ -41,6 +41,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from ipwire import wire
 from pdu.message_number import Carrier
+from txkit.numbers import MAX_ID, whole
 
 from .phone import NotFound, Phone, PhoneError, number_of
 from .store import Settings
@@ -48,6 +49,8 @@ from .store import Settings
 log = logging.getLogger(__name__)
 #: Seconds ``POST .../login`` waits for the IP session to come up.
 LOGIN_WAIT = 30.0
+#: The longest ``timeout`` of a long poll (``GET .../events/KIND``), in seconds.
+MAX_WAIT = 3600
 
 
 class ApiError(Exception):
@@ -118,12 +121,12 @@ def _all(views: list[Any]) -> list[dict[str, Any]]:
     return [v.as_dict() for v in views]
 
 
-def _whole(text: str, what: str) -> int:
-    """A whole number from a path or query (ASCII digits: '²'.isdigit() is true),
-    within SQLite's integers."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise ApiError(400, f"{what} {text!r} is not a whole number")
-    return int(text)
+def _whole(text: str, what: str, maximum: int = MAX_ID) -> int:
+    """A whole number from the path or the query (``txkit.numbers``), or 400."""
+    try:
+        return whole(what, text, 0, maximum)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _message_id(text: str) -> int:
@@ -238,7 +241,7 @@ class ControlApi(Resource):
         details match the query (``timeout`` seconds at most, 30 by default),
         so that a script waits on the event itself instead of polling."""
         query = {k.decode(): v[0].decode() for k, v in request.args.items()}
-        timeout = float(_whole(query.pop("timeout", "30"), "timeout"))
+        timeout = float(_whole(query.pop("timeout", "30"), "timeout", MAX_WAIT))
         match: dict[str, Any] = {
             k: int(v) if v.isascii() and v.isdigit() else v for k, v in query.items()
         }

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from txkit import listen
+from txkit.bearer import TokenGuard, new_token, token_url
 from txkit.limits import HTTP_IDLE
 from txkit.private import write_private
 
@@ -268,7 +269,14 @@ class ControlService(Service):
     ``address``: an endpoint string (``tcp:7190``, ``127.0.0.1:7190``; see
     ``txkit.listen``)."""
 
-    def __init__(self, phones: Mapping[str, Phone], address: str, reactor: Any = None) -> None:
+    def __init__(
+        self,
+        phones: Mapping[str, Phone],
+        address: str,
+        reactor: Any = None,
+        *,
+        token: str | None = None,
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
@@ -276,6 +284,9 @@ class ControlService(Service):
         self.reactor = reactor
         self.phones = phones
         self.address = address
+        #: The bearer token every route needs (``txkit.bearer``): the caller's
+        #: (``smsemu`` keeps one in the data directory), else one for this run.
+        self.token = token or new_token()
         self.listening: IListeningPort | None = None
 
     @property
@@ -287,9 +298,15 @@ class ControlService(Service):
         """The address it listens on (as the URL to print names it)."""
         return self.listening.getHost().host if self.listening is not None else ""  # type: ignore[attr-defined]
 
+    @property
+    def url(self) -> str:
+        """The API's URL with its token, as printed (it works as is)."""
+        return token_url(self.host, self.port, self.token, "/handsets")
+
     def startService(self) -> None:
         super().startService()
-        site = Site(ControlApi(self.phones, self.reactor), timeout=HTTP_IDLE)
+        api = TokenGuard(ControlApi(self.phones, self.reactor), self.token, self.reactor)
+        site = Site(api, timeout=HTTP_IDLE)
         site.noisy = False
         try:  # a port in use: txkit.ListenError, named "control"
             self.listening = listen(self.reactor, self.address, site, name="control")

@@ -151,7 +151,7 @@ async def _scenario(reactor: Any, data_dir: Path, **capture: Any) -> int:
         _heading("1. The network")
         say(
             f"SMSC {service.config.address}: radio link on 127.0.0.1:{service.link_port}, "
-            f"admin API on http://127.0.0.1:{service.admin_port}, database in {data_dir}"
+            f"admin API on {service.admin_url}, database in {data_dir}"
         )
         alice: LinkClient = await connect(
             reactor, "127.0.0.1", service.link_port, "001010000000001", ALICE

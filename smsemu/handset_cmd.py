@@ -22,7 +22,7 @@ from pdu.message_number import Carrier
 
 from . import logs
 from .defaults import CONTROL_URL as DEFAULT_API
-from .defaults import DATA_DIR
+from .defaults import DATA_DIR, TOKEN_ENV, TOKEN_FILE
 
 
 def add_parsers(sub: Any) -> None:
@@ -31,7 +31,23 @@ def add_parsers(sub: Any) -> None:
 
     def client(name: str, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = verbs.add_parser(name, help=help_)
-        p.add_argument("--api", default=DEFAULT_API, help=f"control API URL ({DEFAULT_API})")
+        p.add_argument(
+            "--api",
+            default=DEFAULT_API,
+            help=f"control API URL ({DEFAULT_API}); the URL `smsemu up` prints, token and all, "
+            "works as is",
+        )
+        p.add_argument(
+            "--token",
+            help=f"the API's token (default: ${TOKEN_ENV}, else the one in --data-dir)",
+        )
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=DATA_DIR,
+            metavar="DIR",
+            help=f"the data directory of the network (./{DATA_DIR}): its {TOKEN_FILE} file",
+        )
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         return p
 
@@ -180,7 +196,8 @@ def _call(
     import urllib.parse
     import urllib.request
 
-    url = args.api.rstrip("/") + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+    base, in_url = _api_url(args.api)
+    url = base + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = None if body is None else json.dumps(body).encode()
@@ -189,6 +206,7 @@ def _call(
     except ValueError:
         raise ApiFailure(f"--api: not a URL: {args.api!r} (expected e.g. {DEFAULT_API})") from None
     request.add_header("content-type", "application/json")
+    request.add_header("authorization", f"Bearer {_token(args, in_url)}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
@@ -197,6 +215,8 @@ def _call(
             reason = json.loads(exc.read()).get("error", exc.reason)
         except ValueError:
             reason = exc.reason
+        if exc.code in (401, 403):
+            reason = f"{reason}; give the API's token: {_TOKEN_SOURCES}"
         raise ApiFailure(f"{exc.code}: {reason}") from None
     except TimeoutError:
         raise ApiFailure(f"no answer from {args.api} in {timeout:g} s") from None
@@ -205,6 +225,40 @@ def _call(
         raise ApiFailure(
             f"no control API at {args.api} ({reason}); is `smsemu up` running?"
         ) from None
+
+
+_TOKEN_SOURCES = f"--token, ${TOKEN_ENV}, or --data-dir DIR holding {TOKEN_FILE}"
+
+
+def _api_url(api: str) -> tuple[str, str | None]:
+    """``--api`` as the base URL of the routes, and the token in its query: the
+    printed ``http://127.0.0.1:7190/handsets?token=...`` works as is."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(api)
+    token = urllib.parse.parse_qs(parts.query).get("token", [None])[-1]
+    path = parts.path.rstrip("/").removesuffix("/handsets")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", "")), token
+
+
+def _token(args: argparse.Namespace, in_url: str | None) -> str:
+    """The token: ``--token``, the one in ``--api``'s URL, ``$SMSEMU_TOKEN``, or
+    the data directory's file (what ``smsemu up`` wrote there)."""
+    import os
+
+    given = args.token or in_url or os.environ.get(TOKEN_ENV)
+    if given:
+        return str(given)
+    path: Path = args.data_dir / TOKEN_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ApiFailure(
+            f"no API token: {path} does not exist (is `smsemu up` running from this "
+            f"directory? else give {_TOKEN_SOURCES})"
+        ) from None
+    except OSError as exc:
+        raise ApiFailure(f"no API token: cannot read {path} ({exc.strerror})") from None
 
 
 def _client(fn: Any) -> Any:
@@ -390,7 +444,7 @@ def _run(args: argparse.Namespace) -> int:
     from .config import options
     from .network import at_lines
     from .serve import Running, serve
-    from .startup import Origins, data_dir
+    from .startup import Origins, api_token, data_dir
 
     run = options.handset_run(args)
     logs.configure(args)
@@ -424,9 +478,9 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     async def start(running: Running) -> list[str]:
-        data_dir(directory, "--data-dir")
+        token = api_token(data_dir(directory, "--data-dir"), "--data-dir")
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, run.control)
+        control = ControlService(phones, run.control, token=token)
         running.start(control)  # first: a port in use stops us before anything starts
         service = HandsetService(
             run.msisdn,
@@ -448,7 +502,7 @@ def _run(args: argparse.Namespace) -> int:
         return [
             f"handset: {what}, store in {directory}",
             *at_lines(service.msisdn, phone.at),
-            f"handset: control API on http://{control.host}:{control.port}",
+            f"handset: control API on {control.url}",
         ]
 
     origins = {"control": "--control", "data_dir": "--data-dir", "at_tcp": "--at-tcp"}

@@ -35,14 +35,13 @@ from smsc.service import SmscService
 from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
-from txkit.private import generated, password
+from txkit.private import password
 
 from . import logs, traffic
 from .capture_opts import capture_settings
 from .config import Config, options
-from .errors import CommandError
 from .serve import Running, serve
-from .startup import Origins, database_url, network_origins
+from .startup import Origins, api_token, database_url, kept_secret, network_origins
 from .startup import data_dir as make_dir
 
 log = logging.getLogger(__name__)
@@ -61,31 +60,31 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
         where = origins.names["data_dir"]
         secret = _esme_password(make_dir(s.data_dir, where), where)
         smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
+    where = origins.names["data_dir"]
+    token = api_token(make_dir(s.data_dir, where), where)
     return SmscService(
-        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config, **capture
+        s.core(),
+        url,
+        link=s.link,
+        admin=s.admin,
+        smpp=s.smpp,
+        smpp_config=smpp_config,
+        admin_token=token,
+        metrics_public=s.metrics_public,
+        **capture,
     )
 
 
 def _esme_password(data_dir: Path, where: str) -> str:
     """The default ESME's password: generated on first start (8 characters, the
     most SMPP 3.4 allows), then the same at every start of this data dir."""
-    path = data_dir / ESME_PASSWORD_FILE
-    try:
-        return generated(path, lambda: password(8))
-    except PermissionError as exc:
-        if exc.strerror is None:  # ours: a file others may read
-            raise CommandError(f"{path}: {exc}") from None
-        why = f"{exc.strerror}: can this user make files in {data_dir}?"
-        raise CommandError(f"{where}: cannot write {path} ({why})") from None
-    except OSError as exc:
-        raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None
+    return kept_secret(data_dir / ESME_PASSWORD_FILE, lambda: password(8), where)
 
 
 def _smsc_lines(service: SmscService) -> list[str]:
-    admin = service.host(service.admin_port) if service.admin_address else ""
     lines = [
         f"smsc: radio link on {service.host(service.link_port)}:{service.link_port}",
-        f"smsc: admin API on http://{admin}:{service.admin_port}",
+        f"smsc: admin API on {service.admin_url}",
         f"smsc: database {safe_url(service.database_url)}",
     ]
     if service.smpp_address is not None:
@@ -150,7 +149,7 @@ def run_up(args: argparse.Namespace) -> int:
         listening.factory.tap = SmscTap(smsc.smsc)  # its frames in the SMSC's capture
         # Every listener up before the handsets start: a port in use stops us early.
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, config.control.listen)
+        control = ControlService(phones, config.control.listen, token=smsc.admin_token)
         running.start(control)
         lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
         for entry in config.handsets:
@@ -194,7 +193,7 @@ def run_up(args: argparse.Namespace) -> int:
             phone.auto_login = companion.auto_login
             phones[phone.owner] = phone
             lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
-        lines.append(f"handsets: control API on http://{control.host}:{control.port}")
+        lines.append(f"handsets: control API on {control.url}")
         return lines
 
     return serve(start, origins)

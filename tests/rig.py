@@ -13,8 +13,10 @@ import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pdu import Direction, Tpdu, decode
@@ -156,6 +158,25 @@ class SmscProcess:
         if not (self.link_port and self.admin_port):
             self.proc.kill()
             raise RuntimeError(f"smsemu {self.command} did not start")
+
+    @property
+    def data_dir(self) -> Path:
+        """Its ``--data-dir`` (the default's when the args name none)."""
+        args = self.args
+        given = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data-dir"]
+        return Path(given[-1] if given else "smsemu-data")
+
+    @property
+    def token(self) -> str:
+        """The APIs' token, as a client on this machine reads it: from the data dir."""
+        return (self.data_dir / "api-token").read_text().strip()
+
+    def request(
+        self, url: str, data: bytes | None = None, method: str | None = None
+    ) -> urllib.request.Request:
+        """A request to its admin or control API, with the token."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return urllib.request.Request(url, data=data, method=method, headers=headers)
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no flush."""

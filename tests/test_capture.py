@@ -246,12 +246,13 @@ def test_the_admin_api_streams_a_pcapng_of_what_comes_next(tmp_path: Path) -> No
     base = f"http://127.0.0.1:{smsc.admin_port}/capture"
     try:
         with pytest.raises(urllib.error.HTTPError) as bad:
-            urllib.request.urlopen(f"{base}?seconds=forever", timeout=TIMEOUT)
+            urllib.request.urlopen(smsc.request(f"{base}?seconds=forever"), timeout=TIMEOUT)
         assert bad.value.code == 400 and "seconds" in json.load(bad.value)["error"]
         alice.attach()
         bob.attach()
         # 4 RP messages: RP-DATA up, RP-ACK down, RP-DATA down, RP-ACK up; 2 CP each.
-        with urllib.request.urlopen(f"{base}?seconds=600&packets=8", timeout=TIMEOUT) as stream:
+        grab = smsc.request(f"{base}?seconds=600&packets=8")
+        with urllib.request.urlopen(grab, timeout=TIMEOUT) as stream:
             assert stream.headers["content-type"] == "application/x-pcapng"
             (mr,) = _submit(alice, BOB, "Caught in the act")
             alice.answer(mr)

@@ -165,9 +165,9 @@ def test_up_shows_the_read_receipt(tmp_path: Path) -> None:
     up, log = start(tmp_path, command="up")
 
     def handset(*args: str) -> None:
-        api = f"http://127.0.0.1:{up.control_port}"
+        api = ["--api", f"http://127.0.0.1:{up.control_port}", "--data-dir", str(up.data_dir)]
         done = subprocess.run(
-            [sys.executable, "-m", "smsemu", "handset", args[0], "--api", api, *args[1:]],
+            [sys.executable, "-m", "smsemu", "handset", args[0], *api, *args[1:]],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr

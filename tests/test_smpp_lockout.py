@@ -14,10 +14,10 @@ from smpp34.pdu import CommandStatus as S
 from smsc.core import Smsc, SmscConfig
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.gateway import EsmeAccount, SmppConfig, SmppGateway
-from smsc.smpp.lockout import BindLockout
 from smsc.smpp.server import SmppFactory
 from smsc.store import BatchWriter, open_engine
 from tests.scrape import key, parse
+from txkit.lockout import BindLockout
 from txkit.prometheus import exposition
 
 # -- the rules ----------------------------------------------------------------------------

@@ -24,7 +24,8 @@ def _args(database_url: str, tmp_path: Path) -> list[str]:
 
 
 def _get(process: SmscProcess, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{process.admin_port}{path}", timeout=30) as r:
+    url = f"http://127.0.0.1:{process.admin_port}{path}"
+    with urllib.request.urlopen(process.request(url), timeout=30) as r:
         body = r.read().decode()
     return body if path == "/metrics" else json.loads(body)
 

@@ -24,6 +24,7 @@ from pdu import SmsSubmit
 from smpp34 import pdu as p
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
+from txkit.lockout import BindLockout
 
 from ..esme_door import EsmeDoor
 from ..models import MessageState
@@ -31,7 +32,6 @@ from ..queued import Queued
 from .convert import MAX_SHORT_MESSAGE, DefaultAlphabet, mo_fields
 from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
-from .lockout import BindLockout
 from .metrics import SmppMetrics, status_name
 from .outbox import RESPONSE_TIMEOUT, Outbox
 from .queries import Queries
@@ -122,7 +122,7 @@ class SmppGateway:
         self, bind: p.BindTransmitter | p.BindReceiver | p.BindTransceiver, address: str
     ) -> tuple[int, float]:
         """The bind's command_status, and how long to wait before answering it
-        (smsc.smpp.lockout)."""
+        (txkit.lockout)."""
         now = self.clock.seconds()
         verdict = self.lockout.check(bind.system_id, address, now)
         if verdict.locked:

@@ -105,6 +105,7 @@ class SmscSettings:
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
     attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
+    metrics_public: bool = True  # the admin API's /metrics served without its token
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -259,6 +260,7 @@ def _smsc(table: Table) -> SmscSettings:
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
         attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
+        metrics_public=table.take("metrics_public", BOOLEAN, d.metrics_public),
     )
     table.done()
     return settings
