@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from ipwire import wire
 from ipwire.ratelimit import RateLimiter
 from ipwire.server_session import Identity, State
+from txkit.lockout import Lockout
 
 from .connection import ReceiptServerProtocol
 from .history import Retention
@@ -54,6 +55,8 @@ class ReceiptServerFactory(Factory):
         self.store = store
         self.clock = clock
         self.limiter = RateLimiter(rate, burst)
+        #: Bad logins lock the device id and the source address out (txkit.lockout).
+        self.lockout = Lockout()
         self.retention = retention or Retention()
         self.sessions = Sessions()
         self.stopped = False  # stop_timers: the server is stopping

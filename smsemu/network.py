@@ -216,7 +216,7 @@ async def provision(
     credentials = await deferToThread(Credentials.load, path)
     kind = "phone" if companion is None else "companion"
     if credentials is not None:
-        known = await store.authenticate(credentials.device_id, credentials.secret)
+        known = await store.knows(credentials.device_id, credentials.secret)
         if known is None or known.msisdn != msisdn or known.kind != kind:
             # A new IP database (another --database-url, say): register again.
             log.warning("%s: the IP server does not know %s; registering anew", msisdn, path)
