@@ -24,6 +24,8 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.test-installed
 	bash scripts/ensure-postgres
+	bash scripts/ensure-at-tools
+	bash scripts/ensure-tshark
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.test-installed

@@ -17,6 +17,11 @@ submits are encoded before the clock starts, the frames are parsed by hand and
 a delivery is matched to its submit by the packed user data that ends the
 TPDU (the text holds a sequence number), so the client spends little CPU.
 
+The SMSC logs its traffic as ``smsemu smsc`` does by default (one line per
+event, at info, to its stderr: a file here); ``--log quiet`` runs it with
+``--quiet``, and ``--log both`` runs both and prints what the live log costs:
+the ratio of the rates and of the reactor's CPU per message, info / quiet.
+
 Run: ``python bench/smsc_bench.py [--db sqlite|postgres|both]`` (PostgreSQL
 needs ``bash scripts/ensure-postgres`` once).  ``--profile DIR`` records each
 run with py-spy (``pip install py-spy``), raw collapsed stacks of every SMSC
@@ -124,7 +129,7 @@ class SmscProcess:
 
 @contextlib.contextmanager
 def run_smsc(
-    workdir: Path, database_url: str | None, timeout: float = 60.0
+    workdir: Path, database_url: str | None, timeout: float = 60.0, extra: tuple[str, ...] = ()
 ) -> Iterator[SmscProcess]:
     """``smsemu smsc`` on free loopback ports; yields once it listens, stops it after."""
     cmd = [
@@ -143,6 +148,7 @@ def run_smsc(
     ]
     if database_url is not None:
         cmd += ["--database-url", database_url]
+    cmd += extra
     log = workdir / "smsc.log"
     with log.open("w") as err:
         proc = subprocess.Popen(
@@ -486,9 +492,14 @@ def report(r: Result) -> None:
 
 
 def bench_database(
-    db: str, args: argparse.Namespace, cache: dict[str, Messages]
+    db: str,
+    args: argparse.Namespace,
+    cache: dict[str, Messages],
+    log: str = "info",
+    capture: bool = False,
 ) -> list[tuple[str, Result]]:
     workdir = Path(tempfile.mkdtemp(prefix="smsc-bench-"))
+    pcap = workdir / "capture.pcapng"
     stack = contextlib.ExitStack()
     try:
         url: str | None = None
@@ -496,8 +507,15 @@ def bench_database(
             from tests.pg import TemporaryPostgres
 
             url = stack.enter_context(TemporaryPostgres())
-        smsc = stack.enter_context(run_smsc(workdir, url))
-        print(f"{db}: SMSC pid {smsc.proc.pid}, radio link {HOST}:{smsc.link_port}", flush=True)
+        extra = (("--quiet",) if log == "quiet" else ()) + (
+            ("--pcap", str(pcap)) if capture else ()
+        )
+        smsc = stack.enter_context(run_smsc(workdir, url, extra=extra))
+        print(
+            f"{db}, live log {log}: SMSC pid {smsc.proc.pid}, radio link {HOST}:{smsc.link_port}"
+            + (f", capturing to {pcap}" if capture else ""),
+            flush=True,
+        )
         bench = Bench(smsc.link_port, args.handsets, args.window, args.window_until)
         stack.callback(bench.close)
         assert bench.smsc is not None
@@ -540,6 +558,8 @@ def bench_database(
                 print("    (later runs skipped: messages of this one are still in flight)")
                 break
             time.sleep(args.settle)
+        if capture:
+            print(f"    capture file: {pcap.stat().st_size:,d} octets", flush=True)
         return results
     finally:
         stack.close()
@@ -599,6 +619,17 @@ def main() -> int:
         help="which runs, comma-separated (full,paced)",
     )
     ap.add_argument("--profile", metavar="DIR", help="py-spy record the SMSC in each run")
+    ap.add_argument(
+        "--log",
+        choices=["info", "quiet", "both"],
+        default="info",
+        help="the SMSC's live log: info (its default), quiet (--quiet), or both, compared",
+    )
+    ap.add_argument(
+        "--capture",
+        action="store_true",
+        help="run each database twice, capture off then on (--pcap), and print the ratio",
+    )
     args = ap.parse_args()
     if args.handsets < 2 or args.count < 1:
         ap.error("need at least 2 handsets and 1 message")
@@ -616,18 +647,58 @@ def main() -> int:
     )
     cache: dict[str, Messages] = {}
     summary: list[tuple[str, str, Result]] = []
+    logs = ["quiet", "info"] if args.log == "both" else [args.log]
     for db in dbs:
-        summary += [(db, tag, r) for tag, r in bench_database(db, args, cache)]
+        for log in logs:
+            name = f"{db} {log}" if args.log == "both" else db
+            summary += [(name, tag, r) for tag, r in bench_database(db, args, cache, log)]
+        if args.capture:
+            print(f"{db}, capture on (--pcap):", flush=True)
+            runs = bench_database(db, args, cache, capture=True)
+            summary += [(db, f"{tag}+pcap", r) for tag, r in runs]
     print("summary (targets: >= 5,000 messages/s end to end; p99 < 20 ms at 1,000/s):")
     for db, tag, r in summary:
         rate = r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
         p50, p99 = percentile(r.latencies_ms, 50), percentile(r.latencies_ms, 99)
         print(
-            f"  {db:8s} {tag:5s} {rate:8,.0f} messages/s end to end,"
+            f"  {db:8s} {tag:10s} {rate:8,.0f} messages/s end to end,"
             f" latency p50 {p50:8.2f} ms, p99 {p99:8.2f} ms"
             + ("  TIMED OUT" if r.timed_out else "")
         )
+    if args.log == "both":
+        log_cost(summary)
+    if args.capture:
+        _capture_ratios(summary)
     return 1 if any(r.timed_out for _, _, r in summary) else 0
+
+
+def log_cost(summary: list[tuple[str, str, Result]]) -> None:
+    """What the live log costs: each run at info against the same run quiet."""
+    runs = {(name, tag): r for name, tag, r in summary}
+    print("the live log at info against --quiet (ratio info / quiet):")
+    for (name, tag), info in runs.items():
+        db, _, log = name.partition(" ")
+        quiet = runs.get((f"{db} quiet", tag))
+        if log != "info" or quiet is None or not (info.delivered and quiet.delivered):
+            continue
+        rate = (info.delivered / info.elapsed_deliver) / (quiet.delivered / quiet.elapsed_deliver)
+        cpu = (info.smsc_cpu[0] / info.delivered) / (quiet.smsc_cpu[0] / quiet.delivered)
+        print(
+            f"  {db:8s} {tag:5s} end-to-end rate x{rate:.2f},"
+            f" SMSC reactor CPU per message x{cpu:.2f}"
+        )
+
+
+def _capture_ratios(summary: list[tuple[str, str, Result]]) -> None:
+    """Messages/s with capture on over off, per database and run (target >= 80%)."""
+    rates = {
+        (db, tag): r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
+        for db, tag, r in summary
+    }
+    print("capture on / off, end-to-end messages/s (target >= 80%):")
+    for (db, tag), on in rates.items():
+        if tag.endswith("+pcap") and rates.get((db, tag[:-5])):
+            print(f"  {db:8s} {tag[:-5]:5s} {on / rates[db, tag[:-5]]:6.1%}")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,8 @@ class PhoneContext:
         self.store, self.repo = store, store.repo
         self.reactor = reactor
         self.settings = settings
+        #: Entries of the message store the AT port shows (None: no limit).
+        self.capacity: int | None = None
         self.events = Events(msisdn)
         self.running = False
         self._timers: dict[str, IDelayedCall] = {}

@@ -13,7 +13,7 @@ MSISDN (``+`` may be written ``%2B``), a companion device by ``name@MSISDN``:
     GET  /handsets/M/conversations/PEER              the messages, with "Read"/"Sent"
     GET  /handsets/M/events/KIND ?field=value&timeout=S  waits for the next such event
     GET  /handsets/M/messages/ID                     one message
-    POST /handsets/M/messages/ID/read                open it (sends the read response)
+    POST /handsets/M/messages/ID/read                open it (received: sends the read response)
     POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?, "ip_path"?}
     POST /handsets/M/search      {"text"?, "peer"?, "since"?, "until"?, "limit"?, "timeout"?}
     POST /handsets/M/logout                          log out of the IP server (push stays)
@@ -74,6 +74,7 @@ def handset_json(phone: Phone, *, full: bool = False) -> dict[str, Any]:
         "attached": phone.attached,
         "ip_online": phone.online,
         "logged_out": phone.logged_out,
+        "at": dict(phone.at),
     }
     if full:
         out["settings"] = settings_json(phone.settings)

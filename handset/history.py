@@ -42,8 +42,22 @@ def from_millis(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+#: Ends a text cut to fit a history entry (``entry_text``).
+CUT = "\u2026"
+
+
+def entry_text(text: str) -> str:
+    """``text`` as a history entry carries it: whole up to ``wire.MAX_TEXT``
+    characters; a longer one (a handset sends up to 255 parts: 37,740 GSM
+    characters with the message number in the UDH) is cut to its first
+    MAX_TEXT - 1 characters and ends with ``CUT`` (docs/history-query.md §Window)."""
+    return text if len(text) <= wire.MAX_TEXT else text[: wire.MAX_TEXT - 1] + CUT
+
+
 def to_entry(item: HistoryItem) -> wire.HistoryEntry:
-    return wire.HistoryEntry(item.uid, item.peer, item.direction.value, item.text, millis(item.at))
+    return wire.HistoryEntry(
+        item.uid, item.peer, item.direction.value, entry_text(item.text), millis(item.at)
+    )
 
 
 def from_entry(entry: wire.HistoryEntry) -> HistoryItem:

@@ -4,16 +4,21 @@ the IP session is up."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.python.failure import Failure
 
 from ipwire import wire
+from txkit import Backoff
 
 from .context import PhoneContext, PhoneError
 from .history import to_entry
-from .ip_session import IpSession
+from .ip_session import LOG_IN_AGAIN, RETRY_LATER, IpSession
+from .views import HistoryItem
+
+log = logging.getLogger(__name__)
 
 #: Octets of history entries in one history_put frame, with room for the rest.
 _PUT_BUDGET = wire.MAX_FRAME - 256
@@ -22,11 +27,16 @@ _PUT_BUDGET = wire.MAX_FRAME - 256
 class HistoryCopies:
     """Copies what the server's history lacks; ``session`` gives the IP
     session, if it is up.  One flush runs at a time; one asked for meanwhile
-    runs after it."""
+    runs after it.  A copy the server refuses for good is dropped (logged
+    once) so that the ones after it still go; one refused for now (rate
+    limited, server error, no answer) is tried again after ``backoff``."""
 
-    def __init__(self, ctx: PhoneContext, session: Callable[[], IpSession | None]) -> None:
-        self.ctx, self.session = ctx, session
+    def __init__(
+        self, ctx: PhoneContext, session: Callable[[], IpSession | None], backoff: Backoff
+    ) -> None:
+        self.ctx, self.session, self.backoff = ctx, session, backoff
         self._busy = False
+        self._alone = 0  # owed copies still to send one per frame, after a refusal
         self._again = False
         self._synced: list[Deferred[None]] = []
 
@@ -55,6 +65,9 @@ class HistoryCopies:
             self._busy = False
             if isinstance(result, Failure):
                 self.ctx.log(result, "history copies")
+                wait = getattr(result.value, "retry_after", None)
+                delay = float(wait) if isinstance(wait, int | float) else self.backoff.next()
+                self.ctx.later("history copies", delay, self.flush)
                 self._settle(result)
             elif self._again:
                 self._again = False
@@ -75,24 +88,68 @@ class HistoryCopies:
     async def _put(self) -> None:
         repo = self.ctx.repo
         while (session := self.session()) is not None:
-            owed = await self.ctx.store.call(repo.history_pending)
+            owed = await self.ctx.store.call(repo.history_pending, 1 if self._alone else 100)
             if not owed:
                 return
-            done: list[str] = []  # sent in this frame, or too long ever to be
-            entries: list[wire.HistoryEntry] = []
-            budget = _PUT_BUDGET
-            for item in owed:
-                entry = to_entry(item) if len(item.text) <= wire.MAX_TEXT else None
-                size = len(wire.encode_unchecked(entry)) if entry is not None else 0
-                if entry is not None and (size > budget or len(entries) == wire.MAX_ENTRIES):
-                    if entries:
-                        break
-                    entry = None  # alone it still does not fit: never sent
-                done.append(item.uid)
-                if entry is not None:
-                    entries.append(entry)
-                    budget -= size + 1
-            if entries:
+            self._alone = max(0, self._alone - len(owed))
+            entries, done, dropped = self._frame(owed)
+            if dropped:
+                await self._drop(dropped)
+            if not entries:
+                continue
+            try:
                 await self.ctx.bounded(session.put_history(entries), "history copies")
+            except Exception as exc:
+                if not _for_good(exc):
+                    raise  # tried again later (``flush``)
+                if len(entries) > 1:
+                    # One of them at least the server will never take: each
+                    # goes alone, so the rest still get through.
+                    self._alone = len(entries)
+                    continue
+                await self._drop({entries[0].uid: str(exc)})
+                continue
+            self.backoff.reset()
             await self.ctx.store.call(repo.history_done, done)
             self.ctx.events.emit("history copied", count=len(entries))
+
+    def _frame(
+        self, owed: list[HistoryItem]
+    ) -> tuple[list[wire.HistoryEntry], list[str], dict[str, str]]:
+        """The entries of the next frame, their uids, and the uids never to be
+        sent, each with why: an entry the wire refuses (a peer that is not a
+        number), or one too large alone for a frame (it stays on the phone)."""
+        entries: list[wire.HistoryEntry] = []
+        done: list[str] = []
+        dropped: dict[str, str] = {}
+        budget = _PUT_BUDGET
+        for item in owed:
+            entry = to_entry(item)
+            try:
+                size = len(wire.encode_unchecked(entry))
+            except ValueError as exc:
+                dropped[item.uid] = str(exc)
+                continue
+            if size > budget or len(entries) == wire.MAX_ENTRIES:
+                if entries:
+                    break
+                dropped[item.uid] = f"{size} octets do not fit a frame"
+                continue
+            entries.append(entry)
+            done.append(item.uid)
+            budget -= size + 1
+        return entries, done, dropped
+
+    async def _drop(self, refused: dict[str, str]) -> None:
+        """Owe these copies no more: told once, never tried again."""
+        await self.ctx.store.call(self.ctx.repo.history_done, list(refused))
+        for uid, reason in refused.items():
+            log.warning("%s: history copy %s dropped: %s", self.ctx.owner, uid, reason)
+            self.ctx.events.emit("history copy dropped", uid=uid, reason=reason)
+
+
+def _for_good(exc: BaseException) -> bool:
+    """Whether the server refused a history_put for good (``ip_session``): any
+    error code but those that say to try again later."""
+    code = getattr(exc, "code", None)
+    return code is not None and code not in RETRY_LATER and code != LOG_IN_AGAIN

@@ -13,17 +13,18 @@ from datetime import datetime, timedelta
 from twisted.internet.defer import Deferred, DeferredLock, fail
 from twisted.python.failure import Failure
 
-from pdu import PDUError, SmsDeliver, SmsStatusReport
+from pdu import Address, PDUError, SmsDeliver, SmsStatusReport, encode_sca
 from pdu import encode as encode_tpdu
 from pdu.concat import Reassembled, Reassembler
 from pdu.message_number import Carrier, read_number
 from pdu.tpdu import Direction as TpduDirection
 from pdu.tpdu import decode as decode_tpdu
 from pdu.udh import find_concat, find_message_number
+from radiolink.rp import RpCause
 
 from .context import PhoneContext
 from .conversation import report_state
-from .views import FragmentKey, Received
+from .views import FragmentKey, Received, StateChange, StoreFull
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,12 @@ class Inbox:
         repo, now = self.ctx.repo, self.ctx.now()
         await self.ctx.store.call(repo.expire_fragments, now - self.fragment_ttl)
         await self.ctx.store.call(repo.prune_consumed, now - self.consumed_ttl)
-        for held in await self.ctx.store.call(repo.fragments):
+        await self._hold_stored_parts()
+
+    async def _hold_stored_parts(self) -> None:
+        """Hold in the reassembler what the store holds of incomplete messages."""
+        self._reassembler, self._held = Reassembler(), {}
+        for held in await self.ctx.store.call(self.ctx.repo.fragments):
             try:
                 tpdu = decode_tpdu(held.tpdu, TpduDirection.MT)
             except PDUError:
@@ -95,11 +101,26 @@ class Inbox:
         numbered = read_number(body, None, settings.iei, settings.marker)
         return numbered.text.replace("\x00", "\ufffd"), numbered.number, numbered.carrier
 
-    def deliver(self, tpdu: SmsDeliver) -> Deferred[int | None]:
+    def deliver(self, tpdu: SmsDeliver, sca: Address | None = None) -> Deferred[int | None]:
+        """Take an SMS-DELIVER that came through the SMSC ``sca``; fires with
+        None once stored (RP-ACK), or with the RP-Cause to refuse it: 22
+        (memory capacity exceeded) when the message store is full."""
+        d = self._deliver(tpdu, encode_sca(tpdu, sca))
+
+        def full(failure: Failure) -> Deferred[int | None]:
+            if not isinstance(failure.value, StoreFull):
+                return fail(failure)
+            log.info("%s: message store full, SMS from %s refused", self.ctx.msisdn, tpdu.tp_oa)
+            noted = self.ctx.store.call(self.ctx.repo.memory_exceeded)
+            return noted.addCallback(lambda _: RpCause.MEMORY_CAPACITY_EXCEEDED)
+
+        return d.addErrback(full)
+
+    def _deliver(self, tpdu: SmsDeliver, entry: bytes) -> Deferred[int | None]:
         sender = str(tpdu.tp_oa)
         concat = find_concat(tpdu.tp_ud.udh)
         if concat is None:
-            return self._take(tpdu, None)
+            return self._take(tpdu, None, entry)
         key = FragmentKey(sender, concat.ref_bits, concat.ref, concat.total)
         # What the SMSC may change when it delivers the same part again (more
         # messages waiting, loop prevention, reply path, report wanted) is left
@@ -110,10 +131,10 @@ class Inbox:
             )
         except PDUError:
             return fail()
-        return self._parts_lock.run(self._take_part, tpdu, key, concat.seq, octets)
+        return self._parts_lock.run(self._take_part, tpdu, key, concat.seq, octets, entry)
 
     async def _take_part(
-        self, tpdu: SmsDeliver, key: FragmentKey, seq: int, octets: bytes
+        self, tpdu: SmsDeliver, key: FragmentKey, seq: int, octets: bytes, entry: bytes
     ) -> int | None:
         """One part of a concatenated message: dropped (and acknowledged) when
         it went into a stored message already, else taken."""
@@ -121,13 +142,19 @@ class Inbox:
             log.info("%s: part %d of %d (reference %d) from %s again, stored already",
                      self.ctx.msisdn, seq, key.total, key.ref, key.sender)  # fmt: skip
             return None  # acknowledged: the SMSC stops resending it
-        return await self._take(tpdu, (key, seq, octets))
+        try:
+            return await self._take(tpdu, (key, seq, octets), entry)
+        except StoreFull:
+            await self._hold_stored_parts()  # the part refused is not held: it comes again
+            raise
 
     def _take(
-        self, tpdu: SmsDeliver, part: tuple[FragmentKey, int, bytes] | None
+        self, tpdu: SmsDeliver, part: tuple[FragmentKey, int, bytes] | None, entry: bytes
     ) -> Deferred[int | None]:
         """Reassemble and store a new SMS-DELIVER; ``part``: its key, part
-        number and octets as kept, when it is one part of several."""
+        number and octets as kept, when it is one part of several; ``entry``:
+        what goes into the message store (the SMSC address field and the
+        TPDU), told to the AT port by a "stored" event once committed."""
         sender, now, repo = str(tpdu.tp_oa), self.ctx.now(), self.ctx.repo
         key = part[0] if part is not None else None
         since = self._held.get(key) if key is not None else None
@@ -138,16 +165,19 @@ class Inbox:
         if whole is None:  # a part of a message still incomplete (or one held already)
             assert part is not None and key is not None
             self._held.setdefault(key, now)
-            kept = self.ctx.store.call(repo.save_fragment, key, part[1], part[2], now)
-            return kept.addCallback(lambda _: None)
+            kept = self.ctx.store.call(repo.save_fragment, key, part[1], part[2], now, entry,
+                                       self.ctx.capacity)  # fmt: skip
+            return kept.addCallback(self._entry_stored, entry)
         if key is not None:
             self._held.pop(key, None)
         text, number, carrier = self._interpret(whole)
         d = self.ctx.store.call(repo.store_incoming, sender, text, number, carrier,
                                 tpdu.tp_scts, len(whole.parts), key, now,
-                                (part[1], part[2]) if part is not None else None)  # fmt: skip
+                                (part[1], part[2]) if part is not None else None,
+                                entry=entry, capacity=self.ctx.capacity)  # fmt: skip
 
         def stored(received: Received) -> None:
+            self._entry_stored(received.slot, entry)
             if self.ctx.events.received(received, "sms"):
                 self.on_stored()
 
@@ -161,6 +191,10 @@ class Inbox:
             return failure
 
         return d.addCallbacks(stored, not_stored)
+
+    def _entry_stored(self, slot: int | None, entry: bytes) -> None:
+        if slot is not None:
+            self.ctx.events.emit("stored", index=slot, pdu=entry)
 
     def expire_fragments(self) -> None:
         """Give up on the incomplete messages whose first part is older than
@@ -195,7 +229,14 @@ class Inbox:
         d.addErrback(self.ctx.log, "pruning consumed parts")
         self.ctx.later("sweep", SWEEP_EVERY, self.sweep)
 
-    def report(self, tpdu: SmsStatusReport) -> Deferred[int | None]:
+    def report(self, tpdu: SmsStatusReport, sca: Address | None = None) -> Deferred[int | None]:
+        """Apply a status report; a "status report" event (with the SMSC
+        address field and the TPDU) tells the AT port once it is applied."""
         d = self.ctx.store.call(self.ctx.repo.apply_report, str(tpdu.tp_ra), tpdu.tp_mr,
                                 tpdu.tp_st, report_state(tpdu.tp_st))  # fmt: skip
-        return d.addCallback(self.ctx.events.changed)
+
+        def applied(change: StateChange | None) -> None:
+            self.ctx.events.changed(change)
+            self.ctx.events.emit("status report", pdu=encode_sca(tpdu, sca))
+
+        return d.addCallback(applied)

@@ -49,6 +49,10 @@ class Profile(Base):
     next_tp_mr: Mapped[int]
     next_ref: Mapped[int]
     ip_path: Mapped[str] = mapped_column(String(16), server_default="never")  # store.IpPath
+    #: A message was refused with RP-ERROR 22 (memory capacity exceeded): the
+    #: SMSC is owed an SMMA once the message store has room again (TS 23.040
+    #: §10.3, operation 7), even after a restart.
+    memory_exceeded: Mapped[bool] = mapped_column(server_default=false())
 
 
 class Conversation(Base):
@@ -196,3 +200,33 @@ class PinnedKey(Base):
     device_id: Mapped[str] = mapped_column(String(64))
     public_key: Mapped[bytes] = mapped_column(LargeBinary)
     first_seen: Mapped[datetime]
+
+
+class SmsEntry(Base):
+    """One entry of the message store the AT port shows (TS 27.005 §3.1), as a
+    modem keeps it: every received SMS-DELIVER as the handset received it,
+    with the SMSC address field in front (a concatenated message takes one
+    entry per part), the status reports the TE asked to keep, and the
+    SMS-SUBMITs the TE wrote.  ``slot`` is the <index>; ``stat`` the <stat>
+    (0 REC UNREAD, 1 REC READ, 2 STO UNSENT, 3 STO SENT).
+
+    ``message_id`` links a received entry to the message the user reads, so
+    a read on either side shows on the other; a part still waiting for the
+    rest of its message has none yet, only its ``part_of`` key (the sender,
+    the reference, its size), until the message is whole."""
+
+    __tablename__ = "handset_sms_entry"
+    __table_args__ = (
+        UniqueConstraint("owner", "slot", name="uq_handset_sms_entry_slot"),
+        Index("ix_handset_sms_entry_message", "owner", "message_id"),
+        Index("ix_handset_sms_entry_part_of", "owner", "part_of"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    slot: Mapped[int]
+    stat: Mapped[int]
+    pdu: Mapped[bytes] = mapped_column(LargeBinary)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("handset_message.id"))
+    part_of: Mapped[str | None] = mapped_column(String(64))
+    stored_at: Mapped[datetime]

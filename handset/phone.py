@@ -33,7 +33,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from twisted.internet.defer import Deferred, DeferredList, fail
+from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from ipwire import wire
@@ -125,6 +125,7 @@ class Phone:
         key: DeviceKey | None = None,
         push: PushConnector | None = None,
         auto_login: bool = True,
+        capacity: int | None = None,
     ) -> None:
         self.imsi = imsi
         self.msisdn = number_of(msisdn)
@@ -137,11 +138,12 @@ class Phone:
         self._given_settings = settings
         ctx = self._ctx = PhoneContext(self.msisdn, self.owner, store, reactor,
                                        settings or Settings())  # fmt: skip
+        ctx.capacity = capacity
         self._receipts = Receipts(ctx, self._session, Backoff(*backoff))
         self._ip = IpLink(ctx, ip, push, backoff, on_feedback=self._receipts.feedback,
                           on_push=self._on_push, on_up=self._ip_up,
                           on_down=self._receipts.session_lost, auto_login=auto_login)  # fmt: skip
-        self._history = HistoryCopies(ctx, self._session)
+        self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
         self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox,
                                 on_up=self._attached, on_down=self._detached)  # fmt: skip
@@ -149,6 +151,9 @@ class Phone:
         self._ip_path = IpMessages(ctx, self._session, self._outbox, self._ip.backoff,
                                    self._history.flush)  # fmt: skip
         self._search = HistorySearch(ctx, self._session, key)
+        #: Where its AT port is reachable (``handset.at_lines``: pty, link,
+        #: tcp), told by whoever opened it, for the control API.
+        self.at: dict[str, str] = {}
 
     def _session(self) -> IpSession | None:
         return self._ip.current
@@ -213,6 +218,7 @@ class Phone:
 
     def _attached(self) -> None:
         self._outbox.resubmit()
+        self._radio.smma().addErrback(self._ctx.log, "SMMA")
 
     def _detached(self) -> None:
         self._outbox.link_lost()
@@ -263,7 +269,7 @@ class Phone:
             how = Carrier(carrier) if carrier is not None else settings.carrier
             self._outbox.builder(to, text, how)(0, 0, 0)  # refused before it takes a number
             if self.online and settings.ip_path is IpPath.WHEN_POSSIBLE:
-                wire.text(wire.MAX_TEXT)(text)  # too long for the IP path: by SMS
+                wire.message_text(text)  # too long for the IP path: by SMS
                 via = "ip"
             else:
                 via = "sms"
@@ -280,9 +286,10 @@ class Phone:
         return out.message.id
 
     def read(self, message_id: int) -> Deferred[MessageView]:
-        """The user opens a message: it becomes read and, with receipts on, the
-        IP server gets a response for it.  Fires with the message;
-        ``NotFound`` for an id this phone does not have."""
+        """The user opens a message: a received one becomes read and, with
+        receipts on, the IP server gets a response for it; a sent one is
+        only shown.  Fires with the message; ``NotFound`` for an id this
+        phone does not have."""
         return self._receipts.read(message_id)
 
     def logout(self) -> Deferred[None]:
@@ -314,6 +321,44 @@ class Phone:
         with what was found and where; never later than the query's deadline
         (plus ``handset.search.RESULTS_GRACE`` should the server fail to answer)."""
         return self._search.search(text, peer, since, until, limit, timeout)
+
+    # -- what the AT port asks (handset.modem) ---------------------------------------
+
+    def now(self) -> datetime:
+        return self._ctx.now()
+
+    @property
+    def capacity(self) -> int | None:
+        return self._ctx.capacity
+
+    @property
+    def smsc_address(self) -> Address | None:
+        return self._radio.smsc_address()
+
+    def submit_tpdu(self, tpdu: bytes, timeout: float) -> Deferred[int]:
+        """Send an SMS-SUBMIT the TE built, under the handset's next TP-MR
+        (octet 2 of the TPDU); fires with that TP-MR on the SMSC's RP-ACK.
+        See ``RadioLink.submit`` for the failures."""
+        if self.companion is not None or not self.attached:
+            return fail(ConnectionError("not attached to the SMSC"))
+
+        def send(mr: int) -> Deferred[int]:
+            d = self._radio.submit(tpdu[:1] + bytes([mr]) + tpdu[2:], timeout)
+            return d.addCallback(lambda _: mr)
+
+        return self.store.call(self.store.repo.take_tp_mr).addCallback(send)
+
+    def set_radio(self, on: bool) -> Deferred[None]:
+        """AT+CFUN: the radio on (attach, as at start) or off (detach)."""
+        if on:
+            self._radio.start()
+            return succeed(None)
+        return self._radio.stop()
+
+    def memory_available(self) -> Deferred[None]:
+        """Room in the message store again: the SMSC hears of it (RP-SMMA)
+        if it refused a message for want of room."""
+        return self._radio.smma()
 
     # -- settings and queries --------------------------------------------------------
 

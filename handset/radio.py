@@ -8,11 +8,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.interfaces import IReactorTCP
 from twisted.python.failure import Failure
 
-from pdu import SmsDeliver, SmsStatusReport, Tpdu
+from pdu import Address, PDUError, SmsDeliver, SmsStatusReport, SmsSubmitReport, Tpdu
 from radiolink import rp
 from txkit import Backoff
 
@@ -55,6 +55,39 @@ class RadioLink:
     def stop(self) -> Deferred[None]:
         return self.link.stop()
 
+    def smsc_address(self) -> Address | None:
+        """The SMSC's address, as the attach told it (None while detached)."""
+        link = self.current
+        try:
+            return Address.parse(link.ms.smsc) if link is not None and link.ms.smsc else None
+        except PDUError:
+            return None
+
+    def submit(self, tpdu: bytes, timeout: float) -> Deferred[SmsSubmitReport | None]:
+        """Submit a TPDU as it is, outside the outbox (the AT port's): fires
+        on the SMSC's RP-ACK; SubmitRefused on its RP-ERROR; ConnectionError
+        when not attached or the link goes; TimeoutError after ``timeout``."""
+        link = self.current
+        if link is None:
+            return fail(ConnectionError("not attached to the SMSC"))
+        return link.submit(tpdu).addTimeout(timeout, self.ctx.reactor)
+
+    def smma(self) -> Deferred[None]:
+        """Tell the SMSC the message store has room again (RP-SMMA), if it
+        is owed one (a message was refused for a full store); fires once
+        that is settled (or nothing was owed, or the link is down: then it
+        is sent at the next attach)."""
+        return Deferred.fromCoroutine(self._smma())
+
+    async def _smma(self) -> None:
+        store, repo = self.ctx.store, self.ctx.repo
+        link = self.current
+        if link is None or not await store.call(repo.smma_due, self.ctx.capacity):
+            return
+        await link.smma()
+        await store.call(repo.memory_available_sent)
+        self.ctx.events.emit("memory available")
+
     def _connect(self) -> Deferred[LinkClient]:
         assert self.smsc is not None
         host, port = self.smsc
@@ -77,9 +110,10 @@ class RadioLink:
 
     def answer(self, tpdu: Tpdu) -> Deferred[int | None] | int | None:
         """How to answer what the network delivers: after it is committed."""
+        sca = self.smsc_address()
         if isinstance(tpdu, SmsDeliver):
-            return self.inbox.deliver(tpdu)
+            return self.inbox.deliver(tpdu, sca)
         if isinstance(tpdu, SmsStatusReport):
-            return self.inbox.report(tpdu)
+            return self.inbox.report(tpdu, sca)
         log.info("%s: %s in an RP-DATA, refused", self.ctx.msisdn, tpdu.name)
         return rp.RpCause.MESSAGE_TYPE_NON_EXISTENT_OR_NOT_IMPLEMENTED

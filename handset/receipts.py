@@ -17,6 +17,7 @@ from txkit import Backoff
 
 from .context import PhoneContext, number_of
 from .ip_session import LOG_IN_AGAIN, RETRY_LATER, FeedbackLike, IpSession
+from .models import Direction
 from .views import MessageView, Opened, Response, StateChange
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Receipts:
 
     def _opened(self, opened: Opened) -> MessageView:
         m = opened.message
+        if m.direction is not Direction.IN:
+            return m  # a sent message is shown as it stands: only a received one is opened
         self.ctx.events.emit("opened", id=m.id, peer=m.peer, number=m.number)
         if opened.respond and m.number is not None:
             self._respond(Response(m.id, m.peer, m.number))

@@ -22,11 +22,13 @@ from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.threads import deferToThread
+from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from txkit import listen
 from txkit.private import write_private
 
+from .at_lines import AtLines, AtSettings
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip, connect_push
 from .phone import OnFeedback, OnPush, Phone, Watcher, number_of, owner_of
@@ -104,6 +106,7 @@ class HandsetService(Service):
         database_url: str | None = None,
         watchers: Sequence[Watcher] = (),
         companion: str | None = None,
+        at: AtSettings | None = None,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -122,6 +125,10 @@ class HandsetService(Service):
         self.watchers = list(watchers)  # watching the phone from its first event
         self.companion = companion
         self.owner = owner_of(self.msisdn, companion)
+        #: The AT port (a phone's only: a companion device has no modem).
+        self.at = at if companion is None and at is not None and at.mode != "off" else None
+        self.at_lines: AtLines | None = None
+        self._openers: list[Deferred[Phone]] = []
         self._opening: Deferred[HandsetStore] | None = None
         self.store: HandsetStore | None = None
         self.phone: Phone | None = None
@@ -173,6 +180,30 @@ class HandsetService(Service):
         #: thread: the reactor may be serving others meanwhile) and it is
         #: attached and, with an IP server, logged in.
         self.ready: Deferred[Phone] = Deferred.fromCoroutine(self._start())
+        self.ready.addBoth(self._settle_openers)
+
+    def opened(self) -> Deferred[Phone]:
+        """Fires with the phone once it exists (its store and its AT port
+        open), before it is attached; fails as ``ready`` does before that."""
+        if self.phone is not None and (self.at is None or self.at_lines is not None):
+            return succeed(self.phone)
+        d: Deferred[Phone] = Deferred()
+        self._openers.append(d)
+        return d
+
+    def _opened(self, phone: Phone) -> None:
+        openers, self._openers = self._openers, []
+        for d in openers:
+            d.callback(phone)
+
+    def _settle_openers(self, result: object) -> object:
+        openers, self._openers = self._openers, []
+        for d in openers:
+            if isinstance(result, Phone):
+                d.callback(result)
+            else:
+                d.errback(result if isinstance(result, Failure) else None)
+        return result
 
     async def _start(self) -> Phone:
         url = self.database_url or sqlite_url(self.directory / "handset.sqlite3")
@@ -197,9 +228,15 @@ class HandsetService(Service):
             push=self._push(),
             companion=self.companion,
             key=self.credentials.key if self.credentials is not None else None,
+            capacity=self.at.sim.capacity if self.at is not None else None,
         )
         for watcher in self.watchers:
             phone.watch(watcher)
+        if self.at is not None:
+            self.at_lines = AtLines(phone, self.at, self.reactor)
+            self.at_lines.open()
+            phone.at.update(self.at_lines.where)
+        self._opened(phone)
         up = [phone.wait_for("attached")] if self.smsc is not None else []
         if self._ip() is not None:
             up.append(phone.wait_for("ip up"))
@@ -217,6 +254,8 @@ class HandsetService(Service):
             # Still opening its store: let that finish (it is quick), then close it.
             with contextlib.suppress(Exception):
                 await self._opening
+        if self.at_lines is not None:
+            self.at_lines.close()
         if self.phone is not None:
             await self.phone.stop()
         if self.store is not None:

@@ -47,6 +47,8 @@ from .views import (
     Response,
     Settings,
     StateChange,
+    StoredSms,
+    StoreFull,
     check_uid,
 )
 
@@ -70,6 +72,8 @@ __all__ = [
     "Response",
     "Settings",
     "StateChange",
+    "StoreFull",
+    "StoredSms",
     "check_uid",
     "migrate",
     "open_engine",
@@ -125,7 +129,7 @@ class HandsetStore:
             threaded=threaded,
             apply=self._apply,
             # What a caller is told (no such message, a bad value), not a fault.
-            expected=(LookupError, ValueError),
+            expected=(LookupError, ValueError, StoreFull),
         )
         self.worker.start()
 

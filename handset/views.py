@@ -135,6 +135,27 @@ class StateChange:
 class Received:
     message: MessageView
     duplicate: bool  # the same message was stored already (a resend after a lost RP-ACK)
+    slot: int | None = None  # its entry in the message store (the part that completed it)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSms:
+    """An entry of the message store the AT port shows (``models.SmsEntry``):
+    its <index>, its <stat> before this read, the SMSC address field and TPDU,
+    and the message it belongs to, if any."""
+
+    slot: int
+    stat: int
+    pdu: bytes
+    message_id: int | None = None
+
+
+class StoreFull(Exception):
+    """The message store has no free entry (TS 27.005 +CMS ERROR 322; on the
+    radio side RP-ERROR 22, memory capacity exceeded)."""
+
+    def __str__(self) -> str:
+        return "the message store is full"
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,6 +290,8 @@ class Pong(Message):
 
 #: The longest message text the history and the IP path carry (a 52-part SMS).
 MAX_TEXT = 8000
+#: A message's text on the wire: empty (a legal SMS) to MAX_TEXT characters.
+message_text = text(MAX_TEXT, min_length=0)
 #: Messages in one history_put (a sender still has to keep the frame under
 #: MAX_FRAME: long texts take fewer per frame).
 MAX_ENTRIES = 100
@@ -313,7 +315,7 @@ class HistoryEntry(Record):
     uid: str = field(metadata=_v(token))
     peer: str = field(metadata=_v(number))
     direction: str = field(metadata=_v(choice(*DIRECTIONS)))
-    text: str = field(metadata=_v(text(MAX_TEXT)))
+    text: str = field(metadata=_v(message_text))
     at: int = field(metadata=_v(millis))
 
 
@@ -409,7 +411,7 @@ class IpSubmit(Message):
     to: str = field(metadata=_v(number))
     uid: str = field(metadata=_v(token))
     message_number: int = field(metadata=_v(integer(0, 255)))
-    text: str = field(metadata=_v(text(MAX_TEXT)))
+    text: str = field(metadata=_v(message_text))
     sent_at: int = field(metadata=_v(millis))
 
 
@@ -514,5 +516,5 @@ class IpMessage(Message):
     sender: str = field(metadata=_v(number))
     uid: str = field(metadata=_v(token))
     message_number: int = field(metadata=_v(integer(0, 255)))
-    text: str = field(metadata=_v(text(MAX_TEXT)))
+    text: str = field(metadata=_v(message_text))
     sent_at: int = field(metadata=_v(millis))

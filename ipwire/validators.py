@@ -79,10 +79,13 @@ def device_id(value: object) -> str:
     return value
 
 
-def text(max_length: int) -> Check:
+def text(max_length: int, min_length: int = 1) -> Check:
+    """A string of ``min_length`` to ``max_length`` characters (a message's
+    text may be empty: an empty SMS is a legal SMS)."""
+
     def check(value: object) -> str:
-        if not isinstance(value, str) or not 1 <= len(value) <= max_length:
-            raise Invalid(f"must be a string of 1 to {max_length} characters")
+        if not isinstance(value, str) or not min_length <= len(value) <= max_length:
+            raise Invalid(f"must be a string of {min_length} to {max_length} characters")
         return _utf8(value)
 
     return check

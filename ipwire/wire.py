@@ -64,6 +64,7 @@ from .messages import (
     ResultsAck,
     ResultsReady,
     SealedAnswer,
+    message_text,
     records,
 )
 from .validators import (
@@ -152,6 +153,7 @@ __all__ = [
     "encode",
     "encode_unchecked",
     "integer",
+    "message_text",
     "millis",
     "number",
     "octets",

@@ -16,6 +16,8 @@ from .tpdu import FIRST_OCTET_FIELDS, Direction, Tpdu, decode, decode_sca
 
 OCTETS_PER_ROW = 8
 MEANING_WIDTH = 60
+#: The column where ``render``'s meanings start (octet, hex and field before it).
+MEANING_AT = 7 + 2 + 24 + 1 + 26 + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +71,15 @@ def explain(data: bytes, direction: Direction, *, sca: bool = False) -> Explanat
     return Explanation(rows, tpdu, error)
 
 
-def render(expl: Explanation) -> str:
-    """The explanation as a plain-text table."""
+def render(expl: Explanation, meaning_width: int = MEANING_WIDTH) -> str:
+    """The explanation as a plain-text table, the meanings wrapped at ``meaning_width``."""
     lines = [f"{'octet':>7}  {'hex':<24} {'field':<26} meaning"]
     for row in expl.rows:
         if row.bits:
             lines.append(f"{'':>7}  {'  ' + row.bits:<24} {'  ' + row.field:<26} {row.meaning}")
             continue
         chunks = [row.raw[i : i + OCTETS_PER_ROW] for i in range(0, len(row.raw), OCTETS_PER_ROW)]
-        meaning = textwrap.wrap(row.meaning, MEANING_WIDTH, drop_whitespace=False) or [""]
+        meaning = textwrap.wrap(row.meaning, meaning_width, drop_whitespace=False) or [""]
         for n in range(max(len(chunks), len(meaning))):
             chunk = chunks[n] if n < len(chunks) else b""
             start = row.offset + n * OCTETS_PER_ROW

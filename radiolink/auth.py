@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from radiolink.milenage import milenage
+from radiolink.milenage import f1, f2345
 
 AMF = b"\x80\x00"  # the "separation bit" set, as networks commonly send it
 RESYNC_AMF = b"\x00\x00"
@@ -56,8 +56,9 @@ class Challenge:
 def challenge(keys: Keys, rand: bytes, sqn: int, amf: bytes = AMF) -> Challenge:
     """The authentication vector for one attach, SQN the subscriber's next."""
     sqn_b = sqn.to_bytes(6, "big")
-    v = milenage(keys.k, keys.opc, rand, sqn_b, amf)
-    return Challenge(rand=rand, autn=_xor(sqn_b, v.ak) + amf + v.mac_a, xres=v.res)
+    mac_a, _ = f1(keys.k, keys.opc, rand, sqn_b, amf)
+    res, _, _, ak, _ = f2345(keys.k, keys.opc, rand)
+    return Challenge(rand=rand, autn=_xor(sqn_b, ak) + amf + mac_a, xres=res)
 
 
 def res_matches(expected: Challenge, res: bytes) -> bool:
@@ -90,18 +91,17 @@ def answer(keys: Keys, rand: bytes, autn: bytes, sqn_ms: int) -> Answer:
     """
     if len(rand) != 16 or len(autn) != 16:
         raise ValueError("RAND and AUTN are 16 octets each")
-    zero = b"\x00" * 6
-    v = milenage(keys.k, keys.opc, rand, zero, autn[6:8])
-    sqn_b = _xor(autn[:6], v.ak)
-    mac_a = milenage(keys.k, keys.opc, rand, sqn_b, autn[6:8]).mac_a
+    res, _, _, ak, ak_star = f2345(keys.k, keys.opc, rand)
+    sqn_b = _xor(autn[:6], ak)
+    mac_a, _ = f1(keys.k, keys.opc, rand, sqn_b, autn[6:8])
     if not hmac.compare_digest(mac_a, autn[8:]):
         return Answer(failure=Failure.MAC_FAILURE)
     sqn = int.from_bytes(sqn_b, "big")
     if sqn <= sqn_ms:
         ms_b = sqn_ms.to_bytes(6, "big")
-        resync = milenage(keys.k, keys.opc, rand, ms_b, RESYNC_AMF)
-        return Answer(failure=Failure.SYNCH_FAILURE, auts=_xor(ms_b, resync.ak_star) + resync.mac_s)
-    return Answer(res=v.res, sqn=sqn)
+        _, mac_s = f1(keys.k, keys.opc, rand, ms_b, RESYNC_AMF)
+        return Answer(failure=Failure.SYNCH_FAILURE, auts=_xor(ms_b, ak_star) + mac_s)
+    return Answer(res=res, sqn=sqn)
 
 
 def resynchronise(keys: Keys, rand: bytes, auts: bytes) -> int | None:
@@ -111,9 +111,9 @@ def resynchronise(keys: Keys, rand: bytes, auts: bytes) -> int | None:
     """
     if len(auts) != 14:
         return None
-    ak_star = milenage(keys.k, keys.opc, rand, b"\x00" * 6, RESYNC_AMF).ak_star
+    ak_star = f2345(keys.k, keys.opc, rand)[4]
     sqn_ms = _xor(auts[:6], ak_star)
-    mac_s = milenage(keys.k, keys.opc, rand, sqn_ms, RESYNC_AMF).mac_s
+    _, mac_s = f1(keys.k, keys.opc, rand, sqn_ms, RESYNC_AMF)
     if not hmac.compare_digest(mac_s, auts[6:]):
         return None
     return int.from_bytes(sqn_ms, "big")

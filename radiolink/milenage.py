@@ -68,23 +68,30 @@ class Vector:
     ak_star: bytes  # f5*, 6 octets
 
 
-def milenage(k: bytes, opc_: bytes, rand: bytes, sqn: bytes, amf: bytes) -> Vector:
-    """All seven functions for one challenge."""
+def f1(k: bytes, opc_: bytes, rand: bytes, sqn: bytes, amf: bytes) -> tuple[bytes, bytes]:
+    """MAC-A and MAC-S (f1, f1*): what depends on SQN and AMF."""
     e_k = _Aes(k)
     c = _block("OPc", opc_, 16)
     temp = e_k(_block("RAND", rand, 16) ^ c)
     sqn_amf = _block("SQN", sqn, 6) << 16 | _block("AMF", amf, 2)
-    in1 = sqn_amf << 64 | sqn_amf
-    out1 = e_k(temp ^ _rot(in1 ^ c, _R[0]) ^ _C[0]) ^ c
-    out = [e_k(_rot(temp ^ c, r) ^ ci) ^ c for r, ci in zip(_R[1:], _C[1:], strict=True)]
-    out1_b = out1.to_bytes(16, "big")
-    out2_b = out[0].to_bytes(16, "big")
-    return Vector(
-        mac_a=out1_b[:8],
-        mac_s=out1_b[8:],
-        res=out2_b[8:],
-        ck=out[1].to_bytes(16, "big"),
-        ik=out[2].to_bytes(16, "big"),
-        ak=out2_b[:6],
-        ak_star=out[3].to_bytes(16, "big")[:6],
-    )
+    out1 = (e_k(temp ^ _rot((sqn_amf << 64 | sqn_amf) ^ c, _R[0]) ^ _C[0]) ^ c).to_bytes(16, "big")
+    return out1[:8], out1[8:]
+
+
+def f2345(k: bytes, opc_: bytes, rand: bytes) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    """RES, CK, IK, AK and AK* (f2, f3, f4, f5, f5*): what RAND alone gives."""
+    e_k = _Aes(k)
+    c = _block("OPc", opc_, 16)
+    temp = e_k(_block("RAND", rand, 16) ^ c)
+    out = [
+        (e_k(_rot(temp ^ c, r) ^ ci) ^ c).to_bytes(16, "big")
+        for r, ci in zip(_R[1:], _C[1:], strict=True)
+    ]
+    return out[0][8:], out[1], out[2], out[0][:6], out[3][:6]
+
+
+def milenage(k: bytes, opc_: bytes, rand: bytes, sqn: bytes, amf: bytes) -> Vector:
+    """All seven functions for one challenge."""
+    mac_a, mac_s = f1(k, opc_, rand, sqn, amf)
+    res, ck, ik, ak, ak_star = f2345(k, opc_, rand)
+    return Vector(mac_a, mac_s, res, ck, ik, ak, ak_star)

@@ -53,6 +53,7 @@ class ReceiptServerProtocol(Protocol):
         #: Ids of the responses (read receipts) not answered yet: their ``ok``
         #: or ``error`` is counted as their outcome.
         self._responses: set[wire.RequestId] = set()
+        self.ends = (("", 0), ("", 0))  # (device, server) host and port, for capture
 
     def connectionMade(self) -> None:
         assert self.transport is not None
@@ -62,6 +63,11 @@ class ReceiptServerProtocol(Protocol):
         address = self.transport.getPeer()
         self.host = str(getattr(address, "host", "?"))
         self.peer = f"{self.host}:{getattr(address, 'port', '?')}"
+        host = self.transport.getHost()
+        self.ends = (
+            (str(getattr(address, "host", "")), int(getattr(address, "port", 0))),
+            (str(getattr(host, "host", "")), int(getattr(host, "port", 0))),
+        )
         self.factory.sessions.add(self)
         self._later(LOGIN_DEADLINE, lambda: self._apply(self.session.deadline()))
 
@@ -70,6 +76,8 @@ class ReceiptServerProtocol(Protocol):
         self._timers.append(self.factory.clock.callLater(seconds, fn))
 
     def dataReceived(self, data: bytes) -> None:
+        if self.factory.tap is not None:
+            self.factory.tap.stream("ip", self, data, True, self.ends)
         for item in self.reader.feed(data):
             if self.session.closed:
                 break
@@ -81,7 +89,14 @@ class ReceiptServerProtocol(Protocol):
         for timer in self._timers:
             if timer.active():
                 timer.cancel()
+        if self.factory.tap is not None:
+            self.factory.tap.stream_closed("ip", self)
+        identity, state = self.session.identity, self.session.state
         self.session.close()
+        if identity is not None and state is State.AUTHENTICATED and self.factory.watchers:
+            self.factory.watchers.emit(
+                "logout", device_id=identity.device_id, msisdn=identity.msisdn, peer=self.peer
+            )
         self.factory.sessions.gone(self)
         self.lost.callback(None)
 
@@ -119,7 +134,10 @@ class ReceiptServerProtocol(Protocol):
                              action.message.reason)  # fmt: skip
                 self._count(action.message)
                 if self.transport is not None:
-                    self.transport.write(self._encode(action.message))
+                    data = self._encode(action.message)
+                    if self.factory.tap is not None:
+                        self.factory.tap.stream("ip", self, data, False, self.ends)
+                    self.transport.write(data)
             elif isinstance(action, Close):
                 self.close()
             elif isinstance(action, Authenticate):

@@ -19,6 +19,8 @@ from ipwire import wire
 from ipwire.ratelimit import RateLimiter
 from ipwire.server_session import Identity, State
 from txkit.lockout import Lockout
+from txkit.pcapng import StreamTap
+from txkit.watchers import Watchers
 
 from .connection import ReceiptServerProtocol
 from .history import Retention
@@ -54,6 +56,8 @@ class ReceiptServerFactory(Factory):
     ) -> None:
         self.store = store
         self.clock = clock
+        #: Where the connections' bytes are captured (``smsemu up --pcap``), if anywhere.
+        self.tap: StreamTap | None = None
         self.limiter = RateLimiter(rate, burst)
         #: Bad logins lock the device id and the source address out (txkit.lockout).
         self.lockout = Lockout()
@@ -74,6 +78,8 @@ class ReceiptServerFactory(Factory):
         self.ip_path = IpPath(store, self.sessions)
         #: Called with (the sender's MSISDN, the feedback) of each committed feedback.
         self.feedback_watchers: list[Callable[[str, wire.Feedback], None]] = []
+        #: Told of logins and of read receipts (``txkit.watchers``; the live log).
+        self.watchers = Watchers()
 
     @property
     def results_ttl(self) -> timedelta:
@@ -89,6 +95,10 @@ class ReceiptServerFactory(Factory):
             return
         self.metrics.logins.inc(identity.kind)
         self.sessions.logged_in(protocol, identity)
+        if self.watchers:
+            self.watchers.emit(
+                "login", device_id=identity.device_id, msisdn=identity.msisdn, peer=protocol.peer
+            )
         # What waited for this device: IP-path messages, finished queries it
         # asked, open queries of its account.
         self.ip_path.logged_in(protocol, identity.device_id)
@@ -97,8 +107,19 @@ class ReceiptServerFactory(Factory):
     def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
         """Push a just-committed feedback to every session of ``msisdn``, and
         tell the watchers (``smsemu up`` reports reads to ESMEs so)."""
+        pushed = 0
         for protocol in self.sessions.phones(msisdn):
             protocol.push(feedback)
+            pushed += 1
+        if self.watchers:
+            self.watchers.emit(
+                "feedback",
+                sender=msisdn,
+                receiver=feedback.receiver,
+                number=feedback.message_number,
+                status=feedback.status,
+                pushed=pushed,
+            )
         for watcher in self.feedback_watchers:
             watcher(msisdn, feedback)
 

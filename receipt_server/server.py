@@ -186,7 +186,7 @@ class ReceiptServerService(Service):
             super().stopService()  # type: ignore[no-untyped-call]
             raise
         host, port = self.listening.address
-        log.info("IP server on %s:%d", host, port)
+        log.debug("IP server on %s:%d", host, port)
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()  # type: ignore[no-untyped-call]

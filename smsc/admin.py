@@ -1,7 +1,8 @@
 """The SMSC's HTTP admin API (documented in docs/admin-api.md).
 
 GET /subscribers, GET /messages (filters: state, originator, recipient, kind,
-after, limit), GET /messages/ID, GET /metrics (Prometheus text format).
+after, limit), GET /messages/ID, GET /metrics (Prometheus text format),
+GET /capture?seconds=N (a pcapng of the next N seconds, ``capture_page``).
 Database reads go through the batch writer's thread, never the reactor's.
 """
 
@@ -19,6 +20,7 @@ from twisted.web.server import NOT_DONE_YET, Request
 from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
 from txkit.prometheus import MetricsPage, Registry
 
+from .capture_page import CapturePage
 from .core import Smsc
 from .models import MessageKind, MessageState
 from .repository import MessageQuery
@@ -208,4 +210,5 @@ def admin_root(smsc: Smsc, *more: Registry) -> Resource:
     root.putChild(b"subscribers", Subscribers(smsc))
     root.putChild(b"messages", Messages(smsc))
     root.putChild(b"metrics", MetricsPage(smsc_metrics(smsc), *more))
+    root.putChild(b"capture", CapturePage(smsc))
     return root

@@ -27,6 +27,7 @@ from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
+from .capture import Capture
 from .delivery import Delivery, Station
 from .esme_door import EsmeDoor, EsmeSink
 from .links import RadioLinks
@@ -65,6 +66,8 @@ class Smsc:
         self.watchers = Watchers()
         #: The SMPP door, if there is one (set before ``take_up``).
         self.esme: EsmeSink | None = None
+        #: What captures the legs' traffic (pcapng, GSMTAP); None: nothing does.
+        self.capture: Capture | None = None
         self._next_id = 1
         self._sweeper: IDelayedCall | None = None
         self.delivery = Delivery(self)

@@ -16,6 +16,7 @@ from twisted.internet.defer import Deferred, fail, gatherResults
 from pdu import SmsSubmit
 from pdu import status as tp_st
 from radiolink.network import is_msisdn
+from txkit.watchers import Watchers
 
 from .models import MessageKind, MessageState
 from .queued import Queued
@@ -52,6 +53,11 @@ class EsmeDoor:
         #: replace_sm look here.
         self.from_esmes: dict[int, Queued] = {}
 
+    @property
+    def watchers(self) -> Watchers:
+        """The core's watchers: the door's events go to the same ones."""
+        return self.smsc.watchers
+
     # -- time and ids, as the core keeps them ------------------------------------------
 
     def now(self) -> datetime:
@@ -79,12 +85,14 @@ class EsmeDoor:
         receipt: bool,
         expires_at: datetime | None = None,
         deliver: bool = True,
+        command: str = "submit_sm",
     ) -> Deferred[list[Queued]]:
         """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
         to ``recipient``; fires once all are committed, which is when
         submit_sm_resp may go.  ValueError for a recipient the SMSC refuses.
         ``deliver`` False keeps them from their recipient: a fault is about to
-        end them (``finish``)."""
+        end them (``finish``).  The watchers hear of ``command`` (submit_sm,
+        data_sm) once committed, before any part goes on its way."""
         smsc = self.smsc
         if not is_msisdn(recipient):
             return fail(ValueError(f"{recipient!r} is not a subscriber number"))
@@ -111,6 +119,15 @@ class EsmeDoor:
 
         def committed(_: object) -> list[Queued]:
             smsc.metrics.submits_accepted += len(items)
+            if smsc.watchers:
+                smsc.watchers.emit(
+                    command,
+                    id=items[0].id,
+                    system_id=esme,
+                    sender=items[0].originator,
+                    recipient=recipient,
+                    parts=len(items),
+                )
             for item in items:
                 self.from_esmes[item.id] = item
                 if deliver:

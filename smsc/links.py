@@ -39,10 +39,14 @@ class RadioLinks:
         self.network.opened(link)
 
     def lost(self, link: Link) -> None:
+        if self.smsc.capture is not None:
+            self.smsc.capture.radio_lost(link)
         self.apply(self.network.lost(link))
 
     def received(self, link: Link, frame: lk.Frame | lk.MalformedFrame) -> None:
         self.smsc.metrics.frames_in += 1
+        if self.smsc.capture is not None and isinstance(frame, lk.Rp):
+            self.smsc.capture.radio(link, frame.message, uplink=True)
         self.apply(self.network.receive(link, frame))
 
     # -- what the core sends -----------------------------------------------------------
@@ -67,6 +71,8 @@ class RadioLinks:
 
     def _send(self, send: nw.Send[Link]) -> None:
         self.smsc.metrics.frames_out += 1
+        if self.smsc.capture is not None and isinstance(send.frame, lk.Rp):
+            self.smsc.capture.radio(send.link, send.frame.message, uplink=False)
         send.link.send(send.frame)
 
     # -- applying the network's outputs, in order ----------------------------------------

@@ -3,11 +3,11 @@ changes for the demo, tests and logs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-Watcher = Callable[[str, dict[str, Any]], None]
+from txkit.watchers import Watcher, Watchers
+
+__all__ = ["Metrics", "Watcher", "Watchers"]
 
 
 @dataclass
@@ -27,21 +27,3 @@ class Metrics:
     def count_end(self, state: str) -> None:
         """One more message ended in ``state`` (each final state has its counter)."""
         setattr(self, state, getattr(self, state) + 1)
-
-
-class Watchers:
-    """Those called with ``(event, details)`` on each state change; a caller
-    that builds costly details checks ``bool(watchers)`` first."""
-
-    def __init__(self) -> None:
-        self._fns: list[Watcher] = []
-
-    def add(self, fn: Watcher) -> None:
-        self._fns.append(fn)
-
-    def __bool__(self) -> bool:
-        return bool(self._fns)
-
-    def emit(self, event: str, **details: Any) -> None:
-        for fn in self._fns:
-            fn(event, details)

@@ -51,5 +51,13 @@ class StatusReports:
         )
         smsc.metrics.reports_made += 1
         d = smsc.store.insert(out, report_for=item.id)
-        d.addCallback(lambda _: smsc.enqueue(out))
+
+        def committed(_: object) -> None:
+            if smsc.watchers:
+                smsc.watchers.emit(
+                    "report", id=out.id, about=item.id, recipient=out.recipient, tp_st=st
+                )
+            smsc.enqueue(out)
+
+        d.addCallback(committed)
         d.addErrback(lambda f: log.error("could not store a report: %s", f.getErrorMessage()))

@@ -10,7 +10,7 @@ ESME meets an SMSC that does not know its queue yet.  ``ready`` fires then.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from twisted.application.service import Service
 from twisted.internet import threads
@@ -30,6 +30,7 @@ from txkit import listen
 from txkit.prometheus import Registry
 
 from .admin import admin_root
+from .capture import Capture, GsmtapSender
 from .core import Smsc, SmscConfig
 from .repository import Backlog, SqlQueueRepository
 from .server import RadioLinkFactory
@@ -38,6 +39,7 @@ from .smpp.server import SmppFactory
 from .store import BatchWriter, open_engine
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class ISmscReactor(IReactorCore, IReactorTime, IReactorTCP, IReactorThreads):
@@ -55,6 +57,9 @@ class SmscService(Service):
         smpp: str | None = None,
         smpp_config: SmppConfig | None = None,
         reactor: ISmscReactor | None = None,
+        pcap: str | None = None,
+        pcap_max_bytes: int | None = None,
+        gsmtap: tuple[str, int] | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -79,6 +84,12 @@ class SmscService(Service):
         #: Metrics the admin API's /metrics shows besides the SMSC's and the
         #: SMPP door's: ``smsemu up`` includes the IP server's here.
         self.extra_metrics = Registry()
+        #: Where the legs' traffic is captured (docs/wireshark.md): a pcapng file, a
+        #: GSMTAP listener; ``capture`` is made at start when either is set.
+        self.pcap = pcap
+        self.pcap_max_bytes = pcap_max_bytes
+        self.gsmtap = gsmtap
+        self.capture: Capture | None = None
         #: Fires once the SMSC has taken up its queue and accepts connections.
         self.ready: Deferred[None] = succeed(None)
 
@@ -95,10 +106,17 @@ class SmscService(Service):
             raise
 
     def _start(self) -> None:
+        if self.pcap is not None or self.gsmtap is not None:  # a file that will not do: first
+            self.capture = Capture(self.reactor)
+            if self.pcap is not None:
+                self.capture.open_file(self.pcap, self.pcap_max_bytes)
+            if self.gsmtap is not None:
+                self.capture.gsmtap = GsmtapSender(*self.gsmtap)
         engine = open_engine(self.database_url)
         self.writer = BatchWriter(engine, self.reactor)
         store = SqlQueueRepository(self.writer)
         self.smsc = smsc = Smsc(store, self.reactor, self.config)
+        smsc.capture = self.capture
         if self.smpp_address is not None:
             # Before the backlog: the deliver_sm owed to ESMEs are the gateway's.
             self.gateway = SmppGateway(smsc.esme_door, self.smpp_config, self.reactor)
@@ -138,7 +156,9 @@ class SmscService(Service):
             self.gateway.stop()
         if self.writer is not None:  # its thread never started: nothing is queued
             self.writer.engine.dispose()
-        self.smsc = self.writer = self.gateway = self.smpp_factory = None
+        if self.capture is not None:
+            self.capture.close()
+        self.smsc = self.writer = self.gateway = self.smpp_factory = self.capture = None
         super().stopService()
 
     def _listen(self, name: str, spec: str, factory: Factory[Any]) -> int:
@@ -175,4 +195,12 @@ class SmscService(Service):
 
         loading = DeferredList([self.ready], consumeErrors=True)  # a thread may still read
         stopped.addCallback(lambda _: loading).addCallback(drain)
+        capture = self.capture
+        if capture is not None:  # after the connections' last packets
+            stopped.addBoth(self._close_capture, capture)
         return stopped
+
+    @staticmethod
+    def _close_capture(result: T, capture: Capture) -> T:
+        capture.close()
+        return result

@@ -22,6 +22,7 @@ from pdu import (
 from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, encode_address
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
+from pdu.udh import find_concat
 from radiolink import rp
 from storage.errors import reason as in_one_line
 
@@ -121,12 +122,16 @@ class Submissions:
             if smsc.radio.network.link_of(msisdn) is link:
                 smsc.radio.ack(link, mr, submit_report)
             if smsc.watchers:
+                # A part of a concatenated message says which (single parts: nothing more).
+                concat = find_concat(tpdu.tp_ud.udh) if tpdu.tp_ud.udh else None
+                part = {"part": concat.seq, "parts": concat.total} if concat else {}
                 smsc.watchers.emit(
                     "accepted",
                     id=item.id,
                     sender=item.originator,
                     recipient=recipient,
                     tp_mr=tpdu.tp_mr,
+                    **part,
                 )
             smsc.enqueue(item)
 

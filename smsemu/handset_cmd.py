@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import logs
 from .defaults import CONTROL_URL as DEFAULT_API
 from .defaults import DATA_DIR
 
@@ -34,6 +35,10 @@ def add_parsers(sub: Any) -> None:
 
     p = client("list", "the handsets and companion devices of the network, and their links")
     p.set_defaults(run=_list)
+
+    p = client("info", "one handset: its links, settings and AT port")
+    p.add_argument("msisdn", help="MSISDN, or NAME@MSISDN for a companion")
+    p.set_defaults(run=_info)
 
     p = client("send", "send a text from a handset")
     p.add_argument("msisdn", help="the sending handset")
@@ -52,7 +57,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--limit", type=int, metavar="N", help="at most N messages")
     p.set_defaults(run=_inbox)
 
-    p = client("read", "open a received message (sends the read response)")
+    p = client("read", "open a received message (sends the read response), or show a sent one")
     p.add_argument("msisdn", help="the handset")
     p.add_argument("id", type=int, help="the message id, as inbox shows it")
     p.set_defaults(run=_read)
@@ -97,6 +102,8 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument("--receipts", choices=["on", "off"], help="send read receipts (stored)")
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
+    logs.add_options(p)
+    _at_options(p)
     p.set_defaults(run=_run)
 
     ip = sub.add_parser("ip-server", help="the IP server's tools")
@@ -109,6 +116,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
+    logs.add_options(p)
     p.set_defaults(run=_run_ip_server)
 
     p = ip_verbs.add_parser("unbind", help="unbind a device: its secret and key are revoked")
@@ -128,6 +136,14 @@ def add_parsers(sub: Any) -> None:
     _database_options(p)
     p.add_argument("--out", type=Path, help="also write them to this file (for handset run)")
     p.set_defaults(run=_register)
+
+
+def _at_options(p: argparse.ArgumentParser) -> None:
+    """The AT port of ``handset run`` (docs/at.md)."""
+    p.add_argument("--at", help="the AT port: pty (default), tcp, both or off")
+    p.add_argument("--at-link", metavar="PATH", help="a stable symlink to the AT pty")
+    p.add_argument("--at-tcp", metavar="ADDR", help="the AT TCP port (default: a free one)")
+    p.add_argument("--pin", help="the SIM PIN the AT port asks for (default: none)")
 
 
 def _database_options(p: argparse.ArgumentParser) -> None:
@@ -224,6 +240,27 @@ def _list(args: argparse.Namespace) -> Any:
 
 
 @_client
+def _info(args: argparse.Namespace) -> Any:
+    h = _call(args, "GET", "handsets", args.msisdn)
+    if not args.json:
+        print(f"handset:  {h['handset']}" + (f" (IMSI {h['imsi']})" if h["imsi"] else ""))
+        if h["companion"] is None:
+            print(f"radio:    {'attached' if h['attached'] else 'detached'}")
+        ip = "logged out" if h["logged_out"] else "online" if h["ip_online"] else "offline"
+        print(f"IP:       {ip}")
+        at = h.get("at") or {}
+        if "pty" in at:
+            print(f"AT port:  {at['pty']}" + (f" (link {at['link']})" if "link" in at else ""))
+        if "tcp" in at:
+            print(f"AT port:  tcp {at['tcp']}")
+        if not at:
+            print("AT port:  none")
+        for key, value in (h.get("settings") or {}).items():
+            print(f"{key + ':':<10}{value}")
+    return h
+
+
+@_client
 def _send(args: argparse.Namespace) -> Any:
     body = {"to": args.to, "text": args.text}
     if args.carrier:
@@ -255,7 +292,11 @@ def _inbox(args: argparse.Namespace) -> Any:
 def _read(args: argparse.Namespace) -> Any:
     m = _call(args, "POST", "handsets", args.msisdn, "messages", str(args.id), "read")
     if not args.json:
-        print(f"From {m['peer']} at {_when(m['created_at'])}:")
+        if m["direction"] == "out":  # shown, not opened: no read response
+            number = "" if m["number"] is None else f"#{m['number']}, "
+            print(f"To {m['peer']} at {_when(m['created_at'])} ({number}{m['state']}):")
+        else:
+            print(f"From {m['peer']} at {_when(m['created_at'])}:")
         print(m["text"])
     return m
 
@@ -338,19 +379,19 @@ def _session(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace) -> int:
-    import logging
-
     from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
     from pdu.message_number import Carrier
 
+    from . import traffic
     from .config import options
+    from .network import at_lines
     from .serve import Running, serve
     from .startup import Origins, data_dir
 
     run = options.handset_run(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args)
     if run.smsc is None and not run.companion:
         print(
             "error: a phone needs --smsc HOST:PORT (a companion device does not)", file=sys.stderr
@@ -394,17 +435,22 @@ def _run(args: argparse.Namespace) -> int:
             settings=settings,
             imsi=run.imsi,
             companion=run.companion,
+            watchers=traffic.phone(run.owner),
+            at=run.at,
         )
         running.start(service)
         service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
         running.watch(service.ready)  # its store that cannot be used, say
+        phone = await service.opened()  # its AT port open, to print where
         what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
         return [
             f"handset: {what}, store in {directory}",
+            *at_lines(service.msisdn, phone.at),
             f"handset: control API on http://{control.host}:{control.port}",
         ]
 
-    return serve(start, Origins({"control": "--control", "data_dir": "--data-dir"}))
+    origins = {"control": "--control", "data_dir": "--data-dir", "at_tcp": "--at-tcp"}
+    return serve(start, Origins(origins))
 
 
 def _ip_server_url(args: argparse.Namespace) -> str:
@@ -439,16 +485,15 @@ def _ip_store(args: argparse.Namespace) -> Any:
 
 
 def _run_ip_server(args: argparse.Namespace) -> int:
-    import logging
-
     from receipt_server.server import ReceiptServerService
 
+    from . import traffic
     from .config import options
     from .serve import Running, serve
     from .startup import database_url
 
     run = options.ip_server_run(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logs.configure(args)
 
     async def start(running: Running) -> list[str]:
         from receipt_server.store import sqlite_url
@@ -463,6 +508,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
         )
         running.start(service)
         assert service.listening is not None
+        traffic.follow(service.listening.factory.watchers, traffic.IP_SERVER)
         host, port = service.listening.address
         lines = [f"ip server: on {host}:{port}"]
         if service.metrics_url is not None:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
-import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.threads import deferToThread
 
@@ -30,12 +30,15 @@ from handset.service import (
 from receipt_server.server import ReceiptServerFactory, ReceiptServerService
 from receipt_server.store import ReceiptStore
 from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smsc.capture import SmscTap
 from smsc.service import SmscService
 from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
 from txkit.private import generated, password
 
+from . import logs, traffic
+from .capture_opts import capture_settings
 from .config import Config, options
 from .errors import CommandError
 from .serve import Running, serve
@@ -50,7 +53,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SYSTEM_ID, ESME_PASSWORD_FILE = "esme", "esme-password"
 
 
-def build_smsc(config: Config, origins: Origins) -> SmscService:
+def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
     s = config.smsc
     url = database_url(s.database_url, s.data_dir, sqlite_url, origins.names["data_dir"])
     smpp_config = config.smpp
@@ -59,7 +62,7 @@ def build_smsc(config: Config, origins: Origins) -> SmscService:
         secret = _esme_password(make_dir(s.data_dir, where), where)
         smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
     return SmscService(
-        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config
+        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config, **capture
     )
 
 
@@ -76,14 +79,6 @@ def _esme_password(data_dir: Path, where: str) -> str:
         raise CommandError(f"{where}: cannot write {path} ({why})") from None
     except OSError as exc:
         raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None
-
-
-def _logging() -> None:
-    import logging
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stderr
-    )
 
 
 def _smsc_lines(service: SmscService) -> list[str]:
@@ -108,11 +103,13 @@ def _smsc_lines(service: SmscService) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
-    _logging()
+    logs.configure(args)
+    capture = capture_settings(args)
 
     async def start(running: Running) -> list[str]:
-        service = build_smsc(config, origins)
+        service = build_smsc(config, origins, **capture)
         running.start(service)
+        watch_smsc(service)
         return _smsc_lines(service)
 
     return serve(start, origins)
@@ -122,13 +119,15 @@ def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
-    _logging()
+    logs.configure(args)
+    capture = capture_settings(args)
     data_dir = config.smsc.data_dir
 
     async def start(running: Running) -> list[str]:
         make_dir(data_dir, origins.names["data_dir"])  # the handsets' stores live there
-        smsc = build_smsc(config, origins)
+        smsc = build_smsc(config, origins, **capture)
         running.start(smsc)
+        watch_smsc(smsc)
         ip_server = config.ip_server
         ip = ReceiptServerService(
             database_url(config.smsc.database_url, data_dir, receipt_sqlite_url),
@@ -141,9 +140,12 @@ def run_up(args: argparse.Namespace) -> int:
         running.start(ip)
         store, listening = ip.store, ip.listening
         assert store is not None and listening is not None
+        traffic.follow(listening.factory.watchers, traffic.IP_SERVER)
         smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
+        assert smsc.smsc is not None
+        listening.factory.tap = SmscTap(smsc.smsc)  # its frames in the SMSC's capture
         # Every listener up before the handsets start: a port in use stops us early.
         phones: dict[str, Phone] = {}
         control = ControlService(phones, config.control.listen)
@@ -159,6 +161,7 @@ def run_up(args: argparse.Namespace) -> int:
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
                 imsi=entry.imsi,
+                at=entry.at_settings(),
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
@@ -170,6 +173,7 @@ def run_up(args: argparse.Namespace) -> int:
                 f"receipts {'on' if phone.settings.receipts else 'off'}, "
                 f"IP path {phone.settings.ip_path.value})"
             )
+            lines.extend(at_lines(service.msisdn, phone.at))
         for companion in config.companions:
             directory = handset_dir(data_dir, companion.msisdn, companion.name)
             credentials = await provision(
@@ -192,6 +196,23 @@ def run_up(args: argparse.Namespace) -> int:
         return lines
 
     return serve(start, origins)
+
+
+def watch_smsc(service: SmscService) -> None:
+    """The live log of the SMSC's (and its SMPP door's) events."""
+    assert service.smsc is not None
+    traffic.follow(service.smsc.watchers, traffic.SMSC)
+
+
+def at_lines(msisdn: str, where: dict[str, str]) -> list[str]:
+    """Where a phone's AT port is, for the start-up lines (docs/at.md)."""
+    out = []
+    if "pty" in where:
+        link = f" (link {where['link']})" if "link" in where else ""
+        out.append(f"handset: {msisdn} AT port {where['pty']}{link}")
+    if "tcp" in where:
+        out.append(f"handset: {msisdn} AT port tcp {where['tcp']}")
+    return out
 
 
 def report_reads(factory: ReceiptServerFactory, gateway: SmppGateway) -> None:

@@ -11,7 +11,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import defaults
+from . import defaults, logs
+from .capture_opts import add_options as _capture_options
 from .defaults import shown
 
 SMSC_TABLES = """\
@@ -47,8 +48,10 @@ def add_parsers(sub: Any) -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _smsc_options(p)
+        _capture_options(p)
         if name == "up":
             _up_options(p)
+        logs.add_options(p)
         p.set_defaults(run="smsemu.network:run" if name == "smsc" else "smsemu.network:run_up")
     p = sub.add_parser(
         "demo",
@@ -57,6 +60,7 @@ def add_parsers(sub: Any) -> None:
         "loopback ports over SQLite in a temporary directory, and narrate: a long message "
         "with its status report, store and forward, read receipts, the history query.",
     )
+    _capture_options(p)
     p.set_defaults(run="smsemu.demo:run")
 
 
@@ -140,4 +144,9 @@ def _up_options(p: argparse.ArgumentParser) -> None:
         "--history-count",
         metavar="N",
         help=f"... and at most this many per account (default {defaults.HISTORY_COUNT}; 0: none)",
+    )
+    p.add_argument(
+        "--at",
+        choices=["pty", "tcp", "both", "off"],
+        help="every phone's AT port (docs/at.md): a pty (the default), a TCP port, both, none",
     )

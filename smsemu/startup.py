@@ -82,6 +82,7 @@ def network_origins(args: argparse.Namespace, config: Config, *, up: bool = Fals
         ip, control = config.ip_server.listen, config.control.listen
         names["ip_server"] = of("--ip-server", "ip_server.listen", ip, IpServerSettings().listen)
         names["control"] = of("--control", "control.listen", control, ControlSettings().listen)
+        names["at_tcp"] = f"{config.source}: handset.at_tcp" if config.source else "at_tcp"
     return Origins(names, s.database_url)
 
 

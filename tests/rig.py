@@ -5,11 +5,14 @@ Used against SMSC subprocesses, where the test process has no reactor running.""
 from __future__ import annotations
 
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,6 +113,7 @@ class SmscProcess:
     ip_port: int = 0  # smsemu up only, as the two below
     control_port: int = 0
     handsets: list[str] = field(default_factory=list)
+    at_ports: dict[str, str] = field(default_factory=dict)  # MSISDN: its AT pty
     stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
 
     def __post_init__(self) -> None:
@@ -134,8 +138,10 @@ class SmscProcess:
                 self.ip_port = int(m.group(1))
             elif m := re.search(r"control API on http://[\d.]+:(\d+)", line):
                 self.control_port = int(m.group(1))
-            elif m := re.match(r"handset: (\+\d+)", line):
+            elif m := re.match(r"handset: (\+\d+) \(", line):
                 self.handsets.append(m.group(1))
+            elif m := re.match(r"handset: (\+\d+) AT port (/\S+)", line):
+                self.at_ports[m.group(1)] = m.group(2)
             if line.startswith("press Ctrl-C"):
                 break
         if not (self.link_port and self.admin_port):
@@ -156,3 +162,38 @@ class SmscProcess:
         except subprocess.TimeoutExpired:
             self.kill()
             raise
+
+
+class Log:
+    """The stderr of a running process, line by line, read on a thread so
+    that the test can wait for a line as for an event."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        self._new: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream: Any) -> None:
+        for line in stream:
+            self._new.put(line.rstrip("\n"))
+        self._new.put(None)
+
+    def wait_for(self, part: str) -> str:
+        """The next line that holds ``part``."""
+        return self.wait_until(lambda line: part in line, repr(part))
+
+    def wait_until(self, match: Callable[[str], object], what: str) -> str:
+        """The next line ``match`` accepts (``what`` names it in the error)."""
+        while True:
+            line = self._new.get(timeout=TIMEOUT)
+            if line is None:
+                raise EOFError(f"the process ended before logging {what}")
+            self.lines.append(line)
+            if match(line):
+                return line
+
+    def rest(self) -> list[str]:
+        """Every line, once the process has ended."""
+        while (line := self._new.get(timeout=TIMEOUT)) is not None:
+            self.lines.append(line)
+        return self.lines

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -19,9 +21,14 @@ KEYS = {
 }  # fmt: skip
 
 
-def smsemu(*args: str) -> subprocess.CompletedProcess[str]:
+def smsemu(*args: str, columns: int = 100) -> subprocess.CompletedProcess[str]:
+    """``smsemu ARGS`` on a terminal ``columns`` wide (as COLUMNS tells it)."""
     return subprocess.run(
-        [sys.executable, "-m", "smsemu", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "smsemu", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": str(columns)},
     )
 
 
@@ -137,3 +144,43 @@ def test_demo_round_trips() -> None:
     # server keeps nothing of it.
     assert "the desktop shows 5 results (complete)" in out.stdout
     assert "the IP server's temporary copy of the results: 0 rows left" in out.stdout
+
+
+HEX_LINE = re.compile(r" +([0-9A-F]+)")
+
+
+@pytest.mark.parametrize("columns", [100, 60])
+def test_demo_fits_the_terminal(columns: int) -> None:
+    out = smsemu("demo", columns=columns)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    # Each SMS-SUBMIT whole in hex, wrapped between octets: it decodes.
+    parts = []
+    for i, line in enumerate(lines):
+        if (head := re.fullmatch(r" +alice -> SMS-SUBMIT TP-MR (\d+):(.*)", line)) is None:
+            continue
+        chunks = [head[2].strip()] if head[2] else []
+        for following in lines[i + 1 :]:
+            if (hexed := HEX_LINE.fullmatch(following)) is None:
+                break
+            chunks.append(hexed[1])
+        assert chunks and all(len(chunk) % 2 == 0 for chunk in chunks), chunks
+        tpdu = decode(from_hex("".join(chunks)), Direction.MO)
+        assert isinstance(tpdu, SmsSubmit) and tpdu.tp_mr == int(head[1])
+        parts.append(tpdu)
+    assert len(parts) == 2
+    body = reassemble(p.tp_ud for p in parts).body
+    assert isinstance(body, str) and body.startswith("Hello Bob! This message is longer")
+    # Sections: Bob's detach in the third; the fourth only its counts, the
+    # status reports apart from the messages.
+    section = {
+        n: lines.index(next(x for x in lines if x.startswith(f"== {n}."))) for n in (3, 4, 5)
+    }
+    third = lines[section[3] : section[4]]
+    detach = next(i for i, x in enumerate(third) if re.search(r"smsc: detached +msisdn=\+1555", x))
+    assert detach < third.index("Bob attached again")
+    fourth = [x for x in lines[section[4] + 1 : section[5]] if x]
+    assert re.fullmatch(r"messages: +3 accepted, 3 delivered", fourth[0])
+    assert re.fullmatch(r"status reports: +3 made, 3 delivered", fourth[1])
+    assert fourth[2].startswith("database commits: ") and len(fourth) == 3

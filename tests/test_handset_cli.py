@@ -93,6 +93,12 @@ def api(up: SmscProcess, path: str) -> Any:
 def test_up_runs_the_configured_handsets(up: SmscProcess) -> None:
     assert up.handsets == [A, B, "+15550001003"]
     assert up.ip_port and up.control_port
+    # Every phone (not the companion device) has an AT pty, printed and in the API.
+    assert sorted(up.at_ports) == sorted(up.handsets)
+    assert api(up, "/handsets/%2B15550001002")["at"] == {"pty": up.at_ports[B]}
+    info = smsemu(up, "info", B)
+    assert info.returncode == 0, info.stderr
+    assert f"AT port:  {up.at_ports[B]}" in info.stdout.splitlines()
     handsets = api(up, "/handsets")  # listed once attached and logged in
     assert all(h["ip_online"] for h in handsets)
     phones = [h for h in handsets if h["companion"] is None]
@@ -143,6 +149,25 @@ def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:
     assert screen[two + 1].strip() == "Read" and screen[three + 1].strip() == "Sent"
     listing = smsemu(up, "conversations", B).stdout
     assert A in listing and "2 unread" in listing
+
+    # A's own sent messages, read on A: shown as sent, with their state, never opened.
+    mine = json.loads(smsemu(up, "conversations", A, B, "--json").stdout)
+    three_id = next(m["id"] for m in mine if m["text"] == "three")
+    two_id = next(m["id"] for m in mine if m["text"] == "two")
+    shown_three = smsemu(up, "read", A, str(three_id))
+    assert shown_three.returncode == 0, shown_three.stderr
+    head, text = shown_three.stdout.splitlines()
+    assert head.startswith(f"To {B} at ") and head.endswith("(#2, delivered):") and text == "three"
+    assert "From" not in shown_three.stdout
+    assert smsemu(up, "read", A, str(two_id)).stdout.splitlines()[0].endswith("(#1, read):")
+    after = json.loads(smsemu(up, "read", A, str(three_id), "--json").stdout)
+    assert (after["state"], after["read"], after["response_pending"]) == ("delivered", False, False)
+    # B opens "three": the IP server has had B's two responses, none from A.
+    seen = waiting(up, A, "state", number=2, state="read")
+    assert smsemu(up, "read", B, str(by_text["three"]["id"])).returncode == 0
+    seen.result()
+    samples, _ = scrape(f"http://127.0.0.1:{up.admin_port}/metrics")
+    assert value(samples, "smsemu_ip_responses_total", outcome="accepted") == 2
 
 
 def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:

@@ -34,7 +34,7 @@ from handset.conversation import Mark, OutState
 from handset.link_client import LinkClient
 from handset.phone import REQUEST_TIMEOUT, IpConnector, OnFeedback, OnPush, Phone, PhoneError
 from handset.store import HandsetStore, IpPath, Settings, open_engine, sqlite_url
-from ipwire.wire import HistoryEntry, HistoryPut
+from ipwire.wire import MAX_TEXT, HistoryEntry, HistoryPut
 from ipwire.wire import encode as encode_frame
 from pdu import (
     Address,
@@ -111,6 +111,11 @@ class FakeSession:
             encode_frame(HistoryPut(1, tuple(entries)))  # what the real client sends
         except ValueError as exc:
             return fail(exc)
+        if self.server.history_answers:
+            return fail(self.server.history_answers.pop(0))
+        if self.server.older and any(not e.text for e in entries):
+            # A server of before empty texts: the whole frame is refused.
+            return fail(Refusal("bad_message", '"text" must be a string of 1 to 8000 characters'))
         self.server.history.extend(entries)
         return succeed(None)
 
@@ -166,6 +171,8 @@ class FakeIpServer:
     refuse_logins: int = 0  # this many logins fail before one works
     refuse_responses: list[Refusal] = field(default_factory=list)  # answers, in turn
     history: list[HistoryEntry] = field(default_factory=list)  # copies the phones put
+    history_answers: list[Refusal] = field(default_factory=list)  # to history_put, in turn
+    older: bool = False  # refuses history entries of empty text, as servers did once
     stall: bool = False  # queries get no answer
     ip_submits: list[str] = field(default_factory=list)  # uids offered over IP
     ip_answers: list[Exception | None] = field(default_factory=list)  # in turn; None: taken
@@ -1127,6 +1134,60 @@ def test_history_copies_fit_their_frames_whatever_the_text(
     assert synced == [None]
     assert [e.text for e in ip.history] == texts[:3]
     assert repo.history_pending() == []
+
+
+def test_a_copy_refused_for_good_is_dropped_once_and_the_next_still_goes(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    ip.older = True
+    a = make_phone(A)
+    repo, now = a.store.repo, datetime(2026, 12, 1, tzinfo=UTC)
+    dropped = events(a, "history copy dropped")
+    repo.store_ip_incoming(B, f"{1:032x}", "", 0, now, now)
+    repo.store_ip_incoming(B, f"{2:032x}", "after the empty one", 1, now, now)
+    synced: list[Any] = []
+    a.sync_history().addBoth(synced.append)
+    assert synced == [None]
+    assert [e.text for e in ip.history] == ["after the empty one"]
+    (details,) = _fired(dropped)
+    assert details["uid"] == f"{1:032x}" and "bad_message" in details["reason"]
+    assert repo.history_pending() == []
+    # Never tried again: the next copies go at once, without it.
+    again = events(a, "history copy dropped")
+    repo.store_ip_incoming(B, f"{3:032x}", "later", 2, now, now)
+    a.sync_history()
+    clock.advance(60)
+    assert [e.text for e in ip.history] == ["after the empty one", "later"]
+    assert not again.called
+
+
+def test_a_copy_refused_for_now_is_sent_again_after_a_backoff(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    ip.history_answers = [Refusal("server_error", "no database"), Refusal("rate_limited", "", 7)]
+    a = make_phone(A)
+    repo, now = a.store.repo, datetime(2026, 12, 1, tzinfo=UTC)
+    repo.store_ip_incoming(B, f"{1:032x}", "", 0, now, now)  # empty: an SMS may be
+    outcome: list[Any] = []
+    a.sync_history().addBoth(outcome.append)
+    assert isinstance(outcome[0], Failure) and "server_error" in str(outcome[0].value)
+    clock.advance(0.5)  # the backoff's first wait: refused again, for 7 s
+    assert ip.history == [] and not ip.history_answers
+    clock.advance(6.9)
+    assert ip.history == []
+    clock.advance(0.1)
+    assert [e.text for e in ip.history] == [""] and repo.history_pending() == []
+
+
+def test_a_text_longer_than_an_entry_is_copied_cut(make_phone: MakePhone, ip: FakeIpServer) -> None:
+    a = make_phone(A)
+    repo, now = a.store.repo, datetime(2026, 12, 1, tzinfo=UTC)
+    longest = split("x" * 37740, message_number=0)  # the most a handset sends: 255 parts
+    assert len(longest.parts) == 255
+    repo.store_ip_incoming(B, f"{1:032x}", "x" * 37740, 0, now, now)
+    a.sync_history()
+    (entry,) = ip.history
+    assert entry.text == "x" * (MAX_TEXT - 1) + "\u2026" and len(entry.text) == MAX_TEXT
 
 
 def test_an_unanswered_ip_message_is_offered_again_never_also_by_sms(

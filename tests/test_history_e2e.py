@@ -178,6 +178,29 @@ async def test_the_desktop_finds_on_the_phone_what_it_and_the_server_lack(net: A
     assert (server_hit.status, server_hit.source) == ("found", "server")
 
 
+@pytest.mark.parametrize("ip_path", [IpPath.NEVER, IpPath.WHEN_POSSIBLE])
+@pytest_twisted.ensureDeferred
+async def test_an_empty_message_reaches_the_window_and_the_next_still_does(
+    net: Accounts, ip_path: IpPath
+) -> None:
+    """An empty SMS is a legal SMS: its copy, and every copy after it, reach the server."""
+    a, b = await net.phone(A, Settings(ip_path=ip_path)), await net.phone(B)
+    desktop = await net.companion(A, "desktop")
+    for text in ("", "after the empty one"):
+        received = b.wait_for("received", peer=A, text=text)
+        await a.send(B, text)
+        got = await received
+        assert got["via"] == ("ip" if ip_path is IpPath.WHEN_POSSIBLE else "sms")
+    await net.history_holds(A, 2)
+    assert net.ip is not None and net.ip.store is not None
+    with Session(net.ip.store.engine) as s:
+        held = s.scalars(select(HistoryCopy.text).where(HistoryCopy.account == A))
+        assert sorted(held) == ["", "after the empty one"]
+    found = await desktop.search("after the empty one")
+    assert (found.status, found.source) == ("found", "server")
+    assert [f.item.text for f in found.items] == ["after the empty one"]
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_logged_out_phone_is_woken_by_the_login_indication(net: Accounts) -> None:
     a, b = await net.phone(A), await net.phone(B)

@@ -8,12 +8,10 @@ from __future__ import annotations
 import errno
 import json
 import os
-import queue
 import shutil
 import socket
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 import uuid
@@ -29,7 +27,7 @@ from radiolink.ms import Acked, Refused
 from smsc.store import open_engine, sqlite_url
 
 from .conftest import ROOT
-from .rig import TIMEOUT, Rig, SmscProcess
+from .rig import TIMEOUT, Log, Rig, SmscProcess
 
 FREE = ["--link", "0", "--admin", "0", "--smpp", "0"]
 UP_FREE = [*FREE, "--ip-server", "0", "--control", "0"]
@@ -288,36 +286,6 @@ def test_a_read_only_data_dir_refuses_the_start(
         f"error: --data-dir: cannot use the database {data}/receipt_server.sqlite3 "
         f"(unable to open database file: can this user make files in {data}?)",
     )
-
-
-class Log:
-    """The stderr of a running process, line by line, read on a thread so
-    that the test can wait for a line as for an event."""
-
-    def __init__(self, stream: Any) -> None:
-        self.lines: list[str] = []
-        self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
-
-    def _read(self, stream: Any) -> None:
-        for line in stream:
-            self._new.put(line.rstrip("\n"))
-        self._new.put(None)
-
-    def wait_for(self, part: str) -> str:
-        while True:
-            line = self._new.get(timeout=TIMEOUT)
-            if line is None:
-                raise EOFError(f"the process ended before logging {part!r}")
-            self.lines.append(line)
-            if part in line:
-                return line
-
-    def rest(self) -> list[str]:
-        """Every line, once the process has ended."""
-        while (line := self._new.get(timeout=TIMEOUT)) is not None:
-            self.lines.append(line)
-        return self.lines
 
 
 def _submit(rig: Rig, text: str, mr: int) -> Acked | Refused:

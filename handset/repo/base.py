@@ -144,6 +144,7 @@ class RepoBase:
                 next_tp_mr=0,
                 next_ref=0,
                 ip_path=d.ip_path.value,
+                memory_exceeded=False,
             )
             s.add(row)
             s.flush()

@@ -12,33 +12,50 @@ from pdu.message_number import Carrier
 
 from ..models import ConsumedPart, Direction, Fragment, Message, Via
 from ..views import FragmentKey, HeldFragment, Received, check_uid
-from .base import RepoBase, _aware, _naive, _of_key, _view, part_digest, received_uid
+from .base import _aware, _naive, _of_key, _view, part_digest, received_uid
+from .sms_store import REC_UNREAD, SmsStoreRepo
 
 
-class IncomingRepo(RepoBase):
+class IncomingRepo(SmsStoreRepo):
     """Messages the handset receives, by SMS or over the IP path."""
 
-    def save_fragment(self, key: FragmentKey, seq: int, tpdu: bytes, now: datetime) -> None:
-        """Keep one part of a message still incomplete (a repeat is ignored)."""
+    def save_fragment(
+        self,
+        key: FragmentKey,
+        seq: int,
+        tpdu: bytes,
+        now: datetime,
+        entry: bytes | None = None,
+        capacity: int | None = None,
+    ) -> int | None:
+        """Keep one part of a message still incomplete (a repeat is ignored).
+        ``entry`` (the SMSC address field and the SMS-DELIVER as received)
+        goes into the message store: its <index> is returned; StoreFull when
+        the store has no room for it."""
         with self._session() as s, s.begin():
             exists = s.scalars(
                 select(Fragment.id).where(
                     Fragment.owner == self.owner, *_of_key(Fragment, key), Fragment.seq == seq
                 )
             ).first()
-            if exists is None:
-                s.add(
-                    Fragment(
-                        owner=self.owner,
-                        sender=key.sender,
-                        ref_bits=key.ref_bits,
-                        ref=key.ref,
-                        total=key.total,
-                        seq=seq,
-                        tpdu=tpdu,
-                        received_at=_naive(now),
-                    )
+            if exists is not None:
+                return None
+            slot = None
+            if entry is not None:
+                slot = self._add_entry(s, REC_UNREAD, entry, now, capacity, key=key)
+            s.add(
+                Fragment(
+                    owner=self.owner,
+                    sender=key.sender,
+                    ref_bits=key.ref_bits,
+                    ref=key.ref,
+                    total=key.total,
+                    seq=seq,
+                    tpdu=tpdu,
+                    received_at=_naive(now),
                 )
+            )
+            return slot
 
     def fragments(self) -> list[HeldFragment]:
         """Every part kept of the messages still incomplete, oldest first."""
@@ -111,6 +128,8 @@ class IncomingRepo(RepoBase):
         *,
         uid: str | None = None,
         via: str = Via.SMS,
+        entry: bytes | None = None,
+        capacity: int | None = None,
     ) -> Received:
         """Store a whole received message, unread.
 
@@ -124,6 +143,11 @@ class IncomingRepo(RepoBase):
         one: TP-SCTS has no finer grain.  Its ``uid``, unless given, is derived
         from the same (``received_uid``); a message of that uid (one imported
         from another device) is the same message too.
+
+        ``entry`` (the SMSC address field and the SMS-DELIVER that completed
+        it, as received) goes into the message store, linked to the message
+        with the entries of its other parts; StoreFull (nothing stored) when
+        the store has no room for it.
         """
         how = Via(via)
         scts = _naive(tp_scts)
@@ -176,9 +200,15 @@ class IncomingRepo(RepoBase):
                 )
                 s.add(message)
                 s.flush()
+            slot = None
+            if entry is not None and not duplicate:
+                slot = self._add_entry(s, REC_UNREAD, entry, now, capacity,
+                                       message_id=message.id, key=fragments)  # fmt: skip
+                if fragments is not None:
+                    self._link_parts(s, fragments, message.id)
             if fragments is not None:
                 s.add_all(self._consumed(fragments, consumed.items(), message.id, now))
-            return Received(_view(message), duplicate=duplicate)
+            return Received(_view(message), duplicate=duplicate, slot=slot)
 
     def store_ip_incoming(
         self, peer: str, uid: str, text: str, number: int | None, sent_at: datetime, now: datetime

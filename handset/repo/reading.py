@@ -11,20 +11,23 @@ from sqlalchemy import func, select, update
 from ..conversation import OutState, marks
 from ..models import Direction, Message, PinnedKey
 from ..views import ConversationView, MessageView, NotFound, Opened, Response
-from .base import RepoBase, _naive, _view
+from .base import _naive, _view
+from .sms_store import SmsStoreRepo
 
 
-class ReadingRepo(RepoBase):
+class ReadingRepo(SmsStoreRepo):
     """The user's view of the messages, and what reading them owes."""
 
     def mark_read(self, message_id: int, now: datetime) -> Opened:
         """The user opened a message.  A received one becomes read; with
         receipts on and a number to answer, a response is owed from now on
-        (``response_pending``) until the IP server accepts it."""
+        (``response_pending``) until the IP server accepts it.  Its entries
+        in the message store are REC READ (the AT port shows the read)."""
         with self._session() as s, s.begin():
             message = self._get(s, message_id)
             if message.direction == Direction.IN.value and not message.read:
                 message.read, message.read_at = True, _naive(now)
+                self._entries_read(s, message_id)
                 if message.message_number is not None and self._profile(s).receipts:
                     message.response_pending = True
             return Opened(_view(message), respond=message.response_pending)

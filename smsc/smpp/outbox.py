@@ -93,7 +93,17 @@ class Outbox:
                 receivers.remove(connection)
                 continue
             queue.popleft()
-            self.metrics.delivers.inc(esme, deliver_kind(stored.esm_class))
+            kind = deliver_kind(stored.esm_class)
+            self.metrics.delivers.inc(esme, kind)
+            if self.door.watchers:
+                self.door.watchers.emit(
+                    "deliver_sm",
+                    id=item.id,
+                    system_id=esme,
+                    sender=item.originator,
+                    recipient=item.recipient,
+                    carries=kind,
+                )
             flight = _InFlight(item, connection)
             flight.timer = self.clock.callLater(RESPONSE_TIMEOUT, self._timed_out, connection, seq)
             self.in_flight[(id(connection), seq)] = flight

@@ -55,6 +55,7 @@ class SmppProtocol(Protocol):
         self.clock = factory.clock
         self._idle: IDelayedCall | None = None
         self._enquiring = False
+        self.ends = (("", 0), ("", 0))  # (ESME, SMSC) host and port, for capture
 
     # -- Connection (what the gateway needs) -----------------------------------------------
 
@@ -98,6 +99,11 @@ class SmppProtocol(Protocol):
         address = self.transport.getPeer()
         self.host = str(getattr(address, "host", "?"))
         self.peer = f"{self.host}:{getattr(address, 'port', '?')}"
+        host = self.transport.getHost()
+        self.ends = (
+            (str(getattr(address, "host", "")), int(getattr(address, "port", 0))),
+            (str(getattr(host, "host", "")), int(getattr(host, "port", 0))),
+        )
         self._arm(BIND_TIMEOUT)
 
     def _arm(self, seconds: float) -> None:
@@ -120,6 +126,9 @@ class SmppProtocol(Protocol):
         self._arm(ENQUIRE_TIMEOUT)
 
     def dataReceived(self, data: bytes) -> None:
+        capture = self.gateway.door.smsc.capture
+        if capture is not None:
+            capture.smpp(self, data, True, self.ends)
         if self.session.system_id is not None and self.session.state is not State.UNBINDING:
             self._enquiring = False
             self._arm(ENQUIRE_AFTER)
@@ -135,10 +144,20 @@ class SmppProtocol(Protocol):
             if call is not None and call.active():
                 call.cancel()
         self.factory.protocols.discard(self)
-        bound = self.session.system_id is not None
+        capture = self.gateway.door.smsc.capture
+        if capture is not None:
+            capture.smpp_closed(self)
+        esme = self.session.system_id
         unanswered = self.session.close()
-        if bound:
+        if esme is not None:
+            self._tell("unbound", system_id=esme)
             self.gateway.gone(self, unanswered)
+
+    def _tell(self, event: str, **details: Any) -> None:
+        """An ESME's session event, with its peer, to the SMSC's watchers."""
+        watchers = self.gateway.door.watchers
+        if watchers:
+            watchers.emit(event, peer=self.peer, **details)
 
     def _apply(self, actions: list[Action]) -> None:
         for action in actions:
@@ -146,7 +165,11 @@ class SmppProtocol(Protocol):
                 if action.pdu.is_response:
                     self._responded(action.pdu)
                 if self.transport is not None:
-                    self.transport.write(p.encode(action.pdu))
+                    data = p.encode(action.pdu)
+                    capture = self.gateway.door.smsc.capture
+                    if capture is not None:
+                        capture.smpp(self, data, False, self.ends)
+                    self.transport.write(data)
             elif isinstance(action, Close):
                 if self.transport is not None:
                     self.transport.loseConnection()
@@ -163,12 +186,16 @@ class SmppProtocol(Protocol):
 
     def _bind(self, bind: Bind, status: int) -> None:
         self._answering = None
-        log.info(
-            "%s: %s as %r: %s", self.peer, bind.name, bind.system_id, p.describe_status(status)
-        )
+        outcome = p.describe_status(status)
+        log.debug("%s: %s as %r: %s", self.peer, bind.name, bind.system_id, outcome)
         self._apply(self.session.bind_result(status))
-        if status == p.CommandStatus.ESME_ROK:
-            self.metrics.binds.inc(bind.system_id, BIND_KIND[type(bind)])
+        kind = BIND_KIND[type(bind)]
+        ok = status == p.CommandStatus.ESME_ROK
+        self._tell(
+            "bound" if ok else "bind refused", system_id=bind.system_id, bind=kind, status=outcome
+        )
+        if ok:
+            self.metrics.binds.inc(bind.system_id, kind)
             self._arm(ENQUIRE_AFTER)
             self.gateway.bound(self)
 

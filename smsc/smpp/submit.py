@@ -170,6 +170,7 @@ class Submits:
             receipt=receipt,
             expires_at=expires,
             deliver=not doomed,
+            command=request.name,
         )
 
         def note(items: list[Queued]) -> list[Queued]:

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from handset.at_lines import MODES, AtSettings
 from handset.phone import PhoneError, number_of, owner_of
+from handset.sim import Sim
 from handset.store import IpPath
 from pdu import PDUError
 from pdu.message_number import Carrier
@@ -52,6 +55,23 @@ RATE = number(0, above=True)
 BURST = whole(1)
 COUNT = whole(0)
 UNKNOWN_RECIPIENT = one_of("queue", "reject")
+#: The AT port of a phone (docs/at.md): which lines, and the SIM behind it.
+AT_MODE = one_of(*MODES)
+SMS_CAPACITY = whole(1, 9999)
+
+
+def _digits(low: int, high: int) -> Callable[[object], str]:
+    def check(value: object) -> str:
+        text = STRING.check(value)
+        if not (low <= len(text) <= high and text.isdigit()):
+            raise Wrong("")
+        return text
+
+    return check
+
+
+PIN: Kind[str] = Kind("a SIM PIN of 4 to 8 digits, as a string", _digits(4, 8))
+IMEI: Kind[str] = Kind("an IMEI of 15 digits, as a string", _digits(15, 15))
 
 
 def _msisdn(value: object) -> str:
@@ -126,6 +146,18 @@ class HandsetEntry:
     carrier: Carrier | None = None
     receipts: bool | None = None
     ip_path: IpPath | None = None
+    at: str | None = None  # handset.at_lines.MODES; None: the command's default
+    at_link: Path | None = None
+    at_tcp: str | None = None
+    pin: str | None = None
+    imei: str | None = None
+    sms_capacity: int | None = None
+
+    def at_settings(self, default_mode: str = "pty") -> AtSettings:
+        """Its AT port: the lines ``at`` names (else ``default_mode``), the SIM."""
+        d = Sim()
+        sim = Sim(self.imei, self.pin, self.sms_capacity or d.capacity)
+        return AtSettings(self.at or default_mode, self.at_link, self.at_tcp, sim)
 
     def changes(self) -> dict[str, Any]:
         """What ``Phone.configure`` is to apply."""
@@ -230,9 +262,19 @@ def handset(table: Table) -> HandsetEntry:
         carrier=table.take("carrier", choice(Carrier), None),
         receipts=table.take("receipts", BOOLEAN, None),
         ip_path=table.take("ip_path", choice(IpPath), None),
+        at=table.take("at", AT_MODE, None),
+        at_link=_path(table.take("at_link", STRING, None)),
+        at_tcp=table.take("at_tcp", ENDPOINT, None),
+        pin=table.take("pin", PIN, None),
+        imei=table.take("imei", IMEI, None),
+        sms_capacity=table.take("sms_capacity", SMS_CAPACITY, None),
     )
     table.done()
     return entry
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text) if text is not None else None
 
 
 def companion(table: Table) -> CompanionEntry:

@@ -13,16 +13,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
+from handset.at_lines import AtSettings
 from handset.phone import PhoneError, owner_of
 from pdu.message_number import Carrier
 
 from .. import defaults
 from .file import (
+    AT_MODE,
     BURST,
     COUNT,
     DAYS,
     HOURS,
     MSISDN,
+    PIN,
     RATE,
     CompanionEntry,
     Config,
@@ -68,6 +71,10 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
     handsets = config.handsets + tuple(
         HandsetEntry(_text("--handset", MSISDN, number)) for number in args.handset or ()
     )
+    handsets = handsets or tuple(HandsetEntry(m) for m in defaults.HANDSETS)
+    at = option(args, "--at", AT_MODE, None)
+    if at is not None:
+        handsets = tuple(replace(h, at=at) for h in handsets)
     return replace(
         config,
         ip_server=replace(
@@ -77,7 +84,7 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
             history_count=option(args, "--history-count", COUNT, ip.history_count),
         ),
         control=ControlSettings(option(args, "--control", ENDPOINT, config.control.listen)),
-        handsets=handsets or tuple(HandsetEntry(m) for m in defaults.HANDSETS),
+        handsets=handsets,
         companions=config.companions + tuple(_companion(c) for c in args.companion or ()),
     )
 
@@ -116,6 +123,7 @@ class HandsetRun:
     control: str  # where its control API listens
     carrier: Carrier | None
     receipts: bool | None
+    at: AtSettings | None = None  # its AT port (docs/at.md); None: a companion's, or off
 
 
 def handset_run(args: argparse.Namespace) -> HandsetRun:
@@ -139,7 +147,21 @@ def handset_run(args: argparse.Namespace) -> HandsetRun:
         control=option(args, "--control", ENDPOINT, ControlSettings().listen),
         carrier=Carrier(args.carrier) if args.carrier else None,
         receipts=None if args.receipts is None else args.receipts == "on",
+        at=None if companion else _at_run(args),
     )
+
+
+def _at_run(args: argparse.Namespace) -> AtSettings:
+    """``--at``, ``--at-link``, ``--at-tcp``, ``--pin`` of ``handset run``."""
+    link = getattr(args, "at_link", None)
+    entry = HandsetEntry(
+        "0",
+        at=option(args, "--at", AT_MODE, None),
+        at_link=Path(link) if link else None,
+        at_tcp=option(args, "--at-tcp", ENDPOINT, None),
+        pin=option(args, "--pin", PIN, None),
+    )
+    return entry.at_settings()
 
 
 @dataclass(frozen=True, slots=True)
