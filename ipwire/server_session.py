@@ -7,11 +7,15 @@ connection to close, and effects for the server to run against the store
 no I/O and reads no clock, so every rule below is testable without a reactor:
 
 * a login is a challenge-response (ipwire.proof): ``login`` (or
-  ``push_subscribe``) is answered ``challenge``, its ``login_proof`` is checked
-  (``Authenticate``); nothing else is served before it succeeds, and what
-  arrives meanwhile waits for its outcome, so a client may pipeline; any other
-  frame before a login closes the connection, as does the connection's login
-  deadline (``deadline``);
+  ``push_subscribe``) is answered ``challenge``, and its ``login_proof`` is
+  checked (``Authenticate``);
+* before a login succeeds only the login frames are read: anything else (a
+  ``ping`` too, a frame that cannot be read, a frame other than the proof
+  after a challenge) is answered ``error`` unauthenticated and the connection
+  closes at once, as MQTT does with a first packet that is not CONNECT; what
+  arrives after the proof waits for its outcome, so a client may pipeline;
+* a connection not logged in at its login deadline (``deadline``) closes; one
+  whose proof is being checked then closes if the proof fails;
 * a response is accepted only from the device whose MSISDN is its receiver,
   and ``ok`` goes back only once its feedback is committed (``stored``);
 * on login a phone gets all its pending feedback in id order, then new
@@ -160,6 +164,10 @@ class ServerSession:
         self._nonce = nonce
         self._login: wire.Login | wire.PushSubscribe | None = None
         self._auth_message = b""
+        self._late = ""  # the deadline passed during a login: why a failure closes
+        #: Why the connection was closed before a login: "deadline" (none in
+        #: time), "frame" (something else than a login frame), else "".
+        self.closed_before_login = ""
         self._held: list[wire.Message | wire.WireError] = []
         # Feedback pushed while the backlog loads, merged into it by id.
         self._early: dict[int, wire.Feedback] | None = None
@@ -173,9 +181,11 @@ class ServerSession:
     def receive(self, item: wire.Message | wire.WireError, now: float) -> list[Action]:
         if self.state is State.CLOSED:
             return []
-        if self.state is State.CHALLENGED and isinstance(item, wire.LoginProof):
-            return self._proved(item)
-        if self.state in (State.CHALLENGED, State.LOGGING_IN):
+        if self.state is State.CHALLENGED:
+            if isinstance(item, wire.LoginProof):
+                return self._proved(item)
+            return self._before_login(item)
+        if self.state is State.LOGGING_IN:
             if len(self._held) >= MAX_HELD:
                 return self._close(ErrorCode.BAD_MESSAGE, "too many frames before the login")
             self._held.append(item)
@@ -185,7 +195,7 @@ class ServerSession:
                 self.state = State.CLOSED
                 return [Send(item.message()), Close(item.reason)]
             if self.identity is None:
-                return self._close(item.code, item.reason, item.id)
+                return self._before_login(item)
             return [Send(item.message())]
         if isinstance(item, wire.Login | wire.PushSubscribe):
             if self.state is not State.UNAUTHENTICATED:
@@ -199,13 +209,8 @@ class ServerSession:
             return [Send(challenge)]
         identity = self.identity
         rid = getattr(item, "id", None)
-        if identity is None:  # only login frames before a login
-            what = (
-                "login_proof without a challenge"
-                if isinstance(item, wire.LoginProof)
-                else (f"{item.TYPE} before a login")
-            )
-            return self._close(ErrorCode.UNAUTHENTICATED, f"{what}: log in first", rid)
+        if identity is None:
+            return self._before_login(item)
         if isinstance(item, wire.Ping):
             return self._limited(item.id, now) or [Send(wire.Pong(item.id))]
         if isinstance(item, wire.LoginProof):
@@ -225,6 +230,20 @@ class ServerSession:
             return limited or [Serve(identity, item)]
         raise AssertionError(f"the reader accepted a {item.TYPE} the session cannot serve")
 
+    def _before_login(self, item: wire.Message | wire.WireError) -> list[Action]:
+        """Only login frames before a login: anything else closes."""
+        self.closed_before_login = "frame"
+        if isinstance(item, wire.WireError):
+            return self._close(ErrorCode.UNAUTHENTICATED, f"{item.reason}, before a login", item.id)
+        rid = getattr(item, "id", None)
+        if self.state is State.CHALLENGED:
+            what = f"{item.TYPE} instead of the login_proof"
+        elif isinstance(item, wire.LoginProof):
+            what = "login_proof without a challenge"
+        else:
+            what = f"{item.TYPE} before a login"
+        return self._close(ErrorCode.UNAUTHENTICATED, f"{what}: only a login is read", rid)
+
     def _proved(self, item: wire.LoginProof) -> list[Action]:
         login = self._login
         assert login is not None
@@ -236,11 +255,14 @@ class ServerSession:
         push = isinstance(login, wire.PushSubscribe)
         return [Authenticate(login.device, self._auth_message, wire.unb64(item.proof), push)]
 
-    def deadline(self) -> list[Action]:
-        """The connection's login deadline passed: closed unless logged in (or
-        its proof is being checked)."""
+    def deadline(self, seconds: float = LOGIN_DEADLINE) -> list[Action]:
+        """The connection's login deadline (``seconds`` after it was made)
+        passed: closed unless logged in; a proof being checked still decides,
+        but a failed one then closes."""
+        self._late = f"no login within {seconds:g} s"
         if self.state in (State.UNAUTHENTICATED, State.CHALLENGED):
-            return self._close(ErrorCode.UNAUTHENTICATED, f"no login within {LOGIN_DEADLINE:g} s")
+            self.closed_before_login = "deadline"
+            return self._close(ErrorCode.UNAUTHENTICATED, self._late)
         return []
 
     def _close(
@@ -280,12 +302,15 @@ class ServerSession:
         if outcome is None:
             self.state = State.UNAUTHENTICATED
             self.failed_logins += 1
-            if self.failed_logins >= MAX_FAILED_LOGINS:
+            if self._late:
+                self.closed_before_login = "deadline"
+            if self.failed_logins >= MAX_FAILED_LOGINS or self._late:
+                times = f", {self.failed_logins} times" if self.failed_logins > 1 else ""
+                late = f", and {self._late}" if self._late else ""
                 return self._close(
-                    ErrorCode.BAD_CREDENTIALS,
-                    f"unknown device or wrong secret, {self.failed_logins} times",
+                    ErrorCode.BAD_CREDENTIALS, f"unknown device or wrong secret{times}{late}",
                     login.id,
-                )
+                )  # fmt: skip
             actions = [
                 _error(ErrorCode.BAD_CREDENTIALS, "unknown device or wrong secret", login.id)
             ]
@@ -312,6 +337,8 @@ class ServerSession:
         if self.state is not State.LOGGING_IN or login is None:
             return []
         self.state = State.UNAUTHENTICATED
+        if self._late:
+            return self._close(ErrorCode.SERVER_ERROR, f"{reason}, and {self._late}", login.id)
         return [_error(ErrorCode.SERVER_ERROR, reason, login.id), *self._release(now)]
 
     def _release(self, now: float) -> list[Action]:

@@ -17,7 +17,6 @@ from twisted.python.failure import Failure
 
 from ipwire import wire
 from ipwire.server_session import (
-    LOGIN_DEADLINE,
     AckFeedback,
     Action,
     Authenticate,
@@ -69,7 +68,8 @@ class ReceiptServerProtocol(Protocol):
             (str(getattr(host, "host", "")), int(getattr(host, "port", 0))),
         )
         self.factory.sessions.add(self)
-        self._later(LOGIN_DEADLINE, lambda: self._apply(self.session.deadline()))
+        deadline = self.factory.login_deadline
+        self._later(deadline, lambda: self._apply(self.session.deadline(deadline)))
 
     def _later(self, seconds: float, fn: Callable[[], object]) -> None:
         self._timers = [t for t in self._timers if t.active()]
@@ -92,6 +92,8 @@ class ReceiptServerProtocol(Protocol):
         if self.factory.tap is not None:
             self.factory.tap.stream_closed("ip", self)
         identity, state = self.session.identity, self.session.state
+        if self.session.closed_before_login:
+            self.metrics.not_logged_in.inc(self.session.closed_before_login)
         self.session.close()
         if identity is not None and state is State.AUTHENTICATED and self.factory.watchers:
             self.factory.watchers.emit(
@@ -215,7 +217,8 @@ class ReceiptServerProtocol(Protocol):
         verdict = lockout.check(device, self.host, self._now())
         if verdict.locked:
             self.metrics.auth_failures.inc()
-            self._later(verdict.delay, lambda: self._logged_in(None))
+            self.metrics.auth_locked.inc()
+            self._refuse(verdict.delay)
             return
 
         def checked(outcome: tuple[Identity, bytes] | None) -> list[Action]:
@@ -223,8 +226,7 @@ class ReceiptServerProtocol(Protocol):
                 lockout.succeeded(device, self.host)
                 return self._logged_in(outcome)
             self.metrics.auth_failures.inc()
-            delay = lockout.failed(device, self.host, self._now())
-            self._later(delay, lambda: self._logged_in(None))
+            self._refuse(lockout.failed(device, self.host, self._now()))
             return []
 
         self._effect(
@@ -233,6 +235,13 @@ class ReceiptServerProtocol(Protocol):
             lambda reason: self.session.login_failed(reason, self._now()),
             "authentication failed",
         )
+
+    def _refuse(self, delay: float) -> None:
+        """A refused login is answered after ``delay`` seconds (at once if 0)."""
+        if delay > 0:
+            self._later(delay, lambda: self._logged_in(None))
+        else:
+            self._logged_in(None)
 
     def _logged_in(self, outcome: tuple[Identity, bytes] | None) -> list[Action]:
         self._apply(self.session.login_result(outcome, self._now()))

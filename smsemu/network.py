@@ -136,6 +136,7 @@ def run_up(args: argparse.Namespace) -> int:
             burst=ip_server.burst,
             retention=ip_server.retention(),
             query_timeout=ip_server.query_timeout,
+            login_deadline=ip_server.login_deadline,
         )
         running.start(ip)
         store, listening = ip.store, ip.listening
