@@ -41,6 +41,21 @@ def test_the_system_id_lock_holds_every_address_but_those_that_bound_before() ->
     assert not guard.check("esme", "10.0.0.1", now=0.5).locked
 
 
+def test_an_address_lock_holds_only_those_unknown_there() -> None:
+    """An attacker on a shared address (127.0.0.1, a NAT) locks the address for
+    strangers, and the pair it guesses, but not a client known there."""
+    guard = Lockout(free=0)
+    guard.succeeded("alice", "127.0.0.1")
+    guard.succeeded("bob", "127.0.0.1")
+    guard.failed("bob", "127.0.0.1", now=0.0)  # guessing bob's password from there
+    assert guard.check("bob", "127.0.0.1", now=0.5).locked  # the pair guessed
+    assert not guard.check("alice", "127.0.0.1", now=0.5).locked  # known there
+    assert guard.check("carol", "127.0.0.1", now=0.5).locked  # a stranger there
+    assert guard.check("bob", "10.0.0.9", now=0.5).locked  # bob from elsewhere
+    guard.succeeded("bob", "127.0.0.1")
+    assert not guard.check("bob", "127.0.0.1", now=0.5).locked
+
+
 def test_a_success_clears_and_old_failures_are_forgotten() -> None:
     guard = Lockout(free=1, forget=60.0)
     guard.failed("esme", "10.0.0.1", now=0.0)

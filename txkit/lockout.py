@@ -15,9 +15,13 @@ The rules, with times from the caller's clock (seconds):
 * A refusal that locks, or that meets a lock, is answered after a delay: the
   time left on the lock, at most ``answer_delay``.
 * A success clears the counts of its account and address, and makes the
-  address *known* for that account: a known address is not held by the
-  account's lock, only by its own, so a stranger failing on purpose cannot
-  lock a working client out.
+  address *known* for that account (a familiar place, as "smart lockout"
+  calls it).  A login from a known address is held neither by the account's
+  lock nor by the address's, only by the lock of that pair, which only
+  failures of that pair count: a stranger failing on purpose cannot lock a
+  working client out, and an attacker sharing an address (127.0.0.1, a NAT)
+  with working clients locks out no one but the account it guesses, from
+  there.
 * A key with no failure for ``forget`` seconds starts again from zero; at most
   ``max_keys`` are kept (the least recent go first), so made-up accounts cannot
   fill the memory.
@@ -77,9 +81,10 @@ class Lockout:
 
     def check(self, account: str, address: str, now: float) -> Verdict:
         """Before the credentials are checked: is this login locked out?"""
-        held = self._held("address", address, now)
-        if address not in self._known.get(account, ()):
-            held = max(held, self._held("account", account, now))
+        if address in self._known.get(account, ()):
+            held = self._held("pair", f"{account}\n{address}", now)
+        else:
+            held = max(self._held("address", address, now), self._held("account", account, now))
         if held > 0:
             return Verdict(True, min(held, self.answer_delay))
         return Verdict(False, 0.0)
@@ -89,6 +94,8 @@ class Lockout:
         delay = self._fail("address", address, now)
         if account is not None:
             delay = max(delay, self._fail("account", account, now))
+            if address in self._known.get(account, ()):
+                delay = max(delay, self._fail("pair", f"{account}\n{address}", now))
         return delay
 
     def _fail(self, kind: str, key: str, now: float) -> float:
@@ -104,6 +111,7 @@ class Lockout:
     def succeeded(self, account: str, address: str) -> None:
         self._counts.pop(("address", address), None)
         self._counts.pop(("account", account), None)
+        self._counts.pop(("pair", f"{account}\n{address}"), None)
         known = self._known.setdefault(account, set())
         if len(known) < self.known_per_account:
             known.add(address)
