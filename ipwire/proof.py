@@ -66,7 +66,12 @@ def auth_message(purpose: str, device: str, client_nonce: str, server_nonce: str
 
 def client_proof(secret: str, message: bytes) -> bytes:
     """The device's answer to the challenge."""
-    client_key = _hmac(salted_password(secret), b"Client Key")
+    return salted_proof(salted_password(secret), message)
+
+
+def salted_proof(salted: bytes, message: bytes) -> bytes:
+    """ClientProof from SaltedPassword, as in SCRAM (RFC 5802 §3)."""
+    client_key = _hmac(salted, b"Client Key")
     return _xor(client_key, _hmac(hashlib.sha256(client_key).digest(), message))
 
 
