@@ -9,7 +9,9 @@ is the event itself: a frame, a hang-up, the lockout being asked."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +21,7 @@ from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.interfaces import IListeningPort
 from twisted.internet.protocol import ClientCreator
 from twisted.internet.task import Clock
+from twisted.internet.threads import deferToThread
 from twisted.protocols import portforward
 
 import txkit
@@ -27,9 +30,11 @@ from ipwire import wire
 from ipwire.device_session import DeviceSession
 from receipt_server.connection import ReceiptServerProtocol
 from receipt_server.factory import ReceiptServerFactory
-from receipt_server.store import ReceiptStore, Registration
+from receipt_server.store import ReceiptStore, Registration, sqlite_url
+from smsc.capture import Capture
+from tests.capture_tools import assert_clean, fields
 from tests.scrape import Samples, key, parse
-from tests.test_receipt_server import Raw
+from tests.test_receipt_server import Net, Raw, raw
 from txkit.prometheus import exposition
 
 B, C = "+447700900123", "+15551234567"
@@ -334,3 +339,64 @@ async def test_bad_logins_lock_the_device_and_the_address_out_with_growing_delay
     r = await net.raw()
     assert isinstance((await attempt(r, target.device_id, target.secret))[1], wire.LoginOk)
     assert net.metrics()[key("smsemu_ip_login_lockouts")] == 0
+
+
+# -- in Wireshark ----------------------------------------------------------------------------
+
+
+@pytest_twisted.ensureDeferred
+async def test_wireshark_shows_the_login_exchange_and_flags_a_secret_in_clear(
+    tmp_path: Path,
+) -> None:
+    """The server's capture of a login, a replay and an old-protocol login,
+    read by tshark with contrib/wireshark/smsemu_ip.lua."""
+    net = Net(sqlite_url(tmp_path))
+    capture = Capture(reactor)
+    net.server.factory.tap = capture
+    clean, old = tmp_path / "login.pcapng", tmp_path / "old.pcapng"
+    try:
+        reg = await net.device(B)
+        capture.open_file(clean)
+        phone = await net.connect(reg)
+        await phone.client.ping()
+        await phone.hang_up()
+        replay = await raw(net)
+        session = DeviceSession()
+        challenge = await replay.ask(session.login(reg.device_id, "not-the-secret")[1])
+        replay.send(session.answer(challenge) or b"")
+        assert isinstance(await replay.got.get(), wire.Error)
+        replay.transport.loseConnection()  # type: ignore[union-attr]
+        await replay.lost
+        capture.close()
+        capture.open_file(old)
+        legacy = await raw(net)
+        payload = b'{"type":"login","id":1,"device":"%s","secret":"%s"}' % (
+            reg.device_id.encode(),
+            reg.secret.encode(),
+        )
+        assert isinstance(await legacy.ask(len(payload).to_bytes(4, "big") + payload), wire.Error)
+        await legacy.lost
+        capture.close()
+    finally:
+        await net.shut()
+    rows = await deferToThread(
+        fields,
+        clean,
+        "smsemu_ip",
+        "smsemu_ip.type",
+        "smsemu_ip.device",
+        "smsemu_ip.nonce",
+        "smsemu_ip.proof",
+        "smsemu_ip.signature",
+    )
+    frames = [row for row in rows if row[0]]
+    types = [row[0] for row in frames]
+    assert types[:4] == ["login", "challenge", "login_proof", "login_ok"]
+    assert types[4:] == ["ping", "pong", "login", "challenge", "login_proof", "error"]
+    login, challenge_row, proof_row, ok = frames[:4]
+    assert login[1] == ok[1] == reg.device_id and login[2] and challenge_row[2]
+    assert len(base64.b64decode(proof_row[3])) == 32 and len(base64.b64decode(ok[4])) == 32
+    assert frames[7][2] != challenge_row[2]  # a new challenge on the second connection
+    await deferToThread(assert_clean, clean)
+    flagged = await deferToThread(fields, old, "smsemu_ip.secret_in_clear", "smsemu_ip.type")
+    assert flagged == [["login"]]
