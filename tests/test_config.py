@@ -93,6 +93,7 @@ burst = 10
 history_days = 7
 history_count = 0
 query_timeout = 2.5
+login_deadline = 4
 
 [control]
 listen = "tcp:7390"
@@ -157,7 +158,7 @@ def test_every_table_and_key_into_its_dataclass(tmp_path: Path) -> None:
         "fail_delivery", 3, 42, 1.5,
     )  # fmt: skip
     assert config.ip_server == IpServerSettings(
-        "tcp:7302:interface=127.0.0.1", 5.0, 10, 7.0, 0, 2.5
+        "tcp:7302:interface=127.0.0.1", 5.0, 10, 7.0, 0, 2.5, 4.0
     )
     assert not config.ip_server.retention().keeps
     assert config.control == ControlSettings("tcp:7390:interface=127.0.0.1")
@@ -216,6 +217,7 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[ip_server]\nrate = 0\n", "ip_server.rate", "> 0"),
         ("[ip_server]\nhistory_count = 1.5\n", "ip_server.history_count", "a whole number"),
         ("[ip_server]\nquery_timeout = 0\n", "ip_server.query_timeout", "seconds > 0"),
+        ('[ip_server]\nlogin_deadline = "soon"\n', "ip_server.login_deadline", "seconds > 0"),
         ("[control]\nport = 1\n", "control.port", "unknown key"),
         ("handset = 3\n", "handset", "array of tables"),
         ("[[handset]]\nimsi = '1'\n", "handset[0].msisdn", "missing"),

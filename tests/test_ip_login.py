@@ -10,6 +10,8 @@ is the event itself: a frame, a hang-up, the lockout being asked."""
 from __future__ import annotations
 
 import base64
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ from receipt_server.factory import ReceiptServerFactory
 from receipt_server.store import ReceiptStore, Registration, sqlite_url
 from smsc.capture import Capture
 from tests.capture_tools import assert_clean, fields
+from tests.rig import TIMEOUT, SmscProcess
 from tests.scrape import Samples, key, parse
 from tests.test_receipt_server import Net, Raw, raw
 from txkit.prometheus import exposition
@@ -400,3 +403,38 @@ async def test_wireshark_shows_the_login_exchange_and_flags_a_secret_in_clear(
     await deferToThread(assert_clean, clean)
     flagged = await deferToThread(fields, old, "smsemu_ip.secret_in_clear", "smsemu_ip.type")
     assert flagged == [["login"]]
+
+
+# -- smsemu up ---------------------------------------------------------------------------------
+
+
+def read_until_closed(sock: socket.socket) -> list[dict[str, Any]]:
+    """Every frame until the server hangs up (a blocking socket)."""
+    sock.settimeout(TIMEOUT)
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    frames = []
+    while data:
+        n = int.from_bytes(data[:4], "big")
+        frames.append(json.loads(data[4 : 4 + n]))
+        data = data[4 + n :]
+    return frames
+
+
+def test_smsemu_up_reads_only_logins_and_closes_at_its_configured_deadline(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "smsemu.toml"
+    config.write_text("[ip_server]\nlogin_deadline = 2\n")
+    up = SmscProcess(["--data-dir", str(tmp_path / "data"), "--config", str(config)], "up")
+    try:
+        with socket.create_connection(("127.0.0.1", up.ip_port), timeout=TIMEOUT) as pinger:
+            pinger.sendall(b"".join(wire.encode(wire.Ping(i)) for i in range(5000)))
+            (refusal,) = read_until_closed(pinger)
+        assert (refusal["code"], refusal["id"]) == ("unauthenticated", 0)
+        with socket.create_connection(("127.0.0.1", up.ip_port), timeout=TIMEOUT) as idle:
+            (late,) = read_until_closed(idle)
+        assert (late["code"], late["reason"]) == ("unauthenticated", "no login within 2 s")
+    finally:
+        assert up.terminate() == 0
