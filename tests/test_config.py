@@ -353,12 +353,17 @@ def test_ip_server_run_options() -> None:
     assert run.metrics == "tcp:7183:interface=127.0.0.1"
     run = ip_server_run(
         args("ip-server", "run", "--listen", "0", "--rate", "2", "--burst", "3",
-             "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://")
+             "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://",
+             "--login-deadline", "2.5")
     )  # fmt: skip
-    assert run.server == IpServerSettings("tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4)
+    assert run.server == IpServerSettings(
+        "tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4, login_deadline=2.5
+    )
     assert run.database_url == "sqlite://"
     with pytest.raises(ConfigError, match="--burst: expected a whole number 1 or more, got 0"):
         ip_server_run(args("ip-server", "run", "--burst", "0"))
+    with pytest.raises(ConfigError, match="--login-deadline: expected a number of seconds"):
+        ip_server_run(args("ip-server", "run", "--login-deadline", "0"))
 
 
 def smsemu(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -27,6 +27,7 @@ from .file import (
     MSISDN,
     PIN,
     RATE,
+    SECONDS,
     CompanionEntry,
     Config,
     ControlSettings,
@@ -182,6 +183,7 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         burst=option(args, "--burst", BURST, d.burst),
         history_days=option(args, "--history-days", DAYS, d.history_days),
         history_count=option(args, "--history-count", COUNT, d.history_count),
+        login_deadline=option(args, "--login-deadline", SECONDS, d.login_deadline),
     )
     return IpServerRun(
         server,
