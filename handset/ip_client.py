@@ -104,7 +104,7 @@ class IpClient(Protocol):
     def ping(self) -> Deferred[None]:
         return self._request(*self.session.ping())
 
-    def push_subscribe(self) -> Deferred[None]:
+    def push_subscribe(self) -> Deferred[wire.LoginOk]:
         """Make this connection the device's push channel (instead of a login)."""
         return self._request(*self.session.push_subscribe(self.device, self.secret))
 
@@ -186,6 +186,10 @@ class IpClient(Protocol):
     def _handle(self, event: Event) -> None:
         if isinstance(event, wire.Feedback):
             self._feedback(event)
+        elif isinstance(event, wire.Challenge):
+            proof = self.session.answer(event)
+            if proof is not None:
+                self._write(proof)
         elif isinstance(event, wire.Ok | wire.Pong):
             d = self._pending.pop(event.id, None)
             if d is not None:

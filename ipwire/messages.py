@@ -26,6 +26,7 @@ from .validators import (
     integer,
     millis,
     number,
+    octets,
     optional,
     optional_request_id,
     request_id,
@@ -169,10 +170,23 @@ def _from_server(cls: M) -> M:
 @_from_device
 @dataclass(frozen=True, slots=True)
 class Login(Message):
+    """Log in as ``device``: the server answers ``challenge``, the device
+    ``login_proof`` (ipwire.proof); the secret never crosses the wire."""
+
     TYPE: ClassVar[str] = "login"
     id: RequestId = field(metadata=_v(request_id))
     device: str = field(metadata=_v(device_id))
-    secret: str = field(metadata=_v(text(256)))
+    nonce: str = field(metadata=_v(octets(16, 64)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class LoginProof(Message):
+    """The answer to ``challenge``: ClientProof, 32 octets, with the login's id."""
+
+    TYPE: ClassVar[str] = "login_proof"
+    id: RequestId = field(metadata=_v(request_id))
+    proof: str = field(metadata=_v(octets(32, 32)))
 
 
 @_from_device
@@ -214,12 +228,26 @@ class Ping(Message):
 
 @_from_server
 @dataclass(frozen=True, slots=True)
+class Challenge(Message):
+    """The server's nonce for the login (or push_subscribe) ``id``."""
+
+    TYPE: ClassVar[str] = "challenge"
+    id: RequestId = field(metadata=_v(request_id))
+    nonce: str = field(metadata=_v(octets(16, 64)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
 class LoginOk(Message):
+    """Logged in; ``signature`` (ServerSignature) proves the server knows the
+    device's secret too.  A push channel gets it as well."""
+
     TYPE: ClassVar[str] = "login_ok"
     id: RequestId = field(metadata=_v(request_id))
     device: str = field(metadata=_v(device_id))
     msisdn: str = field(metadata=_v(number))
     account: str = field(metadata=_v(text(256)))
+    signature: str = field(metadata=_v(octets(32, 32)))
 
 
 @_from_server
@@ -319,7 +347,7 @@ class PushSubscribe(Message):
     TYPE: ClassVar[str] = "push_subscribe"
     id: RequestId = field(metadata=_v(request_id))
     device: str = field(metadata=_v(device_id))
-    secret: str = field(metadata=_v(text(256)))
+    nonce: str = field(metadata=_v(octets(16, 64)))
 
 
 @_from_device

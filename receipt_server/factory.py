@@ -17,7 +17,8 @@ from twisted.python.failure import Failure
 
 from ipwire import wire
 from ipwire.ratelimit import RateLimiter
-from ipwire.server_session import Identity, State
+from ipwire.server_session import LOGIN_DEADLINE, Identity, State
+from txkit.lockout import Lockout
 from txkit.pcapng import StreamTap
 from txkit.throttle import Throttle
 from txkit.watchers import Watchers
@@ -54,20 +55,26 @@ class ReceiptServerFactory(Factory):
         query_timeout: float = DEFAULT_QUERY_TIMEOUT,
         results_ttl: timedelta = RESULTS_TTL,
         metrics: IpMetrics | None = None,
+        login_deadline: float = LOGIN_DEADLINE,
     ) -> None:
         self.store = store
         self.clock = clock
+        #: Seconds a new connection has to log in (ipwire.server_session).
+        self.login_deadline = login_deadline
         #: Where the connections' bytes are captured (``smsemu up --pcap``), if anywhere.
         self.tap: StreamTap | None = None
         self.limiter = RateLimiter(rate, burst)
         #: What a peer's junk makes the server log: a line per kind and
         #: source, then a count each 10 s.
         self.peer_log = Throttle(log, clock=clock)
+        #: Bad logins lock the device id and the source address out (txkit.lockout).
+        self.lockout = Lockout()
         self.retention = retention or Retention()
         self.sessions = Sessions()
         self.stopped = False  # stop_timers: the server is stopping
         self.metrics = metrics or IpMetrics()
         self.metrics.sessions = self.sessions
+        self.metrics.locked = lambda: self.lockout.locked(float(clock.seconds()))
         self.relay = RelayRunner(
             store,
             clock,

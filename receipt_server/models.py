@@ -46,8 +46,10 @@ class Device(Base):
     msisdn: Mapped[str] = mapped_column(String(32), index=True)
     account: Mapped[str] = mapped_column(String(256), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    #: SHA-256 of the secret, hex: a stolen database does not let anyone log in.
-    secret_hash: Mapped[str] = mapped_column(String(64))
+    #: The login verifier of ipwire.proof (StoredKey, ServerKey), hex: a stolen
+    #: database does not let anyone log in.
+    stored_key: Mapped[str] = mapped_column(String(64))
+    server_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     #: X25519, 32 raw octets: other devices of the account seal query results to it.
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -24,7 +24,9 @@ T = TypeVar("T")
 class Repository(Protocol):
     """What the server needs of its storage (``ReceiptStore`` is one)."""
 
-    def authenticate(self, device_id: str, secret: str) -> Deferred[Identity | None]: ...
+    def authenticate(
+        self, device_id: str, message: bytes, presented: bytes
+    ) -> Deferred[tuple[Identity, bytes] | None]: ...
 
     def add_feedback(
         self,

@@ -131,6 +131,7 @@ class ReceiptStore:
         # Devices and authentication.
         self.register_device = devices.register_device
         self.authenticate = devices.authenticate
+        self.knows = devices.knows
         self.device = devices.device
         self.unbind = devices.unbind
         self.revoked_among = devices.revoked_among

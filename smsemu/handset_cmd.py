@@ -134,6 +134,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--burst", help="requests a device may make at once (100)")
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
+    p.add_argument("--login-deadline", help="seconds a new connection has to log in (10)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     logs.add_options(p)
     p.set_defaults(run=_run_ip_server)
@@ -560,6 +561,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             rate=run.server.rate,
             burst=run.server.burst,
             retention=run.server.retention(),
+            login_deadline=run.server.login_deadline,
             metrics_address=run.metrics,
         )
         running.start(service)

@@ -137,6 +137,7 @@ def run_up(args: argparse.Namespace) -> int:
             burst=ip_server.burst,
             retention=ip_server.retention(),
             query_timeout=ip_server.query_timeout,
+            login_deadline=ip_server.login_deadline,
         )
         running.start(ip)
         store, listening = ip.store, ip.listening
@@ -238,7 +239,7 @@ async def provision(
     credentials = await deferToThread(Credentials.load, path)
     kind = "phone" if companion is None else "companion"
     if credentials is not None:
-        known = await store.authenticate(credentials.device_id, credentials.secret)
+        known = await store.knows(credentials.device_id, credentials.secret)
         if known is None or known.msisdn != msisdn or known.kind != kind:
             # A new IP database (another --database-url, say): register again.
             log.warning("%s: the IP server does not know %s; registering anew", msisdn, path)

@@ -26,7 +26,7 @@ configuration file (--config FILE, TOML; an option given overrides its key):
 UP_TABLES = (
     SMSC_TABLES
     + """\
-  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout
+  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout, login_deadline
   [control]       listen (the handsets' control API)
   [[handset]]     msisdn, imsi, carrier, receipts, ip_path, read_on_view (one per phone)
   [[companion]]   msisdn, name, auto_login (an IP-only device of a phone's account)

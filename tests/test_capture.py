@@ -286,7 +286,15 @@ def test_smsemu_demo_pcap_shows_every_message_and_ip_frame_decoded(tmp_path: Pat
     assert all(row[1] for row in delivers if row[0] == "0")  # every SMS-DELIVER has its text
     assert any(row[0] == "2" for row in delivers)  # and the status reports are there
     types = {row[0] for row in fields(pcap, "smsemu_ip", "smsemu_ip.type") if row[0]}
-    assert {"login", "login_ok", "history_put", "response", "feedback"} <= types
+    assert {
+        "login",
+        "challenge",
+        "login_proof",
+        "login_ok",
+        "history_put",
+        "response",
+        "feedback",
+    } <= types
     assert_clean(pcap)
 
 

@@ -97,6 +97,7 @@ burst = 10
 history_days = 7
 history_count = 0
 query_timeout = 2.5
+login_deadline = 4
 
 [control]
 listen = "tcp:7390"
@@ -161,7 +162,7 @@ def test_every_table_and_key_into_its_dataclass(tmp_path: Path) -> None:
         "fail_delivery", 3, 42, 1.5,
     )  # fmt: skip
     assert config.ip_server == IpServerSettings(
-        "tcp:7302:interface=127.0.0.1", 5.0, 10, 7.0, 0, 2.5
+        "tcp:7302:interface=127.0.0.1", 5.0, 10, 7.0, 0, 2.5, 4.0
     )
     assert not config.ip_server.retention().keeps
     assert config.control == ControlSettings("tcp:7390:interface=127.0.0.1")
@@ -221,6 +222,7 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[ip_server]\nrate = 0\n", "ip_server.rate", "> 0"),
         ("[ip_server]\nhistory_count = 1.5\n", "ip_server.history_count", "a whole number"),
         ("[ip_server]\nquery_timeout = 0\n", "ip_server.query_timeout", "seconds > 0"),
+        ('[ip_server]\nlogin_deadline = "soon"\n', "ip_server.login_deadline", "seconds > 0"),
         ("[control]\nport = 1\n", "control.port", "unknown key"),
         ("[limits]\nsmtp = 5\n", "limits.smtp", "unknown key"),
         ("[limits]\nconnections = 0\n", "limits.connections", "got 0"),
@@ -377,12 +379,17 @@ def test_ip_server_run_options() -> None:
     assert run.metrics == "tcp:7183:interface=127.0.0.1"
     run = ip_server_run(
         args("ip-server", "run", "--listen", "0", "--rate", "2", "--burst", "3",
-             "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://")
+             "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://",
+             "--login-deadline", "2.5")
     )  # fmt: skip
-    assert run.server == IpServerSettings("tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4)
+    assert run.server == IpServerSettings(
+        "tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4, login_deadline=2.5
+    )
     assert run.database_url == "sqlite://"
     with pytest.raises(ConfigError, match="--burst: expected a whole number 1 or more, got 0"):
         ip_server_run(args("ip-server", "run", "--burst", "0"))
+    with pytest.raises(ConfigError, match="--login-deadline: expected a number of seconds"):
+        ip_server_run(args("ip-server", "run", "--login-deadline", "0"))
 
 
 def smsemu(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -32,7 +32,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.web.resource import Resource
 from twisted.web.server import Request
 
-from .lockout import BindLockout
+from .lockout import Lockout
 
 #: What the lockout counts wrong tokens against, besides the address.
 _REALM = "api-token"
@@ -82,7 +82,7 @@ class TokenGuard(Resource):
         *,
         open: frozenset[bytes] = frozenset(),
         where: str = "the URL printed at start",
-        lockout: BindLockout | None = None,
+        lockout: Lockout | None = None,
     ) -> None:
         super().__init__()
         self.root = root
@@ -90,7 +90,7 @@ class TokenGuard(Resource):
         self.clock = clock
         self.open = open
         self.where = where
-        self.lockout = lockout or BindLockout(free=5, longest=60.0)
+        self.lockout = lockout or Lockout(free=5, longest=60.0)
 
     def getChildWithDefault(self, path: bytes, request: Any) -> Resource:
         refusal = None if path in self.open else self.refusal(request)

@@ -24,7 +24,7 @@ from pdu import SmsSubmit
 from smpp34 import pdu as p
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
-from txkit.lockout import BindLockout
+from txkit.lockout import Lockout
 
 from ..esme_door import EsmeDoor
 from ..models import MessageState
@@ -98,7 +98,7 @@ class SmppGateway:
         self.clock = clock
         self.metrics = SmppMetrics()
         self.sessions = Sessions(config.accounts)
-        self.lockout = BindLockout()
+        self.lockout = Lockout()
         self.outbox = Outbox(door, self.sessions, clock, self.metrics)
         self.metrics.watch(
             self.sessions, self.outbox, config.window, lambda: self.lockout.locked(clock.seconds())

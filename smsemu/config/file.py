@@ -23,6 +23,7 @@ from handset.at_lines import MODES, AtSettings
 from handset.phone import PhoneError, number_of, owner_of
 from handset.sim import Sim
 from handset.store import IpPath
+from ipwire.server_session import LOGIN_DEADLINE
 from pdu import PDUError
 from pdu.message_number import Carrier
 from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_RATE
@@ -129,6 +130,7 @@ class IpServerSettings:
     history_days: float = defaults.HISTORY_DAYS
     history_count: int = defaults.HISTORY_COUNT
     query_timeout: float = DEFAULT_QUERY_TIMEOUT
+    login_deadline: float = LOGIN_DEADLINE  # seconds a new connection has to log in
 
     def retention(self) -> Retention:
         return Retention(timedelta(days=self.history_days), self.history_count)
@@ -275,6 +277,7 @@ def _ip_server(table: Table) -> IpServerSettings:
         history_days=table.take("history_days", DAYS, d.history_days),
         history_count=table.take("history_count", COUNT, d.history_count),
         query_timeout=table.take("query_timeout", SECONDS, d.query_timeout),
+        login_deadline=table.take("login_deadline", SECONDS, d.login_deadline),
     )
     table.done()
     return settings

@@ -34,7 +34,7 @@ from .file import (
     IpServerSettings,
     load,
 )
-from .values import ADDRESS, DATABASE_URL, ENDPOINT, ConfigError, Kind, Wrong
+from .values import ADDRESS, DATABASE_URL, ENDPOINT, SECONDS, ConfigError, Kind, Wrong
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -182,6 +182,7 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         burst=option(args, "--burst", BURST, d.burst),
         history_days=option(args, "--history-days", DAYS, d.history_days),
         history_count=option(args, "--history-count", COUNT, d.history_count),
+        login_deadline=option(args, "--login-deadline", SECONDS, d.login_deadline),
     )
     return IpServerRun(
         server,
