@@ -16,9 +16,11 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Select, func, select
 from twisted.internet.defer import Deferred
 
+from . import subscriptions
 from .models import MESSAGE, SUBSCRIBER, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
+from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +84,17 @@ class QueueRepository(Protocol):
 
     def counts(self) -> tuple[int, int]:
         """Transactions and operations committed so far."""
+
+    def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
+        """The AuC's entry for ``imsi`` (``smsc.subscriptions``), as committed now."""
+
+    def subscriptions(self) -> Deferred[list[Provisioned]]: ...
+
+    def provision(self, sub: Provisioned) -> Deferred[Provisioned]:
+        """Store ``sub``; fires with what was stored once committed."""
+
+    def advance_sqn(self, imsi: str, sqn: int) -> None:
+        """SQN_HE of ``imsi`` moved on (in a later batch: see ``radiolink.auth``)."""
 
 
 def naive_utc(when: datetime) -> datetime:
@@ -227,3 +240,17 @@ class SqlQueueRepository:
 
     def counts(self) -> tuple[int, int]:
         return self.writer.batches, self.writer.operations
+
+    def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
+        return self.writer.call(lambda conn: subscriptions.find(conn, imsi))
+
+    def subscriptions(self) -> Deferred[list[Provisioned]]:
+        return self.writer.call(subscriptions.every)
+
+    def provision(self, sub: Provisioned) -> Deferred[Provisioned]:
+        now = datetime.now(UTC)
+        return self.writer.call(lambda conn: subscriptions.provision(conn, sub, now))
+
+    def advance_sqn(self, imsi: str, sqn: int) -> None:
+        d = self.writer.call(lambda conn: subscriptions.advance(conn, imsi, sqn), lazy=True)
+        d.addErrback(lambda f: log.warning("SQN of %s not stored: %s", imsi, f.getErrorMessage()))

@@ -36,6 +36,7 @@ from smsc.smpp import receipt
 from smsc.smpp.faults import FaultRule
 from smsc.smpp.gateway import EsmeAccount, SmppConfig
 from smsemu.network import provision, report_reads
+from smsemu.subscribers import provision_handset
 
 from .netfix import ClockedReactor, clock_at_now, handset, stop
 
@@ -619,6 +620,7 @@ async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path
     ip.startService()
     assert ip.store is not None and ip.listening is not None and service.gateway is not None
     report_reads(ip.listening.factory, service.gateway)
+    await provision_handset(service, tmp_path / "phone", PHONE)  # its SIM
     phone_service = HandsetService(
         PHONE,
         tmp_path / "phone",

@@ -3,7 +3,8 @@
 
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
-``[ip_server]``, ``[control]``, ``[[handset]]`` and ``[[companion]]``.
+``[ip_server]``, ``[control]``, ``[[handset]]``, ``[[companion]]`` and
+``[[subscriber]]``.
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -24,10 +25,12 @@ from handset.sim import Sim
 from handset.store import IpPath
 from pdu import PDUError
 from pdu.message_number import Carrier
+from radiolink.auth import keys_from_hex
 from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_RATE
 from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
+from smsc.subscriptions import Provisioned
 
 from .. import defaults
 from .smpp import default_smpp, smpp
@@ -101,6 +104,8 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    #: Attach anyone as any number, without SIM authentication (docs/radio-link.md).
+    open_attach: bool = False
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -109,6 +114,7 @@ class SmscSettings:
             unknown_recipient=self.unknown_recipient,
             default_validity=timedelta(hours=self.validity),
             zone=zone_of_now(),
+            open_attach=self.open_attach,
         )
 
 
@@ -188,6 +194,8 @@ class Config:
     control: ControlSettings = ControlSettings()
     handsets: tuple[HandsetEntry, ...] = ()
     companions: tuple[CompanionEntry, ...] = ()
+    #: ``[[subscriber]]``: SIMs the SMSC is provisioned with at start.
+    subscribers: tuple[Provisioned, ...] = ()
 
 
 def load(path: Path) -> Config:
@@ -214,6 +222,7 @@ def load(path: Path) -> Config:
         control=_control(top.table("control")),
         handsets=tuple(handset(t) for t in top.tables("handset")),
         companions=tuple(companion(t) for t in top.tables("companion")),
+        subscribers=tuple(subscriber(t) for t in top.tables("subscriber")),
     )
     top.done()
     return config
@@ -230,6 +239,7 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        open_attach=table.take("open_attach", BOOLEAN, d.open_attach),
     )
     table.done()
     return settings
@@ -271,6 +281,33 @@ def handset(table: Table) -> HandsetEntry:
     )
     table.done()
     return entry
+
+
+def _hex_key(value: object) -> str:
+    text = STRING.check(value)
+    try:
+        if len(bytes.fromhex(text)) == 16:
+            return text
+    except ValueError:
+        pass
+    raise Wrong("")
+
+
+HEX_KEY: Kind[str] = Kind("32 hex digits (16 octets), as a string", _hex_key)
+IMSI: Kind[str] = Kind("an IMSI of 6 to 15 digits, as a string", _digits(6, 15))
+
+
+def subscriber(table: Table) -> Provisioned:
+    """A ``[[subscriber]]``: a SIM a rig holds (``ki`` and ``opc`` or ``op``,
+    in hex), provisioned in the SMSC at start."""
+    msisdn = table.need("msisdn", MSISDN)
+    imsi = table.need("imsi", IMSI)
+    ki = table.need("ki", HEX_KEY)
+    opc, op = table.take("opc", HEX_KEY, None), table.take("op", HEX_KEY, None)
+    if (opc is None) == (op is None):
+        raise table.error(table.path, "expected one of opc and op (32 hex digits each)")
+    table.done()
+    return Provisioned(imsi, "+" + msisdn.lstrip("+"), keys_from_hex(ki, opc, op))
 
 
 def _path(text: str | None) -> Path | None:
