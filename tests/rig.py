@@ -43,13 +43,14 @@ class Rig:
     msisdn: str
     imsi: str = "001010000000001"
     keys: Keys | None = None  # its SIM's; None: a SIM that cannot authenticate
+    sqn: int = 0  # SQN_MS, the highest sequence number its SIM accepted
     sock: socket.socket = field(init=False)
     ms: MsLink = field(init=False)
     backlog: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
-        self.ms = MsLink(self.imsi, self.msisdn, self.keys)
+        self.ms = MsLink(self.imsi, self.msisdn, self.keys, self.sqn)
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
