@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Select, func, select
 from twisted.internet.defer import Deferred
 
 from . import subscriptions
+from .auc_batch import AucBatch
 from .models import MESSAGE, SUBSCRIBER, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
@@ -168,6 +169,7 @@ class SqlQueueRepository:
 
     def __init__(self, writer: BatchWriter) -> None:
         self.writer = writer
+        self.auc = AucBatch(writer)
 
     def load(self) -> Backlog:
         with self.writer.engine.connect() as conn:
@@ -242,7 +244,7 @@ class SqlQueueRepository:
         return self.writer.batches, self.writer.operations
 
     def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
-        return self.writer.call(lambda conn: subscriptions.find(conn, imsi))
+        return self.auc.lookup(imsi)
 
     def subscriptions(self) -> Deferred[list[Provisioned]]:
         return self.writer.call(subscriptions.every)
@@ -252,5 +254,4 @@ class SqlQueueRepository:
         return self.writer.call(lambda conn: subscriptions.provision(conn, sub, now))
 
     def advance_sqn(self, imsi: str, sqn: int) -> None:
-        d = self.writer.call(lambda conn: subscriptions.advance(conn, imsi, sqn), lazy=True)
-        d.addErrback(lambda f: log.warning("SQN of %s not stored: %s", imsi, f.getErrorMessage()))
+        self.auc.advance(imsi, sqn)

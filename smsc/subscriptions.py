@@ -9,6 +9,7 @@ one provisioned meanwhile by another process is known at once.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,11 @@ def _provisioned(row: Any) -> Provisioned:
     return Provisioned(row.imsi, row.msisdn, Keys(bytes(row.k), bytes(row.opc)), row.sqn)
 
 
+def rows_to_provisioned(rows: Iterable[Any]) -> list[Provisioned]:
+    """Rows of ``subscription`` as ``Provisioned``."""
+    return [_provisioned(r) for r in rows]
+
+
 def find(conn: Connection, imsi: str) -> Provisioned | None:
     row = conn.execute(select(SUBSCRIPTION).where(SUBSCRIPTION.c.imsi == imsi)).first()
     return None if row is None else _provisioned(row)
@@ -85,9 +91,3 @@ def provision(conn: Connection, sub: Provisioned, now: datetime) -> Provisioned:
         )
     )
     return sub
-
-
-def advance(conn: Connection, imsi: str, sqn: int) -> None:
-    """SQN_HE moved to ``sqn`` (never back: another SMSC may be ahead)."""
-    table = SUBSCRIPTION
-    conn.execute(table.update().where(table.c.imsi == imsi, table.c.sqn < sqn).values(sqn=sqn))
