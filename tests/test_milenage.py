@@ -173,3 +173,32 @@ def test_only_the_right_key_answers(
     if other != k:
         wrong = auth.answer(auth.Keys(k=other, opc=opc_), rand, ch.autn, 0)
         assert wrong.failure is auth.Failure.MAC_FAILURE
+
+
+def test_the_worked_example_of_the_docs_is_what_the_code_sends() -> None:
+    """docs/radio-link.md shows a rig the octets of one attach; they must be
+    the ones smsemu computes (test set 1's K, OPc and RAND, SQN 1)."""
+    from pathlib import Path
+
+    from radiolink import frames as lk
+
+    doc = " ".join((Path(__file__).parent.parent / "docs" / "radio-link.md").read_text().split())
+
+    def spaced(octets: bytes) -> str:
+        return " ".join(f"{o:02X}" for o in octets)
+
+    set1 = auth.Keys(bytes.fromhex(SETS[0][0]), bytes.fromhex(SETS[0][5]))
+    rand = bytes.fromhex(SETS[0][1])
+    ch = auth.challenge(set1, rand, sqn=1)
+    answer = auth.answer(set1, rand, ch.autn, sqn_ms=0)
+    assert answer.res is not None
+    request = lk.encode_frame(lk.AuthRequest(rand, ch.autn))
+    assert spaced(request[:3]) in doc and spaced(rand) in doc
+    assert spaced(ch.autn[:6]) + " " in doc and spaced(ch.autn[8:]) + " " in doc
+    assert spaced(lk.encode_frame(lk.AuthResponse(answer.res))) in doc
+    refused = auth.answer(set1, rand, ch.autn, sqn_ms=5)
+    assert refused.auts is not None
+    failure = lk.encode_frame(lk.AuthFailure(auth.Failure.SYNCH_FAILURE, refused.auts))
+    assert spaced(failure[:4]) in doc and spaced(refused.auts[6:]) in doc
+    attach = lk.encode_frame(lk.Attach("001010000000001", "+15550001001"))
+    assert spaced(attach[:4]) in doc and spaced(attach[4:20]) in doc and spaced(attach[20:]) in doc

@@ -156,3 +156,19 @@ def test_the_admin_api_provisions_and_lists_without_secrets(tmp_path: Path) -> N
         rig.close()
     finally:
         assert smsc.terminate() == 0
+
+
+def test_a_rigs_sim_from_the_config_attaches(tmp_path: Path) -> None:
+    config = tmp_path / "net.toml"
+    config.write_text(
+        f"[[subscriber]]\nmsisdn = '{RIG}'\nimsi = '001010000007007'\nki = '{K}'\nop = '{OP}'\n"
+    )
+    smsc = SmscProcess(["--data-dir", str(tmp_path / "data"), "--config", str(config)])
+    try:
+        rig = Rig(
+            smsc.link_port, RIG, "001010000007007", Keys(bytes.fromhex(K), bytes.fromhex(OPC))
+        )
+        assert rig.attach() == "+15550000000"
+        rig.close()
+    finally:
+        assert smsc.terminate() == 0
