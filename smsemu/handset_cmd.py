@@ -416,11 +416,15 @@ def _run(args: argparse.Namespace) -> int:
             )
             return 2
     sim = None
-    if not run.companion:
+    if not run.companion and directory.is_dir():  # not a directory: said at start
+        profile = directory / PROFILE_FILE
         try:
-            sim = SimProfile.load(directory / PROFILE_FILE)
+            sim = SimProfile.load(profile)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: {profile}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     settings = None
     if run.carrier is not None or run.receipts is not None:

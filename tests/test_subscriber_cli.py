@@ -172,3 +172,15 @@ def test_a_rigs_sim_from_the_config_attaches(tmp_path: Path) -> None:
         rig.close()
     finally:
         assert smsc.terminate() == 0
+
+
+def test_handset_run_refuses_a_broken_sim_profile_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "sim.json").write_text('{"imsi": "001010000007007", "k": "zz"}')
+    done = subprocess.run(
+        [sys.executable, "-m", "smsemu", "handset", "run", "--msisdn", RIG,
+         "--smsc", "127.0.0.1:1", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=TIMEOUT * 4, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {tmp_path / 'sim.json'}: not a SIM profile")
+    assert done.stderr.count("\n") == 1
