@@ -64,6 +64,7 @@ from .read_sync import ReadSync
 from .receipts import Receipts
 from .sealed import DeviceKey
 from .search import HistorySearch
+from .sim import SimCard
 from .store import (
     ConversationView,
     HandsetStore,
@@ -99,6 +100,8 @@ class Phone:
     """One emulated handset: see the module docstring for what it promises.
 
     ``smsc`` is the radio link's (host, port); ``ip`` connects the IP session.
+    ``sim`` holds the keys that answer the SMSC's challenge at attach (None:
+    a SIM that cannot, which only an open SMSC attaches).
     Either may be None (a phone with no IP server; a companion device, which
     has no SIM, has no ``smsc``).  ``settings`` None keeps what the store has.
     ``fragment_ttl`` and ``consumed_ttl``: see ``handset.inbox``.
@@ -128,6 +131,7 @@ class Phone:
         push: PushConnector | None = None,
         auto_login: bool = True,
         capacity: int | None = None,
+        sim: SimCard | None = None,
     ) -> None:
         self.imsi = imsi
         self.msisdn = number_of(msisdn)
@@ -148,7 +152,7 @@ class Phone:
                           on_down=self._ip_down, auto_login=auto_login)  # fmt: skip
         self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
-        self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox,
+        self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox, sim=sim,
                                 on_up=self._attached, on_down=self._detached)  # fmt: skip
         self._outbox = Outbox(ctx, lambda: self._radio.current, Backoff(*backoff))
         self._ip_path = IpMessages(ctx, self._session, self._outbox, self._ip.backoff,

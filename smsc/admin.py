@@ -1,7 +1,7 @@
 """The SMSC's HTTP admin API (documented in docs/admin-api.md).
 
 GET / (an index of links, for the printed URL opened in a browser),
-GET /subscribers, GET /messages (filters: state, originator, recipient, kind,
+GET and POST /subscribers, GET /messages (filters: state, originator, recipient, kind,
 after, limit), GET /messages/ID, GET /metrics (Prometheus text format),
 GET /capture?seconds=N (a pcapng of the next N seconds, ``capture_page``).
 Every route but /metrics (by default) needs the API token (``txkit.bearer``,
@@ -24,6 +24,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
+from radiolink.auth import keys_from_hex
 from txkit.numbers import whole
 from txkit.prometheus import MetricsPage, Registry
 
@@ -31,6 +32,7 @@ from .capture_page import CapturePage
 from .core import Smsc
 from .models import MessageKind, MessageState
 from .repository import MessageQuery
+from .subscriptions import Provisioned
 
 MAX_LIMIT = 1000
 
@@ -85,19 +87,71 @@ class _Leaf(Resource):
 
 
 class Subscribers(_Leaf):
-    def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", b"application/json")
-        body = [
-            {
-                "msisdn": s.msisdn,
-                "imsi": s.imsi,
-                "attached": self.smsc.radio.is_attached(s.msisdn),
-                "memory_full": s.memory_full,
-                "queued": len(s.queue),
-            }
-            for s in sorted(self.smsc.stations.values(), key=lambda s: s.msisdn)
-        ]
-        return json.dumps(body).encode()
+    """GET: every number the SMSC knows, attached or provisioned, without
+    secrets.  POST: provision a SIM (``smsc.subscriptions``); the answer
+    carries K and OPc, the one time they are shown."""
+
+    def render_GET(self, request: Request) -> int:
+        def done(provisioned: list[Provisioned]) -> None:
+            subs = {p.msisdn: p for p in provisioned}
+            stations = self.smsc.stations
+            body = []
+            for msisdn in sorted(subs.keys() | stations.keys()):
+                s, p = stations.get(msisdn), subs.get(msisdn)
+                imsi = p.imsi if p is not None else s.imsi if s is not None else None
+                body.append({
+                    "msisdn": msisdn,
+                    "imsi": imsi,
+                    "attached": self.smsc.radio.is_attached(msisdn),
+                    "memory_full": s is not None and s.memory_full,
+                    "queued": len(s.queue) if s is not None else 0,
+                    "provisioned": p is not None,
+                    "sqn": p.sqn if p is not None else None,
+                })  # fmt: skip
+            _write_json(request, 200, body)
+
+        d = self.smsc.store.subscriptions()
+        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        return NOT_DONE_YET
+
+    def render_POST(self, request: Request) -> int:
+        try:
+            sub = _subscription(request.content.read() if request.content else b"")
+        except ValueError as exc:
+            _write_json(request, 400, {"error": str(exc)})
+            return NOT_DONE_YET
+
+        def done(stored: Provisioned) -> None:
+            _write_json(request, 201, {
+                "imsi": stored.imsi, "msisdn": stored.msisdn, "sqn": stored.sqn,
+                "k": stored.keys.k.hex().upper(), "opc": stored.keys.opc.hex().upper(),
+            })  # fmt: skip
+
+        d = self.smsc.store.provision(sub)
+        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        return NOT_DONE_YET
+
+
+def _subscription(body: bytes) -> Provisioned:
+    """A POST /subscribers body: ``{"imsi", "msisdn", "k"?, "opc"? or "op"?}``,
+    K and OPc in hex, generated when not given."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = sorted(set(data) - {"imsi", "msisdn", "k", "opc", "op"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} (known: imsi, msisdn, k, opc, op)")
+    for name in ("imsi", "msisdn"):
+        if not isinstance(data.get(name), str):
+            raise ValueError(f"{name}: expected a string")
+    for name in ("k", "opc", "op"):
+        if name in data and not isinstance(data[name], str):
+            raise ValueError(f"{name}: expected a string of hex digits")
+    keys = keys_from_hex(data.get("k"), data.get("opc"), data.get("op"))
+    return Provisioned(data["imsi"], data["msisdn"], keys)
 
 
 def _arg(request: Request, name: str) -> str | None:
@@ -175,6 +229,15 @@ def smsc_metrics(smsc: Smsc) -> Registry:
         ("protocol_errors_total", "malformed or unexpected frames", "protocol_errors"),
     ):
         reg.counter(f"smsemu_{name}", help_, read=partial(getattr, m, field))
+    reg.counter(
+        "smsemu_radio_attaches_total", "attaches accepted", read=partial(getattr, m, "attaches")
+    )
+    reg.counter(
+        "smsemu_radio_attach_refused_total",
+        "attaches refused: no such subscription, or it failed authentication",
+        ["reason"],
+        read=lambda: {(reason,): n for reason, n in m.attach_refused.items()},
+    )
     reg.gauge("smsemu_queue_depth", "messages waiting for their recipient", read=smsc.queue_depth)
     reg.gauge(
         "smsemu_attached_subscribers",

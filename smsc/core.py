@@ -57,6 +57,9 @@ class SmscConfig:
     expiry_sweep: float = 1.0
     #: The zone of TP-SCTS and TP-DT.
     zone: tzinfo = UTC
+    #: Accept any ATTACH, as any number, with no SIM authentication (for rigs
+    #: that cannot do MILENAGE); off: only subscriptions, by UMTS AKA.
+    open_attach: bool = False
 
 
 class Smsc:
@@ -107,6 +110,7 @@ class Smsc:
         for call in [self._sweeper, *self.delivery.timers()]:
             if call is not None and call.active():
                 call.cancel()
+        self.radio.peer_log.stop()
 
     def watch(self, fn: Watcher) -> None:
         """Call ``fn(event, details)`` on each state change (for the demo, tests, logs)."""

@@ -439,6 +439,7 @@ def _session(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
+    from handset.sim import PROFILE_FILE, SimProfile
     from handset.store import Settings
 
     from . import traffic
@@ -471,6 +472,17 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    sim = None
+    if not run.companion and directory.is_dir():  # not a directory: said at start
+        profile = directory / PROFILE_FILE
+        try:
+            sim = SimProfile.load(profile)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: {profile}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     settings = None
     if run.carrier is not None or run.receipts is not None:
         settings = Settings(
@@ -494,14 +506,23 @@ def _run(args: argparse.Namespace) -> int:
             companion=run.companion,
             watchers=traffic.phone(run.owner),
             at=run.at,
+            sim=sim,
         )
         running.start(service)
         service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
         running.watch(service.ready)  # its store that cannot be used, say
         phone = await service.opened()  # its AT port open, to print where
         what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
+        no_sim = []
+        if sim is None and not run.companion:
+            no_sim.append(
+                f"handset: WARNING: no SIM profile ({directory / PROFILE_FILE}): only an SMSC "
+                f"in open mode attaches it (`smsemu subscriber add --msisdn {run.msisdn} "
+                f"--handset-dir {directory}` provisions one)"
+            )
         return [
             f"handset: {what}, store in {directory}",
+            *no_sim,
             *at_lines(service.msisdn, phone.at),
             f"handset: control API on {control.url}",
         ]

@@ -43,6 +43,7 @@ from .config import Config, options
 from .serve import Running, serve
 from .startup import Origins, api_token, database_url, kept_secret, network_origins
 from .startup import data_dir as make_dir
+from .subscribers import provision_handset
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +82,24 @@ def _esme_password(data_dir: Path, where: str) -> str:
     return kept_secret(data_dir / ESME_PASSWORD_FILE, lambda: password(8), where)
 
 
+#: What ``smsemu smsc`` and ``up`` say (and log) when the radio link is open.
+OPEN_ATTACH_WARNING = (
+    "smsc: WARNING: open attach: any handset may attach as any number, "
+    "without SIM authentication (--open-attach)"
+)
+
+
 def _smsc_lines(service: SmscService) -> list[str]:
+    auth = "open (no SIM authentication)" if service.config.open_attach else "MILENAGE"
     lines = [
-        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port}",
+        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port} "
+        f"(attach: {auth})",
         f"smsc: admin API on {service.admin_url}",
         f"smsc: database {safe_url(service.database_url)}",
     ]
+    if service.config.open_attach:
+        log.warning("%s", OPEN_ATTACH_WARNING)
+        lines.append(OPEN_ATTACH_WARNING)
     if service.smpp_address is not None:
         lines.append(f"smsc: SMPP on {service.host(service.smpp_port)}:{service.smpp_port}")
         for account in service.smpp_config.accounts:
@@ -110,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
         service = build_smsc(config, origins, **capture)
         running.start(service)
         watch_smsc(service)
+        await provision_config(service, config)
         return _smsc_lines(service)
 
     return serve(start, origins)
@@ -153,17 +167,23 @@ def run_up(args: argparse.Namespace) -> int:
         control = ControlService(phones, config.control.listen, token=smsc.admin_token)
         running.start(control)
         lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
+        await provision_config(smsc, config)
+        rigs = {s.msisdn: s for s in config.subscribers}
         for entry in config.handsets:
             directory = handset_dir(data_dir, entry.msisdn)
             credentials = await provision(store, entry.msisdn, directory)
+            rig = rigs.get("+" + entry.msisdn.lstrip("+"))
+            sim = await provision_handset(smsc, directory, entry.msisdn, entry.imsi,
+                                          rig.keys if rig is not None else None)  # fmt: skip
             service = HandsetService(
                 entry.msisdn,
                 directory,
                 smsc=("127.0.0.1", smsc.link_port),
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
-                imsi=entry.imsi,
+                imsi=sim.imsi,
                 at=entry.at_settings(),
+                sim=sim,
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
@@ -198,6 +218,13 @@ def run_up(args: argparse.Namespace) -> int:
         return lines
 
     return serve(start, origins)
+
+
+async def provision_config(service: SmscService, config: Config) -> None:
+    """The ``[[subscriber]]`` SIMs of the config, in the SMSC's subscriptions."""
+    assert service.smsc is not None
+    for sub in config.subscribers:
+        await service.smsc.store.provision(sub)
 
 
 def watch_smsc(service: SmscService) -> None:

@@ -78,7 +78,7 @@ def test_every_leg_is_decoded_by_wireshark_down_to_the_text(
     tmp_path: Path, listener: socket.socket
 ) -> None:
     smsc, pcap = _network(tmp_path, listener)
-    alice, bob = Rig(smsc.link_port, ALICE, "001010000000001"), Rig(smsc.link_port, BOB)
+    alice, bob = smsc.rig(ALICE, "001010000000001"), smsc.rig(BOB, "001010000000002")
     esme = smpplib.client.Client(
         "127.0.0.1", smsc.smpp_port, timeout=TIMEOUT, allow_unknown_opt_params=True
     )
@@ -242,7 +242,7 @@ def test_the_admin_api_streams_a_pcapng_of_what_comes_next(tmp_path: Path) -> No
     response starts at once (a pcapng header), carries the next M packets and
     ends; tshark decodes it.  A bad ``seconds`` is one JSON line, status 400."""
     smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
-    alice, bob = Rig(smsc.link_port, ALICE, "001010000000001"), Rig(smsc.link_port, BOB)
+    alice, bob = smsc.rig(ALICE, "001010000000001"), smsc.rig(BOB, "001010000000002")
     base = f"http://127.0.0.1:{smsc.admin_port}/capture"
     try:
         with pytest.raises(urllib.error.HTTPError) as bad:

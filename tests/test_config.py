@@ -119,6 +119,19 @@ auto_login = false
 """
 
 
+SUB = "[[subscriber]]\nmsisdn = '+15550007007'\nimsi = '001010000007007'\n"
+
+
+def test_subscriber_tables_are_sims_for_the_smsc(tmp_path: Path) -> None:
+    k, op = "465b5ce8b199b49faa5f0a2ee238a6bc", "cdc202d5123e20f62b6d676ac72cb318"
+    config = load(write(tmp_path, SUB + f"ki = '{k}'\nop = '{op}'\n[smsc]\nopen_attach = true\n"))
+    (sub,) = config.subscribers
+    assert (sub.imsi, sub.msisdn, sub.keys.k.hex()) == ("001010000007007", "+15550007007", k)
+    assert sub.keys.opc.hex() == "cd63cb71954a9f4e48a5994e37a02baf"  # TS 35.208 set 1
+    assert config.smsc.open_attach and config.smsc.core().open_attach
+    assert not load(write(tmp_path, "")).smsc.core().open_attach
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "net.toml"
     path.write_text(text)
@@ -240,6 +253,14 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[[handset]]\nmsisdn = '+1'\ncolour = 'red'\n", "handset[0].colour", "unknown key"),
         ("[[companion]]\nmsisdn = '+1'\nname = 'a b'\n", "companion[0].name", "1 to 16 letters"),
         ("[[companion]]\nmsisdn = '+1'\n", "companion[0].name", "missing"),
+        ("[smsc]\nopen_attach = 'yes'\n", "smsc.open_attach", "true or false"),
+        (SUB + "ki = 'zz'\nopc = '" + "0" * 32 + "'\n", "subscriber[0].ki", "32 hex digits"),
+        (SUB + "ki = '" + "0" * 32 + "'\n", "subscriber[0]", "one of opc and op"),
+        (SUB + "ki = '" + "0" * 32 + "'\nopc = '" + "0" * 32 + "'\nop = '" + "0" * 32 + "'\n",
+         "subscriber[0]", "one of opc and op"),
+        ("[[subscriber]]\nmsisdn = '+1'\nimsi = '12'\n", "subscriber[0].imsi", "6 to 15 digits"),
+        (SUB + "ki = '" + "0" * 32 + "'\nopc = '" + "0" * 32 + "'\nk = 1\n", "subscriber[0].k",
+         "unknown key"),
     ],
 )  # fmt: skip
 def test_each_mistake_names_the_file_and_the_key(

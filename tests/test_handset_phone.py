@@ -33,6 +33,7 @@ from twisted.python.failure import Failure
 from handset.conversation import Mark, OutState
 from handset.link_client import LinkClient
 from handset.phone import REQUEST_TIMEOUT, IpConnector, OnFeedback, OnPush, Phone, PhoneError
+from handset.sim import SimCard, SimProfile
 from handset.store import HandsetStore, IpPath, Settings, open_engine, sqlite_url
 from ipwire.wire import MAX_TEXT, HistoryEntry, HistoryPut
 from ipwire.wire import encode as encode_frame
@@ -55,7 +56,8 @@ from smsc.models import Message as SmscMessage
 from smsc.service import SmscService
 from smsc.store import open_engine as open_smsc_engine
 
-from .netfix import start_smsc, stop
+from .netfix import provision, start_smsc, stop
+from .sims import keys_for
 from .strategies import sms_deliver, sms_status_report
 
 T = TypeVar("T")
@@ -926,12 +928,14 @@ class Network:
             reactor,
             smsc=("127.0.0.1", self.smsc.link_port),
             ip=self.ip.connector(msisdn),
+            sim=SimCard(SimProfile(imsi(msisdn), msisdn, keys_for(msisdn))),
         )
         self.phones.append(phone)
         return phone
 
     async def start(self, phone: Phone) -> Phone:
         """Start ``phone``; returns once it is attached and logged in."""
+        await provision(self.smsc, phone.msisdn)  # its SIM, as the SMSC knows it
         attached, online = phone.wait_for("attached"), phone.wait_for("ip up")
         await phone.start()
         await attached

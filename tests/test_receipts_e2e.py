@@ -29,6 +29,7 @@ from receipt_server.server import ReceiptServerService
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.service import SmscService
 from smsemu.network import provision
+from smsemu.subscribers import provision_handset
 
 from .netfix import start_smsc, stop
 
@@ -87,6 +88,7 @@ class Network:
         """Start (or restart) the phone ``msisdn``; fires once it is attached and
         logged in."""
         assert self.ip is not None
+        await provision_handset(self.smsc, self.root / msisdn, msisdn)  # its SIM
         service = HandsetService(
             msisdn,
             self.root / msisdn,

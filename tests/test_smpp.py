@@ -36,6 +36,7 @@ from smsc.smpp import receipt
 from smsc.smpp.faults import FaultRule
 from smsc.smpp.gateway import EsmeAccount, SmppConfig
 from smsemu.network import provision, report_reads
+from smsemu.subscribers import provision_handset
 
 from .netfix import ClockedReactor, clock_at_now, handset, stop
 
@@ -640,6 +641,7 @@ async def with_a_phone(
     ip.startService()
     assert ip.store is not None and ip.listening is not None and service.gateway is not None
     report_reads(ip.listening.factory, service.gateway)
+    await provision_handset(service, tmp_path / "phone", PHONE)  # its SIM
     phone_service = HandsetService(
         PHONE,
         tmp_path / "phone",

@@ -41,6 +41,7 @@ from radiolink import rp
 from radiolink.ms import (
     Acked,
     Attached,
+    Challenged,
     Detached,
     Event,
     Incoming,
@@ -53,6 +54,8 @@ from smsc.models import Message
 from smsc.repository import SqlQueueRepository
 from smsc.server import RadioLinkProtocol
 from smsc.store import BatchWriter, open_engine, sqlite_url
+
+from .sims import subscription
 
 #: 2026-09-21: TP-SCTS has a two-digit year, so the clock must not sit at 1970.
 EPOCH = 1_790_000_000
@@ -86,10 +89,13 @@ class Wire(StringTransport):
 
 
 class Handset:
-    """An MsLink plugged into a RadioLinkProtocol of ``smsc`` by a StringTransport."""
+    """An MsLink plugged into a RadioLinkProtocol of ``smsc`` by a StringTransport,
+    with the SIM the SMSC was provisioned with; it answers challenges itself."""
 
     def __init__(self, smsc: Smsc, msisdn: str) -> None:
-        self.ms = MsLink("00101" + msisdn[-10:].rjust(10, "0"), msisdn)
+        sub = subscription(msisdn)
+        smsc.store.provision(sub)  # a synchronous writer: committed on return
+        self.ms = MsLink(sub.imsi, msisdn, sub.keys)
         self.transport = Wire()
         self.protocol = RadioLinkProtocol(smsc)
         self.protocol.makeConnection(self.transport)
@@ -102,7 +108,13 @@ class Handset:
     def events(self) -> list[Event]:
         data = self.transport.value()
         self.transport.clear()
-        return self.ms.receive(data)
+        events = []
+        for event in self.ms.receive(data):
+            if isinstance(event, Challenged):
+                events += self.send(event.reply)
+            else:
+                events.append(event)
+        return events
 
     def attach(self) -> list[Event]:
         """Attach; what followed the ATTACH-ACCEPT."""

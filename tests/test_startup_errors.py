@@ -320,7 +320,7 @@ def test_a_database_that_stops_taking_writes_acks_nothing_it_did_not_commit(
     log = Log(smsc.proc.stderr)
     files = [data / "smsc.sqlite3", data / "smsc.sqlite3-wal"]
     try:
-        a = Rig(smsc.link_port, "+4915112345678")
+        a = smsc.rig("+4915112345678", "001010000000001")
         a.attach()
         assert isinstance(_submit(a, "before", 0), Acked)
         undos = [unwritable(path) for path in files]
@@ -356,7 +356,7 @@ def test_the_admin_api_answers_a_bad_parameter_with_what_it_expected(tmp_path: P
 
     smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
     try:
-        a = Rig(smsc.link_port, "+4915112345678")
+        a = smsc.rig("+4915112345678", "001010000000001")
         a.attach()
         assert isinstance(_submit(a, "queued for Bob", 0), Acked)
         a.close()

@@ -3,8 +3,8 @@
 
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
-``[ip_server]``, ``[control]``, ``[limits]``, ``[[handset]]`` and
-``[[companion]]``.
+``[ip_server]``, ``[control]``, ``[limits]``, ``[[handset]]``, ``[[companion]]``
+and ``[[subscriber]]``.
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -26,10 +26,12 @@ from handset.store import IpPath
 from ipwire.server_session import LOGIN_DEADLINE
 from pdu import PDUError
 from pdu.message_number import Carrier
+from radiolink.auth import keys_from_hex
 from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_RATE
 from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
+from smsc.subscriptions import Provisioned
 from txkit.limits import LABELS as LISTENERS
 from txkit.limits import configure as configure_limits
 
@@ -107,6 +109,8 @@ class SmscSettings:
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
     attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
     metrics_public: bool = True  # the admin API's /metrics served without its token
+    #: Attach anyone as any number, without SIM authentication (docs/radio-link.md).
+    open_attach: bool = False
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -116,6 +120,7 @@ class SmscSettings:
             default_validity=timedelta(hours=self.validity),
             attach_timeout=self.attach_timeout,
             zone=zone_of_now(),
+            open_attach=self.open_attach,
         )
 
 
@@ -218,6 +223,8 @@ class Config:
     handsets: tuple[HandsetEntry, ...] = ()
     companions: tuple[CompanionEntry, ...] = ()
     limits: LimitsSettings = LimitsSettings()
+    #: ``[[subscriber]]``: SIMs the SMSC is provisioned with at start.
+    subscribers: tuple[Provisioned, ...] = ()
 
 
 def load(path: Path) -> Config:
@@ -245,6 +252,7 @@ def load(path: Path) -> Config:
         handsets=tuple(handset(t) for t in top.tables("handset")),
         companions=tuple(companion(t) for t in top.tables("companion")),
         limits=_limits(top.table("limits")),
+        subscribers=tuple(subscriber(t) for t in top.tables("subscriber")),
     )
     top.done()
     return config
@@ -263,6 +271,7 @@ def _smsc(table: Table) -> SmscSettings:
         validity=table.take("validity", HOURS, d.validity),
         attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
         metrics_public=table.take("metrics_public", BOOLEAN, d.metrics_public),
+        open_attach=table.take("open_attach", BOOLEAN, d.open_attach),
     )
     table.done()
     return settings
@@ -317,6 +326,33 @@ def handset(table: Table) -> HandsetEntry:
     )
     table.done()
     return entry
+
+
+def _hex_key(value: object) -> str:
+    text = STRING.check(value)
+    try:
+        if len(bytes.fromhex(text)) == 16:
+            return text
+    except ValueError:
+        pass
+    raise Wrong("")
+
+
+HEX_KEY: Kind[str] = Kind("32 hex digits (16 octets), as a string", _hex_key)
+IMSI: Kind[str] = Kind("an IMSI of 6 to 15 digits, as a string", _digits(6, 15))
+
+
+def subscriber(table: Table) -> Provisioned:
+    """A ``[[subscriber]]``: a SIM a rig holds (``ki`` and ``opc`` or ``op``,
+    in hex), provisioned in the SMSC at start."""
+    msisdn = table.need("msisdn", MSISDN)
+    imsi = table.need("imsi", IMSI)
+    ki = table.need("ki", HEX_KEY)
+    opc, op = table.take("opc", HEX_KEY, None), table.take("op", HEX_KEY, None)
+    if (opc is None) == (op is None):
+        raise table.error(table.path, "expected one of opc and op (32 hex digits each)")
+    table.done()
+    return Provisioned(imsi, "+" + msisdn.lstrip("+"), keys_from_hex(ki, opc, op))
 
 
 def _path(text: str | None) -> Path | None:

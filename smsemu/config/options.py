@@ -63,6 +63,7 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
             smsc_address=args.smsc_address or s.smsc_address,
             unknown_recipient=args.unknown_recipient or s.unknown_recipient,
             validity=option(args, "--validity", HOURS, s.validity),
+            open_attach=True if getattr(args, "open_attach", False) else s.open_attach,
         ),
     )
     if not up:
