@@ -22,7 +22,7 @@ import smpplib.smpp
 
 from radiolink import frames as lk
 
-from .rig import TIMEOUT, Log, Rig, SmscProcess
+from .rig import TIMEOUT, Log, SmscProcess
 from .scrape import scrape, value
 
 A, B = "+15550001001", "+15550001002"
@@ -60,14 +60,14 @@ def _eof(sock: socket.socket) -> bool:
     return True
 
 
-def _get(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
+def _get(process: SmscProcess, url: str) -> Any:
+    with urllib.request.urlopen(process.request(url), timeout=TIMEOUT) as r:
         return json.loads(r.read())
 
 
-def _post(url: str, body: dict[str, Any] | None = None) -> Any:
-    data = json.dumps(body or {}).encode()
-    request = urllib.request.Request(url, data, {"content-type": "application/json"})
+def _post(process: SmscProcess, url: str, body: dict[str, Any] | None = None) -> Any:
+    request = process.request(url, json.dumps(body or {}).encode())
+    request.add_header("content-type", "application/json")
     with urllib.request.urlopen(request, timeout=TIMEOUT) as r:
         return json.loads(r.read())
 
@@ -80,6 +80,13 @@ def _bind(smpp_port: int, data_dir: Path) -> smpplib.client.Client:
     return client
 
 
+#: The IP server's login deadline would close the flood's connections after
+#: 10 s (tests/test_ip_login.py): held for the length of this test, they
+#: meet the connection limit instead, the defence this test is about.
+PATIENT_LOGIN = "[ip_server]\nlogin_deadline = 3600\n"
+
+
+@pytest.mark.parametrize("up", [PATIENT_LOGIN], indirect=True)
 def test_1100_idle_connections_to_the_ip_port_starve_no_other_port(
     up: tuple[SmscProcess, Log], tmp_path: Path
 ) -> None:
@@ -113,21 +120,21 @@ def test_1100_idle_connections_to_the_ip_port_starve_no_other_port(
         assert told == refused
 
         # Every other port serves a newcomer; the IP server its sessions.
-        rig = Rig(smsc.link_port, STRANGER, STRANGER_IMSI)
+        rig = smsc.rig(STRANGER, STRANGER_IMSI)
         assert rig.attach()
         rig.close()
         esme = _bind(smsc.smpp_port, tmp_path / "data")
         esme.unbind()
         esme.disconnect()
-        handsets = {h["msisdn"]: h for h in _get(f"{control}/handsets")}
+        handsets = {h["msisdn"]: h for h in _get(smsc, f"{control}/handsets")}
         assert handsets[A]["attached"] and handsets[A]["ip_online"]
-        sent = _post(f"{control}/handsets/{A}/send", {"to": B, "text": "still here"})
+        sent = _post(smsc, f"{control}/handsets/{A}/send", {"to": B, "text": "still here"})
         log.wait_until(lambda line: re.search(rf"delivered #\d+ -> \{B}$", line), "delivered")
-        (received,) = _get(f"{control}/handsets/{B}/inbox?limit=1")
+        (received,) = _get(smsc, f"{control}/handsets/{B}/inbox?limit=1")
         assert received["text"] == "still here"
-        _post(f"{control}/handsets/{B}/messages/{received['id']}/read")
+        _post(smsc, f"{control}/handsets/{B}/messages/{received['id']}/read")
         log.wait_for(f"read     {B} read message")  # the read receipt crossed the IP server
-        assert _get(f"{control}/handsets/{A}/messages/{sent['id']}")["state"] == "read"
+        assert _get(smsc, f"{control}/handsets/{A}/messages/{sent['id']}")["state"] == "read"
         # A newcomer to the full port is closed at once, not left to wait.
         late = socket.create_connection(("127.0.0.1", smsc.ip_port))
         assert _eof(late)
@@ -148,7 +155,7 @@ def test_connections_that_never_attach_or_bind_are_closed(
     not bind within their deadline are closed; an attached phone and a bound
     ESME that are merely quiet, connected before them, stay."""
     smsc, log = up
-    phone = Rig(smsc.link_port, STRANGER, STRANGER_IMSI)
+    phone = smsc.rig(STRANGER, STRANGER_IMSI)
     phone.attach()
     esme = _bind(smsc.smpp_port, tmp_path / "data")
     idle_link = socket.create_connection(("127.0.0.1", smsc.link_port))
@@ -164,7 +171,7 @@ def test_connections_that_never_attach_or_bind_are_closed(
         # Both quiet all along, and opened before the idle ones: still served.
         esme.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=esme))
         assert esme.read_pdu().command == "enquire_link_resp"
-        rig_ok = _post(f"http://127.0.0.1:{smsc.control_port}/handsets/{A}/send",
+        rig_ok = _post(smsc, f"http://127.0.0.1:{smsc.control_port}/handsets/{A}/send",
                        {"to": STRANGER, "text": "are you there"})  # fmt: skip
         assert rig_ok["id"]
         assert phone.receive().tp_ud.body == "are you there"  # type: ignore[union-attr]
@@ -247,7 +254,10 @@ def test_junk_on_every_port_logs_a_few_lines_and_summaries(up: tuple[SmscProcess
         for kind, pattern in summaries.items():
             if found := re.search(pattern, line):
                 counts.setdefault(kind, int(found[1].replace(",", "")))
-    assert all(count > 1000 for count in counts.values()), counts  # of 10,000 each
+    assert counts["link"] > 1000 and counts["smpp"] > 1000, counts  # of 10,000 each
+    # The IP server hangs up on junk before a login (docs/receipt-wire.md
+    # §Login), so its junk makes a few errors, not thousands: summarised too.
+    assert counts["ip"] >= 1, counts
     smsc.terminate()
     lines = log.rest()[before:]
     assert len(lines) < 40, "\n".join(lines)  # for 30,000 pieces of junk and more

@@ -45,7 +45,7 @@ async def test_devices_registered_before_log_in_with_their_secrets(tmp_path: Pat
     try:
         with Session(net.store.engine) as s:
             version = s.scalar(text("select version_num from receipt_server_alembic_version"))
-            assert version == "0003"
+            assert version is not None and version >= "0003"  # past the login verifier
             columns = {c["name"] for c in inspect(s.get_bind()).get_columns("rs_device")}
             assert "secret_hash" not in columns and {"stored_key", "server_key"} <= columns
             assert s.scalar(select(func.count()).select_from(Feedback)) == 1  # kept

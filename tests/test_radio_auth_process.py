@@ -31,13 +31,14 @@ ATTEMPTS = 20
 REFUSAL = re.compile(r"attach of IMSI \d+ as \+\d+ refused|more attaches refused")
 
 
-def _http(port: int, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(
+def _http(process: SmscProcess, port: int, method: str, path: str, body: Any = None) -> Any:
+    """A call to ``process``'s admin or control API, with its token."""
+    request = process.request(
         f"http://127.0.0.1:{port}{path}",
         data=None if body is None else json.dumps(body).encode(),
         method=method,
-        headers={"content-type": "application/json"},
     )
+    request.add_header("content-type", "application/json")
     with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
         return (
             json.loads(response.read())
@@ -98,7 +99,7 @@ def test_a_hijacker_without_the_key_is_refused_and_the_victim_keeps_every_sms(
             assert isinstance(failure, LinkFailure) and failure.code == lk.ErrorCode.NOT_ATTACHED
             reply = _answers_anything(up.link_port, victim_imsi, B)
             assert reply == lk.AttachReject(lk.RejectCause.AUTHENTICATION_FAILED, "wrong RES")
-            _http(up.control_port, "POST", f"/handsets/{A}/send", {"to": B, "text": f"m{n}"})
+            _http(up, up.control_port, "POST", f"/handsets/{A}/send", {"to": B, "text": f"m{n}"})
             thief.close()
         stranger = Rig(up.link_port, B, "001019999999999", _random_keys())
         with pytest.raises(AttachFailed) as unknown:
@@ -108,13 +109,13 @@ def test_a_hijacker_without_the_key_is_refused_and_the_victim_keeps_every_sms(
 
         for _ in range(ATTEMPTS):
             log.wait_until(lambda line: re.search(rf"delivered #\d+ -> \{B}$", line), "delivered")
-        inbox = _http(up.control_port, "GET", f"/handsets/{B}/inbox?limit=100")
+        inbox = _http(up, up.control_port, "GET", f"/handsets/{B}/inbox?limit=100")
         assert sorted(m["text"] for m in inbox) == sorted(f"m{n}" for n in range(ATTEMPTS))
         assert all(m["peer"] == A for m in inbox)
-        metrics = _http(up.admin_port, "GET", "/metrics")
+        metrics = _http(up, up.admin_port, "GET", "/metrics")
         assert _refused(metrics, "authentication_failed") == 2 * ATTEMPTS
         assert _refused(metrics, "not_provisioned") == 1
-        subscribers = _http(up.admin_port, "GET", "/subscribers")
+        subscribers = _http(up, up.admin_port, "GET", "/subscribers")
         victim = next(s for s in subscribers if s["msisdn"] == B)
         assert victim["attached"] and victim["provisioned"] and victim["imsi"] == victim_imsi
         assert not any("k" in s or "opc" in s for s in subscribers)  # no secrets shown
@@ -154,7 +155,7 @@ def test_a_phone_that_roamed_moves_and_one_ahead_of_the_network_resynchronises(
         ahead.attach()
         assert ahead.ms.sqn > 1_000_000
         ahead.close()
-        metrics = _http(smsc.admin_port, "GET", "/metrics")
+        metrics = _http(smsc, smsc.admin_port, "GET", "/metrics")
         assert _refused(metrics, "authentication_failed") == 0
         assert "smsemu_radio_attaches_total 4" in metrics
     finally:

@@ -124,7 +124,7 @@ def test_the_admin_api_provisions_and_lists_without_secrets(tmp_path: Path) -> N
     smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
 
     def call(method: str, body: bytes | None = None) -> tuple[int, object]:
-        request = urllib.request.Request(
+        request = smsc.request(
             f"http://127.0.0.1:{smsc.admin_port}/subscribers", data=body, method=method
         )
         try:

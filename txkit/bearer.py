@@ -124,7 +124,7 @@ class TokenGuard(Resource):
                 {b"retry-after": str(wait).encode()},
             )
         if not hmac.compare_digest(given, self.token):
-            self.lockout.failed(None, address, now)
+            self.lockout.failed(_REALM, address, now)
             return _Refusal(
                 403,
                 f"wrong token ({self.where})",
