@@ -36,10 +36,7 @@ class ReadSync:
     ) -> Deferred[Any]:
         def queued(out: list[tuple[str, wire.ReadState]]) -> None:
             protocol.reply(wire.Ok(m.id))
-            for device, state in out:
-                target = self.sessions.by_device.get(device)
-                if target is not None:
-                    target.reply(state)
+            self.sessions.push(out)
 
         return self.store.sync_read(who.account, who.device_id, m.uid).addCallback(queued)
 

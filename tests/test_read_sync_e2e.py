@@ -4,8 +4,11 @@ sender, over TCP on 127.0.0.1.  Every wait is on an event."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest_twisted
 
+from handset.phone import Phone
 from handset.store import IpPath, Settings
 from receipt_server.models import ReadState
 
@@ -16,19 +19,29 @@ __all__ = ["net", "smsc"]  # the fixtures, used by name
 A, B = "+4915112345678", "+15551234567"
 
 
+async def on_both(
+    net: Accounts, text: str
+) -> tuple[Phone, Phone, int, dict[str, Any], dict[str, Any]]:
+    """A sends ``text`` over the IP path to B, whose phone and desktop both
+    hold it: (B's phone, the desktop, A's message id, and what each received)."""
+    ip_path = Settings(ip_path=IpPath.WHEN_POSSIBLE)
+    a, b = await net.phone(A, ip_path), await net.phone(B, ip_path)
+    desktop = await net.companion(B, "desktop")
+    on_phone = b.wait_for("received", peer=A, text=text)
+    on_desktop = desktop.wait_for("received", peer=A, text=text)
+    message_id = await a.send(B, text)
+    phone_copy, desktop_copy = await on_phone, await on_desktop
+    assert phone_copy["via"] == desktop_copy["via"] == "ip"
+    return b, desktop, message_id, phone_copy, desktop_copy
+
+
 @pytest_twisted.ensureDeferred
 async def test_read_on_the_phone_shows_read_on_the_desktop_with_one_receipt(
     net: Accounts,
 ) -> None:
-    ip_path = Settings(ip_path=IpPath.WHEN_POSSIBLE)
-    a, b = await net.phone(A, ip_path), await net.phone(B, ip_path)
-    desktop = await net.companion(B, "desktop")
-    on_phone = b.wait_for("received", peer=A, text="seen twice")
-    on_desktop = desktop.wait_for("received", peer=A, text="seen twice")
-    message_id = await a.send(B, "seen twice")
-    phone_copy, desktop_copy = await on_phone, await on_desktop
-    assert phone_copy["via"] == desktop_copy["via"] == "ip"
-
+    b, desktop, message_id, phone_copy, desktop_copy = await on_both(net, "seen twice")
+    a = net.phones[A].phone
+    assert a is not None
     shown = desktop.wait_for("read elsewhere", id=desktop_copy["id"])
     read = a.wait_for("state", id=message_id, state="read")
     await b.read(phone_copy["id"])
@@ -48,13 +61,7 @@ async def test_read_on_the_phone_shows_read_on_the_desktop_with_one_receipt(
 async def test_a_device_logged_out_at_the_read_learns_it_at_its_next_login(
     net: Accounts,
 ) -> None:
-    ip_path = Settings(ip_path=IpPath.WHEN_POSSIBLE)
-    a, b = await net.phone(A, ip_path), await net.phone(B, ip_path)
-    desktop = await net.companion(B, "desktop")
-    on_phone = b.wait_for("received", peer=A, text="later")
-    on_desktop = desktop.wait_for("received", peer=A, text="later")
-    await a.send(B, "later")
-    phone_copy, desktop_copy = await on_phone, await on_desktop
+    b, desktop, _, phone_copy, desktop_copy = await on_both(net, "later")
     await desktop.logout()
     passed_on = b.wait_for("response", id=phone_copy["id"])
     await b.read(phone_copy["id"])
