@@ -20,6 +20,7 @@ from .udh import (
     Udh,
     decode_udh,
     encode_udh,
+    udh_at,
 )
 
 MAX_OCTETS = 140
@@ -134,3 +135,41 @@ def decode_user_data(r: Reader, dcs: DataCodingScheme, udhi: bool) -> UserData:
         if r.trace is not None and rest:
             r.note(repr(body) if isinstance(body, str) else f"{len(body)} octets of data")
     return UserData(body, udh)
+
+
+def user_data_at(buf: bytes, pos: int, dcs: DataCodingScheme, udhi: bool) -> UserData | None:
+    """``decode_user_data`` without a Reader or a trace, for the untraced fast
+    path: None when anything is wrong, and ``decode_user_data`` says what."""
+    if pos >= len(buf):
+        return None
+    udl = buf[pos]
+    start = pos + 1
+    udh: Udh | None = None
+    if dcs.counts_septets:
+        end = start + (udl * 7 + 7) // 8
+        if end > len(buf):
+            return None
+        skip = 0
+        locking, single = None, None
+        if udhi:
+            udh = udh_at(buf, start, end - start)
+            if udh is None:
+                return None
+            skip = header_septets(buf[start] + 1)
+            if skip > udl:
+                return None
+            locking, single = _shift_tables(udh)
+        return UserData(gsm7.decode(gsm7.unpack(buf[start:end], udl, skip), locking, single), udh)
+    end = start + udl
+    if end > len(buf):
+        return None
+    if udhi:
+        udh = udh_at(buf, start, udl)
+        if udh is None:
+            return None
+        start += buf[start] + 1
+    if dcs.alphabet is Alphabet.UCS2 and not dcs.compressed:
+        if (end - start) % 2:
+            return None
+        return UserData(buf[start:end].decode("utf-16-be", "surrogatepass"), udh)
+    return UserData(buf[start:end], udh)

@@ -6,17 +6,33 @@ decoder: same results, same errors, for any input."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from pdu import PDUError, gsm7, national
+from pdu import (
+    Address,
+    Direction,
+    InformationElement,
+    PDUError,
+    SmsDeliver,
+    SmsSubmit,
+    Tpdu,
+    UserData,
+    decode_sca,
+    encode_sca,
+    gsm7,
+    national,
+)
 from pdu.concat import split
 from pdu.dcs import Alphabet
 from pdu.message_number import Carrier
+from pdu.reader import Span
+from pdu.udh import IEI_NATIONAL_LOCKING_SHIFT, IEI_NATIONAL_SINGLE_SHIFT
 
 from . import pdu_reference as ref
-from .strategies import GSM7_CHARS
+from .strategies import GSM7_CHARS, addresses, octet, tpdus
 
 # Mostly GSM 7-bit characters, with some of every other kind mixed in.
 texts = st.text(
@@ -119,3 +135,72 @@ def test_split_matches_unit_by_unit_greedy_packing(
     assert outcome(lambda: split(content, carrier=carrier, **kwargs)) == outcome(  # type: ignore[arg-type]
         lambda: ref.split(content, carrier=carrier, **kwargs)  # type: ignore[arg-type]
     )
+
+
+def both_decoders(data: bytes, direction: Direction) -> tuple[object, object]:
+    """The untraced (fast) decode and the traced (Reader) decode of ``data``."""
+
+    def run(trace: list[Span] | None) -> object:
+        try:
+            return decode_sca(data, direction, trace=trace)
+        except PDUError as exc:
+            return ("PDUError", exc.offset, exc.reason)
+
+    return run(None), run([])
+
+
+mutations = st.lists(
+    st.tuples(st.integers(0, 200), octet | st.sampled_from([0x24, 0x25])), max_size=3
+)
+
+
+@given(tpdus, st.none() | addresses, mutations, st.integers(0, 3), st.binary(max_size=3))
+def test_fast_decoder_matches_the_traced_one(
+    tpdu: Tpdu,
+    sca: Address | None,
+    changes: list[tuple[int, int]],
+    cut: int,
+    extra: bytes,
+) -> None:
+    """Valid PDUs, and the same with octets changed, cut short or added."""
+    data = bytearray(encode_sca(tpdu, sca))
+    fast = both_decoders(bytes(data), tpdu.direction)[0]
+    assert isinstance(fast, tuple) and fast[1] == tpdu
+    for at, value in changes:
+        if data:
+            data[at % len(data)] = value
+    mutated = bytes(data[: len(data) - cut] + extra)
+    for direction in Direction:
+        fast, traced = both_decoders(mutated, direction)
+        assert fast == traced
+
+
+@given(
+    st.integers(0, 14),
+    st.integers(0, 14),
+    st.binary(max_size=150).map(lambda b: bytes(x & 0x7F for x in b)),
+    st.booleans(),
+)
+def test_fast_decoder_reads_national_tables_as_the_traced_one(
+    locking_lang: int, single_lang: int, septets: bytes, submit: bool
+) -> None:
+    locking, single = tables(locking_lang, single_lang)
+    text = gsm7.decode(septets, locking, single)
+    udh = (
+        InformationElement(IEI_NATIONAL_LOCKING_SHIFT, bytes((locking_lang,))),
+        InformationElement(IEI_NATIONAL_SINGLE_SHIFT, bytes((single_lang,))),
+    )
+    ud = UserData(text, udh)
+    tpdu: Tpdu = (
+        SmsSubmit(tp_da=Address("123"), tp_ud=ud)
+        if submit
+        else SmsDeliver(tp_oa=Address("123"), tp_scts=datetime(2026, 1, 2, tzinfo=UTC), tp_ud=ud)
+    )
+    try:
+        data = encode_sca(tpdu, None)
+    except PDUError:
+        assume(False)
+    fast, traced = both_decoders(data, tpdu.direction)
+    assert fast == traced
+    assert isinstance(fast, tuple)
+    assert fast[1].tp_ud == ud
