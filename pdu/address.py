@@ -58,6 +58,9 @@ _BCD_DIGITS = "0123456789*#abc"
 _DIGIT_VALUE = {ch: i for i, ch in enumerate(_BCD_DIGITS)}
 _DIGIT_VALUE.update({"A": 12, "B": 13, "C": 14})
 _FILLER = 0xF
+_BCD_CHARS = frozenset(_DIGIT_VALUE)
+_AS_HEX = str.maketrans({ch: f"{v:X}" for ch, v in _DIGIT_VALUE.items()})
+_SWAP_NIBBLES = bytes((o & 0xF) << 4 | o >> 4 for o in range(256))
 _DIALLED = frozenset("0123456789*#")
 # Each octet as its (up to two) digits, low nibble first, fillers dropped.
 _BCD_OCTET = [
@@ -84,9 +87,9 @@ class Address:
         """'+4915...' is international E.164, '0151...' or '*100#' unknown E.164,
         anything with a letter alphanumeric ('ABC' is a name, not BCD digits:
         build ``Address('abc', ...)`` for those)."""
-        if text.startswith("+") and text[1:] and all(c in _DIALLED for c in text[1:]):
+        if text.startswith("+") and text[1:] and _DIALLED.issuperset(text[1:]):
             return cls(text[1:], TON_INTERNATIONAL, NPI_ISDN)
-        if text and all(c in _DIALLED for c in text):
+        if text and _DIALLED.issuperset(text):
             return cls(text, TON_UNKNOWN, NPI_ISDN)
         if text:
             return cls(text, TON_ALPHANUMERIC, NPI_UNKNOWN)
@@ -106,14 +109,15 @@ def describe_type_of_address(toa: int) -> str:
 
 
 def _bcd_encode(number: str) -> bytes:
-    try:
-        nibbles = [_DIGIT_VALUE[ch] for ch in number]
-    except KeyError:
+    """Digits to swapped BCD: read as hex (``*#abc`` as A-E, an F to fill an
+    odd count), then each octet's nibbles swapped."""
+    if not _BCD_CHARS.issuperset(number):
         bad = next(ch for ch in number if ch not in _DIGIT_VALUE)
-        raise PDUError(f"{bad!r} is not a BCD address digit (0-9 * # a b c)") from None
-    if len(nibbles) % 2:
-        nibbles.append(_FILLER)
-    return bytes(nibbles[i] | nibbles[i + 1] << 4 for i in range(0, len(nibbles), 2))
+        raise PDUError(f"{bad!r} is not a BCD address digit (0-9 * # a b c)")
+    hexdigits = number.translate(_AS_HEX)
+    if len(hexdigits) % 2:
+        hexdigits += "F"
+    return bytes.fromhex(hexdigits).translate(_SWAP_NIBBLES)
 
 
 def _bcd_decode(value: bytes, digits: int) -> str:

@@ -141,3 +141,24 @@ def split(
             for seq, (a, b) in enumerate(bounds, 1)
         ],
     )
+
+
+def from_hex(text: str) -> bytes:
+    """Every character looked at: white space dropped, the rest must be hex."""
+    compact = "".join(text.split())
+    for i, ch in enumerate(compact):
+        if ch not in "0123456789abcdefABCDEF":
+            raise PDUError(f"{ch!r} is not a hex digit", i // 2)
+    if len(compact) % 2:
+        raise PDUError("odd number of hex digits: the last octet is half there", len(compact) // 2)
+    return bytes.fromhex(compact)
+
+
+def bcd_encode(number: str) -> bytes:
+    """Digits to swapped BCD, a nibble at a time (F fills an odd count)."""
+    value = {ch: i for i, ch in enumerate("0123456789*#abc")} | {"A": 12, "B": 13, "C": 14}
+    if any(ch not in value for ch in number):
+        bad = next(ch for ch in number if ch not in value)
+        raise PDUError(f"{bad!r} is not a BCD address digit (0-9 * # a b c)")
+    nibbles = [value[ch] for ch in number] + [0xF] * (len(number) % 2)
+    return bytes(nibbles[i] | nibbles[i + 1] << 4 for i in range(0, len(nibbles), 2))

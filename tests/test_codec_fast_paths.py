@@ -22,9 +22,11 @@ from pdu import (
     UserData,
     decode_sca,
     encode_sca,
+    from_hex,
     gsm7,
     national,
 )
+from pdu.address import _bcd_encode
 from pdu.concat import split
 from pdu.dcs import Alphabet
 from pdu.message_number import Carrier
@@ -204,3 +206,22 @@ def test_fast_decoder_reads_national_tables_as_the_traced_one(
     assert fast == traced
     assert isinstance(fast, tuple)
     assert fast[1].tp_ud == ud
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789abcdefABCDEFxg \t\n\u00a0\u2003"), max_size=40))
+@example("0A 1b\t2C\n")
+@example("0 A")
+def test_from_hex_matches_the_character_by_character_reader(text: str) -> None:
+    def run(fn: Callable[[str], bytes]) -> object:
+        try:
+            return fn(text)
+        except PDUError as exc:
+            return ("PDUError", exc.offset, exc.reason)
+
+    assert run(from_hex) == run(ref.from_hex)
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789*#abcABCdefDEF+x "), max_size=24))
+@example("12345")
+def test_bcd_encode_matches_the_nibble_at_a_time_encoder(number: str) -> None:
+    assert outcome(lambda: _bcd_encode(number)) == outcome(lambda: ref.bcd_encode(number))
