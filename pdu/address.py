@@ -158,43 +158,47 @@ def _decode_value(ton: int, value: bytes, digits: int, septets: int) -> str:
     return _bcd_decode(value, digits)
 
 
-#: Addresses decoded before, by kind and octets: a network sees the same few
-#: numbers over and over, and an Address is immutable.
-_DECODED: dict[bytes, Address | None] = {}
-_DECODED_MAX = 4096
-
-
-def _cached(r: Reader, kind: bytes, size: int, name: str) -> Address | None:
-    """The address field of ``size`` octets at ``r.pos``, from the cache when
-    these octets were seen before (never while tracing, for explain)."""
-    decode = decode_address if kind == b"T" else decode_sc_address
-    if r.trace is not None or r.pos + size > len(r.buf):
-        return decode(r, name)  # tracing, or truncated: the slow path says why
-    key = kind + r.buf[r.pos : r.pos + size]
-    if key in _DECODED:
-        r.pos += size
-        return _DECODED[key]
-    address = decode(r, name)
-    if len(_DECODED) >= _DECODED_MAX:
-        _DECODED.clear()
-    _DECODED[key] = address
-    return address
+#: Addresses decoded before, by their octets (length octet included), TP
+#: addresses and SC addresses apart: a network sees the same few numbers over
+#: and over, and an Address is immutable.  Never used while tracing (explain).
+_TP_SEEN: dict[bytes, Address] = {}
+_SC_SEEN: dict[bytes, Address | None] = {}
+_SEEN_MAX = 4096
 
 
 def read_address(r: Reader, name: str) -> Address:
     """``decode_address``, cached."""
-    if r.pos >= len(r.buf):
+    buf, pos = r.buf, r.pos
+    if r.trace is not None or pos >= len(buf):
         return decode_address(r, name)
-    address = _cached(r, b"T", 2 + (r.buf[r.pos] + 1) // 2, name)
-    assert address is not None
+    end = pos + 2 + (buf[pos] + 1) // 2
+    key = buf[pos:end]  # cut short when the PDU is: then it matches no entry
+    address = _TP_SEEN.get(key)
+    if address is None:
+        address = decode_address(r, name)
+        if len(_TP_SEEN) >= _SEEN_MAX:
+            _TP_SEEN.clear()
+        _TP_SEEN[key] = address
+    else:
+        r.pos = end
     return address
 
 
 def read_sc_address(r: Reader, name: str) -> Address | None:
     """``decode_sc_address``, cached."""
-    if r.pos >= len(r.buf):
+    buf, pos = r.buf, r.pos
+    if r.trace is not None or pos >= len(buf):
         return decode_sc_address(r, name)
-    return _cached(r, b"S", 1 + r.buf[r.pos], name)
+    end = pos + 1 + buf[pos]
+    key = buf[pos:end]
+    if key in _SC_SEEN:
+        r.pos = end
+        return _SC_SEEN[key]
+    address = decode_sc_address(r, name)
+    if len(_SC_SEEN) >= _SEEN_MAX:
+        _SC_SEEN.clear()
+    _SC_SEEN[key] = address
+    return address
 
 
 def decode_address(r: Reader, name: str) -> Address:

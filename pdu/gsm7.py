@@ -169,7 +169,6 @@ def _escaped(alphabet: str, single: tuple[tuple[int, str], ...] | None) -> str:
 _DEFAULT_WITH_EXTENSION = _escaped(DEFAULT_ALPHABET, None)
 
 
-@functools.lru_cache(maxsize=16)
 def _spread(levels: int) -> tuple[tuple[int, int, int], ...]:
     """Masks to move 2**levels septets between 7-bit packing and one per octet.
 
@@ -194,6 +193,11 @@ def _spread(levels: int) -> tuple[tuple[int, int, int], ...]:
     return tuple(steps)
 
 
+#: The steps for up to 2**9 septets, more than a TPDU carries; longer input
+#: (a caller's own) computes its own.
+_STEPS = [_spread(levels) for levels in range(10)]
+
+
 def pack(septets: Iterable[int], offset: int = 0) -> bytes:
     """Pack septets LSB first, the first one starting at septet ``offset``.
 
@@ -204,7 +208,9 @@ def pack(septets: Iterable[int], offset: int = 0) -> bytes:
         septets = bytes(septets)
     n = len(septets)
     acc = int.from_bytes(septets, "little")
-    for _, spread, shift in reversed(_spread((n - 1).bit_length())):
+    levels = (n - 1).bit_length()
+    steps = _STEPS[levels] if levels < len(_STEPS) else _spread(levels)
+    for _, spread, shift in reversed(steps):
         moved = acc & spread
         acc = acc ^ moved | moved >> shift
     return (acc << 7 * offset).to_bytes(((offset + n) * 7 + 7) // 8, "little")
@@ -221,7 +227,7 @@ def unpack(data: bytes, count: int, offset: int = 0) -> bytes:
         return b""
     acc = int.from_bytes(data, "little") >> 7 * offset & (1 << 7 * n) - 1
     levels = (n - 1).bit_length()
-    for packed, _, shift in _spread(levels):
+    for packed, _, shift in _STEPS[levels] if levels < len(_STEPS) else _spread(levels):
         moved = acc & packed
         acc = acc ^ moved | moved << shift
     return acc.to_bytes(1 << levels, "little")[:n]
