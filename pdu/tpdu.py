@@ -13,10 +13,10 @@ that senders set to 0.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import ClassVar, TypeVar
+from typing import ClassVar
 
 from .address import (
     Address,
@@ -25,6 +25,7 @@ from .address import (
     read_address,
     read_sc_address,
 )
+from .build import slot_builder
 from .dcs import GSM7, DataCodingScheme, dcs_of
 from .errors import PDUError
 from .reader import Reader, Span
@@ -32,8 +33,6 @@ from .status import TP_CT_NAMES, describe_fcs, describe_pid, describe_st
 from .timestamp import decode_timestamp, encode_timestamp, timestamp_at
 from .userdata import UserData, decode_user_data, encode_user_data, user_data_at
 from .validity import ValidityPeriod, decode_vp, encode_vp, vp_format
-
-_T = TypeVar("_T")
 
 
 class Direction(StrEnum):
@@ -409,25 +408,8 @@ def _direction(direction: Direction | str) -> Direction:
     return direction if type(direction) is Direction else Direction(direction)
 
 
-def _builder(cls: type[_T]) -> Callable[..., _T]:
-    """``cls``'s constructor, positional in field order, for ``_quick``: it
-    fills the slots directly, where a frozen dataclass's ``__init__`` goes
-    through ``object.__setattr__`` field by field (a quarter of a decode).
-    Only for values the decoder has already checked: no ``__post_init__``."""
-    setters = tuple(getattr(cls, f.name).__set__ for f in fields(cls))  # type: ignore[arg-type]
-    new = object.__new__
-
-    def build(*values: object) -> _T:
-        obj = new(cls)
-        for put, value in zip(setters, values, strict=True):
-            put(obj, value)
-        return obj
-
-    return build
-
-
-_new_deliver = _builder(SmsDeliver)
-_new_submit = _builder(SmsSubmit)
+_new_deliver = slot_builder(SmsDeliver)
+_new_submit = slot_builder(SmsSubmit)
 
 
 def _quick(r: Reader, direction: Direction) -> Tpdu | None:
@@ -446,7 +428,7 @@ def _quick(r: Reader, direction: Direction) -> Tpdu | None:
             p = r.pos
             tp_dcs = dcs_of(buf[p + 1])
             tp_scts = timestamp_at(buf, p + 2)
-            ud = user_data_at(buf, p + 9, tp_dcs, bool(fo & _UDHI))
+            ud = user_data_at(buf, p + 9, tp_dcs, fo & _UDHI)
             if tp_scts is not None and ud is not None:
                 return _new_deliver(
                     tp_oa,
@@ -455,9 +437,9 @@ def _quick(r: Reader, direction: Direction) -> Tpdu | None:
                     tp_dcs,
                     ud,
                     not fo & _MMS_RD,
-                    bool(fo & _LP),
-                    bool(fo & _SRR_SRI_SRQ),
-                    bool(fo & _RP),
+                    fo & _LP != 0,
+                    fo & _SRR_SRI_SRQ != 0,
+                    fo & _RP != 0,
                 )
         elif mti == 1 and direction is Direction.MO:
             r.pos = start + 2
@@ -466,7 +448,7 @@ def _quick(r: Reader, direction: Direction) -> Tpdu | None:
             tp_dcs = dcs_of(buf[p + 1])
             r.pos = p + 2
             tp_vp = decode_vp(r, fo >> 3 & 0x03)
-            ud = user_data_at(buf, r.pos, tp_dcs, bool(fo & _UDHI))
+            ud = user_data_at(buf, r.pos, tp_dcs, fo & _UDHI)
             if ud is not None:
                 return _new_submit(
                     tp_da,
@@ -475,9 +457,9 @@ def _quick(r: Reader, direction: Direction) -> Tpdu | None:
                     tp_dcs,
                     tp_vp,
                     ud,
-                    bool(fo & _MMS_RD),
-                    bool(fo & _SRR_SRI_SRQ),
-                    bool(fo & _RP),
+                    fo & _MMS_RD != 0,
+                    fo & _SRR_SRI_SRQ != 0,
+                    fo & _RP != 0,
                 )
         elif mti == 2 and direction is Direction.MT:
             r.pos = start + 2
@@ -494,8 +476,8 @@ def _quick(r: Reader, direction: Direction) -> Tpdu | None:
                     tp_dt=tp_dt,
                     tp_st=buf[p + 14],
                     tp_mms=not fo & _MMS_RD,
-                    tp_lp=bool(fo & _LP),
-                    tp_srq=bool(fo & _SRR_SRI_SRQ),
+                    tp_lp=fo & _LP != 0,
+                    tp_srq=fo & _SRR_SRI_SRQ != 0,
                 )
     except (IndexError, PDUError):
         pass
