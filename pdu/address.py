@@ -146,10 +146,26 @@ def _value(address: Address) -> tuple[int, bytes]:
     return len(address.number), _bcd_encode(address.number)
 
 
+#: Addresses encoded before, as TP addresses and as SC addresses: a sender
+#: writes to the same few numbers through the same SMSC.
+_TP_ENCODED: dict[Address, bytes] = {}
+_SC_ENCODED: dict[Address, bytes] = {}
+
+
+def _remember(cache: dict[Address, bytes], address: Address, octets: bytes) -> bytes:
+    if len(cache) >= _SEEN_MAX:
+        cache.clear()
+    cache[address] = octets
+    return octets
+
+
 def encode_address(address: Address) -> bytes:
     """TP-OA / TP-DA / TP-RA: length in useful semi-octets, type, value."""
+    octets = _TP_ENCODED.get(address)
+    if octets is not None:
+        return octets
     semi_octets, value = _value(address)
-    return bytes((semi_octets, address.type_of_address)) + value
+    return _remember(_TP_ENCODED, address, bytes((semi_octets, address.type_of_address)) + value)
 
 
 def _decode_value(ton: int, value: bytes, digits: int, septets: int) -> str:
@@ -223,8 +239,11 @@ def encode_sc_address(address: Address | None) -> bytes:
     absent address is the single octet 00."""
     if address is None:
         return b"\x00"
+    octets = _SC_ENCODED.get(address)
+    if octets is not None:
+        return octets
     _, value = _value(address)
-    return bytes((len(value) + 1, address.type_of_address)) + value
+    return _remember(_SC_ENCODED, address, bytes((len(value) + 1, address.type_of_address)) + value)
 
 
 def decode_sc_address(r: Reader, name: str) -> Address | None:
