@@ -96,7 +96,7 @@ def split(
     """Greedy packing of indivisible units, one unit at a time."""
     tail = 0
     extra: tuple[InformationElement, ...] = ()
-    if message_number is not None:
+    if message_number is not None and carrier is not Carrier.NONE:
         if carrier is Carrier.INLINE:
             assert isinstance(content, str)
             suffix = inline_suffix(message_number, marker)
