@@ -12,7 +12,6 @@ from codecs import utf_16_be_decode
 from dataclasses import dataclass
 
 from . import gsm7, national
-from .build import slot_builder
 from .dcs import Alphabet, DataCodingScheme, dcs_of
 from .errors import PDUError
 from .reader import Reader
@@ -155,7 +154,7 @@ def user_data_at(buf: bytes, pos: int, dcs: DataCodingScheme, udhi: int) -> User
         if end > size:
             return None
         if not udhi:
-            return _new_user_data(gsm7.decode(gsm7.unpack(buf[start:end], udl)), None)
+            return UserData(gsm7.decode(gsm7.unpack(buf[start:end], udl)), None)
         udh = udh_at(buf, start, end - start)
         if udh is None:
             return None
@@ -164,7 +163,7 @@ def user_data_at(buf: bytes, pos: int, dcs: DataCodingScheme, udhi: int) -> User
             return None
         locking, single = _shift_tables(udh)
         septets = gsm7.unpack(buf[start:end], udl, skip)
-        return _new_user_data(gsm7.decode(septets, locking, single), udh)
+        return UserData(gsm7.decode(septets, locking, single), udh)
     end = start + udl
     if end > size:
         return None
@@ -176,8 +175,8 @@ def user_data_at(buf: bytes, pos: int, dcs: DataCodingScheme, udhi: int) -> User
     if kind is _UTF16:
         if (end - start) % 2:
             return None
-        return _new_user_data(utf_16_be_decode(buf[start:end], "surrogatepass", True)[0], udh)
-    return _new_user_data(buf[start:end], udh)
+        return UserData(utf_16_be_decode(buf[start:end], "surrogatepass", True)[0], udh)
+    return UserData(buf[start:end], udh)
 
 
 _SEPTETS, _UTF16, _OCTETS = "septets", "utf-16", "octets"
@@ -190,6 +189,3 @@ _BODY_KIND = [
     else _OCTETS
     for dcs in map(dcs_of, range(256))
 ]
-
-
-_new_user_data = slot_builder(UserData)
