@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTCP
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
@@ -177,18 +177,23 @@ def connect(
     imsi: str,
     msisdn: str,
     answer: Answer | None = None,
+    tls: IOpenSSLClientConnectionCreator | None = None,
 ) -> Deferred[LinkClient]:
     """Connect and attach; fires with the attached client."""
-    return connect_client(reactor, host, port, LinkClient(imsi, msisdn, answer))
+    return connect_client(reactor, host, port, LinkClient(imsi, msisdn, answer), tls)
 
 
 def connect_client(
-    reactor: IReactorTCP, host: str, port: int, client: LinkClient
+    reactor: IReactorTCP,
+    host: str,
+    port: int,
+    client: LinkClient,
+    tls: IOpenSSLClientConnectionCreator | None = None,
 ) -> Deferred[LinkClient]:
     """Connect ``client`` and attach; fires with it attached.  On failure the
     caller still holds ``client``, to close a connection the SMSC refused to
     attach."""
-    d = connect_tcp(reactor, host, port, client)
+    d = connect_tcp(reactor, host, port, client, tls)
     d.addCallback(lambda _: client.attach())
     d.addCallback(lambda _: client)
     return d

@@ -20,7 +20,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IOpenSSLClientConnectionCreator
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -91,7 +91,9 @@ class HandsetService(Service):
     """One phone: its store in ``directory``, the radio link to ``smsc`` and,
     given ``ip_server`` and credentials, the session with the IP server and
     the push channel.  With ``companion`` (a name), a companion device of the
-    account of ``msisdn``: IP only, no SIM."""
+    account of ``msisdn``: IP only, no SIM.  ``smsc_tls`` and ``ip_tls``
+    (``txkit.tls.client_tls``) put the links to the SMSC and the IP server
+    on TLS, verifying the server's certificate."""
 
     def __init__(
         self,
@@ -107,6 +109,8 @@ class HandsetService(Service):
         watchers: Sequence[Watcher] = (),
         companion: str | None = None,
         at: AtSettings | None = None,
+        smsc_tls: IOpenSSLClientConnectionCreator | None = None,
+        ip_tls: IOpenSSLClientConnectionCreator | None = None,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -119,6 +123,7 @@ class HandsetService(Service):
         self.directory = directory
         self.smsc = smsc
         self.ip_server = ip_server
+        self.smsc_tls, self.ip_tls = smsc_tls, ip_tls
         self.credentials = credentials
         self.settings = settings
         self.database_url = database_url
@@ -141,7 +146,7 @@ class HandsetService(Service):
 
         def connect(on_feedback: OnFeedback, on_push: OnPush) -> Deferred[Any]:
             d = connect_ip(self.reactor, host, port, credentials.device_id,
-                           credentials.secret, on_feedback, on_push)  # fmt: skip
+                           credentials.secret, on_feedback, on_push, self.ip_tls)  # fmt: skip
             return d.addCallback(self._check_identity)
 
         return connect
@@ -154,7 +159,7 @@ class HandsetService(Service):
 
         def subscribe(on_push: OnPush) -> Deferred[Any]:
             return connect_push(self.reactor, host, port, credentials.device_id,
-                                credentials.secret, on_push)  # fmt: skip
+                                credentials.secret, on_push, self.ip_tls)  # fmt: skip
 
         return subscribe
 
@@ -229,6 +234,7 @@ class HandsetService(Service):
             companion=self.companion,
             key=self.credentials.key if self.credentials is not None else None,
             capacity=self.at.sim.capacity if self.at is not None else None,
+            smsc_tls=self.smsc_tls,
         )
         for watcher in self.watchers:
             phone.watch(watcher)

@@ -36,10 +36,12 @@ from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
 from txkit.private import generated, password
+from txkit.tls import client_tls, fingerprint, is_tls
 
 from . import logs, traffic
 from .capture_opts import capture_settings
 from .config import Config, options
+from .config.tls import auto, trusted
 from .errors import CommandError
 from .serve import Running, serve
 from .startup import Origins, database_url, network_origins
@@ -81,15 +83,44 @@ def _esme_password(data_dir: Path, where: str) -> str:
         raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None
 
 
+def secure(config: Config, args: argparse.Namespace, origins: Origins) -> tuple[Config, list[str]]:
+    """``config`` with its listeners on TLS where asked (``--tls auto``, the
+    tables' ``tls``; docs/tls.md), and the start-up lines that name each
+    certificate served with its SHA-256 fingerprint, once."""
+    files = None
+    if getattr(args, "tls", None) == "auto":
+        files = auto(config.smsc.data_dir, origins.names["data_dir"])
+    config = options.secure(config, files)
+    served = [config.smsc.tls, config.smsc.smpp_tls, config.ip_server.tls, config.control.tls]
+    return config, certificate_lines([f.cert for f in served if f is not None])
+
+
+def certificate_lines(certs: list[Path]) -> list[str]:
+    """``tls: certificate PATH (SHA-256 AB:CD:...)``, once for each."""
+    return [f"tls: certificate {c} (SHA-256 {fingerprint(c)})" for c in dict.fromkeys(certs)]
+
+
+def tls_mark(spec: str | None) -> str:
+    """What a start-up line adds to a TLS listener's address."""
+    return " (TLS)" if is_tls(spec) else ""
+
+
+def scheme(spec: str | None) -> str:
+    """The URL scheme of an HTTP API listening on ``spec``."""
+    return "https" if is_tls(spec) else "http"
+
+
 def _smsc_lines(service: SmscService) -> list[str]:
     admin = service.host(service.admin_port) if service.admin_address else ""
+    link = f"{service.host(service.link_port)}:{service.link_port}"
     lines = [
-        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port}",
-        f"smsc: admin API on http://{admin}:{service.admin_port}",
+        f"smsc: radio link on {link}{tls_mark(service.link_address)}",
+        f"smsc: admin API on {scheme(service.admin_address)}://{admin}:{service.admin_port}",
         f"smsc: database {safe_url(service.database_url)}",
     ]
     if service.smpp_address is not None:
-        lines.append(f"smsc: SMPP on {service.host(service.smpp_port)}:{service.smpp_port}")
+        smpp = f"{service.host(service.smpp_port)}:{service.smpp_port}"
+        lines.append(f"smsc: SMPP on {smpp}{tls_mark(service.smpp_address)}")
         for account in service.smpp_config.accounts:
             routes = ", ".join(account.routes) or "none"
             rate = f"{account.rate:g}/s" if account.rate else "no limit"
@@ -103,6 +134,7 @@ def _smsc_lines(service: SmscService) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
+    config, certificates = secure(config, args, origins)
     logs.configure(args)
     capture = capture_settings(args)
 
@@ -110,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         service = build_smsc(config, origins, **capture)
         running.start(service)
         watch_smsc(service)
-        return _smsc_lines(service)
+        return [*certificates, *_smsc_lines(service)]
 
     return serve(start, origins)
 
@@ -119,6 +151,7 @@ def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
+    config, certificates = secure(config, args, origins)
     logs.configure(args)
     capture = capture_settings(args)
     data_dir = config.smsc.data_dir
@@ -150,7 +183,13 @@ def run_up(args: argparse.Namespace) -> int:
         phones: dict[str, Phone] = {}
         control = ControlService(phones, config.control.listen)
         running.start(control)
-        lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
+        where = f"{listening.address[0]}:{ip.port}{tls_mark(ip_server.listen)}"
+        lines = [*certificates, *_smsc_lines(smsc), f"ip server: on {where}"]
+        # The handsets dial 127.0.0.1 and verify what the listeners serve.
+        smsc_ca = trusted(config.smsc.link, config.smsc.tls)
+        ip_ca = trusted(ip_server.listen, ip_server.tls)
+        smsc_tls = client_tls(smsc_ca) if smsc_ca is not None else None
+        ip_tls = client_tls(ip_ca) if ip_ca is not None else None
         for entry in config.handsets:
             directory = handset_dir(data_dir, entry.msisdn)
             credentials = await provision(store, entry.msisdn, directory)
@@ -162,6 +201,8 @@ def run_up(args: argparse.Namespace) -> int:
                 credentials=credentials,
                 imsi=entry.imsi,
                 at=entry.at_settings(),
+                smsc_tls=smsc_tls,
+                ip_tls=ip_tls,
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
@@ -186,13 +227,15 @@ def run_up(args: argparse.Namespace) -> int:
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
                 companion=companion.name,
+                ip_tls=ip_tls,
             )
             running.start(service)
             phone = await service.ready
             phone.auto_login = companion.auto_login
             phones[phone.owner] = phone
             lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
-        lines.append(f"handsets: control API on http://{control.host}:{control.port}")
+        url = f"{scheme(config.control.listen)}://{control.host}:{control.port}"
+        lines.append(f"handsets: control API on {url}")
         return lines
 
     return serve(start, origins)

@@ -15,19 +15,25 @@ from . import defaults, logs
 from .capture_opts import add_options as _capture_options
 from .defaults import shown
 
+TLS_HELP = (
+    "auto: every listener on TLS, with a self-signed certificate generated into the data "
+    "dir on first use (docs/tls.md); default: plain TCP, or the tls tables of --config"
+)
+
 SMSC_TABLES = """\
 configuration file (--config FILE, TOML; an option given overrides its key):
   [smsc]          data_dir, database_url, link, admin, smpp, smsc_address,
-                  unknown_recipient, validity (the options of the same names)
-  [smpp]          listen, window, throttle, read_receipts, [smpp.receipt],
+                  unknown_recipient, validity (the options of the same names),
+                  tls = { cert, key } (radio link and admin API on TLS; docs/tls.md)
+  [smpp]          listen, tls, window, throttle, read_receipts, [smpp.receipt],
                   [[smpp.esme]] accounts, [[smpp.fault]] rules (docs/smpp.md)
 """
 
 UP_TABLES = (
     SMSC_TABLES
     + """\
-  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout
-  [control]       listen (the handsets' control API)
+  [ip_server]     listen, tls, rate, burst, history_days, history_count, query_timeout
+  [control]       listen, tls (the handsets' control API)
   [[handset]]     msisdn, imsi, carrier, receipts, ip_path (one per phone)
   [[companion]]   msisdn, name, auto_login (an IP-only device of a phone's account)
 """
@@ -91,6 +97,7 @@ def _smsc_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--smpp", metavar="ADDR", help=f"the SMPP server for ESMEs (default {shown(defaults.SMPP)})"
     )
+    add_tls_option(p)
     p.add_argument(
         "--smsc-address",
         metavar="NUMBER",
@@ -107,6 +114,11 @@ def _smsc_options(p: argparse.ArgumentParser) -> None:
         metavar="HOURS",
         help=f"validity of a message that carries no TP-VP (default {defaults.VALIDITY_HOURS:g})",
     )
+
+
+def add_tls_option(p: argparse.ArgumentParser) -> None:
+    """``--tls auto`` (``smsemu.config.tls``)."""
+    p.add_argument("--tls", choices=["auto"], help=TLS_HELP)
 
 
 def _up_options(p: argparse.ArgumentParser) -> None:

@@ -4,6 +4,7 @@
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
 ``[ip_server]``, ``[control]``, ``[[handset]]`` and ``[[companion]]``.
+Each service's table may have ``tls = { cert, key }`` (``config.tls``).
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -28,9 +29,11 @@ from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_
 from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
+from txkit.tls import TlsFiles
 
 from .. import defaults
 from .smpp import default_smpp, smpp
+from .tls import tls_table
 from .values import (
     BOOLEAN,
     DATABASE_URL,
@@ -101,6 +104,8 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    tls: TlsFiles | None = None  # the radio link's and the admin API's (docs/tls.md)
+    smpp_tls: TlsFiles | None = None  # ``[smpp] tls``
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -123,6 +128,7 @@ class IpServerSettings:
     history_days: float = defaults.HISTORY_DAYS
     history_count: int = defaults.HISTORY_COUNT
     query_timeout: float = DEFAULT_QUERY_TIMEOUT
+    tls: TlsFiles | None = None
 
     def retention(self) -> Retention:
         return Retention(timedelta(days=self.history_days), self.history_count)
@@ -133,6 +139,7 @@ class ControlSettings:
     """``[control]``: where the handsets' control API listens."""
 
     listen: str = defaults.CONTROL
+    tls: TlsFiles | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,9 +210,10 @@ def load(path: Path) -> Config:
         raise ConfigError(source, "file", f"not TOML: {exc}") from None
     top = Table(data, source, "")
     smsc = _smsc(top.table("smsc", hyphens=True))
-    smpp_config, smpp_listen = smpp(top.table("smpp"))
-    if smpp_listen is not None:
-        smsc = replace(smsc, smpp=smpp_listen)
+    smpp_table = top.table("smpp")
+    smpp_tls = tls_table(smpp_table)
+    smpp_config, smpp_listen = smpp(smpp_table)
+    smsc = replace(smsc, smpp=smpp_listen or smsc.smpp, smpp_tls=smpp_tls)
     config = Config(
         source=path,
         smsc=smsc,
@@ -230,6 +238,7 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        tls=tls_table(table),
     )
     table.done()
     return settings
@@ -244,13 +253,15 @@ def _ip_server(table: Table) -> IpServerSettings:
         history_days=table.take("history_days", DAYS, d.history_days),
         history_count=table.take("history_count", COUNT, d.history_count),
         query_timeout=table.take("query_timeout", SECONDS, d.query_timeout),
+        tls=tls_table(table),
     )
     table.done()
     return settings
 
 
 def _control(table: Table) -> ControlSettings:
-    settings = ControlSettings(table.take("listen", ENDPOINT, ControlSettings().listen))
+    listen = table.take("listen", ENDPOINT, ControlSettings().listen)
+    settings = ControlSettings(listen, tls_table(table))
     table.done()
     return settings
 
