@@ -9,6 +9,7 @@ import queue
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -24,17 +25,20 @@ TIMEOUT = 30.0
 
 @dataclass
 class Rig:
-    """One handset on a blocking socket."""
+    """One handset on a blocking socket (on TLS with ``tls``, verified)."""
 
     port: int
     msisdn: str
     imsi: str = "001010000000001"
+    tls: ssl.SSLContext | None = None
     sock: socket.socket = field(init=False)
     ms: MsLink = field(init=False)
     backlog: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        if self.tls is not None:
+            self.sock = self.tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.ms = MsLink(self.imsi, self.msisdn)
 
     def send(self, data: bytes) -> None:
@@ -115,6 +119,7 @@ class SmscProcess:
     handsets: list[str] = field(default_factory=list)
     at_ports: dict[str, str] = field(default_factory=dict)  # MSISDN: its AT pty
     stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
+    cwd: str | None = None
 
     def __post_init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -123,20 +128,20 @@ class SmscProcess:
             ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", self.command, *ports, *self.args],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, cwd=self.cwd,
         )  # fmt: skip
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
             if m := re.search(r"radio link on [\d.]+:(\d+)", line):
                 self.link_port = int(m.group(1))
-            elif m := re.search(r"admin API on http://[\d.]+:(\d+)", line):
+            elif m := re.search(r"admin API on https?://[\d.]+:(\d+)", line):
                 self.admin_port = int(m.group(1))
             elif m := re.search(r"SMPP on [\d.]+:(\d+)", line):
                 self.smpp_port = int(m.group(1))
             elif m := re.search(r"ip server: on [\d.]+:(\d+)", line):
                 self.ip_port = int(m.group(1))
-            elif m := re.search(r"control API on http://[\d.]+:(\d+)", line):
+            elif m := re.search(r"control API on https?://[\d.]+:(\d+)", line):
                 self.control_port = int(m.group(1))
             elif m := re.match(r"handset: (\+\d+) \(", line):
                 self.handsets.append(m.group(1))

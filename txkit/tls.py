@@ -144,7 +144,7 @@ def _certificates(path: Path) -> list[bytes]:
 def check(files: TlsFiles) -> None:
     """Both files readable, PEM, and the key the certificate's: a listener
     must not fail on them later, with a less clear message."""
-    from OpenSSL import crypto
+    from OpenSSL import SSL
 
     certs = _certificates(files.cert)
     if files.ca is not None:
@@ -154,19 +154,17 @@ def check(files: TlsFiles) -> None:
     except OSError as exc:
         raise TlsError(f"{files.key}: cannot read the TLS key ({exc.strerror})") from None
     try:
-        key = crypto.load_privatekey(crypto.FILETYPE_PEM, key_pem)
-    except crypto.Error:
-        raise TlsError(f"{files.key}: not a PEM private key") from None
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        raise TlsError(f"{files.key}: not a PEM private key (or one with a passphrase)") from None
     try:
-        leaf = crypto.load_certificate(crypto.FILETYPE_PEM, certs[0])
-    except crypto.Error:
+        leaf = x509.load_pem_x509_certificate(certs[0])
+    except ValueError:
         raise TlsError(f"{files.cert}: not a valid PEM certificate") from None
-    from OpenSSL import SSL
-
     context = SSL.Context(SSL.TLS_METHOD)
     try:
         context.use_certificate(leaf)
-        context.use_privatekey(key)
+        context.use_privatekey(key)  # type: ignore[arg-type]
         context.check_privatekey()
     except SSL.Error:
         raise TlsError(f"{files.key}: not the key of the certificate {files.cert}") from None
