@@ -21,6 +21,7 @@ from twisted.python.failure import Failure
 from ipwire import wire
 from ipwire.device_session import DeviceSession, Event
 from txkit import nodelay
+from txkit.tls import tls_failure
 
 from .reconnect import connect_tcp
 
@@ -163,8 +164,9 @@ class IpClient(Protocol):
         self.connected = False
         pending, self._pending = self._pending, {}
         self._results.clear()
+        why = tls_failure(reason) or ""
         for d in pending.values():
-            d.errback(IpConnectionLost("connection to the IP server lost"))
+            d.errback(IpConnectionLost(f"connection to the IP server lost{why}"))
         self.lost.callback(None)
 
     def dataReceived(self, data: bytes) -> None:

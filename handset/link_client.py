@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from pdu import Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
 from radiolink import rp
 from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused, Rejected
+from txkit.tls import tls_failure
 
 from .reconnect import connect_tcp
 
@@ -61,7 +62,10 @@ class LinkClient(Protocol):
         self._gone = True
         if self._attaching is not None:
             attaching, self._attaching = self._attaching, None
-            attaching.errback(ConnectionError("radio link lost before the attach was answered"))
+            why = tls_failure(reason) or ""
+            attaching.errback(
+                ConnectionError(f"radio link lost before the attach was answered{why}")
+            )
         for d in list(self._pending.values()):
             d.errback(ConnectionError("radio link lost"))
         self._pending.clear()

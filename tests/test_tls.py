@@ -240,6 +240,20 @@ def test_handset_run_attaches_over_tls_trusting_the_data_dirs_certificate(
     finally:
         run.send_signal(2)
         run.wait(TIMEOUT)
+    # A handset that trusts another certificate refuses this SMSC, and says why.
+    other = auto_certificate(tmp_path / "other").cert
+    wary = subprocess.Popen(
+        [sys.executable, "-m", "smsemu", "handset", "run", "--msisdn", number,
+         "--smsc", f"tls:127.0.0.1:{process.link_port}", "--ca", str(other), "--data-dir",
+         str(tmp_path / "h3"), "--control", "127.0.0.1:0", "--at", "off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        Log(wary.stderr).wait_for("radio link: radio link lost before the attach was "
+                                  "answered (TLS: certificate verify failed)")  # fmt: skip
+    finally:
+        wary.send_signal(2)
+        wary.wait(TIMEOUT)
 
 
 # -- smsemu up --tls auto -------------------------------------------------------------

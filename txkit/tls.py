@@ -219,6 +219,20 @@ def trusted_of(spec: str) -> Path | None:
     return Path(path) if path else None
 
 
+def tls_failure(reason: object) -> str | None:
+    """Why a connection ended, if TLS ended it (``connectionLost``'s reason:
+    a certificate not trusted, a peer that does not speak TLS): ``" (TLS:
+    certificate verify failed)"``, for the line that says the link is lost."""
+    from OpenSSL import SSL
+
+    value = getattr(reason, "value", reason)
+    if not isinstance(value, SSL.Error):
+        return None
+    errors = value.args[0] if value.args and isinstance(value.args[0], list) else []
+    what = "; ".join(str(e[-1]) for e in errors if isinstance(e, tuple) and e) or str(value)
+    return f" (TLS: {what})"
+
+
 def client_tls(ca: Path, hostname: str = "127.0.0.1") -> IOpenSSLClientConnectionCreator:
     """Connect with TLS to ``hostname``, trusting only the certificates of
     ``ca`` (a self-signed certificate, or the CA that issued the server's):
