@@ -57,8 +57,10 @@ from .ip_session import (
     PushChannel,
     PushConnector,
 )
+from .models import Direction
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
+from .read_sync import ReadSync
 from .receipts import Receipts
 from .sealed import DeviceKey
 from .search import HistorySearch
@@ -142,9 +144,10 @@ class Phone:
                                        settings or Settings())  # fmt: skip
         ctx.capacity = capacity
         self._receipts = Receipts(ctx, self._session, Backoff(*backoff))
+        self._read_sync = ReadSync(ctx, self._session)
         self._ip = IpLink(ctx, ip, push, backoff, on_feedback=self._receipts.feedback,
                           on_push=self._on_push, on_up=self._ip_up,
-                          on_down=self._receipts.session_lost, auto_login=auto_login)  # fmt: skip
+                          on_down=self._ip_down, auto_login=auto_login)  # fmt: skip
         self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
         self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox, on_up=self._attached,
@@ -225,8 +228,13 @@ class Phone:
     def _detached(self) -> None:
         self._outbox.link_lost()
 
+    def _ip_down(self) -> None:
+        self._receipts.session_lost()
+        self._read_sync.session_lost()
+
     def _ip_up(self) -> None:
         self._receipts.flush()
+        self._read_sync.flush()
         self._history.flush()
         self._ip_path.offer_pending()
 
@@ -234,6 +242,8 @@ class Phone:
         """What the IP server pushes besides feedback."""
         if isinstance(message, wire.IpMessage):
             return self._ip_path.receive(message)
+        if isinstance(message, wire.ReadState):
+            return self._read_sync.apply(message)
         if isinstance(message, wire.QueryRequest):
             self._search.answer(message)
         elif isinstance(message, wire.ResultsReady):
@@ -247,7 +257,7 @@ class Phone:
     def watch(self, fn: Watcher) -> None:
         """Call ``fn(event, details)`` on everything that happens (for the demo,
         logs and tests): attached, detached, ip up, ip down, queued, state,
-        received, opened, response, response refused, feedback."""
+        received, opened, read elsewhere, response, response refused, feedback."""
         self._ctx.events.watch(fn)
 
     def wait_for(self, kind: str, **match: Any) -> Deferred[dict[str, Any]]:
@@ -270,7 +280,9 @@ class Phone:
                 raise PhoneError(f"cannot send to {peer!r}: not a phone number")
             how = Carrier(carrier) if carrier is not None else settings.carrier
             self._outbox.builder(to, text, how)(0, 0, 0)  # refused before it takes a number
-            if self.online and settings.ip_path is IpPath.WHEN_POSSIBLE:
+            # A legacy phone (no message numbers) has no IP path either.
+            ip_path = how is not Carrier.NONE and settings.ip_path is IpPath.WHEN_POSSIBLE
+            if self.online and ip_path:
                 wire.message_text(text)  # too long for the IP path: by SMS
                 via = "ip"
             else:
@@ -292,7 +304,13 @@ class Phone:
         receipts on, the IP server gets a response for it; a sent one is
         only shown.  Fires with the message; ``NotFound`` for an id this
         phone does not have."""
-        return self._receipts.read(message_id)
+        d = self._receipts.read(message_id)
+
+        def opened(m: MessageView) -> MessageView:
+            self._read_sync.flush()  # the account's other devices show it read too
+            return m
+
+        return d.addCallback(opened)
 
     def logout(self) -> Deferred[None]:
         """The user logs the device out of the IP server: the session closes
@@ -389,6 +407,22 @@ class Phone:
     def conversations(self) -> Deferred[list[ConversationView]]:
         """One line per peer, the most recently active first."""
         return self.store.call(self.store.repo.conversations)
+
+    def view(self, peer: str) -> Deferred[list[MessageView]]:
+        """The user looks at the conversation with ``peer`` (the control API's
+        ``GET .../conversations/PEER``): with ``read_on_view`` set, as on
+        phones, each unread received message it shows is opened (``read``,
+        and its response sent) first.  ``conversation`` only looks."""
+        if not self.settings.read_on_view:
+            return self.conversation(peer)
+
+        async def opening() -> list[MessageView]:
+            for m in await self.conversation(peer):
+                if m.direction is Direction.IN and not m.read:
+                    await self.read(m.id)
+            return await self.conversation(peer)
+
+        return Deferred.fromCoroutine(opening())
 
     def conversation(self, peer: str) -> Deferred[list[MessageView]]:
         """The messages with ``peer``, oldest first, each with its state and

@@ -26,6 +26,7 @@ from twisted.python.failure import Failure
 from twisted.web.server import Site
 
 from txkit import listen
+from txkit.limits import HTTP_IDLE
 from txkit.private import write_private
 
 from .at_lines import AtLines, AtSettings
@@ -294,7 +295,7 @@ class ControlService(Service):
 
     def startService(self) -> None:
         super().startService()
-        site = Site(ControlApi(self.phones, self.reactor))
+        site = Site(ControlApi(self.phones, self.reactor), timeout=HTTP_IDLE)
         site.noisy = False
         try:  # a port in use: txkit.ListenError, named "control"
             self.listening = listen(self.reactor, self.address, site, name="control")

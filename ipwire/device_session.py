@@ -34,12 +34,18 @@ class DeviceSession:
         return rid, wire.encode(wire.Login(rid, device, secret))
 
     def response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> tuple[int, bytes]:
         """``receiver`` (this device) has read message ``message_number`` of
-        ``sender``; ValueError if a field is out of range."""
+        ``sender``, sent at ``sent_at`` (ms); ValueError if a field is out of range."""
         rid = self._id()
-        return rid, wire.encode(wire.Response(rid, receiver, sender, message_number, status))
+        response = wire.Response(rid, receiver, sender, message_number, status, sent_at)
+        return rid, wire.encode(response)
 
     def ack(self, feedback_id: int) -> bytes:
         return wire.encode(wire.FeedbackAck(feedback_id))
@@ -58,6 +64,9 @@ class DeviceSession:
 
     def ip_message_ack(self, delivery_id: int) -> bytes:
         return wire.encode(wire.IpMessageAck(delivery_id))
+
+    def read_state_ack(self, sync_id: int) -> bytes:
+        return wire.encode(wire.ReadStateAck(sync_id))
 
     def receive(self, data: bytes) -> list[Event]:
         events = self._reader.feed(data)

@@ -187,6 +187,10 @@ class Response(Message):
     sender: str = field(metadata=_v(number))
     message_number: int = field(metadata=_v(integer(0, 255)))
     status: int = field(default=1, metadata=_v(integer(0, 1)))
+    #: When the message was sent, as the receiver saw it (TP-SCTS, or the IP
+    #: path's sent_at), in ms: it tells two messages of the same number apart
+    #: after the numbers wrap.  Absent from older devices.
+    sent_at: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
 
 
 @_from_device
@@ -242,13 +246,15 @@ class Error(Message):
 @_from_server
 @dataclass(frozen=True, slots=True)
 class Feedback(Message):
-    """``receiver`` has read (status 1) the sender's message ``message_number``."""
+    """``receiver`` has read (status 1) the sender's message ``message_number``
+    (the one sent at ``sent_at``, when the response said)."""
 
     TYPE: ClassVar[str] = "feedback"
     feedback_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
     receiver: str = field(metadata=_v(number))
     message_number: int = field(metadata=_v(integer(0, 255)))
     status: int = field(metadata=_v(integer(0, 1)))
+    sent_at: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
 
 
 @_from_server
@@ -396,6 +402,27 @@ class IpMessageAck(Message):
     delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
 
 
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ReadSync(Message):
+    """This device's user read the received message ``uid``: the account's
+    other devices are to show it read too (docs/receipt-wire.md §Reads).
+    ``ok`` once committed for each of them."""
+
+    TYPE: ClassVar[str] = "read_sync"
+    id: RequestId = field(metadata=_v(request_id))
+    uid: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ReadStateAck(Message):
+    """The device has applied the ``read_state``: the server may forget it."""
+
+    TYPE: ClassVar[str] = "read_state_ack"
+    sync_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+
+
 # server -> device
 
 
@@ -490,3 +517,14 @@ class IpMessage(Message):
     message_number: int = field(metadata=_v(integer(0, 255)))
     text: str = field(metadata=_v(message_text))
     sent_at: int = field(metadata=_v(millis))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class ReadState(Message):
+    """Another device of the account read the message ``uid``: show it read,
+    send no response for it, then acknowledge."""
+
+    TYPE: ClassVar[str] = "read_state"
+    sync_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+    uid: str = field(metadata=_v(token))

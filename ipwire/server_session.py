@@ -91,6 +91,7 @@ class StoreFeedback:
     receiver: str
     message_number: int
     status: int
+    sent_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,8 @@ SERVED = (
     wire.FetchResults,
     wire.ResultsAck,
     wire.IpSubmit,
+    wire.ReadSync,
+    wire.ReadStateAck,
     wire.IpMessageAck,
 )
 
@@ -214,7 +217,9 @@ class ServerSession:
             reason = f"this device is {identity.msisdn}, not the receiver {item.receiver}"
             return [_error(ErrorCode.FORBIDDEN, reason, item.id)]
         return [
-            StoreFeedback(item.id, item.sender, item.receiver, item.message_number, item.status)
+            StoreFeedback(
+                item.id, item.sender, item.receiver, item.message_number, item.status, item.sent_at
+            )
         ]
 
     # -- results of the effects ----------------------------------------------------

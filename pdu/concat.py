@@ -78,11 +78,11 @@ def split(
     ``alphabet`` None picks GSM 7-bit when every character has a code there and
     UCS2 otherwise (bytes always go as 8-bit data).  With ``message_number`` the
     number rides in every part's UDH (``Carrier.UDH``) or as the suffix of the
-    last part (``Carrier.INLINE``).
+    last part (``Carrier.INLINE``), or nowhere (``Carrier.NONE``).
     """
     tail = 0
     extra: tuple[InformationElement, ...] = ()
-    if message_number is not None:
+    if message_number is not None and carrier is not Carrier.NONE:
         if carrier is Carrier.INLINE:
             if isinstance(content, bytes):
                 raise PDUError("the inline message number needs text, not 8-bit data")

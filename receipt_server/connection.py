@@ -118,8 +118,10 @@ class ReceiptServerProtocol(Protocol):
         for action in actions:
             if isinstance(action, Send):
                 if isinstance(action.message, wire.Error):
-                    log.info("%s: error %s: %s", self.who(), action.message.code,
-                             action.message.reason)  # fmt: skip
+                    host = self.ends[0][0]
+                    self.factory.peer_log.info(f"errors answered to {host}", "%s: error %s: %s",
+                                            self.who(), action.message.code,
+                                            action.message.reason)  # fmt: skip
                 self._count(action.message)
                 if self.transport is not None:
                     data = self._encode(action.message)
@@ -212,7 +214,7 @@ class ReceiptServerProtocol(Protocol):
     def _store(self, action: StoreFeedback) -> None:
         def stored(feedback_id: int) -> list[Action]:
             feedback = wire.Feedback(
-                feedback_id, action.receiver, action.message_number, action.status
+                feedback_id, action.receiver, action.message_number, action.status, action.sent_at
             )
             self.metrics.feedback_pending.inc()
             self.factory.deliver(action.to_msisdn, feedback)
@@ -220,7 +222,11 @@ class ReceiptServerProtocol(Protocol):
 
         self._effect(
             self.factory.store.add_feedback(
-                action.to_msisdn, action.receiver, action.message_number, action.status
+                action.to_msisdn,
+                action.receiver,
+                action.message_number,
+                action.status,
+                action.sent_at,
             ),
             stored,
             lambda reason: self.session.store_failed(action.request_id, reason),

@@ -27,7 +27,12 @@ class Repository(Protocol):
     def authenticate(self, device_id: str, secret: str) -> Deferred[Identity | None]: ...
 
     def add_feedback(
-        self, to_msisdn: str, receiver: str, message_number: int, status: int
+        self,
+        to_msisdn: str,
+        receiver: str,
+        message_number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[int]: ...
 
     def pending_for(self, msisdn: str) -> Deferred[list[wire.Feedback]]: ...
@@ -76,6 +81,14 @@ class Repository(Protocol):
     def pending_ip(self, device_id: str) -> Deferred[list[wire.IpMessage]]: ...
 
     def ack_ip(self, device_id: str, delivery_id: int) -> Deferred[bool]: ...
+
+    def sync_read(
+        self, account: str, reader: str, uid: str
+    ) -> Deferred[list[tuple[str, wire.ReadState]]]: ...
+
+    def pending_reads(self, device_id: str) -> Deferred[list[wire.ReadState]]: ...
+
+    def ack_read(self, device_id: str, sync_id: int) -> Deferred[bool]: ...
 
 
 def then(d: Deferred[T], fn: Callable[[T], object]) -> None:

@@ -19,6 +19,7 @@ from twisted.internet.task import LoopingCall
 from twisted.web.server import Site
 
 import txkit
+from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import metrics_root
 
 from .factory import (
@@ -172,7 +173,8 @@ class ReceiptServerService(Service):
                                     query_timeout=self.query_timeout,
                                     metrics=self.metrics)  # fmt: skip
             if self.metrics_address is not None:
-                site = Site(metrics_root(self.metrics.registry))  # type: ignore[no-untyped-call]
+                registries = (self.metrics.registry, process_limits().registry)
+                site = Site(metrics_root(*registries), timeout=HTTP_IDLE)  # type: ignore[no-untyped-call]
                 self.metrics_port = txkit.listen(
                     self.reactor, self.metrics_address, site, name="metrics"
                 )

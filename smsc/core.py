@@ -50,6 +50,8 @@ class SmscConfig:
     unknown_recipient: str = "queue"
     default_validity: timedelta = timedelta(days=2)
     answer_timeout: float = 30.0  # seconds a handset has to answer an RP-DATA
+    #: Seconds a radio link has to attach before it is closed (smsc.server).
+    attach_timeout: float = 10.0
     retry_base: float = 2.0  # first back-off, doubled at each failure
     retry_max: float = 300.0
     expiry_sweep: float = 1.0

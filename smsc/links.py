@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from radiolink import frames as lk
 from radiolink import network as nw
+from txkit.throttle import Throttle
 
 if TYPE_CHECKING:
     from .core import Smsc
@@ -32,6 +33,9 @@ class RadioLinks:
     def __init__(self, smsc: Smsc) -> None:
         self.smsc = smsc
         self.network: nw.NetworkSide[Link] = nw.NetworkSide(smsc.config.address)
+        #: What a peer's junk makes the links log: a line per kind and source,
+        #: then a count each 10 s (smsc.server's lines too).
+        self.peer_log = Throttle(log, clock=smsc.clock)
 
     # -- what the connections report ---------------------------------------------------
 
@@ -101,7 +105,10 @@ class RadioLinks:
                 out.link.close()
             elif isinstance(out, nw.ProtocolError):
                 smsc.metrics.protocol_errors += 1
-                log.info("radio link: %s", out.reason)
+                host = getattr(out.link, "host", "?")
+                self.peer_log.info(
+                    f"radio link errors from {host}", "radio link from %s: %s", host, out.reason
+                )
             # AttachRefused and SqnAdvanced come only from an authenticated network;
             # this SMSC's radio link is still open (NetworkSide without an AuthCentre).
 

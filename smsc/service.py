@@ -27,6 +27,7 @@ from twisted.internet.protocol import Factory
 from twisted.web.server import Site
 
 from txkit import listen
+from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
 
 from .admin import admin_root
@@ -124,8 +125,10 @@ class SmscService(Service):
         self.link_port = self._listen("link", self.link_address, RadioLinkFactory(smsc))
         if self.admin_address is not None:
             smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
-            root = admin_root(smsc, *smpp, self.extra_metrics)
-            self.admin_port = self._listen("admin", self.admin_address, Site(root))
+            root = admin_root(smsc, *smpp, self.extra_metrics, process_limits().registry)
+            self.admin_port = self._listen(
+                "admin", self.admin_address, Site(root, timeout=HTTP_IDLE)
+            )
         if self.gateway is not None and self.smpp_address is not None:
             self.smpp_factory = SmppFactory(self.gateway)
             self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)

@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdu.message_number import Carrier
+
 from . import logs
 from .defaults import CONTROL_URL as DEFAULT_API
 from .defaults import DATA_DIR, TLS_CA
@@ -53,9 +55,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("text", help="the message (an empty one is a legal SMS)")
     p.add_argument(
         "--carrier",
-        choices=["udh", "inline"],
-        help="how the message number travels: a UDH element (udh) or a marker at the end "
-        "of the text (inline); default: the handset's setting",
+        choices=[c.value for c in Carrier],
+        help="how the message number travels: a UDH element (udh), a marker at the end "
+        "of the text (inline), or not at all (none: a legacy phone); default: the "
+        "handset's setting",
     )
     p.set_defaults(run=_send)
 
@@ -119,7 +122,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--data-dir", type=Path, help="the handset's store (./handset-MSISDN)")
     p.add_argument("--control", help="control API HOST:PORT or endpoint (127.0.0.1:7190)")
     p.add_argument(
-        "--carrier", choices=["udh", "inline"], help="how message numbers travel (stored)"
+        "--carrier", choices=[c.value for c in Carrier], help="how message numbers travel (stored)"
     )
     p.add_argument("--receipts", choices=["on", "off"], help="send read receipts (stored)")
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
@@ -436,7 +439,6 @@ def _run(args: argparse.Namespace) -> int:
     from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
     from handset.store import Settings
-    from pdu.message_number import Carrier
 
     from . import traffic
     from .config import options

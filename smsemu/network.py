@@ -136,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
     origins = network_origins(args, config)
     config, certificates = secure(config, args, origins)
     logs.configure(args)
+    config.limits.apply()
     capture = capture_settings(args)
 
     async def start(running: Running) -> list[str]:
@@ -153,6 +154,7 @@ def run_up(args: argparse.Namespace) -> int:
     origins = network_origins(args, config, up=True)
     config, certificates = secure(config, args, origins)
     logs.configure(args)
+    config.limits.apply()
     capture = capture_settings(args)
     data_dir = config.smsc.data_dir
 

@@ -34,7 +34,7 @@ UP_TABLES = (
     + """\
   [ip_server]     listen, tls, rate, burst, history_days, history_count, query_timeout
   [control]       listen, tls (the handsets' control API)
-  [[handset]]     msisdn, imsi, carrier, receipts, ip_path (one per phone)
+  [[handset]]     msisdn, imsi, carrier, receipts, ip_path, read_on_view (one per phone)
   [[companion]]   msisdn, name, auto_login (an IP-only device of a phone's account)
 """
 )

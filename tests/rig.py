@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import queue
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -120,15 +121,24 @@ class SmscProcess:
     at_ports: dict[str, str] = field(default_factory=dict)  # MSISDN: its AT pty
     stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
     cwd: str | None = None
+    fds: int | None = None  # its RLIMIT_NOFILE (soft), lowered to this before it starts
 
     def __post_init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        fds = self.fds
+
+        def lower() -> None:
+            if fds is not None:
+                _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fds, hard))
+
         ports = ["--link", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0"]
         if self.command == "up":
             ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", self.command, *ports, *self.args],
             stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, cwd=self.cwd,
+            preexec_fn=lower,
         )  # fmt: skip
         assert self.proc.stdout is not None
         for line in self.proc.stdout:

@@ -31,8 +31,11 @@ from smsemu.config import (
     load,
     network,
 )
+from smsemu.config.file import LimitsSettings
 from smsemu.config.smpp import fault
 from smsemu.config.values import Table
+from txkit.limits import configure as configure_limits
+from txkit.limits import process_limits
 
 FULL = """
 [smsc]
@@ -68,6 +71,7 @@ width = 8
 fields = ["id", "stat"]
 date_seconds = true
 text_length = 10
+data_coding = 1
 
 [[smpp.fault]]
 name = "refuse REJECT"
@@ -142,8 +146,8 @@ def test_every_table_and_key_into_its_dataclass(tmp_path: Path) -> None:
     assert (smpp.window, smpp.default_alphabet, smpp.seed) == (8, DefaultAlphabet.LATIN1, 42)
     assert smpp.read_receipts is True
     r = smpp.receipt
-    assert (r.id_style, r.width, r.fields, r.date_seconds, r.text_length) == (
-        "hex", 8, ("id", "stat"), True, 10,
+    assert (r.id_style, r.width, r.fields, r.date_seconds, r.text_length, r.data_coding) == (
+        "hex", 8, ("id", "stat"), True, 10, 1,
     )  # fmt: skip
     first, second = smpp.faults
     assert (first.name, first.action, first.esme, first.command) == (
@@ -202,6 +206,7 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[smpp]\nlisten = 'x:y'\n", "smpp.listen", "expected HOST:PORT"),
         ("[smpp.receipt]\nid = 'octal'\n", "smpp.receipt.id", "'decimal', 'hex', 'HEX'"),
         ("[smpp.receipt]\nfields = ['id', 'x']\n", "smpp.receipt.fields", "got ['id', 'x']"),
+        ("[smpp.receipt]\ndata_coding = 8\n", "smpp.receipt.data_coding", "1 (IA5, ASCII)"),
         ("[[smpp.esme]]\npassword = 'x'\n", "smpp.esme[0].system_id", "missing"),
         ("[[smpp.esme]]\nsystem_id = 'a'\npassword = '123456789'\n", "smpp.esme[0].password",
          "0 to 8 characters"),
@@ -217,6 +222,11 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[ip_server]\nhistory_count = 1.5\n", "ip_server.history_count", "a whole number"),
         ("[ip_server]\nquery_timeout = 0\n", "ip_server.query_timeout", "seconds > 0"),
         ("[control]\nport = 1\n", "control.port", "unknown key"),
+        ("[limits]\nsmtp = 5\n", "limits.smtp", "unknown key"),
+        ("[limits]\nconnections = 0\n", "limits.connections", "got 0"),
+        ("[limits]\nip_server = 1.5\n", "limits.ip_server", "a whole number"),
+        ("[smsc]\nattach_timeout = 0\n", "smsc.attach_timeout", "seconds > 0"),
+        ("[smpp]\nbind_timeout = -1\n", "smpp.bind_timeout", "seconds > 0"),
         ("handset = 3\n", "handset", "array of tables"),
         ("[[handset]]\nimsi = '1'\n", "handset[0].msisdn", "missing"),
         ("[[handset]]\nmsisdn = '+1'\n[[handset]]\nmsisdn = 'abc'\n", "handset[1].msisdn",
@@ -263,6 +273,22 @@ def test_bad_fault_configs_are_refused() -> None:
 
 def args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(list(argv))
+
+
+def test_limits_and_deadlines(tmp_path: Path) -> None:
+    text = "[smsc]\nattach_timeout = 2.5\n[smpp]\nbind_timeout = 3\n"
+    text += "[limits]\nconnections = 500\nreserve = 8\nip_server = 100\nsmpp = 50\n"
+    config = load(write(tmp_path, text))
+    assert config.smsc.core().attach_timeout == 2.5
+    assert config.smpp.bind_timeout == 3
+    assert config.limits == LimitsSettings(500, 8, (("smpp", 50), ("ip_server", 100)))
+    config.limits.apply()
+    try:
+        limits = process_limits()
+        assert (limits.total, limits.reserve) == (500, 8)
+        assert limits.caps == {"smpp": 50, "ip_server": 100}
+    finally:
+        configure_limits()  # the defaults again, for the tests that follow
 
 
 def test_options_over_the_file_over_the_defaults(tmp_path: Path) -> None:

@@ -168,6 +168,11 @@ def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:
     seen.result()
     samples, _ = scrape(f"http://127.0.0.1:{up.admin_port}/metrics")
     assert value(samples, "smsemu_ip_responses_total", outcome="accepted") == 2
+    # B looks at its conversation with A: "one", still unread, is opened as it shows.
+    seen = waiting(up, A, "state", number=0, state="read")
+    viewed = json.loads(smsemu(up, "conversations", B, A, "--json").stdout)
+    assert [m["read"] for m in viewed if m["direction"] == "in"] == [True, True, True]
+    seen.result()
 
 
 def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:

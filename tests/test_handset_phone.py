@@ -86,6 +86,7 @@ class Feedback:
     receiver: str
     message_number: int
     status: int
+    sent_at: int | None = None
 
 
 class Refusal(Exception):
@@ -147,9 +148,18 @@ class FakeSession:
         return self._absent()
 
     def send_response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
-        return self.server.response(self, receiver, sender, message_number, status)
+        return self.server.response(self, receiver, sender, message_number, status, sent_at)
+
+    def read_sync(self, uid: str) -> Deferred[None]:
+        self.server.read_syncs.append((self.msisdn, uid))
+        return succeed(None)
 
     def close(self) -> None:
         if not self.lost.called:
@@ -175,6 +185,7 @@ class FakeIpServer:
     older: bool = False  # refuses history entries of empty text, as servers did once
     stall: bool = False  # queries get no answer
     ip_submits: list[str] = field(default_factory=list)  # uids offered over IP
+    read_syncs: list[tuple[str, str]] = field(default_factory=list)  # (msisdn, uid) read
     ip_answers: list[Exception | None] = field(default_factory=list)  # in turn; None: taken
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
@@ -191,14 +202,20 @@ class FakeIpServer:
         return connect
 
     def response(
-        self, session: FakeSession, receiver: str, sender: str, number: int, status: int
+        self,
+        session: FakeSession,
+        receiver: str,
+        sender: str,
+        number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
         if self.refuse_responses:
             return fail(self.refuse_responses.pop(0))
         if receiver != session.msisdn:
             return fail(Refusal("forbidden", "a response names its own device as receiver"))
         self.responses.append((receiver, sender, number, status))
-        feedback = Feedback(next(self._ids), receiver, number, status)
+        feedback = Feedback(next(self._ids), receiver, number, status, sent_at)
         self.outbox.setdefault(sender, []).append(feedback)
         target = self.sessions.get(sender)
         if target is not None:
@@ -776,6 +793,28 @@ def test_a_udh_number_leaves_the_text_whole(
         (long_text, 8, Carrier.UDH),
         ("the box ", 100, Carrier.INLINE),  # no UDH number: the inline carrier
     ]
+
+
+def test_viewing_a_conversation_opens_what_it_shows_unless_turned_off(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    """read_on_view (on by default, as on phones): the user who looks at the
+    conversation has seen its messages; ``conversation`` alone only looks."""
+    phone = make_phone(B)
+    radio = Radio(clock)
+    radio.accept_attach()
+    clock.advance(0)
+    radio.deliver(deliver_of("one", number=5, sender=A)[0])
+    radio.deliver(deliver_of("two", number=6, sender=A, scts=SCTS + timedelta(minutes=1))[0])
+    assert [m.read for m in now(phone.conversation(A))] == [False, False]
+    now(phone.configure(read_on_view=False))
+    assert [m.read for m in now(phone.view(A))] == [False, False]
+    assert ip.responses == []
+    now(phone.configure(read_on_view=True))
+    assert [m.read for m in now(phone.view(A))] == [True, True]
+    clock.advance(1.0)
+    assert sorted(ip.responses) == [(B, A, 5, 1), (B, A, 6, 1)]
+    assert phone.store.repo.load_settings().read_on_view  # stored, for the next start
 
 
 # -- the IP session, clock-driven ----------------------------------------------------------

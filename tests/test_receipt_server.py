@@ -172,6 +172,24 @@ async def test_a_response_reaches_the_logged_in_sender_as_feedback(net: Net) -> 
 
 
 @pytest_twisted.ensureDeferred
+async def test_the_time_a_response_names_reaches_the_sender_live_and_after_a_restart(
+    net: Net,
+) -> None:
+    """``sent_at`` (docs/receipt-wire.md): which of two messages numbered 0 was
+    read, after a wrap; committed with the feedback, so a restart keeps it."""
+    reg_a = await net.device(A)
+    a, b = await net.connect(reg_a), await net.connect(await net.device(B))
+    await b.client.send_response(B, A, 0, sent_at=1_764_000_000_000)
+    got = await a.feedback.get()
+    assert (got.message_number, got.sent_at) == (0, 1_764_000_000_000)
+    await a.hang_up()
+    await net.restart()
+    a = await net.connect(reg_a)
+    again = await a.feedback.get()  # not acknowledged: pushed again, from the database
+    assert (again.feedback_id, again.sent_at) == (got.feedback_id, 1_764_000_000_000)
+
+
+@pytest_twisted.ensureDeferred
 async def test_feedback_for_an_offline_sender_waits_and_comes_in_order(net: Net) -> None:
     reg_a = await net.device(A)
     b = await net.connect(await net.device(B))

@@ -380,3 +380,26 @@ async def test_a_response_owed_while_the_ip_server_is_down_survives_a_receiver_r
     b = await net.phone(B)
     await seen  # A reconnected by itself; B sent what it owed once logged in
     assert not (await b.message(b_id)).response_pending
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_plain_phone_numbers_nothing_and_talks_with_a_numbering_one(net: Network) -> None:
+    """``carrier = "none"``: a phone without the feature.  What it sends has no
+    number, so nothing is answered; what it receives from a numbering phone is
+    answered as usual (its receipts are on), and its counters never moved."""
+    a = await net.phone(A, Settings(carrier=Carrier.NONE))
+    b = await net.phone(B)
+    plain_id, plain_rx = await send_and_receive(a, b, "plain")
+    got = await b.message(plain_rx)
+    assert (got.text, got.number, got.carrier) == ("plain", None, None)
+    await b.read(plain_rx)
+    assert not (await b.message(plain_rx)).response_pending
+    # The other way, the numbering phone gets its "Read".
+    await read_and_see(b, a, *await send_and_receive(b, a, "numbered"))
+    assert net.count(B, "response") == 0 and net.count(A, "feedback") == 0
+    sent = await a.message(plain_id)
+    assert sent.number is None and sent.state == OutState.DELIVERED
+    # Numbering switched on later starts this conversation at 0.
+    await a.configure(carrier="udh")
+    _, rx = await send_and_receive(a, b, "now numbered")
+    assert (await b.message(rx)).number == 0

@@ -19,6 +19,8 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
 from twisted.python.failure import Failure
 
+from .limits import guard
+
 LOOPBACK = "127.0.0.1"
 #: HOST:PORT or PORT, HOST a name, an IPv4 address or a bracketed IPv6 one.
 _HOST_PORT = re.compile(r"^(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):)?(?P<port>\d+)$")
@@ -93,7 +95,7 @@ def listen(
     ``ListenError`` that says why not, a port in use, say) is there when this
     returns; services read it in ``startService``.  An endpoint that could
     only listen later is refused.  ``name`` is the listener's, carried by the
-    error.
+    error and by its connection count (``txkit.limits``).
     """
     endpoint = serverFromString(reactor, endpoint_spec(spec))  # type: ignore[no-untyped-call]
     d: Deferred[IListeningPort] = endpoint.listen(factory)
@@ -109,6 +111,7 @@ def listen(
             raise ListenError(spec, _reason(spec, error), name=name) from None
         outcome.raiseException()
     assert not isinstance(outcome, Failure)
+    guard(outcome, name or "listener")  # bounded like every listener (txkit.limits)
     return outcome
 
 

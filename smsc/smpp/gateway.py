@@ -83,6 +83,9 @@ class SmppConfig:
     #: (one it numbered with the message-number IE, docs/read-receipts.md): a deliver_sm
     #: with esm_class "SME manual/user acknowledgement" and ``stat:READ``.
     read_receipts: bool = False
+    #: Seconds a connection may stay unbound; then it is closed (§2.2: an
+    #: SMSC need not keep a connection nobody binds on).
+    bind_timeout: float = 10.0
 
 
 __all__ = ["RESPONSE_TIMEOUT", "Connection", "EsmeAccount", "SmppConfig", "SmppGateway"]
@@ -100,7 +103,7 @@ class SmppGateway:
         self.metrics.watch(
             self.sessions, self.outbox, config.window, lambda: self.lockout.locked(clock.seconds())
         )
-        self.receipts = Receipts(door, config.receipt)
+        self.receipts = Receipts(door, config.receipt, config.default_alphabet)
         self.submits = Submits(
             door,
             self.receipts,

@@ -3,8 +3,9 @@
 
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
-``[ip_server]``, ``[control]``, ``[[handset]]`` and ``[[companion]]``.
-Each service's table may have ``tls = { cert, key }`` (``config.tls``).
+``[ip_server]``, ``[control]``, ``[limits]``, ``[[handset]]`` and
+``[[companion]]``.  Each service's table may have ``tls = { cert, key }``
+(``config.tls``).
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -29,6 +30,8 @@ from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_
 from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
+from txkit.limits import LABELS as LISTENERS
+from txkit.limits import configure as configure_limits
 from txkit.tls import TlsFiles
 
 from .. import defaults
@@ -38,6 +41,7 @@ from .values import (
     BOOLEAN,
     DATABASE_URL,
     ENDPOINT,
+    SECONDS,
     STRING,
     ConfigError,
     Kind,
@@ -52,7 +56,6 @@ from .values import (
 #: Hours and days: numbers, never negative (0: expire at once, keep none).
 HOURS = number(0, what="a number of hours")
 DAYS = number(0, what="a number of days")
-SECONDS = number(0, above=True, what="a number of seconds")
 #: The IP server's rate limit, and its history count (0: keep none).
 RATE = number(0, above=True)
 BURST = whole(1)
@@ -106,6 +109,7 @@ class SmscSettings:
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
     tls: TlsFiles | None = None  # the radio link's and the admin API's (docs/tls.md)
     smpp_tls: TlsFiles | None = None  # ``[smpp] tls``
+    attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -113,6 +117,7 @@ class SmscSettings:
             address=self.smsc_address,
             unknown_recipient=self.unknown_recipient,
             default_validity=timedelta(hours=self.validity),
+            attach_timeout=self.attach_timeout,
             zone=zone_of_now(),
         )
 
@@ -153,6 +158,7 @@ class HandsetEntry:
     carrier: Carrier | None = None
     receipts: bool | None = None
     ip_path: IpPath | None = None
+    read_on_view: bool | None = None
     at: str | None = None  # handset.at_lines.MODES; None: the command's default
     at_link: Path | None = None
     at_tcp: str | None = None
@@ -168,7 +174,12 @@ class HandsetEntry:
 
     def changes(self) -> dict[str, Any]:
         """What ``Phone.configure`` is to apply."""
-        named = {"carrier": self.carrier, "receipts": self.receipts, "ip_path": self.ip_path}
+        named = {
+            "carrier": self.carrier,
+            "receipts": self.receipts,
+            "ip_path": self.ip_path,
+            "read_on_view": self.read_on_view,
+        }
         return {k: v for k, v in named.items() if v is not None}
 
 
@@ -184,6 +195,21 @@ class CompanionEntry:
         owner_of(self.msisdn, self.name)  # PhoneError: not a companion name
 
 
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """``[limits]``: the connections the process may hold (default: from its
+    descriptor limit), what each listener keeps for itself whatever the
+    others do, and a cap per listener (``ip_server = 500``); txkit.limits."""
+
+    connections: int | None = None
+    reserve: int | None = None
+    caps: tuple[tuple[str, int], ...] = ()
+
+    def apply(self) -> None:
+        """Before the first listener starts."""
+        configure_limits(self.connections, self.reserve, dict(self.caps))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole file (defaults where it is silent); ``source`` is its path."""
@@ -195,6 +221,7 @@ class Config:
     control: ControlSettings = ControlSettings()
     handsets: tuple[HandsetEntry, ...] = ()
     companions: tuple[CompanionEntry, ...] = ()
+    limits: LimitsSettings = LimitsSettings()
 
 
 def load(path: Path) -> Config:
@@ -222,6 +249,7 @@ def load(path: Path) -> Config:
         control=_control(top.table("control")),
         handsets=tuple(handset(t) for t in top.tables("handset")),
         companions=tuple(companion(t) for t in top.tables("companion")),
+        limits=_limits(top.table("limits")),
     )
     top.done()
     return config
@@ -239,6 +267,7 @@ def _smsc(table: Table) -> SmscSettings:
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
         tls=tls_table(table),
+        attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
     )
     table.done()
     return settings
@@ -259,6 +288,17 @@ def _ip_server(table: Table) -> IpServerSettings:
     return settings
 
 
+def _limits(table: Table) -> LimitsSettings:
+    caps = ((name, table.take(name, whole(1), None)) for name in LISTENERS)
+    settings = LimitsSettings(
+        connections=table.take("connections", whole(1), None),
+        reserve=table.take("reserve", whole(0), None),
+        caps=tuple((name, cap) for name, cap in caps if cap is not None),
+    )
+    table.done()
+    return settings
+
+
 def _control(table: Table) -> ControlSettings:
     listen = table.take("listen", ENDPOINT, ControlSettings().listen)
     settings = ControlSettings(listen, tls_table(table))
@@ -273,6 +313,7 @@ def handset(table: Table) -> HandsetEntry:
         carrier=table.take("carrier", choice(Carrier), None),
         receipts=table.take("receipts", BOOLEAN, None),
         ip_path=table.take("ip_path", choice(IpPath), None),
+        read_on_view=table.take("read_on_view", BOOLEAN, None),
         at=table.take("at", AT_MODE, None),
         at_link=_path(table.take("at_link", STRING, None)),
         at_tcp=table.take("at_tcp", ENDPOINT, None),
