@@ -73,6 +73,16 @@ def test_the_auto_certificate_is_made_once_private_and_for_loopback(tmp_path: Pa
     assert files.cert.read_bytes() == before
 
 
+def test_a_half_made_pair_is_made_anew(tmp_path: Path) -> None:
+    """A start stopped between the key and the certificate leaves a key alone:
+    the next start makes both again (no client can trust a certificate that
+    was never written)."""
+    files = auto_certificate(tmp_path)
+    files.cert.unlink()
+    again = auto_certificate(tmp_path)
+    assert again.cert.exists() and stat.S_IMODE(again.key.stat().st_mode) == 0o600
+
+
 def test_a_key_others_can_read_is_refused(tmp_path: Path) -> None:
     files = auto_certificate(tmp_path)
     files.key.chmod(0o644)

@@ -62,11 +62,13 @@ def auto_certificate(data_dir: Path) -> TlsFiles:
     """The data directory's self-signed certificate, made on first use."""
     directory = data_dir / AUTO_DIR
     files = TlsFiles(directory / CERT_FILE, directory / KEY_FILE)
-    if not files.cert.exists() and not files.key.exists():
+    if not files.cert.exists():  # never made, or a start stopped between the two files
         cert, key = _self_signed()
         try:
-            write_private(files.key, key.decode())
-            files.cert.write_bytes(cert)
+            write_private(files.key, key.decode())  # the key first: a cert is never keyless
+            tmp = files.cert.with_name(CERT_FILE + ".tmp")
+            tmp.write_bytes(cert)
+            tmp.replace(files.cert)
         except OSError as exc:
             raise TlsError(f"cannot write {exc.filename} ({exc.strerror})") from None
     else:
