@@ -42,6 +42,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/history_bench.py
 	$(BIN)/python bench/smpp_bench.py
 	$(BIN)/python bench/attach_bench.py
+	$(BIN)/python bench/tls_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -14,13 +14,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTCP
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from ipwire import wire
 from ipwire.device_session import DeviceSession, Event
 from txkit import nodelay
+from txkit.tls import tls_failure
 
 from .reconnect import connect_tcp
 
@@ -173,8 +174,9 @@ class IpClient(Protocol):
         self.connected = False
         pending, self._pending = self._pending, {}
         self._results.clear()
+        why = tls_failure(reason) or ""
         for d in pending.values():
-            d.errback(IpConnectionLost("connection to the IP server lost"))
+            d.errback(IpConnectionLost(f"connection to the IP server lost{why}"))
         self.lost.callback(None)
 
     def dataReceived(self, data: bytes) -> None:
@@ -281,30 +283,43 @@ def connect_ip(
     secret: str,
     on_feedback: FeedbackHandler | None = None,
     on_push: PushHandler | None = None,
+    tls: IOpenSSLClientConnectionCreator | None = None,
 ) -> Deferred[IpClient]:
     """Connect and log in; fires with the logged-in client (its pending feedback
-    is already on its way), or fails with IpError and hangs up."""
+    is already on its way), or fails with IpError and hangs up.  ``tls``:
+    ``handset.reconnect.connect_tcp``."""
     client = IpClient(device, secret, on_feedback, on_push)
-    return _connect(reactor, host, port, client, client.login)
+    return _connect(reactor, host, port, client, client.login, tls)
 
 
 def connect_push(
-    reactor: IReactorTCP, host: str, port: int, device: str, secret: str, on_push: PushHandler
+    reactor: IReactorTCP,
+    host: str,
+    port: int,
+    device: str,
+    secret: str,
+    on_push: PushHandler,
+    tls: IOpenSSLClientConnectionCreator | None = None,
 ) -> Deferred[IpClient]:
     """Open the device's push channel: a connection that stays logged out and
     carries ``login_indication`` only."""
     client = IpClient(device, secret, on_push=on_push)
-    return _connect(reactor, host, port, client, client.push_subscribe)
+    return _connect(reactor, host, port, client, client.push_subscribe, tls)
 
 
 def _connect(
-    reactor: IReactorTCP, host: str, port: int, client: IpClient, first: Callable[[], Deferred[Any]]
+    reactor: IReactorTCP,
+    host: str,
+    port: int,
+    client: IpClient,
+    first: Callable[[], Deferred[Any]],
+    tls: IOpenSSLClientConnectionCreator | None,
 ) -> Deferred[IpClient]:
     def refused(failure: Failure) -> Failure:
         client.close()
         return failure
 
-    d = connect_tcp(reactor, host, port, client)
+    d = connect_tcp(reactor, host, port, client, tls)
     d.addCallback(lambda _: first())
     d.addCallbacks(lambda _: client, refused)
     return d

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTCP
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
@@ -29,6 +29,7 @@ from radiolink.ms import (
     Refused,
     Rejected,
 )
+from txkit.tls import tls_failure
 
 from .reconnect import connect_tcp
 
@@ -88,7 +89,10 @@ class LinkClient(Protocol):
         self._gone = True
         if self._attaching is not None:
             attaching, self._attaching = self._attaching, None
-            attaching.errback(ConnectionError("radio link lost before the attach was answered"))
+            why = tls_failure(reason) or ""
+            attaching.errback(
+                ConnectionError(f"radio link lost before the attach was answered{why}")
+            )
         for d in list(self._pending.values()):
             d.errback(ConnectionError("radio link lost"))
         self._pending.clear()
@@ -222,19 +226,25 @@ def connect(
     msisdn: str,
     answer: Answer | None = None,
     keys: Keys | None = None,
+    tls: IOpenSSLClientConnectionCreator | None = None,
 ) -> Deferred[LinkClient]:
     """Connect and attach (answering the challenge with ``keys``); fires with
     the attached client."""
-    return connect_client(reactor, host, port, LinkClient(imsi, msisdn, answer, keys=keys))
+    client = LinkClient(imsi, msisdn, answer, keys=keys)
+    return connect_client(reactor, host, port, client, tls)
 
 
 def connect_client(
-    reactor: IReactorTCP, host: str, port: int, client: LinkClient
+    reactor: IReactorTCP,
+    host: str,
+    port: int,
+    client: LinkClient,
+    tls: IOpenSSLClientConnectionCreator | None = None,
 ) -> Deferred[LinkClient]:
     """Connect ``client`` and attach; fires with it attached.  On failure the
     caller still holds ``client``, to close a connection the SMSC refused to
     attach."""
-    d = connect_tcp(reactor, host, port, client)
+    d = connect_tcp(reactor, host, port, client, tls)
     d.addCallback(lambda _: client.attach())
     d.addCallback(lambda _: client)
     return d

@@ -34,7 +34,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from twisted.internet.defer import Deferred, DeferredList, fail, succeed
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTime
 
 from ipwire import wire
 from pdu import Address, PDUError
@@ -99,7 +99,8 @@ __all__ = [
 class Phone:
     """One emulated handset: see the module docstring for what it promises.
 
-    ``smsc`` is the radio link's (host, port); ``ip`` connects the IP session.
+    ``smsc`` is the radio link's (host, port), on TLS with ``smsc_tls``;
+    ``ip`` connects the IP session.
     ``sim`` holds the keys that answer the SMSC's challenge at attach (None:
     a SIM that cannot, which only an open SMSC attaches).
     Either may be None (a phone with no IP server; a companion device, which
@@ -132,6 +133,7 @@ class Phone:
         auto_login: bool = True,
         capacity: int | None = None,
         sim: SimCard | None = None,
+        smsc_tls: IOpenSSLClientConnectionCreator | None = None,
     ) -> None:
         self.imsi = imsi
         self.msisdn = number_of(msisdn)
@@ -152,7 +154,7 @@ class Phone:
                           on_down=self._ip_down, auto_login=auto_login)  # fmt: skip
         self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
-        self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox, sim=sim,
+        self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox, sim=sim, tls=smsc_tls,
                                 on_up=self._attached, on_down=self._detached)  # fmt: skip
         self._outbox = Outbox(ctx, lambda: self._radio.current, Backoff(*backoff))
         self._ip_path = IpMessages(ctx, self._session, self._outbox, self._ip.backoff,

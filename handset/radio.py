@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, fail
-from twisted.internet.interfaces import IReactorTCP
+from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTCP
 from twisted.python.failure import Failure
 
 from pdu import Address, PDUError, SmsDeliver, SmsStatusReport, SmsSubmitReport, Tpdu
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 
 class RadioLink:
-    """The radio link to ``smsc`` (host, port); none for a companion device."""
+    """The radio link to ``smsc`` (host, port), with ``tls`` if given
+    (``txkit.tls.client_tls``); none for a companion device."""
 
     def __init__(
         self,
@@ -39,9 +40,11 @@ class RadioLink:
         on_up: Callable[[], None],
         on_down: Callable[[], None],
         sim: SimCard | None = None,
+        tls: IOpenSSLClientConnectionCreator | None = None,
     ) -> None:
         self.ctx, self.imsi, self.smsc, self.inbox = ctx, imsi, smsc, inbox
         self.sim = sim  # None: a SIM without keys, for an open SMSC only
+        self.tls = tls
         self._on_up, self._on_down = on_up, on_down
         self.link = Reconnector("radio link", ctx.msisdn, self._connect, ctx.reactor,
                                 Backoff(*backoff), on_up=self._up, on_down=self._down)  # fmt: skip
@@ -112,7 +115,7 @@ class RadioLink:
             client.close()  # a connection the SMSC refused to attach
             return failure
 
-        d = connect_client(IReactorTCP(self.ctx.reactor), host, port, client)
+        d = connect_client(IReactorTCP(self.ctx.reactor), host, port, client, self.tls)
         return d.addErrback(failed)
 
     def _up(self, client: LinkClient) -> None:

@@ -18,8 +18,14 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
-from twisted.internet.interfaces import IDelayedCall, IReactorTCP, IReactorTime
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
+from twisted.internet.interfaces import (
+    IDelayedCall,
+    IOpenSSLClientConnectionCreator,
+    IReactorTCP,
+    IReactorTime,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import Protocol as TxProtocol
 from twisted.python.failure import Failure
 
@@ -41,13 +47,25 @@ class Channel(Protocol):
 
 C = TypeVar("C", bound=Channel)
 
-_connect_protocol: Callable[[TCP4ClientEndpoint, TxProtocol], Deferred[TxProtocol]]
+_connect_protocol: Callable[[IStreamClientEndpoint, TxProtocol], Deferred[TxProtocol]]
 _connect_protocol = connectProtocol
 
 
-def connect_tcp(reactor: IReactorTCP, host: str, port: int, protocol: P) -> Deferred[P]:
-    """Connect ``protocol`` to ``host:port`` through an endpoint; fires with it."""
-    d = _connect_protocol(TCP4ClientEndpoint(reactor, host, port), protocol)
+def connect_tcp(
+    reactor: IReactorTCP,
+    host: str,
+    port: int,
+    protocol: P,
+    tls: IOpenSSLClientConnectionCreator | None = None,
+) -> Deferred[P]:
+    """Connect ``protocol`` to ``host:port`` through an endpoint; fires with
+    it.  With ``tls`` (``txkit.tls.client_tls``) the connection is TLS, and a
+    server whose certificate is not trusted is hung up on in the handshake:
+    the protocol's first exchange fails."""
+    endpoint: IStreamClientEndpoint = TCP4ClientEndpoint(reactor, host, port)
+    if tls is not None:
+        endpoint = wrapClientTLS(tls, endpoint)
+    d = _connect_protocol(endpoint, protocol)
     return d.addCallback(lambda _: protocol)
 
 

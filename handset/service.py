@@ -21,7 +21,7 @@ from typing import Any
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.interfaces import IListeningPort
+from twisted.internet.interfaces import IListeningPort, IOpenSSLClientConnectionCreator
 from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.server import Site
@@ -30,6 +30,7 @@ from txkit import listen
 from txkit.bearer import TokenGuard, new_token, token_url
 from txkit.limits import HTTP_IDLE
 from txkit.private import write_private
+from txkit.tls import is_tls
 
 from .at_lines import AtLines, AtSettings
 from .control import ControlApi
@@ -95,7 +96,9 @@ class HandsetService(Service):
     """One phone: its store in ``directory``, the radio link to ``smsc`` and,
     given ``ip_server`` and credentials, the session with the IP server and
     the push channel.  With ``companion`` (a name), a companion device of the
-    account of ``msisdn``: IP only, no SIM."""
+    account of ``msisdn``: IP only, no SIM.  ``smsc_tls`` and ``ip_tls``
+    (``txkit.tls.client_tls``) put the links to the SMSC and the IP server
+    on TLS, verifying the server's certificate."""
 
     def __init__(
         self,
@@ -111,6 +114,8 @@ class HandsetService(Service):
         watchers: Sequence[Watcher] = (),
         companion: str | None = None,
         at: AtSettings | None = None,
+        smsc_tls: IOpenSSLClientConnectionCreator | None = None,
+        ip_tls: IOpenSSLClientConnectionCreator | None = None,
         reactor: Any = None,
         sim: SimProfile | None = None,
     ) -> None:
@@ -127,6 +132,7 @@ class HandsetService(Service):
         self.directory = directory
         self.smsc = smsc
         self.ip_server = ip_server
+        self.smsc_tls, self.ip_tls = smsc_tls, ip_tls
         self.credentials = credentials
         self.settings = settings
         self.database_url = database_url
@@ -149,7 +155,7 @@ class HandsetService(Service):
 
         def connect(on_feedback: OnFeedback, on_push: OnPush) -> Deferred[Any]:
             d = connect_ip(self.reactor, host, port, credentials.device_id,
-                           credentials.secret, on_feedback, on_push)  # fmt: skip
+                           credentials.secret, on_feedback, on_push, self.ip_tls)  # fmt: skip
             return d.addCallback(self._check_identity)
 
         return connect
@@ -162,7 +168,7 @@ class HandsetService(Service):
 
         def subscribe(on_push: OnPush) -> Deferred[Any]:
             return connect_push(self.reactor, host, port, credentials.device_id,
-                                credentials.secret, on_push)  # fmt: skip
+                                credentials.secret, on_push, self.ip_tls)  # fmt: skip
 
         return subscribe
 
@@ -248,6 +254,7 @@ class HandsetService(Service):
             key=self.credentials.key if self.credentials is not None else None,
             capacity=self.at.sim.capacity if self.at is not None else None,
             sim=sim,
+            smsc_tls=self.smsc_tls,
         )
         for watcher in self.watchers:
             phone.watch(watcher)
@@ -318,7 +325,7 @@ class ControlService(Service):
     @property
     def url(self) -> str:
         """The API's URL with its token, as printed (it works as is)."""
-        return token_url(self.host, self.port, self.token, "/handsets")
+        return token_url(self.host, self.port, self.token, "/handsets", tls=is_tls(self.address))
 
     def startService(self) -> None:
         super().startService()

@@ -30,6 +30,7 @@ from txkit import listen
 from txkit.bearer import TokenGuard, new_token, token_url
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
+from txkit.tls import is_tls
 
 from .admin import admin_root
 from .capture import Capture, GsmtapSender
@@ -186,7 +187,8 @@ class SmscService(Service):
     @property
     def admin_url(self) -> str:
         """The admin API's URL with its token, as printed (it works as is)."""
-        return token_url(self.host(self.admin_port), self.admin_port, self.admin_token)
+        host, port = self.host(self.admin_port), self.admin_port
+        return token_url(host, port, self.admin_token, tls=is_tls(self.admin_address))
 
     def host(self, port: int) -> str:
         """The address the listener on ``port`` is bound to (for what a user is told)."""

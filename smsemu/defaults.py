@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA_DIR = Path("smsemu-data")
+#: The certificate ``--tls auto`` generates there (txkit.tls): what clients trust by default.
+TLS_CA = DATA_DIR / "tls" / "cert.pem"
 LINK = "tcp:7101:interface=127.0.0.1"  # the radio link
 ADMIN = "tcp:7180:interface=127.0.0.1"
 SMPP = "tcp:2775:interface=127.0.0.1"

@@ -22,7 +22,7 @@ from pdu.message_number import Carrier
 
 from . import logs
 from .defaults import CONTROL_URL as DEFAULT_API
-from .defaults import DATA_DIR, TOKEN_ENV, TOKEN_FILE
+from .defaults import DATA_DIR, TLS_CA, TOKEN_ENV, TOKEN_FILE
 
 
 def add_parsers(sub: Any) -> None:
@@ -49,6 +49,13 @@ def add_parsers(sub: Any) -> None:
             help=f"the data directory of the network (./{DATA_DIR}): its {TOKEN_FILE} file",
         )
         p.add_argument("--json", action="store_true", help="print the API's JSON")
+        p.add_argument(
+            "--ca",
+            type=Path,
+            metavar="FILE",
+            help=f"an https API's certificate (or its CA) to trust (default ./{TLS_CA} if "
+            "there, else the system's CAs)",
+        )
         return p
 
     p = client("list", "the handsets and companion devices of the network, and their links")
@@ -107,8 +114,22 @@ def add_parsers(sub: Any) -> None:
     p = verbs.add_parser("run", help="run one handset as its own process")
     p.add_argument("--msisdn", required=True, help="the handset's number (its SIM's MSISDN)")
     p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
-    p.add_argument("--smsc", help="the radio link HOST:PORT (not a companion)")
-    p.add_argument("--ip-server", help="the IP server HOST:PORT")
+    p.add_argument(
+        "--smsc", help="the radio link HOST:PORT, tls:HOST:PORT on TLS (not a companion)"
+    )
+    p.add_argument("--ip-server", help="the IP server HOST:PORT, tls:HOST:PORT on TLS")
+    p.add_argument(
+        "--tls",
+        choices=["auto"],
+        help="auto: every link on TLS, and the control API on TLS with a self-signed "
+        "certificate generated into --data-dir (docs/tls.md)",
+    )
+    p.add_argument(
+        "--ca",
+        type=Path,
+        metavar="FILE",
+        help=f"the certificate the TLS links trust (default ./{TLS_CA}, --tls auto's of smsemu up)",
+    )
     p.add_argument(
         "--credentials",
         type=Path,
@@ -136,6 +157,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--history-count", help="per account (1000; 0 none)")
     p.add_argument("--login-deadline", help="seconds a new connection has to log in (10)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
+    p.add_argument(
+        "--tls",
+        choices=["auto"],
+        help="auto: its listeners on TLS, with a self-signed certificate generated into "
+        "--data-dir (docs/tls.md)",
+    )
     logs.add_options(p)
     p.set_defaults(run=_run_ip_server)
 
@@ -193,7 +220,9 @@ def _call(
     query: dict[str, Any] | None = None,
     timeout: float = 30,
 ) -> Any:
-    import urllib.error  # only the commands that call the API pay for http.client
+    import http.client  # only the commands that call the API pay for http.client
+    import ssl
+    import urllib.error
     import urllib.parse
     import urllib.request
 
@@ -208,8 +237,9 @@ def _call(
         raise ApiFailure(f"--api: not a URL: {args.api!r} (expected e.g. {DEFAULT_API})") from None
     request.add_header("content-type", "application/json")
     request.add_header("authorization", f"Bearer {_token(args, in_url)}")
+    context = _tls_context(args) if url.startswith("https:") else None
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as exc:
         try:
@@ -221,8 +251,19 @@ def _call(
         raise ApiFailure(f"{exc.code}: {reason}") from None
     except TimeoutError:
         raise ApiFailure(f"no answer from {args.api} in {timeout:g} s") from None
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            raise ApiFailure(
+                f"the certificate of {args.api} is not trusted ({reason.verify_message}); "
+                "give the one it serves with --ca FILE"
+            ) from None
+        if isinstance(exc, http.client.HTTPException | ConnectionResetError) and url.startswith(
+            "http:"
+        ):
+            raise ApiFailure(
+                f"{args.api} did not answer HTTP ({reason!r}); on TLS? try --api https://..."
+            ) from None
         raise ApiFailure(
             f"no control API at {args.api} ({reason}); is `smsemu up` running?"
         ) from None
@@ -260,6 +301,19 @@ def _token(args: argparse.Namespace, in_url: str | None) -> str:
         ) from None
     except OSError as exc:
         raise ApiFailure(f"no API token: cannot read {path} ({exc.strerror})") from None
+
+
+def _tls_context(args: argparse.Namespace) -> Any:
+    """What an https API is verified with: ``--ca``, else the certificate
+    ``--tls auto`` left in ./smsemu-data, else the system's CAs."""
+    import ssl
+
+    ca: Path | None = args.ca if args.ca is not None else TLS_CA if TLS_CA.exists() else None
+    try:
+        return ssl.create_default_context(cafile=ca)
+    except (OSError, ssl.SSLError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        raise ApiFailure(f"--ca: cannot use {ca} as a certificate ({why})") from None
 
 
 def _client(fn: Any) -> Any:
@@ -449,6 +503,8 @@ def _run(args: argparse.Namespace) -> int:
     from .startup import Origins, api_token, data_dir
 
     run = options.handset_run(args)
+    control_spec, certificates = _tls_listener(run.control, run.tls_auto, run.data_dir)
+    smsc_tls, ip_tls = _tls_links(run)
     logs.configure(args)
     if run.smsc is None and not run.companion:
         print(
@@ -493,7 +549,7 @@ def _run(args: argparse.Namespace) -> int:
     async def start(running: Running) -> list[str]:
         token = api_token(data_dir(directory, "--data-dir"), "--data-dir")
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, run.control, token=token)
+        control = ControlService(phones, control_spec, token=token)
         running.start(control)  # first: a port in use stops us before anything starts
         service = HandsetService(
             run.msisdn,
@@ -507,6 +563,8 @@ def _run(args: argparse.Namespace) -> int:
             watchers=traffic.phone(run.owner),
             at=run.at,
             sim=sim,
+            smsc_tls=smsc_tls,
+            ip_tls=ip_tls,
         )
         running.start(service)
         service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
@@ -520,8 +578,10 @@ def _run(args: argparse.Namespace) -> int:
                 f"in open mode attaches it (`smsemu subscriber add --msisdn {run.msisdn} "
                 f"--handset-dir {directory}` provisions one)"
             )
+        links = [f"{name} on TLS" for name, on in (("SMSC", smsc_tls), ("IP", ip_tls)) if on]
         return [
-            f"handset: {what}, store in {directory}",
+            *certificates,
+            f"handset: {what}, store in {directory}" + "".join(f", {x}" for x in links),
             *no_sim,
             *at_lines(service.msisdn, phone.at),
             f"handset: control API on {control.url}",
@@ -529,6 +589,32 @@ def _run(args: argparse.Namespace) -> int:
 
     origins = {"control": "--control", "data_dir": "--data-dir", "at_tcp": "--at-tcp"}
     return serve(start, Origins(origins))
+
+
+def _tls_listener(spec: str, tls_auto: bool, directory: Path) -> tuple[str, list[str]]:
+    """``spec`` on TLS with ``directory``'s certificate under ``--tls auto``,
+    and the start-up line that names it."""
+    from .config.tls import auto, on_tls
+    from .network import certificate_lines
+
+    if not tls_auto:
+        return spec, []
+    files = auto(directory, "--data-dir")
+    return on_tls(spec, files), certificate_lines([files.cert])
+
+
+def _tls_links(run: Any) -> tuple[Any, Any]:
+    """The TLS of ``handset run``'s links to the SMSC and the IP server."""
+    from txkit.tls import TlsError, client_tls
+
+    from .errors import CommandError
+
+    try:
+        smsc = client_tls(run.ca) if run.smsc_tls and run.smsc is not None else None
+        ip = client_tls(run.ca) if run.ip_tls and run.ip_server is not None else None
+    except TlsError as exc:
+        raise CommandError(f"--ca: {exc}") from None
+    return smsc, ip
 
 
 def _ip_server_url(args: argparse.Namespace) -> str:
@@ -567,10 +653,14 @@ def _run_ip_server(args: argparse.Namespace) -> int:
 
     from . import traffic
     from .config import options
+    from .network import scheme, tls_mark
     from .serve import Running, serve
     from .startup import database_url
 
     run = options.ip_server_run(args)
+    tls_auto = getattr(args, "tls", None) == "auto"
+    listen, certificates = _tls_listener(run.server.listen, tls_auto, run.data_dir)
+    metrics = run.metrics and _tls_listener(run.metrics, tls_auto, run.data_dir)[0]
     logs.configure(args)
 
     async def start(running: Running) -> list[str]:
@@ -578,20 +668,21 @@ def _run_ip_server(args: argparse.Namespace) -> int:
 
         service = ReceiptServerService(
             database_url(run.database_url, run.data_dir, sqlite_url),
-            address=run.server.listen,
+            address=listen,
             rate=run.server.rate,
             burst=run.server.burst,
             retention=run.server.retention(),
             login_deadline=run.server.login_deadline,
-            metrics_address=run.metrics,
+            metrics_address=metrics,
         )
         running.start(service)
         assert service.listening is not None
         traffic.follow(service.listening.factory.watchers, traffic.IP_SERVER)
         host, port = service.listening.address
-        lines = [f"ip server: on {host}:{port}"]
+        lines = [*certificates, f"ip server: on {host}:{port}{tls_mark(listen)}"]
         if service.metrics_url is not None:
-            lines.append(f"ip server: metrics on {service.metrics_url}")
+            url = service.metrics_url.replace("http:", f"{scheme(metrics)}:", 1)
+            lines.append(f"ip server: metrics on {url}")
         return lines
 
     return serve(start, _ip_origins(run.database_url))

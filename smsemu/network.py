@@ -36,10 +36,12 @@ from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
 from txkit.private import password
+from txkit.tls import client_tls, fingerprint, is_tls
 
 from . import logs, traffic
 from .capture_opts import capture_settings
 from .config import Config, options
+from .config.tls import auto, trusted
 from .serve import Running, serve
 from .startup import Origins, api_token, database_url, kept_secret, network_origins
 from .startup import data_dir as make_dir
@@ -89,11 +91,38 @@ OPEN_ATTACH_WARNING = (
 )
 
 
+def secure(config: Config, args: argparse.Namespace, origins: Origins) -> tuple[Config, list[str]]:
+    """``config`` with its listeners on TLS where asked (``--tls auto``, the
+    tables' ``tls``; docs/tls.md), and the start-up lines that name each
+    certificate served with its SHA-256 fingerprint, once."""
+    files = None
+    if getattr(args, "tls", None) == "auto":
+        files = auto(config.smsc.data_dir, origins.names["data_dir"])
+    config = options.secure(config, files)
+    served = [config.smsc.tls, config.smsc.smpp_tls, config.ip_server.tls, config.control.tls]
+    return config, certificate_lines([f.cert for f in served if f is not None])
+
+
+def certificate_lines(certs: list[Path]) -> list[str]:
+    """``tls: certificate PATH (SHA-256 AB:CD:...)``, once for each."""
+    return [f"tls: certificate {c} (SHA-256 {fingerprint(c)})" for c in dict.fromkeys(certs)]
+
+
+def tls_mark(spec: str | None) -> str:
+    """What a start-up line adds to a TLS listener's address."""
+    return " (TLS)" if is_tls(spec) else ""
+
+
+def scheme(spec: str | None) -> str:
+    """The URL scheme of an HTTP API listening on ``spec``."""
+    return "https" if is_tls(spec) else "http"
+
+
 def _smsc_lines(service: SmscService) -> list[str]:
     auth = "open (no SIM authentication)" if service.config.open_attach else "MILENAGE"
+    link = f"{service.host(service.link_port)}:{service.link_port}"
     lines = [
-        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port} "
-        f"(attach: {auth})",
+        f"smsc: radio link on {link}{tls_mark(service.link_address)} (attach: {auth})",
         f"smsc: admin API on {service.admin_url}",
         f"smsc: database {safe_url(service.database_url)}",
     ]
@@ -101,7 +130,8 @@ def _smsc_lines(service: SmscService) -> list[str]:
         log.warning("%s", OPEN_ATTACH_WARNING)
         lines.append(OPEN_ATTACH_WARNING)
     if service.smpp_address is not None:
-        lines.append(f"smsc: SMPP on {service.host(service.smpp_port)}:{service.smpp_port}")
+        smpp = f"{service.host(service.smpp_port)}:{service.smpp_port}"
+        lines.append(f"smsc: SMPP on {smpp}{tls_mark(service.smpp_address)}")
         for account in service.smpp_config.accounts:
             routes = ", ".join(account.routes) or "none"
             rate = f"{account.rate:g}/s" if account.rate else "no limit"
@@ -115,6 +145,7 @@ def _smsc_lines(service: SmscService) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
+    config, certificates = secure(config, args, origins)
     logs.configure(args)
     config.limits.apply()
     capture = capture_settings(args)
@@ -124,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         running.start(service)
         watch_smsc(service)
         await provision_config(service, config)
-        return _smsc_lines(service)
+        return [*certificates, *_smsc_lines(service)]
 
     return serve(start, origins)
 
@@ -133,6 +164,7 @@ def run_up(args: argparse.Namespace) -> int:
     """The SMSC, the IP server, the handsets of the config and their control API."""
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
+    config, certificates = secure(config, args, origins)
     logs.configure(args)
     config.limits.apply()
     capture = capture_settings(args)
@@ -166,9 +198,15 @@ def run_up(args: argparse.Namespace) -> int:
         phones: dict[str, Phone] = {}
         control = ControlService(phones, config.control.listen, token=smsc.admin_token)
         running.start(control)
-        lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
+        where = f"{listening.address[0]}:{ip.port}{tls_mark(ip_server.listen)}"
+        lines = [*certificates, *_smsc_lines(smsc), f"ip server: on {where}"]
         await provision_config(smsc, config)
         rigs = {s.msisdn: s for s in config.subscribers}
+        # The handsets dial 127.0.0.1 and verify what the listeners serve.
+        smsc_ca = trusted(config.smsc.link, config.smsc.tls)
+        ip_ca = trusted(ip_server.listen, ip_server.tls)
+        smsc_tls = client_tls(smsc_ca) if smsc_ca is not None else None
+        ip_tls = client_tls(ip_ca) if ip_ca is not None else None
         for entry in config.handsets:
             directory = handset_dir(data_dir, entry.msisdn)
             credentials = await provision(store, entry.msisdn, directory)
@@ -184,6 +222,8 @@ def run_up(args: argparse.Namespace) -> int:
                 imsi=sim.imsi,
                 at=entry.at_settings(),
                 sim=sim,
+                smsc_tls=smsc_tls,
+                ip_tls=ip_tls,
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
@@ -208,6 +248,7 @@ def run_up(args: argparse.Namespace) -> int:
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
                 companion=companion.name,
+                ip_tls=ip_tls,
             )
             running.start(service)
             phone = await service.ready

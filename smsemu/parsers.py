@@ -15,21 +15,28 @@ from . import defaults, logs
 from .capture_opts import add_options as _capture_options
 from .defaults import shown
 
+TLS_HELP = (
+    "auto: every listener on TLS, with a self-signed certificate generated into the data "
+    "dir on first use (docs/tls.md); default: plain TCP, or the tls tables of --config"
+)
+
 SMSC_TABLES = """\
 configuration file (--config FILE, TOML; an option given overrides its key):
   [smsc]          data_dir, database_url, link, admin, smpp, smsc_address,
                   unknown_recipient, validity, open_attach (the options of the
-                  same names)
+                  same names), tls = { cert, key } (radio link and admin API on
+                  TLS; docs/tls.md)
   [[subscriber]]  msisdn, imsi, ki, opc or op: a SIM a rig holds (docs/radio-link.md)
-  [smpp]          listen, window, throttle, read_receipts, [smpp.receipt],
+  [smpp]          listen, tls, window, throttle, read_receipts, [smpp.receipt],
                   [[smpp.esme]] accounts, [[smpp.fault]] rules (docs/smpp.md)
 """
 
 UP_TABLES = (
     SMSC_TABLES
     + """\
-  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout, login_deadline
-  [control]       listen (the handsets' control API)
+  [ip_server]     listen, tls, rate, burst, history_days, history_count, query_timeout,
+                  login_deadline
+  [control]       listen, tls (the handsets' control API)
   [[handset]]     msisdn, imsi, carrier, receipts, ip_path, read_on_view (one per phone)
   [[companion]]   msisdn, name, auto_login (an IP-only device of a phone's account)
 """
@@ -93,6 +100,7 @@ def _smsc_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--smpp", metavar="ADDR", help=f"the SMPP server for ESMEs (default {shown(defaults.SMPP)})"
     )
+    add_tls_option(p)
     p.add_argument(
         "--smsc-address",
         metavar="NUMBER",
@@ -116,6 +124,11 @@ def _smsc_options(p: argparse.ArgumentParser) -> None:
         help="attach any handset as any number, without SIM authentication (for rigs "
         "that cannot do MILENAGE; insecure: anyone can take over a number)",
     )
+
+
+def add_tls_option(p: argparse.ArgumentParser) -> None:
+    """``--tls auto`` (``smsemu.config.tls``)."""
+    p.add_argument("--tls", choices=["auto"], help=TLS_HELP)
 
 
 def _up_options(p: argparse.ArgumentParser) -> None:

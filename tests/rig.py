@@ -13,6 +13,7 @@ import re
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -39,19 +40,22 @@ class AttachFailed(Exception):
 
 @dataclass
 class Rig:
-    """One handset on a blocking socket."""
+    """One handset on a blocking socket (on TLS with ``tls``, verified)."""
 
     port: int
     msisdn: str
     imsi: str = "001010000000001"
     keys: Keys | None = None  # its SIM's; None: a SIM that cannot authenticate
     sqn: int = 0  # SQN_MS, the highest sequence number its SIM accepted
+    tls: ssl.SSLContext | None = None
     sock: socket.socket = field(init=False)
     ms: MsLink = field(init=False)
     backlog: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
+        if self.tls is not None:
+            self.sock = self.tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.ms = MsLink(self.imsi, self.msisdn, self.keys, self.sqn)
 
     def send(self, data: bytes) -> None:
@@ -131,6 +135,7 @@ class SmscProcess:
     proc: subprocess.Popen[str] = field(init=False)
     link_port: int = 0
     admin_port: int = 0
+    admin_scheme: str = "http"  # https: its admin API on TLS (--tls auto)
     smpp_port: int = 0
     lines: list[str] = field(default_factory=list)  # what it printed at start
     ip_port: int = 0  # smsemu up only, as the two below
@@ -138,6 +143,7 @@ class SmscProcess:
     handsets: list[str] = field(default_factory=list)
     at_ports: dict[str, str] = field(default_factory=dict)  # MSISDN: its AT pty
     stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
+    cwd: str | None = None
     fds: int | None = None  # its RLIMIT_NOFILE (soft), lowered to this before it starts
 
     def __post_init__(self) -> None:
@@ -154,20 +160,21 @@ class SmscProcess:
             ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", self.command, *ports, *self.args],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, preexec_fn=lower,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, cwd=self.cwd,
+            preexec_fn=lower,
         )  # fmt: skip
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.append(line.rstrip("\n"))
             if m := re.search(r"radio link on [\d.]+:(\d+)", line):
                 self.link_port = int(m.group(1))
-            elif m := re.search(r"admin API on http://[\d.]+:(\d+)", line):
-                self.admin_port = int(m.group(1))
+            elif m := re.search(r"admin API on (https?)://[\d.]+:(\d+)", line):
+                self.admin_scheme, self.admin_port = m.group(1), int(m.group(2))
             elif m := re.search(r"SMPP on [\d.]+:(\d+)", line):
                 self.smpp_port = int(m.group(1))
             elif m := re.search(r"ip server: on [\d.]+:(\d+)", line):
                 self.ip_port = int(m.group(1))
-            elif m := re.search(r"control API on http://[\d.]+:(\d+)", line):
+            elif m := re.search(r"control API on https?://[\d.]+:(\d+)", line):
                 self.control_port = int(m.group(1))
             elif m := re.match(r"handset: (\+\d+) \(", line):
                 self.handsets.append(m.group(1))
@@ -184,7 +191,7 @@ class SmscProcess:
         """Its ``--data-dir`` (the default's when the args name none)."""
         args = self.args
         given = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data-dir"]
-        return Path(given[-1] if given else "smsemu-data")
+        return Path(self.cwd or ".") / (given[-1] if given else "smsemu-data")
 
     @property
     def token(self) -> str:
@@ -205,19 +212,22 @@ class SmscProcess:
         body = {"imsi": imsi or imsi_for(msisdn), "msisdn": msisdn,
                 "k": keys.k.hex(), "opc": keys.opc.hex()}  # fmt: skip
         request = self.request(
-            f"http://127.0.0.1:{self.admin_port}/subscribers",
+            f"{self.admin_scheme}://127.0.0.1:{self.admin_port}/subscribers",
             data=json.dumps(body).encode(),
             method="POST",
         )
         request.add_header("content-type", "application/json")
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        context = None  # on TLS: trust the certificate --tls auto made
+        if self.admin_scheme == "https":
+            context = ssl.create_default_context(cafile=self.data_dir / "tls" / "cert.pem")
+        with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as response:
             assert response.status == 201
         return keys
 
-    def rig(self, msisdn: str, imsi: str | None = None) -> Rig:
+    def rig(self, msisdn: str, imsi: str | None = None, tls: ssl.SSLContext | None = None) -> Rig:
         """A rig connected (not attached yet), its SIM provisioned."""
         imsi = imsi or imsi_for(msisdn)
-        return Rig(self.link_port, msisdn, imsi, self.provision(msisdn, imsi))
+        return Rig(self.link_port, msisdn, imsi, self.provision(msisdn, imsi), tls=tls)
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no flush."""

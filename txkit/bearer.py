@@ -43,10 +43,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def token_url(host: str, port: int, token: str, path: str = "/") -> str:
+def token_url(host: str, port: int, token: str, path: str = "/", *, tls: bool = False) -> str:
     """The URL to print: it works as is, in a browser or with curl."""
     where = f"[{host}]" if ":" in host else host
-    return f"http://{where}:{port}{path}?token={token}"
+    return f"{'https' if tls else 'http'}://{where}:{port}{path}?token={token}"
 
 
 def _answer(request: Request, status: int, message: str) -> bytes:

@@ -4,7 +4,8 @@
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
 ``[ip_server]``, ``[control]``, ``[limits]``, ``[[handset]]``, ``[[companion]]``
-and ``[[subscriber]]``.
+and ``[[subscriber]]``.  Each service's table may have ``tls = { cert, key }``
+(``config.tls``).
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -34,9 +35,11 @@ from smsc.smpp.gateway import SmppConfig
 from smsc.subscriptions import Provisioned
 from txkit.limits import LABELS as LISTENERS
 from txkit.limits import configure as configure_limits
+from txkit.tls import TlsFiles
 
 from .. import defaults
 from .smpp import default_smpp, smpp
+from .tls import tls_table
 from .values import (
     BOOLEAN,
     DATABASE_URL,
@@ -107,6 +110,8 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    tls: TlsFiles | None = None  # the radio link's and the admin API's (docs/tls.md)
+    smpp_tls: TlsFiles | None = None  # ``[smpp] tls``
     attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
     metrics_public: bool = True  # the admin API's /metrics served without its token
     #: Attach anyone as any number, without SIM authentication (docs/radio-link.md).
@@ -136,6 +141,7 @@ class IpServerSettings:
     history_count: int = defaults.HISTORY_COUNT
     query_timeout: float = DEFAULT_QUERY_TIMEOUT
     login_deadline: float = LOGIN_DEADLINE  # seconds a new connection has to log in
+    tls: TlsFiles | None = None
 
     def retention(self) -> Retention:
         return Retention(timedelta(days=self.history_days), self.history_count)
@@ -146,6 +152,7 @@ class ControlSettings:
     """``[control]``: where the handsets' control API listens."""
 
     listen: str = defaults.CONTROL
+    tls: TlsFiles | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +247,10 @@ def load(path: Path) -> Config:
         raise ConfigError(source, "file", f"not TOML: {exc}") from None
     top = Table(data, source, "")
     smsc = _smsc(top.table("smsc", hyphens=True))
-    smpp_config, smpp_listen = smpp(top.table("smpp"))
-    if smpp_listen is not None:
-        smsc = replace(smsc, smpp=smpp_listen)
+    smpp_table = top.table("smpp")
+    smpp_tls = tls_table(smpp_table)
+    smpp_config, smpp_listen = smpp(smpp_table)
+    smsc = replace(smsc, smpp=smpp_listen or smsc.smpp, smpp_tls=smpp_tls)
     config = Config(
         source=path,
         smsc=smsc,
@@ -269,6 +277,7 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        tls=tls_table(table),
         attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
         metrics_public=table.take("metrics_public", BOOLEAN, d.metrics_public),
         open_attach=table.take("open_attach", BOOLEAN, d.open_attach),
@@ -287,6 +296,7 @@ def _ip_server(table: Table) -> IpServerSettings:
         history_count=table.take("history_count", COUNT, d.history_count),
         query_timeout=table.take("query_timeout", SECONDS, d.query_timeout),
         login_deadline=table.take("login_deadline", SECONDS, d.login_deadline),
+        tls=tls_table(table),
     )
     table.done()
     return settings
@@ -304,7 +314,8 @@ def _limits(table: Table) -> LimitsSettings:
 
 
 def _control(table: Table) -> ControlSettings:
-    settings = ControlSettings(table.take("listen", ENDPOINT, ControlSettings().listen))
+    listen = table.take("listen", ENDPOINT, ControlSettings().listen)
+    settings = ControlSettings(listen, tls_table(table))
     table.done()
     return settings
 

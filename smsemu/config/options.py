@@ -16,6 +16,7 @@ from typing import TypeVar
 from handset.at_lines import AtSettings
 from handset.phone import PhoneError, owner_of
 from pdu.message_number import Carrier
+from txkit.tls import TlsFiles, is_tls
 
 from .. import defaults
 from .file import (
@@ -34,6 +35,7 @@ from .file import (
     IpServerSettings,
     load,
 )
+from .tls import on_tls
 from .values import ADDRESS, DATABASE_URL, ENDPOINT, SECONDS, ConfigError, Kind, Wrong
 
 T = TypeVar("T")
@@ -84,9 +86,43 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
             history_days=option(args, "--history-days", DAYS, ip.history_days),
             history_count=option(args, "--history-count", COUNT, ip.history_count),
         ),
-        control=ControlSettings(option(args, "--control", ENDPOINT, config.control.listen)),
+        control=replace(
+            config.control, listen=option(args, "--control", ENDPOINT, config.control.listen)
+        ),
         handsets=handsets,
         companions=config.companions + tuple(_companion(c) for c in args.companion or ()),
+    )
+
+
+def secure(config: Config, auto: TlsFiles | None) -> Config:
+    """Every listener of ``config`` that has TLS files (its table's ``tls``,
+    else ``auto``'s of ``--tls auto``) on TLS; each settings' ``tls`` then
+    names the files its listener serves (None: plain, or an ``ssl:`` string
+    that names its own)."""
+    s, ip, control = config.smsc, config.ip_server, config.control
+
+    def files(spec: str | None, given: TlsFiles | None) -> TlsFiles | None:
+        return None if spec is None or is_tls(spec) else given or auto
+
+    smpp = s.smpp if s.smpp is None else on_tls(s.smpp, files(s.smpp, s.smpp_tls))
+    return replace(
+        config,
+        smsc=replace(
+            s,
+            link=on_tls(s.link, files(s.link, s.tls)),
+            admin=on_tls(s.admin, files(s.admin, s.tls)),
+            smpp=smpp,
+            tls=files(s.link, s.tls),
+            smpp_tls=files(s.smpp, s.smpp_tls),
+        ),
+        ip_server=replace(
+            ip, listen=on_tls(ip.listen, files(ip.listen, ip.tls)), tls=files(ip.listen, ip.tls)
+        ),
+        control=replace(
+            control,
+            listen=on_tls(control.listen, files(control.listen, control.tls)),
+            tls=files(control.listen, control.tls),
+        ),
     )
 
 
@@ -125,6 +161,10 @@ class HandsetRun:
     carrier: Carrier | None
     receipts: bool | None
     at: AtSettings | None = None  # its AT port (docs/at.md); None: a companion's, or off
+    smsc_tls: bool = False  # the radio link on TLS (``tls:HOST:PORT``, ``--tls auto``)
+    ip_tls: bool = False
+    ca: Path = defaults.TLS_CA  # what the TLS links trust
+    tls_auto: bool = False  # its control API on TLS, certificate in data_dir
 
 
 def handset_run(args: argparse.Namespace) -> HandsetRun:
@@ -136,20 +176,38 @@ def handset_run(args: argparse.Namespace) -> HandsetRun:
         raise ConfigError(None, "--companion", str(exc)) from None
     suffix = msisdn.lstrip("+") + (f"-{companion}" if companion else "")
     data_dir: Path = args.data_dir or Path(f"handset-{suffix}")
+    tls_auto = getattr(args, "tls", None) == "auto"
+    smsc, smsc_tls = (None, False) if companion else _remote(args, "--smsc", tls_auto)
+    ip_server, ip_tls = _remote(args, "--ip-server", tls_auto)
     return HandsetRun(
         msisdn=msisdn,
         owner=owner,
         companion=companion,
         imsi=args.imsi,
-        smsc=None if companion else option(args, "--smsc", ADDRESS, None),
-        ip_server=option(args, "--ip-server", ADDRESS, None),
+        smsc=smsc,
+        ip_server=ip_server,
         data_dir=data_dir,
         credentials=args.credentials or data_dir / "ip-credentials.json",
         control=option(args, "--control", ENDPOINT, ControlSettings().listen),
         carrier=Carrier(args.carrier) if args.carrier else None,
         receipts=None if args.receipts is None else args.receipts == "on",
         at=None if companion else _at_run(args),
+        smsc_tls=smsc_tls,
+        ip_tls=ip_tls,
+        ca=args.ca or defaults.TLS_CA,
+        tls_auto=tls_auto,
     )
+
+
+def _remote(args: argparse.Namespace, flag: str, tls: bool) -> tuple[tuple[str, int] | None, bool]:
+    """``HOST:PORT``, or ``tls:HOST:PORT`` for a link on TLS (as is every link
+    with ``--tls auto``): where ``flag`` says to connect, and whether with TLS."""
+    text: str | None = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+    if text is None:
+        return None, False
+    if text.startswith("tls:"):
+        text, tls = text.removeprefix("tls:"), True
+    return _text(flag, ADDRESS, text), tls
 
 
 def _at_run(args: argparse.Namespace) -> AtSettings:

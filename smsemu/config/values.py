@@ -191,6 +191,12 @@ def _endpoint(value: object) -> str:
         endpoint = serverFromString(object(), spec)
     except (ValueError, TypeError) as exc:
         raise Wrong(": " + str(exc).removeprefix(f"{text!r}: ")) from None
+    except OSError as exc:  # an ssl: endpoint's certificate or key file
+        raise Wrong(f": cannot read {exc.filename} ({exc.strerror})") from None
+    except Exception as exc:  # pyOpenSSL's, for a file that is not PEM
+        if type(exc).__module__.startswith("OpenSSL"):
+            raise Wrong(": a certificate or key that is not PEM") from None
+        raise
     port = getattr(endpoint, "_port", None)
     if isinstance(port, int) and not 0 <= port <= 65535:
         raise Wrong(f": port {port} is out of range (0-65535)")
