@@ -322,9 +322,9 @@ def test_up_with_tls_auto_two_handsets_exchange_an_sms(tmp_path: Path) -> None:
 
             nonce = base64.b64encode(os.urandom(18)).decode()
             assert isinstance(answer(wire.Login(1, "phone-nobody", nonce)), wire.Challenge)
-            refused = answer(wire.LoginProof(1, base64.b64encode(bytes(32)).decode()))
-            assert isinstance(refused, wire.Error)
-            assert refused.code == wire.ErrorCode.BAD_CREDENTIALS
+            wrong = answer(wire.LoginProof(1, base64.b64encode(bytes(32)).decode()))
+            assert isinstance(wrong, wire.Error)
+            assert wrong.code == wire.ErrorCode.BAD_CREDENTIALS
 
         https = http.client.HTTPSConnection("127.0.0.1", up.control_port, context=trusting(cert))
         https.request("GET", "/handsets", headers={"Authorization": f"Bearer {up.token}"})
