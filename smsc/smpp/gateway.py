@@ -28,6 +28,7 @@ from smpp34.session import refusal
 from ..esme_door import EsmeDoor
 from ..models import MessageState
 from ..queued import Queued
+from ..submitted import Submitted
 from .convert import MAX_SHORT_MESSAGE, DefaultAlphabet, mo_fields
 from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
@@ -182,6 +183,9 @@ class SmppGateway:
 
     def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
         self.receipts.finished(item, state, error)
+
+    def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
+        self.receipts.take_up(pending, numbered)
 
     def sweep(self) -> None:
         self.outbox.sweep()
