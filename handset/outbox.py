@@ -1,6 +1,8 @@
 """Sending by SMS: a message is numbered and stored before anything is sent,
 and its parts are submitted until the SMSC accepts or refuses them, across
-lost links and restarts (the state stays ``sending`` meanwhile)."""
+lost links and restarts (the state stays ``sending`` meanwhile).  A part
+submitted again goes with TP-RD 1: the SMSC refuses it as a duplicate if the
+first copy reached it, which counts as accepted (TS 23.040 §9.2.3.25)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pdu import Address, DataCodingScheme, SmsSubmit
 from pdu import encode as encode_tpdu
 from pdu.concat import split
 from pdu.message_number import Carrier
+from pdu.tpdu import reject_duplicates
 from radiolink import rp
 from txkit import Backoff
 
@@ -95,23 +98,27 @@ class Outbox:
         self.submit_all(out.parts)
         return out
 
-    def submit_all(self, parts: list[PendingPart]) -> None:
+    def submit_all(self, parts: list[PendingPart], *, again: bool = False) -> None:
         for part in parts:
-            self.submit(part)
+            self.submit(part, again=again)
 
-    def submit(self, part: PendingPart) -> None:
+    def submit(self, part: PendingPart, *, again: bool = False) -> None:
+        """Submit ``part``; ``again``: it may have reached the SMSC already
+        (its RP-ACK lost with the link, or this phone restarted before it came),
+        so it goes with TP-RD 1 and the same TP-MR, and a refusal as a
+        duplicate (TP-FCS 0xC5) means the SMSC holds the first copy."""
         link = self.link()
         if link is None or part.id in self._submitting:
             return
         self._submitting.add(part.id)
-        d = link.submit(part.tpdu)
+        d = link.submit(reject_duplicates(part.tpdu) if again else part.tpdu)
         d.addCallbacks(self._accepted, self._refused, callbackArgs=(part,), errbackArgs=(part,))
         d.addErrback(self.ctx.log, "submit")
 
     def resubmit(self) -> None:
         """Submit every part still pending (after an attach, after a refusal for now)."""
         d = self.ctx.store.call(self.ctx.repo.pending_parts)
-        d.addCallback(self.submit_all)
+        d.addCallback(self.submit_all, again=True)
         d.addErrback(self.ctx.log, "pending parts")
 
     def link_lost(self) -> None:
@@ -138,6 +145,9 @@ class Outbox:
 
     def _refused(self, failure: Failure, part: PendingPart) -> Deferred[None] | None:
         exc = failure.value
+        if isinstance(exc, SubmitRefused) and exc.duplicate:
+            log.info("%s: part %d held by the SMSC already (TP-RD)", self.ctx.msisdn, part.id)
+            return self._accepted(exc.report, part)
         if isinstance(exc, SubmitRefused) and exc.cause not in RETRY_CAUSES:
             log.info("%s: part %d refused: %s", self.ctx.msisdn, part.id, exc)
             refused = self.ctx.store.call(self.ctx.repo.part_refused, part.id, exc.cause)
