@@ -7,9 +7,14 @@ copy is held (TS 23.040 §9.2.3.25), as Wireshark decodes it too."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
+import socket
 import subprocess
+import sys
+import threading
 import urllib.request
 from dataclasses import replace
 from pathlib import Path
@@ -20,11 +25,13 @@ import smpplib.smpp
 
 from pdu import Address, Direction, SmsDeliver, SmsSubmit, SmsSubmitReport, UserData, decode, encode
 from pdu.concat import reassemble
+from radiolink import frames as lk
+from radiolink import rp
 from radiolink.ms import Acked, Incoming, Refused
 from smsc.smpp import receipt
 
 from .capture_tools import fields
-from .rig import Log, Rig, SmscProcess
+from .rig import TIMEOUT, Log, Rig, SmscProcess
 from .test_smpp import cancel_sm, exchange
 
 A, B, C = "+4915112345678", "+15551234567", "+33612345678"
@@ -194,3 +201,118 @@ def test_a_tp_rd_duplicate_is_refused_while_the_first_is_held(
     uplink = "gsm_sms.tp-mti == 1 && gsmtap.uplink == 1"
     submits = fields(pcap, uplink, "gsm_sms.tp-mr", "gsm_sms.tp-rd")
     assert submits == [["42", "1"], ["43", "1"], ["42", "0"]]
+
+
+class Relay:
+    """A TCP relay between a handset and the SMSC's radio link that can lose
+    the handset's next RP-ACK, as a radio link does: the SMSC never learns
+    that the handset took the message.  ``upstream`` is where the SMSC is now."""
+
+    def __init__(self, upstream: int) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lose_next_ack = threading.Event()
+        self.lost = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                handset, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                smsc = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:  # the SMSC is down: the handset tries again later
+                handset.close()
+                continue
+            threading.Thread(target=self._uplink, args=(handset, smsc), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(smsc, handset), daemon=True).start()
+
+    def _uplink(self, handset: socket.socket, smsc: socket.socket) -> None:
+        reader = lk.FrameReader()
+        try:
+            while data := handset.recv(65536):
+                for frame in reader.feed(data):
+                    if isinstance(frame, lk.Rp) and self.lose_next_ack.is_set():
+                        message = rp.decode_rp(frame.message, direction=Direction.MO)
+                        if isinstance(message, rp.RpAck):
+                            self.lose_next_ack.clear()
+                            self.lost.set()
+                            continue
+                    smsc.sendall(lk.encode_frame(frame))  # type: ignore[arg-type]
+        except OSError:
+            pass
+        finally:
+            _close(handset, smsc)
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            _close(source, sink)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _close(*sockets: socket.socket) -> None:
+    for s in sockets:
+        with contextlib.suppress(OSError):
+            s.shutdown(socket.SHUT_RDWR)
+        s.close()
+
+
+def test_a_message_delivered_again_after_a_crash_is_shown_once(tmp_path: Path) -> None:
+    """The handset stores the message and acknowledges it; the RP-ACK is lost
+    and the SMSC is killed.  After the restart it delivers the message again
+    (the same TP-SCTS): the handset, a real ``smsemu handset run`` process,
+    acknowledges it, and its inbox shows it once."""
+    args = ["--data-dir", str(tmp_path / "data")]
+    smsc = SmscProcess(args, stderr=subprocess.PIPE)
+    relay = Relay(smsc.link_port)
+    phone = subprocess.Popen(
+        [sys.executable, "-m", "smsemu", "handset", "run", "--msisdn", B, "--imsi", IMSI_B,
+         "--smsc", f"127.0.0.1:{relay.port}", "--data-dir", str(tmp_path / "b"),
+         "--control", "127.0.0.1:0", "--at", "off", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        assert phone.stdout is not None
+        control = next(
+            m.group(1) for line in phone.stdout if (m := re.search(r"control API on (\S+)", line))
+        )
+        inbox = f"{control}/handsets/%2B{B[1:]}/inbox"
+        Log(smsc.proc.stderr).wait_until(lambda x: " attach " in x and B in x, f"{B} attached")
+        relay.lose_next_ack.set()
+        a = Rig(smsc.link_port, A, IMSI_A)
+        a.attach()
+        submit = SmsSubmit(tp_da=Address.parse(B), tp_mr=1, tp_ud=UserData("see you at 8"))
+        assert isinstance(a.answer(a.submit(encode(submit))), Acked)
+        assert relay.lost.wait(TIMEOUT)  # stored first, then acknowledged
+        a.close()
+        smsc.kill()
+
+        smsc = SmscProcess(args, stderr=subprocess.PIPE)
+        relay.upstream = smsc.link_port
+        log = Log(smsc.proc.stderr)
+        log.wait_until(lambda x: re.search(rf"delivered #\d+ -> \{B}$", x), "delivered again")
+        with urllib.request.urlopen(inbox, timeout=TIMEOUT) as r:
+            shown = json.loads(r.read().decode())
+        assert [m["text"] for m in shown] == ["see you at 8"]
+        assert "smsemu_queue_depth 0" in _metrics(smsc)
+    finally:
+        phone.send_signal(signal.SIGINT)
+        phone.wait(TIMEOUT)
+        relay.close()
+        assert smsc.terminate() == 0
+
+
+def _metrics(smsc: SmscProcess) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{smsc.admin_port}/metrics", timeout=30) as r:
+        return str(r.read().decode())
