@@ -72,6 +72,8 @@ class Outbox:
     ) -> None:
         self.ctx, self.link, self.backoff = ctx, link, backoff
         self._submitting: set[int] = set()  # part ids submitted on the current link
+        #: Parts stored by this run and never submitted: they go without TP-RD.
+        self._unsent: set[int] = set()
 
     def builder(self, to: Address, text: str, how: Carrier) -> Build:
         """Makes the SMS-SUBMITs of a message once its number is known."""
@@ -95,22 +97,30 @@ class Outbox:
         m = out.message
         self.ctx.events.emit("queued", id=m.id, peer=m.peer, number=m.number, parts=m.parts,
                              via=m.via)  # fmt: skip
-        self.submit_all(out.parts)
+        self.submit_new(out.parts)
         return out
 
-    def submit_all(self, parts: list[PendingPart], *, again: bool = False) -> None:
-        for part in parts:
-            self.submit(part, again=again)
+    def submit_new(self, parts: list[PendingPart]) -> None:
+        """Submit parts this run has just stored: the SMSC cannot hold them yet."""
+        self._unsent.update(p.id for p in parts)
+        self.submit_all(parts)
 
-    def submit(self, part: PendingPart, *, again: bool = False) -> None:
-        """Submit ``part``; ``again``: it may have reached the SMSC already
-        (its RP-ACK lost with the link, or this phone restarted before it came),
-        so it goes with TP-RD 1 and the same TP-MR, and a refusal as a
-        duplicate (TP-FCS 0xC5) means the SMSC holds the first copy."""
+    def submit_all(self, parts: list[PendingPart]) -> None:
+        for part in parts:
+            self.submit(part)
+
+    def submit(self, part: PendingPart) -> None:
+        """Submit ``part``.  One that may have reached the SMSC already (it
+        was submitted before in this run, or stored by an earlier one, and its
+        RP-ACK never came) goes again with TP-RD 1 and the same TP-MR; a
+        refusal as a duplicate (TP-FCS 0xC5) means the SMSC holds the first
+        copy."""
         link = self.link()
         if link is None or part.id in self._submitting:
             return
         self._submitting.add(part.id)
+        again = part.id not in self._unsent
+        self._unsent.discard(part.id)
         d = link.submit(reject_duplicates(part.tpdu) if again else part.tpdu)
         d.addCallbacks(self._accepted, self._refused, callbackArgs=(part,), errbackArgs=(part,))
         d.addErrback(self.ctx.log, "submit")
@@ -118,7 +128,7 @@ class Outbox:
     def resubmit(self) -> None:
         """Submit every part still pending (after an attach, after a refusal for now)."""
         d = self.ctx.store.call(self.ctx.repo.pending_parts)
-        d.addCallback(self.submit_all, again=True)
+        d.addCallback(self.submit_all)
         d.addErrback(self.ctx.log, "pending parts")
 
     def link_lost(self) -> None:

@@ -456,8 +456,14 @@ def test_a_resend_refused_for_another_reason_still_fails(
     mid = now(phone.send(B, "hello"))
     radio = Radio(clock)
     radio.accept_attach()
+    [(_, submit)] = radio.submits()
+    assert not submit.tp_rd  # stored by this run while offline: never sent before
+    radio.drop()
+    clock.advance(0.5)
+    radio = Radio(clock)
+    radio.accept_attach()
     [(rp_mr, submit)] = radio.submits()
-    assert submit.tp_rd  # stored before the attach: it may have gone before a restart
+    assert submit.tp_rd  # its RP-ACK never came: it may be held
     report = encode(SmsSubmitReport(tp_scts=SCTS, tp_fcs=0xC4))  # destination SME barred
     radio.send(rp.RpError.mt(rp_mr, rp.RpCause.SHORT_MESSAGE_TRANSFER_REJECTED, rp_ud=report))
     assert now(phone.message(mid)).state is OutState.FAILED
