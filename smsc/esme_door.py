@@ -39,6 +39,9 @@ class EsmeSink(Protocol):
     def enqueue(self, item: Queued) -> None:
         """A committed ``esme`` message (a deliver_sm) to send its ESME."""
 
+    def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
+        """Whether an MO message with this TP-MR still waits for ``esme`` (TP-RD)."""
+
     def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
         """An SMS an ESME submitted has ended: its receipt, if asked for."""
 

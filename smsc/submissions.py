@@ -99,7 +99,11 @@ class Submissions:
             self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
             return
         now = smsc.now()
-        if tpdu.tp_rd and smsc.delivery.holds(station.msisdn, recipient, tpdu.tp_mr):
+        if tpdu.tp_rd and (
+            esmes.holds(esme, station.msisdn, recipient, tpdu.tp_mr)
+            if esme is not None and esmes is not None
+            else smsc.delivery.holds(station.msisdn, recipient, tpdu.tp_mr)
+        ):
             # TP-RD 1: the sender did not see our RP-ACK and sent it again.
             report = encode(SmsSubmitReport(tp_scts=smsc.local(now), tp_fcs=FCS_DUPLICATE))
             why = f"duplicate of TP-MR {tpdu.tp_mr} to {recipient}, still held"

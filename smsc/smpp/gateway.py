@@ -181,6 +181,9 @@ class SmppGateway:
     def enqueue(self, item: Queued) -> None:
         self.outbox.add(item)
 
+    def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
+        return self.outbox.holds(esme, originator, recipient, tp_mr)
+
     def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
         self.receipts.finished(item, state, error)
 
