@@ -16,11 +16,14 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Select, func, select
 from twisted.internet.defer import Deferred
 
+from . import subscriptions
+from .auc_batch import AucBatch
 from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
 from .submitted import Submitted
 from .submitted_rows import load_submitted, submitted_row
+from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +104,17 @@ class QueueRepository(Protocol):
     def counts(self) -> tuple[int, int]:
         """Transactions and operations committed so far."""
 
+    def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
+        """The AuC's entry for ``imsi`` (``smsc.subscriptions``), as committed now."""
+
+    def subscriptions(self) -> Deferred[list[Provisioned]]: ...
+
+    def provision(self, sub: Provisioned) -> Deferred[Provisioned]:
+        """Store ``sub``; fires with what was stored once committed."""
+
+    def advance_sqn(self, imsi: str, sqn: int) -> None:
+        """SQN_HE of ``imsi`` moved on (in a later batch: see ``radiolink.auth``)."""
+
 
 def naive_utc(when: datetime) -> datetime:
     """How the tables keep times: naive UTC."""
@@ -173,6 +187,7 @@ class SqlQueueRepository:
 
     def __init__(self, writer: BatchWriter) -> None:
         self.writer = writer
+        self.auc = AucBatch(writer)
 
     def load(self) -> Backlog:
         with self.writer.engine.connect() as conn:
@@ -259,3 +274,16 @@ class SqlQueueRepository:
 
     def counts(self) -> tuple[int, int]:
         return self.writer.batches, self.writer.operations
+
+    def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
+        return self.auc.lookup(imsi)
+
+    def subscriptions(self) -> Deferred[list[Provisioned]]:
+        return self.writer.call(subscriptions.every)
+
+    def provision(self, sub: Provisioned) -> Deferred[Provisioned]:
+        now = datetime.now(UTC)
+        return self.writer.call(lambda conn: subscriptions.provision(conn, sub, now))
+
+    def advance_sqn(self, imsi: str, sqn: int) -> None:
+        self.auc.advance(imsi, sqn)

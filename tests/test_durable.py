@@ -50,7 +50,8 @@ def _start(database_url: str, tmp_path: Path, *extra: str) -> tuple[SmscProcess,
 
 
 def _get(smsc: SmscProcess, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{smsc.admin_port}{path}", timeout=30) as r:
+    request = smsc.request(f"http://127.0.0.1:{smsc.admin_port}{path}")
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as r:
         return json.loads(r.read().decode())
 
 
@@ -112,7 +113,7 @@ def test_kill_9_in_the_middle_of_a_long_smpp_message(database_url: str, tmp_path
     smsc, log, password = _start(database_url, tmp_path)
     try:
         esme = Esme(smsc.smpp_port, password)
-        b = Rig(smsc.link_port, B, IMSI_B)
+        b = smsc.rig(B, IMSI_B)
         b.attach()
         mid = esme.submit_long(B)
         later = esme.submit_long(C)  # C never attaches: it waits
@@ -131,7 +132,7 @@ def test_kill_9_in_the_middle_of_a_long_smpp_message(database_url: str, tmp_path
 
     smsc, log, password = _start(database_url, tmp_path)
     try:
-        b = Rig(smsc.link_port, B, IMSI_B)
+        b = smsc.rig(B, IMSI_B)
         b.attach()
         again, third = b.receive(), b.receive()
         assert isinstance(first, SmsDeliver) and isinstance(again, SmsDeliver)
@@ -169,7 +170,7 @@ def test_a_tp_rd_duplicate_is_refused_while_the_first_is_held(
     TS 23.040 §9.2.3.25 says; another TP-MR is another message."""
     smsc, _, _ = _start(database_url, tmp_path)
     try:
-        a = Rig(smsc.link_port, A, IMSI_A)
+        a = smsc.rig(A, IMSI_A)
         a.attach()
         assert isinstance(_submit(a, 42, rd=False), Acked)
         smsc.kill()
@@ -181,7 +182,7 @@ def test_a_tp_rd_duplicate_is_refused_while_the_first_is_held(
     pcap = tmp_path / "rd.pcapng"
     smsc, _, _ = _start(database_url, tmp_path, "--pcap", str(pcap))
     try:
-        a = Rig(smsc.link_port, A, IMSI_A)
+        a = smsc.rig(A, IMSI_A)
         a.attach()
         refused = _submit(a, 42, rd=True)
         assert isinstance(refused, Refused) and refused.cause == 21
@@ -276,6 +277,12 @@ def test_a_message_delivered_again_after_a_crash_is_shown_once(tmp_path: Path) -
     args = ["--data-dir", str(tmp_path / "data")]
     smsc = SmscProcess(args, stderr=subprocess.PIPE)
     relay = Relay(smsc.link_port)
+    sim = ["--msisdn", B, "--imsi", IMSI_B, "--handset-dir", str(tmp_path / "b")]
+    done = subprocess.run(
+        [sys.executable, "-m", "smsemu", "subscriber", "add", *sim, *args],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr  # its SIM, in the SMSC and in the handset
     phone = subprocess.Popen(
         [sys.executable, "-m", "smsemu", "handset", "run", "--msisdn", B, "--imsi", IMSI_B,
          "--smsc", f"127.0.0.1:{relay.port}", "--data-dir", str(tmp_path / "b"),
@@ -284,13 +291,14 @@ def test_a_message_delivered_again_after_a_crash_is_shown_once(tmp_path: Path) -
     )  # fmt: skip
     try:
         assert phone.stdout is not None
-        control = next(
-            m.group(1) for line in phone.stdout if (m := re.search(r"control API on (\S+)", line))
+        printed = r"control API on (http://[^/\s]+)/handsets\?token=(\S+)"
+        control, token = next(
+            m.groups() for line in phone.stdout if (m := re.search(printed, line))
         )
         inbox = f"{control}/handsets/%2B{B[1:]}/inbox"
         Log(smsc.proc.stderr).wait_until(lambda x: " attach " in x and B in x, f"{B} attached")
         relay.lose_next_ack.set()
-        a = Rig(smsc.link_port, A, IMSI_A)
+        a = smsc.rig(A, IMSI_A)
         a.attach()
         submit = SmsSubmit(tp_da=Address.parse(B), tp_mr=1, tp_ud=UserData("see you at 8"))
         assert isinstance(a.answer(a.submit(encode(submit))), Acked)
@@ -302,7 +310,8 @@ def test_a_message_delivered_again_after_a_crash_is_shown_once(tmp_path: Path) -
         relay.upstream = smsc.link_port
         log = Log(smsc.proc.stderr)
         log.wait_until(lambda x: re.search(rf"delivered #\d+ -> \{B}$", x), "delivered again")
-        with urllib.request.urlopen(inbox, timeout=TIMEOUT) as r:
+        request = urllib.request.Request(inbox, headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as r:
             shown = json.loads(r.read().decode())
         assert [m["text"] for m in shown] == ["see you at 8"]
         assert "smsemu_queue_depth 0" in _metrics(smsc)
@@ -314,5 +323,6 @@ def test_a_message_delivered_again_after_a_crash_is_shown_once(tmp_path: Path) -
 
 
 def _metrics(smsc: SmscProcess) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{smsc.admin_port}/metrics", timeout=30) as r:
+    request = smsc.request(f"http://127.0.0.1:{smsc.admin_port}/metrics")
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as r:
         return str(r.read().decode())
