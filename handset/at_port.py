@@ -66,14 +66,16 @@ REGISTERED, NOT_REGISTERED = 1, 0
 
 
 def cms_code(failure: Failure) -> int:
-    """The +CMS ERROR of a failed SMS request (TS 27.005 §3.2.5): an
-    RP-ERROR's RP-Cause as it is (0-127), 322 for a full store, 331 without
-    the radio link, 332 when the SMSC did not answer."""
+    """The +CMS ERROR of a failed SMS request (TS 27.005 §3.2.5): the TP-FCS
+    of the SMS-SUBMIT-REPORT an RP-ERROR carried (128-255), else its RP-Cause
+    as it is (0-127), 322 for a full store, 331 without the radio link, 332
+    when the SMSC did not answer."""
     exc = failure.value
     if isinstance(exc, _Refused):
         return exc.code
     if isinstance(exc, SubmitRefused):
-        return exc.cause
+        fcs = exc.report.tp_fcs if exc.report is not None else None
+        return fcs if fcs is not None else exc.cause
     if isinstance(exc, StoreFull):
         return CMS_MEMORY_FULL
     if isinstance(exc, DeferredTimeout):

@@ -88,7 +88,7 @@ class IpMessages:
         def submit(out: Outgoing) -> None:
             if out.parts:
                 self.ctx.events.emit("ip fallback", id=message_id, parts=len(out.parts))
-            self.outbox.submit_all(out.parts)
+            self.outbox.submit_new(out.parts)
 
         d = self.ctx.store.call(repo.message, message_id).addCallback(go)
         d.addCallback(submit).addErrback(self.ctx.log, f"message {message_id} by SMS")

@@ -17,6 +17,7 @@ from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
 from pdu import Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
+from pdu.status import FCS_DUPLICATE, describe_fcs
 from radiolink import rp
 from radiolink.auth import Keys
 from radiolink.ms import (
@@ -37,9 +38,18 @@ log = logging.getLogger(__name__)
 
 
 class SubmitRefused(Exception):
-    def __init__(self, cause: int) -> None:
-        super().__init__(f"RP-ERROR cause {cause}: {rp.describe_cause(cause)}")
-        self.cause = cause
+    """RP-ERROR to an RP-DATA: its RP-Cause and the SMS-SUBMIT-REPORT it carried, if any."""
+
+    def __init__(self, cause: int, report: SmsSubmitReport | None = None) -> None:
+        fcs = f", TP-FCS {describe_fcs(report.tp_fcs)}" if report and report.tp_fcs else ""
+        super().__init__(f"RP-ERROR cause {cause}: {rp.describe_cause(cause)}{fcs}")
+        self.cause, self.report = cause, report
+
+    @property
+    def duplicate(self) -> bool:
+        """The SMSC holds this very SMS-SUBMIT already (TP-RD was set, TP-FCS 0xC5):
+        it was accepted before, only its RP-ACK was lost."""
+        return self.report is not None and self.report.tp_fcs == FCS_DUPLICATE
 
 
 class AttachRefused(Exception):
@@ -154,18 +164,11 @@ class LinkClient(Protocol):
         elif isinstance(event, Acked):
             pending = self._pending.pop(event.rp_mr, None)
             if pending is not None:
-                report = None
-                if event.rp_ud:
-                    try:
-                        decoded = decode(event.rp_ud, Direction.MT, rp_error=False)
-                        report = decoded if isinstance(decoded, SmsSubmitReport) else None
-                    except PDUError:
-                        report = None
-                pending.callback(report)
+                pending.callback(_report(event.rp_ud, rp_error=False))
         elif isinstance(event, Refused):
             pending = self._pending.pop(event.rp_mr, None)
             if pending is not None:
-                pending.errback(SubmitRefused(event.cause))
+                pending.errback(SubmitRefused(event.cause, _report(event.rp_ud, rp_error=True)))
         elif isinstance(event, Incoming):
             self._incoming(event)
         elif isinstance(event, Challenged):
@@ -216,6 +219,17 @@ class LinkClient(Protocol):
             fn(tpdu)
         if self._waiters:
             self._waiters.popleft().callback(tpdu)
+
+
+def _report(rp_ud: bytes | None, *, rp_error: bool) -> SmsSubmitReport | None:
+    """The SMS-SUBMIT-REPORT an RP-ACK or RP-ERROR carried (None: none, or not one)."""
+    if not rp_ud:
+        return None
+    try:
+        decoded = decode(rp_ud, Direction.MT, rp_error=rp_error)
+    except PDUError:
+        return None
+    return decoded if isinstance(decoded, SmsSubmitReport) else None
 
 
 def connect(

@@ -1,6 +1,8 @@
 """Sending by SMS: a message is numbered and stored before anything is sent,
 and its parts are submitted until the SMSC accepts or refuses them, across
-lost links and restarts (the state stays ``sending`` meanwhile)."""
+lost links and restarts (the state stays ``sending`` meanwhile).  A part
+submitted again goes with TP-RD 1: the SMSC refuses it as a duplicate if the
+first copy reached it, which counts as accepted (TS 23.040 §9.2.3.25)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from pdu import Address, DataCodingScheme, SmsSubmit, SmsSubmitReport
 from pdu import encode as encode_tpdu
 from pdu.concat import split
 from pdu.message_number import Carrier
+from pdu.tpdu import reject_duplicates
 from radiolink import rp
 from txkit import Backoff
 
@@ -69,6 +72,8 @@ class Outbox:
     ) -> None:
         self.ctx, self.link, self.backoff = ctx, link, backoff
         self._submitting: set[int] = set()  # part ids submitted on the current link
+        #: Parts stored by this run and never submitted: they go without TP-RD.
+        self._unsent: set[int] = set()
 
     def builder(self, to: Address, text: str, how: Carrier) -> Build:
         """Makes the SMS-SUBMITs of a message once its number is known."""
@@ -92,19 +97,31 @@ class Outbox:
         m = out.message
         self.ctx.events.emit("queued", id=m.id, peer=m.peer, number=m.number, parts=m.parts,
                              via=m.via)  # fmt: skip
-        self.submit_all(out.parts)
+        self.submit_new(out.parts)
         return out
+
+    def submit_new(self, parts: list[PendingPart]) -> None:
+        """Submit parts this run has just stored: the SMSC cannot hold them yet."""
+        self._unsent.update(p.id for p in parts)
+        self.submit_all(parts)
 
     def submit_all(self, parts: list[PendingPart]) -> None:
         for part in parts:
             self.submit(part)
 
     def submit(self, part: PendingPart) -> None:
+        """Submit ``part``.  One that may have reached the SMSC already (it
+        was submitted before in this run, or stored by an earlier one, and its
+        RP-ACK never came) goes again with TP-RD 1 and the same TP-MR; a
+        refusal as a duplicate (TP-FCS 0xC5) means the SMSC holds the first
+        copy."""
         link = self.link()
         if link is None or part.id in self._submitting:
             return
         self._submitting.add(part.id)
-        d = link.submit(part.tpdu)
+        again = part.id not in self._unsent
+        self._unsent.discard(part.id)
+        d = link.submit(reject_duplicates(part.tpdu) if again else part.tpdu)
         d.addCallbacks(self._accepted, self._refused, callbackArgs=(part,), errbackArgs=(part,))
         d.addErrback(self.ctx.log, "submit")
 
@@ -140,6 +157,9 @@ class Outbox:
 
     def _refused(self, failure: Failure, part: PendingPart) -> Deferred[None] | None:
         exc = failure.value
+        if isinstance(exc, SubmitRefused) and exc.duplicate:
+            log.info("%s: part %d held by the SMSC already (TP-RD)", self.ctx.msisdn, part.id)
+            return self._accepted(exc.report, part)
         if isinstance(exc, SubmitRefused) and exc.cause not in RETRY_CAUSES:
             log.info("%s: part %d refused: %s", self.ctx.msisdn, part.id, exc)
             refused = self.ctx.store.call(self.ctx.repo.part_refused, part.id, exc.cause)

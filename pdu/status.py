@@ -102,6 +102,10 @@ TP_FCS_NAMES = {
 }
 
 
+#: TP-FCS of an SMS-SUBMIT refused for TP-RD: one still held has its TP-MR and TP-DA.
+FCS_DUPLICATE = 0xC5
+
+
 def describe_fcs(fcs: int) -> str:
     return f"{fcs:#04x}: {TP_FCS_NAMES.get(fcs, 'reserved or application specific')}"
 

@@ -256,6 +256,14 @@ def encode(tpdu: Tpdu) -> bytes:
 _VP_OCTETS = {0: 0, 1: 7, 2: 1, 3: 7}
 
 
+def reject_duplicates(submit: bytes) -> bytes:
+    """The SMS-SUBMIT ``submit`` with TP-RD 1: a resend the SC refuses if it
+    still holds the first copy (same TP-MR and TP-DA from the same sender)."""
+    if not submit or submit[0] & 0x03 != 0x01:
+        raise PDUError("not an SMS-SUBMIT", 0)
+    return bytes((submit[0] | _MMS_RD,)) + submit[1:]
+
+
 def deliver_from_submit(submit: bytes, tp_oa: bytes, tp_scts: bytes) -> bytes:
     """The SMS-DELIVER that forwards the SMS-SUBMIT ``submit``: its TP-PID,
     TP-DCS, TP-UDL and TP-UD octets carried over as they came, behind an

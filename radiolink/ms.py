@@ -51,6 +51,8 @@ class Acked:
 class Refused:
     rp_mr: int
     cause: int
+    #: The SMS-SUBMIT-REPORT (TP-FCS form) the RP-ERROR carried, if any.
+    rp_ud: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,5 +165,5 @@ class MsLink:
         if isinstance(message, rp.RpAck):
             return Acked(message.rp_mr, message.rp_ud)
         if isinstance(message, rp.RpError):
-            return Refused(message.rp_mr, message.rp_cause)
+            return Refused(message.rp_mr, message.rp_cause, message.rp_ud)
         return LinkFailure(lk.ErrorCode.UNEXPECTED_FRAME, "RP-SMMA from the network")

@@ -225,8 +225,8 @@ class NetworkSide(Generic[L]):
     def ack(self, link: L, rp_mr: int, rp_ud: bytes | None = None) -> Send[L]:
         return Send(link, lk.Rp(self._rp.ack(rp_mr, rp_ud)))
 
-    def error(self, link: L, rp_mr: int, cause: int) -> Send[L]:
-        return Send(link, lk.Rp(self._rp.error(rp_mr, cause)))
+    def error(self, link: L, rp_mr: int, cause: int, rp_ud: bytes | None = None) -> Send[L]:
+        return Send(link, lk.Rp(self._rp.error(rp_mr, cause, rp_ud)))
 
     # -- what the links do ------------------------------------------------------------
 

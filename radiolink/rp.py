@@ -389,8 +389,9 @@ class NetworkEncoder:
         return bytes((RpMti.ACK_N_TO_MS, rp_mr, IEI_RP_USER_DATA, len(rp_ud))) + rp_ud
 
     @staticmethod
-    def error(rp_mr: int, rp_cause: int) -> bytes:
-        return encode_rp(RpError(rp_mr, rp_cause, mti=RpMti.ERROR_N_TO_MS))
+    def error(rp_mr: int, rp_cause: int, rp_ud: bytes | None = None) -> bytes:
+        """RP-ERROR, with ``rp_ud`` an SMS-SUBMIT-REPORT (TP-FCS form) if given."""
+        return encode_rp(RpError(rp_mr, rp_cause, rp_ud=rp_ud, mti=RpMti.ERROR_N_TO_MS))
 
 
 class _RpReader(Reader):

@@ -101,6 +101,8 @@ class Smsc:
             if item.esme is not None:
                 self.esme_door.from_esmes[item.id] = item
             self.delivery.station(item.recipient).queue.append(item)
+        if self.esme is not None:
+            self.esme.take_up(backlog.submitted, backlog.numbered)
         log.info("loaded %d queued messages", len(backlog.queued))
 
     def start(self) -> None:

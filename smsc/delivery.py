@@ -225,6 +225,15 @@ class Delivery:
 
     # -- what waits ----------------------------------------------------------------------
 
+    def holds(self, originator: str, recipient: str, tp_mr: int) -> bool:
+        """Whether an SMS from ``originator`` to ``recipient`` with this TP-MR
+        is still held for its recipient (TP-RD's test, TS 23.040 §9.2.3.25)."""
+        station = self.stations.get(recipient)
+        return station is not None and any(
+            i.tp_mr == tp_mr and i.originator == originator and i.kind is MessageKind.SMS
+            for i in station.queue
+        )
+
     def waiting(self, item: Queued) -> bool:
         """Whether ``item`` is queued and not being delivered right now."""
         return self.station(item.recipient).in_flight is not item

@@ -20,7 +20,8 @@ from txkit.watchers import Watchers
 
 from .models import MessageKind, MessageState
 from .queued import Queued
-from .repository import MessageStatus
+from .repository import MessageStatus, QueueRepository
+from .submitted import Submitted
 
 if TYPE_CHECKING:
     from .core import Smsc
@@ -38,8 +39,15 @@ class EsmeSink(Protocol):
     def enqueue(self, item: Queued) -> None:
         """A committed ``esme`` message (a deliver_sm) to send its ESME."""
 
+    def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
+        """Whether an MO message with this TP-MR still waits for ``esme`` (TP-RD)."""
+
     def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
         """An SMS an ESME submitted has ended: its receipt, if asked for."""
+
+    def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
+        """What a previous run left of the messages ESMEs submitted: owed a
+        receipt, or numbered and not read yet (before serving)."""
 
     def sweep(self) -> None:
         """End what waited for an ESME past its validity."""
@@ -52,6 +60,11 @@ class EsmeDoor:
         #: What ESMEs submitted and is not final yet: query_sm, cancel_sm,
         #: replace_sm look here.
         self.from_esmes: dict[int, Queued] = {}
+
+    @property
+    def store(self) -> QueueRepository:
+        """The queue's storage, where the receipts owed are kept too."""
+        return self.smsc.store
 
     @property
     def watchers(self) -> Watchers:
@@ -86,10 +99,12 @@ class EsmeDoor:
         expires_at: datetime | None = None,
         deliver: bool = True,
         command: str = "submit_sm",
+        sub: Submitted | None = None,
     ) -> Deferred[list[Queued]]:
         """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
         to ``recipient``; fires once all are committed, which is when
-        submit_sm_resp may go.  ValueError for a recipient the SMSC refuses.
+        submit_sm_resp may go.  ``sub``, given its parts' ids here, is
+        committed with them.  ValueError for a recipient the SMSC refuses.
         ``deliver`` False keeps them from their recipient: a fault is about to
         end them (``finish``).  The watchers hear of ``command`` (submit_sm,
         data_sm) once committed, before any part goes on its way."""
@@ -116,6 +131,9 @@ class EsmeDoor:
             for tpdu in tpdus
         ]
         writes = [smsc.store.insert(i) for i in items]
+        if sub is not None:
+            sub.ids, sub.submitted_at, sub.recipient = [i.id for i in items], now, recipient
+            writes.append(smsc.store.insert_submitted(sub))
 
         def committed(_: object) -> list[Queued]:
             smsc.metrics.submits_accepted += len(items)
@@ -136,10 +154,10 @@ class EsmeDoor:
 
         return gatherResults(writes, consumeErrors=True).addCallback(committed)
 
-    def queue_for_esme(self, item: Queued) -> Deferred[None]:
-        """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt),
-        then hand it to the SMPP door."""
-        d = self.smsc.store.insert(item)
+    def queue_for_esme(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
+        """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt,
+        ``report_for`` the message it is about), then hand it to the SMPP door."""
+        d = self.smsc.store.insert(item, report_for)
         return d.addCallback(lambda _: self.smsc.enqueue(item))
 
     # -- what ESMEs submitted ----------------------------------------------------------

@@ -129,8 +129,8 @@ class RadioLinks:
     def ack(self, link: Link, rp_mr: int, rp_ud: bytes | None = None) -> None:
         self._send(self.network.ack(link, rp_mr, rp_ud))
 
-    def error(self, link: Link, rp_mr: int, cause: int) -> None:
-        self._send(self.network.error(link, rp_mr, cause))
+    def error(self, link: Link, rp_mr: int, cause: int, rp_ud: bytes | None = None) -> None:
+        self._send(self.network.error(link, rp_mr, cause, rp_ud))
 
     def _send(self, send: nw.Send[Link]) -> None:
         self.smsc.metrics.frames_out += 1

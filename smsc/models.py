@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Index, LargeBinary, String, Table
+from sqlalchemy import BigInteger, Index, LargeBinary, String, Table, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -64,7 +64,10 @@ class Subscription(Base):
 
 class Message(Base):
     __tablename__ = "message"
-    __table_args__ = (Index("ix_message_state_recipient", "state", "recipient", "id"),)
+    __table_args__ = (
+        Index("ix_message_state_recipient", "state", "recipient", "id"),
+        Index("ix_message_report_for", "report_for"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     kind: Mapped[str] = mapped_column(String(8))
@@ -85,7 +88,36 @@ class Message(Base):
     esme: Mapped[str | None] = mapped_column(String(16))
 
 
+class EsmeMessage(Base):
+    """A message an ESME submitted, as its receipts need it (``smsc.submitted``):
+    its parts are the ``message`` rows ``id`` to ``id + parts - 1``.  A row with
+    ``done_at`` unset is taken up at start, with its parts' outcomes, and gets
+    its one receipt once its last part ends; the receipt, a ``message`` row of
+    kind ``esme``, has ``report_for`` this ``id``, which is how a restart knows
+    it was made."""
+
+    __tablename__ = "esme_message"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    esme: Mapped[str] = mapped_column(String(16))
+    parts: Mapped[int]
+    registered_delivery: Mapped[int]
+    submitted_at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
+    data_coding: Mapped[int]
+    source_addr: Mapped[str] = mapped_column(String(21))
+    source_ton: Mapped[int]
+    source_npi: Mapped[int]
+    protocol_id: Mapped[int]
+    recipient: Mapped[str] = mapped_column(String(32))
+    forced: Mapped[int | None]  # the message_state a fault ended it in
+    message_number: Mapped[int | None]  # for its read receipt
+    done_at: Mapped[datetime | None]  # its receipt made, or none owed
+    read_at: Mapped[datetime | None]  # its read receipt made
+
+
 #: The tables themselves, for the Core statements of the stores.
 MESSAGE: Table = Message.__table__  # type: ignore[assignment]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[assignment]
+ESME_MESSAGE: Table = EsmeMessage.__table__  # type: ignore[assignment]
 SUBSCRIPTION: Table = Subscription.__table__  # type: ignore[assignment]

@@ -18,9 +18,11 @@ from twisted.internet.defer import Deferred
 
 from . import subscriptions
 from .auc_batch import AucBatch
-from .models import MESSAGE, SUBSCRIBER, MessageKind, MessageState
+from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
+from .submitted import Submitted
+from .submitted_rows import load_submitted, submitted_row
 from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
@@ -29,11 +31,15 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Backlog:
     """What a previous run left: the next free message id, the subscribers
-    seen (msisdn, imsi) and the queued messages, oldest first."""
+    seen (msisdn, imsi), the queued messages, oldest first, and the messages
+    ESMEs submitted that are still owed a receipt or may be read
+    (``smsc.submitted_rows``)."""
 
     next_id: int = 1
     subscribers: list[tuple[str, str]] = field(default_factory=list)
     queued: list[Queued] = field(default_factory=list)
+    submitted: list[Submitted] = field(default_factory=list)
+    numbered: list[Submitted] = field(default_factory=list)  # for read receipts
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,18 @@ class QueueRepository(Protocol):
         """Store ``item`` queued; fires once committed."""
 
     def record_attempt(self, item: Queued, error: int | None) -> None: ...
+
+    def insert_submitted(self, sub: Submitted) -> Deferred[None]:
+        """Store what the receipts of a message an ESME submitted need; fires once committed."""
+
+    def settle_submitted(self, message_id: int, when: datetime) -> None:
+        """The message's receipt is made (or none is owed)."""
+
+    def read_submitted(self, message_id: int, when: datetime) -> None:
+        """The message's read receipt is made."""
+
+    def retext_submitted(self, message_id: int, text: str) -> None:
+        """replace_sm gave the message a new text."""
 
     def finish(self, item: Queued, state: MessageState, done: datetime, error: int | None) -> None:
         """``item`` ended in a final ``state``."""
@@ -178,7 +196,9 @@ class SqlQueueRepository:
             rows = conn.execute(
                 select(MESSAGE).where(MESSAGE.c.state == MessageState.QUEUED).order_by(MESSAGE.c.id)
             ).all()
-        return Backlog(top + 1, [(m, i) for m, i in subscribers], [_queued(r) for r in rows])
+            submitted, numbered = load_submitted(conn)
+        queued = [_queued(r) for r in rows]
+        return Backlog(top + 1, [(m, i) for m, i in subscribers], queued, submitted, numbered)
 
     def insert(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
         return self.writer.insert(MESSAGE, _row(item, report_for))
@@ -197,6 +217,18 @@ class SqlQueueRepository:
 
     def replace_tpdu(self, message_id: int, tpdu: bytes) -> None:
         self.writer.update(MESSAGE, message_id, {"tpdu": tpdu})
+
+    def insert_submitted(self, sub: Submitted) -> Deferred[None]:
+        return self.writer.insert(ESME_MESSAGE, submitted_row(sub))
+
+    def settle_submitted(self, message_id: int, when: datetime) -> None:
+        self.writer.update(ESME_MESSAGE, message_id, {"done_at": naive_utc(when)})
+
+    def read_submitted(self, message_id: int, when: datetime) -> None:
+        self.writer.update(ESME_MESSAGE, message_id, {"read_at": naive_utc(when)})
+
+    def retext_submitted(self, message_id: int, text: str) -> None:
+        self.writer.update(ESME_MESSAGE, message_id, {"text": text})
 
     def upsert_subscriber(self, msisdn: str, imsi: str, when: datetime) -> None:
         now = naive_utc(when)

@@ -1,6 +1,12 @@
 """What handsets submit: an RP-DATA's SMS-SUBMIT becomes a stored SMS-DELIVER
 for its recipient (or a deliver_sm, for a number an ESME is routed), and the
-handset gets its RP-ACK only once the row is committed."""
+handset gets its RP-ACK only once the row is committed.
+
+TP-RD (TS 23.040 §9.2.3.25): an SMS-SUBMIT with TP-RD 1 whose TP-MR and TP-DA
+are those of an SMS from the same sender still held for its recipient is the
+sender's resend after a lost RP-ACK: it is refused with RP-ERROR 21 carrying
+an SMS-SUBMIT-REPORT with TP-FCS 0xC5 ("SM rejected, duplicate SM"), and not
+stored again.  With TP-RD 0 it is accepted, as the bit asks."""
 
 from __future__ import annotations
 
@@ -20,6 +26,7 @@ from pdu import (
     encode,
 )
 from pdu.address import TON_ALPHANUMERIC, TON_INTERNATIONAL, encode_address
+from pdu.status import FCS_DUPLICATE
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from pdu.udh import find_concat
@@ -92,6 +99,16 @@ class Submissions:
             self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
             return
         now = smsc.now()
+        if tpdu.tp_rd and (
+            esmes.holds(esme, station.msisdn, recipient, tpdu.tp_mr)
+            if esme is not None and esmes is not None
+            else smsc.delivery.holds(station.msisdn, recipient, tpdu.tp_mr)
+        ):
+            # TP-RD 1: the sender did not see our RP-ACK and sent it again.
+            report = encode(SmsSubmitReport(tp_scts=smsc.local(now), tp_fcs=FCS_DUPLICATE))
+            why = f"duplicate of TP-MR {tpdu.tp_mr} to {recipient}, still held"
+            self._reject(link, mr, C.SHORT_MESSAGE_TRANSFER_REJECTED, station, why, report)
+            return
         tp_scts, submit_report = self._stamps(now)
         if not station.tp_oa:
             station.tp_oa = encode_address(Address.parse(station.msisdn))
@@ -141,7 +158,16 @@ class Submissions:
 
         d.addCallbacks(committed, failed)
 
-    def _reject(self, link: Link, mr: int, cause: int, station: Station, why: str) -> None:
+    def _reject(
+        self,
+        link: Link,
+        mr: int,
+        cause: int,
+        station: Station,
+        why: str,
+        report: bytes | None = None,
+    ) -> None:
+        """RP-ERROR ``cause``, with ``report`` (an SMS-SUBMIT-REPORT, TP-FCS form) if given."""
         smsc = self.smsc
         smsc.metrics.submits_rejected += 1
         smsc.radio.peer_log.info(f"submits refused to {station.msisdn}",
@@ -149,7 +175,7 @@ class Submissions:
                                  why)  # fmt: skip
         smsc.watchers.emit("rejected", sender=station.msisdn, cause=cause, reason=why)
         if smsc.radio.network.link_of(station.msisdn) is link:
-            smsc.radio.error(link, mr, cause)
+            smsc.radio.error(link, mr, cause, report)
 
     def _expiry(self, now: datetime, tpdu: SmsSubmit) -> datetime:
         vp = tpdu.tp_vp

@@ -17,7 +17,16 @@ from handset.at_port import SUBMIT_TIMEOUT, AtPort
 from handset.phone import Phone
 from handset.sim import Sim, imei_for, luhn_digit
 from handset.store import HandsetStore, sqlite_url
-from pdu import Address, SmsStatusReport, SmsSubmit, UserData, decode_sca, encode, encode_sca
+from pdu import (
+    Address,
+    SmsStatusReport,
+    SmsSubmit,
+    SmsSubmitReport,
+    UserData,
+    decode_sca,
+    encode,
+    encode_sca,
+)
 from pdu.tpdu import Direction
 from radiolink import rp
 
@@ -177,6 +186,14 @@ def test_cmgs_answers_only_on_the_smscs_rp_ack_or_with_its_rp_cause(
     assert again.tp_mr == (sent.tp_mr + 1) % 256  # the handset numbers what it sends
     radio.send(rp.RpError.mt(rp_mr, rp.RpCause.CALL_BARRED))
     assert te.take() == "\r\n+CMS ERROR: 10\r\n"  # TS 27.005 §3.2.5: the RP-Cause
+
+    # The SMSC's SMS-SUBMIT-REPORT says more than the RP-Cause: its TP-FCS (128-255).
+    te.at(f"AT+CMGS={len(submit)}")
+    te.send(b"00" + submit.hex().encode() + b"\x1a")
+    [(rp_mr, _)] = radio.submits()
+    report = encode(SmsSubmitReport(tp_scts=SCTS, tp_fcs=0xC5))
+    radio.send(rp.RpError.mt(rp_mr, rp.RpCause.SHORT_MESSAGE_TRANSFER_REJECTED, rp_ud=report))
+    assert te.take() == "\r\n+CMS ERROR: 197\r\n"  # SM rejected, duplicate SM
 
     te.at(f"AT+CMGS={len(submit)}")
     te.send(b"00" + submit.hex().encode() + b"\x1a")

@@ -11,7 +11,7 @@ it keeps the contract of docs/receipt-wire.md that the phone relies on.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -44,6 +44,7 @@ from pdu import (
     SmsDeliver,
     SmsStatusReport,
     SmsSubmit,
+    SmsSubmitReport,
     decode,
     encode,
 )
@@ -444,17 +445,47 @@ def test_a_submit_lost_with_the_link_goes_again(
     phone = make_phone(online=False)
     radio = Radio(clock)
     radio.accept_attach()
-    phone.send(B, "x" * 400)  # three parts
+    mid = now(phone.send(B, "x" * 400))  # three parts
     first = radio.submits()
-    assert len(first) == 3
+    assert len(first) == 3 and not any(s.tp_rd for _, s in first)
     radio.send(rp.RpAck.mt(first[0][0]))
     radio.drop()
     clock.advance(0.5)
     radio = Radio(clock)
     radio.accept_attach()
     again = radio.submits()
-    # The parts the SMSC had not acknowledged, with the same TP-MR and octets.
-    assert [encode(s) for _, s in again] == [encode(s) for _, s in first[1:]]
+    # The parts the SMSC had not acknowledged, with the same TP-MR and octets,
+    # but TP-RD 1: the SMSC may hold them already (TS 23.040 §9.2.3.25).
+    assert all(s.tp_rd for _, s in again)
+    assert [replace(s, tp_rd=False) for _, s in again] == [s for _, s in first[1:]]
+    # The second had reached the SMSC: refused as a duplicate (TP-FCS 0xC5),
+    # which tells the phone it was accepted; the third is acknowledged.
+    report = encode(SmsSubmitReport(tp_scts=SCTS, tp_fcs=0xC5))
+    radio.send(rp.RpError.mt(again[0][0], rp.RpCause.SHORT_MESSAGE_TRANSFER_REJECTED, rp_ud=report))
+    assert now(phone.message(mid)).state is OutState.SENDING
+    radio.send(rp.RpAck.mt(again[1][0]))
+    assert now(phone.message(mid)).state is OutState.SENT
+
+
+def test_a_resend_refused_for_another_reason_still_fails(
+    clock: MemoryReactorClock, make_phone: MakePhone
+) -> None:
+    """Only TP-FCS 0xC5 means "held already": RP-ERROR 21 with another is a refusal."""
+    phone = make_phone(online=False)
+    mid = now(phone.send(B, "hello"))
+    radio = Radio(clock)
+    radio.accept_attach()
+    [(_, submit)] = radio.submits()
+    assert not submit.tp_rd  # stored by this run while offline: never sent before
+    radio.drop()
+    clock.advance(0.5)
+    radio = Radio(clock)
+    radio.accept_attach()
+    [(rp_mr, submit)] = radio.submits()
+    assert submit.tp_rd  # its RP-ACK never came: it may be held
+    report = encode(SmsSubmitReport(tp_scts=SCTS, tp_fcs=0xC4))  # destination SME barred
+    radio.send(rp.RpError.mt(rp_mr, rp.RpCause.SHORT_MESSAGE_TRANSFER_REJECTED, rp_ud=report))
+    assert now(phone.message(mid)).state is OutState.FAILED
 
 
 def test_temporary_refusals_retry_and_permanent_ones_fail(

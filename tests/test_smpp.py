@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
 
-from handset.link_client import LinkClient
+from handset.link_client import LinkClient, SubmitRefused
 from handset.service import HandsetService
 from pdu import Address, SmsDeliver, SmsStatusReport, SmsSubmit
 from pdu import encode as encode_tpdu
@@ -314,6 +315,21 @@ async def test_an_mo_to_a_short_code_reaches_the_esme(
     assert mo.esm_class & 0x04 == 0 and mo.short_message == b"STOP all"  # GSM 03.38: ASCII here
     got = await report  # the deliver_sm_resp is the delivery: the phone gets its report
     assert isinstance(got, SmsStatusReport) and got.tp_st == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_tp_rd_resend_of_an_mo_still_waiting_for_its_esme_is_refused(
+    smsc: SmscService, phone: LinkClient
+) -> None:
+    """No ESME is bound, so the MO waits for it: the phone's resend with TP-RD
+    (same TP-MR, same TP-DA) is refused as a duplicate, TP-FCS 0xC5."""
+    submit = SmsSubmit(tp_da=Address(SHORT_CODE, 0, 1), tp_mr=9, tp_ud=split("JOIN").parts[0])
+    await phone.submit(encode_tpdu(submit))
+    with pytest.raises(SubmitRefused) as refused:
+        await phone.submit(encode_tpdu(replace(submit, tp_rd=True)))
+    assert refused.value.duplicate and refused.value.cause == 21
+    # Another TP-MR is another message, TP-RD or not.
+    assert await phone.submit(encode_tpdu(replace(submit, tp_mr=10, tp_rd=True))) is not None
 
 
 # -- query_sm and cancel_sm -----------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import datetime
 
 from pdu import Address, Direction, PDUError, SmsDeliver
@@ -19,6 +18,7 @@ from smpp34 import pdu as p
 from ..esme_door import EsmeDoor
 from ..models import MessageKind, MessageState
 from ..queued import Queued
+from ..submitted import MAX_NUMBERED, Submitted
 from .convert import DefaultAlphabet, encode_text, source_address
 from .receipt import ReceiptFormat
 
@@ -36,29 +36,14 @@ STATE = {
 #: acknowledgement" (SMPP 3.4 §5.2.12, message type bits 0100).
 DELIVERY_RECEIPT = p.make_esm_class(message_type=p.MessageType.DELIVERY_RECEIPT)
 USER_ACK = p.make_esm_class(message_type=p.MessageType.MANUAL_ACK)
-#: Numbered ESME messages remembered for their read receipts.
-MAX_NUMBERED = 100_000
-
-
-@dataclass
-class Submitted:
-    """A message an ESME submitted, until its receipt is made: its parts'
-    outcomes and what the receipt says of it."""
-
-    esme: str
-    ids: list[int]
-    registered_delivery: int
-    submitted_at: datetime
-    text: str
-    data_coding: int
-    source: Address
-    protocol_id: int
-    outcomes: dict[int, tuple[MessageState, int | None]] = field(default_factory=dict)
-    #: The message_state a fault ends it in (its receipt says so).
-    forced: int | None = None
 
 
 class Receipts:
+    """The receipts owed, by message: ``submitted`` (by the id of each part) is
+    what waits for its parts to end, ``numbered`` what a read may still
+    answer.  Both are the in-memory side of ``esme_message``: taken up at
+    start (``take_up``), written as they change."""
+
     def __init__(
         self, door: EsmeDoor, fmt: ReceiptFormat, alphabet: DefaultAlphabet = DefaultAlphabet.GSM7
     ) -> None:
@@ -68,24 +53,48 @@ class Receipts:
         self.alphabet = alphabet
         self.submitted: dict[int, Submitted] = {}  # by the id of each part
         #: Numbered messages from ESMEs, for their read receipts: (sender,
-        #: recipient, message number) -> (ESME, message id, what it was).
-        self.numbered: OrderedDict[tuple[str, str, int], tuple[str, int, Submitted]] = OrderedDict()
+        #: recipient, message number) -> the message.
+        self.numbered: OrderedDict[tuple[str, str, int], Submitted] = OrderedDict()
 
     def note(self, sub: Submitted) -> None:
+        """``sub`` is committed: its parts' ends are awaited, a read of its
+        number answered."""
         for i in sub.ids:
             self.submitted[i] = sub
+        if sub.number is not None and not sub.read:
+            self._number(sub)
+
+    def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
+        """What a previous run left: the messages whose receipt is owed (one
+        whose parts all ended before the restart gets it now; one whose
+        receipt was made just before it is settled), and the numbered ones a
+        read may still answer, oldest first."""
+        for sub in numbered:
+            self._number(sub)
+        for sub in pending:
+            if sub.done:
+                self.door.store.settle_submitted(sub.id, self.door.now())
+                if sub.number is not None and not sub.read:
+                    self._number(sub)
+            else:
+                self.note(sub)
+                if len(sub.outcomes) == len(sub.ids):
+                    self._settle(sub)
 
     def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
         """A part of a message an ESME submitted ended; once all have, its
         receipt goes if it asked for one."""
         sub = self.submitted.get(item.id)
-        if sub is None:  # submitted before a restart: a receipt for this part
+        if sub is None:  # submitted before this SMSC kept messages whole: a receipt per part
             if item.tp_srr and item.esme is not None:
                 self._receipt_of_part(item, state, error)
             return
         sub.outcomes[item.id] = (state, error)
-        if len(sub.outcomes) < len(sub.ids):
-            return
+        if len(sub.outcomes) == len(sub.ids):
+            self._settle(sub)
+
+    def _settle(self, sub: Submitted) -> None:
+        """Every part ended: the message's one receipt, if it asked for one."""
         for i in sub.ids:
             self.submitted.pop(i, None)
         states = [s for s, _ in sub.outcomes.values()]
@@ -93,19 +102,24 @@ class Receipts:
         final = next((s for s in states if s is not MessageState.DELIVERED), states[0])
         err = next((e for s, e in sub.outcomes.values() if s is final), None)
         delivered = final is MessageState.DELIVERED
+        sub.done = True
         if p.wants_receipt(sub.registered_delivery, delivered):
+            # The receipt's row names the message: a restart before the
+            # settling below commits knows it was made.
             self.receipt(
                 sub.esme,
-                sub.ids[0],
+                sub.id,
                 sub.source,
-                item.recipient,
+                sub.recipient,
                 sub.submitted_at,
                 final,
                 err,
                 sub.text,
                 len(sub.ids),
                 message_state=sub.forced,
+                report_for=sub.id,
             )
+        self.door.store.settle_submitted(sub.id, self.door.now())
 
     def _receipt_of_part(self, item: Queued, state: MessageState, error: int | None) -> None:
         assert item.esme is not None
@@ -134,6 +148,7 @@ class Receipts:
         esm_class: int = DELIVERY_RECEIPT,
         stat: str | None = None,
         message_state: int | None = None,
+        report_for: int | None = None,
     ) -> None:
         fmt = self.format
         door = self.door
@@ -177,33 +192,39 @@ class Receipts:
             expires_at=done + door.config.default_validity,
             esme=esme,
         )
-        d = door.queue_for_esme(item)
+        d = door.queue_for_esme(item, report_for)
         d.addErrback(lambda f: log.error("could not store a receipt: %s", f.getErrorMessage()))
 
     # -- read receipts ---------------------------------------------------------------------
 
-    def remember_number(
-        self, esme: str, source: str, destination: str, first: Queued, sub: Submitted
-    ) -> None:
+    @staticmethod
+    def remember_number(sub: Submitted, first: bytes) -> None:
+        """Keep the message number ``first`` (the message's first SMS-DELIVER)
+        carries, if any, so that a read of it reaches the ESME."""
         with contextlib.suppress(PDUError):
-            tpdu = decode_tpdu(first.tpdu, Direction.MT)
-            number = find_message_number(tpdu.tp_ud.udh) if isinstance(tpdu, SmsDeliver) else None
-            if number is not None:
-                self.numbered[(source, destination, number)] = (esme, first.id, sub)
-                self.numbered.move_to_end((source, destination, number))
-                while len(self.numbered) > MAX_NUMBERED:
-                    self.numbered.popitem(last=False)
+            tpdu = decode_tpdu(first, Direction.MT)
+            if isinstance(tpdu, SmsDeliver):
+                sub.number = find_message_number(tpdu.tp_ud.udh)
+
+    def _number(self, sub: Submitted) -> None:
+        assert sub.number is not None
+        key = (str(sub.source), sub.recipient, sub.number)
+        self.numbered[key] = sub
+        self.numbered.move_to_end(key)
+        while len(self.numbered) > MAX_NUMBERED:
+            self.numbered.popitem(last=False)
 
     def read(self, sender: str, receiver: str, number: int) -> None:
         """``receiver`` read message ``number`` from ``sender``: if an ESME
-        sent (and numbered) it, the ESME is told."""
-        found = self.numbered.pop((sender, receiver, number), None)
-        if found is None:
+        sent (and numbered) it, the ESME is told, once."""
+        sub = self.numbered.pop((sender, receiver, number), None)
+        if sub is None:
             return
-        esme, message_id, sub = found
+        sub.read = True
+        self.door.store.read_submitted(sub.id, self.door.now())
         self.receipt(
-            esme,
-            message_id,
+            sub.esme,
+            sub.id,
             sub.source,
             receiver,
             sub.submitted_at,

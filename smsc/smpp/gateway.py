@@ -29,6 +29,7 @@ from txkit.lockout import Lockout
 from ..esme_door import EsmeDoor
 from ..models import MessageState
 from ..queued import Queued
+from ..submitted import Submitted
 from .convert import MAX_SHORT_MESSAGE, DefaultAlphabet, mo_fields
 from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
@@ -183,8 +184,14 @@ class SmppGateway:
     def enqueue(self, item: Queued) -> None:
         self.outbox.add(item)
 
+    def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
+        return self.outbox.holds(esme, originator, recipient, tp_mr)
+
     def finished(self, item: Queued, state: MessageState, error: int | None) -> None:
         self.receipts.finished(item, state, error)
+
+    def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
+        self.receipts.take_up(pending, numbered)
 
     def sweep(self) -> None:
         self.outbox.sweep()

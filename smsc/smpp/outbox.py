@@ -59,6 +59,16 @@ class Outbox:
         self.queues.setdefault(item.esme, deque()).append(item)
         self.pump(item.esme)
 
+    def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
+        """Whether an MO message from ``originator`` to ``recipient`` with this
+        TP-MR still waits for ``esme`` (queued or unanswered)."""
+        waiting = [*self.queues.get(esme, ()), *(f.item for f in self.in_flight.values())]
+        return any(
+            i.esme == esme and i.tp_mr == tp_mr and i.originator == originator
+            and i.recipient == recipient
+            for i in waiting
+        )  # fmt: skip
+
     def _end(self, item: Queued, state: MessageState, st: int) -> None:
         self._attempts.pop(item.id, None)
         self.door.finish(item, state, st)

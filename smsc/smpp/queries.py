@@ -62,7 +62,7 @@ class Queries:
         if number is None:
             return None
         sub = self.receipts.submitted.get(number)
-        ids = sub.ids if sub is not None and sub.ids[0] == number else [number]
+        ids = sub.ids if sub is not None and sub.id == number else [number]
         if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
             return None
         return ids
@@ -96,4 +96,5 @@ class Queries:
         if not self.door.replace(ids[0], tpdu):
             return refusal(request, S.ESME_RREPLACEFAIL)
         sub.text = plain_text(sub.data_coding, request.short_message, 0, self.alphabet)
+        self.door.store.retext_submitted(sub.id, sub.text)
         return p.ReplaceSmResp(sequence_number=request.sequence_number)

@@ -20,6 +20,7 @@ from smpp34.session import refusal
 from ..esme_door import EsmeDoor
 from ..models import MessageState
 from ..queued import Queued
+from ..submitted import Submitted
 from .convert import (
     ConversionError,
     DefaultAlphabet,
@@ -29,7 +30,7 @@ from .convert import (
     source_address,
     subscriber_number,
 )
-from .delivery_receipts import Receipts, Submitted
+from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
 from .metrics import SmppMetrics
 from .sessions import Connection
@@ -162,6 +163,20 @@ class Submits:
             raise _Refused(S.ESME_RSUBMITFAIL, str(exc)) from None
         receipt = bool(request.registered_delivery & p.RECEIPT_MASK)
         doomed = rule is not None and rule.action == "fail_delivery"
+        # What its receipts need, committed with its parts (ids and time set then).
+        sub = Submitted(
+            esme,
+            [],
+            request.registered_delivery,
+            self.door.now(),
+            text,
+            request.data_coding,
+            source,
+            getattr(request, "protocol_id", 0),
+            forced=rule.message_state if doomed and rule is not None else None,
+        )
+        if self.read_receipts:
+            self.receipts.remember_number(sub, tpdus[0])
         d = self.door.submit_from_esme(
             esme,
             str(source),
@@ -171,25 +186,13 @@ class Submits:
             expires_at=expires,
             deliver=not doomed,
             command=request.name,
+            sub=sub,
         )
 
         def note(items: list[Queued]) -> list[Queued]:
-            sub = Submitted(
-                esme,
-                [i.id for i in items],
-                request.registered_delivery,
-                items[0].submitted_at,
-                text,
-                request.data_coding,
-                source,
-                getattr(request, "protocol_id", 0),
-            )
             self.receipts.note(sub)
-            if self.read_receipts:
-                self.receipts.remember_number(esme, str(source), destination, items[0], sub)
             if doomed and rule is not None:
                 # The fault ends each part as the network would have: its receipt follows.
-                sub.forced = rule.message_state
                 state = _FAULT_STATE[p.MessageState(rule.message_state)]
                 for item in items:
                     self.door.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)

@@ -1,0 +1,50 @@
+"""What the SMSC keeps of a message an ESME submitted, for the receipts it is
+owed: the message's parts (its id is its first part's, the others follow it:
+a message's part ids are allocated together), what registered_delivery
+asked, and what the receipt says of it.  A row of ``esme_message`` is its
+twin, committed with the parts before submit_sm_resp goes, so that a restart
+neither splits a long message into per-part receipts nor forgets the id that
+cancel_sm and replace_sm name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pdu import Address
+
+from .models import MessageState
+
+
+@dataclass
+class Submitted:
+    """A message an ESME submitted, until its receipts are made: its parts'
+    outcomes and what the receipt says of it."""
+
+    esme: str
+    ids: list[int]
+    registered_delivery: int
+    submitted_at: datetime  # aware
+    text: str
+    data_coding: int
+    source: Address
+    protocol_id: int
+    recipient: str = ""
+    outcomes: dict[int, tuple[MessageState, int | None]] = field(default_factory=dict)
+    #: The message_state a fault ends it in (its receipt says so).
+    forced: int | None = None
+    #: The message number it carries (docs/read-receipts.md), for its read receipt.
+    number: int | None = None
+    #: Its fate is settled: the delivery receipt is made (or none was asked for).
+    done: bool = False
+    #: Its read receipt went (or cannot go any more).
+    read: bool = False
+
+    @property
+    def id(self) -> int:
+        """The message's id: its first part's."""
+        return self.ids[0]
+
+
+#: Numbered ESME messages remembered for their read receipts (the newest).
+MAX_NUMBERED = 100_000

@@ -1,0 +1,87 @@
+"""``Submitted`` as rows of ``esme_message``: the row written with a message's
+parts, and what ``load`` takes up of them at start (the messages whose
+receipt is still owed, with their parts' outcomes so far, and the newest
+numbered ones whose read receipt may still come)."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from pdu import Address
+
+from .models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
+from .submitted import MAX_NUMBERED, Submitted
+
+
+def submitted_row(sub: Submitted) -> dict[str, Any]:
+    return {
+        "id": sub.id,
+        "esme": sub.esme,
+        "parts": len(sub.ids),
+        "registered_delivery": sub.registered_delivery,
+        "submitted_at": sub.submitted_at.astimezone(UTC).replace(tzinfo=None),
+        "text": sub.text,
+        "data_coding": sub.data_coding,
+        "source_addr": sub.source.number,
+        "source_ton": sub.source.ton,
+        "source_npi": sub.source.npi,
+        "protocol_id": sub.protocol_id,
+        "recipient": sub.recipient,
+        "forced": sub.forced,
+        "message_number": sub.number,
+        "done_at": None,
+        "read_at": None,
+    }
+
+
+def _submitted(row: Any) -> Submitted:
+    return Submitted(
+        esme=row.esme,
+        ids=list(range(row.id, row.id + row.parts)),
+        registered_delivery=row.registered_delivery,
+        submitted_at=row.submitted_at.replace(tzinfo=UTC),
+        text=row.text,
+        data_coding=row.data_coding,
+        source=Address(row.source_addr, row.source_ton, row.source_npi),
+        protocol_id=row.protocol_id,
+        recipient=row.recipient,
+        forced=row.forced,
+        number=row.message_number,
+        done=row.done_at is not None,
+        read=row.read_at is not None,
+    )
+
+
+def load_submitted(conn: Connection) -> tuple[list[Submitted], list[Submitted]]:
+    """The messages whose receipt is owed, each with the outcomes of its parts
+    that ended (``done`` if its receipt's row exists: made, not yet settled),
+    and the newest numbered ones settled but not read yet, oldest first."""
+    em, m = ESME_MESSAGE, MESSAGE
+    pending = {r.id: _submitted(r) for r in conn.execute(select(em).where(em.c.done_at.is_(None)))}
+    if pending:
+        parts = and_(m.c.id >= em.c.id, m.c.id < em.c.id + em.c.parts)
+        ended = conn.execute(
+            select(em.c.id.label("message"), m.c.id, m.c.state, m.c.error)
+            .join(m, parts)
+            .where(em.c.done_at.is_(None), m.c.state != MessageState.QUEUED.value)
+        )
+        for row in ended:
+            pending[row.message].outcomes[row.id] = (MessageState(row.state), row.error)
+        receipted = conn.execute(
+            select(m.c.report_for).where(
+                m.c.kind == MessageKind.ESME.value,
+                m.c.report_for.in_(select(em.c.id).where(em.c.done_at.is_(None))),
+            )
+        )
+        for (message,) in receipted:
+            pending[message].done = True
+    numbered = conn.execute(
+        select(em)
+        .where(em.c.message_number.is_not(None), em.c.read_at.is_(None), em.c.done_at.is_not(None))
+        .order_by(em.c.id.desc())
+        .limit(MAX_NUMBERED)
+    )
+    return list(pending.values()), [_submitted(r) for r in reversed(numbered.all())]
