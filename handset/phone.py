@@ -37,6 +37,7 @@ from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from ipwire import wire
+from ipwire.sealed import DeviceKey
 from pdu import Address, PDUError
 from pdu.address import TON_ALPHANUMERIC
 from pdu.message_number import Carrier
@@ -60,7 +61,6 @@ from .ip_session import (
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
 from .receipts import Receipts
-from .sealed import DeviceKey
 from .search import HistorySearch
 from .store import (
     ConversationView,

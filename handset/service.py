@@ -25,6 +25,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from ipwire.sealed import DeviceKey
 from txkit import listen
 from txkit.private import write_private
 
@@ -32,7 +33,6 @@ from .at_lines import AtLines, AtSettings
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip, connect_push
 from .phone import OnFeedback, OnPush, Phone, Watcher, number_of, owner_of
-from .sealed import DeviceKey
 from .store import HandsetStore, Settings, sqlite_url
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ _MIGRATING = threading.Lock()
 @dataclass(frozen=True)
 class Credentials:
     """What the IP server issued this device, with which it logs in, and the
-    device's own X25519 key (``handset.sealed``), whose public half the
+    device's own X25519 key (``ipwire.sealed``), whose public half the
     server holds so that the account's other devices can seal to it."""
 
     device_id: str

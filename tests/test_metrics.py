@@ -20,8 +20,8 @@ from twisted.internet.defer import DeferredQueue
 from twisted.internet.threads import deferToThread
 
 from handset.ip_client import IpError, connect_ip
-from handset.sealed import DeviceKey
 from ipwire import wire
+from ipwire.sealed import DeviceKey
 from pdu import Address, SmsSubmit
 from pdu import encode as encode_tpdu
 from pdu.concat import split
