@@ -61,6 +61,9 @@ _window = sa.table(
 
 
 def upgrade() -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # The text the copies held must not stay behind in freed pages.
+        op.execute("PRAGMA secure_delete = ON")
     op.create_table(
         "rs_history_key",
         sa.Column("id", ID, primary_key=True, autoincrement=True),
