@@ -120,10 +120,10 @@ def test_the_migration_seals_the_copies_kept_in_the_clear(database_url: str) -> 
                     ).all()
                 )
                 assert set(keys) == {"phone", "desk"}  # not the unbound one
-                for device, key in (("phone", PHONE), ("desk", DESK)):
+                for device, private in (("phone", PHONE), ("desk", DESK)):
                     entry = window_entry(copy.uid, copy.peer, copy.direction,
                                          to_millis(copy.at), copy.box, keys[device])  # fmt: skip
-                    assert open_copy(entry, key).text == body
+                    assert open_copy(entry, private).text == body
             # What was pruned before is unknown: the window starts at its oldest.
             assert s.get(HistoryWindow, "A") is not None
             assert s.get(HistoryWindow, "A").floor_at == AT  # type: ignore[union-attr]
