@@ -158,3 +158,12 @@ def test_going_down_empties_the_window(database_url: str) -> None:
     engine = open_engine(database_url)
     migrate(engine)  # and up again
     engine.dispose()
+
+
+def test_the_documented_window_entry_opens_for_the_test_vectors_desktop() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "receipt-wire.md").read_text()
+    line = next(x for x in doc.splitlines() if '"window":[{' in x)
+    result = wire.decode_payload(line.split("  ", 1)[1].encode(), wire.SERVER_MESSAGES)
+    assert isinstance(result, wire.QueryResult) and result.window is not None
+    desktop = DeviceKey.from_text("PUDJFmg6XMh98DRYqY2YPMJmc-Oa8BVBel9n3MulU2U")
+    assert open_copy(result.window[0], desktop).text == "Boarding pass attached, gate B12"
