@@ -100,8 +100,10 @@ class HistorySearch:
             missing = [SERVER] if unopened else []
             return self._searched(SearchResult(status, merge(window, q.limit), SERVER,
                                                missing, answered=[LOCAL, SERVER]))  # fmt: skip
-        ctx.events.emit("search missed" if not window else "search window", where=SERVER,
-                        results=len(window))  # fmt: skip
+        if window:
+            ctx.events.emit("search window", where=SERVER, results=len(window))
+        else:
+            ctx.events.emit("search missed", where=SERVER)
         ctx.events.emit("search relayed", query_id=reply.query_id, devices=reply.devices)
         await self._results_ready(reply.query_id, (reply.deadline or 0) + RESULTS_GRACE)
         session = self.session()  # the session may have been replaced meanwhile
