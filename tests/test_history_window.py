@@ -24,6 +24,9 @@ from ipwire.window import open_copy, seal_copy, window_entry
 from receipt_server.jobs import to_millis
 from receipt_server.models import HistoryCopy, HistoryKey, HistoryWindow
 from receipt_server.store import MIGRATIONS, migrate, open_engine
+from txkit.pcapng import PcapngWriter, TcpFlow
+
+from .capture_tools import assert_clean, fields
 
 PHONE, DESK = DeviceKey.generate(), DeviceKey.generate()
 ENTRY = wire.HistoryEntry("1" * 32, "+15551234567", "in", "Boarding pass, gate B12", 1795162500000)
@@ -167,3 +170,29 @@ def test_the_documented_window_entry_opens_for_the_test_vectors_desktop() -> Non
     assert isinstance(result, wire.QueryResult) and result.window is not None
     desktop = DeviceKey.from_text("PUDJFmg6XMh98DRYqY2YPMJmc-Oa8BVBel9n3MulU2U")
     assert open_copy(result.window[0], desktop).text == "Boarding pass attached, gate B12"
+
+
+def test_the_dissector_shows_the_window_of_a_query_result(tmp_path: Path) -> None:
+    """The Lua dissector hands each frame to Wireshark's JSON dissector, so the
+    new ``window`` field and its entries' members are decoded like the rest."""
+    doc = (Path(__file__).parent.parent / "docs" / "receipt-wire.md").read_text()
+    frames = [
+        bytes.fromhex(line[:11].replace(" ", "")) + line[13:].encode()
+        for line in doc.splitlines()
+        if line.startswith("00 00 0") and ('"id":4,' in line or '"query_open","id":6' in line)
+    ]
+    assert len(frames) == 3  # the query, the window's answer, a query_open
+    lo = bytes([127, 0, 0, 1])
+    flow = TcpFlow((lo, 50000), (lo, 7102))
+    pcap = tmp_path / "window.pcapng"
+    with pcap.open("wb") as out:
+        writer = PcapngWriter(out)
+        ip = writer.interface("ip")
+        for n, frame in enumerate(frames):
+            writer.packets(ip, 1_795_162_600.0 + n, flow.send(n == 0, frame))
+        writer.flush()
+    rows = fields(pcap, 'json.key == "window"', "smsemu_ip.type")
+    assert rows == [["query_result"]]
+    keys = fields(pcap, 'smsemu_ip.type == "query_result"', "json.key")
+    assert {"window", "uid", "peer", "key", "box"} <= set(keys[0][0].split(","))
+    assert_clean(pcap)

@@ -5,7 +5,8 @@
 --
 -- Use: wireshark -X lua_script:contrib/wireshark/smsemu_ip.lua capture.pcapng
 --  or copy this file into Wireshark's personal plugins folder.
--- Display filters: smsemu_ip, smsemu_ip.type == "feedback", smsemu_ip.length > 100.
+-- Display filters: smsemu_ip, smsemu_ip.type == "feedback", smsemu_ip.length > 100;
+-- every field of the JSON too, e.g. json.key == "window" (the window's sealed hits).
 
 local proto = Proto("smsemu_ip", "smsemu IP server (framed JSON)")
 
