@@ -309,7 +309,7 @@ MAX_WINDOW_KEY = 128
 class WindowEntry(Record):
     """One copy of the server's window as the asker gets it: what the window
     searches on in the clear, the text sealed to the account's devices
-    (docs/receipt-wire.md §Partial history): ``box`` is the shared body,
+    (docs/history-query.md §Window): ``box`` is the shared body,
     ``key`` its content key sealed to the asking device."""
 
     uid: str = field(metadata=_v(token))

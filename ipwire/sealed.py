@@ -26,7 +26,7 @@ so a blob is at least 61 octets.  The salt carries E exactly as sent, so any
 change to it, even in the bit X25519 ignores, changes the key and fails the tag.
 
 One plaintext for several recipients (a "shared box", the IP server's window
-copies, docs/receipt-wire.md §Partial history)::
+copies, docs/history-query.md §Window)::
 
     k       = 32 random octets, the content key (one per plaintext)
     nonce   = 12 random octets

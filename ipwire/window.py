@@ -1,5 +1,5 @@
 """The IP server's window copies, sealed at rest to the account's devices
-(docs/receipt-wire.md §Partial history), without I/O.
+(docs/history-query.md §Window), without I/O.
 
 The server seals a copy's text as it takes it, to the public keys of the
 account's devices (``sealed.seal_shared``), and keeps no private key: what

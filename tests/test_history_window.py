@@ -1,4 +1,4 @@
-"""The IP server's window at rest (docs/receipt-wire.md §Partial history): the
+"""The IP server's window at rest (docs/history-query.md §Window): the
 shared box opens only for the account's devices, under its own message; the
 migration seals the copies a server kept in the clear, on SQLite and
 PostgreSQL, and leaves no text in the SQLite file."""

@@ -1,4 +1,4 @@
-"""The server's window sealed at rest (docs/receipt-wire.md §Partial history):
+"""The server's window sealed at rest (docs/history-query.md §Window):
 each copy's text becomes a box sealed to the account's devices, with one
 sealed content key per device; the window remembers where count pruning
 left it (its floor); a relayed query counts the window's hits.
