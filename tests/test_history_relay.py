@@ -283,11 +283,17 @@ async def test_a_lone_device_gets_not_found_at_once(net: Accounts) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_unbinding_revokes_the_secret(net: Accounts) -> None:
+    phone = await net.login(await net.bind(PHONE))
     desktop = await net.bind(PHONE, PHONE, "companion")
+    await phone.client.put_history([entry(1, "before the unbinding")])
+    assert net.count(HistoryKey) == 2
     assert await net.store.unbind(desktop.reg.device_id) is not None
+    # Its key to the window's copy is gone: only the phone's is left.
+    with Session(net.store.engine) as s:
+        assert list(s.scalars(select(HistoryKey.device_id))) == [phone.reg.device_id]
     refused = await failure_of(net.login(desktop))
     assert isinstance(refused, IpError) and refused.code == "bad_credentials"
-    assert await net.store.account_devices(PHONE) == []
+    assert [d.device_id for d in await net.store.account_devices(PHONE)] == [phone.reg.device_id]
 
 
 @pytest_twisted.ensureDeferred
