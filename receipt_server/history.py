@@ -45,11 +45,11 @@ class WindowAnswer:
     covered: bool
 
 
-def _floor(s: Session, account: str, retention: Retention, now: datetime) -> datetime:
-    """The time after which the window holds every copy of the account."""
-    oldest = now - retention.max_age
-    pruned = s.get(HistoryWindow, account)
-    return oldest if pruned is None else max(oldest, pruned.floor_at)
+def _floor(s: Session, account: str, retention: Retention, now: datetime) -> datetime | None:
+    """The time after which the window holds every copy of the account (None:
+    it holds none, it never took one)."""
+    window = s.get(HistoryWindow, account)
+    return None if window is None else max(now - retention.max_age, window.floor_at)
 
 
 def search(
@@ -59,9 +59,9 @@ def search(
     ``asker``, and whether the window covers ``q``: a time range wholly after
     its floor, or the newest ``limit`` when it holds that many.  A text search
     is never covered and gets nothing: the server cannot read the texts."""
-    if not retention.keeps or q.text is not None:
-        return WindowAnswer([], covered=False)
     floor = _floor(s, account, retention, now)
+    if not retention.keeps or q.text is not None or floor is None:
+        return WindowAnswer([], covered=False)
     where = [HistoryCopy.account == account, HistoryCopy.at >= now - retention.max_age]
     if q.peer is not None:
         where.append(HistoryCopy.peer == q.peer)
@@ -118,6 +118,10 @@ class History(Part):
             devices = [d for d in bound_devices(s, account) if d.public_key is not None]
             if not devices:
                 return 0  # nobody the copies could be sealed to: none kept
+            if s.get(HistoryWindow, account) is None:
+                # The window holds the account from now on: of what came
+                # before, it may lack what the devices never copied.
+                s.add(HistoryWindow(account=account, floor_at=now))
             new = [e for uid, e in fresh.items() if uid not in held]
             for e in new:
                 box, keys = seal_copy(e, [d.public_key for d in devices if d.public_key])
@@ -158,9 +162,7 @@ class History(Part):
             ),
         )
         window = s.get(HistoryWindow, account)
-        if window is None:
-            s.add(HistoryWindow(account=account, floor_at=cutoff.at))
-        elif cutoff.at > window.floor_at:
+        if window is not None and cutoff.at > window.floor_at:
             window.floor_at = cutoff.at
 
     def prune_history(self, retention: Retention) -> Deferred[int]:

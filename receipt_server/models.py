@@ -114,9 +114,9 @@ class HistoryKey(Base):
 
 class HistoryWindow(Base):
     """Where an account's window stops being whole (docs/history-query.md
-    §Window): the time of the newest copy pruned by count.  The window holds
-    every copy the devices sent that is later than ``floor_at`` (and inside
-    the age); no row: nothing was ever pruned by count."""
+    §Window): when it took the account's first copy, then the time of the
+    newest copy pruned by count.  The window holds every copy the devices
+    sent later than ``floor_at`` (and inside the age); no row: no copy yet."""
 
     __tablename__ = "rs_history_window"
 

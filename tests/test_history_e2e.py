@@ -5,7 +5,7 @@ companion devices, each on its own SQLite file, over TCP on 127.0.0.1."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -193,14 +193,17 @@ async def test_an_empty_message_reaches_the_window_and_the_next_still_does(
     """An empty SMS is a legal SMS: its copy, and every copy after it, reach the server."""
     a, b = await net.phone(A, Settings(ip_path=ip_path)), await net.phone(B)
     desktop = await net.companion(A, "desktop")
-    for text in ("", "after the empty one"):
+    for text in ("opening", "", "after the empty one"):
         received = b.wait_for("received", peer=A, text=text)
         await a.send(B, text)
         got = await received
         assert got["via"] == ("ip" if ip_path is IpPath.WHEN_POSSIBLE else "sms")
-    await net.history_holds(A, 2)
-    # The conversation since an hour ago: inside the window, which answers it.
-    found = await desktop.search(peer=B, since=datetime.now(UTC) - timedelta(hours=1))
+        if text == "opening":
+            # The first copy opens the account's window: it covers what comes after.
+            await net.history_holds(A, 1)
+    await net.history_holds(A, 3)
+    # The newest two of the conversation: the window holds them, and answers.
+    found = await desktop.search(peer=B, limit=2)
     assert (found.status, found.source) == ("found", "server")
     assert [f.item.text for f in found.items] == ["after the empty one", ""]
 
@@ -359,6 +362,8 @@ async def test_a_conversation_the_window_half_covers_comes_whole_with_its_source
     desktop = await net.companion(A, "desktop")
     for n in range(1, 5):
         await send_and_receive(a, b, f"to B {n}")
+        if n == 1:  # the window holds the account from its first copy on
+            await net.history_holds(A, 1)
     for n in range(1, 3):
         await send_and_receive(a, c, f"to C {n}")
     await net.history_holds(A, 3)

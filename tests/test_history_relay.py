@@ -120,11 +120,20 @@ def opened(entries: tuple[wire.WindowEntry, ...] | None, key: DeviceKey) -> list
 async def test_the_window_answers_a_range_it_covers_sealed_to_the_asker(net: Accounts) -> None:
     phone = await net.login(await net.bind(PHONE))
     desktop = await net.login(await net.bind(PHONE, PHONE, "companion"))
+    # The window took the account's first copy two hours ago: it holds
+    # everything since then.
+    net.store.now = lambda: NOW - timedelta(hours=2)
+    await phone.client.put_history([entry(3, "first", age=timedelta(hours=2))])
     net.store.now = lambda: NOW
     await phone.client.put_history(
         [entry(1, "a Test Message", age=timedelta(minutes=1)), entry(2, "other")]
     )
-    # The last hour of the conversation: inside the window's 30 days.
+    # Not what came before the window took the account: the phone is asked too.
+    before = await desktop.client.query(peer=OTHER, timeout=PATIENT)
+    assert isinstance(before, wire.QueryOpen) and len(before.window or ()) == 3
+    await phone.answer(await phone.next(wire.QueryRequest), [])
+    await desktop.next(wire.ResultsReady)
+    # The last hour of the conversation: inside the window.
     since = to_millis(NOW - timedelta(hours=1))
     reply = await desktop.client.query(peer=OTHER, since=since)
     assert isinstance(reply, wire.QueryResult) and reply.status == "found"
@@ -141,7 +150,7 @@ async def test_the_window_answers_a_range_it_covers_sealed_to_the_asker(net: Acc
     # At rest, the server holds no text.
     with Session(net.store.engine) as s:
         blobs = [*s.scalars(select(HistoryCopy.box)), *s.scalars(select(HistoryKey.sealed))]
-    assert len(blobs) == 2 + 2 * 2 and not any(b"Message" in b or b"other" in b for b in blobs)
+    assert len(blobs) == 3 + 3 * 2 and not any(b"Message" in b or b"other" in b for b in blobs)
 
 
 @pytest_twisted.ensureDeferred

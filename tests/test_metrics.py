@@ -9,7 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -193,9 +193,13 @@ async def test_the_ip_server_counts_sessions_feedback_queries_and_its_rate_limit
         await phone_a.client.send_response(A, ELSEWHERE, 0)
 
         # History: from the server's window, relayed and answered, relayed and timed out.
+        # (The window took A's account a minute before: it covers the last 30 s.)
+        clock = store.now
+        store.now = lambda: clock() - timedelta(minutes=1)
         now = to_millis(datetime.now(UTC).replace(tzinfo=None))
         await phone_a.client.put_history([wire.HistoryEntry(f"{1:032x}", B, "in", "kept", now)])
-        found = await desktop.client.query(peer=B, since=now - 60_000)
+        store.now = clock
+        found = await desktop.client.query(peer=B, since=now - 30_000)
         assert isinstance(found, wire.QueryResult) and found.status == "found"
         opened = await desktop.client.query(text="elsewhere", timeout=PATIENT)
         assert isinstance(opened, wire.QueryOpen)

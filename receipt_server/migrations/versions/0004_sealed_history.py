@@ -6,7 +6,8 @@ left it (its floor); a relayed query counts the window's hits.
 Copies already held in the clear are sealed here, to the devices of their
 account bound now with a public key; those of an account with no such
 device are deleted (nobody could open them).  The floor of an account that
-holds copies starts at its oldest copy: what was pruned before is unknown.
+holds copies starts at its oldest copy, or when the server took its first,
+whichever is later: what was pruned, or never copied, before is unknown.
 Going down cannot unseal (the server has no private key): the window is
 emptied and refills as devices store new messages.
 
@@ -41,6 +42,7 @@ _history = sa.table(
     sa.column("text", sa.Text),
     sa.column("box", sa.LargeBinary),
     sa.column("at", sa.DateTime),
+    sa.column("stored_at", sa.DateTime),
 )
 _keys = sa.table(
     "rs_history_key",
@@ -116,11 +118,12 @@ def _seal_plaintext_copies(bind: sa.Connection) -> None:
             [{"copy_id": copy.id, "device_id": d, "sealed": k}
              for (d, _), k in zip(recipients, keys, strict=True)],
         )  # fmt: skip
-    floors = bind.execute(
-        sa.select(_history.c.account, sa.func.min(_history.c.at)).group_by(_history.c.account)
-    ).all()
+    oldest = sa.select(
+        _history.c.account, sa.func.min(_history.c.at), sa.func.min(_history.c.stored_at)
+    ).group_by(_history.c.account)
+    floors = [{"account": a, "floor_at": max(at, stored)} for a, at, stored in bind.execute(oldest)]
     if floors:
-        bind.execute(sa.insert(_window), [{"account": a, "floor_at": f} for a, f in floors])
+        bind.execute(sa.insert(_window), floors)
 
 
 def downgrade() -> None:
