@@ -181,6 +181,16 @@ def server_copies(data_dir: Path) -> int:
                               (MSISDN,)).fetchone()[0])  # fmt: skip
 
 
+def window_held_since(data_dir: Path, since: datetime) -> None:
+    """Make the server's window hold the account since ``since``, as if it had
+    run that long: the phone copied its window in one go at login, so the
+    server took the account's first copy only now and would vouch for
+    nothing older (docs/history-query.md §Window)."""
+    with contextlib.closing(sqlite3.connect(data_dir / "receipt_server.sqlite3")) as db, db:
+        floor = since.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        db.execute("UPDATE rs_history_window SET floor_at = ? WHERE account = ?", (floor, MSISDN))
+
+
 async def pause(seconds: float) -> None:
     await task.deferLater(reactor, seconds, lambda: None)
 
@@ -275,6 +285,7 @@ async def bench(args: argparse.Namespace, work: Path, server: Server, load: Work
         )
         if held != len(load.window):
             raise AssertionError(f"the server holds {held} copies, not {len(load.window)}")
+        window_held_since(work / "ip", load.since - timedelta(seconds=1))
         await run_phases(args, server, load, phone, desktop, dirs["phone"] / "handset.sqlite3",
                          credentials["phone"].device_id)  # fmt: skip
     finally:
