@@ -171,6 +171,9 @@ class History(Part):
 
         def work(s: Session) -> int:
             if not retention.keeps:
+                # Keeping nothing, it vouches for nothing: should it keep again,
+                # it holds each account from its next copy on.
+                s.execute(delete(HistoryWindow))
                 return _delete_copies(s, true())
             return _delete_copies(s, HistoryCopy.at < self.now() - retention.max_age)
 

@@ -31,6 +31,7 @@ from receipt_server.models import (
     HistoryCopy,
     HistoryKey,
     HistoryQuery,
+    HistoryWindow,
     IpDelivery,
     QueryResult,
 )
@@ -503,3 +504,15 @@ def test_every_request_gets_an_answer_whatever_comes(
             assert rid in answered, (message, answers)
     device.protocol.transport.loseConnection()  # type: ignore[union-attr]
     device.protocol.connectionLost(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_window_that_kept_nothing_vouches_for_nothing_after(net: Accounts) -> None:
+    """Set to keep nothing, the server forgets where each window began: kept
+    again, it covers an account only from its next copy on."""
+    phone = await net.login(await net.bind(PHONE))
+    await net.login(await net.bind(PHONE, PHONE, "companion"))
+    await phone.client.put_history([entry(1, "kept")])
+    assert net.count(HistoryWindow) == 1
+    assert await net.store.prune_history(Retention(timedelta(0), 0)) == 1
+    assert net.count(HistoryWindow) == 0 and net.count(HistoryKey) == 0
