@@ -27,9 +27,10 @@ VOLUME /data
 # Radio link, IP server, admin API, handsets' control API, SMPP.
 EXPOSE 7101 7102 7180 7190 2775
 
-# Healthy once the handsets are up: the control API lists them only then.
+# Healthy once the handsets are up: the control API lists them only then (with
+# the API token of the data directory).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7190/handsets', timeout=4)"]
+    CMD ["smsemu", "handset", "list", "--data-dir", "/data"]
 
 # Inside a container a listener must take every interface to be reachable
 # through a published port; compose publishes them on the host's 127.0.0.1.

@@ -41,6 +41,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/smsc_bench.py --db both
 	$(BIN)/python bench/history_bench.py
 	$(BIN)/python bench/smpp_bench.py
+	$(BIN)/python bench/attach_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -197,7 +197,8 @@ async def main(args: argparse.Namespace) -> int:
         smsc = stack.enter_context(
             serve(
                 ["smsc", "--data-dir", str(work / "smsc"), "--link", "127.0.0.1:0",
-                 "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0"],
+                 "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0",
+                 "--open-attach"],  # receipts are timed, not attaches (attach_bench.py)
                 r"radio link on \S+:(\d+)",
                 work / "smsc.log",
             )

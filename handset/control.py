@@ -14,7 +14,8 @@ MSISDN (``+`` may be written ``%2B``), a companion device by ``name@MSISDN``:
     GET  /handsets/M/events/KIND ?field=value&timeout=S  waits for the next such event
     GET  /handsets/M/messages/ID                     one message
     POST /handsets/M/messages/ID/read                open it (received: sends the read response)
-    POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?, "ip_path"?}
+    POST /handsets/M/settings    {"receipts"?, "carrier"?, "iei"?, "marker"?, "ip_path"?,
+                                  "read_on_view"?}
     POST /handsets/M/search      {"text"?, "peer"?, "since"?, "until"?, "limit"?, "timeout"?}
     POST /handsets/M/logout                          log out of the IP server (push stays)
     POST /handsets/M/login                           log in again
@@ -39,6 +40,8 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from ipwire import wire
+from pdu.message_number import Carrier
+from txkit.numbers import MAX_ID, whole
 
 from .phone import NotFound, Phone, PhoneError, number_of
 from .store import Settings
@@ -46,6 +49,8 @@ from .store import Settings
 log = logging.getLogger(__name__)
 #: Seconds ``POST .../login`` waits for the IP session to come up.
 LOGIN_WAIT = 30.0
+#: The longest ``timeout`` of a long poll (``GET .../events/KIND``), in seconds.
+MAX_WAIT = 3600
 
 
 class ApiError(Exception):
@@ -62,6 +67,7 @@ def settings_json(settings: Settings) -> dict[str, Any]:
         "iei": settings.iei,
         "marker": settings.marker,
         "ip_path": settings.ip_path.value,
+        "read_on_view": settings.read_on_view,
     }
 
 
@@ -115,12 +121,12 @@ def _all(views: list[Any]) -> list[dict[str, Any]]:
     return [v.as_dict() for v in views]
 
 
-def _whole(text: str, what: str) -> int:
-    """A whole number from a path or query (ASCII digits: '²'.isdigit() is true),
-    within SQLite's integers."""
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise ApiError(400, f"{what} {text!r} is not a whole number")
-    return int(text)
+def _whole(text: str, what: str, maximum: int = MAX_ID) -> int:
+    """A whole number from the path or the query (``txkit.numbers``), or 400."""
+    try:
+        return whole(what, text, 0, maximum)
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 def _message_id(text: str) -> int:
@@ -202,8 +208,8 @@ class ControlApi(Resource):
                 body = _body(request)
                 to, text = _field(body, "to", str), _field(body, "text", str)
                 carrier = _field(body, "carrier", str, required=False)
-                if carrier not in (None, "udh", "inline"):
-                    raise ApiError(400, "'carrier' must be 'udh' or 'inline'")
+                if carrier is not None and carrier not in set(Carrier):
+                    raise ApiError(400, "'carrier' must be 'udh', 'inline' or 'none'")
                 return phone.send(to, text, carrier).addCallback(lambda i: {"id": i})
             case "GET", ["inbox"]:
                 raw = request.args.get(b"limit", [b""])[0].decode("utf-8")
@@ -212,7 +218,7 @@ class ControlApi(Resource):
             case "GET", ["conversations"]:
                 return phone.conversations().addCallback(_all)
             case "GET", ["conversations", peer]:
-                return phone.conversation(peer).addCallback(_all)
+                return phone.view(peer).addCallback(_all)
             case "GET", ["events", kind]:
                 return self._next_event(phone, kind, request)
             case "GET", ["messages", ident]:
@@ -235,7 +241,7 @@ class ControlApi(Resource):
         details match the query (``timeout`` seconds at most, 30 by default),
         so that a script waits on the event itself instead of polling."""
         query = {k.decode(): v[0].decode() for k, v in request.args.items()}
-        timeout = float(_whole(query.pop("timeout", "30"), "timeout"))
+        timeout = float(_whole(query.pop("timeout", "30"), "timeout", MAX_WAIT))
         match: dict[str, Any] = {
             k: int(v) if v.isascii() and v.isdigit() else v for k, v in query.items()
         }
@@ -300,7 +306,14 @@ class ControlApi(Resource):
 
     @staticmethod
     def _configure(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:
-        kinds = {"receipts": bool, "carrier": str, "iei": int, "marker": str, "ip_path": str}
+        kinds = {
+            "receipts": bool,
+            "carrier": str,
+            "iei": int,
+            "marker": str,
+            "ip_path": str,
+            "read_on_view": bool,
+        }
         unknown = sorted(set(body) - set(kinds))
         if unknown:
             raise ApiError(400, f"unknown settings: {', '.join(unknown)}")

@@ -43,6 +43,12 @@ CONSUMED_TTL = timedelta(days=7)
 SWEEP_EVERY = 3600.0
 
 
+def text_of(body: str) -> str:
+    """A received text as stored: U+0000 has no place in a text column
+    (PostgreSQL refuses it)."""
+    return body.replace("\x00", "\ufffd")
+
+
 class Inbox:
     """Takes SMS-DELIVERs and SMS-STATUS-REPORTs; ``on_stored`` hears of each
     new message stored."""
@@ -95,11 +101,10 @@ class Inbox:
         in_udh = find_message_number(udh, settings.iei)
         if isinstance(body, bytes):  # 8-bit data: shown as hex, numbered by the UDH only
             return body.hex(" "), in_udh, Carrier.UDH if in_udh is not None else None
-        # U+0000 has no place in a text column (PostgreSQL refuses it).
         if in_udh is not None:
-            return body.replace("\x00", "\ufffd"), in_udh, Carrier.UDH
+            return text_of(body), in_udh, Carrier.UDH
         numbered = read_number(body, None, settings.iei, settings.marker)
-        return numbered.text.replace("\x00", "\ufffd"), numbered.number, numbered.carrier
+        return text_of(numbered.text), numbered.number, numbered.carrier
 
     def deliver(self, tpdu: SmsDeliver, sca: Address | None = None) -> Deferred[int | None]:
         """Take an SMS-DELIVER that came through the SMSC ``sca``; fires with
@@ -171,10 +176,14 @@ class Inbox:
         if key is not None:
             self._held.pop(key, None)
         text, number, carrier = self._interpret(whole)
+        # An inline number is the sender's only if it numbers (repo's rule).
+        body = whole.body
+        unstripped = text_of(body) if carrier is Carrier.INLINE and isinstance(body, str) else None
         d = self.ctx.store.call(repo.store_incoming, sender, text, number, carrier,
                                 tpdu.tp_scts, len(whole.parts), key, now,
                                 (part[1], part[2]) if part is not None else None,
-                                entry=entry, capacity=self.ctx.capacity)  # fmt: skip
+                                entry=entry, capacity=self.ctx.capacity,
+                                unstripped=unstripped)  # fmt: skip
 
         def stored(received: Received) -> None:
             self._entry_stored(received.slot, entry)

@@ -86,12 +86,17 @@ class IpClient(Protocol):
         return self._request(*self.session.login(self.device, self.secret))
 
     def send_response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
         """Fires once the server has committed the feedback for ``sender``; fails
         with IpError (forbidden, rate_limited ...) or IpConnectionLost."""
         try:
-            rid, data = self.session.response(receiver, sender, message_number, status)
+            rid, data = self.session.response(receiver, sender, message_number, status, sent_at)
         except ValueError as exc:
             return fail(exc)
         return self._request(rid, data)
@@ -99,7 +104,7 @@ class IpClient(Protocol):
     def ping(self) -> Deferred[None]:
         return self._request(*self.session.ping())
 
-    def push_subscribe(self) -> Deferred[None]:
+    def push_subscribe(self) -> Deferred[wire.LoginOk]:
         """Make this connection the device's push channel (instead of a login)."""
         return self._request(*self.session.push_subscribe(self.device, self.secret))
 
@@ -129,6 +134,11 @@ class IpClient(Protocol):
         """Fires once the server has committed the message; IpError
         ``recipient_offline`` when it should go by SMS instead."""
         return self._make(lambda rid: wire.IpSubmit(rid, to, uid, message_number, text, sent_at))
+
+    def read_sync(self, uid: str) -> Deferred[None]:
+        """Fires once the server has committed the read of ``uid`` for the
+        account's other devices."""
+        return self._make(lambda rid: wire.ReadSync(rid, uid))
 
     def _make(self, make: Callable[[int], wire.Message]) -> Deferred[Any]:
         try:
@@ -176,6 +186,10 @@ class IpClient(Protocol):
     def _handle(self, event: Event) -> None:
         if isinstance(event, wire.Feedback):
             self._feedback(event)
+        elif isinstance(event, wire.Challenge):
+            proof = self.session.answer(event)
+            if proof is not None:
+                self._write(proof)
         elif isinstance(event, wire.Ok | wire.Pong):
             d = self._pending.pop(event.id, None)
             if d is not None:
@@ -197,6 +211,10 @@ class IpClient(Protocol):
                 event,
                 f"IP message {event.delivery_id}",
                 self.session.ip_message_ack(event.delivery_id),
+            )
+        elif isinstance(event, wire.ReadState):
+            self._applied(
+                event, f"read state {event.sync_id}", self.session.read_state_ack(event.sync_id)
             )
         elif isinstance(event, wire.QueryRequest | wire.ResultsReady | wire.LoginIndication):
             if self.on_push is not None:

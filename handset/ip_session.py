@@ -42,6 +42,9 @@ class FeedbackLike(Protocol):
     @property
     def status(self) -> int: ...
 
+    @property
+    def sent_at(self) -> int | None: ...
+
 
 #: Applies a feedback; the IP client acknowledges it once the Deferred fires.
 OnFeedback = Callable[[FeedbackLike], Deferred[None]]
@@ -66,7 +69,12 @@ class IpSession(PushChannel, Protocol):
     def device(self) -> str: ...
 
     def send_response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> Deferred[None]: ...
 
     def put_history(self, entries: Sequence[wire.HistoryEntry]) -> Deferred[None]: ...
@@ -82,6 +90,8 @@ class IpSession(PushChannel, Protocol):
     def ip_submit(
         self, to: str, uid: str, message_number: int, text: str, sent_at: int
     ) -> Deferred[None]: ...
+
+    def read_sync(self, uid: str) -> Deferred[None]: ...
 
 
 #: Connects and logs in to the IP server, handing pushed feedback and the

@@ -18,7 +18,17 @@ from twisted.python.failure import Failure
 
 from pdu import Direction, PDUError, SmsSubmit, SmsSubmitReport, Tpdu, decode, encode
 from radiolink import rp
-from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused, Rejected
+from radiolink.auth import Keys
+from radiolink.ms import (
+    Acked,
+    Attached,
+    Challenged,
+    Event,
+    Incoming,
+    MsLink,
+    Refused,
+    Rejected,
+)
 
 from .reconnect import connect_tcp
 
@@ -40,13 +50,30 @@ class AttachRefused(Exception):
 #: when it fires: a handset that stores what it receives acknowledges only once
 #: it is committed (a failure answers RP-ERROR 41, temporary failure).
 Answer = Callable[[Tpdu], int | Deferred[int | None] | None]
+#: Keeps the SQN the SIM accepted (its profile file): the answer to the
+#: challenge goes once it fires, so that a replayed challenge is refused even
+#: after a restart.  None: kept already.
+KeepSqn = Callable[[int], Deferred[None] | None]
 
 
 class LinkClient(Protocol):
-    """A handset's radio link over TCP, with a Deferred for every request."""
+    """A handset's radio link over TCP, with a Deferred for every request.
+    With ``keys`` (the SIM's K and OPc) and ``sqn`` (its SQN_MS), it answers
+    the network's challenge (docs/radio-link.md); ``keep_sqn`` stores the SQN
+    it accepts."""
 
-    def __init__(self, imsi: str, msisdn: str, answer: Answer | None = None) -> None:
-        self.ms = MsLink(imsi, msisdn)
+    def __init__(
+        self,
+        imsi: str,
+        msisdn: str,
+        answer: Answer | None = None,
+        *,
+        keys: Keys | None = None,
+        sqn: int = 0,
+        keep_sqn: KeepSqn | None = None,
+    ) -> None:
+        self.ms = MsLink(imsi, msisdn, keys, sqn)
+        self.keep_sqn = keep_sqn
         self.answer: Answer = answer or (lambda tpdu: None)
         self.received: list[Tpdu] = []
         self.on_receive: list[Callable[[Tpdu], None]] = []
@@ -137,6 +164,23 @@ class LinkClient(Protocol):
                 pending.errback(SubmitRefused(event.cause))
         elif isinstance(event, Incoming):
             self._incoming(event)
+        elif isinstance(event, Challenged):
+            self._challenged(event)
+
+    def _challenged(self, event: Challenged) -> None:
+        kept = None
+        if event.sqn is not None and self.keep_sqn is not None:
+            kept = self.keep_sqn(event.sqn)
+        if kept is None:
+            self._write(event.reply)
+            return
+
+        def failed(failure: Failure) -> None:
+            log.error("%s: SQN not kept, challenge unanswered: %s",
+                      self.ms.msisdn, failure.getErrorMessage())  # fmt: skip
+            self.close()
+
+        kept.addCallbacks(lambda _: None if self._gone else self._write(event.reply), failed)
 
     def _incoming(self, event: Incoming) -> None:
         try:
@@ -177,9 +221,11 @@ def connect(
     imsi: str,
     msisdn: str,
     answer: Answer | None = None,
+    keys: Keys | None = None,
 ) -> Deferred[LinkClient]:
-    """Connect and attach; fires with the attached client."""
-    return connect_client(reactor, host, port, LinkClient(imsi, msisdn, answer))
+    """Connect and attach (answering the challenge with ``keys``); fires with
+    the attached client."""
+    return connect_client(reactor, host, port, LinkClient(imsi, msisdn, answer, keys=keys))
 
 
 def connect_client(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -53,6 +53,8 @@ class Profile(Base):
     #: SMSC is owed an SMMA once the message store has room again (TS 23.040
     #: §10.3, operation 7), even after a restart.
     memory_exceeded: Mapped[bool] = mapped_column(server_default=false())
+    #: Viewing a conversation marks the received messages it shows read.
+    read_on_view: Mapped[bool] = mapped_column(server_default=true())
 
 
 class Conversation(Base):
@@ -95,6 +97,9 @@ class Message(Base):
     #: Received, read, receipts on, and the IP server has not yet accepted the
     #: response: it is sent again when the IP link comes back.
     response_pending: Mapped[bool]
+    #: Read here by the user, and the IP server has not yet taken the news
+    #: for the account's other devices (docs/receipt-wire.md §Reads).
+    read_sync_pending: Mapped[bool] = mapped_column(server_default=false())
     part_count: Mapped[int]
     concat_ref: Mapped[int | None]  # the concatenation reference of a multi-part message
     created_at: Mapped[datetime]  # when it was sent or stored

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from pdu import Address, DataCodingScheme, SmsSubmit
+from pdu import Address, DataCodingScheme, SmsSubmit, SmsSubmitReport
 from pdu import encode as encode_tpdu
 from pdu.concat import split
 from pdu.message_number import Carrier
@@ -40,7 +40,7 @@ RETRY_CAUSES = frozenset(
 def build_submits(
     to: Address,
     text: str,
-    number: int,
+    number: int | None,
     ref: int,
     first_mr: int,
     *,
@@ -74,7 +74,7 @@ class Outbox:
         """Makes the SMS-SUBMITs of a message once its number is known."""
         settings = self.ctx.settings
 
-        def build(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+        def build(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
             return build_submits(to, text, number, ref, first_mr, carrier=how,
                                  iei=settings.iei, marker=settings.marker)  # fmt: skip
 
@@ -132,9 +132,11 @@ class Outbox:
 
         return change.addCallback(done).addErrback(failed)
 
-    def _accepted(self, _report: object, part: PendingPart) -> Deferred[None]:
+    def _accepted(self, report: SmsSubmitReport | None, part: PendingPart) -> Deferred[None]:
         self.backoff.reset()
-        return self._settled(self.ctx.store.call(self.ctx.repo.part_accepted, part.id), part)
+        tp_scts = report.tp_scts if report is not None else None
+        accepted = self.ctx.store.call(self.ctx.repo.part_accepted, part.id, tp_scts)
+        return self._settled(accepted, part)
 
     def _refused(self, failure: Failure, part: PendingPart) -> Deferred[None] | None:
         exc = failure.value

@@ -58,10 +58,13 @@ from .ip_session import (
     PushChannel,
     PushConnector,
 )
+from .models import Direction
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
+from .read_sync import ReadSync
 from .receipts import Receipts
 from .search import HistorySearch
+from .sim import SimCard
 from .store import (
     ConversationView,
     HandsetStore,
@@ -97,6 +100,8 @@ class Phone:
     """One emulated handset: see the module docstring for what it promises.
 
     ``smsc`` is the radio link's (host, port); ``ip`` connects the IP session.
+    ``sim`` holds the keys that answer the SMSC's challenge at attach (None:
+    a SIM that cannot, which only an open SMSC attaches).
     Either may be None (a phone with no IP server; a companion device, which
     has no SIM, has no ``smsc``).  ``settings`` None keeps what the store has.
     ``fragment_ttl`` and ``consumed_ttl``: see ``handset.inbox``.
@@ -126,6 +131,7 @@ class Phone:
         push: PushConnector | None = None,
         auto_login: bool = True,
         capacity: int | None = None,
+        sim: SimCard | None = None,
     ) -> None:
         self.imsi = imsi
         self.msisdn = number_of(msisdn)
@@ -140,12 +146,13 @@ class Phone:
                                        settings or Settings())  # fmt: skip
         ctx.capacity = capacity
         self._receipts = Receipts(ctx, self._session, Backoff(*backoff))
+        self._read_sync = ReadSync(ctx, self._session)
         self._ip = IpLink(ctx, ip, push, backoff, on_feedback=self._receipts.feedback,
                           on_push=self._on_push, on_up=self._ip_up,
-                          on_down=self._receipts.session_lost, auto_login=auto_login)  # fmt: skip
+                          on_down=self._ip_down, auto_login=auto_login)  # fmt: skip
         self._history = HistoryCopies(ctx, self._session, Backoff(*backoff))
         self._inbox = Inbox(ctx, fragment_ttl, consumed_ttl, self._history.flush)
-        self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox,
+        self._radio = RadioLink(ctx, imsi, smsc, backoff, self._inbox, sim=sim,
                                 on_up=self._attached, on_down=self._detached)  # fmt: skip
         self._outbox = Outbox(ctx, lambda: self._radio.current, Backoff(*backoff))
         self._ip_path = IpMessages(ctx, self._session, self._outbox, self._ip.backoff,
@@ -223,8 +230,13 @@ class Phone:
     def _detached(self) -> None:
         self._outbox.link_lost()
 
+    def _ip_down(self) -> None:
+        self._receipts.session_lost()
+        self._read_sync.session_lost()
+
     def _ip_up(self) -> None:
         self._receipts.flush()
+        self._read_sync.flush()
         self._history.flush()
         self._ip_path.offer_pending()
 
@@ -232,6 +244,8 @@ class Phone:
         """What the IP server pushes besides feedback."""
         if isinstance(message, wire.IpMessage):
             return self._ip_path.receive(message)
+        if isinstance(message, wire.ReadState):
+            return self._read_sync.apply(message)
         if isinstance(message, wire.QueryRequest):
             self._search.answer(message)
         elif isinstance(message, wire.ResultsReady):
@@ -245,7 +259,7 @@ class Phone:
     def watch(self, fn: Watcher) -> None:
         """Call ``fn(event, details)`` on everything that happens (for the demo,
         logs and tests): attached, detached, ip up, ip down, queued, state,
-        received, opened, response, response refused, feedback."""
+        received, opened, read elsewhere, response, response refused, feedback."""
         self._ctx.events.watch(fn)
 
     def wait_for(self, kind: str, **match: Any) -> Deferred[dict[str, Any]]:
@@ -268,7 +282,9 @@ class Phone:
                 raise PhoneError(f"cannot send to {peer!r}: not a phone number")
             how = Carrier(carrier) if carrier is not None else settings.carrier
             self._outbox.builder(to, text, how)(0, 0, 0)  # refused before it takes a number
-            if self.online and settings.ip_path is IpPath.WHEN_POSSIBLE:
+            # A legacy phone (no message numbers) has no IP path either.
+            ip_path = how is not Carrier.NONE and settings.ip_path is IpPath.WHEN_POSSIBLE
+            if self.online and ip_path:
                 wire.message_text(text)  # too long for the IP path: by SMS
                 via = "ip"
             else:
@@ -290,7 +306,13 @@ class Phone:
         receipts on, the IP server gets a response for it; a sent one is
         only shown.  Fires with the message; ``NotFound`` for an id this
         phone does not have."""
-        return self._receipts.read(message_id)
+        d = self._receipts.read(message_id)
+
+        def opened(m: MessageView) -> MessageView:
+            self._read_sync.flush()  # the account's other devices show it read too
+            return m
+
+        return d.addCallback(opened)
 
     def logout(self) -> Deferred[None]:
         """The user logs the device out of the IP server: the session closes
@@ -387,6 +409,22 @@ class Phone:
     def conversations(self) -> Deferred[list[ConversationView]]:
         """One line per peer, the most recently active first."""
         return self.store.call(self.store.repo.conversations)
+
+    def view(self, peer: str) -> Deferred[list[MessageView]]:
+        """The user looks at the conversation with ``peer`` (the control API's
+        ``GET .../conversations/PEER``): with ``read_on_view`` set, as on
+        phones, each unread received message it shows is opened (``read``,
+        and its response sent) first.  ``conversation`` only looks."""
+        if not self.settings.read_on_view:
+            return self.conversation(peer)
+
+        async def opening() -> list[MessageView]:
+            for m in await self.conversation(peer):
+                if m.direction is Direction.IN and not m.read:
+                    await self.read(m.id)
+            return await self.conversation(peer)
+
+        return Deferred.fromCoroutine(opening())
 
     def conversation(self, peer: str) -> Deferred[list[MessageView]]:
         """The messages with ``peer``, oldest first, each with its state and

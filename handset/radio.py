@@ -20,6 +20,7 @@ from .context import PhoneContext
 from .inbox import Inbox
 from .link_client import LinkClient, connect_client
 from .reconnect import Reconnector
+from .sim import SimCard
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,10 @@ class RadioLink:
         *,
         on_up: Callable[[], None],
         on_down: Callable[[], None],
+        sim: SimCard | None = None,
     ) -> None:
         self.ctx, self.imsi, self.smsc, self.inbox = ctx, imsi, smsc, inbox
+        self.sim = sim  # None: a SIM without keys, for an open SMSC only
         self._on_up, self._on_down = on_up, on_down
         self.link = Reconnector("radio link", ctx.msisdn, self._connect, ctx.reactor,
                                 Backoff(*backoff), on_up=self._up, on_down=self._down)  # fmt: skip
@@ -91,7 +94,19 @@ class RadioLink:
     def _connect(self) -> Deferred[LinkClient]:
         assert self.smsc is not None
         host, port = self.smsc
-        client = LinkClient(self.imsi, self.ctx.msisdn, self.answer)
+        sim = self.sim
+        if sim is None:
+            client = LinkClient(self.imsi, self.ctx.msisdn, self.answer)
+        else:
+            profile = sim.profile  # SQN_MS as it is now, at each attach
+            client = LinkClient(
+                self.imsi,
+                self.ctx.msisdn,
+                self.answer,
+                keys=profile.keys,
+                sqn=profile.sqn,
+                keep_sqn=sim.keep_sqn,
+            )
 
         def failed(failure: Failure) -> Failure:
             client.close()  # a connection the SMSC refused to attach

@@ -16,6 +16,7 @@ from pdu import PDUError
 from txkit import Backoff
 
 from .context import PhoneContext, number_of
+from .history import from_millis, millis
 from .ip_session import LOG_IN_AGAIN, RETRY_LATER, FeedbackLike, IpSession
 from .models import Direction
 from .views import MessageView, Opened, Response, StateChange
@@ -43,7 +44,7 @@ class Receipts:
             return m  # a sent message is shown as it stands: only a received one is opened
         self.ctx.events.emit("opened", id=m.id, peer=m.peer, number=m.number)
         if opened.respond and m.number is not None:
-            self._respond(Response(m.id, m.peer, m.number))
+            self._respond(Response(m.id, m.peer, m.number, m.tp_scts or m.created_at))
         return m
 
     def _respond(self, response: Response) -> None:
@@ -51,7 +52,8 @@ class Receipts:
         if session is None or response.message_id in self._responding:
             return  # owed still: sent when the session is up
         self._responding.add(response.message_id)
-        d = session.send_response(self.ctx.msisdn, response.sender, response.number, 1)
+        sent_at = millis(response.sent_at) if response.sent_at is not None else None
+        d = session.send_response(self.ctx.msisdn, response.sender, response.number, 1, sent_at)
         d.addCallbacks(self._responded, self._response_failed,
                        callbackArgs=(response,), errbackArgs=(response, session))  # fmt: skip
         d.addErrback(self.ctx.log, "response")
@@ -115,8 +117,9 @@ class Receipts:
         except PDUError:
             log.info("%s: feedback for %r ignored", self.ctx.msisdn, feedback.receiver)
             return succeed(None)
+        sent_at = from_millis(feedback.sent_at) if feedback.sent_at is not None else None
         d = self.ctx.store.call(self.ctx.repo.apply_feedback, receiver, feedback.message_number,
-                                feedback.status, self.ctx.now())  # fmt: skip
+                                feedback.status, self.ctx.now(), sent_at)  # fmt: skip
 
         def applied(change: StateChange | None) -> None:
             self.ctx.events.changed(change)

@@ -4,7 +4,8 @@ process; ``smsemu handset run`` runs one against a network elsewhere.
 
 A handset keeps what it owns in its data directory, as a phone keeps its flash:
 ``handset.sqlite3`` (messages, conversations, counters, settings) and
-``ip-credentials.json`` (the device id and secret the IP server issued it).
+``ip-credentials.json`` (the device id and secret the IP server issued it)
+and, a phone's, ``sim.json`` (its SIM: IMSI, K, OPc, SQN; ``handset.sim``).
 """
 
 from __future__ import annotations
@@ -27,12 +28,15 @@ from twisted.web.server import Site
 
 from ipwire.sealed import DeviceKey
 from txkit import listen
+from txkit.bearer import TokenGuard, new_token, token_url
+from txkit.limits import HTTP_IDLE
 from txkit.private import write_private
 
 from .at_lines import AtLines, AtSettings
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip, connect_push
 from .phone import OnFeedback, OnPush, Phone, Watcher, number_of, owner_of
+from .sim import PROFILE_FILE, SimCard, SimProfile
 from .store import HandsetStore, Settings, sqlite_url
 
 log = logging.getLogger(__name__)
@@ -108,6 +112,7 @@ class HandsetService(Service):
         companion: str | None = None,
         at: AtSettings | None = None,
         reactor: Any = None,
+        sim: SimProfile | None = None,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -116,6 +121,9 @@ class HandsetService(Service):
         self.reactor = reactor
         self.msisdn = number_of(msisdn)
         self.imsi = imsi or imsi_for(self.msisdn)
+        #: The SIM's subscription: given, or read at start from ``sim.json`` in
+        #: ``directory`` (``smsemu subscriber add`` writes it).
+        self.sim = sim
         self.directory = directory
         self.smsc = smsc
         self.ip_server = ip_server
@@ -208,8 +216,12 @@ class HandsetService(Service):
     async def _start(self) -> Phone:
         url = self.database_url or sqlite_url(self.directory / "handset.sqlite3")
 
+        profile_path = self.directory / PROFILE_FILE
+
         def open_store() -> HandsetStore:
             self.directory.mkdir(parents=True, exist_ok=True)
+            if self.sim is None and self.companion is None:
+                self.sim = SimProfile.load(profile_path)
             with _MIGRATING:
                 return HandsetStore.open(url, self.owner, self.reactor)
 
@@ -217,6 +229,12 @@ class HandsetService(Service):
         self.store = await self._opening
         if not self.running:  # stopped meanwhile: _stop closes the store
             raise RuntimeError(f"handset {self.msisdn} stopped while starting")
+        sim = None
+        if self.sim is not None:
+            if self.sim.msisdn != self.msisdn:
+                raise ValueError(f"{profile_path}: the SIM of {self.sim.msisdn}, not {self.msisdn}")
+            self.imsi = self.sim.imsi
+            sim = SimCard(self.sim, profile_path)
         phone = self.phone = Phone(
             self.imsi,
             self.msisdn,
@@ -229,6 +247,7 @@ class HandsetService(Service):
             companion=self.companion,
             key=self.credentials.key if self.credentials is not None else None,
             capacity=self.at.sim.capacity if self.at is not None else None,
+            sim=sim,
         )
         for watcher in self.watchers:
             phone.watch(watcher)
@@ -267,7 +286,14 @@ class ControlService(Service):
     ``address``: an endpoint string (``tcp:7190``, ``127.0.0.1:7190``; see
     ``txkit.listen``)."""
 
-    def __init__(self, phones: Mapping[str, Phone], address: str, reactor: Any = None) -> None:
+    def __init__(
+        self,
+        phones: Mapping[str, Phone],
+        address: str,
+        reactor: Any = None,
+        *,
+        token: str | None = None,
+    ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
 
@@ -275,6 +301,9 @@ class ControlService(Service):
         self.reactor = reactor
         self.phones = phones
         self.address = address
+        #: The bearer token every route needs (``txkit.bearer``): the caller's
+        #: (``smsemu`` keeps one in the data directory), else one for this run.
+        self.token = token or new_token()
         self.listening: IListeningPort | None = None
 
     @property
@@ -286,9 +315,15 @@ class ControlService(Service):
         """The address it listens on (as the URL to print names it)."""
         return self.listening.getHost().host if self.listening is not None else ""  # type: ignore[attr-defined]
 
+    @property
+    def url(self) -> str:
+        """The API's URL with its token, as printed (it works as is)."""
+        return token_url(self.host, self.port, self.token, "/handsets")
+
     def startService(self) -> None:
         super().startService()
-        site = Site(ControlApi(self.phones, self.reactor))
+        api = TokenGuard(ControlApi(self.phones, self.reactor), self.token, self.reactor)
+        site = Site(api, timeout=HTTP_IDLE)
         site.noisy = False
         try:  # a port in use: txkit.ListenError, named "control"
             self.listening = listen(self.reactor, self.address, site, name="control")

@@ -1,12 +1,21 @@
-"""The SIM and equipment identity the AT port answers with (TS 27.007 §5):
-IMSI and MSISDN are the phone's; the IMEI, an optional PIN and the size of
-the message store are the SIM profile's."""
+"""The SIM: the identity the AT port answers with (TS 27.007 §5: IMSI and
+MSISDN are the phone's; the IMEI, an optional PIN and the size of the message
+store are the SIM's settings), and the subscription the radio link
+authenticates with (``SimProfile``: K, OPc and SQN, in the handset's
+``sim.json``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from twisted.internet.defer import Deferred, DeferredLock
+from twisted.internet.threads import deferToThread
 
 from atcmd import Identity
+from radiolink.auth import Keys, keys_from_hex
+from txkit.private import write_private
 
 #: Entries of the message store by default: a SIM's "SM" store holds a few
 #: dozen; a phone's own, a few hundred.
@@ -49,3 +58,72 @@ class Sim:
 
     def identity(self, imsi: str, msisdn: str) -> Identity:
         return Identity(msisdn=msisdn, imsi=imsi, imei=self.imei or imei_for(msisdn), pin=self.pin)
+
+
+#: The SIM profile's file, in the handset's directory.
+PROFILE_FILE = "sim.json"
+
+
+@dataclass(frozen=True, slots=True)
+class SimProfile:
+    """The SIM's subscription: IMSI, MSISDN, the secrets K and OPc it shares
+    with the network's AuC, and SQN_MS, the highest sequence number it has
+    accepted (docs/radio-link.md).  Kept in ``sim.json``, mode 0600: K in it
+    is the phone's identity on the network."""
+
+    imsi: str
+    msisdn: str
+    keys: Keys
+    sqn: int = 0
+
+    @classmethod
+    def generate(cls, imsi: str, msisdn: str) -> SimProfile:
+        """A new SIM: K and OPc drawn by ``secrets``."""
+        return cls(imsi, msisdn, keys_from_hex(None))
+
+    @classmethod
+    def load(cls, path: Path) -> SimProfile | None:
+        """The profile in ``path``; None if there is none; ValueError naming
+        the file when it is not one."""
+        try:
+            data = json.loads(path.read_text())
+            return cls(
+                str(data["imsi"]),
+                str(data["msisdn"]),
+                keys_from_hex(str(data["k"]), str(data["opc"])),
+                int(data.get("sqn", 0)),
+            )
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}: not a SIM profile ({exc})") from None
+
+    def save(self, path: Path) -> None:
+        """Written whole or not at all, readable by its owner only."""
+        data = {
+            "imsi": self.imsi,
+            "msisdn": self.msisdn,
+            "k": self.keys.k.hex().upper(),
+            "opc": self.keys.opc.hex().upper(),
+            "sqn": self.sqn,
+        }
+        write_private(path, json.dumps(data, indent=2) + "\n")
+
+
+class SimCard:
+    """A phone's SIM in use: its profile, and the file that keeps SQN_MS
+    (``path`` None: kept in memory only, as tests' SIMs)."""
+
+    def __init__(self, profile: SimProfile, path: Path | None = None) -> None:
+        self.profile = profile
+        self.path = path
+        self._saving = DeferredLock()
+
+    def keep_sqn(self, sqn: int) -> Deferred[None] | None:
+        """Store the SQN the SIM accepted (on a thread, one write at a time);
+        the answer to the challenge waits for it."""
+        self.profile = replace(self.profile, sqn=sqn)
+        if self.path is None:
+            return None
+        profile, path = self.profile, self.path
+        return self._saving.run(deferToThread, profile.save, path)

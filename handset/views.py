@@ -36,6 +36,7 @@ class Settings:
     iei: int = IEI_MESSAGE_NUMBER  # the IEI of the message-number element
     marker: str = MARKER  # what precedes the three digits inline
     ip_path: IpPath = IpPath.NEVER
+    read_on_view: bool = True  # viewing a conversation opens what it shows
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "carrier", Carrier(self.carrier))
@@ -169,6 +170,9 @@ class Response:
     message_id: int
     sender: str  # the peer: who sent the message that was read
     number: int
+    #: When it was sent, as this receiver saw it (TP-SCTS, or the IP path's
+    #: time): tells the sender which of its messages numbered ``number``.
+    sent_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,4 +247,4 @@ class NotFound(KeyError):
 
 #: Makes the SMS-SUBMITs of a message, given its number, its concatenation
 #: reference and the TP-MR of its first part: (TP-MR, TPDU) of each part.
-Build = Callable[[int, int, int], list[tuple[int, bytes]]]
+Build = Callable[[int | None, int, int], list[tuple[int, bytes]]]

@@ -26,6 +26,7 @@ from .validators import (
     integer,
     millis,
     number,
+    octets,
     optional,
     optional_request_id,
     request_id,
@@ -169,10 +170,23 @@ def _from_server(cls: M) -> M:
 @_from_device
 @dataclass(frozen=True, slots=True)
 class Login(Message):
+    """Log in as ``device``: the server answers ``challenge``, the device
+    ``login_proof`` (ipwire.proof); the secret never crosses the wire."""
+
     TYPE: ClassVar[str] = "login"
     id: RequestId = field(metadata=_v(request_id))
     device: str = field(metadata=_v(device_id))
-    secret: str = field(metadata=_v(text(256)))
+    nonce: str = field(metadata=_v(octets(16, 64)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class LoginProof(Message):
+    """The answer to ``challenge``: ClientProof, 32 octets, with the login's id."""
+
+    TYPE: ClassVar[str] = "login_proof"
+    id: RequestId = field(metadata=_v(request_id))
+    proof: str = field(metadata=_v(octets(32, 32)))
 
 
 @_from_device
@@ -187,6 +201,10 @@ class Response(Message):
     sender: str = field(metadata=_v(number))
     message_number: int = field(metadata=_v(integer(0, 255)))
     status: int = field(default=1, metadata=_v(integer(0, 1)))
+    #: When the message was sent, as the receiver saw it (TP-SCTS, or the IP
+    #: path's sent_at), in ms: it tells two messages of the same number apart
+    #: after the numbers wrap.  Absent from older devices.
+    sent_at: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
 
 
 @_from_device
@@ -210,12 +228,26 @@ class Ping(Message):
 
 @_from_server
 @dataclass(frozen=True, slots=True)
+class Challenge(Message):
+    """The server's nonce for the login (or push_subscribe) ``id``."""
+
+    TYPE: ClassVar[str] = "challenge"
+    id: RequestId = field(metadata=_v(request_id))
+    nonce: str = field(metadata=_v(octets(16, 64)))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
 class LoginOk(Message):
+    """Logged in; ``signature`` (ServerSignature) proves the server knows the
+    device's secret too.  A push channel gets it as well."""
+
     TYPE: ClassVar[str] = "login_ok"
     id: RequestId = field(metadata=_v(request_id))
     device: str = field(metadata=_v(device_id))
     msisdn: str = field(metadata=_v(number))
     account: str = field(metadata=_v(text(256)))
+    signature: str = field(metadata=_v(octets(32, 32)))
 
 
 @_from_server
@@ -242,13 +274,15 @@ class Error(Message):
 @_from_server
 @dataclass(frozen=True, slots=True)
 class Feedback(Message):
-    """``receiver`` has read (status 1) the sender's message ``message_number``."""
+    """``receiver`` has read (status 1) the sender's message ``message_number``
+    (the one sent at ``sent_at``, when the response said)."""
 
     TYPE: ClassVar[str] = "feedback"
     feedback_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
     receiver: str = field(metadata=_v(number))
     message_number: int = field(metadata=_v(integer(0, 255)))
     status: int = field(metadata=_v(integer(0, 1)))
+    sent_at: int | None = field(default=None, metadata=_v(optional(millis), omit_none=True))
 
 
 @_from_server
@@ -336,7 +370,7 @@ class PushSubscribe(Message):
     TYPE: ClassVar[str] = "push_subscribe"
     id: RequestId = field(metadata=_v(request_id))
     device: str = field(metadata=_v(device_id))
-    secret: str = field(metadata=_v(text(256)))
+    nonce: str = field(metadata=_v(octets(16, 64)))
 
 
 @_from_device
@@ -417,6 +451,27 @@ class IpMessageAck(Message):
 
     TYPE: ClassVar[str] = "ip_message_ack"
     delivery_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ReadSync(Message):
+    """This device's user read the received message ``uid``: the account's
+    other devices are to show it read too (docs/receipt-wire.md §Reads).
+    ``ok`` once committed for each of them."""
+
+    TYPE: ClassVar[str] = "read_sync"
+    id: RequestId = field(metadata=_v(request_id))
+    uid: str = field(metadata=_v(token))
+
+
+@_from_device
+@dataclass(frozen=True, slots=True)
+class ReadStateAck(Message):
+    """The device has applied the ``read_state``: the server may forget it."""
+
+    TYPE: ClassVar[str] = "read_state_ack"
+    sync_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
 
 
 # server -> device
@@ -518,3 +573,14 @@ class IpMessage(Message):
     message_number: int = field(metadata=_v(integer(0, 255)))
     text: str = field(metadata=_v(message_text))
     sent_at: int = field(metadata=_v(millis))
+
+
+@_from_server
+@dataclass(frozen=True, slots=True)
+class ReadState(Message):
+    """Another device of the account read the message ``uid``: show it read,
+    send no response for it, then acknowledge."""
+
+    TYPE: ClassVar[str] = "read_state"
+    sync_id: int = field(metadata=_v(integer(1, MAX_FEEDBACK_ID)))
+    uid: str = field(metadata=_v(token))

@@ -6,8 +6,16 @@ connection to close, and effects for the server to run against the store
 (``Authenticate``, ``StoreFeedback``, ``LoadBacklog``, ``AckFeedback``).  It does
 no I/O and reads no clock, so every rule below is testable without a reactor:
 
-* nothing but ``ping`` is served before a login succeeds; what arrives while a
-  login is being checked waits for its outcome, so a client may pipeline;
+* a login is a challenge-response (ipwire.proof): ``login`` (or
+  ``push_subscribe``) is answered ``challenge``, and its ``login_proof`` is
+  checked (``Authenticate``);
+* before a login succeeds only the login frames are read: anything else (a
+  ``ping`` too, a frame that cannot be read, a frame other than the proof
+  after a challenge) is answered ``error`` unauthenticated and the connection
+  closes at once, as MQTT does with a first packet that is not CONNECT; what
+  arrives after the proof waits for its outcome, so a client may pipeline;
+* a connection not logged in at its login deadline (``deadline``) closes; one
+  whose proof is being checked then closes if the proof fails;
 * a response is accepted only from the device whose MSISDN is its receiver,
   and ``ok`` goes back only once its feedback is committed (``stored``);
 * on login a phone gets all its pending feedback in id order, then new
@@ -23,10 +31,12 @@ no I/O and reads no clock, so every rule below is testable without a reactor:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum, auto
 
-from . import wire
+from . import proof, wire
 from .ratelimit import RateLimiter
 from .wire import ErrorCode
 
@@ -56,11 +66,12 @@ class Close:
 
 @dataclass(frozen=True, slots=True)
 class Authenticate:
-    """Check the credentials; answer with ``login_result``.  ``push``: for a
-    push channel, not a login."""
+    """Check ``proof`` of ``message`` (the AuthMessage) against the device's
+    verifier; answer with ``login_result``.  ``push``: for a push channel."""
 
     device: str
-    secret: str
+    message: bytes
+    proof: bytes
     push: bool = False
 
 
@@ -91,6 +102,7 @@ class StoreFeedback:
     receiver: str
     message_number: int
     status: int
+    sent_at: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,13 +124,16 @@ SERVED = (
     wire.FetchResults,
     wire.ResultsAck,
     wire.IpSubmit,
+    wire.ReadSync,
+    wire.ReadStateAck,
     wire.IpMessageAck,
 )
 
 
 class State(Enum):
     UNAUTHENTICATED = auto()
-    LOGGING_IN = auto()
+    CHALLENGED = auto()  # a challenge sent, its proof awaited
+    LOGGING_IN = auto()  # the proof being checked
     AUTHENTICATED = auto()
     PUSH = auto()  # a push channel: login indications only
     CLOSED = auto()
@@ -133,15 +148,29 @@ def _error(code: ErrorCode, reason: str, rid: wire.RequestId | None = None) -> S
 MAX_FAILED_LOGINS = 3
 #: Frames a connection may send while its login is being decided.
 MAX_HELD = 64
+#: Seconds a connection has to log in before it is closed.
+LOGIN_DEADLINE = 10.0
+
+
+def _nonce() -> bytes:
+    return os.urandom(proof.NONCE_OCTETS)
 
 
 class ServerSession:
-    def __init__(self, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, limiter: RateLimiter | None = None, nonce: Callable[[], bytes] = _nonce
+    ) -> None:
         self.limiter = limiter
         self.failed_logins = 0
         self.state = State.UNAUTHENTICATED
         self.identity: Identity | None = None
+        self._nonce = nonce
         self._login: wire.Login | wire.PushSubscribe | None = None
+        self._auth_message = b""
+        self._late = ""  # the deadline passed during a login: why a failure closes
+        #: Why the connection was closed before a login: "deadline" (none in
+        #: time), "frame" (something else than a login frame), else "".
+        self.closed_before_login = ""
         self._held: list[wire.Message | wire.WireError] = []
         # Feedback pushed while the backlog loads, merged into it by id.
         self._early: dict[int, wire.Feedback] | None = None
@@ -155,6 +184,10 @@ class ServerSession:
     def receive(self, item: wire.Message | wire.WireError, now: float) -> list[Action]:
         if self.state is State.CLOSED:
             return []
+        if self.state is State.CHALLENGED:
+            if isinstance(item, wire.LoginProof):
+                return self._proved(item)
+            return self._before_login(item)
         if self.state is State.LOGGING_IN:
             if len(self._held) >= MAX_HELD:
                 return self._close(ErrorCode.BAD_MESSAGE, "too many frames before the login")
@@ -164,19 +197,27 @@ class ServerSession:
             if item.fatal:
                 self.state = State.CLOSED
                 return [Send(item.message()), Close(item.reason)]
+            if self.identity is None:
+                return self._before_login(item)
             return [Send(item.message())]
-        if isinstance(item, wire.Ping):
-            return self._limited(item.id, now) or [Send(wire.Pong(item.id))]
         if isinstance(item, wire.Login | wire.PushSubscribe):
             if self.state is not State.UNAUTHENTICATED:
                 return [_error(ErrorCode.ALREADY_AUTHENTICATED, "already logged in", item.id)]
-            self.state = State.LOGGING_IN
-            self._login = item
-            return [Authenticate(item.device, item.secret, isinstance(item, wire.PushSubscribe))]
+            self.state, self._login = State.CHALLENGED, item
+            challenge = wire.Challenge(item.id, wire.b64(self._nonce()))
+            purpose = "push" if isinstance(item, wire.PushSubscribe) else "login"
+            self._auth_message = proof.auth_message(
+                purpose, item.device, item.nonce, challenge.nonce
+            )
+            return [Send(challenge)]
         identity = self.identity
         rid = getattr(item, "id", None)
         if identity is None:
-            return [_error(ErrorCode.UNAUTHENTICATED, "log in first", rid)]
+            return self._before_login(item)
+        if isinstance(item, wire.Ping):
+            return self._limited(item.id, now) or [Send(wire.Pong(item.id))]
+        if isinstance(item, wire.LoginProof):
+            return [_error(ErrorCode.ALREADY_AUTHENTICATED, "already logged in", item.id)]
         if self.state is State.PUSH:
             reason = "a push channel carries login indications only: log in on another connection"
             return [_error(ErrorCode.UNAUTHENTICATED, reason, rid)]
@@ -191,6 +232,41 @@ class ServerSession:
             limited = self._limited(rid, now) if rid is not None else []
             return limited or [Serve(identity, item)]
         raise AssertionError(f"the reader accepted a {item.TYPE} the session cannot serve")
+
+    def _before_login(self, item: wire.Message | wire.WireError) -> list[Action]:
+        """Only login frames before a login: anything else closes."""
+        self.closed_before_login = "frame"
+        if isinstance(item, wire.WireError):
+            return self._close(ErrorCode.UNAUTHENTICATED, f"{item.reason}, before a login", item.id)
+        rid = getattr(item, "id", None)
+        if self.state is State.CHALLENGED:
+            what = f"{item.TYPE} instead of the login_proof"
+        elif isinstance(item, wire.LoginProof):
+            what = "login_proof without a challenge"
+        else:
+            what = f"{item.TYPE} before a login"
+        return self._close(ErrorCode.UNAUTHENTICATED, f"{what}: only a login is read", rid)
+
+    def _proved(self, item: wire.LoginProof) -> list[Action]:
+        login = self._login
+        assert login is not None
+        if item.id != login.id:
+            return self._close(
+                ErrorCode.BAD_MESSAGE, f"login_proof {item.id!r} answers login {login.id!r}"
+            )
+        self.state = State.LOGGING_IN
+        push = isinstance(login, wire.PushSubscribe)
+        return [Authenticate(login.device, self._auth_message, wire.unb64(item.proof), push)]
+
+    def deadline(self, seconds: float = LOGIN_DEADLINE) -> list[Action]:
+        """The connection's login deadline (``seconds`` after it was made)
+        passed: closed unless logged in; a proof being checked still decides,
+        but a failed one then closes."""
+        self._late = f"no login within {seconds:g} s"
+        if self.state in (State.UNAUTHENTICATED, State.CHALLENGED):
+            self.closed_before_login = "deadline"
+            return self._close(ErrorCode.UNAUTHENTICATED, self._late)
+        return []
 
     def _close(
         self, code: ErrorCode, reason: str, rid: wire.RequestId | None = None
@@ -214,40 +290,46 @@ class ServerSession:
             reason = f"this device is {identity.msisdn}, not the receiver {item.receiver}"
             return [_error(ErrorCode.FORBIDDEN, reason, item.id)]
         return [
-            StoreFeedback(item.id, item.sender, item.receiver, item.message_number, item.status)
+            StoreFeedback(
+                item.id, item.sender, item.receiver, item.message_number, item.status, item.sent_at
+            )
         ]
 
     # -- results of the effects ----------------------------------------------------
 
-    def login_result(self, identity: Identity | None, now: float) -> list[Action]:
-        """The outcome of ``Authenticate``: the device, or None for bad credentials."""
+    def login_result(self, outcome: tuple[Identity, bytes] | None, now: float) -> list[Action]:
+        """The outcome of ``Authenticate``: the device and the ServerSignature,
+        or None for an unknown device or a wrong proof."""
         login, self._login = self._login, None
         if self.state is not State.LOGGING_IN or login is None:
             return []
         actions: list[Action]
-        if identity is None:
+        if outcome is None:
             self.state = State.UNAUTHENTICATED
             self.failed_logins += 1
-            if self.failed_logins >= MAX_FAILED_LOGINS:
+            if self._late:
+                self.closed_before_login = "deadline"
+            if self.failed_logins >= MAX_FAILED_LOGINS or self._late:
+                times = f", {self.failed_logins} times" if self.failed_logins > 1 else ""
+                late = f", and {self._late}" if self._late else ""
                 return self._close(
-                    ErrorCode.BAD_CREDENTIALS,
-                    f"unknown device or wrong secret, {self.failed_logins} times",
+                    ErrorCode.BAD_CREDENTIALS, f"unknown device or wrong secret{times}{late}",
                     login.id,
-                )
+                )  # fmt: skip
             actions = [
                 _error(ErrorCode.BAD_CREDENTIALS, "unknown device or wrong secret", login.id)
             ]
-        elif isinstance(login, wire.PushSubscribe):
-            self.state = State.PUSH
-            self.identity = identity
-            actions = [Send(wire.Ok(login.id))]
         else:
-            self.state = State.AUTHENTICATED
+            identity, signature = outcome
+            push = isinstance(login, wire.PushSubscribe)
+            self.state = State.PUSH if push else State.AUTHENTICATED
             self.identity = identity
-            actions = [
-                Send(wire.LoginOk(login.id, identity.device_id, identity.msisdn, identity.account))
-            ]
-            if identity.kind == "phone":
+            ok = wire.LoginOk(
+                login.id, identity.device_id, identity.msisdn, identity.account,
+                wire.b64(signature),
+            )  # fmt: skip
+            actions = [Send(ok)]
+            if not push and identity.kind == "phone":
                 # Feedback is about sent messages, which live on the phone: a
                 # companion's ack must not clear what the phone has not seen.
                 self._early = {}
@@ -260,6 +342,8 @@ class ServerSession:
         if self.state is not State.LOGGING_IN or login is None:
             return []
         self.state = State.UNAUTHENTICATED
+        if self._late:
+            return self._close(ErrorCode.SERVER_ERROR, f"{reason}, and {self._late}", login.id)
         return [_error(ErrorCode.SERVER_ERROR, reason, login.id), *self._release(now)]
 
     def _release(self, now: float) -> list[Action]:

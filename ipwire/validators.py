@@ -172,6 +172,21 @@ def base64_text(max_length: int) -> Check:
     return check
 
 
+def octets(low: int, high: int) -> Check:
+    """Base64 text (as ``base64_text``) of ``low`` to ``high`` octets."""
+    limit = 4 * ((high + 2) // 3)
+    within = base64_text(limit)
+
+    def check(value: object) -> str:
+        text_: str = within(value)
+        if not low <= len(unb64(text_)) <= high:
+            size = f"{low}" if low == high else f"{low} to {high}"
+            raise Invalid(f"must be base64 of {size} octets")
+        return text_
+
+    return check
+
+
 def b64(octets: bytes) -> str:
     return base64.b64encode(octets).decode("ascii")
 

@@ -58,6 +58,9 @@ _BCD_DIGITS = "0123456789*#abc"
 _DIGIT_VALUE = {ch: i for i, ch in enumerate(_BCD_DIGITS)}
 _DIGIT_VALUE.update({"A": 12, "B": 13, "C": 14})
 _FILLER = 0xF
+_BCD_CHARS = frozenset(_DIGIT_VALUE)
+_AS_HEX = str.maketrans({ch: f"{v:X}" for ch, v in _DIGIT_VALUE.items()})
+_SWAP_NIBBLES = bytes((o & 0xF) << 4 | o >> 4 for o in range(256))
 _DIALLED = frozenset("0123456789*#")
 # Each octet as its (up to two) digits, low nibble first, fillers dropped.
 _BCD_OCTET = [
@@ -84,9 +87,9 @@ class Address:
         """'+4915...' is international E.164, '0151...' or '*100#' unknown E.164,
         anything with a letter alphanumeric ('ABC' is a name, not BCD digits:
         build ``Address('abc', ...)`` for those)."""
-        if text.startswith("+") and text[1:] and all(c in _DIALLED for c in text[1:]):
+        if text.startswith("+") and text[1:] and _DIALLED.issuperset(text[1:]):
             return cls(text[1:], TON_INTERNATIONAL, NPI_ISDN)
-        if text and all(c in _DIALLED for c in text):
+        if text and _DIALLED.issuperset(text):
             return cls(text, TON_UNKNOWN, NPI_ISDN)
         if text:
             return cls(text, TON_ALPHANUMERIC, NPI_UNKNOWN)
@@ -106,14 +109,15 @@ def describe_type_of_address(toa: int) -> str:
 
 
 def _bcd_encode(number: str) -> bytes:
-    try:
-        nibbles = [_DIGIT_VALUE[ch] for ch in number]
-    except KeyError:
+    """Digits to swapped BCD: read as hex (``*#abc`` as A-E, an F to fill an
+    odd count), then each octet's nibbles swapped."""
+    if not _BCD_CHARS.issuperset(number):
         bad = next(ch for ch in number if ch not in _DIGIT_VALUE)
-        raise PDUError(f"{bad!r} is not a BCD address digit (0-9 * # a b c)") from None
-    if len(nibbles) % 2:
-        nibbles.append(_FILLER)
-    return bytes(nibbles[i] | nibbles[i + 1] << 4 for i in range(0, len(nibbles), 2))
+        raise PDUError(f"{bad!r} is not a BCD address digit (0-9 * # a b c)")
+    hexdigits = number.translate(_AS_HEX)
+    if len(hexdigits) % 2:
+        hexdigits += "F"
+    return bytes.fromhex(hexdigits).translate(_SWAP_NIBBLES)
 
 
 def _bcd_decode(value: bytes, digits: int) -> str:
@@ -142,10 +146,26 @@ def _value(address: Address) -> tuple[int, bytes]:
     return len(address.number), _bcd_encode(address.number)
 
 
+#: Addresses encoded before, as TP addresses and as SC addresses: a sender
+#: writes to the same few numbers through the same SMSC.
+_TP_ENCODED: dict[Address, bytes] = {}
+_SC_ENCODED: dict[Address, bytes] = {}
+
+
+def _remember(cache: dict[Address, bytes], address: Address, octets: bytes) -> bytes:
+    if len(cache) >= _SEEN_MAX:
+        cache.clear()
+    cache[address] = octets
+    return octets
+
+
 def encode_address(address: Address) -> bytes:
     """TP-OA / TP-DA / TP-RA: length in useful semi-octets, type, value."""
+    octets = _TP_ENCODED.get(address)
+    if octets is not None:
+        return octets
     semi_octets, value = _value(address)
-    return bytes((semi_octets, address.type_of_address)) + value
+    return _remember(_TP_ENCODED, address, bytes((semi_octets, address.type_of_address)) + value)
 
 
 def _decode_value(ton: int, value: bytes, digits: int, septets: int) -> str:
@@ -154,43 +174,47 @@ def _decode_value(ton: int, value: bytes, digits: int, septets: int) -> str:
     return _bcd_decode(value, digits)
 
 
-#: Addresses decoded before, by kind and octets: a network sees the same few
-#: numbers over and over, and an Address is immutable.
-_DECODED: dict[bytes, Address | None] = {}
-_DECODED_MAX = 4096
-
-
-def _cached(r: Reader, kind: bytes, size: int, name: str) -> Address | None:
-    """The address field of ``size`` octets at ``r.pos``, from the cache when
-    these octets were seen before (never while tracing, for explain)."""
-    decode = decode_address if kind == b"T" else decode_sc_address
-    if r.trace is not None or r.pos + size > len(r.buf):
-        return decode(r, name)  # tracing, or truncated: the slow path says why
-    key = kind + r.buf[r.pos : r.pos + size]
-    if key in _DECODED:
-        r.pos += size
-        return _DECODED[key]
-    address = decode(r, name)
-    if len(_DECODED) >= _DECODED_MAX:
-        _DECODED.clear()
-    _DECODED[key] = address
-    return address
+#: Addresses decoded before, by their octets (length octet included), TP
+#: addresses and SC addresses apart: a network sees the same few numbers over
+#: and over, and an Address is immutable.  Never used while tracing (explain).
+_TP_SEEN: dict[bytes, Address] = {}
+_SC_SEEN: dict[bytes, Address | None] = {}
+_SEEN_MAX = 4096
 
 
 def read_address(r: Reader, name: str) -> Address:
     """``decode_address``, cached."""
-    if r.pos >= len(r.buf):
+    buf, pos = r.buf, r.pos
+    if r.trace is not None or pos >= len(buf):
         return decode_address(r, name)
-    address = _cached(r, b"T", 2 + (r.buf[r.pos] + 1) // 2, name)
-    assert address is not None
+    end = pos + 2 + (buf[pos] + 1) // 2
+    key = buf[pos:end]  # cut short when the PDU is: then it matches no entry
+    address = _TP_SEEN.get(key)
+    if address is None:
+        address = decode_address(r, name)
+        if len(_TP_SEEN) >= _SEEN_MAX:
+            _TP_SEEN.clear()
+        _TP_SEEN[key] = address
+    else:
+        r.pos = end
     return address
 
 
 def read_sc_address(r: Reader, name: str) -> Address | None:
     """``decode_sc_address``, cached."""
-    if r.pos >= len(r.buf):
+    buf, pos = r.buf, r.pos
+    if r.trace is not None or pos >= len(buf):
         return decode_sc_address(r, name)
-    return _cached(r, b"S", 1 + r.buf[r.pos], name)
+    end = pos + 1 + buf[pos]
+    key = buf[pos:end]
+    if key in _SC_SEEN:
+        r.pos = end
+        return _SC_SEEN[key]
+    address = decode_sc_address(r, name)
+    if len(_SC_SEEN) >= _SEEN_MAX:
+        _SC_SEEN.clear()
+    _SC_SEEN[key] = address
+    return address
 
 
 def decode_address(r: Reader, name: str) -> Address:
@@ -215,8 +239,11 @@ def encode_sc_address(address: Address | None) -> bytes:
     absent address is the single octet 00."""
     if address is None:
         return b"\x00"
+    octets = _SC_ENCODED.get(address)
+    if octets is not None:
+        return octets
     _, value = _value(address)
-    return bytes((len(value) + 1, address.type_of_address)) + value
+    return _remember(_SC_ENCODED, address, bytes((len(value) + 1, address.type_of_address)) + value)
 
 
 def decode_sc_address(r: Reader, name: str) -> Address | None:

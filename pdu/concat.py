@@ -9,6 +9,7 @@ Greedy packing of units in order gives the fewest parts.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 
@@ -43,23 +44,42 @@ def _room(alphabet: Alphabet, udh: Udh) -> int:
     return MAX_OCTETS - (len(encode_udh(udh)) if udh else 0)
 
 
-def _units(content: str | bytes, alphabet: Alphabet, atomic_tail: int) -> list[tuple[int, int]]:
-    """(cost, length in content) of each indivisible unit, the last
-    ``atomic_tail`` characters making a single unit."""
+def _stream(content: str | bytes, alphabet: Alphabet) -> bytes:
+    """The content as the units TP-UDL counts: septets (one a byte), UTF-16
+    octets, or the 8-bit data itself.  Its length is the cost of the content."""
     if isinstance(content, bytes):
-        return [(1, 1)] * len(content)
-    body = content[: len(content) - atomic_tail]
-    units: list[tuple[int, int]]
+        return content
     if alphabet is Alphabet.GSM7:
-        gsm7.encode(content)  # raises, with the position, for a character it lacks
-        units = [(gsm7.char_septets(ch), 1) for ch in body]
-        tail_cost = gsm7.septet_count(content[len(body) :])
-    else:
-        units = [(4 if ord(ch) > 0xFFFF else 2, 1) for ch in body]
-        tail_cost = len(content[len(body) :].encode("utf-16-be", "surrogatepass"))
-    if atomic_tail:
-        units.append((tail_cost, atomic_tail))
-    return units
+        return gsm7.encode(content)  # raises, with the position, for a character it lacks
+    return content.encode("utf-16-be", "surrogatepass")
+
+
+def _cuts(stream: bytes, alphabet: Alphabet, room: int, tail: int) -> list[int]:
+    """Where each part after the first starts in ``stream``: greedy, each part
+    as full as it can be without cutting a unit, the last ``tail`` octets
+    (or septets) one unit.
+
+    A unit is a septet, an escape pair (ESC is never the escaped code in the
+    default tables, so a cut right after an ESC is the one cut to avoid), two
+    UTF-16 octets, a surrogate pair (never cut after a high surrogate: two lone
+    surrogates of the text that make a pair on the wire stay together too), or
+    an octet of 8-bit data.
+    """
+    body = len(stream) - tail
+    cuts: list[int] = []
+    pos = 0
+    while body - pos > room:
+        k = pos + room
+        if alphabet is Alphabet.GSM7:
+            k -= stream[k - 1] == gsm7.ESCAPE
+        elif alphabet is Alphabet.UCS2:
+            k -= room % 2
+            k -= 2 * (0xD8 <= stream[k - 2] <= 0xDB)
+        cuts.append(k)
+        pos = k
+    if tail and body - pos + tail > room:
+        cuts.append(body)
+    return cuts
 
 
 def split(
@@ -78,11 +98,11 @@ def split(
     ``alphabet`` None picks GSM 7-bit when every character has a code there and
     UCS2 otherwise (bytes always go as 8-bit data).  With ``message_number`` the
     number rides in every part's UDH (``Carrier.UDH``) or as the suffix of the
-    last part (``Carrier.INLINE``).
+    last part (``Carrier.INLINE``), or nowhere (``Carrier.NONE``).
     """
     tail = 0
     extra: tuple[InformationElement, ...] = ()
-    if message_number is not None:
+    if message_number is not None and carrier is not Carrier.NONE:
         if carrier is Carrier.INLINE:
             if isinstance(content, bytes):
                 raise PDUError("the inline message number needs text, not 8-bit data")
@@ -99,28 +119,33 @@ def split(
     elif alphabet is Alphabet.DATA_8BIT:
         raise PDUError("8-bit data must be given as bytes")
 
-    units = _units(content, alphabet, tail)
-    if sum(cost for cost, _ in units) <= _room(alphabet, extra):
+    stream = _stream(content, alphabet)
+    if len(stream) <= _room(alphabet, extra):
         return Split(alphabet, [UserData(content, extra or None)])
 
     room = _room(alphabet, (concat_ie(ref, 1, 1, ref_bits), *extra))
-    bounds: list[tuple[int, int]] = []
-    start = pos = used = 0
-    for cost, length in units:
-        if used + cost > room:
-            bounds.append((start, pos))
-            start, used = pos, 0
-        pos += length
-        used += cost
-    bounds.append((start, pos))
+    if tail:
+        assert isinstance(content, str)
+        tail = len(_stream(content[len(content) - tail :], alphabet))
+    edges = [0, *_cuts(stream, alphabet, room, tail), len(stream)]
+    bounds = list(itertools.pairwise(edges))
+    bodies: list[str | bytes]
+    if alphabet is Alphabet.GSM7:
+        # Characters before a septet position: the septets less the escapes.
+        chars = [k - stream.count(gsm7.ESCAPE, 0, k) for k in edges]
+        bodies = [content[a:b] for a, b in itertools.pairwise(chars)]
+    elif alphabet is Alphabet.UCS2:
+        bodies = [stream[a:b].decode("utf-16-be", "surrogatepass") for a, b in bounds]
+    else:
+        bodies = [content[a:b] for a, b in bounds]
     total = len(bounds)
     if total > MAX_PARTS:
         raise PDUError(f"the text needs {total} parts, more than {MAX_PARTS}")
     return Split(
         alphabet,
         [
-            UserData(content[a:b], (concat_ie(ref, total, seq, ref_bits), *extra))
-            for seq, (a, b) in enumerate(bounds, 1)
+            UserData(body, (concat_ie(ref, total, seq, ref_bits), *extra))
+            for seq, body in enumerate(bodies, 1)
         ],
     )
 

@@ -8,7 +8,9 @@ fill bits after a User Data Header are just a septet offset to the packer.
 
 from __future__ import annotations
 
+import codecs
 import functools
+import re
 from collections.abc import Iterable, Mapping
 
 from .errors import PDUError
@@ -41,12 +43,25 @@ assert len(DEFAULT_ALPHABET) == 128
 _ENCODE: dict[str, bytes] = {ch: bytes((i,)) for i, ch in enumerate(DEFAULT_ALPHABET)}
 del _ENCODE["\x1b"]
 _ENCODE.update({ch: bytes((ESCAPE, code)) for code, ch in EXTENSION_TABLE.items()})
-_DECODE_EXT = [DEFAULT_ALPHABET[i] for i in range(128)]
-for _code, _ch in EXTENSION_TABLE.items():
-    _DECODE_EXT[_code] = _ch
-# ESC ESC is reserved for a further extension table: TS 23.038 says show a space.
-_DECODE_EXT[ESCAPE] = " "
-_DEFAULT_CHARS = set(DEFAULT_ALPHABET) - {"\x1b"}
+_DEFAULT_CHARS = frozenset(DEFAULT_ALPHABET) - {"\x1b"}
+_GSM7_CHARS = frozenset(_ENCODE)
+
+# How the work is done at C speed: ``str.translate`` turns text into one
+# character per septet (code point = septet value), and Latin-1 makes that the
+# septet bytes; a character with no code becomes U+0080, which no septet is, so
+# one ``isascii`` check finds it.  Decoding is ``codecs.charmap_decode`` with
+# the alphabet as its table; an escape pair is first folded into one byte,
+# 0x80 | code, and read in the second half of a 256-character table.
+_BAD = "\x80"
+
+
+def _translation(table: Mapping[str, bytes]) -> dict[int, str]:
+    out = {i: _BAD for i in range(256)}
+    out.update({ord(ch): septets.decode("latin-1") for ch, septets in table.items()})
+    return out
+
+
+_TRANSLATE = _translation(_ENCODE)
 
 
 def char_septets(ch: str) -> int:
@@ -57,7 +72,7 @@ def char_septets(ch: str) -> int:
 
 def is_gsm7(text: str) -> bool:
     """Whether every character of ``text`` is in the default or extension table."""
-    return all(ch in _ENCODE for ch in text)
+    return _GSM7_CHARS.issuperset(text)
 
 
 def septet_count(text: str) -> int:
@@ -68,8 +83,8 @@ def septet_count(text: str) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _encoder(locking: str | None, single: tuple[tuple[int, str], ...] | None) -> dict[str, bytes]:
-    """Character to septets under national shift tables; the table's own
+def _encoder(locking: str | None, single: tuple[tuple[int, str], ...] | None) -> dict[int, str]:
+    """The translation table under national shift tables: the table's own
     character wins over an escape pair, and an empty cell (shown as a space)
     is never chosen for the space."""
     table: dict[str, bytes] = {}
@@ -78,7 +93,7 @@ def _encoder(locking: str | None, single: tuple[tuple[int, str], ...] | None) ->
             table.setdefault(ch, bytes((i,)))
     for code, ch in single if single is not None else EXTENSION_TABLE.items():
         table.setdefault(ch, bytes((ESCAPE, code)))
-    return table
+    return _translation(table)
 
 
 def encode(text: str, locking: str | None = None, single: Mapping[int, str] | None = None) -> bytes:
@@ -86,18 +101,32 @@ def encode(text: str, locking: str | None = None, single: Mapping[int, str] | No
     national ones ``decode`` takes.  Raises PDUError for a character that has no
     code there."""
     table = (
-        _ENCODE
+        _TRANSLATE
         if locking is None and single is None
         else _encoder(locking, None if single is None else tuple(sorted(single.items())))
     )
     try:
-        return b"".join(map(table.__getitem__, text))
-    except KeyError:
-        bad = next(i for i, ch in enumerate(text) if ch not in table)
-        raise PDUError(
-            f"character {text[bad]!r} (U+{ord(text[bad]):04X}) at position {bad} "
-            "is not in the GSM 7-bit alphabet"
-        ) from None
+        septets = text.translate(table).encode("latin-1")
+    except UnicodeEncodeError:
+        septets = _BAD.encode("latin-1")
+    if septets.isascii():
+        return septets
+    bad = next(i for i, ch in enumerate(text) if table.get(ord(ch), _BAD) == _BAD)
+    raise PDUError(
+        f"character {text[bad]!r} (U+{ord(text[bad]):04X}) at position {bad} "
+        "is not in the GSM 7-bit alphabet"
+    )
+
+
+#: An escape and the septet it escapes (ESC ESC included).
+_ESCAPE_PAIR = re.compile(b"\x1b([\x00-\x7f])")
+
+
+def _fold(pair: re.Match[bytes]) -> bytes:
+    return _FOLDED[pair[1][0]]
+
+
+_FOLDED = [bytes((0x80 | code,)) for code in range(128)]
 
 
 def decode(
@@ -113,32 +142,60 @@ def decode(
     at the very end shows nothing.  (Not keyword-only: that slows every call.)
     """
     if ESCAPE not in septets:
-        if locking is None:
-            return "".join(map(DEFAULT_ALPHABET.__getitem__, septets))
-        return "".join(map(locking.__getitem__, septets))
-    alphabet = DEFAULT_ALPHABET if locking is None else locking
-    ext = _DECODE_EXT if locking is None and single is None else _escaped(alphabet, single)
-    out: list[str] = []
-    escaped = False
-    for s in septets:
-        if escaped:
-            out.append(ext[s])
-            escaped = False
-        elif s == ESCAPE:
-            escaped = True
-        else:
-            out.append(alphabet[s])
-    return "".join(out)
+        return codecs.charmap_decode(septets, "strict", locking or DEFAULT_ALPHABET)[0]
+    folded = _ESCAPE_PAIR.sub(_fold, septets)
+    if folded[-1:] == b"\x1b":
+        folded = folded[:-1]  # the lone escape at the very end
+    if locking is None and single is None:
+        table = _DEFAULT_WITH_EXTENSION
+    else:
+        table = _escaped(
+            locking or DEFAULT_ALPHABET, None if single is None else tuple(single.items())
+        )
+    return codecs.charmap_decode(folded, "strict", table)[0]
 
 
-def _escaped(alphabet: str, single: Mapping[int, str] | None) -> list[str]:
-    """What each code shows after ESC: the single shift table's character, else
-    the alphabet's."""
+@functools.lru_cache(maxsize=64)
+def _escaped(alphabet: str, single: tuple[tuple[int, str], ...] | None) -> str:
+    """The alphabet, then what each code shows after ESC: the single shift
+    table's character, else the alphabet's."""
     ext = list(alphabet)
-    for code, ch in (EXTENSION_TABLE if single is None else single).items():
+    for code, ch in EXTENSION_TABLE.items() if single is None else single:
         ext[code] = ch
     ext[ESCAPE] = " "
-    return ext
+    return alphabet + "".join(ext)
+
+
+_DEFAULT_WITH_EXTENSION = _escaped(DEFAULT_ALPHABET, None)
+
+
+def _spread(levels: int) -> tuple[tuple[int, int, int], ...]:
+    """Masks to move 2**levels septets between 7-bit packing and one per octet.
+
+    Top down, each step moves the upper half of every group of ``g`` septets up
+    by ``g // 2`` bits (``unpack``); bottom up, the same halves move back down
+    (``pack``).  Each step is a few big-integer operations over the whole
+    message, so a 160-septet message takes eight steps, not 160 shifts.
+    Returns (mask while packed 7-bit, mask while spread 8-bit, shift) per step.
+    """
+    k = 1 << levels
+    steps = []
+    g = k
+    while g >= 2:
+        half = g // 2
+        field = (1 << 7 * half) - 1
+        packed = spread = 0
+        for base in range(0, 8 * k, 8 * g):
+            packed |= field << base + 7 * half
+            spread |= field << base + 8 * half
+        steps.append((packed, spread, half))
+        g = half
+    return tuple(steps)
+
+
+#: The steps for up to 2**9 septets, more than a TPDU carries; longer input
+#: (a caller's own) computes its own.
+_STEPS = [_spread(levels) for levels in range(10)]
 
 
 def pack(septets: Iterable[int], offset: int = 0) -> bytes:
@@ -147,43 +204,33 @@ def pack(septets: Iterable[int], offset: int = 0) -> bytes:
     The octets before ``offset`` come out zero; a caller that puts a UDH there
     ORs it in.  The result is exactly ceil((offset + n) * 7 / 8) octets long.
     """
-    acc = 0
-    shift = 7 * offset
-    for s in septets:
-        acc |= s << shift
-        shift += 7
-    return acc.to_bytes((shift + 7) // 8, "little")
+    if not isinstance(septets, bytes | bytearray):
+        septets = bytes(septets)
+    n = len(septets)
+    acc = int.from_bytes(septets, "little")
+    levels = (n - 1).bit_length()
+    steps = _STEPS[levels] if levels < len(_STEPS) else _spread(levels)
+    for _, spread, shift in reversed(steps):
+        moved = acc & spread
+        acc = acc ^ moved | moved >> shift
+    return (acc << 7 * offset).to_bytes(((offset + n) * 7 + 7) // 8, "little")
 
 
 def unpack(data: bytes, count: int, offset: int = 0) -> bytes:
     """Septets ``offset`` .. ``count - 1`` of packed ``data``.
 
     Reading by count is what keeps the spare bits of the last octet from turning
-    into a phantom '@'; the caller checks that ``data`` is long enough.  Seven
-    octets hold eight septets, so the work goes seven octets at a time.
+    into a phantom '@'; the caller checks that ``data`` is long enough.
     """
     n = count - offset
     if n <= 0:
         return b""
-    if offset:
-        acc = int.from_bytes(data, "little") >> (7 * offset)
-        data = acc.to_bytes(len(data), "little")
-    out = bytearray()
-    for i in range(0, (n + 7) // 8 * 7, 7):
-        v = int.from_bytes(data[i : i + 7], "little")
-        out += bytes(
-            (
-                v & 0x7F,
-                v >> 7 & 0x7F,
-                v >> 14 & 0x7F,
-                v >> 21 & 0x7F,
-                v >> 28 & 0x7F,
-                v >> 35 & 0x7F,
-                v >> 42 & 0x7F,
-                v >> 49 & 0x7F,
-            )
-        )
-    return bytes(out[:n])
+    acc = int.from_bytes(data, "little") >> 7 * offset & (1 << 7 * n) - 1
+    levels = (n - 1).bit_length()
+    for packed, _, shift in _STEPS[levels] if levels < len(_STEPS) else _spread(levels):
+        moved = acc & packed
+        acc = acc ^ moved | moved << shift
+    return acc.to_bytes(1 << levels, "little")[:n]
 
 
 def packed_length(septets: int) -> int:

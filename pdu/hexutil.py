@@ -12,6 +12,10 @@ _HEX = frozenset(string.hexdigits)
 def from_hex(text: str) -> bytes:
     """Octets from hex; white space is ignored.  Odd length or a non-hex
     character raises PDUError at the octet where it stands."""
+    try:
+        return bytes.fromhex(text)  # hex pairs, ASCII white space between them
+    except ValueError:
+        pass  # anything else: look closer, and say where it goes wrong
     compact = "".join(text.split())
     for i, ch in enumerate(compact):
         if ch not in _HEX:

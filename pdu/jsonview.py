@@ -16,11 +16,16 @@ from .dcs import DataCodingScheme
 from .message_number import read_number
 from .reader import Span
 from .tpdu import (
+    PI_DCS,
+    PI_PID,
+    PI_UDL,
     Direction,
     SmsCommand,
     SmsDeliver,
+    SmsDeliverReport,
     SmsStatusReport,
     SmsSubmit,
+    SmsSubmitReport,
     Tpdu,
     decode,
     decode_sca,
@@ -97,13 +102,28 @@ def ie_json(ie: InformationElement, iei: int) -> dict[str, Any]:
     return out
 
 
+def parameter_indicator(tpdu: Tpdu) -> int | None:
+    """TP-PI (TS 23.040 §9.2.3.27) as the fields present imply it: mandatory in
+    the two reports, so always a number there (0 when nothing follows); in a
+    status report only when an optional field is present; None elsewhere."""
+    if not isinstance(tpdu, SmsSubmitReport | SmsDeliverReport | SmsStatusReport):
+        return None
+    pi = (PI_PID if tpdu.tp_pid is not None else 0) | (PI_DCS if tpdu.tp_dcs is not None else 0)
+    pi |= PI_UDL if tpdu.tp_ud is not None else 0
+    return None if isinstance(tpdu, SmsStatusReport) and not pi else pi
+
+
 def to_json(
     tpdu: Tpdu,
     *,
     sca: Address | None = None,
     udl: int | None = None,
+    pi: int | None = None,
     message_number_iei: int = IEI_MESSAGE_NUMBER,
 ) -> dict[str, Any]:
+    """The dict of the module docstring.  ``udl`` and ``pi`` are the octets as
+    they stood in a decoded PDU; without them TP-UDL is null and TP-PI is
+    what the fields present imply."""
     ud = None if isinstance(tpdu, SmsCommand) else tpdu.tp_ud
     udh = ud.udh if ud is not None else None
     text = ud.body if ud is not None and isinstance(ud.body, str) else None
@@ -133,6 +153,8 @@ def to_json(
         "tp_fcs": getattr(tpdu, "tp_fcs", None),
         "tp_ct": getattr(tpdu, "tp_ct", None),
         "tp_mn": getattr(tpdu, "tp_mn", None),
+        "tp_pi": parameter_indicator(tpdu) if pi is None else pi,
+        "tp_cdl": len(tpdu.tp_cd) if isinstance(tpdu, SmsCommand) else None,
         "tp_cd": tpdu.tp_cd.hex() if isinstance(tpdu, SmsCommand) else None,
         "tp_udl": udl,
         "tp_udhi": udhi_of(tpdu),
@@ -162,4 +184,5 @@ def decode_json(
     else:
         tpdu = decode(data, direction, trace=trace, rp_error=rp_error)
     udl = next((data[s.start] for s in trace if s.name == "TP-UDL"), None)
-    return to_json(tpdu, sca=address, udl=udl, message_number_iei=message_number_iei)
+    pi = next((data[s.start] for s in trace if s.name == "TP-PI"), None)
+    return to_json(tpdu, sca=address, udl=udl, pi=pi, message_number_iei=message_number_iei)

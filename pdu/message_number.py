@@ -5,6 +5,7 @@ receiver that does not know it skips), IEDL 2, the number big-endian.
 *explicit*: the text ends with a marker and three digits, ``□001``.  U+25A1 is
 not in the GSM 7-bit alphabet, so this carrier forces UCS2 (70 characters in a
 single part, 67 per concatenated part, instead of 160 / 153).
+*none*: a legacy phone's message carries no number.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ MODULUS = 256
 class Carrier(StrEnum):
     UDH = "udh"  # implicit
     INLINE = "inline"  # explicit
+    #: No number at all: a phone without the read-receipt feature.  Its
+    #: receiver has nothing to answer, so no "Read" ever shows for it.
+    NONE = "none"
 
 
 def next_number(current: int) -> int:

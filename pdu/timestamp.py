@@ -5,6 +5,7 @@ the time zone in quarter hours with its sign in bit 3 (TS 23.040 §9.2.3.11).
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from typing import cast
 
 from .errors import PDUError
 from .reader import Reader
@@ -58,27 +59,57 @@ def describe_zone(octet: int) -> str:
     return f"UTC{sign}{quarters // 4:02d}:{quarters % 4 * 15:02d} ({sign}{quarters} quarter hours)"
 
 
-def decode_timestamp(r: Reader, name: str) -> datetime:
-    start = r.pos
-    raw = r.take(7, name)
-    fields = [_SWAPPED[b] for b in raw[:6]]
+#: Timestamps decoded before: an SMSC stamps every message of a second alike.
+_SEEN: dict[bytes, datetime] = {}
+_SEEN_MAX = 4096
+
+
+def timestamp_at(buf: bytes, pos: int) -> datetime | None:
+    """The timestamp in the seven octets at ``pos``, or None when they are
+    missing or not a valid date and time (``decode_timestamp`` says why)."""
+    raw = buf[pos : pos + 7]
+    when = _SEEN.get(raw)
+    if when is not None:
+        return when
+    if len(raw) < 7:
+        return None
+    fields = list(map(_SWAPPED.__getitem__, raw[:6]))
     zone = raw[6]
-    zone_units = zone >> 4
-    if zone_units > 9 or None in fields:
-        bad = next(
-            (i for i, v in enumerate(fields) if v is None),
-            6,
-        )
-        raise r.error(f"{name} octet {raw[bad]:02X} is not two decimal semi-octets", start + bad)
-    yy, month, day, hour, minute, second = (v or 0 for v in fields)
-    quarters = (zone & 0x07) * 10 + zone_units
+    if zone >> 4 > 9 or None in fields:
+        return None
+    yy, month, day, hour, minute, second = cast("list[int]", fields)
+    quarters = (zone & 0x07) * 10 + (zone >> 4)
     if zone & 0x08:
         quarters = -quarters
     year = yy + (2000 if yy < CENTURY_PIVOT else 1900)
     try:
         when = datetime(year, month, day, hour, minute, second, tzinfo=_ZONES[quarters + 79])
-    except ValueError as exc:
-        raise r.error(f"{name} is not a valid date and time: {exc}", start) from None
+    except ValueError:
+        return None
+    if len(_SEEN) >= _SEEN_MAX:
+        _SEEN.clear()
+    _SEEN[raw] = when
+    return when
+
+
+def decode_timestamp(r: Reader, name: str) -> datetime:
+    start = r.pos
+    raw = r.take(7, name)
+    when = timestamp_at(raw, 0)
+    if when is None:
+        fields = [_SWAPPED[b] for b in raw[:6]]
+        bad = next((i for i, v in enumerate(fields) if v is None), 6)
+        if bad < 6 or raw[6] >> 4 > 9:
+            raise r.error(
+                f"{name} octet {raw[bad]:02X} is not two decimal semi-octets", start + bad
+            )
+        yy, month, day, hour, minute, second = (v or 0 for v in fields)
+        try:
+            datetime(yy + (2000 if yy < CENTURY_PIVOT else 1900), month, day, hour, minute, second)
+        except ValueError as exc:
+            raise r.error(f"{name} is not a valid date and time: {exc}", start) from None
+        raise r.error(f"{name} is not a valid date and time", start)  # not reached
     if r.trace is not None:
+        zone = raw[6]
         r.note(f"{when.isoformat()} (zone octet {zone:02X}: {describe_zone(zone)})")
     return when

@@ -25,12 +25,13 @@ from .address import (
     read_address,
     read_sc_address,
 )
+from .build import slot_builder
 from .dcs import GSM7, DataCodingScheme, dcs_of
 from .errors import PDUError
 from .reader import Reader, Span
 from .status import TP_CT_NAMES, describe_fcs, describe_pid, describe_st
-from .timestamp import decode_timestamp, encode_timestamp
-from .userdata import UserData, decode_user_data, encode_user_data
+from .timestamp import decode_timestamp, encode_timestamp, timestamp_at
+from .userdata import UserData, decode_user_data, encode_user_data, user_data_at
 from .validity import ValidityPeriod, decode_vp, encode_vp, vp_format
 
 
@@ -407,7 +408,88 @@ def _direction(direction: Direction | str) -> Direction:
     return direction if type(direction) is Direction else Direction(direction)
 
 
+_new_deliver = slot_builder(SmsDeliver)
+_new_submit = slot_builder(SmsSubmit)
+
+
+def _quick(r: Reader, direction: Direction) -> Tpdu | None:
+    """SMS-DELIVER, SMS-SUBMIT and the SMS-STATUS-REPORT without TP-PI, the
+    TPDUs of every message, decoded in one pass over the octets when nobody
+    asks for a trace.  None for anything else and for anything wrong: the
+    Reader path then decodes it, or says where and why it cannot."""
+    start = r.pos
+    buf = r.buf
+    try:
+        fo = buf[start]
+        mti = fo & 0x03
+        r.pos = start + 1
+        if mti == 0 and direction is Direction.MT:
+            tp_oa = read_address(r, "TP-OA")
+            p = r.pos
+            tp_dcs = dcs_of(buf[p + 1])
+            tp_scts = timestamp_at(buf, p + 2)
+            ud = user_data_at(buf, p + 9, tp_dcs, fo & _UDHI)
+            if tp_scts is not None and ud is not None:
+                return _new_deliver(
+                    tp_oa,
+                    tp_scts,
+                    buf[p],
+                    tp_dcs,
+                    ud,
+                    not fo & _MMS_RD,
+                    fo & _LP != 0,
+                    fo & _SRR_SRI_SRQ != 0,
+                    fo & _RP != 0,
+                )
+        elif mti == 1 and direction is Direction.MO:
+            r.pos = start + 2
+            tp_da = read_address(r, "TP-DA")
+            p = r.pos
+            tp_dcs = dcs_of(buf[p + 1])
+            r.pos = p + 2
+            tp_vp = decode_vp(r, fo >> 3 & 0x03)
+            ud = user_data_at(buf, r.pos, tp_dcs, fo & _UDHI)
+            if ud is not None:
+                return _new_submit(
+                    tp_da,
+                    buf[start + 1],
+                    buf[p],
+                    tp_dcs,
+                    tp_vp,
+                    ud,
+                    fo & _MMS_RD != 0,
+                    fo & _SRR_SRI_SRQ != 0,
+                    fo & _RP != 0,
+                )
+        elif mti == 2 and direction is Direction.MT:
+            r.pos = start + 2
+            tp_ra = read_address(r, "TP-RA")
+            p = r.pos
+            tp_scts = timestamp_at(buf, p)
+            tp_dt = timestamp_at(buf, p + 7)
+            if p + 15 == len(buf) and tp_scts is not None and tp_dt is not None:
+                r.pos = p + 15
+                return SmsStatusReport(
+                    tp_mr=buf[start + 1],
+                    tp_ra=tp_ra,
+                    tp_scts=tp_scts,
+                    tp_dt=tp_dt,
+                    tp_st=buf[p + 14],
+                    tp_mms=not fo & _MMS_RD,
+                    tp_lp=fo & _LP != 0,
+                    tp_srq=fo & _SRR_SRI_SRQ != 0,
+                )
+    except (IndexError, PDUError):
+        pass
+    r.pos = start
+    return None
+
+
 def _decode(r: Reader, direction: Direction, rp_error: bool | None = None) -> Tpdu:
+    if r.trace is None:
+        quick = _quick(r, direction)
+        if quick is not None:
+            return quick
     fo = r.octet("first octet")
     mti = fo & 0x03
     name = _BY_MTI[direction].get(mti)

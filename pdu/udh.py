@@ -248,3 +248,27 @@ def decode_udh(r: Reader, room: int) -> Udh:
             r.note(describe_ie(ie))
         elements.append(ie)
     return tuple(elements)
+
+
+#: Headers decoded before, by their octets (UDHL included): the parts of a
+#: message, and the messages of a sender, repeat a handful of headers.
+_SEEN: dict[bytes, Udh] = {}
+_SEEN_MAX = 4096
+
+
+def udh_at(buf: bytes, pos: int, room: int) -> Udh | None:
+    """The header at ``pos`` that must fit in ``room`` octets, or None when it
+    is not a valid one (``decode_udh`` says why)."""
+    if room == 0 or pos >= len(buf) or buf[pos] + 1 > room:
+        return None
+    raw = buf[pos : pos + 1 + buf[pos]]
+    udh = _SEEN.get(raw)
+    if udh is None:
+        try:
+            udh = decode_udh(Reader(raw), room)
+        except PDUError:
+            return None
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[raw] = udh
+    return udh

@@ -8,10 +8,11 @@ boundary after the header, so a header of ``n`` octets is followed by
 
 from __future__ import annotations
 
+from codecs import utf_16_be_decode
 from dataclasses import dataclass
 
 from . import gsm7, national
-from .dcs import Alphabet, DataCodingScheme
+from .dcs import Alphabet, DataCodingScheme, dcs_of
 from .errors import PDUError
 from .reader import Reader
 from .udh import (
@@ -20,6 +21,7 @@ from .udh import (
     Udh,
     decode_udh,
     encode_udh,
+    udh_at,
 )
 
 MAX_OCTETS = 140
@@ -134,3 +136,56 @@ def decode_user_data(r: Reader, dcs: DataCodingScheme, udhi: bool) -> UserData:
         if r.trace is not None and rest:
             r.note(repr(body) if isinstance(body, str) else f"{len(body)} octets of data")
     return UserData(body, udh)
+
+
+def user_data_at(buf: bytes, pos: int, dcs: DataCodingScheme, udhi: int) -> UserData | None:
+    """``decode_user_data`` without a Reader or a trace, for the untraced fast
+    path (``udhi`` is the TP-UDHI bit, 0 or not): None when anything is
+    wrong, and ``decode_user_data`` says what."""
+    size = len(buf)
+    if pos >= size:
+        return None
+    udl = buf[pos]
+    start = pos + 1
+    udh: Udh | None = None
+    kind = _BODY_KIND[dcs.value]
+    if kind is _SEPTETS:
+        end = start + (udl * 7 + 7) // 8
+        if end > size:
+            return None
+        if not udhi:
+            return UserData(gsm7.decode(gsm7.unpack(buf[start:end], udl)), None)
+        udh = udh_at(buf, start, end - start)
+        if udh is None:
+            return None
+        skip = header_septets(buf[start] + 1)
+        if skip > udl:
+            return None
+        locking, single = _shift_tables(udh)
+        septets = gsm7.unpack(buf[start:end], udl, skip)
+        return UserData(gsm7.decode(septets, locking, single), udh)
+    end = start + udl
+    if end > size:
+        return None
+    if udhi:
+        udh = udh_at(buf, start, udl)
+        if udh is None:
+            return None
+        start += buf[start] + 1
+    if kind is _UTF16:
+        if (end - start) % 2:
+            return None
+        return UserData(utf_16_be_decode(buf[start:end], "surrogatepass", True)[0], udh)
+    return UserData(buf[start:end], udh)
+
+
+_SEPTETS, _UTF16, _OCTETS = "septets", "utf-16", "octets"
+#: How each TP-DCS value has the body read.
+_BODY_KIND = [
+    _SEPTETS
+    if dcs.counts_septets
+    else _UTF16
+    if dcs.alphabet is Alphabet.UCS2 and not dcs.compressed
+    else _OCTETS
+    for dcs in map(dcs_of, range(256))
+]

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hmac
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from radiolink.milenage import f1, f2345
+from radiolink.milenage import f1, f2345, opc
 
 AMF = b"\x80\x00"  # the "separation bit" set, as networks commonly send it
 RESYNC_AMF = b"\x00\x00"
@@ -42,6 +43,30 @@ class Keys:
 
     k: bytes  # 16 octets
     opc: bytes  # 16 octets
+
+
+def _hex16(name: str, text: str) -> bytes:
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        value = b""
+    if len(value) != 16:
+        raise ValueError(f"{name}: expected 32 hex digits (16 octets), got {text!r}")
+    return value
+
+
+def keys_from_hex(k: str | None, opc_: str | None = None, op: str | None = None) -> Keys:
+    """A SIM's keys from hex as a user types them; what is not given is
+    generated (``k`` None: a new K; neither OPc nor OP: a new OPc).  ValueError
+    names the key and what was expected."""
+    if opc_ is not None and op is not None:
+        raise ValueError("OPc and OP: give one or the other")
+    key = secrets.token_bytes(16) if k is None else _hex16("K", k)
+    if opc_ is not None:
+        return Keys(key, _hex16("OPc", opc_))
+    if op is not None:
+        return Keys(key, opc(key, _hex16("OP", op)))
+    return Keys(key, secrets.token_bytes(16))
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeVar
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IDelayedCall
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
@@ -45,8 +46,9 @@ class ReceiptServerProtocol(Protocol):
         self.session = ServerSession(factory.limiter)
         self.reader = wire.FrameReader(wire.DEVICE_MESSAGES)
         self.lost: Deferred[None] = Deferred()
-        self.peer = "?"
+        self.peer = self.host = "?"
         self.metrics = factory.metrics
+        self._timers: list[IDelayedCall] = []
         #: Ids of the responses (read receipts) not answered yet: their ``ok``
         #: or ``error`` is counted as their outcome.
         self._responses: set[wire.RequestId] = set()
@@ -58,13 +60,20 @@ class ReceiptServerProtocol(Protocol):
         # wait for the device's delayed ACK: Nagle off.
         nodelay(self.transport)
         address = self.transport.getPeer()
-        self.peer = f"{getattr(address, 'host', '?')}:{getattr(address, 'port', '?')}"
+        self.host = str(getattr(address, "host", "?"))
+        self.peer = f"{self.host}:{getattr(address, 'port', '?')}"
         host = self.transport.getHost()
         self.ends = (
             (str(getattr(address, "host", "")), int(getattr(address, "port", 0))),
             (str(getattr(host, "host", "")), int(getattr(host, "port", 0))),
         )
         self.factory.sessions.add(self)
+        deadline = self.factory.login_deadline
+        self._later(deadline, lambda: self._apply(self.session.deadline(deadline)))
+
+    def _later(self, seconds: float, fn: Callable[[], object]) -> None:
+        self._timers = [t for t in self._timers if t.active()]
+        self._timers.append(self.factory.clock.callLater(seconds, fn))
 
     def dataReceived(self, data: bytes) -> None:
         if self.factory.tap is not None:
@@ -77,9 +86,14 @@ class ReceiptServerProtocol(Protocol):
             self._apply(self.session.receive(item, self._now()))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        for timer in self._timers:
+            if timer.active():
+                timer.cancel()
         if self.factory.tap is not None:
             self.factory.tap.stream_closed("ip", self)
         identity, state = self.session.identity, self.session.state
+        if self.session.closed_before_login:
+            self.metrics.not_logged_in.inc(self.session.closed_before_login)
         self.session.close()
         if identity is not None and state is State.AUTHENTICATED and self.factory.watchers:
             self.factory.watchers.emit(
@@ -118,8 +132,10 @@ class ReceiptServerProtocol(Protocol):
         for action in actions:
             if isinstance(action, Send):
                 if isinstance(action.message, wire.Error):
-                    log.info("%s: error %s: %s", self.who(), action.message.code,
-                             action.message.reason)  # fmt: skip
+                    host = self.ends[0][0]
+                    self.factory.peer_log.info(f"errors answered to {host}", "%s: error %s: %s",
+                                            self.who(), action.message.code,
+                                            action.message.reason)  # fmt: skip
                 self._count(action.message)
                 if self.transport is not None:
                     data = self._encode(action.message)
@@ -129,12 +145,7 @@ class ReceiptServerProtocol(Protocol):
             elif isinstance(action, Close):
                 self.close()
             elif isinstance(action, Authenticate):
-                self._effect(
-                    self.factory.store.authenticate(action.device, action.secret),
-                    self._logged_in,
-                    lambda reason: self.session.login_failed(reason, self._now()),
-                    "authentication failed",
-                )
+                self._authenticate(action)
             elif isinstance(action, LoadBacklog):
                 self._effect(
                     self.factory.store.pending_for(action.msisdn),
@@ -201,18 +212,49 @@ class ReceiptServerProtocol(Protocol):
     def _now(self) -> float:
         return float(self.factory.clock.seconds())
 
-    def _logged_in(self, identity: Identity | None) -> list[Action]:
-        if identity is None:
+    def _authenticate(self, action: Authenticate) -> None:
+        """The proof checked, unless the device or the address is locked out;
+        a refusal past the free ones waits before it is answered."""
+        lockout, device = self.factory.lockout, action.device
+        verdict = lockout.check(device, self.host, self._now())
+        if verdict.locked:
             self.metrics.auth_failures.inc()
-        self._apply(self.session.login_result(identity, self._now()))
-        if identity is not None and self.session.state in (State.AUTHENTICATED, State.PUSH):
-            self.factory.logged_in(self, identity)
+            self.metrics.auth_locked.inc()
+            self._refuse(verdict.delay)
+            return
+
+        def checked(outcome: tuple[Identity, bytes] | None) -> list[Action]:
+            if outcome is not None:
+                lockout.succeeded(device, self.host)
+                return self._logged_in(outcome)
+            self.metrics.auth_failures.inc()
+            self._refuse(lockout.failed(device, self.host, self._now()))
+            return []
+
+        self._effect(
+            self.factory.store.authenticate(device, action.message, action.proof),
+            checked,
+            lambda reason: self.session.login_failed(reason, self._now()),
+            "authentication failed",
+        )
+
+    def _refuse(self, delay: float) -> None:
+        """A refused login is answered after ``delay`` seconds (at once if 0)."""
+        if delay > 0:
+            self._later(delay, lambda: self._logged_in(None))
+        else:
+            self._logged_in(None)
+
+    def _logged_in(self, outcome: tuple[Identity, bytes] | None) -> list[Action]:
+        self._apply(self.session.login_result(outcome, self._now()))
+        if outcome is not None and self.session.state in (State.AUTHENTICATED, State.PUSH):
+            self.factory.logged_in(self, outcome[0])
         return []
 
     def _store(self, action: StoreFeedback) -> None:
         def stored(feedback_id: int) -> list[Action]:
             feedback = wire.Feedback(
-                feedback_id, action.receiver, action.message_number, action.status
+                feedback_id, action.receiver, action.message_number, action.status, action.sent_at
             )
             self.metrics.feedback_pending.inc()
             self.factory.deliver(action.to_msisdn, feedback)
@@ -220,7 +262,11 @@ class ReceiptServerProtocol(Protocol):
 
         self._effect(
             self.factory.store.add_feedback(
-                action.to_msisdn, action.receiver, action.message_number, action.status
+                action.to_msisdn,
+                action.receiver,
+                action.message_number,
+                action.status,
+                action.sent_at,
             ),
             stored,
             lambda reason: self.session.store_failed(action.request_id, reason),

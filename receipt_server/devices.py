@@ -3,8 +3,6 @@ and the bound devices of an account."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,21 +11,23 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
-from ipwire import wire
+from ipwire import proof, wire
 from ipwire.server_session import Identity
 
 from .jobs import Part
 from .models import Device, DeviceKind, HistoryKey, IpDelivery
 
-#: Compared against when the device is unknown, so that answering takes as long
-#: as for a known device with a wrong secret.
-NO_HASH = "0" * 64
+#: A revoked device's keys: no proof matches them.
+NO_KEY = "0" * 64
+#: Checked against when the device is unknown or revoked, so that answering
+#: takes as long as for a known device with a wrong proof.
+_NOBODY = proof.Verifier.from_secret(secrets.token_urlsafe(32))
 
 
-def hash_secret(secret: str) -> str:
-    # Secrets are 256 random bits, so a fast hash is enough: there is nothing
-    # to brute-force that a slow one would protect.
-    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+def _verifier(row: Device | None) -> proof.Verifier | None:
+    if row is None or row.revoked_at is not None:
+        return None
+    return proof.Verifier(bytes.fromhex(row.stored_key), bytes.fromhex(row.server_key))
 
 
 def _identity(row: Device) -> Identity:
@@ -88,31 +88,47 @@ class Devices(Part):
         kind = DeviceKind(kind)
         device_id = wire.device_id(device_id or "d" + secrets.token_hex(12))
         account = wire.text(256)(account or msisdn)
+        # Secrets are 256 random bits: the salt and iterations of SCRAM would
+        # protect nothing (ipwire.proof).
         secret = wire.text(256)(secret or secrets.token_urlsafe(32))
-        secret_hash = hash_secret(secret)
+        verifier = proof.Verifier.from_secret(secret)
 
         def work(s: Session) -> Registration:
             if s.get(Device, device_id) is not None:
                 raise DeviceExists(f"device {device_id} exists")
             s.add(Device(device_id=device_id, msisdn=msisdn, account=account, kind=kind,
-                         secret_hash=secret_hash, created_at=self.now(),
+                         stored_key=verifier.stored_key.hex(),
+                         server_key=verifier.server_key.hex(), created_at=self.now(),
                          public_key=public_key, revoked_at=None))  # fmt: skip
             s.flush()
             return Registration(device_id, secret)
 
         return self._submit(work)
 
-    def authenticate(self, device_id: str, secret: str) -> Deferred[Identity | None]:
-        """The device, if ``secret`` is its secret; else None."""
-        presented = hash_secret(secret)
+    def authenticate(
+        self, device_id: str, message: bytes, presented: bytes
+    ) -> Deferred[tuple[Identity, bytes] | None]:
+        """The device and the ServerSignature, if ``presented`` is the proof of
+        ``message`` (the AuthMessage of ipwire.proof) by the device's secret;
+        else None."""
 
-        def work(s: Session) -> Identity | None:
+        def work(s: Session) -> tuple[Identity, bytes] | None:
             row = s.get(Device, device_id)
-            live = row is not None and row.revoked_at is None
-            ok = hmac.compare_digest(presented, row.secret_hash if row and live else NO_HASH)
-            return _identity(row) if row is not None and live and ok else None
+            verifier = _verifier(row)
+            ok = proof.verify(verifier or _NOBODY, message, presented)
+            if row is None or verifier is None or not ok:
+                return None
+            return _identity(row), proof.server_signature(verifier, message)
 
         return self._submit(work)
+
+    def knows(self, device_id: str, secret: str) -> Deferred[Identity | None]:
+        """The device, if ``secret`` is its secret (for a process that holds the
+        device's credentials file: it proves it as a device would)."""
+        nonce = wire.b64(secrets.token_bytes(proof.NONCE_OCTETS))
+        message = proof.auth_message("check", device_id, nonce, nonce)
+        d = self.authenticate(device_id, message, proof.client_proof(secret, message))
+        return d.addCallback(lambda outcome: None if outcome is None else outcome[0])
 
     def device(self, device_id: str) -> Deferred[Identity | None]:
         def work(s: Session) -> Identity | None:
@@ -131,7 +147,8 @@ class Devices(Part):
             row = s.get(Device, device_id)
             if row is None or row.revoked_at is not None:
                 return None
-            row.revoked_at, row.secret_hash, row.public_key = self.now(), NO_HASH, None
+            row.revoked_at, row.public_key = self.now(), None
+            row.stored_key = row.server_key = NO_KEY
             s.execute(
                 update(IpDelivery)
                 .where(IpDelivery.device_id == device_id, IpDelivery.delivered_at.is_(None))

@@ -17,8 +17,10 @@ from twisted.python.failure import Failure
 
 from ipwire import wire
 from ipwire.ratelimit import RateLimiter
-from ipwire.server_session import Identity, State
+from ipwire.server_session import LOGIN_DEADLINE, Identity, State
+from txkit.lockout import Lockout
 from txkit.pcapng import StreamTap
+from txkit.throttle import Throttle
 from txkit.watchers import Watchers
 
 from .connection import ReceiptServerProtocol
@@ -26,6 +28,7 @@ from .history import Retention
 from .ip_path import IpPath
 from .metrics import IpMetrics
 from .queries import QueryRefused
+from .read_sync import ReadSync
 from .relay_runner import RelayRunner
 from .repository import Repository
 from .sessions import Sessions
@@ -52,17 +55,26 @@ class ReceiptServerFactory(Factory):
         query_timeout: float = DEFAULT_QUERY_TIMEOUT,
         results_ttl: timedelta = RESULTS_TTL,
         metrics: IpMetrics | None = None,
+        login_deadline: float = LOGIN_DEADLINE,
     ) -> None:
         self.store = store
         self.clock = clock
+        #: Seconds a new connection has to log in (ipwire.server_session).
+        self.login_deadline = login_deadline
         #: Where the connections' bytes are captured (``smsemu up --pcap``), if anywhere.
         self.tap: StreamTap | None = None
         self.limiter = RateLimiter(rate, burst)
+        #: What a peer's junk makes the server log: a line per kind and
+        #: source, then a count each 10 s.
+        self.peer_log = Throttle(log, clock=clock)
+        #: Bad logins lock the device id and the source address out (txkit.lockout).
+        self.lockout = Lockout()
         self.retention = retention or Retention()
         self.sessions = Sessions()
         self.stopped = False  # stop_timers: the server is stopping
         self.metrics = metrics or IpMetrics()
         self.metrics.sessions = self.sessions
+        self.metrics.locked = lambda: self.lockout.locked(float(clock.seconds()))
         self.relay = RelayRunner(
             store,
             clock,
@@ -73,6 +85,7 @@ class ReceiptServerFactory(Factory):
             metrics=self.metrics,
         )
         self.ip_path = IpPath(store, self.sessions)
+        self.read_sync = ReadSync(store, self.sessions)
         #: Called with (the sender's MSISDN, the feedback) of each committed feedback.
         self.feedback_watchers: list[Callable[[str, wire.Feedback], None]] = []
         #: Told of logins and of read receipts (``txkit.watchers``; the live log).
@@ -99,6 +112,7 @@ class ReceiptServerFactory(Factory):
         # What waited for this device: IP-path messages, finished queries it
         # asked, open queries of its account.
         self.ip_path.logged_in(protocol, identity.device_id)
+        self.read_sync.logged_in(protocol, identity.device_id)
         self.relay.logged_in(protocol, identity)
 
     def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
@@ -125,6 +139,9 @@ class ReceiptServerFactory(Factory):
         if isinstance(m, wire.IpMessageAck):
             self.ip_path.acknowledged(who, m)
             return
+        if isinstance(m, wire.ReadStateAck):
+            self.read_sync.acknowledged(who, m)
+            return
         rid: wire.RequestId = getattr(m, "id")  # noqa: B009 - every other SERVED has one
         d: Deferred[Any]
         if isinstance(m, wire.HistoryPut):
@@ -140,6 +157,8 @@ class ReceiptServerFactory(Factory):
             d = self.relay.fetched(protocol, who, m)
         elif isinstance(m, wire.IpSubmit):
             d = self.ip_path.submit(protocol, who, m)
+        elif isinstance(m, wire.ReadSync):
+            d = self.read_sync.read(protocol, who, m)
         else:
             raise AssertionError(f"the session served a {m.TYPE} the server cannot")
         d.addErrback(self._refused, protocol, rid, m.TYPE)

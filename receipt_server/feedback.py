@@ -18,7 +18,12 @@ class Outbox(Part):
     """Pending feedback per sender's MSISDN, oldest first."""
 
     def add_feedback(
-        self, to_msisdn: str, receiver: str, message_number: int, status: int
+        self,
+        to_msisdn: str,
+        receiver: str,
+        message_number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[int]:
         """Commit a pending feedback for ``to_msisdn``; fires with its id."""
 
@@ -32,6 +37,7 @@ class Outbox(Part):
                         receiver=receiver,
                         message_number=message_number,
                         status=status,
+                        sent_at=sent_at,
                         created_at=self.now(),
                         acked_at=None,
                     )
@@ -50,7 +56,9 @@ class Outbox(Part):
                 .where(Feedback.to_msisdn == msisdn, Feedback.acked_at.is_(None))
                 .order_by(Feedback.id)
             )
-            return [wire.Feedback(r.id, r.receiver, r.message_number, r.status) for r in rows]
+            return [
+                wire.Feedback(r.id, r.receiver, r.message_number, r.status, r.sent_at) for r in rows
+            ]
 
         return self._submit(work)
 

@@ -42,10 +42,7 @@ class IpPath:
 
         def queued(out: list[tuple[str, wire.IpMessage]]) -> None:
             protocol.reply(wire.Ok(m.id))
-            for device, message in out:
-                target = self.sessions.by_device.get(device)
-                if target is not None:
-                    target.reply(message)
+            self.sessions.push(out)
 
         return self.store.submit_ip(who.msisdn, m).addCallback(queued)
 

@@ -11,6 +11,7 @@ waits on a count).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from txkit.prometheus import Registry
@@ -52,6 +53,23 @@ class IpMetrics:
         self.auth_failures = reg.counter(
             "smsemu_ip_auth_failures_total",
             "logins and push subscriptions refused: bad credentials",
+        )
+        self.auth_locked = reg.counter(
+            "smsemu_ip_auth_locked_total",
+            "of those, refused unchecked while the device or the address was locked out",
+        )
+        #: How many device ids and addresses are locked out now (the factory sets it).
+        self.locked: Callable[[], int] = lambda: 0
+        reg.gauge(
+            "smsemu_ip_login_lockouts",
+            "device ids and source addresses locked out now after failed logins",
+            read=lambda: self.locked(),
+        )
+        self.not_logged_in = reg.counter(
+            "smsemu_ip_closed_before_login_total",
+            "connections closed before a login: 'deadline' (none in time) or "
+            "'frame' (something else than a login frame)",
+            ("reason",),
         )
         self.responses = reg.counter(
             "smsemu_ip_responses_total",

@@ -46,8 +46,10 @@ class Device(Base):
     msisdn: Mapped[str] = mapped_column(String(32), index=True)
     account: Mapped[str] = mapped_column(String(256), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    #: SHA-256 of the secret, hex: a stolen database does not let anyone log in.
-    secret_hash: Mapped[str] = mapped_column(String(64))
+    #: The login verifier of ipwire.proof (StoredKey, ServerKey), hex: a stolen
+    #: database does not let anyone log in.
+    stored_key: Mapped[str] = mapped_column(String(64))
+    server_key: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     #: X25519, 32 raw octets: other devices of the account seal query results to it.
     public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -72,6 +74,9 @@ class Feedback(Base):
     receiver: Mapped[str] = mapped_column(String(32))  # who read the message
     message_number: Mapped[int] = mapped_column(SmallInteger)
     status: Mapped[int] = mapped_column(SmallInteger)  # 1 read, 0 not yet read
+    #: When the message read was sent, as its receiver saw it (ms since the
+    #: epoch; None from older devices): which of two equal numbers it was.
+    sent_at: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     acked_at: Mapped[datetime | None]
 
@@ -195,3 +200,26 @@ class IpDelivery(Base):
     message_id: Mapped[int] = mapped_column(ID, ForeignKey("rs_ip_message.id"))
     device_id: Mapped[str] = mapped_column(String(64))
     delivered_at: Mapped[datetime | None]
+
+
+class ReadState(Base):
+    """Read state that follows the account: one row per message read on one
+    device and per other device of its account, pending (``acked_at`` null)
+    until that device has shown it read."""
+
+    __tablename__ = "rs_read_state"
+    __table_args__ = (
+        Index(
+            "ix_rs_read_state_pending",
+            "device_id",
+            "id",
+            sqlite_where=text("acked_at IS NULL"),
+            postgresql_where=text("acked_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64))  # who is to learn it
+    uid: Mapped[str] = mapped_column(String(64))  # the message, as every device names it
+    created_at: Mapped[datetime]
+    acked_at: Mapped[datetime | None]

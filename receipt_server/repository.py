@@ -24,10 +24,17 @@ T = TypeVar("T")
 class Repository(Protocol):
     """What the server needs of its storage (``ReceiptStore`` is one)."""
 
-    def authenticate(self, device_id: str, secret: str) -> Deferred[Identity | None]: ...
+    def authenticate(
+        self, device_id: str, message: bytes, presented: bytes
+    ) -> Deferred[tuple[Identity, bytes] | None]: ...
 
     def add_feedback(
-        self, to_msisdn: str, receiver: str, message_number: int, status: int
+        self,
+        to_msisdn: str,
+        receiver: str,
+        message_number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[int]: ...
 
     def pending_for(self, msisdn: str) -> Deferred[list[wire.Feedback]]: ...
@@ -76,6 +83,14 @@ class Repository(Protocol):
     def pending_ip(self, device_id: str) -> Deferred[list[wire.IpMessage]]: ...
 
     def ack_ip(self, device_id: str, delivery_id: int) -> Deferred[bool]: ...
+
+    def sync_read(
+        self, account: str, reader: str, uid: str
+    ) -> Deferred[list[tuple[str, wire.ReadState]]]: ...
+
+    def pending_reads(self, device_id: str) -> Deferred[list[wire.ReadState]]: ...
+
+    def ack_read(self, device_id: str, sync_id: int) -> Deferred[bool]: ...
 
 
 def then(d: Deferred[T], fn: Callable[[T], object]) -> None:

@@ -19,6 +19,8 @@ from twisted.internet.task import LoopingCall
 from twisted.web.server import Site
 
 import txkit
+from ipwire.server_session import LOGIN_DEADLINE
+from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import metrics_root
 
 from .factory import (
@@ -90,6 +92,7 @@ def listen(
     query_timeout: float = DEFAULT_QUERY_TIMEOUT,
     results_ttl: timedelta = RESULTS_TTL,
     metrics: IpMetrics | None = None,
+    login_deadline: float = LOGIN_DEADLINE,
 ) -> Listening:
     """Serve devices on ``address``, an endpoint string (``tcp:0``: any free
     port on 127.0.0.1, see ``Listening.address``), sweeping expired results
@@ -103,6 +106,7 @@ def listen(
         query_timeout=query_timeout,
         results_ttl=results_ttl,
         metrics=metrics,
+        login_deadline=login_deadline,
     )
     # First: a port in use (txkit.ListenError, named "ip_server") leaves no work behind.
     listening = txkit.listen(reactor, address, factory, name="ip_server")
@@ -128,6 +132,7 @@ class ReceiptServerService(Service):
         retention: Retention | None = None,
         query_timeout: float = DEFAULT_QUERY_TIMEOUT,
         metrics_address: str | None = None,
+        login_deadline: float = LOGIN_DEADLINE,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -141,6 +146,7 @@ class ReceiptServerService(Service):
         self.burst = burst
         self.retention = retention
         self.query_timeout = query_timeout
+        self.login_deadline = login_deadline
         self.store: ReceiptStore | None = None
         self.listening: Listening | None = None
         self.metrics_address = metrics_address
@@ -170,9 +176,11 @@ class ReceiptServerService(Service):
             self.listening = listen(self.reactor, self.store, self.address, rate=self.rate,
                                     burst=self.burst, retention=self.retention,
                                     query_timeout=self.query_timeout,
+                                    login_deadline=self.login_deadline,
                                     metrics=self.metrics)  # fmt: skip
             if self.metrics_address is not None:
-                site = Site(metrics_root(self.metrics.registry))  # type: ignore[no-untyped-call]
+                registries = (self.metrics.registry, process_limits().registry)
+                site = Site(metrics_root(*registries), timeout=HTTP_IDLE)  # type: ignore[no-untyped-call]
                 self.metrics_port = txkit.listen(
                     self.reactor, self.metrics_address, site, name="metrics"
                 )

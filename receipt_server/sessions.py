@@ -11,10 +11,12 @@ reached live only through the process it is connected to.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
 
+from ipwire import wire
 from ipwire.server_session import Identity
 
 if TYPE_CHECKING:
@@ -68,6 +70,14 @@ class Sessions:
     def devices(self) -> list[str]:
         """The devices connected, logged in or by their push channel."""
         return sorted(set(self.by_device) | set(self.push_channels))
+
+    def push(self, out: Iterable[tuple[str, wire.Message]]) -> None:
+        """Each (device, message) just committed to a durable queue, to the
+        device's session if it is logged in; the others get it at login."""
+        for device, message in out:
+            target = self.by_device.get(device)
+            if target is not None:
+                target.reply(message)
 
     def of_device(self, device: str) -> list[ReceiptServerProtocol]:
         """The device's session and its push channel, those it has."""

@@ -32,6 +32,7 @@ from .feedback import Outbox
 from .history import History, Retention
 from .ip_messages import IpQueue
 from .queries import Queries
+from .read_states import ReadStates
 
 #: What callers of the store meet besides it: what a registration fires or
 #: fails with, and the retention its history calls take.
@@ -126,10 +127,11 @@ class ReceiptStore:
         """The parts, on this store's thread and clock (``now`` may be replaced)."""
         parts = (self._submit, lambda: self.now())
         devices, outbox, history = Devices(*parts), Outbox(*parts), History(*parts)
-        queries, ip = Queries(*parts), IpQueue(*parts)
+        queries, ip, reads = Queries(*parts), IpQueue(*parts), ReadStates(*parts)
         # Devices and authentication.
         self.register_device = devices.register_device
         self.authenticate = devices.authenticate
+        self.knows = devices.knows
         self.device = devices.device
         self.unbind = devices.unbind
         self.revoked_among = devices.revoked_among
@@ -157,6 +159,10 @@ class ReceiptStore:
         self.submit_ip = ip.submit_ip
         self.pending_ip = ip.pending_ip
         self.ack_ip = ip.ack_ip
+        # Read state that follows the account.
+        self.sync_read = reads.sync_read
+        self.pending_reads = reads.pending_reads
+        self.ack_read = reads.ack_read
 
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> ReceiptStore:

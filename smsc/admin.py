@@ -1,29 +1,38 @@
 """The SMSC's HTTP admin API (documented in docs/admin-api.md).
 
-GET /subscribers, GET /messages (filters: state, originator, recipient, kind,
+GET / (an index of links, for the printed URL opened in a browser),
+GET and POST /subscribers, GET /messages (filters: state, originator, recipient, kind,
 after, limit), GET /messages/ID, GET /metrics (Prometheus text format),
 GET /capture?seconds=N (a pcapng of the next N seconds, ``capture_page``).
-Database reads go through the batch writer's thread, never the reactor's.
+Every route but /metrics (by default) needs the API token (``txkit.bearer``,
+put in front by ``SmscService``).  Database reads go through the batch
+writer's thread, never the reactor's.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import partial
+from html import escape
 from typing import Any
 
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
 from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
+from radiolink.auth import keys_from_hex
+from txkit.numbers import whole
 from txkit.prometheus import MetricsPage, Registry
 
 from .capture_page import CapturePage
 from .core import Smsc
 from .models import MessageKind, MessageState
 from .repository import MessageQuery
+from .subscriptions import Provisioned
 
 MAX_LIMIT = 1000
 
@@ -78,19 +87,71 @@ class _Leaf(Resource):
 
 
 class Subscribers(_Leaf):
-    def render_GET(self, request: Request) -> bytes:
-        request.setHeader(b"content-type", b"application/json")
-        body = [
-            {
-                "msisdn": s.msisdn,
-                "imsi": s.imsi,
-                "attached": self.smsc.radio.is_attached(s.msisdn),
-                "memory_full": s.memory_full,
-                "queued": len(s.queue),
-            }
-            for s in sorted(self.smsc.stations.values(), key=lambda s: s.msisdn)
-        ]
-        return json.dumps(body).encode()
+    """GET: every number the SMSC knows, attached or provisioned, without
+    secrets.  POST: provision a SIM (``smsc.subscriptions``); the answer
+    carries K and OPc, the one time they are shown."""
+
+    def render_GET(self, request: Request) -> int:
+        def done(provisioned: list[Provisioned]) -> None:
+            subs = {p.msisdn: p for p in provisioned}
+            stations = self.smsc.stations
+            body = []
+            for msisdn in sorted(subs.keys() | stations.keys()):
+                s, p = stations.get(msisdn), subs.get(msisdn)
+                imsi = p.imsi if p is not None else s.imsi if s is not None else None
+                body.append({
+                    "msisdn": msisdn,
+                    "imsi": imsi,
+                    "attached": self.smsc.radio.is_attached(msisdn),
+                    "memory_full": s is not None and s.memory_full,
+                    "queued": len(s.queue) if s is not None else 0,
+                    "provisioned": p is not None,
+                    "sqn": p.sqn if p is not None else None,
+                })  # fmt: skip
+            _write_json(request, 200, body)
+
+        d = self.smsc.store.subscriptions()
+        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        return NOT_DONE_YET
+
+    def render_POST(self, request: Request) -> int:
+        try:
+            sub = _subscription(request.content.read() if request.content else b"")
+        except ValueError as exc:
+            _write_json(request, 400, {"error": str(exc)})
+            return NOT_DONE_YET
+
+        def done(stored: Provisioned) -> None:
+            _write_json(request, 201, {
+                "imsi": stored.imsi, "msisdn": stored.msisdn, "sqn": stored.sqn,
+                "k": stored.keys.k.hex().upper(), "opc": stored.keys.opc.hex().upper(),
+            })  # fmt: skip
+
+        d = self.smsc.store.provision(sub)
+        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        return NOT_DONE_YET
+
+
+def _subscription(body: bytes) -> Provisioned:
+    """A POST /subscribers body: ``{"imsi", "msisdn", "k"?, "opc"? or "op"?}``,
+    K and OPc in hex, generated when not given."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValueError("the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    unknown = sorted(set(data) - {"imsi", "msisdn", "k", "opc", "op"})
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r} (known: imsi, msisdn, k, opc, op)")
+    for name in ("imsi", "msisdn"):
+        if not isinstance(data.get(name), str):
+            raise ValueError(f"{name}: expected a string")
+    for name in ("k", "opc", "op"):
+        if name in data and not isinstance(data[name], str):
+            raise ValueError(f"{name}: expected a string of hex digits")
+    keys = keys_from_hex(data.get("k"), data.get("opc"), data.get("op"))
+    return Provisioned(data["imsi"], data["msisdn"], keys)
 
 
 def _arg(request: Request, name: str) -> str | None:
@@ -108,22 +169,6 @@ def _number(request: Request, name: str) -> str | None:
     return value
 
 
-#: The largest id a row can have (a signed 64-bit integer).
-_MAX_ID = 2**63 - 1
-
-
-def _whole(what: str, text: str, minimum: int = 0, maximum: int = _MAX_ID) -> int:
-    """``text`` as a whole number from ``minimum`` to ``maximum``; ValueError
-    that says so otherwise (the 400's message)."""
-    try:
-        value = int(text, 10)
-    except ValueError:
-        raise ValueError(f"{what} {text!r} is not a whole number") from None
-    if not minimum <= value <= maximum:
-        raise ValueError(f"{what} must be {minimum}-{maximum}, got {value}")
-    return value
-
-
 def _one_of(what: str, text: str | None, allowed: type[StrEnum]) -> str | None:
     if text is not None and text not in {m.value for m in allowed}:
         names = ", ".join(m.value for m in allowed)
@@ -135,7 +180,7 @@ class Messages(_Leaf):
     def render_GET(self, request: Request) -> bytes | int:
         path = [p.decode(errors="replace") for p in (request.postpath or []) if p]
         try:
-            query = MessageQuery(id=_whole("message id", path[0])) if path else self._query(request)
+            query = MessageQuery(id=whole("message id", path[0])) if path else self._query(request)
         except ValueError as exc:
             _write_json(request, 400, {"error": str(exc)})
             return NOT_DONE_YET
@@ -162,8 +207,8 @@ class Messages(_Leaf):
             originator=_number(request, "originator"),
             recipient=_number(request, "recipient"),
             kind=_one_of("kind", _arg(request, "kind"), MessageKind),
-            after=None if after is None else _whole("after", after),
-            limit=100 if limit is None else _whole("limit", limit, 1, MAX_LIMIT),
+            after=None if after is None else whole("after", after),
+            limit=100 if limit is None else whole("limit", limit, 1, MAX_LIMIT),
         )
 
 
@@ -184,6 +229,15 @@ def smsc_metrics(smsc: Smsc) -> Registry:
         ("protocol_errors_total", "malformed or unexpected frames", "protocol_errors"),
     ):
         reg.counter(f"smsemu_{name}", help_, read=partial(getattr, m, field))
+    reg.counter(
+        "smsemu_radio_attaches_total", "attaches accepted", read=partial(getattr, m, "attaches")
+    )
+    reg.counter(
+        "smsemu_radio_attach_refused_total",
+        "attaches refused: no such subscription, or it failed authentication",
+        ["reason"],
+        read=lambda: {(reason,): n for reason, n in m.attach_refused.items()},
+    )
     reg.gauge("smsemu_queue_depth", "messages waiting for their recipient", read=smsc.queue_depth)
     reg.gauge(
         "smsemu_attached_subscribers",
@@ -203,12 +257,54 @@ def smsc_metrics(smsc: Smsc) -> Registry:
     return reg
 
 
+@dataclass(frozen=True)
+class Route:
+    """A page of the API: its path, an example to link to, what it shows, and
+    how it is made (from the SMSC and the extra registries of /metrics).  The
+    root serves these and nothing else, so the index and the tests that every
+    page needs the token see each new one."""
+
+    path: str
+    example: str
+    what: str
+    page: Callable[[Smsc, tuple[Registry, ...]], Resource]
+
+
+ROUTES = (
+    Route("subscribers", "subscribers", "every number the SMSC knows",
+          lambda smsc, _: Subscribers(smsc)),
+    Route("messages", "messages?limit=20",
+          "the queue and its history (state, originator, recipient, kind, after, limit)",
+          lambda smsc, _: Messages(smsc)),
+    Route("metrics", "metrics", "Prometheus metrics",
+          lambda smsc, more: MetricsPage(smsc_metrics(smsc), *more)),
+    Route("capture", "capture?seconds=30", "a pcapng of the next 30 seconds of every leg",
+          lambda smsc, _: CapturePage(smsc)),
+)  # fmt: skip
+
+
+class Index(Resource):
+    """``GET /``: what a browser shows of the printed URL, links to the routes."""
+
+    isLeaf = True
+
+    def render_GET(self, request: Request) -> bytes:
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        items = "".join(
+            f'<li><a href="{escape(r.example)}">/{escape(r.example)}</a>: {escape(r.what)}</li>'
+            for r in ROUTES
+        )
+        return (
+            "<!doctype html><title>smsemu admin API</title><h1>smsemu admin API</h1>"
+            f"<ul>{items}</ul><p>docs/admin-api.md</p>"
+        ).encode()
+
+
 def admin_root(smsc: Smsc, *more: Registry) -> Resource:
     """The API; ``/metrics`` shows the SMSC's metrics and ``more`` (the SMPP door's,
     and in ``smsemu up`` the IP server's)."""
     root = Resource()
-    root.putChild(b"subscribers", Subscribers(smsc))
-    root.putChild(b"messages", Messages(smsc))
-    root.putChild(b"metrics", MetricsPage(smsc_metrics(smsc), *more))
-    root.putChild(b"capture", CapturePage(smsc))
+    root.putChild(b"", Index())
+    for route in ROUTES:
+        root.putChild(route.path.encode(), route.page(smsc, more))
     return root

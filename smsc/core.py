@@ -50,11 +50,16 @@ class SmscConfig:
     unknown_recipient: str = "queue"
     default_validity: timedelta = timedelta(days=2)
     answer_timeout: float = 30.0  # seconds a handset has to answer an RP-DATA
+    #: Seconds a radio link has to attach before it is closed (smsc.server).
+    attach_timeout: float = 10.0
     retry_base: float = 2.0  # first back-off, doubled at each failure
     retry_max: float = 300.0
     expiry_sweep: float = 1.0
     #: The zone of TP-SCTS and TP-DT.
     zone: tzinfo = UTC
+    #: Accept any ATTACH, as any number, with no SIM authentication (for rigs
+    #: that cannot do MILENAGE); off: only subscriptions, by UMTS AKA.
+    open_attach: bool = False
 
 
 class Smsc:
@@ -105,6 +110,7 @@ class Smsc:
         for call in [self._sweeper, *self.delivery.timers()]:
             if call is not None and call.active():
                 call.cancel()
+        self.radio.peer_log.stop()
 
     def watch(self, fn: Watcher) -> None:
         """Call ``fn(event, details)`` on each state change (for the demo, tests, logs)."""

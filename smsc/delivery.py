@@ -15,7 +15,6 @@ The rules it keeps:
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,7 +33,6 @@ from .queued import Queued
 if TYPE_CHECKING:
     from .core import Smsc
 
-log = logging.getLogger(__name__)
 
 C = rp.RpCause
 #: RP-Causes after which trying again later may work (TS 24.011 Table 8.4).
@@ -170,7 +168,9 @@ class Delivery:
         station = self.station(msisdn)
         item = self._take_in_flight(station, mr)
         if item is None:
-            log.info("%s: RP-ACK for RP-MR %d, which is not in flight", station.msisdn, mr)
+            self.smsc.radio.peer_log.info(f"stray RP-ACKs from {station.msisdn}",
+                                          "%s: RP-ACK for RP-MR %d, which is not in flight",
+                                          station.msisdn, mr)  # fmt: skip
             return
         station.queue.popleft()
         station.retry_at = 0.0

@@ -3,7 +3,7 @@ changes for the demo, tests and logs."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from txkit.watchers import Watcher, Watchers
 
@@ -23,6 +23,11 @@ class Metrics:
     frames_in: int = 0
     frames_out: int = 0
     protocol_errors: int = 0
+    attaches: int = 0
+    #: Refused attaches by reason: ``radiolink.frames.RejectCause`` in lower case.
+    attach_refused: dict[str, int] = field(
+        default_factory=lambda: {"not_provisioned": 0, "authentication_failed": 0}
+    )
 
     def count_end(self, state: str) -> None:
         """One more message ended in ``state`` (each final state has its counter)."""

@@ -46,6 +46,22 @@ class Subscriber(Base):
     last_attach: Mapped[datetime]
 
 
+class Subscription(Base):
+    """A SIM this network issued, as its AuC keeps it (TS 33.102 §6.3): the
+    secrets an ATTACH is authenticated with, and SQN_HE, the last sequence
+    number a challenge used.  ``subscriber`` above is what attached; this is
+    who may."""
+
+    __tablename__ = "subscription"
+
+    imsi: Mapped[str] = mapped_column(String(15), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(32), unique=True)
+    k: Mapped[bytes] = mapped_column(LargeBinary(16))
+    opc: Mapped[bytes] = mapped_column(LargeBinary(16))
+    sqn: Mapped[int] = mapped_column(BigInteger)
+    provisioned_at: Mapped[datetime]
+
+
 class Message(Base):
     __tablename__ = "message"
     __table_args__ = (Index("ix_message_state_recipient", "state", "recipient", "id"),)
@@ -72,3 +88,4 @@ class Message(Base):
 #: The tables themselves, for the Core statements of the stores.
 MESSAGE: Table = Message.__table__  # type: ignore[assignment]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[assignment]
+SUBSCRIPTION: Table = Subscription.__table__  # type: ignore[assignment]

@@ -16,9 +16,12 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Select, func, select
 from twisted.internet.defer import Deferred
 
+from . import subscriptions
+from .auc_batch import AucBatch
 from .models import MESSAGE, SUBSCRIBER, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
+from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,17 @@ class QueueRepository(Protocol):
 
     def counts(self) -> tuple[int, int]:
         """Transactions and operations committed so far."""
+
+    def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
+        """The AuC's entry for ``imsi`` (``smsc.subscriptions``), as committed now."""
+
+    def subscriptions(self) -> Deferred[list[Provisioned]]: ...
+
+    def provision(self, sub: Provisioned) -> Deferred[Provisioned]:
+        """Store ``sub``; fires with what was stored once committed."""
+
+    def advance_sqn(self, imsi: str, sqn: int) -> None:
+        """SQN_HE of ``imsi`` moved on (in a later batch: see ``radiolink.auth``)."""
 
 
 def naive_utc(when: datetime) -> datetime:
@@ -155,6 +169,7 @@ class SqlQueueRepository:
 
     def __init__(self, writer: BatchWriter) -> None:
         self.writer = writer
+        self.auc = AucBatch(writer)
 
     def load(self) -> Backlog:
         with self.writer.engine.connect() as conn:
@@ -227,3 +242,16 @@ class SqlQueueRepository:
 
     def counts(self) -> tuple[int, int]:
         return self.writer.batches, self.writer.operations
+
+    def subscription(self, imsi: str) -> Deferred[Provisioned | None]:
+        return self.auc.lookup(imsi)
+
+    def subscriptions(self) -> Deferred[list[Provisioned]]:
+        return self.writer.call(subscriptions.every)
+
+    def provision(self, sub: Provisioned) -> Deferred[Provisioned]:
+        now = datetime.now(UTC)
+        return self.writer.call(lambda conn: subscriptions.provision(conn, sub, now))
+
+    def advance_sqn(self, imsi: str, sqn: int) -> None:
+        self.auc.advance(imsi, sqn)

@@ -27,6 +27,8 @@ from twisted.internet.protocol import Factory
 from twisted.web.server import Site
 
 from txkit import listen
+from txkit.bearer import TokenGuard, new_token, token_url
+from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
 
 from .admin import admin_root
@@ -60,6 +62,8 @@ class SmscService(Service):
         pcap: str | None = None,
         pcap_max_bytes: int | None = None,
         gsmtap: tuple[str, int] | None = None,
+        admin_token: str | None = None,
+        metrics_public: bool = True,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -71,6 +75,10 @@ class SmscService(Service):
         self.database_url = database_url
         self.link_address = link
         self.admin_address = admin
+        #: The admin API's bearer token (``txkit.bearer``): the caller's (``smsemu``
+        #: keeps one in the data directory), else one made for this run only.
+        self.admin_token = admin_token or new_token()
+        self.metrics_public = metrics_public  # /metrics served without the token
         self.smsc: Smsc | None = None
         self.writer: BatchWriter | None = None
         self.ports: list[IListeningPort] = []
@@ -124,8 +132,16 @@ class SmscService(Service):
         self.link_port = self._listen("link", self.link_address, RadioLinkFactory(smsc))
         if self.admin_address is not None:
             smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
-            root = admin_root(smsc, *smpp, self.extra_metrics)
-            self.admin_port = self._listen("admin", self.admin_address, Site(root))
+            root = admin_root(smsc, *smpp, self.extra_metrics, process_limits().registry)
+            guard = TokenGuard(
+                root,
+                self.admin_token,
+                self.reactor,
+                open=frozenset({b"metrics"} if self.metrics_public else ()),
+            )
+            self.admin_port = self._listen(
+                "admin", self.admin_address, Site(guard, timeout=HTTP_IDLE)
+            )
         if self.gateway is not None and self.smpp_address is not None:
             self.smpp_factory = SmppFactory(self.gateway)
             self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)
@@ -166,6 +182,11 @@ class SmscService(Service):
         self.ports.append(port)
         number: int = getattr(port.getHost(), "port", 0)
         return number
+
+    @property
+    def admin_url(self) -> str:
+        """The admin API's URL with its token, as printed (it works as is)."""
+        return token_url(self.host(self.admin_port), self.admin_port, self.admin_token)
 
     def host(self, port: int) -> str:
         """The address the listener on ``port`` is bound to (for what a user is told)."""

@@ -158,9 +158,10 @@ class BatchWriter:
         (the SMSC never waits for an update: its state is in memory)."""
         self.worker.submit(Job(payload=_Write(table, values, key)))
 
-    def call(self, fn: Callable[[Connection], T]) -> Deferred[T]:
-        """Run ``fn`` in the next batch's transaction; fires with its result."""
-        return self.worker.run(fn)
+    def call(self, fn: Callable[[Connection], T], *, lazy: bool = False) -> Deferred[T]:
+        """Run ``fn`` in the next batch's transaction; fires with its result.
+        ``lazy``: nobody waits on it, it may wait a little for company."""
+        return self.worker.run(fn, lazy=lazy)
 
     def _apply(self, conn: Connection, batch: Sequence[Job]) -> None:
         inserts: dict[Table, list[dict[str, Any]]] = {}

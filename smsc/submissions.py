@@ -144,7 +144,9 @@ class Submissions:
     def _reject(self, link: Link, mr: int, cause: int, station: Station, why: str) -> None:
         smsc = self.smsc
         smsc.metrics.submits_rejected += 1
-        log.info("%s: RP-ERROR %d for RP-MR %d: %s", station.msisdn, cause, mr, why)
+        smsc.radio.peer_log.info(f"submits refused to {station.msisdn}",
+                                 "%s: RP-ERROR %d for RP-MR %d: %s", station.msisdn, cause, mr,
+                                 why)  # fmt: skip
         smsc.watchers.emit("rejected", sender=station.msisdn, cause=cause, reason=why)
         if smsc.radio.network.link_of(station.msisdn) is link:
             smsc.radio.error(link, mr, cause)

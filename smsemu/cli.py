@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     pdu_cmd.add_parser(sub)
     parsers.add_parsers(sub)
     handset_cmd.add_parsers(sub)
+    parsers.add_subscriber_parser(sub)
     p = sub.add_parser(
         "completion",
         help='print the shell completion script: eval "$(smsemu completion bash)"',

@@ -15,6 +15,10 @@ SMPP = "tcp:2775:interface=127.0.0.1"
 IP_SERVER = "tcp:7102:interface=127.0.0.1"
 CONTROL = "tcp:7190:interface=127.0.0.1"  # the handsets' control API
 CONTROL_URL = "http://127.0.0.1:7190"
+#: The file of a data directory that keeps the APIs' token (``txkit.bearer``),
+#: and the variable the CLI also reads it from.
+TOKEN_FILE = "api-token"
+TOKEN_ENV = "SMSEMU_TOKEN"
 SMSC_ADDRESS = "+15550000000"
 VALIDITY_HOURS = 48.0
 HISTORY_DAYS = 30.0

@@ -54,6 +54,7 @@ from .capture_opts import capture_settings
 from .errors import CommandError
 from .handset_cmd import render_conversation
 from .network import provision
+from .subscribers import provision_handset
 from .terminal import columns, say
 
 ALICE, BOB = "+4915112345678", "+15551234567"
@@ -151,13 +152,16 @@ async def _scenario(reactor: Any, data_dir: Path, **capture: Any) -> int:
         _heading("1. The network")
         say(
             f"SMSC {service.config.address}: radio link on 127.0.0.1:{service.link_port}, "
-            f"admin API on http://127.0.0.1:{service.admin_port}, database in {data_dir}"
+            f"admin API on {service.admin_url}, database in {data_dir}"
         )
+        # Their SIMs, in the SMSC's subscriptions and in the phones' directories.
+        a_sim = await provision_handset(service, data_dir / "alice", ALICE, "001010000000001")
+        b_sim = await provision_handset(service, data_dir / "bob", BOB, "001010000000002")
         alice: LinkClient = await connect(
-            reactor, "127.0.0.1", service.link_port, "001010000000001", ALICE
+            reactor, "127.0.0.1", service.link_port, a_sim.imsi, ALICE, keys=a_sim.keys
         )
         bob: LinkClient = await connect(
-            reactor, "127.0.0.1", service.link_port, "001010000000002", BOB
+            reactor, "127.0.0.1", service.link_port, b_sim.imsi, BOB, keys=b_sim.keys
         )
         say(f"Alice {ALICE} and Bob {BOB} attached")
         bob.on_receive.append(lambda t: say(f"   bob  <- {_describe(t)}"))
@@ -205,7 +209,9 @@ async def _scenario(reactor: Any, data_dir: Path, **capture: Any) -> int:
         await queued
         say(f"   messages queued for Bob: {len(service.smsc.stations[BOB].queue)}")
         final_report = alice.next_message()
-        bob = await connect(reactor, "127.0.0.1", service.link_port, "001010000000002", BOB)
+        bob = await connect(
+            reactor, "127.0.0.1", service.link_port, b_sim.imsi, BOB, keys=b_sim.keys
+        )
         bob.on_receive.append(lambda t: say(f"   bob  <- {_describe(t)}"))
         say("Bob attached again")
         got = await bob.next_message()

@@ -18,9 +18,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pdu.message_number import Carrier
+
 from . import logs
 from .defaults import CONTROL_URL as DEFAULT_API
-from .defaults import DATA_DIR
+from .defaults import DATA_DIR, TOKEN_ENV, TOKEN_FILE
 
 
 def add_parsers(sub: Any) -> None:
@@ -29,7 +31,23 @@ def add_parsers(sub: Any) -> None:
 
     def client(name: str, help_: str) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = verbs.add_parser(name, help=help_)
-        p.add_argument("--api", default=DEFAULT_API, help=f"control API URL ({DEFAULT_API})")
+        p.add_argument(
+            "--api",
+            default=DEFAULT_API,
+            help=f"control API URL ({DEFAULT_API}); the URL `smsemu up` prints, token and all, "
+            "works as is",
+        )
+        p.add_argument(
+            "--token",
+            help=f"the API's token (default: ${TOKEN_ENV}, else the one in --data-dir)",
+        )
+        p.add_argument(
+            "--data-dir",
+            type=Path,
+            default=DATA_DIR,
+            metavar="DIR",
+            help=f"the data directory of the network (./{DATA_DIR}): its {TOKEN_FILE} file",
+        )
         p.add_argument("--json", action="store_true", help="print the API's JSON")
         return p
 
@@ -46,9 +64,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("text", help="the message (an empty one is a legal SMS)")
     p.add_argument(
         "--carrier",
-        choices=["udh", "inline"],
-        help="how the message number travels: a UDH element (udh) or a marker at the end "
-        "of the text (inline); default: the handset's setting",
+        choices=[c.value for c in Carrier],
+        help="how the message number travels: a UDH element (udh), a marker at the end "
+        "of the text (inline), or not at all (none: a legacy phone); default: the "
+        "handset's setting",
     )
     p.set_defaults(run=_send)
 
@@ -98,7 +117,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--data-dir", type=Path, help="the handset's store (./handset-MSISDN)")
     p.add_argument("--control", help="control API HOST:PORT or endpoint (127.0.0.1:7190)")
     p.add_argument(
-        "--carrier", choices=["udh", "inline"], help="how message numbers travel (stored)"
+        "--carrier", choices=[c.value for c in Carrier], help="how message numbers travel (stored)"
     )
     p.add_argument("--receipts", choices=["on", "off"], help="send read receipts (stored)")
     p.add_argument("--companion", metavar="NAME", help="run a companion device (IP only) instead")
@@ -115,6 +134,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--burst", help="requests a device may make at once (100)")
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
+    p.add_argument("--login-deadline", help="seconds a new connection has to log in (10)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     logs.add_options(p)
     p.set_defaults(run=_run_ip_server)
@@ -177,7 +197,8 @@ def _call(
     import urllib.parse
     import urllib.request
 
-    url = args.api.rstrip("/") + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
+    base, in_url = _api_url(args.api)
+    url = base + "/" + "/".join(urllib.parse.quote(p, safe="") for p in path)
     if query:
         url += "?" + urllib.parse.urlencode(query)
     data = None if body is None else json.dumps(body).encode()
@@ -186,6 +207,7 @@ def _call(
     except ValueError:
         raise ApiFailure(f"--api: not a URL: {args.api!r} (expected e.g. {DEFAULT_API})") from None
     request.add_header("content-type", "application/json")
+    request.add_header("authorization", f"Bearer {_token(args, in_url)}")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
@@ -194,6 +216,8 @@ def _call(
             reason = json.loads(exc.read()).get("error", exc.reason)
         except ValueError:
             reason = exc.reason
+        if exc.code in (401, 403):
+            reason = f"{reason}; give the API's token: {_TOKEN_SOURCES}"
         raise ApiFailure(f"{exc.code}: {reason}") from None
     except TimeoutError:
         raise ApiFailure(f"no answer from {args.api} in {timeout:g} s") from None
@@ -202,6 +226,40 @@ def _call(
         raise ApiFailure(
             f"no control API at {args.api} ({reason}); is `smsemu up` running?"
         ) from None
+
+
+_TOKEN_SOURCES = f"--token, ${TOKEN_ENV}, or --data-dir DIR holding {TOKEN_FILE}"
+
+
+def _api_url(api: str) -> tuple[str, str | None]:
+    """``--api`` as the base URL of the routes, and the token in its query: the
+    printed ``http://127.0.0.1:7190/handsets?token=...`` works as is."""
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(api)
+    token = urllib.parse.parse_qs(parts.query).get("token", [None])[-1]
+    path = parts.path.rstrip("/").removesuffix("/handsets")
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", "")), token
+
+
+def _token(args: argparse.Namespace, in_url: str | None) -> str:
+    """The token: ``--token``, the one in ``--api``'s URL, ``$SMSEMU_TOKEN``, or
+    the data directory's file (what ``smsemu up`` wrote there)."""
+    import os
+
+    given = args.token or in_url or os.environ.get(TOKEN_ENV)
+    if given:
+        return str(given)
+    path: Path = args.data_dir / TOKEN_FILE
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        raise ApiFailure(
+            f"no API token: {path} does not exist (is `smsemu up` running from this "
+            f"directory? else give {_TOKEN_SOURCES})"
+        ) from None
+    except OSError as exc:
+        raise ApiFailure(f"no API token: cannot read {path} ({exc.strerror})") from None
 
 
 def _client(fn: Any) -> Any:
@@ -381,14 +439,14 @@ def _session(args: argparse.Namespace) -> Any:
 def _run(args: argparse.Namespace) -> int:
     from handset.phone import Phone
     from handset.service import ControlService, Credentials, HandsetService
+    from handset.sim import PROFILE_FILE, SimProfile
     from handset.store import Settings
-    from pdu.message_number import Carrier
 
     from . import traffic
     from .config import options
     from .network import at_lines
     from .serve import Running, serve
-    from .startup import Origins, data_dir
+    from .startup import Origins, api_token, data_dir
 
     run = options.handset_run(args)
     logs.configure(args)
@@ -414,6 +472,17 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
+    sim = None
+    if not run.companion and directory.is_dir():  # not a directory: said at start
+        profile = directory / PROFILE_FILE
+        try:
+            sim = SimProfile.load(profile)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: {profile}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
     settings = None
     if run.carrier is not None or run.receipts is not None:
         settings = Settings(
@@ -422,9 +491,9 @@ def _run(args: argparse.Namespace) -> int:
         )
 
     async def start(running: Running) -> list[str]:
-        data_dir(directory, "--data-dir")
+        token = api_token(data_dir(directory, "--data-dir"), "--data-dir")
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, run.control)
+        control = ControlService(phones, run.control, token=token)
         running.start(control)  # first: a port in use stops us before anything starts
         service = HandsetService(
             run.msisdn,
@@ -437,16 +506,25 @@ def _run(args: argparse.Namespace) -> int:
             companion=run.companion,
             watchers=traffic.phone(run.owner),
             at=run.at,
+            sim=sim,
         )
         running.start(service)
         service.ready.addCallback(lambda phone: phones.__setitem__(run.owner, phone))
         running.watch(service.ready)  # its store that cannot be used, say
         phone = await service.opened()  # its AT port open, to print where
         what = f"companion {run.owner}" if run.companion else f"{run.msisdn} (IMSI {service.imsi})"
+        no_sim = []
+        if sim is None and not run.companion:
+            no_sim.append(
+                f"handset: WARNING: no SIM profile ({directory / PROFILE_FILE}): only an SMSC "
+                f"in open mode attaches it (`smsemu subscriber add --msisdn {run.msisdn} "
+                f"--handset-dir {directory}` provisions one)"
+            )
         return [
             f"handset: {what}, store in {directory}",
+            *no_sim,
             *at_lines(service.msisdn, phone.at),
-            f"handset: control API on http://{control.host}:{control.port}",
+            f"handset: control API on {control.url}",
         ]
 
     origins = {"control": "--control", "data_dir": "--data-dir", "at_tcp": "--at-tcp"}
@@ -504,6 +582,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             rate=run.server.rate,
             burst=run.server.burst,
             retention=run.server.retention(),
+            login_deadline=run.server.login_deadline,
             metrics_address=run.metrics,
         )
         running.start(service)

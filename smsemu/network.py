@@ -35,15 +35,15 @@ from smsc.service import SmscService
 from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
 from storage import safe_url
-from txkit.private import generated, password
+from txkit.private import password
 
 from . import logs, traffic
 from .capture_opts import capture_settings
 from .config import Config, options
-from .errors import CommandError
 from .serve import Running, serve
-from .startup import Origins, database_url, network_origins
+from .startup import Origins, api_token, database_url, kept_secret, network_origins
 from .startup import data_dir as make_dir
+from .subscribers import provision_handset
 
 log = logging.getLogger(__name__)
 
@@ -61,33 +61,45 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
         where = origins.names["data_dir"]
         secret = _esme_password(make_dir(s.data_dir, where), where)
         smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
+    where = origins.names["data_dir"]
+    token = api_token(make_dir(s.data_dir, where), where)
     return SmscService(
-        s.core(), url, link=s.link, admin=s.admin, smpp=s.smpp, smpp_config=smpp_config, **capture
+        s.core(),
+        url,
+        link=s.link,
+        admin=s.admin,
+        smpp=s.smpp,
+        smpp_config=smpp_config,
+        admin_token=token,
+        metrics_public=s.metrics_public,
+        **capture,
     )
 
 
 def _esme_password(data_dir: Path, where: str) -> str:
     """The default ESME's password: generated on first start (8 characters, the
     most SMPP 3.4 allows), then the same at every start of this data dir."""
-    path = data_dir / ESME_PASSWORD_FILE
-    try:
-        return generated(path, lambda: password(8))
-    except PermissionError as exc:
-        if exc.strerror is None:  # ours: a file others may read
-            raise CommandError(f"{path}: {exc}") from None
-        why = f"{exc.strerror}: can this user make files in {data_dir}?"
-        raise CommandError(f"{where}: cannot write {path} ({why})") from None
-    except OSError as exc:
-        raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None
+    return kept_secret(data_dir / ESME_PASSWORD_FILE, lambda: password(8), where)
+
+
+#: What ``smsemu smsc`` and ``up`` say (and log) when the radio link is open.
+OPEN_ATTACH_WARNING = (
+    "smsc: WARNING: open attach: any handset may attach as any number, "
+    "without SIM authentication (--open-attach)"
+)
 
 
 def _smsc_lines(service: SmscService) -> list[str]:
-    admin = service.host(service.admin_port) if service.admin_address else ""
+    auth = "open (no SIM authentication)" if service.config.open_attach else "MILENAGE"
     lines = [
-        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port}",
-        f"smsc: admin API on http://{admin}:{service.admin_port}",
+        f"smsc: radio link on {service.host(service.link_port)}:{service.link_port} "
+        f"(attach: {auth})",
+        f"smsc: admin API on {service.admin_url}",
         f"smsc: database {safe_url(service.database_url)}",
     ]
+    if service.config.open_attach:
+        log.warning("%s", OPEN_ATTACH_WARNING)
+        lines.append(OPEN_ATTACH_WARNING)
     if service.smpp_address is not None:
         lines.append(f"smsc: SMPP on {service.host(service.smpp_port)}:{service.smpp_port}")
         for account in service.smpp_config.accounts:
@@ -104,12 +116,14 @@ def run(args: argparse.Namespace) -> int:
     config = options.network(args)
     origins = network_origins(args, config)
     logs.configure(args)
+    config.limits.apply()
     capture = capture_settings(args)
 
     async def start(running: Running) -> list[str]:
         service = build_smsc(config, origins, **capture)
         running.start(service)
         watch_smsc(service)
+        await provision_config(service, config)
         return _smsc_lines(service)
 
     return serve(start, origins)
@@ -120,6 +134,7 @@ def run_up(args: argparse.Namespace) -> int:
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
     logs.configure(args)
+    config.limits.apply()
     capture = capture_settings(args)
     data_dir = config.smsc.data_dir
 
@@ -136,6 +151,7 @@ def run_up(args: argparse.Namespace) -> int:
             burst=ip_server.burst,
             retention=ip_server.retention(),
             query_timeout=ip_server.query_timeout,
+            login_deadline=ip_server.login_deadline,
         )
         running.start(ip)
         store, listening = ip.store, ip.listening
@@ -148,20 +164,26 @@ def run_up(args: argparse.Namespace) -> int:
         listening.factory.tap = SmscTap(smsc.smsc)  # its frames in the SMSC's capture
         # Every listener up before the handsets start: a port in use stops us early.
         phones: dict[str, Phone] = {}
-        control = ControlService(phones, config.control.listen)
+        control = ControlService(phones, config.control.listen, token=smsc.admin_token)
         running.start(control)
         lines = [*_smsc_lines(smsc), f"ip server: on {listening.address[0]}:{ip.port}"]
+        await provision_config(smsc, config)
+        rigs = {s.msisdn: s for s in config.subscribers}
         for entry in config.handsets:
             directory = handset_dir(data_dir, entry.msisdn)
             credentials = await provision(store, entry.msisdn, directory)
+            rig = rigs.get("+" + entry.msisdn.lstrip("+"))
+            sim = await provision_handset(smsc, directory, entry.msisdn, entry.imsi,
+                                          rig.keys if rig is not None else None)  # fmt: skip
             service = HandsetService(
                 entry.msisdn,
                 directory,
                 smsc=("127.0.0.1", smsc.link_port),
                 ip_server=("127.0.0.1", ip.port),
                 credentials=credentials,
-                imsi=entry.imsi,
+                imsi=sim.imsi,
                 at=entry.at_settings(),
+                sim=sim,
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
@@ -192,10 +214,17 @@ def run_up(args: argparse.Namespace) -> int:
             phone.auto_login = companion.auto_login
             phones[phone.owner] = phone
             lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
-        lines.append(f"handsets: control API on http://{control.host}:{control.port}")
+        lines.append(f"handsets: control API on {control.url}")
         return lines
 
     return serve(start, origins)
+
+
+async def provision_config(service: SmscService, config: Config) -> None:
+    """The ``[[subscriber]]`` SIMs of the config, in the SMSC's subscriptions."""
+    assert service.smsc is not None
+    for sub in config.subscribers:
+        await service.smsc.store.provision(sub)
 
 
 def watch_smsc(service: SmscService) -> None:
@@ -237,7 +266,7 @@ async def provision(
     credentials = await deferToThread(Credentials.load, path)
     kind = "phone" if companion is None else "companion"
     if credentials is not None:
-        known = await store.authenticate(credentials.device_id, credentials.secret)
+        known = await store.knows(credentials.device_id, credentials.secret)
         if known is None or known.msisdn != msisdn or known.kind != kind:
             # A new IP database (another --database-url, say): register again.
             log.warning("%s: the IP server does not know %s; registering anew", msisdn, path)

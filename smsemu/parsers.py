@@ -18,7 +18,9 @@ from .defaults import shown
 SMSC_TABLES = """\
 configuration file (--config FILE, TOML; an option given overrides its key):
   [smsc]          data_dir, database_url, link, admin, smpp, smsc_address,
-                  unknown_recipient, validity (the options of the same names)
+                  unknown_recipient, validity, open_attach (the options of the
+                  same names)
+  [[subscriber]]  msisdn, imsi, ki, opc or op: a SIM a rig holds (docs/radio-link.md)
   [smpp]          listen, window, throttle, read_receipts, [smpp.receipt],
                   [[smpp.esme]] accounts, [[smpp.fault]] rules (docs/smpp.md)
 """
@@ -26,9 +28,9 @@ configuration file (--config FILE, TOML; an option given overrides its key):
 UP_TABLES = (
     SMSC_TABLES
     + """\
-  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout
+  [ip_server]     listen, rate, burst, history_days, history_count, query_timeout, login_deadline
   [control]       listen (the handsets' control API)
-  [[handset]]     msisdn, imsi, carrier, receipts, ip_path (one per phone)
+  [[handset]]     msisdn, imsi, carrier, receipts, ip_path, read_on_view (one per phone)
   [[companion]]   msisdn, name, auto_login (an IP-only device of a phone's account)
 """
 )
@@ -107,6 +109,13 @@ def _smsc_options(p: argparse.ArgumentParser) -> None:
         metavar="HOURS",
         help=f"validity of a message that carries no TP-VP (default {defaults.VALIDITY_HOURS:g})",
     )
+    p.add_argument(
+        "--open-attach",
+        action="store_true",
+        default=None,
+        help="attach any handset as any number, without SIM authentication (for rigs "
+        "that cannot do MILENAGE; insecure: anyone can take over a number)",
+    )
 
 
 def _up_options(p: argparse.ArgumentParser) -> None:
@@ -150,3 +159,32 @@ def _up_options(p: argparse.ArgumentParser) -> None:
         choices=["pty", "tcp", "both", "off"],
         help="every phone's AT port (docs/at.md): a pty (the default), a TCP port, both, none",
     )
+
+
+def add_subscriber_parser(sub: Any) -> None:
+    """``subscriber add`` (``smsemu.subscribers``)."""
+    p = sub.add_parser("subscriber", help="provision SIMs: the SMSC's AuC and the handset's SIM")
+    verbs = p.add_subparsers(dest="verb", required=True)
+    p = verbs.add_parser(
+        "add",
+        help="provision a SIM (keys generated unless given)",
+        description="Write a subscription to the SMSC database of the data dir and the SIM "
+        "profile (sim.json, mode 0600) to the handset's directory; the SMSC authenticates "
+        "the next ATTACH of this IMSI with it (docs/radio-link.md).",
+    )
+    p.add_argument("--msisdn", required=True, help="the subscriber's number")
+    p.add_argument("--imsi", help="default: one made from the MSISDN (MCC 001, MNC 01)")
+    p.add_argument("--ki", metavar="HEX", help="K, 32 hex digits (default: generated)")
+    keys = p.add_mutually_exclusive_group()
+    keys.add_argument("--opc", metavar="HEX", help="OPc, 32 hex digits (default: generated)")
+    keys.add_argument("--op", metavar="HEX", help="OP, 32 hex digits: OPc is derived from it")
+    p.add_argument("--data-dir", type=Path, metavar="DIR", help="the network's (./smsemu-data)")
+    p.add_argument("--database-url", metavar="URL", help="the SMSC's database, instead of SQLite")
+    p.add_argument(
+        "--handset-dir",
+        type=Path,
+        metavar="DIR",
+        help="where the SIM profile goes (default: the handset's directory under the data "
+        "dir, as smsemu up uses it; for smsemu handset run, its --data-dir)",
+    )
+    p.set_defaults(run="smsemu.subscribers:run_add")

@@ -141,7 +141,7 @@ def add_parser(sub: Any) -> None:
     e.add_argument("--message-number", type=_octet_arg, help="read-receipt number 0-255")
     e.add_argument(
         "--carrier",
-        choices=["udh", "inline"],
+        choices=[c.value for c in Carrier],
         default="udh",
         help="carry the number in a UDH element or as a trailing □NNN",
     )

@@ -19,8 +19,11 @@ from sqlalchemy.engine import make_url
 
 from storage import StorageError
 from txkit import ListenError
+from txkit.bearer import new_token
+from txkit.private import generated
 
 from .config import Config, ControlSettings, IpServerSettings, SmscSettings
+from .defaults import TOKEN_FILE
 from .errors import CommandError
 
 
@@ -103,3 +106,23 @@ def database_url(
 ) -> str:
     """``url``, or the SQLite file ``sqlite`` names in ``directory`` (made now)."""
     return url if url is not None else sqlite(data_dir(directory, where))
+
+
+def api_token(directory: Path, where: str) -> str:
+    """The admin and control APIs' token (``txkit.bearer``): one per data
+    directory, generated on first start, then the same at every start."""
+    return kept_secret(directory / TOKEN_FILE, new_token, where)
+
+
+def kept_secret(path: Path, make: Callable[[], str], where: str) -> str:
+    """The secret in ``path`` (made by ``make`` the first time); a file that
+    will not do is one line naming it, or ``where`` (the data dir's option)."""
+    try:
+        return generated(path, make)
+    except PermissionError as exc:
+        if exc.strerror is None:  # ours: a file others may read
+            raise CommandError(f"{path}: {exc}") from None
+        why = f"{exc.strerror}: can this user make files in {path.parent}?"
+        raise CommandError(f"{where}: cannot write {path} ({why})") from None
+    except OSError as exc:
+        raise CommandError(f"{where}: cannot use {path} ({exc.strerror or exc})") from None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pdu.status import TP_ST_NAMES
+from txkit.throttle import Throttle
 from txkit.watchers import Watcher, Watchers
 
 log = logging.getLogger("smsemu.traffic")
@@ -32,6 +33,10 @@ class Line:
     level: int
     word: str  # what the text form shows after the time, e.g. ``submit``
     text: str | Callable[[Fields], str]  # a % template over the fields, or a function
+    #: Set for a line any peer can repeat at will (a refused bind): what such
+    #: lines are, for their summary; one per source address each 10 s is
+    #: shown, then their count (txkit.throttle).
+    flood: str | None = None
 
 
 #: The emitters' field names, as the log names them.
@@ -98,7 +103,9 @@ SMSC: dict[str, Line] = {
     "report": Line(INFO, "report", _report),
     # The SMPP door.
     "bound": Line(INFO, "bind", "ESME %(system_id)s as %(bind)s from %(peer)s"),
-    "bind refused": Line(INFO, "bind", "ESME %(system_id)s from %(peer)s refused: %(status)s"),
+    "bind refused": Line(
+        INFO, "bind", "ESME %(system_id)s from %(peer)s refused: %(status)s", "refused binds"
+    ),
     "unbound": Line(INFO, "unbind", "ESME %(system_id)s (%(peer)s)"),
     "submit_sm": Line(INFO, "submit_sm", _esme_submit),
     "data_sm": Line(INFO, "data_sm", _esme_submit),
@@ -170,11 +177,16 @@ def watcher(table: Mapping[str, Line], **always: Any) -> Watcher | None:
     adds), or None when the log would show none of them."""
     if not log.isEnabledFor(max(line.level for line in table.values())):
         return None
+    throttle = Throttle(log)
 
     def told(event: str, details: dict[str, Any]) -> None:
         line = table.get(event)
         if line is None or not log.isEnabledFor(line.level):
             return
+        if line.flood is not None:
+            source = str(details.get("peer", "?")).rpartition(":")[0] or "?"
+            if not throttle.allow(line.level, f"{line.flood} from {source}"):
+                return
         fields = {RENAMED.get(k, k): v for k, v in details.items()}
         fields.update(always)
         log.handle(TrafficRecord(line, fields))

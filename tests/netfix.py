@@ -17,6 +17,9 @@ from twisted.internet.task import Clock
 from handset.link_client import Answer, LinkClient, connect
 from smsc.core import SmscConfig
 from smsc.service import SmscService
+from smsc.subscriptions import Provisioned
+
+from .sims import subscription
 
 
 def start_smsc(url: str, **config: Any) -> SmscService:
@@ -29,12 +32,23 @@ def stop(service: SmscService) -> None:
     pytest_twisted.blockon(service.stopService())
 
 
+def provision(service: SmscService, msisdn: str) -> Deferred[Provisioned]:
+    """The test SIM of ``msisdn`` (``tests.sims``) in ``service``'s subscriptions."""
+    assert service.smsc is not None
+    return service.smsc.store.provision(subscription(msisdn))
+
+
 def handset(
     service: SmscService, msisdn: str, answer: Answer | None = None
 ) -> Deferred[LinkClient]:
-    """A handset attached to ``service`` (await it)."""
-    imsi = "00101" + msisdn[-10:].rjust(10, "0")
-    return connect(reactor, "127.0.0.1", service.link_port, imsi, msisdn, answer)
+    """A handset with its SIM provisioned, attached to ``service`` (await it)."""
+    sub = subscription(msisdn)
+
+    def attach(_: object) -> Deferred[LinkClient]:
+        port = service.link_port
+        return connect(reactor, "127.0.0.1", port, sub.imsi, msisdn, answer, sub.keys)
+
+    return provision(service, msisdn).addCallback(attach)
 
 
 async def hangup(client: LinkClient) -> None:

@@ -1,25 +1,40 @@
 """A blocking test rig for the radio link, as a firmware test bench would
-write one: plain sockets, the sans-I/O ``MsLink`` for the frames, no reactor.
-Used against SMSC subprocesses, where the test process has no reactor running."""
+write one: plain sockets, the sans-I/O ``MsLink`` for the frames (and its SIM
+for the challenge of the attach), no reactor.  Used against SMSC
+subprocesses, where the test process has no reactor running; ``SmscProcess.rig``
+provisions the rig's SIM through the admin API first."""
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import re
+import resource
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pdu import Direction, Tpdu, decode
-from radiolink.ms import Acked, Attached, Event, Incoming, MsLink, Refused
+from radiolink.auth import Keys
+from radiolink.ms import Acked, Attached, Challenged, Event, Incoming, MsLink, Refused, Rejected
+
+from .sims import imsi_for, keys_for
 
 TIMEOUT = 30.0
+
+
+class AttachFailed(Exception):
+    def __init__(self, cause: int, reason: str) -> None:
+        super().__init__(f"ATTACH-REJECT {cause}: {reason}")
+        self.cause = cause
 
 
 @dataclass
@@ -29,13 +44,15 @@ class Rig:
     port: int
     msisdn: str
     imsi: str = "001010000000001"
+    keys: Keys | None = None  # its SIM's; None: a SIM that cannot authenticate
+    sqn: int = 0  # SQN_MS, the highest sequence number its SIM accepted
     sock: socket.socket = field(init=False)
     ms: MsLink = field(init=False)
     backlog: list[Event] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=TIMEOUT)
-        self.ms = MsLink(self.imsi, self.msisdn)
+        self.ms = MsLink(self.imsi, self.msisdn, self.keys, self.sqn)
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -48,6 +65,9 @@ class Rig:
             if not data:
                 return False
             got = self.ms.receive(data)
+            for event in got:
+                if isinstance(event, Challenged):  # the SIM answers at once
+                    self.send(event.reply)
             if got:
                 self.backlog.extend(got)
                 return True
@@ -71,8 +91,11 @@ class Rig:
         return True
 
     def attach(self) -> str:
+        """The SMSC's address; AttachFailed with the ATTACH-REJECT's cause."""
         self.send(self.ms.attach())
-        event = self.expect(Attached)
+        event = self.expect((Attached, Rejected))
+        if isinstance(event, Rejected):
+            raise AttachFailed(event.cause, event.reason)
         assert isinstance(event, Attached)
         return event.smsc
 
@@ -115,15 +138,23 @@ class SmscProcess:
     handsets: list[str] = field(default_factory=list)
     at_ports: dict[str, str] = field(default_factory=dict)  # MSISDN: its AT pty
     stderr: Any = subprocess.DEVNULL  # subprocess.PIPE: the test reads its log
+    fds: int | None = None  # its RLIMIT_NOFILE (soft), lowered to this before it starts
 
     def __post_init__(self) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
+        fds = self.fds
+
+        def lower() -> None:
+            if fds is not None:
+                _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fds, hard))
+
         ports = ["--link", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0"]
         if self.command == "up":
             ports += ["--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", self.command, *ports, *self.args],
-            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True, env=env, preexec_fn=lower,
         )  # fmt: skip
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
@@ -147,6 +178,46 @@ class SmscProcess:
         if not (self.link_port and self.admin_port):
             self.proc.kill()
             raise RuntimeError(f"smsemu {self.command} did not start")
+
+    @property
+    def data_dir(self) -> Path:
+        """Its ``--data-dir`` (the default's when the args name none)."""
+        args = self.args
+        given = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data-dir"]
+        return Path(given[-1] if given else "smsemu-data")
+
+    @property
+    def token(self) -> str:
+        """The APIs' token, as a client on this machine reads it: from the data dir."""
+        return (self.data_dir / "api-token").read_text().strip()
+
+    def request(
+        self, url: str, data: bytes | None = None, method: str | None = None
+    ) -> urllib.request.Request:
+        """A request to its admin or control API, with the token."""
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return urllib.request.Request(url, data=data, method=method, headers=headers)
+
+    def provision(self, msisdn: str, imsi: str | None = None, keys: Keys | None = None) -> Keys:
+        """A SIM in the SMSC's subscriptions, by ``POST /subscribers``: the
+        test SIM of ``msisdn`` (``tests.sims``) unless ``keys`` are given."""
+        keys = keys or keys_for(msisdn)
+        body = {"imsi": imsi or imsi_for(msisdn), "msisdn": msisdn,
+                "k": keys.k.hex(), "opc": keys.opc.hex()}  # fmt: skip
+        request = self.request(
+            f"http://127.0.0.1:{self.admin_port}/subscribers",
+            data=json.dumps(body).encode(),
+            method="POST",
+        )
+        request.add_header("content-type", "application/json")
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            assert response.status == 201
+        return keys
+
+    def rig(self, msisdn: str, imsi: str | None = None) -> Rig:
+        """A rig connected (not attached yet), its SIM provisioned."""
+        imsi = imsi or imsi_for(msisdn)
+        return Rig(self.link_port, msisdn, imsi, self.provision(msisdn, imsi))
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, no flush."""

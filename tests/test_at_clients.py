@@ -26,6 +26,7 @@ from handset.conversation import Mark
 from handset.phone import Phone
 from handset.service import HandsetService
 from smsc.service import SmscService
+from smsemu.subscribers import provision_handset
 
 from .test_receipts_e2e import Network, smsc  # noqa: F401  (the fixture)
 
@@ -39,6 +40,7 @@ class AtNetwork(Network):
     async def modem(self, msisdn: str, mode: str) -> HandsetService:
         """A phone with its AT port open; fires once it is attached and logged in."""
         assert self.ip is not None
+        await provision_handset(self.smsc, self.root / msisdn, msisdn)  # its SIM
         service = HandsetService(
             msisdn,
             self.root / msisdn,

@@ -78,7 +78,7 @@ def test_every_leg_is_decoded_by_wireshark_down_to_the_text(
     tmp_path: Path, listener: socket.socket
 ) -> None:
     smsc, pcap = _network(tmp_path, listener)
-    alice, bob = Rig(smsc.link_port, ALICE, "001010000000001"), Rig(smsc.link_port, BOB)
+    alice, bob = smsc.rig(ALICE, "001010000000001"), smsc.rig(BOB, "001010000000002")
     esme = smpplib.client.Client(
         "127.0.0.1", smsc.smpp_port, timeout=TIMEOUT, allow_unknown_opt_params=True
     )
@@ -242,16 +242,17 @@ def test_the_admin_api_streams_a_pcapng_of_what_comes_next(tmp_path: Path) -> No
     response starts at once (a pcapng header), carries the next M packets and
     ends; tshark decodes it.  A bad ``seconds`` is one JSON line, status 400."""
     smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
-    alice, bob = Rig(smsc.link_port, ALICE, "001010000000001"), Rig(smsc.link_port, BOB)
+    alice, bob = smsc.rig(ALICE, "001010000000001"), smsc.rig(BOB, "001010000000002")
     base = f"http://127.0.0.1:{smsc.admin_port}/capture"
     try:
         with pytest.raises(urllib.error.HTTPError) as bad:
-            urllib.request.urlopen(f"{base}?seconds=forever", timeout=TIMEOUT)
+            urllib.request.urlopen(smsc.request(f"{base}?seconds=forever"), timeout=TIMEOUT)
         assert bad.value.code == 400 and "seconds" in json.load(bad.value)["error"]
         alice.attach()
         bob.attach()
         # 4 RP messages: RP-DATA up, RP-ACK down, RP-DATA down, RP-ACK up; 2 CP each.
-        with urllib.request.urlopen(f"{base}?seconds=600&packets=8", timeout=TIMEOUT) as stream:
+        grab = smsc.request(f"{base}?seconds=600&packets=8")
+        with urllib.request.urlopen(grab, timeout=TIMEOUT) as stream:
             assert stream.headers["content-type"] == "application/x-pcapng"
             (mr,) = _submit(alice, BOB, "Caught in the act")
             alice.answer(mr)
@@ -285,7 +286,15 @@ def test_smsemu_demo_pcap_shows_every_message_and_ip_frame_decoded(tmp_path: Pat
     assert all(row[1] for row in delivers if row[0] == "0")  # every SMS-DELIVER has its text
     assert any(row[0] == "2" for row in delivers)  # and the status reports are there
     types = {row[0] for row in fields(pcap, "smsemu_ip", "smsemu_ip.type") if row[0]}
-    assert {"login", "login_ok", "history_put", "response", "feedback"} <= types
+    assert {
+        "login",
+        "challenge",
+        "login_proof",
+        "login_ok",
+        "history_put",
+        "response",
+        "feedback",
+    } <= types
     assert_clean(pcap)
 
 

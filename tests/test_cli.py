@@ -17,7 +17,7 @@ DELIVER = "07917283010010F5040BC87238880900F10000993092516195800AE8329BFD4697D9E
 KEYS = {
     "tp_mti", "sca", "tp_oa", "tp_da", "tp_ra", "tp_mr", "tp_pid", "tp_dcs", "tp_scts",
     "tp_dt", "tp_vp", "tp_srr", "tp_sri", "tp_mms", "tp_rp", "tp_st", "tp_udl", "tp_udhi",
-    "udh", "concat", "message_number", "text", "data",
+    "udh", "concat", "message_number", "text", "data", "tp_pi", "tp_cdl",
 }  # fmt: skip
 
 

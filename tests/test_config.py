@@ -31,8 +31,11 @@ from smsemu.config import (
     load,
     network,
 )
+from smsemu.config.file import LimitsSettings
 from smsemu.config.smpp import fault
 from smsemu.config.values import Table
+from txkit.limits import configure as configure_limits
+from txkit.limits import process_limits
 
 FULL = """
 [smsc]
@@ -68,6 +71,7 @@ width = 8
 fields = ["id", "stat"]
 date_seconds = true
 text_length = 10
+data_coding = 1
 
 [[smpp.fault]]
 name = "refuse REJECT"
@@ -93,6 +97,7 @@ burst = 10
 history_days = 7
 history_count = 0
 query_timeout = 2.5
+login_deadline = 4
 
 [control]
 listen = "tcp:7390"
@@ -112,6 +117,19 @@ msisdn = "+15550001001"
 name = "desktop"
 auto_login = false
 """
+
+
+SUB = "[[subscriber]]\nmsisdn = '+15550007007'\nimsi = '001010000007007'\n"
+
+
+def test_subscriber_tables_are_sims_for_the_smsc(tmp_path: Path) -> None:
+    k, op = "465b5ce8b199b49faa5f0a2ee238a6bc", "cdc202d5123e20f62b6d676ac72cb318"
+    config = load(write(tmp_path, SUB + f"ki = '{k}'\nop = '{op}'\n[smsc]\nopen_attach = true\n"))
+    (sub,) = config.subscribers
+    assert (sub.imsi, sub.msisdn, sub.keys.k.hex()) == ("001010000007007", "+15550007007", k)
+    assert sub.keys.opc.hex() == "cd63cb71954a9f4e48a5994e37a02baf"  # TS 35.208 set 1
+    assert config.smsc.open_attach and config.smsc.core().open_attach
+    assert not load(write(tmp_path, "")).smsc.core().open_attach
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -142,8 +160,8 @@ def test_every_table_and_key_into_its_dataclass(tmp_path: Path) -> None:
     assert (smpp.window, smpp.default_alphabet, smpp.seed) == (8, DefaultAlphabet.LATIN1, 42)
     assert smpp.read_receipts is True
     r = smpp.receipt
-    assert (r.id_style, r.width, r.fields, r.date_seconds, r.text_length) == (
-        "hex", 8, ("id", "stat"), True, 10,
+    assert (r.id_style, r.width, r.fields, r.date_seconds, r.text_length, r.data_coding) == (
+        "hex", 8, ("id", "stat"), True, 10, 1,
     )  # fmt: skip
     first, second = smpp.faults
     assert (first.name, first.action, first.esme, first.command) == (
@@ -157,7 +175,7 @@ def test_every_table_and_key_into_its_dataclass(tmp_path: Path) -> None:
         "fail_delivery", 3, 42, 1.5,
     )  # fmt: skip
     assert config.ip_server == IpServerSettings(
-        "tcp:7302:interface=127.0.0.1", 5.0, 10, 7.0, 0, 2.5
+        "tcp:7302:interface=127.0.0.1", 5.0, 10, 7.0, 0, 2.5, 4.0
     )
     assert not config.ip_server.retention().keeps
     assert config.control == ControlSettings("tcp:7390:interface=127.0.0.1")
@@ -202,6 +220,7 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[smpp]\nlisten = 'x:y'\n", "smpp.listen", "expected HOST:PORT"),
         ("[smpp.receipt]\nid = 'octal'\n", "smpp.receipt.id", "'decimal', 'hex', 'HEX'"),
         ("[smpp.receipt]\nfields = ['id', 'x']\n", "smpp.receipt.fields", "got ['id', 'x']"),
+        ("[smpp.receipt]\ndata_coding = 8\n", "smpp.receipt.data_coding", "1 (IA5, ASCII)"),
         ("[[smpp.esme]]\npassword = 'x'\n", "smpp.esme[0].system_id", "missing"),
         ("[[smpp.esme]]\nsystem_id = 'a'\npassword = '123456789'\n", "smpp.esme[0].password",
          "0 to 8 characters"),
@@ -216,7 +235,13 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[ip_server]\nrate = 0\n", "ip_server.rate", "> 0"),
         ("[ip_server]\nhistory_count = 1.5\n", "ip_server.history_count", "a whole number"),
         ("[ip_server]\nquery_timeout = 0\n", "ip_server.query_timeout", "seconds > 0"),
+        ('[ip_server]\nlogin_deadline = "soon"\n', "ip_server.login_deadline", "seconds > 0"),
         ("[control]\nport = 1\n", "control.port", "unknown key"),
+        ("[limits]\nsmtp = 5\n", "limits.smtp", "unknown key"),
+        ("[limits]\nconnections = 0\n", "limits.connections", "got 0"),
+        ("[limits]\nip_server = 1.5\n", "limits.ip_server", "a whole number"),
+        ("[smsc]\nattach_timeout = 0\n", "smsc.attach_timeout", "seconds > 0"),
+        ("[smpp]\nbind_timeout = -1\n", "smpp.bind_timeout", "seconds > 0"),
         ("handset = 3\n", "handset", "array of tables"),
         ("[[handset]]\nimsi = '1'\n", "handset[0].msisdn", "missing"),
         ("[[handset]]\nmsisdn = '+1'\n[[handset]]\nmsisdn = 'abc'\n", "handset[1].msisdn",
@@ -228,6 +253,14 @@ def test_an_empty_file_is_the_defaults(tmp_path: Path) -> None:
         ("[[handset]]\nmsisdn = '+1'\ncolour = 'red'\n", "handset[0].colour", "unknown key"),
         ("[[companion]]\nmsisdn = '+1'\nname = 'a b'\n", "companion[0].name", "1 to 16 letters"),
         ("[[companion]]\nmsisdn = '+1'\n", "companion[0].name", "missing"),
+        ("[smsc]\nopen_attach = 'yes'\n", "smsc.open_attach", "true or false"),
+        (SUB + "ki = 'zz'\nopc = '" + "0" * 32 + "'\n", "subscriber[0].ki", "32 hex digits"),
+        (SUB + "ki = '" + "0" * 32 + "'\n", "subscriber[0]", "one of opc and op"),
+        (SUB + "ki = '" + "0" * 32 + "'\nopc = '" + "0" * 32 + "'\nop = '" + "0" * 32 + "'\n",
+         "subscriber[0]", "one of opc and op"),
+        ("[[subscriber]]\nmsisdn = '+1'\nimsi = '12'\n", "subscriber[0].imsi", "6 to 15 digits"),
+        (SUB + "ki = '" + "0" * 32 + "'\nopc = '" + "0" * 32 + "'\nk = 1\n", "subscriber[0].k",
+         "unknown key"),
     ],
 )  # fmt: skip
 def test_each_mistake_names_the_file_and_the_key(
@@ -263,6 +296,22 @@ def test_bad_fault_configs_are_refused() -> None:
 
 def args(*argv: str) -> argparse.Namespace:
     return build_parser().parse_args(list(argv))
+
+
+def test_limits_and_deadlines(tmp_path: Path) -> None:
+    text = "[smsc]\nattach_timeout = 2.5\n[smpp]\nbind_timeout = 3\n"
+    text += "[limits]\nconnections = 500\nreserve = 8\nip_server = 100\nsmpp = 50\n"
+    config = load(write(tmp_path, text))
+    assert config.smsc.core().attach_timeout == 2.5
+    assert config.smpp.bind_timeout == 3
+    assert config.limits == LimitsSettings(500, 8, (("smpp", 50), ("ip_server", 100)))
+    config.limits.apply()
+    try:
+        limits = process_limits()
+        assert (limits.total, limits.reserve) == (500, 8)
+        assert limits.caps == {"smpp": 50, "ip_server": 100}
+    finally:
+        configure_limits()  # the defaults again, for the tests that follow
 
 
 def test_options_over_the_file_over_the_defaults(tmp_path: Path) -> None:
@@ -351,12 +400,17 @@ def test_ip_server_run_options() -> None:
     assert run.metrics == "tcp:7183:interface=127.0.0.1"
     run = ip_server_run(
         args("ip-server", "run", "--listen", "0", "--rate", "2", "--burst", "3",
-             "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://")
+             "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://",
+             "--login-deadline", "2.5")
     )  # fmt: skip
-    assert run.server == IpServerSettings("tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4)
+    assert run.server == IpServerSettings(
+        "tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4, login_deadline=2.5
+    )
     assert run.database_url == "sqlite://"
     with pytest.raises(ConfigError, match="--burst: expected a whole number 1 or more, got 0"):
         ip_server_run(args("ip-server", "run", "--burst", "0"))
+    with pytest.raises(ConfigError, match="--login-deadline: expected a number of seconds"):
+        ip_server_run(args("ip-server", "run", "--login-deadline", "0"))
 
 
 def smsemu(*argv: str) -> subprocess.CompletedProcess[str]:

@@ -48,8 +48,9 @@ def up(tmp_path: Path) -> Iterator[SmscProcess]:
 
 def smsemu(up: SmscProcess, *args: str) -> subprocess.CompletedProcess[str]:
     api = f"http://127.0.0.1:{up.control_port}"
+    options = ["--api", api, "--data-dir", str(up.data_dir)]  # its token read from there
     return subprocess.run(
-        [sys.executable, "-m", "smsemu", "handset", *args[:1], "--api", api, *args[1:]],
+        [sys.executable, "-m", "smsemu", "handset", *args[:1], *options, *args[1:]],
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
@@ -66,7 +67,7 @@ def waiting(up: SmscProcess, msisdn: str, kind: str, **match: Any) -> Future[Any
     query = urllib.parse.urlencode({**match, "timeout": LONG_POLL})
     path = f"/handsets/{urllib.parse.quote(msisdn)}/events/{kind}?{query}"
     conn = http.client.HTTPConnection("127.0.0.1", up.control_port, timeout=LONG_POLL + 30)
-    conn.request("GET", path)
+    conn.request("GET", path, headers={"Authorization": f"Bearer {up.token}"})
     return EVENTS.submit(_answer, conn)
 
 
@@ -86,7 +87,7 @@ EVENTS = ThreadPoolExecutor(4)
 
 def api(up: SmscProcess, path: str) -> Any:
     url = f"http://127.0.0.1:{up.control_port}{path}"
-    with urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as r:
+    with urllib.request.urlopen(up.request(url), timeout=HTTP_TIMEOUT) as r:
         return json.loads(r.read())
 
 
@@ -168,6 +169,11 @@ def test_send_inbox_read_and_the_marks_people_see(up: SmscProcess) -> None:
     seen.result()
     samples, _ = scrape(f"http://127.0.0.1:{up.admin_port}/metrics")
     assert value(samples, "smsemu_ip_responses_total", outcome="accepted") == 2
+    # B looks at its conversation with A: "one", still unread, is opened as it shows.
+    seen = waiting(up, A, "state", number=0, state="read")
+    viewed = json.loads(smsemu(up, "conversations", B, A, "--json").stdout)
+    assert [m["read"] for m in viewed if m["direction"] == "in"] == [True, True, True]
+    seen.result()
 
 
 def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:
@@ -178,8 +184,9 @@ def test_bad_requests_get_clear_errors(up: SmscProcess) -> None:
     bad_number = smsemu(up, "send", A, "not a number!", "hi")
     assert bad_number.returncode == 1 and "error" in bad_number.stderr
     assert "Traceback" not in bad_number.stderr
+    command = ["handset", "inbox", "--api", "http://127.0.0.1:9", "--token", "t", A]
     nobody = subprocess.run(
-        [sys.executable, "-m", "smsemu", "handset", "inbox", "--api", "http://127.0.0.1:9", A],
+        [sys.executable, "-m", "smsemu", *command],
         capture_output=True,
         text=True,
         timeout=COMMAND_TIMEOUT,
@@ -208,7 +215,7 @@ def test_a_choice_made_through_the_api_survives_a_restart(tmp_path: Path) -> Non
     first = SmscProcess(args, "up")
     try:
         body = json.dumps({"receipts": False}).encode()
-        request = urllib.request.Request(
+        request = first.request(
             f"http://127.0.0.1:{first.control_port}/handsets/%2B15550001001/settings",
             data=body,
             method="POST",

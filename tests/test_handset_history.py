@@ -226,9 +226,9 @@ def test_a_message_via_ip_is_numbered_without_parts(repo: Repository) -> None:
     assert repo.ip_pending() == [m.id]
     assert [i.uid for i in repo.history_pending()] == [m.uid]
     # It used neither a concatenation reference nor a TP-MR.
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int | None, int, int]] = []
 
-    def record(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    def record(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
         seen.append((number, ref, first_mr))
         return one_part(number, ref, first_mr)
 
@@ -261,9 +261,9 @@ def test_the_ip_server_taking_it_makes_it_sent(repo: Repository) -> None:
 def test_a_refused_ip_message_goes_by_sms_under_its_number_once(repo: Repository) -> None:
     ip = repo.create_outgoing(BOB, "x", Carrier.UDH, T0, three_parts, via="ip").message
     send(repo)  # number 1, TP-MR 0, reference 0
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int | None, int, int]] = []
 
-    def record(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    def record(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
         seen.append((number, ref, first_mr))
         return three_parts(number, ref, first_mr)
 

@@ -33,6 +33,7 @@ from twisted.python.failure import Failure
 from handset.conversation import Mark, OutState
 from handset.link_client import LinkClient
 from handset.phone import REQUEST_TIMEOUT, IpConnector, OnFeedback, OnPush, Phone, PhoneError
+from handset.sim import SimCard, SimProfile
 from handset.store import HandsetStore, IpPath, Settings, open_engine, sqlite_url
 from ipwire.wire import MAX_TEXT, HistoryEntry, HistoryPut
 from ipwire.wire import encode as encode_frame
@@ -55,7 +56,8 @@ from smsc.models import Message as SmscMessage
 from smsc.service import SmscService
 from smsc.store import open_engine as open_smsc_engine
 
-from .netfix import start_smsc, stop
+from .netfix import provision, start_smsc, stop
+from .sims import keys_for
 from .strategies import sms_deliver, sms_status_report
 
 T = TypeVar("T")
@@ -86,6 +88,7 @@ class Feedback:
     receiver: str
     message_number: int
     status: int
+    sent_at: int | None = None
 
 
 class Refusal(Exception):
@@ -147,9 +150,18 @@ class FakeSession:
         return self._absent()
 
     def send_response(
-        self, receiver: str, sender: str, message_number: int, status: int = 1
+        self,
+        receiver: str,
+        sender: str,
+        message_number: int,
+        status: int = 1,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
-        return self.server.response(self, receiver, sender, message_number, status)
+        return self.server.response(self, receiver, sender, message_number, status, sent_at)
+
+    def read_sync(self, uid: str) -> Deferred[None]:
+        self.server.read_syncs.append((self.msisdn, uid))
+        return succeed(None)
 
     def close(self) -> None:
         if not self.lost.called:
@@ -175,6 +187,7 @@ class FakeIpServer:
     older: bool = False  # refuses history entries of empty text, as servers did once
     stall: bool = False  # queries get no answer
     ip_submits: list[str] = field(default_factory=list)  # uids offered over IP
+    read_syncs: list[tuple[str, str]] = field(default_factory=list)  # (msisdn, uid) read
     ip_answers: list[Exception | None] = field(default_factory=list)  # in turn; None: taken
     _ids: Iterator[int] = field(default_factory=lambda: count(1))
 
@@ -191,14 +204,20 @@ class FakeIpServer:
         return connect
 
     def response(
-        self, session: FakeSession, receiver: str, sender: str, number: int, status: int
+        self,
+        session: FakeSession,
+        receiver: str,
+        sender: str,
+        number: int,
+        status: int,
+        sent_at: int | None = None,
     ) -> Deferred[None]:
         if self.refuse_responses:
             return fail(self.refuse_responses.pop(0))
         if receiver != session.msisdn:
             return fail(Refusal("forbidden", "a response names its own device as receiver"))
         self.responses.append((receiver, sender, number, status))
-        feedback = Feedback(next(self._ids), receiver, number, status)
+        feedback = Feedback(next(self._ids), receiver, number, status, sent_at)
         self.outbox.setdefault(sender, []).append(feedback)
         target = self.sessions.get(sender)
         if target is not None:
@@ -778,6 +797,28 @@ def test_a_udh_number_leaves_the_text_whole(
     ]
 
 
+def test_viewing_a_conversation_opens_what_it_shows_unless_turned_off(
+    clock: MemoryReactorClock, make_phone: MakePhone, ip: FakeIpServer
+) -> None:
+    """read_on_view (on by default, as on phones): the user who looks at the
+    conversation has seen its messages; ``conversation`` alone only looks."""
+    phone = make_phone(B)
+    radio = Radio(clock)
+    radio.accept_attach()
+    clock.advance(0)
+    radio.deliver(deliver_of("one", number=5, sender=A)[0])
+    radio.deliver(deliver_of("two", number=6, sender=A, scts=SCTS + timedelta(minutes=1))[0])
+    assert [m.read for m in now(phone.conversation(A))] == [False, False]
+    now(phone.configure(read_on_view=False))
+    assert [m.read for m in now(phone.view(A))] == [False, False]
+    assert ip.responses == []
+    now(phone.configure(read_on_view=True))
+    assert [m.read for m in now(phone.view(A))] == [True, True]
+    clock.advance(1.0)
+    assert sorted(ip.responses) == [(B, A, 5, 1), (B, A, 6, 1)]
+    assert phone.store.repo.load_settings().read_on_view  # stored, for the next start
+
+
 # -- the IP session, clock-driven ----------------------------------------------------------
 
 
@@ -887,12 +928,14 @@ class Network:
             reactor,
             smsc=("127.0.0.1", self.smsc.link_port),
             ip=self.ip.connector(msisdn),
+            sim=SimCard(SimProfile(imsi(msisdn), msisdn, keys_for(msisdn))),
         )
         self.phones.append(phone)
         return phone
 
     async def start(self, phone: Phone) -> Phone:
         """Start ``phone``; returns once it is attached and logged in."""
+        await provision(self.smsc, phone.msisdn)  # its SIM, as the SMSC knows it
         attached, online = phone.wait_for("attached"), phone.wait_for("ip up")
         await phone.start()
         await attached

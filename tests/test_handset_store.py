@@ -43,12 +43,12 @@ def repo(engine: Engine) -> Repository:
     return Repository(engine, ME)
 
 
-def one_part(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
-    return [(first_mr, bytes([0x21, first_mr, number]))]
+def one_part(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    return [(first_mr, bytes([0x21, first_mr, number or 0]))]
 
 
-def three_parts(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
-    return [((first_mr + i) % 256, bytes([i, number])) for i in range(3)]
+def three_parts(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    return [((first_mr + i) % 256, bytes([i, number or 0])) for i in range(3)]
 
 
 def send(repo: Repository, peer: str = BOB, text: str = "hi", build: object = one_part) -> int:
@@ -88,7 +88,7 @@ def test_conversations_number_independently(repo: Repository) -> None:
 
 
 def test_a_message_that_cannot_be_built_takes_no_number(repo: Repository) -> None:
-    def broken(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    def broken(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
         raise ValueError("too long")
 
     with pytest.raises(ValueError):
@@ -98,9 +98,9 @@ def test_a_message_that_cannot_be_built_takes_no_number(repo: Repository) -> Non
 
 
 def test_tp_mr_and_concatenation_reference_run_across_conversations(repo: Repository) -> None:
-    seen: list[tuple[int, int, int]] = []
+    seen: list[tuple[int | None, int, int]] = []
 
-    def record(number: int, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
+    def record(number: int | None, ref: int, first_mr: int) -> list[tuple[int, bytes]]:
         seen.append((number, ref, first_mr))
         return three_parts(number, ref, first_mr)
 
@@ -187,6 +187,23 @@ def test_feedback_marks_the_newest_message_with_its_number(repo: Repository) -> 
     assert repo.apply_feedback(CAROL, 5, 1, T0) is None  # no such conversation
 
 
+def test_after_a_wrap_the_feedback_time_tells_the_old_number_from_the_new(
+    repo: Repository,
+) -> None:
+    """The 256th message problem: the receiver read the old #0, not the new.
+    The feedback says when the message was sent (the TP-SCTS the receiver
+    saw, as the SMS-SUBMIT-REPORT gave it to the sender)."""
+    ids = [send(repo) for _ in range(257)]  # numbers 0..255, 0
+    for i, part in enumerate(repo.pending_parts()):
+        repo.part_accepted(part.id, T0 + timedelta(minutes=i))
+    assert repo.message(ids[0]).tp_scts == T0
+    change = repo.apply_feedback(BOB, 0, 1, T0, sent_at=T0 + timedelta(seconds=2))
+    assert change is not None and change.message_id == ids[0]
+    assert repo.message(ids[256]).state is OutState.SENT
+    change = repo.apply_feedback(BOB, 0, 1, T0, sent_at=T0 + timedelta(minutes=256))
+    assert change is not None and change.message_id == ids[256]
+
+
 def test_feedback_never_moves_a_state_backwards(repo: Repository) -> None:
     mid = send(repo)
     part = repo.pending_parts()[0]
@@ -205,7 +222,10 @@ def test_read_owes_a_response_until_the_server_takes_it(repo: Repository) -> Non
     assert repo.inbox()[0].read is False
     opened = repo.mark_read(mid, T0)
     assert opened.respond and opened.message.read
-    assert [(r.message_id, r.sender, r.number) for r in repo.pending_responses()] == [(mid, BOB, 7)]
+    owed = [(r.message_id, r.sender, r.number) for r in repo.pending_responses()]
+    assert owed == [(mid, BOB, 7)]
+    # When it was sent, as this receiver saw it: its TP-SCTS.
+    assert repo.pending_responses()[0].sent_at == repo.message(mid).tp_scts
     assert repo.mark_read(mid, T0).respond  # opened again: still owed, not owed twice
     assert len(repo.pending_responses()) == 1
     repo.response_done(mid)

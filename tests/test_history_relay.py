@@ -25,6 +25,7 @@ from twisted.internet.testing import StringTransport
 from handset.history import from_entry, merge, open_answers, open_window, seal_answer
 from handset.ip_client import IpClient, IpError, connect_ip, connect_push
 from ipwire import wire
+from ipwire.device_session import DeviceSession
 from ipwire.sealed import DeviceKey
 from receipt_server.jobs import to_millis
 from receipt_server.models import (
@@ -388,6 +389,21 @@ class Wire:
         self.transport.clear()
         return out
 
+    def login(self, device: str, secret: str, rid: wire.RequestId = 1) -> None:
+        """``login``, the server's challenge, the proof (with the device's
+        side of the protocol); the login_ok stays to be ``received``."""
+        session = DeviceSession()
+        (login,) = wire.FrameReader(wire.DEVICE_MESSAGES).feed(session.login(device, secret)[1])
+        assert isinstance(login, wire.Login)
+        self.send(wire.Login(rid, login.device, login.nonce))  # the id the test wants
+        (challenge,) = self.received()
+        assert isinstance(challenge, wire.Challenge)
+        answer = session.answer(wire.Challenge(1, challenge.nonce))
+        assert answer is not None
+        proved = wire.FrameReader(wire.DEVICE_MESSAGES).feed(answer)[0]
+        assert isinstance(proved, wire.LoginProof)
+        self.send(wire.LoginProof(rid, proved.proof))
+
 
 def test_a_query_ends_at_its_deadline_with_what_arrived(tmp_path: Any) -> None:
     clock = Clock()
@@ -402,7 +418,7 @@ def test_a_query_ends_at_its_deadline_with_what_arrived(tmp_path: Any) -> None:
         )
     desktop, phone = Wire(factory), Wire(factory)
     for w, name in ((desktop, "desktop"), (phone, "phone")):
-        w.send(wire.Login(1, name, regs[name].secret))
+        w.login(name, regs[name].secret)
         assert isinstance(w.received()[0], wire.LoginOk)
     # The tablet never logs in.
     desktop.send(wire.Query(2, text="test message"))
@@ -447,7 +463,7 @@ def test_nobody_answering_is_partial_at_the_deadline_naming_the_silent(tmp_path:
     )
     store.register_device(PHONE, PHONE, "phone", device_id="phone")
     desktop = Wire(factory)
-    desktop.send(wire.Login(1, "desk", asker.secret))
+    desktop.login("desk", asker.secret)
     desktop.send(wire.Query(2, text="x", timeout=1))
     got = desktop.received()
     assert isinstance(got[1], wire.QueryOpen)
@@ -492,7 +508,7 @@ def test_every_request_gets_an_answer_whatever_comes(
     store, reg = _STORES[key]
     factory = ReceiptServerFactory(store, Clock(), rate=1e6, burst=10**6)
     device = Wire(factory)
-    device.send(wire.Login("me", reg.device_id, reg.secret))
+    device.login(reg.device_id, reg.secret, "me")
     for message in messages:
         device.send(message)
     answers = device.received()

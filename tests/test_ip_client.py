@@ -12,10 +12,26 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from handset.ip_client import IpClient, IpConnectionLost, IpError
-from ipwire import wire
+from ipwire import proof, wire
 from ipwire.device_session import DeviceSession
 
 A, B = "+4915112345678", "+447700900123"
+#: What the server keeps of devB's secret "s3cret", and the nonces of these tests.
+VERIFIER = proof.Verifier.from_secret("s3cret")
+CLIENT_NONCE, SERVER_NONCE = b"c" * 18, wire.b64(b"s" * 18)
+
+
+def signed_ok(rid: int, login: bytes, purpose: str = "login") -> wire.LoginOk:
+    """The server's login_ok for the device's login ``rid`` (its frame ``login``)
+    challenged with SERVER_NONCE, after checking its proof as the server does."""
+    return wire.LoginOk(rid, "devB", B, B, wire.b64(server_signature(login, purpose)))
+
+
+def server_signature(login: bytes, purpose: str = "login") -> bytes:
+    (frame,) = server_reads(login)
+    assert isinstance(frame, wire.Login | wire.PushSubscribe)
+    message = proof.auth_message(purpose, frame.device, frame.nonce, SERVER_NONCE)
+    return proof.server_signature(VERIFIER, message)
 
 
 def server_reads(data: bytes) -> list[wire.Message | wire.WireError]:
@@ -26,13 +42,13 @@ def server_reads(data: bytes) -> list[wire.Message | wire.WireError]:
 
 
 def test_requests_are_numbered_and_framed() -> None:
-    session = DeviceSession()
+    session = DeviceSession(nonce=lambda: CLIENT_NONCE)
     rid1, login = session.login("devB", "s3cret")
     rid2, response = session.response(B, A, 17)
     rid3, ping = session.ping()
     assert (rid1, rid2, rid3) == (1, 2, 3)
     assert server_reads(login + response + ping + session.ack(42)) == [
-        wire.Login(1, "devB", "s3cret"),
+        wire.Login(1, "devB", wire.b64(CLIENT_NONCE)),
         wire.Response(2, B, A, 17, 1),
         wire.Ping(3),
         wire.FeedbackAck(42),
@@ -50,9 +66,45 @@ def test_a_response_out_of_range_is_refused_before_it_is_sent(
         DeviceSession().response(receiver, sender, number, status)
 
 
-def test_received_frames_become_events_and_login_ok_is_kept() -> None:
+def test_the_challenge_is_answered_with_a_proof_the_server_accepts() -> None:
     session = DeviceSession()
-    ok = wire.LoginOk(1, "devB", B, B)
+    _, login = session.login("devB", "s3cret")
+    (frame,) = server_reads(login)
+    assert isinstance(frame, wire.Login) and len(wire.unb64(frame.nonce)) == proof.NONCE_OCTETS
+    answer = session.answer(wire.Challenge(1, SERVER_NONCE))
+    assert answer is not None and b"s3cret" not in login + answer  # never on the wire
+    (proved,) = server_reads(answer)
+    assert isinstance(proved, wire.LoginProof) and proved.id == 1
+    message = proof.auth_message("login", "devB", frame.nonce, SERVER_NONCE)
+    assert proof.verify(VERIFIER, message, wire.unb64(proved.proof))
+    other = proof.auth_message("login", "devB", frame.nonce, wire.b64(b"t" * 18))
+    assert not proof.verify(VERIFIER, other, wire.unb64(proved.proof))  # this challenge only
+    assert session.answer(wire.Challenge(2, SERVER_NONCE)) is None  # no login 2 asked
+
+
+def test_two_logins_never_use_the_same_nonce() -> None:
+    session = DeviceSession()
+    nonces = {server_reads(session.login("devB", "s3cret")[1])[0].nonce for _ in range(50)}  # type: ignore[union-attr]
+    assert len(nonces) == 50
+
+
+def test_a_login_ok_that_does_not_prove_the_secret_is_an_error() -> None:
+    """A server that does not know the device's secret (an impostor on the
+    address, a captured login_ok replayed) cannot pass for the real one."""
+    session = DeviceSession(nonce=lambda: CLIENT_NONCE)
+    session.login("devB", "s3cret")
+    session.answer(wire.Challenge(1, SERVER_NONCE))
+    wrong = wire.LoginOk(1, "devB", B, B, wire.b64(bytes(32)))
+    (event,) = session.receive(wire.encode(wrong))
+    assert isinstance(event, wire.Error) and event.code == "bad_credentials" and event.id == 1
+    assert session.login_ok is None
+
+
+def test_received_frames_become_events_and_login_ok_is_kept() -> None:
+    session = DeviceSession(nonce=lambda: CLIENT_NONCE)
+    _, login = session.login("devB", "s3cret")
+    session.answer(wire.Challenge(1, SERVER_NONCE))
+    ok = signed_ok(1, login)
     data = wire.encode(ok) + wire.encode(wire.Feedback(3, A, 4, 1)) + b"\x00\x00\x00\x02[]"
     events = session.receive(data[:10])
     events += session.receive(data[10:])
@@ -83,9 +135,16 @@ class Server:
 
     def logged_in(self) -> Server:
         d = self.client.login()
-        assert self.read() == [wire.Login(1, "devB", "s3cret")]
-        self.send(wire.LoginOk(1, "devB", B, B))
-        assert d.result == wire.LoginOk(1, "devB", B, B)
+        login = self.transport.value()
+        (frame,) = self.read()
+        assert isinstance(frame, wire.Login) and frame.device == "devB"
+        self.send(wire.Challenge(1, SERVER_NONCE))
+        (proved,) = self.read()
+        assert isinstance(proved, wire.LoginProof) and proved.id == 1
+        message = proof.auth_message("login", "devB", frame.nonce, SERVER_NONCE)
+        assert proof.verify(VERIFIER, message, wire.unb64(proved.proof))
+        self.send(signed_ok(1, login))
+        assert d.result == signed_ok(1, login)
         return self
 
     def hang_up(self) -> None:
@@ -103,9 +162,28 @@ def result(d: Deferred[Any]) -> Any:
 def test_login_refused_fails_with_the_code() -> None:
     server = Server()
     d = server.client.login()
+    server.send(wire.Challenge(1, SERVER_NONCE))
     server.send(wire.Error("bad_credentials", "unknown device or wrong secret", 1))
     error = result(d)
     assert isinstance(error, IpError) and error.code == "bad_credentials"
+
+
+def test_a_push_channel_is_opened_with_the_push_purpose() -> None:
+    server = Server()
+    d = server.client.push_subscribe()
+    subscribe = server.transport.value()
+    (frame,) = server.read()
+    assert isinstance(frame, wire.PushSubscribe)
+    server.send(wire.Challenge(1, SERVER_NONCE))
+    (proved,) = server.read()
+    assert isinstance(proved, wire.LoginProof)
+    as_login = proof.auth_message("login", "devB", frame.nonce, SERVER_NONCE)
+    as_push = proof.auth_message("push", "devB", frame.nonce, SERVER_NONCE)
+    assert proof.verify(VERIFIER, as_push, wire.unb64(proved.proof))
+    assert not proof.verify(VERIFIER, as_login, wire.unb64(proved.proof))
+    ok = signed_ok(1, subscribe, "push")
+    server.send(ok)
+    assert result(d) == ok and server.client.login_ok is None  # not logged in
 
 
 def test_a_response_fires_on_ok_and_fails_on_error() -> None:

@@ -17,7 +17,7 @@ import smpplib.client
 
 from pdu import Address, SmsStatusReport, SmsSubmit, UserData, encode
 
-from .rig import TIMEOUT, Log, Rig, SmscProcess
+from .rig import TIMEOUT, Log, SmscProcess
 
 A, B = "+15550001001", "+15550001002"
 IMSI_A, IMSI_B = "001010000000001", "001010000000002"
@@ -54,7 +54,7 @@ def event(log: Log, name: str, **fields: Any) -> dict[str, Any]:
 def journey(smsc: SmscProcess) -> None:
     """A sends B a message asking for a status report; B gets it, A gets the
     report; then B's link goes down."""
-    a, b = Rig(smsc.link_port, A, IMSI_A), Rig(smsc.link_port, B, IMSI_B)
+    a, b = smsc.rig(A, IMSI_A), smsc.rig(B, IMSI_B)
     a.attach()
     b.attach()
     tpdu = SmsSubmit(tp_da=Address.parse(B), tp_mr=7, tp_srr=True, tp_ud=UserData("hello"))
@@ -131,7 +131,7 @@ def test_the_migrations_and_twisted_speak_at_debug_level_only(tmp_path: Path) ->
 
 def test_an_esme_bind_submit_and_unbind(tmp_path: Path) -> None:
     smsc, log = start(tmp_path, "--log-format", "json")
-    b = Rig(smsc.link_port, B, IMSI_B)
+    b = smsc.rig(B, IMSI_B)
     b.attach()
     client = smpplib.client.Client(
         "127.0.0.1", smsc.smpp_port, timeout=TIMEOUT, allow_unknown_opt_params=True
@@ -165,9 +165,9 @@ def test_up_shows_the_read_receipt(tmp_path: Path) -> None:
     up, log = start(tmp_path, command="up")
 
     def handset(*args: str) -> None:
-        api = f"http://127.0.0.1:{up.control_port}"
+        api = ["--api", f"http://127.0.0.1:{up.control_port}", "--data-dir", str(up.data_dir)]
         done = subprocess.run(
-            [sys.executable, "-m", "smsemu", "handset", args[0], "--api", api, *args[1:]],
+            [sys.executable, "-m", "smsemu", "handset", args[0], *api, *args[1:]],
             capture_output=True, text=True, timeout=120,
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
@@ -225,6 +225,12 @@ def test_handset_run_and_ip_server_run_log_their_own_events(tmp_path: Path) -> N
             done = subprocess.run(
                 [sys.executable, "-m", "smsemu", "ip-server", "register", *register,
                  "--out", credentials], capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, done.stderr
+            sim = ["--data-dir", str(tmp_path / "data"), "--handset-dir", str(tmp_path / msisdn)]
+            done = subprocess.run(
+                [sys.executable, "-m", "smsemu", "subscriber", "add", "--msisdn", msisdn, *sim],
+                capture_output=True, text=True, timeout=120,
             )  # fmt: skip
             assert done.returncode == 0, done.stderr
             phone = Command(

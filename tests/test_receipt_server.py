@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 
 from handset.ip_client import IpClient, IpError, connect_ip
 from ipwire import wire
+from ipwire.device_session import DeviceSession
 from receipt_server.models import Feedback
 from receipt_server.server import Listening, ReceiptServerService, listen
 from receipt_server.store import (
@@ -108,6 +109,12 @@ def net(database_url: str) -> Iterator[Net]:
     pytest_twisted.blockon(Deferred.fromCoroutine(net.shut()))
 
 
+def who(ok: wire.LoginOk | None) -> tuple[str, str, str]:
+    """Whom a login_ok names (its signature the client has checked already)."""
+    assert ok is not None
+    return ok.device, ok.msisdn, ok.account
+
+
 async def failure_of(d: Awaitable[Any]) -> Any:
     try:
         await d
@@ -124,9 +131,9 @@ async def test_login_tells_the_device_who_it_is(net: Net) -> None:
     reg = await net.device(B)
     companion = await net.device(B, account="family", kind="companion", device_id="tablet-1")
     phone = await net.connect(reg)
-    assert phone.client.login_ok == wire.LoginOk(1, reg.device_id, B, B)
+    assert who(phone.client.login_ok) == (reg.device_id, B, B)
     tablet = await net.connect(companion)
-    assert tablet.client.login_ok == wire.LoginOk(1, "tablet-1", B, "family")
+    assert who(tablet.client.login_ok) == ("tablet-1", B, "family")
     assert isinstance(await failure_of(net.device(A, device_id="tablet-1")), DeviceExists)
 
 
@@ -169,6 +176,24 @@ async def test_a_response_reaches_the_logged_in_sender_as_feedback(net: Net) -> 
     second = await a.feedback.get()
     assert second.feedback_id > row.id
     assert (second.receiver, second.message_number, second.status) == (B, 18, 0)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_time_a_response_names_reaches_the_sender_live_and_after_a_restart(
+    net: Net,
+) -> None:
+    """``sent_at`` (docs/receipt-wire.md): which of two messages numbered 0 was
+    read, after a wrap; committed with the feedback, so a restart keeps it."""
+    reg_a = await net.device(A)
+    a, b = await net.connect(reg_a), await net.connect(await net.device(B))
+    await b.client.send_response(B, A, 0, sent_at=1_764_000_000_000)
+    got = await a.feedback.get()
+    assert (got.message_number, got.sent_at) == (0, 1_764_000_000_000)
+    await a.hang_up()
+    await net.restart()
+    a = await net.connect(reg_a)
+    again = await a.feedback.get()  # not acknowledged: pushed again, from the database
+    assert (again.feedback_id, again.sent_at) == (got.feedback_id, 1_764_000_000_000)
 
 
 @pytest_twisted.ensureDeferred
@@ -294,27 +319,68 @@ def frame(payload: bytes) -> bytes:
     return len(payload).to_bytes(4, "big") + payload
 
 
+async def raw_login(r: Raw, reg: Registration, rid: wire.RequestId = 1) -> wire.LoginOk:
+    """Log ``r`` in as ``reg`` with the device's side of the protocol."""
+    session = DeviceSession()
+    _, login = session.login(reg.device_id, reg.secret)
+    challenge = await r.ask(login)
+    assert isinstance(challenge, wire.Challenge)
+    answer = session.answer(challenge)
+    assert answer is not None
+    r.send(answer)
+    got = await r.got.get()
+    assert isinstance(got, wire.Message), got
+    (ok,) = session.receive(wire.encode(got))
+    assert isinstance(ok, wire.LoginOk), ok
+    return ok
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "rid"),
+    [
+        (b"\x00\x00\x00\x00", "unauthenticated", None),
+        (frame(b"\xc3\x28"), "unauthenticated", None),
+        (frame(b"{not json"), "unauthenticated", None),
+        (frame(b'{"type":"teleport","id":1}'), "unauthenticated", 1),
+        (frame(b'{"type":"login","id":2,"device":7,"nonce":"x"}'), "unauthenticated", 2),
+        (frame(b'{"type":"login","id":2,"device":"d","secret":"an old client"}'),
+         "unauthenticated", 2),
+        (frame(b'{"type":"response","id":3,"receiver":"+1","sender":"+2","message_number":1}'),
+         "unauthenticated", 3),
+        (frame(b'{"type":"ping","id":4}'), "unauthenticated", 4),
+    ],
+)  # fmt: skip
 @pytest_twisted.ensureDeferred
-async def test_malformed_frames_get_errors_and_the_session_survives(net: Net) -> None:
+async def test_anything_but_a_login_before_a_login_is_refused_and_closes(
+    tmp_path: Path, data: bytes, code: str, rid: Any
+) -> None:
+    net = Net(sqlite_url(tmp_path))  # no database work before a login
+    try:
+        r = await raw(net)
+        error = await r.ask(data)
+        assert isinstance(error, wire.Error) and (error.code, error.id) == (code, rid)
+        await r.lost
+    finally:
+        await net.shut()
+
+
+@pytest_twisted.ensureDeferred
+async def test_malformed_frames_after_login_get_errors_and_the_session_survives(net: Net) -> None:
     reg = await net.device(B)
     r = await raw(net)
+    assert who(await raw_login(r, reg, 1)) == (reg.device_id, B, B)
     cases = [
         (b"\x00\x00\x00\x00", "bad_frame", None),
         (frame(b"\xc3\x28"), "bad_frame", None),
         (frame(b"{not json"), "bad_frame", None),
         (frame(b'{"type":"teleport","id":1}'), "unknown_type", 1),
-        (frame(b'{"type":"login","id":2,"device":7,"secret":"x"}'), "bad_message", 2),
-        (frame(b'{"type":"response","id":3,"receiver":"+1","sender":"+2","message_number":1}'),
-         "unauthenticated", 3),
+        (frame(b'{"type":"login","id":2,"device":7,"nonce":"x"}'), "bad_message", 2),
+        (frame(b'{"type":"response","id":4,"receiver":"+1","sender":"+2","message_number":999}'),
+         "bad_message", 4),
     ]  # fmt: skip
     for data, code, rid in cases:
         error = await r.ask(data)
         assert isinstance(error, wire.Error) and (error.code, error.id) == (code, rid)
-    assert await r.ask(wire.encode(wire.Login("in", reg.device_id, reg.secret))) == wire.LoginOk(
-        "in", reg.device_id, B, B
-    )
-    bad = b'{"type":"response","id":4,"receiver":"+1","sender":"+2","message_number":999}'
-    assert (await r.ask(frame(bad))).code == "bad_message"
     assert await r.ask(wire.encode(wire.Response(5, B, A, 1))) == wire.Ok(5)
     r.send(b"\x7f\xff\xff\xff")  # an impossible length: framing is lost
     error = await r.got.get()
@@ -324,16 +390,18 @@ async def test_malformed_frames_get_errors_and_the_session_survives(net: Net) ->
 
 
 @pytest_twisted.ensureDeferred
-async def test_requests_pipelined_behind_the_login_are_served_after_it(net: Net) -> None:
+async def test_requests_pipelined_behind_the_proof_are_served_after_it(net: Net) -> None:
     reg = await net.device(B)
     r = await raw(net)
-    r.send(
-        wire.encode(wire.Login(1, reg.device_id, reg.secret))
-        + wire.encode(wire.Response(2, B, A, 7))
-        + wire.encode(wire.Ping(3))
-    )
+    session = DeviceSession()
+    _, login = session.login(reg.device_id, reg.secret)
+    challenge = await r.ask(login)
+    assert isinstance(challenge, wire.Challenge)
+    answer = session.answer(challenge)
+    assert answer is not None
+    r.send(answer + wire.encode(wire.Response(2, B, A, 7)) + wire.encode(wire.Ping(3)))
     got = [await r.got.get() for _ in range(3)]
-    assert got[0] == wire.LoginOk(1, reg.device_id, B, B)
+    assert isinstance(got[0], wire.LoginOk) and who(got[0]) == (reg.device_id, B, B)
     assert sorted(got[1:], key=str) == sorted([wire.Ok(2), wire.Pong(3)], key=str)
 
 

@@ -28,6 +28,8 @@ tokens = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
 millis = st.integers(0, wire.MAX_MILLIS)
 limits = st.integers(1, wire.MAX_LIMIT)
 b64s = st.binary(min_size=1, max_size=300).map(wire.b64)
+nonces = st.binary(min_size=16, max_size=64).map(wire.b64)  # a login's nonces
+macs = st.binary(min_size=32, max_size=32).map(wire.b64)  # ClientProof, ServerSignature
 entries = st.builds(
     wire.HistoryEntry, tokens, numbers, st.sampled_from(wire.DIRECTIONS), texts, millis
 )
@@ -51,11 +53,12 @@ criteria = {
 statuses_of_queries = st.sampled_from(wire.QUERY_STATUSES)
 
 device_messages = st.one_of(
-    st.builds(wire.Login, request_ids, device_ids, texts),
+    st.builds(wire.Login, request_ids, device_ids, nonces),
+    st.builds(wire.LoginProof, request_ids, macs),
     st.builds(wire.Response, request_ids, numbers, numbers, octets, statuses),
     st.builds(wire.FeedbackAck, feedback_ids),
     st.builds(wire.Ping, request_ids),
-    st.builds(wire.PushSubscribe, request_ids, device_ids, texts),
+    st.builds(wire.PushSubscribe, request_ids, device_ids, nonces),
     st.builds(wire.HistoryPut, request_ids, st.lists(entries, max_size=5).map(tuple)),
     st.builds(wire.Query, request_ids, **criteria, timeout=st.none() | st.floats(0.1, 60)),
     st.builds(wire.QueryAnswer, request_ids, tokens, st.integers(0, wire.MAX_LIMIT), b64s),
@@ -65,7 +68,8 @@ device_messages = st.one_of(
     st.builds(wire.IpMessageAck, feedback_ids),
 )
 server_messages = st.one_of(
-    st.builds(wire.LoginOk, request_ids, device_ids, numbers, texts),
+    st.builds(wire.Challenge, request_ids, nonces),
+    st.builds(wire.LoginOk, request_ids, device_ids, numbers, texts, macs),
     st.builds(wire.Ok, request_ids),
     st.builds(
         wire.Error,
@@ -242,6 +246,49 @@ def test_a_bad_frame_is_reported_with_its_code(payload: bytes, code: str, rid: A
     assert (got.code, got.id, got.fatal) == (code, rid, False)
     assert got.message() == wire.Error(code, got.reason, rid)
     wire.encode(got.message())  # the answer itself is a valid message
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ('{"type":"login","id":1,"device":"d1","nonce":"c2hvcnQ="}',
+         'login: "nonce" must be base64 of 16 to 64 octets'),
+        ('{"type":"login","id":1,"device":"d1","secret":"an old client"}',
+         'login: "nonce" is missing'),
+        ('{"type":"login_proof","id":1,"proof":"not base64!"}',
+         'login_proof: "proof" is not base64 (RFC 4648, padded, no whitespace)'),
+        ('{"type":"login_proof","id":1,"proof":"' + wire.b64(bytes(31)) + '"}',
+         'login_proof: "proof" must be base64 of 32 octets'),
+        ('{"type":"push_subscribe","id":1,"device":"d,1","nonce":"' + wire.b64(bytes(16)) + '"}',
+         'push_subscribe: "device"'),
+    ],
+)  # fmt: skip
+def test_a_bad_login_frame_is_named(payload: str, reason: str) -> None:
+    got = one(frame(payload.encode()))
+    assert isinstance(got, wire.WireError) and not got.fatal
+    assert got.reason.startswith(reason) and got.id == 1, got.reason
+
+
+@settings(max_examples=500)
+@given(st.sampled_from(["login", "push_subscribe", "login_proof", "challenge"]), st.data())
+def test_any_text_as_a_nonce_or_a_proof_is_read_to_its_size_or_refused(
+    kind: str, data: st.DataObject
+) -> None:
+    """The login frames' base64 fields, fuzzed: any text (base64 of any size or
+    not base64 at all) gives a message whose octets have the size the protocol
+    says, or a wire error naming the field, never an exception."""
+    key = "proof" if kind == "login_proof" else "nonce"
+    text = data.draw(st.text(max_size=120) | st.binary(max_size=80).map(wire.b64))
+    obj: dict[str, Any] = {"type": kind, "id": 7, key: text}
+    if kind != "login_proof" and kind != "challenge":
+        obj["device"] = "d1"
+    accept = wire.SERVER_MESSAGES if kind == "challenge" else wire.DEVICE_MESSAGES
+    got = wire.decode_payload(json.dumps(obj).encode(), accept)
+    if isinstance(got, wire.Message):
+        size = len(wire.unb64(getattr(got, key)))
+        assert size == 32 if key == "proof" else 16 <= size <= 64
+    else:
+        assert isinstance(got, wire.WireError) and f'"{key}"' in got.reason and got.id == 7
 
 
 def test_a_bad_field_is_named() -> None:

@@ -29,6 +29,7 @@ from receipt_server.server import ReceiptServerService
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smsc.service import SmscService
 from smsemu.network import provision
+from smsemu.subscribers import provision_handset
 
 from .netfix import start_smsc, stop
 
@@ -87,6 +88,7 @@ class Network:
         """Start (or restart) the phone ``msisdn``; fires once it is attached and
         logged in."""
         assert self.ip is not None
+        await provision_handset(self.smsc, self.root / msisdn, msisdn)  # its SIM
         service = HandsetService(
             msisdn,
             self.root / msisdn,
@@ -319,7 +321,8 @@ async def test_a_forged_response_is_refused_and_changes_nothing(net: Network) ->
     with pytest.raises(IpError) as refused:
         await client.send_response(B, A, 0)
     assert refused.value.code == "forbidden"
-    # The session survives a malformed frame too, and still answers.
+    # A malformed frame before a login is refused and closes that connection
+    # (only login frames are read then); the server and the sessions go on.
     raw = socket.create_connection(("127.0.0.1", net.ip.port))
     try:
         raw.sendall(struct.pack(">I", 5) + b"{oops")
@@ -328,8 +331,9 @@ async def test_a_forged_response_is_refused_and_changes_nothing(net: Network) ->
         replies = await deferToThread(read_frames, raw, 2)
     finally:
         raw.close()
-    assert replies[0]["type"] == "error" and replies[0]["code"] == "bad_frame"
-    assert replies[1] == {"type": "pong", "id": 7}
+    assert len(replies) == 1  # then the server hung up: the ping was not read
+    assert replies[0]["type"] == "error" and replies[0]["code"] == "unauthenticated"
+    await client.ping()
     client.close()
     # Nothing changed at A; B's own read still works.
     assert not (await a.message(a_id)).read
@@ -380,3 +384,26 @@ async def test_a_response_owed_while_the_ip_server_is_down_survives_a_receiver_r
     b = await net.phone(B)
     await seen  # A reconnected by itself; B sent what it owed once logged in
     assert not (await b.message(b_id)).response_pending
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_plain_phone_numbers_nothing_and_talks_with_a_numbering_one(net: Network) -> None:
+    """``carrier = "none"``: a phone without the feature.  What it sends has no
+    number, so nothing is answered; what it receives from a numbering phone is
+    answered as usual (its receipts are on), and its counters never moved."""
+    a = await net.phone(A, Settings(carrier=Carrier.NONE))
+    b = await net.phone(B)
+    plain_id, plain_rx = await send_and_receive(a, b, "plain")
+    got = await b.message(plain_rx)
+    assert (got.text, got.number, got.carrier) == ("plain", None, None)
+    await b.read(plain_rx)
+    assert not (await b.message(plain_rx)).response_pending
+    # The other way, the numbering phone gets its "Read".
+    await read_and_see(b, a, *await send_and_receive(b, a, "numbered"))
+    assert net.count(B, "response") == 0 and net.count(A, "feedback") == 0
+    sent = await a.message(plain_id)
+    assert sent.number is None and sent.state == OutState.DELIVERED
+    # Numbering switched on later starts this conversation at 0.
+    await a.configure(carrier="udh")
+    _, rx = await send_and_receive(a, b, "now numbered")
+    assert (await b.message(rx)).number == 0

@@ -36,6 +36,7 @@ from smsc.smpp import receipt
 from smsc.smpp.faults import FaultRule
 from smsc.smpp.gateway import EsmeAccount, SmppConfig
 from smsemu.network import provision, report_reads
+from smsemu.subscribers import provision_handset
 
 from .netfix import ClockedReactor, clock_at_now, handset, stop
 
@@ -223,6 +224,28 @@ async def test_a_gsm_message_reaches_the_handset_and_its_receipt_the_esme(
     assert fields["id"] == message_id(resp) and fields["stat"] == "DELIVRD"
     assert dlr.receipted_message_id in (message_id(resp), message_id(resp).encode())
     assert dlr.message_state == 2  # DELIVERED
+
+
+def gsm_unpacked(octets: bytes) -> str:
+    """GSM 03.38 text of one septet per octet, read with smpplib's own table
+    (an implementation that is not ours)."""
+    return "".join(smpplib.gsm.GSM_CHARACTER_TABLE[b] for b in octets)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_receipt_in_data_coding_0_is_gsm_like_every_data_coding_0(
+    smsc: SmscService, phone: LinkClient, esme: Esme
+) -> None:
+    """data_coding 0 is GSM 03.38 in this SMSC, for a receipt's text too: the
+    '@' of the message must not come out as the '¡' of ASCII 0x40."""
+    await esme.bind()
+    # "a@b_$" in GSM 03.38 unpacked: @ is 0x00, _ is 0x11, $ is 0x02.
+    resp = await esme.submit(short_message=b"a\x00b\x11\x02", registered_delivery=1)
+    assert resp.status == 0
+    dlr = await esme.until("deliver_sm")
+    assert dlr.data_coding == 0
+    fields = receipt.parse(gsm_unpacked(dlr.short_message))
+    assert fields["id"] == message_id(resp) and fields["text"] == "a@b_$"
 
 
 @pytest_twisted.ensureDeferred
@@ -608,17 +631,17 @@ async def test_an_mo_waits_for_its_esme_across_an_smsc_restart(tmp_path: Path) -
         await service.stopService()
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path: Path) -> None:
-    """Read receipts (docs/read-receipts.md) through the SMPP door: the ESME
-    numbers its message with the message-number IE; the phone's user opens
-    it; the IP server's feedback becomes a deliver_sm to the ESME (esm_class
-    user acknowledgement, stat READ)."""
+async def with_a_phone(
+    tmp_path: Path,
+) -> tuple[SmscService, ReceiptServerService, HandsetService]:
+    """The SMSC (read receipts reported to ESMEs), the IP server, and a real
+    phone attached to both (starting: wait on its ``ready``)."""
     service = start(tmp_path, read_receipts=True)
     ip = ReceiptServerService(receipt_sqlite_url(tmp_path), address="tcp:0")
     ip.startService()
     assert ip.store is not None and ip.listening is not None and service.gateway is not None
     report_reads(ip.listening.factory, service.gateway)
+    await provision_handset(service, tmp_path / "phone", PHONE)  # its SIM
     phone_service = HandsetService(
         PHONE,
         tmp_path / "phone",
@@ -627,6 +650,16 @@ async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path
         credentials=await provision(ip.store, PHONE, tmp_path / "phone"),
     )
     phone_service.startService()
+    return service, ip, phone_service
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path: Path) -> None:
+    """Read receipts (docs/read-receipts.md) through the SMPP door: the ESME
+    numbers its message with the message-number IE; the phone's user opens
+    it; the IP server's feedback becomes a deliver_sm to the ESME (esm_class
+    user acknowledgement, stat READ)."""
+    service, ip, phone_service = await with_a_phone(tmp_path)
     esme = Esme(service.smpp_port)
     try:
         phone = await phone_service.ready
@@ -647,6 +680,30 @@ async def test_a_read_on_the_handset_reaches_the_esme_as_a_read_receipt(tmp_path
         assert read.esm_class == 0x10  # SME manual/user acknowledgement
         fields = receipt.parse(read.short_message.decode())
         assert (fields["id"], fields["stat"]) == (message_id(resp), "READ")
+    finally:
+        esme.close()
+        await phone_service.stopService()
+        await ip.stopService()
+        await service.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_text_ending_like_a_marker_from_an_esme_is_not_a_number(tmp_path: Path) -> None:
+    """An ESME that numbers nothing sends a text that ends in "□123": the phone
+    shows it whole and answers nothing (docs/read-receipts.md §Carriers)."""
+    service, ip, phone_service = await with_a_phone(tmp_path)
+    esme = Esme(service.smpp_port)
+    try:
+        phone = await phone_service.ready
+        await esme.bind()
+        text = "Your code is \u25a1123"
+        received = phone.wait_for("received", text=text)
+        resp = await esme.submit(short_message=text.encode("utf-16-be"), data_coding=8)
+        assert resp.status == 0
+        got = await received
+        assert got["number"] is None
+        await phone.read(got["id"])
+        assert not (await phone.message(got["id"])).response_pending
     finally:
         esme.close()
         await phone_service.stopService()

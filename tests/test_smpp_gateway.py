@@ -19,7 +19,6 @@ from smsc.queued import Queued
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.gateway import RESPONSE_TIMEOUT, EsmeAccount, SmppConfig, SmppGateway
 from smsc.smpp.server import (
-    BIND_TIMEOUT,
     ENQUIRE_AFTER,
     ENQUIRE_TIMEOUT,
     SmppFactory,
@@ -172,9 +171,31 @@ def connected(gateway: SmppGateway) -> tuple[SmppProtocol, StringTransport]:
 def test_a_connection_nobody_binds_on_is_closed(tmp_path: Path) -> None:
     clock, _, gateway = make(tmp_path)
     _, transport = connected(gateway)
-    clock.advance(BIND_TIMEOUT - 1)
+    clock.advance(gateway.config.bind_timeout - 1)
     assert not transport.disconnecting
     clock.advance(1)
+    assert transport.disconnecting
+
+
+def test_a_bind_answer_held_by_the_lockout_is_sent_before_the_deadline_closes(
+    tmp_path: Path,
+) -> None:
+    """The bind deadline waits for an answer the lockout holds back, so the
+    guesser gets its refusal; then the unbound connection goes."""
+    clock, _, gateway = make(tmp_path)
+    gateway.config.bind_timeout = 0.5
+    protocol, transport = connected(gateway)
+    reader = p.PduReader()
+    for seq in range(1, 5):  # the fourth failure locks: its answer waits a second
+        wrong = p.BindTransceiver(sequence_number=seq, system_id="tester", password="no")
+        protocol.dataReceived(p.encode(wrong))
+    assert len(reader.feed(transport.value())) == 3
+    transport.clear()
+    clock.advance(0.5)
+    assert not transport.disconnecting
+    clock.advance(0.5)
+    (held,) = reader.feed(transport.value())
+    assert isinstance(held, p.BindTransceiverResp) and held.command_status == S.ESME_RINVPASWD
     assert transport.disconnecting
 
 

@@ -14,17 +14,17 @@ from smpp34.pdu import CommandStatus as S
 from smsc.core import Smsc, SmscConfig
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.gateway import EsmeAccount, SmppConfig, SmppGateway
-from smsc.smpp.lockout import BindLockout
 from smsc.smpp.server import SmppFactory
 from smsc.store import BatchWriter, open_engine
 from tests.scrape import key, parse
+from txkit.lockout import Lockout
 from txkit.prometheus import exposition
 
 # -- the rules ----------------------------------------------------------------------------
 
 
 def test_free_failures_then_a_lock_that_doubles_up_to_a_ceiling() -> None:
-    guard = BindLockout(free=3, base=1.0, longest=8.0, answer_delay=5.0)
+    guard = Lockout(free=3, base=1.0, longest=8.0, answer_delay=5.0)
     delays = [guard.failed("esme", "10.0.0.1", now=0.0) for _ in range(8)]
     assert delays == [0.0, 0.0, 0.0, 1.0, 2.0, 4.0, 5.0, 5.0]  # locks 1, 2, 4, 8, 8 s
     assert guard.check("esme", "10.0.0.1", now=7.0).locked
@@ -33,7 +33,7 @@ def test_free_failures_then_a_lock_that_doubles_up_to_a_ceiling() -> None:
 
 
 def test_the_system_id_lock_holds_every_address_but_those_that_bound_before() -> None:
-    guard = BindLockout(free=0)
+    guard = Lockout(free=0)
     guard.succeeded("esme", "10.0.0.1")  # the ESME's own host
     guard.failed("esme", "10.6.6.6", now=0.0)  # a stranger, failing on purpose
     assert guard.check("esme", "10.6.6.6", now=0.5).locked
@@ -41,8 +41,23 @@ def test_the_system_id_lock_holds_every_address_but_those_that_bound_before() ->
     assert not guard.check("esme", "10.0.0.1", now=0.5).locked
 
 
+def test_an_address_lock_holds_only_those_unknown_there() -> None:
+    """An attacker on a shared address (127.0.0.1, a NAT) locks the address for
+    strangers, and the pair it guesses, but not a client known there."""
+    guard = Lockout(free=0)
+    guard.succeeded("alice", "127.0.0.1")
+    guard.succeeded("bob", "127.0.0.1")
+    guard.failed("bob", "127.0.0.1", now=0.0)  # guessing bob's password from there
+    assert guard.check("bob", "127.0.0.1", now=0.5).locked  # the pair guessed
+    assert not guard.check("alice", "127.0.0.1", now=0.5).locked  # known there
+    assert guard.check("carol", "127.0.0.1", now=0.5).locked  # a stranger there
+    assert guard.check("bob", "10.0.0.9", now=0.5).locked  # bob from elsewhere
+    guard.succeeded("bob", "127.0.0.1")
+    assert not guard.check("bob", "127.0.0.1", now=0.5).locked
+
+
 def test_a_success_clears_and_old_failures_are_forgotten() -> None:
-    guard = BindLockout(free=1, forget=60.0)
+    guard = Lockout(free=1, forget=60.0)
     guard.failed("esme", "10.0.0.1", now=0.0)
     guard.succeeded("esme", "10.0.0.1")
     assert guard.failed("esme", "10.0.0.1", now=1.0) == 0.0  # the free one again

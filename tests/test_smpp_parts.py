@@ -32,6 +32,7 @@ from smsc.smpp.convert import (
     DefaultAlphabet,
     Sar,
     delivers,
+    encode_text,
     mo_fields,
     plain_text,
     text_of,
@@ -222,3 +223,20 @@ def test_one_part_or_many_as_the_general_splitter_lays_them_out(text: str) -> No
             return
     parts = sm(data_coding=data_coding, payload=payload)
     assert [p.tp_ud for p in parts] == plan.parts
+
+
+@given(
+    st.text(max_size=40),
+    st.sampled_from(
+        [(0, a) for a in DefaultAlphabet] + [(1, DefaultAlphabet.GSM7), (3, DefaultAlphabet.GSM7)]
+    ),
+)
+def test_a_receipt_text_reads_back_in_its_data_coding(
+    text: str, coding: tuple[int, DefaultAlphabet]
+) -> None:
+    """What a receipt writes in a data_coding, the SMSC's own reading of that
+    data_coding gives back: every character, or "?" where the alphabet lacks it."""
+    data_coding, default = coding
+    back = text_of(data_coding, encode_text(text, data_coding, default), default)
+    assert isinstance(back, str) and len(back) == len(text)
+    assert all(b == c or b == "?" for b, c in zip(back, text, strict=True))

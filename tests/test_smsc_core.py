@@ -41,6 +41,7 @@ from radiolink import rp
 from radiolink.ms import (
     Acked,
     Attached,
+    Challenged,
     Detached,
     Event,
     Incoming,
@@ -53,6 +54,8 @@ from smsc.models import Message
 from smsc.repository import SqlQueueRepository
 from smsc.server import RadioLinkProtocol
 from smsc.store import BatchWriter, open_engine, sqlite_url
+
+from .sims import subscription
 
 #: 2026-09-21: TP-SCTS has a two-digit year, so the clock must not sit at 1970.
 EPOCH = 1_790_000_000
@@ -86,10 +89,13 @@ class Wire(StringTransport):
 
 
 class Handset:
-    """An MsLink plugged into a RadioLinkProtocol of ``smsc`` by a StringTransport."""
+    """An MsLink plugged into a RadioLinkProtocol of ``smsc`` by a StringTransport,
+    with the SIM the SMSC was provisioned with; it answers challenges itself."""
 
     def __init__(self, smsc: Smsc, msisdn: str) -> None:
-        self.ms = MsLink("00101" + msisdn[-10:].rjust(10, "0"), msisdn)
+        sub = subscription(msisdn)
+        smsc.store.provision(sub)  # a synchronous writer: committed on return
+        self.ms = MsLink(sub.imsi, msisdn, sub.keys)
         self.transport = Wire()
         self.protocol = RadioLinkProtocol(smsc)
         self.protocol.makeConnection(self.transport)
@@ -102,7 +108,13 @@ class Handset:
     def events(self) -> list[Event]:
         data = self.transport.value()
         self.transport.clear()
-        return self.ms.receive(data)
+        events = []
+        for event in self.ms.receive(data):
+            if isinstance(event, Challenged):
+                events += self.send(event.reply)
+            else:
+                events.append(event)
+        return events
 
     def attach(self) -> list[Event]:
         """Attach; what followed the ATTACH-ACCEPT."""
@@ -524,9 +536,13 @@ def test_permanent_error_fails_the_message(net: Net, cause: int) -> None:
 
 
 @pytest.mark.parametrize("how", ["connection lost", "DETACH frame"])
-def test_detach_in_flight_keeps_the_message_first_in_line(net: Net, how: str) -> None:
+def test_detach_in_flight_keeps_the_message_first_in_line(
+    make_net: Callable[..., Net], how: str
+) -> None:
     """A recipient that goes away between the RP-DATA and its answer has not
-    got the message: it stays queued and is the first thing sent on re-attach."""
+    got the message: it stays queued and is the first thing sent on re-attach
+    (the link waits for it, unattached, longer than the answer timeout)."""
+    net = make_net(attach_timeout=300.0)
     a, b = net.attached(A), net.attached(B)
     accepted(a, sms(B, "one"))
     accepted(a, sms(B, "two"))
@@ -548,6 +564,24 @@ def test_detach_in_flight_keeps_the_message_first_in_line(net: Net, how: str) ->
         ("delivered", 1),
         ("delivered", 1),
     ]
+
+
+def test_a_link_that_does_not_attach_in_time_is_told_and_closed(net: Net) -> None:
+    """Idle sockets cannot pile up: ``attach_timeout`` seconds to attach; an
+    attached phone that is merely quiet stays; one that detaches and stays
+    connected has the same time again."""
+    idle = net.handset(B)
+    net.advance(net.smsc.config.attach_timeout - 1)
+    assert not idle.transport.disconnecting
+    net.advance(1)
+    assert idle.events() == [LinkFailure(lk.ErrorCode.NOT_ATTACHED, "not attached within 10 s")]
+    assert idle.transport.disconnecting
+    quiet = net.attached(A)
+    net.advance(3600)
+    assert not quiet.transport.disconnecting
+    assert quiet.send(quiet.ms.detach()) == []
+    net.advance(net.smsc.config.attach_timeout)
+    assert quiet.transport.disconnecting
 
 
 # -- 6. restart ----------------------------------------------------------------------

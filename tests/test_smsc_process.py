@@ -24,7 +24,8 @@ def _args(database_url: str, tmp_path: Path) -> list[str]:
 
 
 def _get(process: SmscProcess, path: str) -> Any:
-    with urllib.request.urlopen(f"http://127.0.0.1:{process.admin_port}{path}", timeout=30) as r:
+    url = f"http://127.0.0.1:{process.admin_port}{path}"
+    with urllib.request.urlopen(process.request(url), timeout=30) as r:
         body = r.read().decode()
     return body if path == "/metrics" else json.loads(body)
 
@@ -38,7 +39,7 @@ def test_kill_9_loses_nothing_and_delivers_exactly_once(database_url: str, tmp_p
     n = 60
     smsc = SmscProcess(_args(database_url, tmp_path))
     try:
-        a = Rig(smsc.link_port, A)
+        a = smsc.rig(A, "001010000000001")
         a.attach()
         for i in range(n):
             mr = a.submit(_submit(f"message {i:03d}", mr=i))
@@ -51,7 +52,7 @@ def test_kill_9_loses_nothing_and_delivers_exactly_once(database_url: str, tmp_p
 
     smsc = SmscProcess(_args(database_url, tmp_path))
     try:
-        b = Rig(smsc.link_port, B, imsi="001010000000002")
+        b = smsc.rig(B, "001010000000002")
         b.attach()
         texts = []
         for _ in range(n):
@@ -71,7 +72,7 @@ def test_kill_9_loses_nothing_and_delivers_exactly_once(database_url: str, tmp_p
 def test_bad_input_gets_its_error_and_others_are_served(database_url: str, tmp_path: Path) -> None:
     smsc = SmscProcess(_args(database_url, tmp_path))
     try:
-        a, b = Rig(smsc.link_port, A), Rig(smsc.link_port, B, imsi="001010000000002")
+        a, b = smsc.rig(A, "001010000000001"), smsc.rig(B, "001010000000002")
         a.attach()
         b.attach()
 
@@ -86,18 +87,18 @@ def test_bad_input_gets_its_error_and_others_are_served(database_url: str, tmp_p
         assert isinstance(a.expect(LinkFailure), LinkFailure)
 
         # An RP frame before ATTACH on a fresh connection: ERROR "not attached".
-        stranger = Rig(smsc.link_port, C, imsi="001010000000003")
+        stranger = Rig(smsc.link_port, C, "001010000000003")
         stranger.send(lk.encode_frame(lk.Rp(bytes.fromhex("0000"))))
         failure = stranger.expect(LinkFailure)
         assert isinstance(failure, LinkFailure) and failure.code == lk.ErrorCode.NOT_ATTACHED
 
         # Garbage whose length field is past the limit: ERROR, then the SMSC hangs up.
-        garbage = Rig(smsc.link_port, C, imsi="001010000000004")
+        garbage = Rig(smsc.link_port, C, "001010000000004")
         garbage.send(b"\xff\xff garbage")
         assert garbage.closed(timeout=30)
 
         # A truncated frame, then the peer goes away.
-        half = Rig(smsc.link_port, C, imsi="001010000000005")
+        half = Rig(smsc.link_port, C, "001010000000005")
         half.send(lk.encode_frame(lk.Attach("001010000000005", C))[:5])
         half.close()
 
@@ -114,7 +115,7 @@ def test_bad_input_gets_its_error_and_others_are_served(database_url: str, tmp_p
 def test_admin_api_lists_messages_and_subscribers(database_url: str, tmp_path: Path) -> None:
     smsc = SmscProcess(_args(database_url, tmp_path))
     try:
-        a = Rig(smsc.link_port, A)
+        a = smsc.rig(A, "001010000000001")
         a.attach()
         mr = a.submit(_submit("for later", to=C))
         assert isinstance(a.answer(mr), Acked)
@@ -145,7 +146,7 @@ def test_up_runs_the_network_on_the_embedded_default_and_stops_on_ctrl_c(
     """``smsemu up`` needs nothing installed: SQLite in the data directory."""
     up = SmscProcess(["--data-dir", str(tmp_path / "data")], command="up")
     try:
-        a = Rig(up.link_port, A)
+        a = up.rig(A, "001010000000001")
         assert a.attach() == "+15550000000"
         a.close()
     finally:

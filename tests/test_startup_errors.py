@@ -25,6 +25,7 @@ from sqlalchemy import create_engine, text
 from pdu import Address, SmsSubmit, UserData, encode
 from radiolink.ms import Acked, Refused
 from smsc.store import open_engine, sqlite_url
+from txkit.private import write_private
 
 from .conftest import ROOT
 from .rig import TIMEOUT, Log, Rig, SmscProcess
@@ -264,17 +265,27 @@ def _esme_config(tmp_path: Path) -> Path:
 def test_a_read_only_data_dir_refuses_the_start(
     tmp_path: Path, unwritable: Callable[[Path], Callable[[], None]]
 ) -> None:
-    data = tmp_path / "data"
+    data, fresh = tmp_path / "data", tmp_path / "fresh"
     data.mkdir()
+    fresh.mkdir()
+    write_private(data / "api-token", "kept from a start before\n")
     unwritable(data)
+    unwritable(fresh)
+    why = os.strerror(errno.EPERM if ROOT else errno.EACCES)
     out = smsemu("smsc", "--data-dir", str(data), *FREE)  # its ESME password first
     one_line(
         out,
         f"error: --data-dir: cannot write {data}/esme-password "
-        f"({os.strerror(errno.EPERM if ROOT else errno.EACCES)}: "
-        f"can this user make files in {data}?)",
+        f"({why}: can this user make files in {data}?)",
     )
-    out = smsemu("smsc", "--data-dir", str(data), *FREE, "--config", str(_esme_config(tmp_path)))
+    esme = str(_esme_config(tmp_path))
+    out = smsemu("smsc", "--data-dir", str(fresh), *FREE, "--config", esme)  # then the API token
+    one_line(
+        out,
+        f"error: --data-dir: cannot write {fresh}/api-token "
+        f"({why}: can this user make files in {fresh}?)",
+    )
+    out = smsemu("smsc", "--data-dir", str(data), *FREE, "--config", esme)
     one_line(
         out,
         f"error: --data-dir: cannot use the database {data}/smsc.sqlite3 "
@@ -309,7 +320,7 @@ def test_a_database_that_stops_taking_writes_acks_nothing_it_did_not_commit(
     log = Log(smsc.proc.stderr)
     files = [data / "smsc.sqlite3", data / "smsc.sqlite3-wal"]
     try:
-        a = Rig(smsc.link_port, "+4915112345678")
+        a = smsc.rig("+4915112345678", "001010000000001")
         a.attach()
         assert isinstance(_submit(a, "before", 0), Acked)
         undos = [unwritable(path) for path in files]
@@ -332,7 +343,7 @@ def test_a_database_that_stops_taking_writes_acks_nothing_it_did_not_commit(
     smsc = SmscProcess(["--data-dir", str(data)])
     try:
         url = f"http://127.0.0.1:{smsc.admin_port}/messages"
-        with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
+        with urllib.request.urlopen(smsc.request(url), timeout=TIMEOUT) as r:
             assert [m["text"] for m in json.loads(r.read())] == ["before", "after"]
     finally:
         assert smsc.terminate() == 0
@@ -345,7 +356,7 @@ def test_the_admin_api_answers_a_bad_parameter_with_what_it_expected(tmp_path: P
 
     smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
     try:
-        a = Rig(smsc.link_port, "+4915112345678")
+        a = smsc.rig("+4915112345678", "001010000000001")
         a.attach()
         assert isinstance(_submit(a, "queued for Bob", 0), Acked)
         a.close()
@@ -353,7 +364,7 @@ def test_the_admin_api_answers_a_bad_parameter_with_what_it_expected(tmp_path: P
         def get(path: str) -> tuple[int, Any]:
             url = f"http://127.0.0.1:{smsc.admin_port}{path}"
             try:
-                with urllib.request.urlopen(url, timeout=TIMEOUT) as r:
+                with urllib.request.urlopen(smsc.request(url), timeout=TIMEOUT) as r:
                     return r.status, json.loads(r.read())
             except urllib.error.HTTPError as exc:
                 return exc.code, json.loads(exc.read())
@@ -388,7 +399,8 @@ def test_the_handset_commands_answer_in_one_line(tmp_path: Path) -> None:
     one_line(out, "error: --api: not a URL: 'garbage' (expected e.g. http://127.0.0.1:7190)")
     with socket.create_server(("127.0.0.1", 0)) as sock:
         port = sock.getsockname()[1]
-    out = smsemu("handset", "inbox", "+15550001001", "--api", f"http://127.0.0.1:{port}")
+    api = f"http://127.0.0.1:{port}"
+    out = smsemu("handset", "inbox", "+15550001001", "--api", api, "--token", "t")
     assert out.stderr.startswith(f"error: no control API at http://127.0.0.1:{port} (")
     one_line(out, out.stderr.splitlines()[-1])
     out = smsemu("ip-server", "register", "--msisdn", "+15550001001",

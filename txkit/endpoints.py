@@ -5,12 +5,15 @@
 ``ssl:``, ``unix:`` and any endpoint plugin work with no new code.  A bare
 ``HOST:PORT`` (or ``PORT``) is read as ``tcp:PORT:interface=HOST``, and a
 ``tcp:`` string without an interface listens on 127.0.0.1 only: a listener is
-opened to other hosts only when the user names their address.
+opened to other hosts only when the user names their address, and then with
+a warning when it is not TLS (``exposed``).
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
+import logging
 import re
 
 from twisted.internet.defer import Deferred
@@ -19,6 +22,9 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
 from twisted.python.failure import Failure
 
+from .limits import guard
+
+log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
 #: HOST:PORT or PORT, HOST a name, an IPv4 address or a bracketed IPv6 one.
 _HOST_PORT = re.compile(r"^(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):)?(?P<port>\d+)$")
@@ -93,7 +99,7 @@ def listen(
     ``ListenError`` that says why not, a port in use, say) is there when this
     returns; services read it in ``startService``.  An endpoint that could
     only listen later is refused.  ``name`` is the listener's, carried by the
-    error.
+    error and by its connection count (``txkit.limits``).
     """
     endpoint = serverFromString(reactor, endpoint_spec(spec))  # type: ignore[no-untyped-call]
     d: Deferred[IListeningPort] = endpoint.listen(factory)
@@ -109,7 +115,35 @@ def listen(
             raise ListenError(spec, _reason(spec, error), name=name) from None
         outcome.raiseException()
     assert not isinstance(outcome, Failure)
+    guard(outcome, name or "listener")  # bounded like every listener (txkit.limits)
+    warning = exposed(spec, outcome, name)
+    if warning is not None:
+        log.warning("%s", warning)
     return outcome
+
+
+def exposed(spec: str, port: IListeningPort, name: str | None = None) -> str | None:
+    """The warning a listener deserves when other machines can reach it and
+    nothing encrypts what it carries (a bound address that is not loopback,
+    an endpoint that is not ``ssl:``); None when it is kept to this machine."""
+    if endpoint_spec(spec).startswith("ssl:"):
+        return None
+    address = port.getHost()
+    host = getattr(address, "host", None)
+    if not isinstance(host, str):  # a UNIX socket: this machine's
+        return None
+    try:
+        if ipaddress.ip_address(host.partition("%")[0]).is_loopback:
+            return None
+    except ValueError:
+        pass
+    number = getattr(address, "port", 0)
+    where = f"[{host}]:{number}" if ":" in host else f"{host}:{number}"
+    return (
+        f"{name or 'a listener'} on {where} is open to other machines without TLS: passwords, "
+        "tokens and messages cross the network in clear text (listen on 127.0.0.1, or use "
+        "an ssl: endpoint)"
+    )
 
 
 def nodelay(transport: ITransport | None) -> None:

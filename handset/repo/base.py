@@ -144,6 +144,7 @@ class RepoBase:
                 next_tp_mr=0,
                 next_ref=0,
                 ip_path=d.ip_path.value,
+                read_on_view=d.read_on_view,
                 memory_exceeded=False,
             )
             s.add(row)
@@ -153,7 +154,12 @@ class RepoBase:
     @staticmethod
     def _settings(row: Profile) -> Settings:
         return Settings(
-            Carrier(row.carrier), row.receipts, row.iei, row.marker, IpPath(row.ip_path)
+            Carrier(row.carrier),
+            row.receipts,
+            row.iei,
+            row.marker,
+            IpPath(row.ip_path),
+            row.read_on_view,
         )
 
     def _conversation(self, s: Session, peer: str) -> Conversation:

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
 
 from pdu.message_number import Carrier
 
@@ -130,8 +131,16 @@ class IncomingRepo(SmsStoreRepo):
         via: str = Via.SMS,
         entry: bytes | None = None,
         capacity: int | None = None,
+        unstripped: str | None = None,
     ) -> Received:
         """Store a whole received message, unread.
+
+        ``unstripped``: the text as it came when ``number`` was read from an
+        inline marker at its end.  Any text may end in ``□NNN``, so the marker
+        is taken for a number only from a sender that numbers: one whose
+        earlier messages here carried a number, or for number 0 (where every
+        conversation starts).  Otherwise the text is kept whole, unnumbered,
+        and nothing will answer it (docs/read-receipts.md §Carriers).
 
         A concatenated message's kept parts (``fragments``) and the one that
         completed it (``last``: its part number and SMS-DELIVER) are recorded
@@ -151,10 +160,12 @@ class IncomingRepo(SmsStoreRepo):
         """
         how = Via(via)
         scts = _naive(tp_scts)
-        if uid is None:
-            uid = received_uid(self.owner, peer, scts, number, text)
-        check_uid(uid)
         with self._session() as s, s.begin():
+            if unstripped is not None and number != 0 and not self._numbers(s, peer):
+                text, number, carrier = unstripped, None, None
+            if uid is None:
+                uid = received_uid(self.owner, peer, scts, number, text)
+            check_uid(uid)
             consumed: dict[int, bytes] = {}
             if fragments is not None:
                 where = (Fragment.owner == self.owner, *_of_key(Fragment, fragments))
@@ -209,6 +220,20 @@ class IncomingRepo(SmsStoreRepo):
             if fragments is not None:
                 s.add_all(self._consumed(fragments, consumed.items(), message.id, now))
             return Received(_view(message), duplicate=duplicate, slot=slot)
+
+    def _numbers(self, s: Session, peer: str) -> bool:
+        """Whether ``peer`` numbered a message it sent here before."""
+        numbered = s.scalar(
+            select(Message.id)
+            .where(
+                Message.owner == self.owner,
+                Message.peer == peer,
+                Message.direction == Direction.IN.value,
+                Message.message_number.is_not(None),
+            )
+            .limit(1)
+        )
+        return numbered is not None
 
     def store_ip_incoming(
         self, peer: str, uid: str, text: str, number: int | None, sent_at: datetime, now: datetime

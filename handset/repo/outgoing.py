@@ -16,6 +16,9 @@ from ..models import Direction, Message, Part, Profile, Via
 from ..views import Build, Outgoing, PendingPart, StateChange, check_uid
 from .base import RepoBase, _naive, _view
 
+#: How many wraps back a feedback's ``sent_at`` may reach (256 messages each).
+WRAPS_SEARCHED = 64
+
 
 class OutgoingRepo(RepoBase):
     """Messages the handset sends, and their parts."""
@@ -42,9 +45,12 @@ class OutgoingRepo(RepoBase):
         with self._session() as s, s.begin():
             profile = self._profile(s)
             conversation = self._conversation(s, peer)
-            number, ref = conversation.next_number, profile.next_ref
+            number: int | None = None
+            if carrier is not Carrier.NONE:  # a legacy phone numbers nothing
+                number = conversation.next_number
+                conversation.next_number = next_number(number)
+            ref = profile.next_ref
             parts = build(number, ref, profile.next_tp_mr)
-            conversation.next_number = next_number(number)
             if how is Via.SMS:
                 self._advance_counters(profile, parts)
             message = Message(
@@ -184,7 +190,11 @@ class OutgoingRepo(RepoBase):
         return StateChange(message.id, message.peer, message.message_number, old, new)
 
     def _update_part(
-        self, part_id: int, state: OutState | None, **values: int | None
+        self,
+        part_id: int,
+        state: OutState | None,
+        tp_scts: datetime | None = None,
+        **values: int | None,
     ) -> StateChange | None:
         with self._session() as s, s.begin():
             part = s.get(Part, part_id)
@@ -196,11 +206,15 @@ class OutgoingRepo(RepoBase):
                 setattr(part, name, value)
             message = s.get(Message, part.message_id)
             assert message is not None
+            if tp_scts is not None and message.tp_scts is None:
+                message.tp_scts = _naive(tp_scts)
             return self._settle(s, message)
 
-    def part_accepted(self, part_id: int) -> StateChange | None:
-        """The SMSC acknowledged the part (RP-ACK)."""
-        return self._update_part(part_id, OutState.SENT)
+    def part_accepted(self, part_id: int, tp_scts: datetime | None = None) -> StateChange | None:
+        """The SMSC acknowledged the part (RP-ACK), with the TP-SCTS of its
+        SMS-SUBMIT-REPORT if it sent one: the first one a message gets is
+        its time stamp at the SMSC, which its receiver sees too."""
+        return self._update_part(part_id, OutState.SENT, tp_scts=tp_scts)
 
     def part_refused(self, part_id: int, rp_cause: int) -> StateChange | None:
         """The SMSC refused the part for good (RP-ERROR, a permanent cause)."""
@@ -234,15 +248,23 @@ class OutgoingRepo(RepoBase):
             return self._settle(s, message)
 
     def apply_feedback(
-        self, receiver: str, number: int, status: int, now: datetime
+        self,
+        receiver: str,
+        number: int,
+        status: int,
+        now: datetime,
+        sent_at: datetime | None = None,
     ) -> StateChange | None:
-        """A feedback from the IP server (docs/read-receipts.md §Feedback): status 1 marks the most
-        recent message numbered ``number`` sent to ``receiver`` read.  Status 0,
-        a number never used, a repeat: nothing changes."""
+        """A feedback from the IP server (docs/read-receipts.md §Feedback):
+        status 1 marks a message numbered ``number`` sent to ``receiver``
+        read.  Which one: with ``sent_at`` (when the receiver saw it sent),
+        the one whose time stamp is nearest, so that after a wrap the old #0
+        is not taken for the new; without (an older receiver), the most
+        recent.  Status 0, a number never used, a repeat: nothing changes."""
         if status != 1:
             return None
         with self._session() as s, s.begin():
-            message = s.scalars(
+            candidates = s.scalars(
                 select(Message)
                 .where(
                     Message.owner == self.owner,
@@ -251,11 +273,15 @@ class OutgoingRepo(RepoBase):
                     Message.message_number == number,
                 )
                 .order_by(Message.id.desc())
-                .limit(1)
+                .limit(1 if sent_at is None else WRAPS_SEARCHED)
                 .with_for_update()
-            ).one_or_none()
-            if message is None:
+            ).all()
+            if not candidates:
                 return None
+            message = candidates[0]
+            if sent_at is not None:
+                when = _naive(sent_at)
+                message = min(candidates, key=lambda m: abs((m.tp_scts or m.created_at) - when))
             old = OutState(message.state or OutState.SENDING)
             new = advance(old, OutState.READ)
             if new is old:

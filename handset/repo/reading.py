@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from ..conversation import OutState, marks
 from ..models import Direction, Message, PinnedKey
 from ..views import ConversationView, MessageView, NotFound, Opened, Response
-from .base import _naive, _view
+from .base import _aware, _naive, _view
 from .sms_store import SmsStoreRepo
 
 
@@ -27,6 +27,7 @@ class ReadingRepo(SmsStoreRepo):
             message = self._get(s, message_id)
             if message.direction == Direction.IN.value and not message.read:
                 message.read, message.read_at = True, _naive(now)
+                message.read_sync_pending = True  # the account's other devices are told
                 self._entries_read(s, message_id)
                 if message.message_number is not None and self._profile(s).receipts:
                     message.response_pending = True
@@ -44,15 +45,58 @@ class ReadingRepo(SmsStoreRepo):
     def pending_responses(self) -> list[Response]:
         with self._session() as s:
             rows = s.execute(
-                select(Message.id, Message.peer, Message.message_number)
+                select(
+                    Message.id,
+                    Message.peer,
+                    Message.message_number,
+                    func.coalesce(Message.tp_scts, Message.created_at).label("sent_at"),
+                )
                 .where(Message.owner == self.owner, Message.response_pending)
                 .order_by(Message.id)
             ).all()
             return [
-                Response(r.id, r.peer, r.message_number)
+                Response(r.id, r.peer, r.message_number, _aware(r.sent_at))
                 for r in rows
                 if r.message_number is not None
             ]
+
+    def pending_read_syncs(self) -> list[tuple[int, str]]:
+        """(id, uid) of the messages read here that the IP server has yet to
+        pass on to the account's other devices, oldest first."""
+        with self._session() as s:
+            rows = s.execute(
+                select(Message.id, Message.uid)
+                .where(Message.owner == self.owner, Message.read_sync_pending)
+                .order_by(Message.id)
+            ).all()
+            return [(r.id, r.uid) for r in rows]
+
+    def read_synced(self, message_id: int) -> None:
+        """The IP server took the news of this read."""
+        with self._session() as s, s.begin():
+            s.execute(
+                update(Message)
+                .where(Message.owner == self.owner, Message.id == message_id)
+                .values(read_sync_pending=False)
+            )
+
+    def read_elsewhere(self, uid: str, now: datetime) -> MessageView | None:
+        """Another device of the account read the received message ``uid``:
+        it is read here too, with no response (the reader sent it) and
+        nothing to pass on.  None when this device does not hold it unread."""
+        with self._session() as s, s.begin():
+            message = s.scalars(
+                select(Message).where(
+                    Message.owner == self.owner,
+                    Message.uid == uid,
+                    Message.direction == Direction.IN.value,
+                )
+            ).one_or_none()
+            if message is None or message.read:
+                return None
+            message.read, message.read_at = True, _naive(now)
+            self._entries_read(s, message.id)
+            return _view(message)
 
     # -- queries -------------------------------------------------------------------
 

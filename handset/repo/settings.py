@@ -25,7 +25,7 @@ class SettingsRepo(RepoBase):
             row = self._profile(s, settings)
             row.carrier, row.receipts = settings.carrier.value, settings.receipts
             row.iei, row.marker = settings.iei, settings.marker
-            row.ip_path = settings.ip_path.value
+            row.ip_path, row.read_on_view = settings.ip_path.value, settings.read_on_view
             if not settings.receipts:
                 s.execute(
                     update(Message)

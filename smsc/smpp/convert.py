@@ -194,14 +194,21 @@ def mo_fields(submit: SmsSubmit, default: DefaultAlphabet = DefaultAlphabet.GSM7
         data_coding, octets, text = 4, body, body.hex(" ")
     elif submit.tp_dcs.alphabet is Alphabet.UCS2:
         data_coding, octets, text = 8, body.encode("utf-16-be", "surrogatepass"), body
-    elif default is DefaultAlphabet.GSM7:
-        data_coding, octets, text = 0, gsm7.encode(body), body
     else:
-        # Characters the configured charset lacks come out as "?".
-        data_coding, octets, text = 0, codecs.encode(body, default.value, "replace"), body
+        data_coding, octets, text = 0, encode_text(body, 0, default), body
     header = encode_udh(ud.udh) if ud.udh else b""
     esm_class = UDHI if ud.udh else 0
     return MoFields(data_coding, esm_class, submit.tp_pid, header + octets, text)
+
+
+def encode_text(text: str, data_coding: int, default: DefaultAlphabet) -> bytes:
+    """``text`` as a short_message in data_coding 0 (read as ``default``), 1
+    (IA5/ASCII) or 3 (Latin-1); a character the alphabet lacks becomes "?",
+    as ``text_of`` would read it back."""
+    if data_coding == 0 and default is DefaultAlphabet.GSM7:
+        return gsm7.encode("".join(c if gsm7.is_gsm7(c) else "?" for c in text))
+    charset = {0: default.value, 1: "ascii", 3: "latin-1"}[data_coding]
+    return codecs.encode(text, charset, "replace")
 
 
 def plain_text(data_coding: int, message: bytes, esm_class: int, default: DefaultAlphabet) -> str:

@@ -19,7 +19,7 @@ from smpp34 import pdu as p
 from ..esme_door import EsmeDoor
 from ..models import MessageKind, MessageState
 from ..queued import Queued
-from .convert import source_address
+from .convert import DefaultAlphabet, encode_text, source_address
 from .receipt import ReceiptFormat
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,13 @@ class Submitted:
 
 
 class Receipts:
-    def __init__(self, door: EsmeDoor, fmt: ReceiptFormat) -> None:
+    def __init__(
+        self, door: EsmeDoor, fmt: ReceiptFormat, alphabet: DefaultAlphabet = DefaultAlphabet.GSM7
+    ) -> None:
         self.door = door
         self.format = fmt
+        #: What data_coding 0 means in this SMSC: a receipt in data_coding 0 says it so.
+        self.alphabet = alphabet
         self.submitted: dict[int, Submitted] = {}  # by the id of each part
         #: Numbered messages from ESMEs, for their read receipts: (sender,
         #: recipient, message number) -> (ESME, message id, what it was).
@@ -155,8 +159,8 @@ class Receipts:
             dest_addr_npi=source.npi,
             destination_addr=source.number,
             esm_class=esm_class,
-            data_coding=0,
-            short_message=body.encode("ascii", "replace"),
+            data_coding=fmt.data_coding,
+            short_message=encode_text(body, fmt.data_coding, self.alphabet),
             tlvs=p.Tlvs(
                 receipted_message_id=fmt.message_id(message_id), message_state=message_state
             ),

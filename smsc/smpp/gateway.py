@@ -24,6 +24,7 @@ from pdu import SmsSubmit
 from smpp34 import pdu as p
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
+from txkit.lockout import Lockout
 
 from ..esme_door import EsmeDoor
 from ..models import MessageState
@@ -31,7 +32,6 @@ from ..queued import Queued
 from .convert import MAX_SHORT_MESSAGE, DefaultAlphabet, mo_fields
 from .delivery_receipts import Receipts
 from .faults import FaultInjector, FaultRule, RateLimit
-from .lockout import BindLockout
 from .metrics import SmppMetrics, status_name
 from .outbox import RESPONSE_TIMEOUT, Outbox
 from .queries import Queries
@@ -83,6 +83,9 @@ class SmppConfig:
     #: (one it numbered with the message-number IE, docs/read-receipts.md): a deliver_sm
     #: with esm_class "SME manual/user acknowledgement" and ``stat:READ``.
     read_receipts: bool = False
+    #: Seconds a connection may stay unbound; then it is closed (§2.2: an
+    #: SMSC need not keep a connection nobody binds on).
+    bind_timeout: float = 10.0
 
 
 __all__ = ["RESPONSE_TIMEOUT", "Connection", "EsmeAccount", "SmppConfig", "SmppGateway"]
@@ -95,12 +98,12 @@ class SmppGateway:
         self.clock = clock
         self.metrics = SmppMetrics()
         self.sessions = Sessions(config.accounts)
-        self.lockout = BindLockout()
+        self.lockout = Lockout()
         self.outbox = Outbox(door, self.sessions, clock, self.metrics)
         self.metrics.watch(
             self.sessions, self.outbox, config.window, lambda: self.lockout.locked(clock.seconds())
         )
-        self.receipts = Receipts(door, config.receipt)
+        self.receipts = Receipts(door, config.receipt, config.default_alphabet)
         self.submits = Submits(
             door,
             self.receipts,
@@ -119,7 +122,7 @@ class SmppGateway:
         self, bind: p.BindTransmitter | p.BindReceiver | p.BindTransceiver, address: str
     ) -> tuple[int, float]:
         """The bind's command_status, and how long to wait before answering it
-        (smsc.smpp.lockout)."""
+        (txkit.lockout)."""
         now = self.clock.seconds()
         verdict = self.lockout.check(bind.system_id, address, now)
         if verdict.locked:

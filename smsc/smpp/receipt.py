@@ -34,6 +34,10 @@ STAT = {
 #: The fields of Appendix B, in its order.
 FIELDS = ("id", "sub", "dlvrd", "submit date", "done date", "stat", "err", "text")
 ID_STYLES = ("decimal", "hex", "HEX")
+#: The data_coding a receipt may be written in: 0 (the SMSC default alphabet,
+#: as ``default_alphabet`` says, the same as every other data_coding 0 this
+#: SMSC sends or reads), 1 (IA5, i.e. ASCII) or 3 (Latin-1).
+RECEIPT_CODINGS = (0, 1, 3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,13 +45,16 @@ class ReceiptFormat:
     """How this SMSC writes message ids and receipts (configurable, since
     ESMEs disagree).  ``width`` zero-pads the id (0: no padding);
     ``fields`` are the Appendix B fields written, in its order;
-    ``text_length`` the characters of the message kept after ``text:``."""
+    ``text_length`` the characters of the message kept after ``text:``;
+    ``data_coding`` the alphabet the text is written in (``RECEIPT_CODINGS``).
+    """
 
     id_style: str = "decimal"
     width: int = 10
     fields: tuple[str, ...] = FIELDS
     date_seconds: bool = False
     text_length: int = 20
+    data_coding: int = 0
 
     def __post_init__(self) -> None:
         if self.id_style not in ID_STYLES:
@@ -57,6 +64,8 @@ class ReceiptFormat:
             raise ValueError(f"unknown receipt fields {unknown}: use {', '.join(FIELDS)}")
         if not 0 <= self.width <= 64 or not 0 <= self.text_length <= 160:
             raise ValueError("width is 0 to 64, text_length 0 to 160")
+        if self.data_coding not in RECEIPT_CODINGS:
+            raise ValueError(f"data_coding {self.data_coding}: use one of {RECEIPT_CODINGS}")
 
     def message_id(self, number: int) -> str:
         """The message_id of message ``number`` as every PDU carries it."""

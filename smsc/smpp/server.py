@@ -25,6 +25,7 @@ from smpp34.session import (
     refusal,
 )
 from txkit import nodelay
+from txkit.throttle import Throttle
 
 from .gateway import SmppGateway
 from .metrics import BIND_KIND
@@ -32,9 +33,6 @@ from .metrics import BIND_KIND
 log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 2775  # the port SMPP is registered for (IANA)
-#: Seconds a connection may stay unbound; then it is closed (§2.2: an SMSC
-#: need not keep a connection nobody binds on).
-BIND_TIMEOUT = 60.0
 #: Seconds without a PDU from the ESME before the SMSC asks enquire_link, and
 #: then how long the answer may take before the connection is given up: a peer
 #: gone without closing (a NAT that forgot it) is noticed and its deliver_sms
@@ -104,7 +102,7 @@ class SmppProtocol(Protocol):
             (str(getattr(address, "host", "")), int(getattr(address, "port", 0))),
             (str(getattr(host, "host", "")), int(getattr(host, "port", 0))),
         )
-        self._arm(BIND_TIMEOUT)
+        self._arm(self.gateway.config.bind_timeout)
 
     def _arm(self, seconds: float) -> None:
         if self._idle is not None and self._idle.active():
@@ -115,9 +113,18 @@ class SmppProtocol(Protocol):
         """Nothing heard for a while: unbound, or no answer to enquire_link or
         unbind: close; bound and quiet: ask enquire_link."""
         self._idle = None
+        if self._answering is not None:  # a bind answer held back by the lockout: wait for it
+            self._arm(self.gateway.config.bind_timeout)
+            return
         ending = self.session.state in (State.UNBINDING, State.CLOSED)
         if self.session.system_id is None or self._enquiring or ending:
-            log.info("%s: silent: closing", self.peer)
+            what = "unbound" if self.session.system_id is None else "silent"
+            self.factory.peer_log.info(
+                f"{what} SMPP connections from {self.host} closed",
+                "%s: %s: closing",
+                self.peer,
+                what,
+            )
             if self.transport is not None:
                 self.transport.loseConnection()
             return
@@ -136,7 +143,9 @@ class SmppProtocol(Protocol):
             if self.session.closed:
                 break
             if isinstance(item, p.SmppError):
-                log.info("%s: %s", self.peer, item)
+                self.factory.peer_log.info(
+                    f"bad SMPP PDUs from {self.host}", "%s: %s", self.peer, item
+                )
             self._apply(self.session.receive(item))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
@@ -225,6 +234,9 @@ class SmppFactory(Factory):
         self.gateway = gateway
         self.clock = gateway.clock
         self.protocols: set[SmppProtocol] = set()
+        #: What a peer's junk makes the door log: a line per kind and source,
+        #: then a count each 10 s.
+        self.peer_log = Throttle(log, clock=gateway.clock)
 
     def buildProtocol(self, addr: object) -> SmppProtocol:
         protocol = SmppProtocol(self)

@@ -3,7 +3,8 @@
 
 Tables: ``[smsc]`` (the options of ``smsemu smsc``; ``data-dir`` and
 ``data_dir`` are both accepted there), ``[smpp]`` (``config.smpp``),
-``[ip_server]``, ``[control]``, ``[[handset]]`` and ``[[companion]]``.
+``[ip_server]``, ``[control]``, ``[limits]``, ``[[handset]]``, ``[[companion]]``
+and ``[[subscriber]]``.
 Addresses are endpoint strings: ``HOST:PORT`` is kept working and becomes
 ``tcp:PORT:interface=HOST``; an integer is not taken for a port.
 """
@@ -22,12 +23,17 @@ from handset.at_lines import MODES, AtSettings
 from handset.phone import PhoneError, number_of, owner_of
 from handset.sim import Sim
 from handset.store import IpPath
+from ipwire.server_session import LOGIN_DEADLINE
 from pdu import PDUError
 from pdu.message_number import Carrier
+from radiolink.auth import keys_from_hex
 from receipt_server.server import DEFAULT_BURST, DEFAULT_QUERY_TIMEOUT, DEFAULT_RATE
 from receipt_server.store import Retention
 from smsc.core import SmscConfig, zone_of_now
 from smsc.smpp.gateway import SmppConfig
+from smsc.subscriptions import Provisioned
+from txkit.limits import LABELS as LISTENERS
+from txkit.limits import configure as configure_limits
 
 from .. import defaults
 from .smpp import default_smpp, smpp
@@ -35,6 +41,7 @@ from .values import (
     BOOLEAN,
     DATABASE_URL,
     ENDPOINT,
+    SECONDS,
     STRING,
     ConfigError,
     Kind,
@@ -49,7 +56,6 @@ from .values import (
 #: Hours and days: numbers, never negative (0: expire at once, keep none).
 HOURS = number(0, what="a number of hours")
 DAYS = number(0, what="a number of days")
-SECONDS = number(0, above=True, what="a number of seconds")
 #: The IP server's rate limit, and its history count (0: keep none).
 RATE = number(0, above=True)
 BURST = whole(1)
@@ -101,6 +107,10 @@ class SmscSettings:
     smsc_address: str = defaults.SMSC_ADDRESS
     unknown_recipient: str = "queue"  # or "reject"
     validity: float = defaults.VALIDITY_HOURS  # for a message with no TP-VP
+    attach_timeout: float = SmscConfig.attach_timeout  # seconds a radio link has to attach
+    metrics_public: bool = True  # the admin API's /metrics served without its token
+    #: Attach anyone as any number, without SIM authentication (docs/radio-link.md).
+    open_attach: bool = False
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""
@@ -108,7 +118,9 @@ class SmscSettings:
             address=self.smsc_address,
             unknown_recipient=self.unknown_recipient,
             default_validity=timedelta(hours=self.validity),
+            attach_timeout=self.attach_timeout,
             zone=zone_of_now(),
+            open_attach=self.open_attach,
         )
 
 
@@ -123,6 +135,7 @@ class IpServerSettings:
     history_days: float = defaults.HISTORY_DAYS
     history_count: int = defaults.HISTORY_COUNT
     query_timeout: float = DEFAULT_QUERY_TIMEOUT
+    login_deadline: float = LOGIN_DEADLINE  # seconds a new connection has to log in
 
     def retention(self) -> Retention:
         return Retention(timedelta(days=self.history_days), self.history_count)
@@ -146,6 +159,7 @@ class HandsetEntry:
     carrier: Carrier | None = None
     receipts: bool | None = None
     ip_path: IpPath | None = None
+    read_on_view: bool | None = None
     at: str | None = None  # handset.at_lines.MODES; None: the command's default
     at_link: Path | None = None
     at_tcp: str | None = None
@@ -161,7 +175,12 @@ class HandsetEntry:
 
     def changes(self) -> dict[str, Any]:
         """What ``Phone.configure`` is to apply."""
-        named = {"carrier": self.carrier, "receipts": self.receipts, "ip_path": self.ip_path}
+        named = {
+            "carrier": self.carrier,
+            "receipts": self.receipts,
+            "ip_path": self.ip_path,
+            "read_on_view": self.read_on_view,
+        }
         return {k: v for k, v in named.items() if v is not None}
 
 
@@ -177,6 +196,21 @@ class CompanionEntry:
         owner_of(self.msisdn, self.name)  # PhoneError: not a companion name
 
 
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    """``[limits]``: the connections the process may hold (default: from its
+    descriptor limit), what each listener keeps for itself whatever the
+    others do, and a cap per listener (``ip_server = 500``); txkit.limits."""
+
+    connections: int | None = None
+    reserve: int | None = None
+    caps: tuple[tuple[str, int], ...] = ()
+
+    def apply(self) -> None:
+        """Before the first listener starts."""
+        configure_limits(self.connections, self.reserve, dict(self.caps))
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole file (defaults where it is silent); ``source`` is its path."""
@@ -188,6 +222,9 @@ class Config:
     control: ControlSettings = ControlSettings()
     handsets: tuple[HandsetEntry, ...] = ()
     companions: tuple[CompanionEntry, ...] = ()
+    limits: LimitsSettings = LimitsSettings()
+    #: ``[[subscriber]]``: SIMs the SMSC is provisioned with at start.
+    subscribers: tuple[Provisioned, ...] = ()
 
 
 def load(path: Path) -> Config:
@@ -214,6 +251,8 @@ def load(path: Path) -> Config:
         control=_control(top.table("control")),
         handsets=tuple(handset(t) for t in top.tables("handset")),
         companions=tuple(companion(t) for t in top.tables("companion")),
+        limits=_limits(top.table("limits")),
+        subscribers=tuple(subscriber(t) for t in top.tables("subscriber")),
     )
     top.done()
     return config
@@ -230,6 +269,9 @@ def _smsc(table: Table) -> SmscSettings:
         smsc_address=table.take("smsc_address", STRING, d.smsc_address),
         unknown_recipient=table.take("unknown_recipient", UNKNOWN_RECIPIENT, d.unknown_recipient),
         validity=table.take("validity", HOURS, d.validity),
+        attach_timeout=table.take("attach_timeout", SECONDS, d.attach_timeout),
+        metrics_public=table.take("metrics_public", BOOLEAN, d.metrics_public),
+        open_attach=table.take("open_attach", BOOLEAN, d.open_attach),
     )
     table.done()
     return settings
@@ -244,6 +286,18 @@ def _ip_server(table: Table) -> IpServerSettings:
         history_days=table.take("history_days", DAYS, d.history_days),
         history_count=table.take("history_count", COUNT, d.history_count),
         query_timeout=table.take("query_timeout", SECONDS, d.query_timeout),
+        login_deadline=table.take("login_deadline", SECONDS, d.login_deadline),
+    )
+    table.done()
+    return settings
+
+
+def _limits(table: Table) -> LimitsSettings:
+    caps = ((name, table.take(name, whole(1), None)) for name in LISTENERS)
+    settings = LimitsSettings(
+        connections=table.take("connections", whole(1), None),
+        reserve=table.take("reserve", whole(0), None),
+        caps=tuple((name, cap) for name, cap in caps if cap is not None),
     )
     table.done()
     return settings
@@ -262,6 +316,7 @@ def handset(table: Table) -> HandsetEntry:
         carrier=table.take("carrier", choice(Carrier), None),
         receipts=table.take("receipts", BOOLEAN, None),
         ip_path=table.take("ip_path", choice(IpPath), None),
+        read_on_view=table.take("read_on_view", BOOLEAN, None),
         at=table.take("at", AT_MODE, None),
         at_link=_path(table.take("at_link", STRING, None)),
         at_tcp=table.take("at_tcp", ENDPOINT, None),
@@ -271,6 +326,33 @@ def handset(table: Table) -> HandsetEntry:
     )
     table.done()
     return entry
+
+
+def _hex_key(value: object) -> str:
+    text = STRING.check(value)
+    try:
+        if len(bytes.fromhex(text)) == 16:
+            return text
+    except ValueError:
+        pass
+    raise Wrong("")
+
+
+HEX_KEY: Kind[str] = Kind("32 hex digits (16 octets), as a string", _hex_key)
+IMSI: Kind[str] = Kind("an IMSI of 6 to 15 digits, as a string", _digits(6, 15))
+
+
+def subscriber(table: Table) -> Provisioned:
+    """A ``[[subscriber]]``: a SIM a rig holds (``ki`` and ``opc`` or ``op``,
+    in hex), provisioned in the SMSC at start."""
+    msisdn = table.need("msisdn", MSISDN)
+    imsi = table.need("imsi", IMSI)
+    ki = table.need("ki", HEX_KEY)
+    opc, op = table.take("opc", HEX_KEY, None), table.take("op", HEX_KEY, None)
+    if (opc is None) == (op is None):
+        raise table.error(table.path, "expected one of opc and op (32 hex digits each)")
+    table.done()
+    return Provisioned(imsi, "+" + msisdn.lstrip("+"), keys_from_hex(ki, opc, op))
 
 
 def _path(text: str | None) -> Path | None:

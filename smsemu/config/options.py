@@ -34,7 +34,7 @@ from .file import (
     IpServerSettings,
     load,
 )
-from .values import ADDRESS, DATABASE_URL, ENDPOINT, ConfigError, Kind, Wrong
+from .values import ADDRESS, DATABASE_URL, ENDPOINT, SECONDS, ConfigError, Kind, Wrong
 
 T = TypeVar("T")
 D = TypeVar("D")
@@ -63,6 +63,7 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
             smsc_address=args.smsc_address or s.smsc_address,
             unknown_recipient=args.unknown_recipient or s.unknown_recipient,
             validity=option(args, "--validity", HOURS, s.validity),
+            open_attach=True if getattr(args, "open_attach", False) else s.open_attach,
         ),
     )
     if not up:
@@ -182,6 +183,7 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         burst=option(args, "--burst", BURST, d.burst),
         history_days=option(args, "--history-days", DAYS, d.history_days),
         history_count=option(args, "--history-count", COUNT, d.history_count),
+        login_deadline=option(args, "--login-deadline", SECONDS, d.login_deadline),
     )
     return IpServerRun(
         server,

@@ -14,12 +14,13 @@ import ipaddress
 from smsc.smpp.convert import DefaultAlphabet
 from smsc.smpp.faults import ACTIONS, COMMANDS, FaultRule
 from smsc.smpp.gateway import EsmeAccount, SmppConfig
-from smsc.smpp.receipt import FIELDS, ID_STYLES, ReceiptFormat
+from smsc.smpp.receipt import FIELDS, ID_STYLES, RECEIPT_CODINGS, ReceiptFormat
 
 from .values import (
     BOOLEAN,
     ENDPOINT,
     INTEGER,
+    SECONDS,
     STRING,
     STRINGS,
     ConfigError,
@@ -65,6 +66,14 @@ def _receipt_fields(value: object) -> tuple[str, ...]:
     return fields
 
 
+def _receipt_coding(value: object) -> int:
+    coding = INTEGER.check(value)
+    if coding not in RECEIPT_CODINGS:
+        raise Wrong("")
+    return coding
+
+
+RECEIPT_CODING = Kind("0 (the default alphabet), 1 (IA5, ASCII) or 3 (Latin-1)", _receipt_coding)
 RECEIPT_FIELDS = Kind("a list of " + ", ".join(repr(f) for f in FIELDS), _receipt_fields)
 
 
@@ -92,6 +101,7 @@ def receipt(table: Table) -> ReceiptFormat:
         fields=table.take("fields", RECEIPT_FIELDS, default.fields),
         date_seconds=table.take("date_seconds", BOOLEAN, default.date_seconds),
         text_length=table.take("text_length", whole(0, 160), default.text_length),
+        data_coding=table.take("data_coding", RECEIPT_CODING, default.data_coding),
     )
     table.done()
     return fmt
@@ -144,6 +154,7 @@ def smpp(table: Table) -> tuple[SmppConfig, str | None]:
         ),
         window=table.take("window", whole(1, 10_000), 64),
         read_receipts=table.take("read_receipts", BOOLEAN, False),
+        bind_timeout=table.take("bind_timeout", SECONDS, SmppConfig.bind_timeout),
     )
     table.done()
     return config, listen

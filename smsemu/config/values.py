@@ -154,6 +154,8 @@ STRING: Kind[str] = Kind("a string", _string)
 INTEGER: Kind[int] = Kind("a whole number", _integer, _number_text)
 BOOLEAN: Kind[bool] = Kind("true or false", _boolean)
 STRINGS: Kind[tuple[str, ...]] = Kind("a list of strings", _strings)
+#: A timeout or a deadline: more than zero.
+SECONDS = number(0, above=True, what="a number of seconds")
 
 
 def choice(enum: type[E]) -> Kind[E]:

@@ -11,8 +11,8 @@ whichever is later: what was pruned, or never copied, before is unknown.
 Going down cannot unseal (the server has no private key): the window is
 emptied and refills as devices store new messages.
 
-Revision ID: 0004
-Revises: 0002 (for now: re-chained onto 0003, the login verifiers, at merge)
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-05
 """
 
@@ -25,8 +25,8 @@ from ipwire import wire
 from ipwire.window import seal_copy
 from receipt_server.jobs import to_millis
 
-revision = "0004"
-down_revision = "0002"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
