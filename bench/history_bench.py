@@ -23,8 +23,9 @@ Then, one search at a time (``Phone.search``, end to end):
 * a peer baseline, in the same run: the same searches as one raw ``sqlite3``
   LIKE query each on the same database file, the floor a SQLite-backed
   messenger could reach;
-* server hits: the desktop (whose store is empty) searches for the common
-  words, which the server's window holds;
+* server hits: the desktop (whose store is empty) searches a conversation
+  since the oldest message of the window, which the window covers (it holds
+  the texts sealed, so it answers time and conversation ranges, not words);
 * relayed hits: the desktop searches for the rare words: the server misses,
   relays the query to the phone, which searches its store and seals what it
   found to the desktop's key; the desktop fetches, opens and acknowledges it.
@@ -91,6 +92,8 @@ class Workload:
     window: list[str]  # uids of the copies the server's window gets
     rare: dict[str, int]  # word -> messages holding it (all older than the window)
     common: dict[str, int]  # word -> messages of the window holding it
+    since: datetime  # the oldest message of the window
+    peers: list[str]  # the peers of the window's messages
 
 
 def workload(count: int, retention: Retention, seed: int) -> Workload:
@@ -124,7 +127,9 @@ def workload(count: int, retention: Retention, seed: int) -> Workload:
         uid = f"{rng.getrandbits(128):032x}"
         items.append(HistoryItem(uid, rng.choice(PEERS), direction, f"{text} #{i}", at))
     window = [items[i].uid for i in sorted(in_window)]
-    return Workload(items, window, {w: n for w, n in rare.items() if n}, common)
+    since = min((items[i].at for i in in_window), default=now)
+    peers = sorted({items[i].peer for i in in_window})
+    return Workload(items, window, {w: n for w, n in rare.items() if n}, common, since, peers)
 
 
 # -- the setup ---------------------------------------------------------------------------
@@ -174,6 +179,16 @@ def server_copies(data_dir: Path) -> int:
     ) as db:
         return int(db.execute("SELECT count(*) FROM rs_history WHERE account = ?",
                               (MSISDN,)).fetchone()[0])  # fmt: skip
+
+
+def window_held_since(data_dir: Path, since: datetime) -> None:
+    """Make the server's window hold the account since ``since``, as if it had
+    run that long: the phone copied its window in one go at login, so the
+    server took the account's first copy only now and would vouch for
+    nothing older (docs/history-query.md §Window)."""
+    with contextlib.closing(sqlite3.connect(data_dir / "receipt_server.sqlite3")) as db, db:
+        floor = since.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        db.execute("UPDATE rs_history_window SET floor_at = ? WHERE account = ?", (floor, MSISDN))
 
 
 async def pause(seconds: float) -> None:
@@ -270,6 +285,7 @@ async def bench(args: argparse.Namespace, work: Path, server: Server, load: Work
         )
         if held != len(load.window):
             raise AssertionError(f"the server holds {held} copies, not {len(load.window)}")
+        window_held_since(work / "ip", load.since - timedelta(seconds=1))
         await run_phases(args, server, load, phone, desktop, dirs["phone"] / "handset.sqlite3",
                          credentials["phone"].device_id)  # fmt: skip
     finally:
@@ -289,22 +305,27 @@ async def run_phases(
 ) -> None:
     rare = [w for w, _ in RARE if w in load.rare]
     local_words = [rare[i % len(rare)] for i in range(args.queries)]
-    server_words = [COMMON[i % len(COMMON)] for i in range(args.queries)]
+    server_peers = [load.peers[i % len(load.peers)] for i in range(args.queries)]
     limit = args.limit
     print(
         "searched for, one at a time: "
         + ", ".join(f"{w!r} (in {load.rare[w]:,} old messages)" for w in rare)
-        + f" on the phone and relayed; the eight common words (each in "
-        f"{min(load.common.values())}-{max(load.common.values())} messages of the window)"
-        " on the server; "
+        + f" on the phone and relayed; the conversations of {len(load.peers)} peers since"
+        " the window's oldest message on the server; "
         f"limit {limit}, {args.warmup} warm-up searches first"
     )
 
     async def local(word: str) -> int:
         return checked(await phone.search(word, limit=limit), LOCAL, "found", word)
 
-    async def on_server(word: str) -> int:
-        return checked(await desktop.search(word, limit=limit), SERVER, "found", word)
+    async def on_server(peer: str) -> int:
+        result = await desktop.search(peer=peer, since=load.since, limit=limit)
+        if (result.source, result.status) != (SERVER, "found") or not result.items:
+            raise AssertionError(f"the conversation with {peer}: {result.status} from "
+                                 f"{result.source}, expected found on the server")  # fmt: skip
+        if any(f.item.peer != peer for f in result.items):
+            raise AssertionError(f"the conversation with {peer}: a result of another peer")
+        return len(result.items)
 
     async def relayed(word: str) -> int:
         result = await desktop.search(word, limit=limit)
@@ -327,7 +348,7 @@ async def run_phases(
         for name, words, search in (
             ("local hits", local_words, local),
             ("peer: sqlite3", local_words, baseline),
-            ("server hits", server_words, on_server),
+            ("server hits", server_peers, on_server),
             ("relayed hits", local_words, relayed),
         ):
             await measure("warm-up", words[: args.warmup], search, server)

@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ipwire import wire
+from ipwire.sealed import DeviceKey, SealError, open_sealed, seal
+from ipwire.window import open_copy
 
 from .models import Direction
-from .sealed import DeviceKey, SealError, open_sealed, seal
 from .views import HistoryItem
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,20 @@ def open_answers(
     return found, bad
 
 
+def open_window(entries: Iterable[wire.WindowEntry], key: DeviceKey) -> tuple[list[Found], int]:
+    """The server's window hits, opened with this device's key, and how many
+    did not open (tampered, or not sealed to it): those are never trusted."""
+    found: list[Found] = []
+    bad = 0
+    for entry in entries:
+        try:
+            found.append(Found(from_entry(open_copy(entry, key)), (SERVER,)))
+        except (SealError, ValueError) as exc:
+            log.warning("window copy %s is unusable: %s", entry.uid, exc)
+            bad += 1
+    return found, bad
+
+
 def merge(found: Iterable[Found], limit: int) -> list[Found]:
     """One result per uid, with all its sources; newest first; at most ``limit``."""
     by_uid: dict[str, Found] = {}
@@ -148,15 +163,19 @@ def merge(found: Iterable[Found], limit: int) -> list[Found]:
 class SearchResult:
     """What a history search on a device found (docs/history-query.md §Results).
 
-    ``status``: "found" (locally or on the server), "complete" (every other
-    device answered), "partial" (some had not by the deadline), or
-    "not_found".  ``missing``: the devices that did not answer in time."""
+    ``status``: "found" (locally or in the server's window, which covered the
+    query), "complete" (every other device answered), "partial" (some had not
+    by the deadline, or sent what does not open: ``missing`` names them,
+    whatever was found), or "not_found" (every device answered, nothing
+    anywhere).  ``answered``: every source that did answer."""
 
     status: str
     items: list[Found]
     source: str  # "local", "server" or "devices": where the search stopped
     missing: list[str] = field(default_factory=list)
     query_id: str | None = None
+    #: The sources that answered: ``local``, ``server``, device ids.
+    answered: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -164,5 +183,6 @@ class SearchResult:
             "source": self.source,
             "results": [f.as_dict() for f in self.items],
             "missing": self.missing,
+            "answered": self.answered,
             "query_id": self.query_id,
         }

@@ -37,6 +37,7 @@ from twisted.internet.defer import Deferred, DeferredList, fail, succeed
 from twisted.internet.interfaces import IOpenSSLClientConnectionCreator, IReactorTime
 
 from ipwire import wire
+from ipwire.sealed import DeviceKey
 from pdu import Address, PDUError
 from pdu.address import TON_ALPHANUMERIC
 from pdu.message_number import Carrier
@@ -62,7 +63,6 @@ from .outbox import Outbox, build_submits
 from .radio import RadioLink
 from .read_sync import ReadSync
 from .receipts import Receipts
-from .sealed import DeviceKey
 from .search import HistorySearch
 from .sim import SimCard
 from .store import (

@@ -6,7 +6,7 @@ another device of the account asks."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from twisted.internet.defer import TimeoutError as DeferredTimeout
 from twisted.python.failure import Failure
 
 from ipwire import wire
+from ipwire.sealed import DeviceKey
 from pdu import PDUError
 
 from .context import PhoneContext, PhoneError, number_of
@@ -28,10 +29,10 @@ from .history import (
     merge,
     millis,
     open_answers,
+    open_window,
     seal_answer,
 )
 from .ip_session import IpSession
-from .sealed import DeviceKey
 from .views import HistoryQuery
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,11 @@ class HistorySearch:
         ctx = self.ctx
         local = await ctx.store.call(ctx.repo.search, q)
         if local:
-            return self._searched(SearchResult("found", [Found(i, (LOCAL,)) for i in local], LOCAL))
+            items = [Found(i, (LOCAL,)) for i in local]
+            return self._searched(SearchResult("found", items, LOCAL, answered=[LOCAL]))
         session = self.session()
         if session is None:
-            return self._searched(SearchResult("not_found", [], LOCAL))
+            return self._searched(SearchResult("not_found", [], LOCAL, answered=[LOCAL]))
         ctx.events.emit("search missed", where=LOCAL)
         criteria = {
             "text": q.text,
@@ -90,12 +92,20 @@ class HistorySearch:
             "timeout": timeout,
         }
         reply = await ctx.bounded(session.query(**criteria), "history query")
+        # The window's hits (in the clear from a server before the sealed window).
+        window, unopened = self._window(reply.window or ())
         if isinstance(reply, wire.QueryResult):
-            items = [Found(from_entry(e), (SERVER,)) for e in reply.messages]
-            return self._searched(SearchResult(reply.status, items, SERVER))
-        ctx.events.emit("search missed", where=SERVER)
+            window += [Found(from_entry(e), (SERVER,)) for e in reply.messages]
+            status = "found" if window else "partial" if unopened else "not_found"
+            missing = [SERVER] if unopened else []
+            return self._searched(SearchResult(status, merge(window, q.limit), SERVER,
+                                               missing, answered=[LOCAL, SERVER]))  # fmt: skip
+        if window:
+            ctx.events.emit("search window", where=SERVER, results=len(window))
+        else:
+            ctx.events.emit("search missed", where=SERVER)
         ctx.events.emit("search relayed", query_id=reply.query_id, devices=reply.devices)
-        ready = await self._results_ready(reply.query_id, (reply.deadline or 0) + RESULTS_GRACE)
+        await self._results_ready(reply.query_id, (reply.deadline or 0) + RESULTS_GRACE)
         session = self.session()  # the session may have been replaced meanwhile
         if session is None:
             raise PhoneError("the IP session went while the query ran: search again")
@@ -104,13 +114,26 @@ class HistorySearch:
             raise PhoneError("this device has no key to open the results with")
         answers = [a for f in frames for a in f.answers]
         found, unusable = open_answers(answers, self.key, reply.query_id)
-        items = merge(found, q.limit)
+        items = merge(window + found, q.limit)
         await ctx.bounded(session.ack_results(reply.query_id), "acknowledging results")
-        status = ready.status if items else "not_found"
-        if unusable and status == "complete":
-            status = "partial"  # an answer that cannot be opened is no answer
+        # An answer that cannot be opened is no answer: "partial" as long as a
+        # source is missing, "not_found" only when every one answered.
         missing = [*(frames[-1].missing if frames else ()), *unusable]
-        return self._searched(SearchResult(status, items, "devices", missing, reply.query_id))
+        if unopened:
+            missing.append(SERVER)
+        status = "partial" if missing else "complete" if items else "not_found"
+        answered = [LOCAL, SERVER, *(a.device for a in answers if a.device not in unusable)]
+        return self._searched(
+            SearchResult(status, items, "devices", missing, reply.query_id, answered)
+        )
+
+    def _window(self, entries: Sequence[wire.WindowEntry]) -> tuple[list[Found], int]:
+        """The server's window hits, opened; and how many did not open."""
+        if not entries:
+            return [], 0
+        if self.key is None:
+            return [], len(entries)
+        return open_window(entries, self.key)
 
     def _searched(self, result: SearchResult) -> SearchResult:
         self.ctx.events.emit("searched", status=result.status, source=result.source,

@@ -26,6 +26,7 @@ from twisted.internet.threads import deferToThread
 from twisted.python.failure import Failure
 from twisted.web.server import Site
 
+from ipwire.sealed import DeviceKey
 from txkit import listen
 from txkit.bearer import TokenGuard, new_token, token_url
 from txkit.limits import HTTP_IDLE
@@ -36,7 +37,6 @@ from .at_lines import AtLines, AtSettings
 from .control import ControlApi
 from .ip_client import IpClient, connect_ip, connect_push
 from .phone import OnFeedback, OnPush, Phone, Watcher, number_of, owner_of
-from .sealed import DeviceKey
 from .sim import PROFILE_FILE, SimCard, SimProfile
 from .store import HandsetStore, Settings, sqlite_url
 
@@ -48,7 +48,7 @@ _MIGRATING = threading.Lock()
 @dataclass(frozen=True)
 class Credentials:
     """What the IP server issued this device, with which it logs in, and the
-    device's own X25519 key (``handset.sealed``), whose public half the
+    device's own X25519 key (``ipwire.sealed``), whose public half the
     server holds so that the account's other devices can seal to it."""
 
     device_id: str

@@ -335,6 +335,29 @@ class SealedAnswer(Record):
     sealed: str = field(metadata=_v(base64_text(MAX_SEALED)))
 
 
+#: Base64 characters of a window entry's sealed content key (93 octets).
+MAX_WINDOW_KEY = 128
+
+
+@dataclass(frozen=True, slots=True)
+class WindowEntry(Record):
+    """One copy of the server's window as the asker gets it: what the window
+    searches on in the clear, the text sealed to the account's devices
+    (docs/history-query.md §Window): ``box`` is the shared body,
+    ``key`` its content key sealed to the asking device."""
+
+    uid: str = field(metadata=_v(token))
+    peer: str = field(metadata=_v(number))
+    direction: str = field(metadata=_v(choice(*DIRECTIONS)))
+    at: int = field(metadata=_v(millis))
+    key: str = field(metadata=_v(base64_text(MAX_WINDOW_KEY)))
+    box: str = field(metadata=_v(base64_text(MAX_SEALED)))
+
+
+#: The window's hits in ``query_result`` and ``query_open``: left out when none.
+_window = _v(optional(records(WindowEntry, MAX_LIMIT)), omit_none=True)
+
+
 # device -> server
 
 
@@ -457,8 +480,10 @@ class ReadStateAck(Message):
 @_from_server
 @dataclass(frozen=True, slots=True)
 class QueryResult(Message):
-    """A query answered at once: from the server's own copy (``found``), or
-    ``not_found`` when there is nothing there and no other device to ask."""
+    """A query answered at once: from the server's window (``found``), or
+    ``not_found`` when there is nothing there and no other device to ask.
+    The window's hits come sealed in ``window``; ``messages`` (in the clear)
+    is what servers before the sealed window sent, and stays empty now."""
 
     TYPE: ClassVar[str] = "query_result"
     id: RequestId = field(metadata=_v(request_id))
@@ -466,19 +491,22 @@ class QueryResult(Message):
     messages: tuple[HistoryEntry, ...] = field(
         default=(), metadata=_v(records(HistoryEntry, MAX_LIMIT))
     )
+    window: tuple[WindowEntry, ...] | None = field(default=None, metadata=_window)
 
 
 @_from_server
 @dataclass(frozen=True, slots=True)
 class QueryOpen(Message):
     """The query went to the account's other devices; ``results_ready`` follows
-    within ``deadline`` seconds."""
+    within ``deadline`` seconds.  ``window``: what the server's window holds
+    of it meanwhile (it did not cover the whole query)."""
 
     TYPE: ClassVar[str] = "query_open"
     id: RequestId = field(metadata=_v(request_id))
     query_id: str = field(metadata=_v(token))
     devices: int = field(metadata=_v(integer(1, MAX_DEVICES)))
     deadline: float | None = field(metadata=_v(seconds))
+    window: tuple[WindowEntry, ...] | None = field(default=None, metadata=_window)
 
 
 @_from_server

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
@@ -15,7 +15,7 @@ from ipwire import proof, wire
 from ipwire.server_session import Identity
 
 from .jobs import Part
-from .models import Device, DeviceKind, IpDelivery
+from .models import Device, DeviceKind, HistoryKey, IpDelivery
 
 #: A revoked device's keys: no proof matches them.
 NO_KEY = "0" * 64
@@ -138,8 +138,9 @@ class Devices(Part):
         return self._submit(work)
 
     def unbind(self, device_id: str) -> Deferred[Identity | None]:
-        """Revoke a device: its secret and its public key are forgotten, so it
-        can no longer log in nor be sealed to.  Fires with what it was (None:
+        """Revoke a device: its secret, its public key and its keys to the
+        window's copies are forgotten, so it can no longer log in, be sealed
+        to, nor open what the server holds.  Fires with what it was (None:
         unknown or unbound already)."""
 
         def work(s: Session) -> Identity | None:
@@ -153,6 +154,8 @@ class Devices(Part):
                 .where(IpDelivery.device_id == device_id, IpDelivery.delivered_at.is_(None))
                 .values(delivered_at=self.now())
             )
+            # Its keys to the window's copies go too: a stolen device opens none.
+            s.execute(delete(HistoryKey).where(HistoryKey.device_id == device_id))
             return _identity(row)
 
         return self._submit(work)

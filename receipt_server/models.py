@@ -85,7 +85,8 @@ class HistoryCopy(Base):
     """The server's partial copy of an account's messages
     (docs/history-query.md §Window): only those inside the retention window,
     the oldest pruned first.  ``uid`` is the message's identity on every
-    device of the account."""
+    device of the account.  The text is sealed (``box``, ``ipwire.window``):
+    each device it opens for has its content key in ``rs_history_key``."""
 
     __tablename__ = "rs_history"
     __table_args__ = (
@@ -98,9 +99,34 @@ class HistoryCopy(Base):
     uid: Mapped[str] = mapped_column(String(32))
     peer: Mapped[str] = mapped_column(String(32))
     direction: Mapped[str] = mapped_column(String(3))  # "in" or "out", for the account
-    text: Mapped[str] = mapped_column(Text)
+    #: The text, sealed to the account's devices: the server cannot read it.
+    box: Mapped[bytes] = mapped_column(LargeBinary)
     at: Mapped[datetime]  # when the message was sent or received
     stored_at: Mapped[datetime]
+
+
+class HistoryKey(Base):
+    """A copy's content key, sealed to one device of the account."""
+
+    __tablename__ = "rs_history_key"
+    __table_args__ = (UniqueConstraint("copy_id", "device_id", name="uq_rs_history_key"),)
+
+    id: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=True)
+    copy_id: Mapped[int] = mapped_column(ID, ForeignKey("rs_history.id"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class HistoryWindow(Base):
+    """Where an account's window stops being whole (docs/history-query.md
+    §Window): when it took the account's first copy, then the time of the
+    newest copy pruned by count.  The window holds every copy the devices
+    sent later than ``floor_at`` (and inside the age); no row: no copy yet."""
+
+    __tablename__ = "rs_history_window"
+
+    account: Mapped[str] = mapped_column(String(256), primary_key=True)
+    floor_at: Mapped[datetime]
 
 
 class HistoryQuery(Base):
@@ -117,6 +143,8 @@ class HistoryQuery(Base):
     #: "open", then how it ended: "complete", "partial" or "not_found".
     status: Mapped[str] = mapped_column(String(12))
     expected: Mapped[int]  # the other devices of the account when it opened
+    #: Messages the server's window gave the asker when the query opened.
+    window_found: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     created_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
     expires_at: Mapped[datetime]  # deleted then, fetched or not

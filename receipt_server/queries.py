@@ -16,18 +16,19 @@ from ipwire import wire
 from ipwire.server_session import Identity
 
 from .devices import AccountDevice, bound_devices
-from .history import Retention, search
+from .history import Retention, WindowAnswer, search
 from .jobs import Part
 from .models import Device, HistoryQuery, QueryResult
 
 
 @dataclass(frozen=True, slots=True)
 class QueryStart:
-    """What opening a query found: messages in the server's own copy, or else
-    the account's other devices to relay it to (``query_id`` set when there
-    are any, and the asker's public key they seal their answers to)."""
+    """What opening a query found: the server's window (its hits sealed to
+    the asker, and whether they are the whole answer), and, when they are
+    not, the account's other devices to relay it to (``query_id`` set when
+    there are any, and the asker's public key they seal their answers to)."""
 
-    found: list[wire.HistoryEntry]
+    window: WindowAnswer
     query_id: str | None = None
     devices: list[AccountDevice] = field(default_factory=list)
     reply_key: bytes | None = None
@@ -61,11 +62,29 @@ class QueryRefused(ValueError):
 
 
 def query_status(found: int, answered: int, expected: int) -> str:
-    """How a query ended (docs/history-query.md §Deadline): nothing found is "not_found", whoever
-    answered; otherwise "partial" unless every device answered."""
-    if found == 0:
-        return "not_found"
-    return "complete" if answered >= expected else "partial"
+    """How a query ended (docs/history-query.md §Deadline): "partial" while a
+    device has not answered, whatever was found; once every one has,
+    "complete" or, when nothing was found anywhere, "not_found"."""
+    if answered < expected:
+        return "partial"
+    return "complete" if found else "not_found"
+
+
+def _missing(s: Session, query: HistoryQuery) -> list[str]:
+    """The account's other bound devices that have not answered ``query``."""
+    answered = select(QueryResult.device_id).where(QueryResult.query_id == query.query_id)
+    waited = s.scalars(
+        select(Device.device_id)
+        .where(
+            Device.account == query.account,
+            Device.revoked_at.is_(None),
+            Device.device_id != query.asker,
+        )
+        .order_by(Device.device_id)
+        .limit(wire.MAX_DEVICES)
+    )
+    done = set(s.scalars(answered))
+    return [d for d in waited if d not in done]
 
 
 class Queries(Part):
@@ -79,29 +98,31 @@ class Queries(Part):
         deadline: timedelta,
         keep: timedelta,
     ) -> Deferred[QueryStart]:
-        """Steps 3-4 of docs/history-query.md §Search in one transaction: the server's own copy
-        first; if it has nothing, a query row for the account's other devices
-        (none: nothing to relay, not found).  The query and its results are
+        """Steps 3-4 of docs/history-query.md §Search in one transaction: the server's window
+        first; unless it covers the query, a query row for the account's other
+        devices (none: nothing to relay).  The query and its results are
         deleted ``keep`` after the deadline if never fetched."""
 
         def work(s: Session) -> QueryStart:
-            found = search(s, asker.account, q, retention, self.now())
-            if found:
-                return QueryStart(found)
+            window = search(s, asker.account, asker.device_id, q, retention, self.now())
+            if window.covered:
+                return QueryStart(window)
             # An account's devices past MAX_DEVICES are not asked: the wire
             # counts them in a bounded field.
             devices = bound_devices(s, asker.account, but=asker.device_id)[: wire.MAX_DEVICES]
             me = s.get(Device, asker.device_id)
             if not devices or me is None or me.public_key is None:
-                # Nobody else to ask, or nothing to seal answers to: not found.
-                return QueryStart([], devices=devices)
+                # Nobody else to ask, or nothing to seal answers to: the
+                # window's hits are all there is.
+                return QueryStart(window, devices=devices)
             query_id = secrets.token_hex(16)
             now = self.now()
             s.add(HistoryQuery(query_id=query_id, account=asker.account,
                                asker=asker.device_id, status="open", expected=len(devices),
-                               created_at=now, deadline_at=now + deadline,
+                               window_found=len(window.entries), created_at=now,
+                               deadline_at=now + deadline,
                                expires_at=now + deadline + keep))  # fmt: skip
-            return QueryStart([], query_id, devices, me.public_key)
+            return QueryStart(window, query_id, devices, me.public_key)
 
         return self._submit(work)
 
@@ -152,7 +173,9 @@ class Queries(Part):
                 QueryResult.query_id == query_id
             )
         ).one()
-        query.status = query_status(int(found), int(answered), query.expected)
+        # A device unbound since it opened is no longer waited for.
+        waited = int(answered) + len(_missing(s, query))
+        query.status = query_status(int(found) + query.window_found, int(answered), waited)
         return FinishedQuery(query_id, query.asker, query.status, int(answered), query.expected)
 
     def finish_all_open(self) -> Deferred[list[FinishedQuery]]:
@@ -206,10 +229,7 @@ class Queries(Part):
                 select(QueryResult).where(QueryResult.query_id == query_id).order_by(QueryResult.id)
             ).all()
             answers = [wire.SealedAnswer(r.device_id, r.count, wire.b64(r.sealed)) for r in rows]
-            answered = {r.device_id for r in rows}
-            others = bound_devices(s, query.account, but=asker)
-            missing = [d.device_id for d in others if d.device_id not in answered]
-            return StoredResults(query.status, answers, missing[: wire.MAX_DEVICES])
+            return StoredResults(query.status, answers, _missing(s, query))
 
         return self._submit(work)
 

@@ -5,6 +5,7 @@ sealed answers, and tells the asker when its results are ready."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -26,13 +27,15 @@ if TYPE_CHECKING:
     from .connection import ReceiptServerProtocol
 
 
-def _fitted(rid: wire.RequestId, found: list[wire.HistoryEntry]) -> wire.QueryResult:
-    """The server's own hits, newest first, as many as fit in one frame."""
-    keep = len(found)
+def _fitted(
+    make: Callable[[tuple[wire.WindowEntry, ...]], wire.Message], entries: list[wire.WindowEntry]
+) -> wire.Message:
+    """``make`` of the window's hits, newest first, as many as fit one frame."""
+    keep = len(entries)
     while True:
-        result = wire.QueryResult(rid, "found", tuple(found[:keep]))
-        if keep <= 1 or len(wire.encode_unchecked(result)) <= wire.MAX_FRAME:
-            return result
+        message = make(tuple(entries[:keep]))
+        if keep <= 1 or len(wire.encode_unchecked(message)) <= wire.MAX_FRAME:
+            return message
         keep //= 2
 
 
@@ -78,22 +81,27 @@ class RelayRunner:
         )
 
         def started(start: QueryStart) -> None:
-            if start.found:
-                self.metrics.queries_from_window.inc()
-                protocol.reply(_fitted(q.id, start.found))
-                return
-            if start.query_id is None or start.reply_key is None:
-                # Nowhere else to look: the account has no other device.  (A
-                # device without a public key opens no query: results could not
-                # be sealed to it.)
-                protocol.reply(wire.QueryResult(q.id, "not_found"))
+            hits = start.window.entries
+            if start.window.covered or start.query_id is None or start.reply_key is None:
+                # The window covers the query, or there is nowhere else to
+                # look: the account has no other device.  (A device without a
+                # public key opens no query: results could not be sealed to it.)
+                if start.window.covered:
+                    self.metrics.queries_from_window.inc()
+                status = "found" if hits else "not_found"
+                protocol.reply(
+                    _fitted(lambda w: wire.QueryResult(q.id, status, window=w or None), hits)
+                )
                 return
             query_id = start.query_id
             self.metrics.queries_relayed.inc()
             self._asked_at[query_id] = asked_at
             request = wire.QueryRequest(query_id, who.device_id, wire.b64(start.reply_key),
                                         q.text, q.peer, q.since, q.until, q.limit)  # fmt: skip
-            protocol.reply(wire.QueryOpen(q.id, query_id, len(start.devices), timeout))
+            devices = len(start.devices)
+            protocol.reply(
+                _fitted(lambda w: wire.QueryOpen(q.id, query_id, devices, timeout, w or None), hits)
+            )
             self._deadlines[query_id] = self.clock.callLater(timeout, self._deadline, query_id)
             self._run(
                 self.relay.open(

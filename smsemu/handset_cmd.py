@@ -692,8 +692,8 @@ def _register(args: argparse.Namespace) -> int:
     from twisted.python.failure import Failure
 
     from handset.phone import number_of
-    from handset.sealed import DeviceKey
     from handset.service import Credentials
+    from ipwire.sealed import DeviceKey
     from pdu import PDUError
 
     from .errors import CommandError

@@ -20,13 +20,13 @@ from typing import Any
 from twisted.internet.threads import deferToThread
 
 from handset.phone import Phone
-from handset.sealed import DeviceKey
 from handset.service import (
     ControlService,
     Credentials,
     HandsetService,
     handset_dir,
 )
+from ipwire.sealed import DeviceKey
 from receipt_server.server import ReceiptServerFactory, ReceiptServerService
 from receipt_server.store import ReceiptStore
 from receipt_server.store import sqlite_url as receipt_sqlite_url

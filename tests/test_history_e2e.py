@@ -17,11 +17,11 @@ from twisted.internet.task import Clock
 
 from handset.conversation import OutState
 from handset.phone import Phone
-from handset.sealed import DeviceKey
 from handset.service import Credentials, HandsetService
 from handset.store import HistoryQuery as LocalQuery
 from handset.store import IpPath, Settings
 from ipwire import wire
+from ipwire.sealed import DeviceKey
 from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import Retention
@@ -34,7 +34,7 @@ from .test_receipts_e2e import Network, send_and_receive, smsc
 
 __all__ = ["smsc"]  # the fixture, used by name
 
-A, B = "+4915112345678", "+15551234567"
+A, B, C = "+4915112345678", "+15551234567", "+447700900123"
 #: The server keeps the newest three messages of an account.
 WINDOW = Retention(timedelta(days=30), 3)
 #: The longest deadline a query may have: a search whose devices all answer
@@ -110,10 +110,15 @@ class Accounts(Network):
         for n in range(WINDOW.max_count):
             await send_and_receive(a, b, f"filler {n}")
         await self.synced()
+        gone = await a.store.call(a.store.repo.search, LocalQuery(text=text))
+        assert gone and not set(self.window_uids(a.msisdn)) & {i.uid for i in gone}
+
+    def window_uids(self, account: str) -> list[str]:
+        """The uids of the account's copies on the server, newest first."""
         assert self.ip is not None and self.ip.store is not None
         with Session(self.ip.store.engine) as s:
-            query = select(func.count()).where(HistoryCopy.text.contains(text))
-            assert not s.scalar(query), f"the server did not prune {text!r}"
+            query = select(HistoryCopy.uid).where(HistoryCopy.account == account)
+            return list(s.scalars(query.order_by(HistoryCopy.at.desc())))
 
     async def history_holds(self, account: str, count: int) -> None:
         await self.synced()
@@ -172,10 +177,12 @@ async def test_the_desktop_finds_on_the_phone_what_it_and_the_server_lack(net: A
     assert all(f.item.peer == B and f.item.direction.value == "out" for f in result.items)
     # Fetched: the server's temporary copy is gone.
     assert net.rows(QueryResult) == 0 and net.rows(HistoryQuery) == 0
-    # The phone itself finds them locally; the server's window holds the others.
+    # The phone itself finds them locally.  The window holds the others, but
+    # cannot read them: a text search goes to the phone all the same.
     assert (await a.search("test message")).source == "local"
-    server_hit = await desktop.search("something else")
-    assert (server_hit.status, server_hit.source) == ("found", "server")
+    text_hit = await desktop.search("something else", timeout=PATIENT)
+    assert (text_hit.status, text_hit.source) == ("complete", "devices")
+    assert all(f.sources == (phone_device,) for f in text_hit.items)
 
 
 @pytest.mark.parametrize("ip_path", [IpPath.NEVER, IpPath.WHEN_POSSIBLE])
@@ -186,19 +193,19 @@ async def test_an_empty_message_reaches_the_window_and_the_next_still_does(
     """An empty SMS is a legal SMS: its copy, and every copy after it, reach the server."""
     a, b = await net.phone(A, Settings(ip_path=ip_path)), await net.phone(B)
     desktop = await net.companion(A, "desktop")
-    for text in ("", "after the empty one"):
+    for text in ("opening", "", "after the empty one"):
         received = b.wait_for("received", peer=A, text=text)
         await a.send(B, text)
         got = await received
         assert got["via"] == ("ip" if ip_path is IpPath.WHEN_POSSIBLE else "sms")
-    await net.history_holds(A, 2)
-    assert net.ip is not None and net.ip.store is not None
-    with Session(net.ip.store.engine) as s:
-        held = s.scalars(select(HistoryCopy.text).where(HistoryCopy.account == A))
-        assert sorted(held) == ["", "after the empty one"]
-    found = await desktop.search("after the empty one")
+        if text == "opening":
+            # The first copy opens the account's window: it covers what comes after.
+            await net.history_holds(A, 1)
+    await net.history_holds(A, 3)
+    # The newest two of the conversation: the window holds them, and answers.
+    found = await desktop.search(peer=B, limit=2)
     assert (found.status, found.source) == ("found", "server")
-    assert [f.item.text for f in found.items] == ["after the empty one"]
+    assert [f.item.text for f in found.items] == ["after the empty one", ""]
 
 
 @pytest_twisted.ensureDeferred
@@ -241,7 +248,8 @@ async def test_a_device_that_never_logs_in_leaves_the_answer_partial(
     assert result.status == "partial"
     assert [f.item.text for f in result.items] == ["only on the phone"]
     assert result.missing == [net.credentials_of(f"tablet@{A}").device_id]
-    # And with nobody answering at all: "not found" at the deadline, no hang.
+    # And with nobody answering at all: nothing, but not "not found", since
+    # the devices that may hold it were not heard; at the deadline, no hang.
     await a.logout()
     a.auto_login = False
     relayed = desktop.wait_for("search relayed")  # the server has set its deadline
@@ -249,7 +257,9 @@ async def test_a_device_that_never_logs_in_leaves_the_answer_partial(
     await relayed
     clock.advance(0.5)
     nothing = await searching
-    assert (nothing.status, nothing.items) == ("not_found", [])
+    assert (nothing.status, nothing.items) == ("partial", [])
+    tablet_id = net.credentials_of(f"tablet@{A}").device_id
+    assert sorted(nothing.missing) == sorted([phone, tablet_id])
 
 
 @pytest_twisted.ensureDeferred
@@ -337,3 +347,58 @@ async def test_a_phone_refuses_a_query_whose_asker_key_changed(net: Accounts) ->
     a._on_push(forged)
     assert (await refused)["reason"] == "the asking device's key changed"
     assert net.count(A, "query answered") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_conversation_the_window_half_covers_comes_whole_with_its_sources(
+    net: Accounts,
+) -> None:
+    """Four messages to B, then two to C: the window (3) holds one of B's.
+    The server gives it and asks the phone for the rest; the desktop shows all
+    four, once each, saying who had what; the newest two of C's, which the
+    window holds, come from it alone; and "not found" is said only once every
+    device has answered."""
+    a, b, c = await net.phone(A), await net.phone(B), await net.phone(C)
+    desktop = await net.companion(A, "desktop")
+    for n in range(1, 5):
+        await send_and_receive(a, b, f"to B {n}")
+        if n == 1:  # the window holds the account from its first copy on
+            await net.history_holds(A, 1)
+    for n in range(1, 3):
+        await send_and_receive(a, c, f"to C {n}")
+    await net.history_holds(A, 3)
+    phone = net.credentials_of(A).device_id
+    relayed = desktop.wait_for("search relayed")
+    result = await desktop.search(peer=B, timeout=PATIENT)
+    await relayed
+    assert (result.status, result.source, result.missing) == ("complete", "devices", [])
+    assert [f.item.text for f in result.items] == [f"to B {n}" for n in (4, 3, 2, 1)]
+    assert [set(f.sources) for f in result.items] == [{"server", phone}] + [{phone}] * 3
+    assert set(result.answered) >= {"server", phone}
+    # The newest two of C's conversation: the window holds them, nobody else is asked.
+    answered = net.count(A, "query answered")
+    newest = await desktop.search(peer=C, limit=2)
+    assert (newest.status, newest.source) == ("found", "server")
+    assert [f.item.text for f in newest.items] == ["to C 2", "to C 1"]
+    assert net.count(A, "query answered") == answered
+    # Nobody has it, and every device said so: "not found".
+    nobody = await desktop.search(peer="+15550009999", timeout=PATIENT)
+    assert (nobody.status, nobody.missing) == ("not_found", [])
+    assert phone in nobody.answered
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_servers_database_holds_no_text_of_its_copies(net: Accounts) -> None:
+    a, b = await net.phone(A), await net.phone(B)
+    await net.companion(A, "desktop")
+    secret = "the vault code is 4711"
+    await send_and_receive(a, b, secret)
+    await net.history_holds(A, 1)
+    await net.history_holds(B, 1)
+    assert net.ip is not None and net.ip.store is not None
+    with net.ip.store.engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    files = list(net.root.glob("receipt_server.sqlite3*"))
+    assert files
+    for path in files:
+        assert secret.encode() not in path.read_bytes(), path

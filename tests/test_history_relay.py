@@ -22,13 +22,20 @@ from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-from handset.history import from_entry, merge, open_answers, seal_answer
+from handset.history import from_entry, merge, open_answers, open_window, seal_answer
 from handset.ip_client import IpClient, IpError, connect_ip, connect_push
-from handset.sealed import DeviceKey
 from ipwire import wire
 from ipwire.device_session import DeviceSession
+from ipwire.sealed import DeviceKey
 from receipt_server.jobs import to_millis
-from receipt_server.models import HistoryCopy, HistoryQuery, IpDelivery, QueryResult
+from receipt_server.models import (
+    HistoryCopy,
+    HistoryKey,
+    HistoryQuery,
+    HistoryWindow,
+    IpDelivery,
+    QueryResult,
+)
 from receipt_server.server import ReceiptServerFactory
 from receipt_server.store import ReceiptStore, Registration, Retention
 from tests.test_receipt_server import Net, failure_of
@@ -104,16 +111,69 @@ def net(database_url: str) -> Iterator[Accounts]:
     pytest_twisted.blockon(Deferred.fromCoroutine(net.shut()))
 
 
+def opened(entries: tuple[wire.WindowEntry, ...] | None, key: DeviceKey) -> list[str]:
+    """The texts of the window's hits, opened as the asker does."""
+    found, bad = open_window(entries or (), key)
+    assert bad == 0
+    return [f.item.text for f in found]
+
+
 @pytest_twisted.ensureDeferred
-async def test_the_server_answers_from_its_partial_history(net: Accounts) -> None:
+async def test_the_window_answers_a_range_it_covers_sealed_to_the_asker(net: Accounts) -> None:
+    phone = await net.login(await net.bind(PHONE))
+    desktop = await net.login(await net.bind(PHONE, PHONE, "companion"))
+    # The window took the account's first copy two hours ago: it holds
+    # everything since then.
+    net.store.now = lambda: NOW - timedelta(hours=2)
+    await phone.client.put_history([entry(3, "first", age=timedelta(hours=2))])
+    net.store.now = lambda: NOW
+    await phone.client.put_history(
+        [entry(1, "a Test Message", age=timedelta(minutes=1)), entry(2, "other")]
+    )
+    # Not what came before the window took the account: the phone is asked too.
+    before = await desktop.client.query(peer=OTHER, timeout=PATIENT)
+    assert isinstance(before, wire.QueryOpen) and len(before.window or ()) == 3
+    await phone.answer(await phone.next(wire.QueryRequest), [])
+    await desktop.next(wire.ResultsReady)
+    # The last hour of the conversation: inside the window.
+    since = to_millis(NOW - timedelta(hours=1))
+    reply = await desktop.client.query(peer=OTHER, since=since)
+    assert isinstance(reply, wire.QueryResult) and reply.status == "found"
+    assert reply.messages == () and opened(reply.window, desktop.key) == ["other", "a Test Message"]
+    # Each device of the account opens its own key, and only its own.
+    mine = await phone.client.query(peer=OTHER, since=since)
+    assert isinstance(mine, wire.QueryResult)
+    assert opened(mine.window, phone.key) == ["other", "a Test Message"]
+    assert open_window(mine.window or (), desktop.key)[1] == 2
+    # The newest N, when the window holds N: covered as well.
+    newest = await desktop.client.query(peer=OTHER, limit=2)
+    assert isinstance(newest, wire.QueryResult) and len(newest.window or ()) == 2
+    assert phone.pushed.pending == []  # nothing was relayed
+    # At rest, the server holds no text.
+    with Session(net.store.engine) as s:
+        blobs = [*s.scalars(select(HistoryCopy.box)), *s.scalars(select(HistoryKey.sealed))]
+    assert len(blobs) == 3 + 3 * 2 and not any(b"Message" in b or b"other" in b for b in blobs)
+
+
+@pytest_twisted.ensureDeferred
+async def test_what_the_window_does_not_cover_goes_to_the_devices_too(net: Accounts) -> None:
+    """Three newest asked, two held and nothing older known to be gone: the
+    window gives its two and the phone is asked; a text search the window
+    cannot read goes to the phone whole."""
     phone = await net.login(await net.bind(PHONE))
     desktop = await net.login(await net.bind(PHONE, PHONE, "companion"))
     net.store.now = lambda: NOW
-    await phone.client.put_history([entry(1, "a Test Message"), entry(2, "other")])
-    reply = await desktop.client.query(text="test message")
-    assert isinstance(reply, wire.QueryResult) and reply.status == "found"
-    assert [e.uid for e in reply.messages] == [uid(1)]
-    assert phone.pushed.pending == []  # nothing was relayed
+    await phone.client.put_history([entry(1, "one", age=timedelta(minutes=1)), entry(2, "two")])
+    reply = await desktop.client.query(peer=OTHER, limit=3, timeout=PATIENT)
+    assert isinstance(reply, wire.QueryOpen) and opened(reply.window, desktop.key) == ["two", "one"]
+    request = await phone.next(wire.QueryRequest)
+    assert (request.peer, request.limit, request.text) == (OTHER, 3, None)
+    await phone.answer(request, [entry(n, f"#{n}", age=timedelta(minutes=n)) for n in (0, 1, 2)])
+    ready = await desktop.next(wire.ResultsReady)
+    assert (ready.status, ready.answered, ready.expected) == ("complete", 1, 1)
+    text = await desktop.client.query(text="two", timeout=PATIENT)
+    assert isinstance(text, wire.QueryOpen) and text.window is None
+    assert (await phone.next(wire.QueryRequest)).text == "two"
 
 
 @pytest_twisted.ensureDeferred
@@ -234,11 +294,17 @@ async def test_a_lone_device_gets_not_found_at_once(net: Accounts) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_unbinding_revokes_the_secret(net: Accounts) -> None:
+    phone = await net.login(await net.bind(PHONE))
     desktop = await net.bind(PHONE, PHONE, "companion")
+    await phone.client.put_history([entry(1, "before the unbinding")])
+    assert net.count(HistoryKey) == 2
     assert await net.store.unbind(desktop.reg.device_id) is not None
+    # Its key to the window's copy is gone: only the phone's is left.
+    with Session(net.store.engine) as s:
+        assert list(s.scalars(select(HistoryKey.device_id))) == [phone.reg.device_id]
     refused = await failure_of(net.login(desktop))
     assert isinstance(refused, IpError) and refused.code == "bad_credentials"
-    assert await net.store.account_devices(PHONE) == []
+    assert [d.device_id for d in await net.store.account_devices(PHONE)] == [phone.reg.device_id]
 
 
 @pytest_twisted.ensureDeferred
@@ -385,7 +451,9 @@ def test_a_query_ends_at_its_deadline_with_what_arrived(tmp_path: Any) -> None:
     store.close()
 
 
-def test_nobody_answering_is_not_found_at_the_deadline(tmp_path: Any) -> None:
+def test_nobody_answering_is_partial_at_the_deadline_naming_the_silent(tmp_path: Any) -> None:
+    """Nothing found, but a device of the account was not heard: "partial",
+    not "not_found" (docs/history-query.md §Deadline)."""
     clock = Clock()
     store = ReceiptStore.open(f"sqlite:///{tmp_path / 'rs.sqlite3'}", threaded=False)
     factory = ReceiptServerFactory(store, clock)
@@ -402,8 +470,14 @@ def test_nobody_answering_is_not_found_at_the_deadline(tmp_path: Any) -> None:
     clock.advance(1)
     (ready,) = desktop.received()
     assert isinstance(ready, wire.ResultsReady) and (ready.status, ready.answered) == (
-        "not_found",
+        "partial",
         0,
+    )
+    desktop.send(wire.FetchResults(3, ready.query_id))
+    (results,) = desktop.received()
+    assert isinstance(results, wire.Results) and (results.status, results.missing) == (
+        "partial",
+        ("phone",),
     )
     store.close()
 
@@ -446,3 +520,15 @@ def test_every_request_gets_an_answer_whatever_comes(
             assert rid in answered, (message, answers)
     device.protocol.transport.loseConnection()  # type: ignore[union-attr]
     device.protocol.connectionLost(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_window_that_kept_nothing_vouches_for_nothing_after(net: Accounts) -> None:
+    """Set to keep nothing, the server forgets where each window began: kept
+    again, it covers an account only from its next copy on."""
+    phone = await net.login(await net.bind(PHONE))
+    await net.login(await net.bind(PHONE, PHONE, "companion"))
+    await phone.client.put_history([entry(1, "kept")])
+    assert net.count(HistoryWindow) == 1
+    assert await net.store.prune_history(Retention(timedelta(0), 0)) == 1
+    assert net.count(HistoryWindow) == 0 and net.count(HistoryKey) == 0

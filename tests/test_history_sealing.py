@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from handset.history import MAX_PLAIN, Found, merge, open_answers, seal_answer
 from handset.models import Direction
-from handset.sealed import DeviceKey
 from handset.store import HistoryItem
 from ipwire import wire
+from ipwire.sealed import DeviceKey
 
 ASKER = DeviceKey.generate()
 QUERY = "ab" * 16
@@ -71,7 +71,7 @@ def test_junk_answers_are_reported_never_raised(answers: list[wire.SealedAnswer]
 
 def test_sealed_json_that_is_not_history_is_refused() -> None:
     from handset.history import answer_context
-    from handset.sealed import seal
+    from ipwire.sealed import seal
 
     for plain in (b"{}", b"[1, 2]", b'[{"uid": "x"}]', b"not json", b'["\\ud800"]', b"[" * 100_000):
         blob = seal(plain, ASKER.public, answer_context(QUERY, "phone"))

@@ -33,6 +33,16 @@ macs = st.binary(min_size=32, max_size=32).map(wire.b64)  # ClientProof, ServerS
 entries = st.builds(
     wire.HistoryEntry, tokens, numbers, st.sampled_from(wire.DIRECTIONS), texts, millis
 )
+window_entries = st.builds(
+    wire.WindowEntry,
+    tokens,
+    numbers,
+    st.sampled_from(wire.DIRECTIONS),
+    millis,
+    st.binary(min_size=1, max_size=93).map(wire.b64),
+    b64s,
+)
+windows = st.none() | st.lists(window_entries, max_size=3).map(tuple)
 criteria = {
     "text": st.none() | texts,
     "peer": st.none() | numbers,
@@ -75,9 +85,15 @@ server_messages = st.one_of(
         request_ids,
         st.sampled_from(["found", "not_found"]),
         st.lists(entries, max_size=5).map(tuple),
+        windows,
     ),
     st.builds(
-        wire.QueryOpen, request_ids, tokens, st.integers(1, wire.MAX_DEVICES), st.floats(0, 60)
+        wire.QueryOpen,
+        request_ids,
+        tokens,
+        st.integers(1, wire.MAX_DEVICES),
+        st.floats(0, 60),
+        windows,
     ),
     st.builds(wire.QueryRequest, tokens, device_ids, b64s, **criteria),
     st.builds(wire.LoginIndication, st.just("history_query")),

@@ -1,4 +1,4 @@
-"""End-to-end sealing of history-query results (handset/sealed.py): round trips,
+"""End-to-end sealing of history-query results (ipwire/sealed.py): round trips,
 every way a blob can fail to open, and an independent implementation of the
 documented layout, so another client built from the docstring interoperates."""
 
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handset.sealed import (
+from ipwire.sealed import (
     DeviceKey,
     SealError,
     open_sealed,
@@ -44,7 +44,7 @@ LOW_ORDER = [
 
 
 def _by_hand_open(blob: bytes, private: X25519PrivateKey, context: bytes) -> bytes:
-    """The documented construction, from the primitives, without handset.sealed."""
+    """The documented construction, from the primitives, without ipwire.sealed."""
     assert blob[0] == 0x01
     ephemeral, nonce, body = blob[1:33], blob[33:45], blob[45:]
     recipient = private.public_key().public_bytes_raw()

@@ -8,7 +8,8 @@
 -- Display filters: smsemu_ip, smsemu_ip.type == "feedback", smsemu_ip.length > 100,
 -- smsemu_ip.device == "d3f9a1c2b4e5d6a7b8c9d0e1", smsemu_ip.nonce (the login's
 -- challenge-response: login, challenge, login_proof, login_ok; docs/receipt-wire.md
--- §Login), smsemu_ip.secret_in_clear (a login of the old protocol, secret and all).
+-- §Login), smsemu_ip.secret_in_clear (a login of the old protocol, secret and all);
+-- every field of the JSON too, e.g. json.key == "window" (the window's sealed hits).
 
 local proto = Proto("smsemu_ip", "smsemu IP server (framed JSON)")
 

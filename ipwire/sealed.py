@@ -25,6 +25,16 @@ Blob layout (all lengths in octets)::
 so a blob is at least 61 octets.  The salt carries E exactly as sent, so any
 change to it, even in the bit X25519 ignores, changes the key and fails the tag.
 
+One plaintext for several recipients (a "shared box", the IP server's window
+copies, docs/history-query.md §Window)::
+
+    k       = 32 random octets, the content key (one per plaintext)
+    nonce   = 12 random octets
+    body    = 0x01 || nonce || ChaCha20-Poly1305(k).encrypt(nonce, plaintext, context)
+    key_i   = seal(k, R_i, context)         for each recipient R_i (93 octets each)
+
+so the text is stored once, and each recipient opens its own ``key_i``.
+
 Keys as text are URL-safe base64 (RFC 4648 §5) of the 32 raw octets, written
 without padding; parsing also accepts the padded form, and nothing else (no
 whitespace, no ``+`` or ``/``, no non-canonical trailing bits).
@@ -36,6 +46,7 @@ import base64
 import binascii
 import os
 import re
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -47,9 +58,11 @@ __all__ = [
     "DeviceKey",
     "SealError",
     "open_sealed",
+    "open_shared",
     "parse_public_key",
     "public_key_text",
     "seal",
+    "seal_shared",
 ]
 
 VERSION = 0x01
@@ -59,6 +72,8 @@ NONCE_LEN = 12
 TAG_LEN = 16
 HEADER_LEN = 1 + KEY_LEN + NONCE_LEN
 MIN_BLOB_LEN = HEADER_LEN + TAG_LEN
+#: The shortest shared body: version, nonce, tag.
+MIN_BODY_LEN = 1 + NONCE_LEN + TAG_LEN
 
 _B64 = re.compile(r"[A-Za-z0-9_-]*")
 
@@ -186,3 +201,30 @@ def open_sealed(blob: bytes, key: DeviceKey, context: bytes) -> bytes:
         raise SealError(
             "sealed blob does not authenticate: wrong key, wrong context, or tampered"
         ) from None
+
+
+def seal_shared(
+    plaintext: bytes, recipients: Iterable[bytes], context: bytes
+) -> tuple[bytes, list[bytes]]:
+    """(body, keys): ``plaintext`` under a fresh content key, and that key sealed
+    to each of ``recipients`` (in their order), all under ``context``."""
+    content = ChaCha20Poly1305.generate_key()
+    nonce = os.urandom(NONCE_LEN)
+    body = bytes([VERSION]) + nonce + ChaCha20Poly1305(content).encrypt(nonce, plaintext, context)
+    return body, [seal(content, r, context) for r in recipients]
+
+
+def open_shared(body: bytes, sealed_key: bytes, key: DeviceKey, context: bytes) -> bytes:
+    """The plaintext of a :func:`seal_shared` body, through the content key
+    sealed to ``key.public``.  SealError, and only SealError, for anything that
+    does not open."""
+    content = open_sealed(sealed_key, key, context)
+    if len(content) != KEY_LEN:
+        raise SealError(f"shared content key must be {KEY_LEN} octets, not {len(content)}")
+    if len(body) < MIN_BODY_LEN or body[0] != VERSION:
+        raise SealError("shared body is too short or of an unknown version")
+    nonce = bytes(body[1 : 1 + NONCE_LEN])
+    try:
+        return ChaCha20Poly1305(content).decrypt(nonce, bytes(body[1 + NONCE_LEN :]), context)
+    except InvalidTag:
+        raise SealError("shared body does not authenticate: wrong context, or tampered") from None
