@@ -45,7 +45,8 @@ class ReadSync:
         self._sending.add(message_id)
 
         def taken(_: object) -> Deferred[None]:
-            return self.ctx.store.call(self.ctx.repo.read_synced, message_id)
+            d = self.ctx.store.call(self.ctx.repo.read_synced, message_id)
+            return d.addCallback(lambda _: self.ctx.events.emit("read synced", id=message_id))
 
         def owed(failure: Failure) -> None:
             # The session went, or a refusal: owed still, sent at the next login.

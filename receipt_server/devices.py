@@ -15,7 +15,7 @@ from ipwire import proof, wire
 from ipwire.server_session import Identity
 
 from .jobs import Part
-from .models import Device, DeviceKind, HistoryKey, IpDelivery
+from .models import Device, DeviceKind, HistoryKey, IpDelivery, ReadState
 
 #: A revoked device's keys: no proof matches them.
 NO_KEY = "0" * 64
@@ -140,8 +140,8 @@ class Devices(Part):
     def unbind(self, device_id: str) -> Deferred[Identity | None]:
         """Revoke a device: its secret, its public key and its keys to the
         window's copies are forgotten, so it can no longer log in, be sealed
-        to, nor open what the server holds.  Fires with what it was (None:
-        unknown or unbound already)."""
+        to, nor open what the server holds; what was queued for it is dropped.
+        Fires with what it was (None: unknown or unbound already)."""
 
         def work(s: Session) -> Identity | None:
             row = s.get(Device, device_id)
@@ -156,6 +156,8 @@ class Devices(Part):
             )
             # Its keys to the window's copies go too: a stolen device opens none.
             s.execute(delete(HistoryKey).where(HistoryKey.device_id == device_id))
+            # And the reads it was still to show: it will never log in to take them.
+            s.execute(delete(ReadState).where(ReadState.device_id == device_id))
             return _identity(row)
 
         return self._submit(work)

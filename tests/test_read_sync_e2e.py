@@ -71,3 +71,18 @@ async def test_a_device_logged_out_at_the_read_learns_it_at_its_next_login(
     await desktop.login()
     await shown
     assert (await desktop.message(desktop_copy["id"])).read
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_unbound_device_leaves_no_read_pending(net: Accounts) -> None:
+    b, desktop, _, phone_copy, _ = await on_both(net, "never shown")
+    await desktop.logout()
+    synced = b.wait_for("read synced", id=phone_copy["id"])
+    await b.read(phone_copy["id"])
+    await synced
+    assert net.rows(ReadState) == 1  # the desktop's, pending
+    assert net.ip is not None and net.ip.store is not None
+    devices = await net.ip.store.account_devices(B)
+    (companion,) = [d.device_id for d in devices if d.kind != "phone"]
+    assert await net.ip.store.unbind(companion) is not None
+    assert net.rows(ReadState) == 0
