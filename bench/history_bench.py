@@ -325,20 +325,20 @@ async def run_phases(
             raise AssertionError(f"the raw query found no {word!r}")
         return len(rows)
 
-    kinds = (
-        ("local hits", local_words, local),
-        ("peer: sqlite3", local_words, baseline),
-        ("server hits", server_words, on_server),
-        ("relayed hits", local_words, relayed),
-    )
-    rounds: list[list[Phase]] = []
     try:
-        for _, words, search in kinds:
-            await measure("warm-up", words[: args.warmup], search, server)
-        for _ in range(args.rounds):  # the kinds in turns, so a busier machine weighs on all
-            rounds.append([await measure(name, w, search, server) for name, w, search in kinds])
+        phases: list[Phase] = []
+        for name, words, search in (
+            ("local hits", local_words, local),
+            ("peer: sqlite3", local_words, baseline),
+            ("server hits", server_words, on_server),
+            ("relayed hits", local_words, relayed),
+        ) * args.rounds:  # the kinds in turns, so that a busier machine weighs on all
+            if len(phases) < KINDS:  # the first round warms each kind up
+                await measure("warm-up", words[: args.warmup], search, server)
+            phases.append(await measure(name, words, search, server))
     finally:
         peer.close()
+    rounds = [phases[i : i + KINDS] for i in range(0, len(phases), KINDS)]
     report_rounds(rounds)
     phases = rounds[-1]
     ours, raw, _, relay = phases
@@ -368,6 +368,10 @@ async def run_phases(
         f"({relay.server_cpu / len(relay.latencies_ms) * 1000:.2f} ms a query); "
         f"{os.cpu_count()} CPUs"
     )
+
+
+#: Local hits, the raw query, server hits, relayed hits.
+KINDS = 4
 
 
 def report_rounds(rounds: list[list[Phase]]) -> None:
