@@ -42,6 +42,7 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/history_bench.py
 	$(BIN)/python bench/smpp_bench.py
 	$(BIN)/python bench/attach_bench.py
+	$(BIN)/python bench/attach_bench.py --storm 1000
 	$(BIN)/python bench/tls_bench.py
 
 # smsemu's SMPP door against Jasmin 0.11.1 (../shared/peers/jasmin: apt-get and pip once, as root).
