@@ -25,8 +25,9 @@ average, and smsemu / Jasmin for each figure: the ratio of the medians and
 the min / median / max of the ratios of runs side by side.
 
 Run: ``make bench-jasmin`` or ``python bench/versus_jasmin.py [-n 5000] [--window 50]
-[--runs 3]``.  It needs root for setup.sh's apt-get (once) and the ports of the
-peer's README free.
+[--runs 3]``.  It needs root for setup.sh's apt-get (once); start.sh is given a
+free loopback port for each of its services (an environment variable that
+names one, ``JASMIN_SMPP_PORT=2775``, is kept).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,11 @@ from smsc_bench import HOST, run_smsc
 ROOT = Path(__file__).resolve().parent.parent
 PEER = ROOT.parent / "shared" / "peers" / "jasmin"
 BENCH_DIR = Path(os.environ.get("BENCH_DIR", "/tmp/jasmin-bench"))
-JASMIN_PORT, SINK_CTL_PORT = 2775, 2777  # start.sh's defaults
+#: The ports start.sh takes from its environment (its defaults, 2775 for
+#: Jasmin's SMPP among them, may be taken on a shared machine: by an SMSC).
+PORTS = ("JASMIN_SMPP_PORT", "SINK_PORT", "SINK_CTL_PORT", "AMQP_PORT", "RABBIT_DIST_PORT",
+         "EPMD_PORT", "REDIS_PORT", "JCLI_PORT", "HTTP_API_PORT", "ROUTER_PB_PORT",
+         "SMPPCM_PB_PORT", "SMPPS_PB_PORT")  # fmt: skip
 #: What counts as Jasmin's CPU: its daemon and the brokers it needs.
 JASMIN_STACK = ("jasmind", "rabbitmq", "redis")
 
@@ -92,7 +98,19 @@ class Run:
         return busy / accepted * 1e6
 
 
-def step(peer: Path, script: str, timeout: float) -> str:
+def free_ports() -> dict[str, str]:
+    """A free loopback port for each of ``PORTS``, as start.sh's environment
+    (what the environment sets already is kept)."""
+    with contextlib.ExitStack() as stack:
+        chosen: dict[str, str] = {}
+        for name in PORTS:
+            sock = stack.enter_context(socket.socket())
+            sock.bind((HOST, 0))
+            chosen[name] = os.environ.get(name) or str(sock.getsockname()[1])
+    return chosen
+
+
+def step(peer: Path, script: str, timeout: float, ports: dict[str, str] | None = None) -> str:
     """Run ``bash peer/script``; PeerError with its last lines if it fails."""
     try:
         done = subprocess.run(
@@ -101,6 +119,7 @@ def step(peer: Path, script: str, timeout: float) -> str:
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            env={**os.environ, **(ports or {})},
         )
     except subprocess.TimeoutExpired:
         raise PeerError(f"{script} did not finish in {timeout:.0f} s") from None
@@ -115,13 +134,14 @@ def step(peer: Path, script: str, timeout: float) -> str:
 def jasmin(peer: Path) -> Iterator[Target]:
     """The peer set up (idempotent) and started; stopped after, whatever happens."""
     step(peer, "setup.sh", 900)
+    ports = free_ports()
     try:
-        step(peer, "start.sh", 300)
+        step(peer, "start.sh", 300, ports)
         pids = {
             name: int((BENCH_DIR / "run" / f"{name}.pid").read_text())
             for name in (*JASMIN_STACK, "sink")
         }
-        args = ["--port", str(JASMIN_PORT), "--sink-ctl-port", str(SINK_CTL_PORT)]
+        args = ["--port", ports["JASMIN_SMPP_PORT"], "--sink-ctl-port", ports["SINK_CTL_PORT"]]
         args += ["--user", "bench", "--password", "benchpw"]
         yield Target("Jasmin 0.11.1", args, pids, JASMIN_STACK)
     finally:
