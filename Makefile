@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 TEST_WORKERS ?= auto
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench bench-jasmin clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,12 @@ bench: $(VENV)/.test-installed
 	$(BIN)/python bench/history_bench.py
 	$(BIN)/python bench/smpp_bench.py
 	$(BIN)/python bench/attach_bench.py
+	$(BIN)/python bench/attach_bench.py --storm 1000
 	$(BIN)/python bench/tls_bench.py
+
+# smsemu's SMPP door against Jasmin 0.11.1 (../shared/peers/jasmin: apt-get and pip once, as root).
+bench-jasmin: $(VENV)/.test-installed
+	$(BIN)/python bench/versus_jasmin.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -30,7 +30,9 @@ Then, one search at a time (``Phone.search``, end to end):
   relays the query to the phone, which searches its store and seals what it
   found to the desktop's key; the desktop fetches, opens and acknowledges it.
 
-Every search is checked to have found something, where it should have.
+Every search is checked to have found something, where it should have.  The
+four kinds run in turns, ``--rounds`` times (at least 3): min / median / max of
+each p50 and p99 over the rounds are printed, with the machine's load average.
 
 Run: ``python bench/history_bench.py [--messages N] [--queries Q]``.
 """
@@ -54,6 +56,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receipt_bench import Server, cpu_seconds, percentile, serve
+from runstats import load_average, runs, spread
 from sqlalchemy import update
 from twisted.internet import reactor, task
 from twisted.internet.defer import ensureDeferred, gatherResults
@@ -350,12 +353,17 @@ async def run_phases(
             ("peer: sqlite3", local_words, baseline),
             ("server hits", server_peers, on_server),
             ("relayed hits", local_words, relayed),
-        ):
-            await measure("warm-up", words[: args.warmup], search, server)
+        ) * args.rounds:  # the kinds in turns, so that a busier machine weighs on all
+            if len(phases) < KINDS:  # the first round warms each kind up
+                await measure("warm-up", words[: args.warmup], search, server)
             phases.append(await measure(name, words, search, server))
     finally:
         peer.close()
+    rounds = [phases[i : i + KINDS] for i in range(0, len(phases), KINDS)]
+    report_rounds(rounds)
+    phases = rounds[-1]
     ours, raw, _, relay = phases
+    print("the last round:")
     print(
         f"  {'phase':<16} {'queries':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'queries/s':>9} {'found':>8} {'server CPU':>10} {'bench CPU':>9}"
@@ -381,6 +389,27 @@ async def run_phases(
         f"({relay.server_cpu / len(relay.latencies_ms) * 1000:.2f} ms a query); "
         f"{os.cpu_count()} CPUs"
     )
+
+
+#: Local hits, the raw query, server hits, relayed hits.
+KINDS = 4
+
+
+def report_rounds(rounds: list[list[Phase]]) -> None:
+    """min / median / max over the rounds of each kind's p50 and p99, and of
+    local hits against the raw query, round by round."""
+    print(f"{len(rounds)} rounds, min / median / max:")
+    print(f"  {'phase':<16} {'p50 ms':>24} {'p99 ms':>24}")
+    for i, phase in enumerate(rounds[0]):
+        lats = [r[i].latencies_ms for r in rounds]
+        p50 = spread([percentile(lat, 50) for lat in lats], "{:.2f}")
+        p99 = spread([percentile(lat, 99) for lat in lats], "{:.2f}")
+        print(f"  {phase.name:<16} {p50:>24} {p99:>24}")
+    for p in (50, 99):
+        ratios = [
+            percentile(r[0].latencies_ms, p) / percentile(r[1].latencies_ms, p) for r in rounds
+        ]
+        print(f"  local hits / raw sqlite3, p{p}: {spread(ratios, '{:.2f}x')}")
 
 
 # -- the command -------------------------------------------------------------------------
@@ -411,6 +440,7 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=100_000, help="on the phone (100000)")
     ap.add_argument("--queries", type=int, default=200, help="searches per phase (200)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed searches first (10)")
+    ap.add_argument("--rounds", type=int, default=3, help="of every kind, at least 3 (3)")
     ap.add_argument("--limit", type=int, default=50, help="results a search asks for (50)")
     ap.add_argument(
         "--history-count",
@@ -431,6 +461,7 @@ def main() -> int:
         ap.error("--messages and --queries must be positive")
     if not 1 <= args.limit <= wire.MAX_LIMIT:
         ap.error(f"--limit must be 1 to {wire.MAX_LIMIT}, what a query may ask for")
+    args.rounds = runs(args.rounds)
     retention = Retention(timedelta(days=args.history_days), args.history_count)
     if not retention.keeps:
         ap.error("the server's window must keep something: no server hits otherwise")
@@ -440,8 +471,8 @@ def main() -> int:
     print(
         f"{args.messages:,} messages on the phone; the server's window: "
         f"{retention.max_count:,} messages, {args.history_days:g} days; "
-        f"{args.queries} searches per phase; {os.cpu_count()} CPUs, "
-        f"Python {sys.version.split()[0]}",
+        f"{args.queries} searches per phase, {args.rounds} rounds; "
+        f"Python {sys.version.split()[0]}; {load_average()}",
         flush=True,
     )
     t0 = time.perf_counter()
@@ -476,7 +507,7 @@ def main() -> int:
                 flush=True,
             )
             code = run_reactor(args, work, server, load)
-        print(f"wall time {time.perf_counter() - wall:.1f} s")
+        print(f"wall time {time.perf_counter() - wall:.1f} s; after: {load_average()}")
         return code
     finally:
         if args.keep is None:

@@ -17,14 +17,13 @@ Run: ``make bench`` or ``python bench/pdu_bench.py``.
 from __future__ import annotations
 
 import argparse
-import os
-import statistics
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from io import StringIO
 
 from gsmmodem.pdu import decodeSmsPdu, encodeSmsSubmitPdu
+from runstats import load_average, runs, spread
 from smspdudecoder.fields import SMSDeliver, SMSSubmit
 
 from pdu import (
@@ -110,12 +109,12 @@ def rate(fn: Callable[[], object], items: int, seconds: float) -> float:
     return loops * items / elapsed
 
 
-def spread(values: list[float], unit: str) -> str:
-    return f"{min(values):>10,.0f} {statistics.median(values):>10,.0f} {max(values):>10,.0f} {unit}"
+def columns(values: list[float], unit: str) -> str:
+    return f"{spread(values, '{:>10,.0f}', ' ')} {unit}"
 
 
 def ratios(values: list[float]) -> str:
-    return f"{min(values):>9.1f}x {statistics.median(values):>9.1f}x {max(values):>9.1f}x"
+    return spread(values, "{:>9.1f}x", " ")
 
 
 def main() -> None:
@@ -123,7 +122,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=0.5, help="time per contender per round")
     ap.add_argument("--rounds", type=int, default=5, help="rounds (at least 3)")
     args = ap.parse_args()
-    rounds = max(3, args.rounds)
+    rounds = runs(args.rounds)
 
     tpdus = corpus()
     pdus = [(encode_sca(t, SMSC).hex().upper(), t.direction) for t in tpdus]
@@ -180,12 +179,12 @@ def main() -> None:
         "encode gsmmodem": (gsmmodem_encode, parts),
         "encode corpus": (ours_encode_corpus, len(tpdus)),
     }
-    load_before = os.getloadavg()
+    load_before = load_average()
     results: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(rounds):
         for name, (fn, items) in contenders.items():
             results[name].append(rate(fn, items, args.seconds))
-    load_after = os.getloadavg()
+    load_after = load_average()
 
     def per_round(a: str, b: str) -> list[float]:
         return [x / y for x, y in zip(results[a], results[b], strict=True)]
@@ -195,11 +194,7 @@ def main() -> None:
         f"{len(gsmmodem_set)} for python-gsmmodem; {len(texts)} texts -> {parts} SMS-SUBMITs "
         f"({same} of {len(texts)} texts byte-identical to python-gsmmodem's)"
     )
-    print(
-        f"{rounds} rounds of {args.seconds} s each; load average before {load_before[0]:.2f}, ",
-        end="",
-    )
-    print(f"after {load_after[0]:.2f} (1 min), {os.cpu_count()} CPUs")
+    print(f"{rounds} rounds of {args.seconds} s each; before: {load_before}; after: {load_after}")
     print(f"{'':38}{'min':>10} {'median':>10} {'max':>10}")
     rows = [
         ("pdu decode, all PDUs", "all"),
@@ -212,7 +207,7 @@ def main() -> None:
         ("pdu encode, all corpus TPDUs", "encode corpus"),
     ]
     for label, name in rows:
-        print(f"{label:38}{spread(results[name], 'PDUs/s')}")
+        print(f"{label:38}{columns(results[name], 'PDUs/s')}")
     print(f"{'decode, pdu / smspdudecoder':38}{ratios(per_round('smspdu ours', 'smspdu'))}")
     print(f"{'decode, pdu / python-gsmmodem':38}{ratios(per_round('gsmmodem ours', 'gsmmodem'))}")
     print(

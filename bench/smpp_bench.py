@@ -21,7 +21,9 @@ from 50-70 ms to 85-180 ms.  Both processes read the same clock
 (CLOCK_MONOTONIC), which the latencies need.
 
 Runs per database: a warm-up, one at full load (as fast as the window allows)
-and one at a fixed offered rate (``--rate``, default 1,000 submits/s).  A run
+and one at a fixed offered rate (``--rate``, default 1,000 submits/s), each
+``--repeat`` times (at least 3); the summary gives min / median / max of each
+and the machine's load average before and after.  A run
 passes only if every submit got ESME_ROK and every message reached its
 handset exactly once with its text (counted and compared by digest), and,
 with ``--receipts``, every message's delivery receipt came back DELIVRD.
@@ -47,6 +49,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runstats import load_average, spread
+from runstats import runs as runs_of
 from smsc_bench import (
     HOST,
     SmscProcess,
@@ -770,7 +774,7 @@ async def bench_database(
             ("full", f"full load, {args.binds} bind(s), window {args.window}", None),
             ("paced", f"paced at {args.rate:,.0f} submits/s (latency from when due)", args.rate),
         ]
-        for tag, name, rate in (run for run in runs if run[0] in args.runs):
+        for tag, name, rate in [run for run in runs if run[0] in args.runs] * args.repeat:
             with profiling(args.profile, smsc.proc.pid, f"smsc-{db}-{tag}.txt"):
                 result = await one_run(ctx, name, args.count, rate)
             report(result)
@@ -830,6 +834,7 @@ NUMBERS: list[tuple[str, type, float, str, float]] = [
     ("timeout", float, 120.0, "seconds a run may take at most", 1e-3),
     ("warmup", int, 2000, "submits sent before measuring (0: none)", 0),
     ("settle", float, 1.0, "seconds after a run, for a late duplicate to show", 0),
+    ("repeat", int, 3, "each run this many times, at least 3", 1),
 ]
 
 
@@ -855,6 +860,7 @@ def parse_args() -> argparse.Namespace:
     if args.window > SMSC_WINDOW:
         ap.error(f"--window: the SMSC answers ESME_RTHROTTLED past its window of {SMSC_WINDOW}")
     args.runs = args.runs.split(",")
+    args.repeat = runs_of(args.repeat)
     return args
 
 
@@ -869,8 +875,8 @@ def main() -> int:
     print(
         f"{args.handsets} handsets, {args.count:,d} single-part GSM 7-bit submit_sm per run,"
         f" {args.binds} bind(s) with a window of {args.window},"
-        f" receipts {'on' if args.receipts else 'off'};"
-        f" {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+        f" receipts {'on' if args.receipts else 'off'}, each run {args.repeat} times;"
+        f" Python {sys.version.split()[0]}; {load_average()}",
         flush=True,
     )
 
@@ -883,15 +889,20 @@ def main() -> int:
     summary = run_with_stack(everything)
     if summary is None:
         return 130
-    print("summary (target: >= 5,000 submits/s end to end):")
+    print("summary (target: >= 5,000 submits/s end to end), min / median / max of the runs:")
+    groups: dict[tuple[str, str], list[Result]] = {}
     for db, tag, r in summary:
-        seconds, lat = r.delivering(), r.latencies_ms()
-        rate = r.tally.delivered / seconds if seconds > 0 else 0.0
+        groups.setdefault((db, tag), []).append(r)
+    for (db, tag), results in groups.items():
+        rates = [r.tally.delivered / r.delivering() if r.delivering() > 0 else 0.0 for r in results]
+        p50 = [percentile(r.latencies_ms(), 50) for r in results]
+        p99 = [percentile(r.latencies_ms(), 99) for r in results]
         print(
-            f"  {db:8s} {tag:7s} {rate:8,.0f} delivered/s end to end,"
-            f" latency p50 {percentile(lat, 50):8.2f} ms, p99 {percentile(lat, 99):8.2f} ms"
-            + ("" if r.passed else "  FAILED")
+            f"  {db:8s} {tag:7s} {spread(rates)} delivered/s end to end,"
+            f" latency p50 {spread(p50, '{:.2f}')} ms, p99 {spread(p99, '{:.2f}')} ms"
+            + ("" if all(r.passed for r in results) else "  FAILED")
         )
+    print(f"after: {load_average()}")
     return 0 if summary and all(r.passed for _, _, r in summary) else 1
 
 

@@ -11,6 +11,8 @@ recipient's RP-ACK of the SMS-DELIVER that carries it.
 Two runs per database: one at full load (as fast as the windows allow) and one
 at a fixed offered rate (``--rate``, default 1,000 messages/s).  Every run stops
 by itself: when all messages are delivered, or after ``--timeout`` seconds.
+Each run is made ``--repeat`` times (at least 3); the summary gives min / median
+/ max of each, and the machine's load average before and after.
 
 The handsets are plain non-blocking sockets under one ``selectors`` loop: the
 submits are encoded before the clock starts, the frames are parsed by hand and
@@ -48,6 +50,9 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from runstats import load_average, spread
+from runstats import runs as runs_of
 
 from pdu import Address, Direction, SmsDeliver, SmsSubmit, UserData, decode, encode
 from radiolink import frames as lk
@@ -179,7 +184,7 @@ def run_smsc(
                 if not chunk:
                     raise RuntimeError(f"the SMSC exited with {proc.wait()}:\n{_tail(log)}")
                 seen += chunk
-                pattern = rb"smsc: (radio link|admin API|SMPP) on \S*:(\d+)\s"
+                pattern = rb"smsc: (radio link|admin API|SMPP) on \S*?:(\d+)[/\s]"  # admin: a URL
                 for found in re.finditer(pattern, seen):
                     ports[found[1].decode()] = int(found[2])
         yield SmscProcess(proc, ports["radio link"], ports["admin API"], log, ports["SMPP"])
@@ -550,7 +555,7 @@ def bench_database(
             ("full", f"full load, window {args.window} until {args.window_until}", None),
             ("paced", f"paced at {args.rate:,.0f} messages/s (latency from when due)", args.rate),
         ]
-        runs = [run for run in runs if run[0] in args.runs]
+        runs = [run for run in runs if run[0] in args.runs] * args.repeat
         for tag, name, rate in runs:
             profiler = None
             if args.profile:
@@ -622,6 +627,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds a run may take at most")
     ap.add_argument("--warmup", type=int, default=2000, help="messages sent before measuring")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds between runs")
+    ap.add_argument("--repeat", type=int, default=3, help="each run, at least 3 times (3)")
     ap.add_argument(
         "--runs",
         type=lambda text: text.split(","),
@@ -647,12 +653,13 @@ def main() -> int:
         ap.error("the window must be 1..255 (RP-MR is one octet)")
     if args.rate <= 0 or args.timeout <= 0:
         ap.error("--rate and --timeout must be positive")
+    args.repeat = runs_of(args.repeat)
     dbs = ["sqlite", "postgres"] if args.db == "both" else [args.db]
     # A SIGTERM unwinds like Ctrl-C, so the SMSC and PostgreSQL are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(
-        f"{args.handsets} handsets, {args.count:,d} single-part messages per run, "
-        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+        f"{args.handsets} handsets, {args.count:,d} single-part messages per run, each run"
+        f" {args.repeat} times; Python {sys.version.split()[0]}; {load_average()}",
         flush=True,
     )
     cache: dict[str, Messages] = {}
@@ -666,15 +673,21 @@ def main() -> int:
             print(f"{db}, capture on (--pcap):", flush=True)
             runs = bench_database(db, args, cache, capture=True)
             summary += [(db, f"{tag}+pcap", r) for tag, r in runs]
-    print("summary (targets: >= 5,000 messages/s end to end; p99 < 20 ms at 1,000/s):")
+    print("summary (targets: >= 5,000 messages/s end to end; p99 < 20 ms at 1,000/s),")
+    print("  min / median / max of the runs:")
+    groups: dict[tuple[str, str], list[Result]] = {}
     for db, tag, r in summary:
-        rate = r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0
-        p50, p99 = percentile(r.latencies_ms, 50), percentile(r.latencies_ms, 99)
+        groups.setdefault((db, tag), []).append(r)
+    for (db, tag), results in groups.items():
+        rates = [r.delivered / r.elapsed_deliver if r.elapsed_deliver else 0.0 for r in results]
+        p50 = [percentile(r.latencies_ms, 50) for r in results]
+        p99 = [percentile(r.latencies_ms, 99) for r in results]
         print(
-            f"  {db:8s} {tag:10s} {rate:8,.0f} messages/s end to end,"
-            f" latency p50 {p50:8.2f} ms, p99 {p99:8.2f} ms"
-            + ("  TIMED OUT" if r.timed_out else "")
+            f"  {db:8s} {tag:10s} {spread(rates)} messages/s end to end,"
+            f" latency p50 {spread(p50, '{:.2f}')} ms, p99 {spread(p99, '{:.2f}')} ms"
+            + ("  TIMED OUT" if any(r.timed_out for r in results) else "")
         )
+    print(f"after: {load_average()}")
     if args.log == "both":
         log_cost(summary)
     if args.capture:

@@ -8,7 +8,8 @@ delivered exactly once.  Each round runs it against a fresh ``smsemu smsc``
 with SMPP on plain TCP, then against one whose SMPP listener (only it) is on
 TLS with the self-signed certificate of ``--tls auto``, which the ESME
 verifies (``txkit.tls.client_tls``).  Rounds alternate so that a machine
-getting busier weighs on both; the ratio is of the medians.
+getting busier weighs on both (at least 3 rounds); printed: min / median / max
+of each, the ratio of the medians and the machine's load average.
 
 Run: ``python bench/tls_bench.py [--rounds 3] [--count 20000] [--db sqlite]``.
 """
@@ -16,12 +17,12 @@ Run: ``python bench/tls_bench.py [--rounds 3] [--count 20000] [--db sqlite]``.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import statistics
 import sys
 
 import smpp_bench
+from runstats import load_average, runs, spread
 from smpp_bench import Result, bench_database, run_with_stack
 
 
@@ -42,14 +43,16 @@ def main() -> int:
         at = sys.argv.index("--rounds")
         rounds = int(sys.argv[at + 1])
         del sys.argv[at : at + 2]
+    rounds = runs(rounds)
     args = smpp_bench.parse_args()
+    args.repeat = 1  # the rounds repeat the runs, alternating TCP and TLS
     if "--runs" not in sys.argv:
         args.runs = ["full"]
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(
-        f"SMPP on TCP vs TLS, {rounds} round(s): {args.count:,d} submit_sm per run, "
+        f"SMPP on TCP vs TLS, {rounds} rounds: {args.count:,d} submit_sm per run, "
         f"{args.binds} bind(s), window {args.window}, {args.handsets} handsets, "
-        f"db {args.db}; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+        f"db {args.db}; Python {sys.version.split()[0]}; {load_average()}",
         flush=True,
     )
     db = "postgres" if args.db == "postgres" else "sqlite"
@@ -68,16 +71,17 @@ def main() -> int:
     passed = all(r.passed for rs in results.values() for r in rs)
     plain = statistics.median(rate(r) for r in results[False])
     tls = statistics.median(rate(r) for r in results[True])
-    print("summary:")
+    print("summary, min / median / max:")
     for on, name in ((False, "TCP"), (True, "TLS")):
-        each = ", ".join(f"{rate(r):,.0f}" for r in results[on])
-        print(f"  SMPP on {name}: median {statistics.median(map(rate, results[on])):8,.0f}"
-              f" delivered/s end to end (runs: {each})")  # fmt: skip
+        rates, cpus = spread([rate(r) for r in results[on]]), spread(list(map(cpu_us, results[on])))
+        print(f"  SMPP on {name}: {rates} delivered/s end to end, SMSC reactor CPU {cpus} us/msg")
     cpu_plain = statistics.median(map(cpu_us, results[False]))
     cpu_tls = statistics.median(map(cpu_us, results[True]))
-    print(f"  SMSC reactor CPU per message: TCP {cpu_plain:.0f} us, TLS {cpu_tls:.0f} us"
-          f" (ratio {cpu_tls / cpu_plain:.2f})")  # fmt: skip
-    print(f"  TLS / TCP throughput ratio: {tls / plain:.2f}" + ("" if passed else "  FAILED"))
+    print(f"  SMSC reactor CPU per message, TLS / TCP: {cpu_tls / cpu_plain:.2f}")
+    paired = [rate(b) / rate(a) for a, b in zip(results[False], results[True], strict=True)]
+    print(f"  TLS / TCP throughput ratio: {tls / plain:.2f} (rounds: {spread(paired, '{:.2f}')})"
+          + ("" if passed else "  FAILED"))  # fmt: skip
+    print(f"after: {load_average()}")
     return 0 if passed else 1
 
 

@@ -22,7 +22,7 @@ from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
 from twisted.python.failure import Failure
 
-from .limits import guard
+from .limits import guard, process_limits
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -55,6 +55,15 @@ def endpoint_spec(text: str, default_port: int | None = None) -> str:
     if kind in _INTERFACED and "interface=" not in rest:
         return f"{text}:interface={_escape(LOOPBACK)}"
     return text
+
+
+def with_backlog(spec: str, backlog: int) -> str:
+    """``spec`` (an endpoint string) listening with ``backlog``, if it is a
+    TCP or TLS one that does not name its own; others as they are."""
+    kind, _, rest = spec.partition(":")
+    if kind not in _INTERFACED or ":backlog=" in f":{rest}":
+        return spec
+    return f"{spec}:backlog={backlog}"
 
 
 def _escape(host: str) -> str:
@@ -99,9 +108,12 @@ def listen(
     ``ListenError`` that says why not, a port in use, say) is there when this
     returns; services read it in ``startService``.  An endpoint that could
     only listen later is refused.  ``name`` is the listener's, carried by the
-    error and by its connection count (``txkit.limits``).
+    error and by its connection count (``txkit.limits``).  A TCP or TLS one
+    listens with the process's backlog unless ``spec`` names its own
+    (``with_backlog``).
     """
-    endpoint = serverFromString(reactor, endpoint_spec(spec))  # type: ignore[no-untyped-call]
+    full = with_backlog(endpoint_spec(spec), process_limits().backlog)
+    endpoint = serverFromString(reactor, full)  # type: ignore[no-untyped-call]
     d: Deferred[IListeningPort] = endpoint.listen(factory)
     result: list[IListeningPort | Failure] = []
     d.addBoth(result.append)

@@ -23,6 +23,14 @@ on accepting, so refused connections never wait in the backlog.  The guard
 wraps the factory the *port* calls (``guard``), outside any TLS wrapper,
 so it counts sockets whatever they carry.  Refusals are logged once per
 interval with their count (``txkit.throttle``) and counted in /metrics.
+
+Each TCP or TLS listener is also opened with a listen backlog of ``backlog``
+(``DEFAULT_BACKLOG``, 4,096; Twisted's own is 50): a thousand handsets that
+connect at once wait in the kernel's accept queue instead of having their
+SYNs dropped and sent again a second later.  The kernel caps it at
+``net.core.somaxconn`` (4,096 since Linux 5.4, 128 before).  An endpoint
+string that names its own (``tcp:7101:backlog=100``) keeps it
+(``txkit.endpoints.listen``).
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ from .prometheus import Registry
 from .throttle import SUPPRESSED, Throttle
 
 log = logging.getLogger(__name__)
+
+#: Connections the kernel may hold for a listener before it accepts them.
+DEFAULT_BACKLOG = 4096
 
 #: Seconds an HTTP connection may sit idle before or between requests (a
 #: keep-alive nobody uses); a request being answered is not idle
@@ -87,9 +98,11 @@ class Limits:
         caps: Mapping[str, int] | None = None,
         clock: IReactorTime | None = None,
         interval: float = 10.0,
+        backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         self.total = total
         self.reserve = reserve
+        self.backlog = backlog
         self.caps = dict(caps or {})
         self.gates: list[Gate] = []
         self.throttle = Throttle(log, interval=interval, clock=clock)
@@ -224,12 +237,16 @@ _process: Limits | None = None
 
 
 def configure(
-    total: int | None = None, reserve: int | None = None, caps: Mapping[str, int] | None = None
+    total: int | None = None,
+    reserve: int | None = None,
+    caps: Mapping[str, int] | None = None,
+    backlog: int | None = None,
 ) -> Limits:
     """Set this process's limits (before its first listener): what is not
-    given comes from RLIMIT_NOFILE as in ``from_rlimit``."""
+    given comes from RLIMIT_NOFILE as in ``from_rlimit`` (the backlog:
+    ``DEFAULT_BACKLOG``)."""
     global _process
-    limits = Limits.from_rlimit(caps=caps)
+    limits = Limits.from_rlimit(caps=caps, backlog=backlog or DEFAULT_BACKLOG)
     limits.total = limits.total if total is None else total
     limits.reserve = limits.reserve if reserve is None else reserve
     _process = limits

@@ -207,15 +207,17 @@ class CompanionEntry:
 class LimitsSettings:
     """``[limits]``: the connections the process may hold (default: from its
     descriptor limit), what each listener keeps for itself whatever the
-    others do, and a cap per listener (``ip_server = 500``); txkit.limits."""
+    others do, a cap per listener (``ip_server = 500``), and the listen
+    backlog of TCP and TLS listeners (``backlog = 4096``); txkit.limits."""
 
     connections: int | None = None
     reserve: int | None = None
     caps: tuple[tuple[str, int], ...] = ()
+    backlog: int | None = None
 
     def apply(self) -> None:
         """Before the first listener starts."""
-        configure_limits(self.connections, self.reserve, dict(self.caps))
+        configure_limits(self.connections, self.reserve, dict(self.caps), self.backlog)
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,7 @@ def _limits(table: Table) -> LimitsSettings:
     settings = LimitsSettings(
         connections=table.take("connections", whole(1), None),
         reserve=table.take("reserve", whole(0), None),
+        backlog=table.take("backlog", whole(1, 65535), None),
         caps=tuple((name, cap) for name, cap in caps if cap is not None),
     )
     table.done()
