@@ -49,9 +49,6 @@ class EsmeSink(Protocol):
         """What a previous run left of the messages ESMEs submitted: owed a
         receipt, or numbered and not read yet (before serving)."""
 
-    def sweep(self) -> None:
-        """End what waited for an ESME past its validity."""
-
 
 class EsmeDoor:
     def __init__(self, smsc: Smsc) -> None:

@@ -158,6 +158,21 @@ def test_what_expires_waiting_for_its_esme_ends_expired(tmp_path: Path) -> None:
     assert esme.sent == {} and smsc.metrics.expired == 1
 
 
+def test_what_waits_for_an_esme_never_bound_expires_at_its_due_time(tmp_path: Path) -> None:
+    """No bind, no pump: the deliver_sm ends at its validity's end all the same,
+    the one due then and no other."""
+    clock, smsc, gateway = make(tmp_path)
+    owed(smsc, b"ten seconds", expires=timedelta(seconds=10))
+    later = owed(smsc, b"twenty seconds", expires=timedelta(seconds=20))
+    clock.advance(9)
+    assert smsc.metrics.expired == 0
+    clock.advance(1)
+    assert smsc.metrics.expired == 1
+    assert list(gateway.outbox.queues["tester"]) == [later]
+    clock.advance(10)
+    assert smsc.metrics.expired == 2 and not gateway.outbox.queues["tester"]
+
+
 # -- the connection's timers, on the same clock ---------------------------------------------
 
 

@@ -193,9 +193,6 @@ class SmppGateway:
     def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
         self.receipts.take_up(pending, numbered)
 
-    def sweep(self) -> None:
-        self.outbox.sweep()
-
     # -- the IP server's side ----------------------------------------------------------------
 
     def read(self, sender: str, receiver: str, number: int, status: int) -> None:
