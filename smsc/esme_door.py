@@ -8,10 +8,11 @@ gateway needs of the core.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from twisted.internet.defer import Deferred, fail, gatherResults
+from twisted.internet.defer import Deferred
 
 from pdu import SmsSubmit
 from pdu import status as tp_st
@@ -48,6 +49,11 @@ class EsmeSink(Protocol):
     def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
         """What a previous run left of the messages ESMEs submitted: owed a
         receipt, or numbered and not read yet (before serving)."""
+
+
+#: What ``submit_from_esme`` tells once it is settled: the parts, committed,
+#: or why they are not.
+Accepted = Callable[[list[Queued] | BaseException], None]
 
 
 class EsmeDoor:
@@ -91,26 +97,30 @@ class EsmeDoor:
         originator: str,
         recipient: str,
         tpdus: list[bytes],
+        then: Accepted,
         *,
         receipt: bool,
         expires_at: datetime | None = None,
         deliver: bool = True,
         command: str = "submit_sm",
         sub: Submitted | None = None,
-    ) -> Deferred[list[Queued]]:
+    ) -> None:
         """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
-        to ``recipient``; fires once all are committed, which is when
-        submit_sm_resp may go.  ``sub``, given its parts' ids here, is
-        committed with them.  ValueError for a recipient the SMSC refuses.
+        to ``recipient``; ``then(parts)`` once all are committed, in one
+        transaction, which is when submit_sm_resp may go; ``then(error)`` if
+        they are not.  ``sub``, given its parts' ids here, is committed with
+        them.  ``then(ValueError)`` at once for a recipient the SMSC refuses.
         ``deliver`` False keeps them from their recipient: a fault is about to
         end them (``finish``).  The watchers hear of ``command`` (submit_sm,
         data_sm) once committed, before any part goes on its way."""
         smsc = self.smsc
         if not is_msisdn(recipient):
-            return fail(ValueError(f"{recipient!r} is not a subscriber number"))
+            then(ValueError(f"{recipient!r} is not a subscriber number"))
+            return
         known = bool(smsc.delivery.station(recipient).imsi)
         if not known and self.config.unknown_recipient == "reject":
-            return fail(ValueError(f"no subscriber {recipient}"))
+            then(ValueError(f"no subscriber {recipient}"))
+            return
         now = smsc.now()
         items = [
             Queued(
@@ -127,12 +137,13 @@ class EsmeDoor:
             )
             for tpdu in tpdus
         ]
-        writes = [smsc.store.insert(i) for i in items]
         if sub is not None:
             sub.ids, sub.submitted_at, sub.recipient = [i.id for i in items], now, recipient
-            writes.append(smsc.store.insert_submitted(sub))
 
-        def committed(_: object) -> list[Queued]:
+        def committed(_: None, failure: BaseException | None) -> None:
+            if failure is not None:
+                then(failure)
+                return
             smsc.metrics.submits_accepted += len(items)
             if smsc.watchers:
                 smsc.watchers.emit(
@@ -147,9 +158,9 @@ class EsmeDoor:
                 self.from_esmes[item.id] = item
                 if deliver:
                     smsc.enqueue(item)
-            return items
+            then(items)
 
-        return gatherResults(writes, consumeErrors=True).addCallback(committed)
+        smsc.store.insert_message(items, sub, committed)
 
     def queue_for_esme(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
         """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt,

@@ -28,6 +28,7 @@ from twisted.web.server import Site
 
 from txkit import gcpolicy, listen
 from txkit.bearer import TokenGuard, new_token, token_url
+from txkit.cork import Cork
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
 from txkit.tls import is_tls
@@ -148,7 +149,10 @@ class SmscService(Service):
                 "admin", self.admin_address, Site(guard, timeout=HTTP_IDLE)
             )
         if self.gateway is not None and self.smpp_address is not None:
-            self.smpp_factory = SmppFactory(self.gateway)
+            # The responses a committed batch makes: one write a connection.
+            cork = Cork()
+            self.writer.worker.firing_in.append(cork)
+            self.smpp_factory = SmppFactory(self.gateway, cork)
             self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)
         self.writer.start()
         held = [IPushProducer(p) for p in self.ports if IPushProducer.providedBy(p)]

@@ -54,8 +54,11 @@ def submitted(smsc: Smsc, *, number: int | None = None) -> tuple[list[Queued], S
     )
     assert len(tpdus) == 3
     sub = Submitted(ESME, [], 1, smsc.now(), TEXT, 0, SOURCE, 0, number=number)
-    d = smsc.esme_door.submit_from_esme(ESME, str(SOURCE), PHONE, tpdus, receipt=True, sub=sub)
-    items = now(d)  # committed at once: the writer is synchronous
+    told: list[Any] = []  # committed at once: the writer is synchronous
+    smsc.esme_door.submit_from_esme(
+        ESME, str(SOURCE), PHONE, tpdus, told.append, receipt=True, sub=sub
+    )
+    [items] = told
     gateway = smsc.esme
     assert isinstance(gateway, SmppGateway)
     gateway.receipts.note(sub)  # as submit_sm does once committed
