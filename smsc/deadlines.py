@@ -6,7 +6,8 @@ A thing leaves early (delivered, cancelled) by ``discard``: a dict lookup; its
 heap entry stays until it surfaces, or until dead entries outnumber live ones
 and the heap is rebuilt of the live (amortised over the discards, never a
 periodic walk).  The entries are (time, key) tuples of plain numbers, which
-the garbage collector stops tracking.
+the garbage collector stops tracking, and a thing's time and the thing sit in
+two dicts: nothing more for the collector to walk per queued message.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class Deadlines(Generic[T]):
         self.clock = clock
         self.due = due
         self._heap: list[tuple[float, int]] = []
-        self._live: dict[int, tuple[float, T]] = {}
+        self._live: dict[int, T] = {}
+        self._when: dict[int, float] = {}
         self._call: IDelayedCall | None = None
         self._armed_at = float("inf")
         #: Heap entries taken out when due, live or dead (what a tick touched).
@@ -39,15 +41,19 @@ class Deadlines(Generic[T]):
     def add(self, when: float, key: int, thing: T) -> None:
         """``thing`` (known by ``key``) is due at ``when`` (reactor seconds);
         a later ``add`` of the same key replaces the earlier."""
-        self._live[key] = (when, thing)
+        self._live[key] = thing
+        self._when[key] = when
         heapq.heappush(self._heap, (when, key))
         if when < self._armed_at:
             self._arm(when)
 
     def discard(self, key: int) -> None:
         """``key`` is no longer due (it left the queue)."""
-        if self._live.pop(key, None) is not None and len(self._heap) > 2 * len(self._live) + 64:
-            self._heap = [(w, k) for w, k in self._heap if self._live.get(k, (None,))[0] == w]
+        if self._live.pop(key, None) is None:
+            return
+        del self._when[key]
+        if len(self._heap) > 2 * len(self._live) + 64:  # mostly dead: keep the live only
+            self._heap = [(w, k) for w, k in self._heap if self._when.get(k) == w]
             heapq.heapify(self._heap)
 
     def cancel(self) -> None:
@@ -67,14 +73,13 @@ class Deadlines(Generic[T]):
     def _fire(self) -> None:
         self._call, self._armed_at = None, float("inf")
         now = self.clock.seconds()
-        heap, live, ready = self._heap, self._live, []
+        heap, due, ready = self._heap, self._when, []
         while heap and heap[0][0] <= now:
             when, key = heapq.heappop(heap)
             self.examined += 1
-            entry = live.get(key)
-            if entry is not None and entry[0] == when:
-                del live[key]
-                ready.append(entry[1])
+            if due.get(key) == when:
+                del due[key]
+                ready.append(self._live.pop(key))
         if heap:
             self._arm(heap[0][0])
         if ready:

@@ -16,7 +16,7 @@ from pdu import Address
 from .models import MessageState
 
 
-@dataclass
+@dataclass(slots=True)
 class Submitted:
     """A message an ESME submitted, until its receipts are made: its parts'
     outcomes and what the receipt says of it."""

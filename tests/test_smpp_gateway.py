@@ -238,3 +238,28 @@ def test_a_quiet_esme_is_asked_enquire_link_and_dropped_if_it_says_nothing(
     assert isinstance(again, p.EnquireLink)
     clock.advance(ENQUIRE_TIMEOUT)  # no answer this time
     assert transport.disconnecting
+
+
+def test_an_esme_that_talks_is_asked_enquire_link_only_after_its_last_word(
+    tmp_path: Path,
+) -> None:
+    """The quiet spell runs from the last PDU heard (one timer, not one reset
+    per read): at 29 s a PDU comes, so the enquire_link goes at 59 s, not 30."""
+    clock, _, gateway = make(tmp_path)
+    protocol, transport = connected(gateway)
+    protocol.dataReceived(
+        p.encode(p.BindTransceiver(sequence_number=1, system_id="tester", password="pw"))
+    )
+    reader = p.PduReader()
+    reader.feed(transport.value())
+    transport.clear()
+    clock.advance(ENQUIRE_AFTER - 1)
+    protocol.dataReceived(p.encode(p.EnquireLink(sequence_number=2)))
+    (answer,) = reader.feed(transport.value())
+    assert isinstance(answer, p.EnquireLinkResp)
+    transport.clear()
+    clock.advance(ENQUIRE_AFTER - 1)
+    assert transport.value() == b""
+    clock.advance(1)
+    (enquire,) = reader.feed(transport.value())
+    assert isinstance(enquire, p.EnquireLink) and not transport.disconnecting

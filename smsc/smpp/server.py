@@ -58,6 +58,9 @@ class SmppProtocol(Protocol):
         self.clock = factory.clock
         self._idle: IDelayedCall | None = None
         self._enquiring = False
+        #: When the bound ESME last sent something: the idle timer, when it
+        #: fires, waits on from there (no timer reset per ``dataReceived``).
+        self._heard: float | None = None
         self.ends = (("", 0), ("", 0))  # (ESME, SMSC) host and port, for capture
 
     # -- Connection (what the gateway needs) -----------------------------------------------
@@ -122,6 +125,11 @@ class SmppProtocol(Protocol):
             self._arm(self.gateway.config.bind_timeout)
             return
         ending = self.session.state in (State.UNBINDING, State.CLOSED)
+        if self._heard is not None and self.session.system_id is not None and not ending:
+            left = self._heard + ENQUIRE_AFTER - self.clock.seconds()
+            if left > 0:  # heard from since the timer was set
+                self._arm(left)
+                return
         if self.session.system_id is None or self._enquiring or ending:
             what = "unbound" if self.session.system_id is None else "silent"
             self.factory.peer_log.info(
@@ -143,7 +151,7 @@ class SmppProtocol(Protocol):
             capture.smpp(self, data, True, self.ends)
         if self.session.system_id is not None and self.session.state is not State.UNBINDING:
             self._enquiring = False
-            self._arm(ENQUIRE_AFTER)
+            self._heard = self.clock.seconds()
         with self.factory.cork:
             for item in self.reader.feed(data):
                 if self.session.closed:
