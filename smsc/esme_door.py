@@ -63,6 +63,7 @@ class EsmeDoor:
         #: What ESMEs submitted and is not final yet: query_sm, cancel_sm,
         #: replace_sm look here.
         self.from_esmes: dict[int, Queued] = {}
+        self._scts: tuple[int, datetime | None] = (-1, None)  # (second, TP-SCTS)
 
     @property
     def store(self) -> QueueRepository:
@@ -83,8 +84,14 @@ class EsmeDoor:
         return self.smsc.local(when)
 
     def scts(self) -> datetime:
-        """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds)."""
-        return self.smsc.local(self.smsc.now())
+        """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds): made
+        once a second."""
+        second, scts = self._scts
+        if scts is None or second != int(self.smsc.clock.seconds()):
+            now = self.smsc.now()
+            scts = self.smsc.local(now)
+            self._scts = (int(now.timestamp()), scts)
+        return scts
 
     def new_id(self) -> int:
         return self.smsc.new_id()

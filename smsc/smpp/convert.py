@@ -152,6 +152,11 @@ def delivers(
             parts = [UserData(content, udh)]
         elif not udh and _fits_one(content, alphabet):
             # The common case, without the general splitter's work per character.
+            if alphabet is Alphabet.GSM7 and isinstance(content, str):
+                rp = bool(esm_class & REPLY_PATH)
+                head = _deliver_head(source, tp_scts, protocol_id, dcs, rp)
+                septets = gsm7.encode(content)
+                return [head + bytes((len(septets),)) + gsm7.pack(septets)]
             parts = [UserData(content)]
         else:
             plan = split(content, alphabet=alphabet, ref=ref & 0xFF).parts
@@ -173,6 +178,29 @@ def delivers(
     except PDUError as exc:
         raise ConversionError(str(exc)) from None
     return out
+
+
+_HEADS: dict[tuple[Address, datetime, object, int, DataCodingScheme, bool], bytes] = {}
+
+
+def _deliver_head(
+    source: Address, tp_scts: datetime, pid: int, dcs: DataCodingScheme, rp: bool
+) -> bytes:
+    """An SMS-DELIVER's octets up to its TP-UDL, as the encoder makes them:
+    the same for every single-part text of a second from one source, so
+    encoded once (the last few kept)."""
+    # The zone too: equal instants in two zones are equal datetimes, not equal TP-SCTS.
+    key = (source, tp_scts, tp_scts.utcoffset(), pid, dcs, rp)
+    head = _HEADS.get(key)
+    if head is None:
+        empty = SmsDeliver(
+            tp_oa=source, tp_scts=tp_scts, tp_pid=pid, tp_dcs=dcs, tp_ud=UserData(""), tp_rp=rp
+        )
+        head = encode_tpdu(empty)[:-1]  # without its TP-UDL of 0
+        if len(_HEADS) >= 64:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
 
 
 @dataclass(frozen=True, slots=True)
