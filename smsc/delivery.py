@@ -61,7 +61,6 @@ class Station:
     queue: deque[Queued] = field(default_factory=deque)
     in_flight: Queued | None = None
     in_flight_mr: int = -1
-    answer_timer: IDelayedCall | None = None
     retry_timer: IDelayedCall | None = None
     retry_at: float = 0.0
     next_mr: int = 0
@@ -82,6 +81,8 @@ class Delivery:
         self._backoff = backoff_policy(smsc.config.retry_base, smsc.config.retry_max)
         #: When each queued message expires (TP-VP).
         self.expiries: Deadlines[Queued] = Deadlines(smsc.clock, self._expired)
+        #: When the answer to each RP-DATA in flight is due (keyed by message id).
+        self.answers: Deadlines[tuple[Station, int]] = Deadlines(smsc.clock, self._unanswered)
 
     def station(self, msisdn: str) -> Station:
         station = self.stations.get(msisdn)
@@ -95,8 +96,8 @@ class Delivery:
     def stop(self) -> None:
         """Disarm every timer (the SMSC stops)."""
         self.expiries.cancel()
+        self.answers.cancel()
         for s in self.stations.values():
-            _cancel(s.answer_timer)
             _cancel(s.retry_timer)
 
     # -- what happens to a subscriber ------------------------------------------------
@@ -125,8 +126,8 @@ class Delivery:
 
     def detached(self, msisdn: str) -> None:
         station = self.station(msisdn)
-        _cancel(station.answer_timer)
-        station.answer_timer = None
+        if station.in_flight is not None:
+            self.answers.discard(station.in_flight.id)
         station.in_flight = None  # stays at the head of the queue
 
     def memory_available(self, msisdn: str) -> Station:
@@ -161,9 +162,8 @@ class Delivery:
             item.attempts += 1
             smsc.metrics.delivery_attempts += 1
             smsc.radio.deliver(station.msisdn, mr, tpdu)
-            station.answer_timer = smsc.clock.callLater(
-                smsc.config.answer_timeout, self._no_answer, station, mr
-            )
+            due = smsc.clock.seconds() + smsc.config.answer_timeout
+            self.answers.add(due, item.id, (station, mr))
             if smsc.watchers:
                 smsc.watchers.emit(
                     "delivering", id=item.id, recipient=station.msisdn, attempt=item.attempts
@@ -175,8 +175,7 @@ class Delivery:
         item = station.in_flight
         if item is None or mr != station.in_flight_mr:
             return None
-        _cancel(station.answer_timer)
-        station.answer_timer = None
+        self.answers.discard(item.id)
         station.in_flight = None
         return item
 
@@ -209,8 +208,11 @@ class Delivery:
             self.smsc.finish(item, MessageState.FAILED, tp_st.ST_PERM_CONNECTION_REJECTED, cause)
         self.kick(station)
 
+    def _unanswered(self, due: list[tuple[Station, int]]) -> None:
+        for station, mr in due:
+            self._no_answer(station, mr)
+
     def _no_answer(self, station: Station, mr: int) -> None:
-        station.answer_timer = None
         item = self._take_in_flight(station, mr)
         if item is not None:
             self.smsc.watchers.emit("no answer", id=item.id, recipient=station.msisdn)

@@ -39,7 +39,6 @@ RETRY_BASE, RETRY_MAX = 1.0, 60.0
 class _InFlight:
     item: Queued
     connection: Connection
-    timer: IDelayedCall | None = None
 
 
 class Outbox:
@@ -57,6 +56,8 @@ class Outbox:
         self._backoff = backoff_policy(RETRY_BASE, RETRY_MAX)
         #: When each deliver_sm waiting in an outbox expires (not in flight).
         self.expiries: Deadlines[Queued] = Deadlines(clock, self._expired)
+        #: When the response to each deliver_sm in flight is due (keyed by message id).
+        self.answers: Deadlines[tuple[Connection, int]] = Deadlines(clock, self._unanswered)
 
     def add(self, item: Queued) -> None:
         assert item.esme is not None
@@ -124,15 +125,14 @@ class Outbox:
                     recipient=item.recipient,
                     carries=kind,
                 )
-            flight = _InFlight(item, connection)
-            flight.timer = self.clock.callLater(RESPONSE_TIMEOUT, self._timed_out, connection, seq)
-            self.in_flight[(id(connection), seq)] = flight
+            self.answers.add(self.clock.seconds() + RESPONSE_TIMEOUT, item.id, (connection, seq))
+            self.in_flight[(id(connection), seq)] = _InFlight(item, connection)
 
     def answered(self, connection: Connection, request: p.Pdu, response: p.Pdu) -> None:
         flight = self.in_flight.pop((id(connection), request.sequence_number), None)
         if flight is None:
             return
-        _cancel(flight.timer)
+        self.answers.discard(flight.item.id)
         item, esme = flight.item, flight.item.esme
         assert esme is not None
         status = response.command_status
@@ -151,11 +151,15 @@ class Outbox:
         for request in unanswered:
             flight = self.in_flight.pop((id(connection), request.sequence_number), None)
             if flight is not None:
-                _cancel(flight.timer)
+                self.answers.discard(flight.item.id)
                 back.append(flight.item)
                 self._waits(flight.item)
         self.queues.setdefault(esme, deque()).extendleft(reversed(back))
         self.pump(esme)
+
+    def _unanswered(self, due: list[tuple[Connection, int]]) -> None:
+        for connection, seq in due:
+            self._timed_out(connection, seq)
 
     def _timed_out(self, connection: Connection, seq: int) -> None:
         flight = self.in_flight.pop((id(connection), seq), None)
@@ -190,7 +194,8 @@ class Outbox:
 
     def stop(self) -> None:
         self.expiries.cancel()
-        for call in [*self._retry.values(), *(f.timer for f in self.in_flight.values())]:
+        self.answers.cancel()
+        for call in self._retry.values():
             _cancel(call)
 
 
