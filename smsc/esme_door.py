@@ -145,7 +145,7 @@ class EsmeDoor:
             for tpdu in tpdus
         ]
         if sub is not None:
-            sub.ids, sub.submitted_at, sub.recipient = [i.id for i in items], now, recipient
+            sub.ids, sub.submitted_at, sub.recipient = tuple(i.id for i in items), now, recipient
 
         def committed(_: None, failure: BaseException | None) -> None:
             if failure is not None:

@@ -22,7 +22,7 @@ class Submitted:
     outcomes and what the receipt says of it."""
 
     esme: str
-    ids: list[int]
+    ids: tuple[int, ...]  # a tuple of ints: nothing the collector tracks
     registered_delivery: int
     submitted_at: datetime  # aware
     text: str

@@ -13,6 +13,7 @@ as real SMSCs forward them (UDH in the short_message, esm_class UDHI set).
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -258,8 +259,10 @@ def subscriber_number(addr: str, ton: int) -> str:
     return addr
 
 
+@functools.lru_cache(maxsize=1024)
 def source_address(addr: str, ton: int, npi: int) -> Address:
-    """An ESME's source_addr as the TP-OA its SMS-DELIVERs carry."""
+    """An ESME's source_addr as the TP-OA its SMS-DELIVERs carry (one
+    immutable ``Address`` per source, shared by its queued messages)."""
     if ton == TON_ALPHANUMERIC:
         return Address(addr[:11], TON_ALPHANUMERIC, 0)
     if ton == 1 or addr.startswith("+"):

@@ -188,7 +188,7 @@ class Submits:
         # What its receipts need, committed with its parts (ids and time set then).
         sub = Submitted(
             esme,
-            [],
+            (),
             request.registered_delivery,
             self.door.now(),
             text,
