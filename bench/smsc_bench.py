@@ -179,7 +179,7 @@ def run_smsc(
                 if not chunk:
                     raise RuntimeError(f"the SMSC exited with {proc.wait()}:\n{_tail(log)}")
                 seen += chunk
-                pattern = rb"smsc: (radio link|admin API|SMPP) on \S*?:(\d+)[\s/]"
+                pattern = rb"smsc: (radio link|admin API|SMPP) on \S*?:(\d+)[/\s]"  # admin: a URL
                 for found in re.finditer(pattern, seen):
                     ports[found[1].decode()] = int(found[2])
         yield SmscProcess(proc, ports["radio link"], ports["admin API"], log, ports["SMPP"])
