@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.internet.interfaces import IReactorTime
 
 from .capture import Capture
 from .delivery import Delivery, Station
@@ -54,7 +54,6 @@ class SmscConfig:
     attach_timeout: float = 10.0
     retry_base: float = 2.0  # first back-off, doubled at each failure
     retry_max: float = 300.0
-    expiry_sweep: float = 1.0
     #: The zone of TP-SCTS and TP-DT.
     zone: tzinfo = UTC
     #: Accept any ATTACH, as any number, with no SIM authentication (for rigs
@@ -74,7 +73,6 @@ class Smsc:
         #: What captures the legs' traffic (pcapng, GSMTAP); None: nothing does.
         self.capture: Capture | None = None
         self._next_id = 1
-        self._sweeper: IDelayedCall | None = None
         self.delivery = Delivery(self)
         self.radio = RadioLinks(self)
         self.submissions = Submissions(self)
@@ -100,18 +98,13 @@ class Smsc:
                 continue
             if item.esme is not None:
                 self.esme_door.from_esmes[item.id] = item
-            self.delivery.station(item.recipient).queue.append(item)
+            self.delivery.queue(item)
         if self.esme is not None:
             self.esme.take_up(backlog.submitted, backlog.numbered)
         log.info("loaded %d queued messages", len(backlog.queued))
 
-    def start(self) -> None:
-        self._sweeper = self.clock.callLater(self.config.expiry_sweep, self._sweep)
-
     def stop(self) -> None:
-        for call in [self._sweeper, *self.delivery.timers()]:
-            if call is not None and call.active():
-                call.cancel()
+        self.delivery.stop()
         self.radio.peer_log.stop()
 
     def watch(self, fn: Watcher) -> None:
@@ -173,13 +166,6 @@ class Smsc:
         elif item.kind is not MessageKind.REPORT and item.tp_srr:
             # An SMS from a handset, to a handset or an ESME: SMS-STATUS-REPORT.
             self.reports.report(item, st)
-
-    def _sweep(self) -> None:
-        """End the queued messages whose validity has run out."""
-        self.delivery.sweep(self.now())
-        if self.esme is not None:
-            self.esme.sweep()
-        self._sweeper = self.clock.callLater(self.config.expiry_sweep, self._sweep)
 
 
 def zone_of_now() -> timezone:

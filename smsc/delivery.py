@@ -1,5 +1,5 @@
 """Delivery to handsets: each subscriber's queue, one RP-DATA in flight at a
-time, the answers, the back-off, and the expiry sweep.
+time, the answers, the back-off, and expiry.
 
 The rules it keeps:
 
@@ -10,15 +10,15 @@ The rules it keeps:
   ``answer_timeout``, backs off (``txkit.backoff_policy``); a permanent cause
   fails the message;
 * a failed attempt is stored, and tells a sender who asked for reports once;
-* TP-VP ends a message that could not be delivered in time (TP-ST 0x46).
+* TP-VP ends a message that could not be delivered in time (TP-ST 0x46), at
+  its due time (``smsc.deadlines``: no pass over the queue); one in flight
+  then is looked at again when its answer is due.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IDelayedCall
@@ -27,6 +27,7 @@ from pdu import status as tp_st
 from radiolink import rp
 from txkit import backoff_policy
 
+from .deadlines import Deadlines
 from .models import MessageKind, MessageState
 from .queued import Queued
 
@@ -50,7 +51,7 @@ TEMPORARY_CAUSES = frozenset(
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Station:
     """A subscriber's delivery state: its queue and what is in flight."""
 
@@ -60,7 +61,6 @@ class Station:
     queue: deque[Queued] = field(default_factory=deque)
     in_flight: Queued | None = None
     in_flight_mr: int = -1
-    answer_timer: IDelayedCall | None = None
     retry_timer: IDelayedCall | None = None
     retry_at: float = 0.0
     next_mr: int = 0
@@ -79,6 +79,10 @@ class Delivery:
         self.smsc = smsc
         self.stations: dict[str, Station] = {}
         self._backoff = backoff_policy(smsc.config.retry_base, smsc.config.retry_max)
+        #: When each queued message expires (TP-VP).
+        self.expiries: Deadlines[Queued] = Deadlines(smsc.clock, self._expired)
+        #: When the answer to each RP-DATA in flight is due (keyed by message id).
+        self.answers: Deadlines[tuple[Station, int]] = Deadlines(smsc.clock, self._unanswered)
 
     def station(self, msisdn: str) -> Station:
         station = self.stations.get(msisdn)
@@ -89,17 +93,30 @@ class Delivery:
     def depth(self) -> int:
         return sum(len(s.queue) for s in self.stations.values())
 
-    def timers(self) -> Iterator[IDelayedCall | None]:
+    def stop(self) -> None:
+        """Disarm every timer (the SMSC stops)."""
+        self.expiries.cancel()
+        self.answers.cancel()
         for s in self.stations.values():
-            yield s.answer_timer
-            yield s.retry_timer
+            _cancel(s.retry_timer)
 
     # -- what happens to a subscriber ------------------------------------------------
 
     def add(self, item: Queued) -> None:
+        station = self.queue(item)
+        self.kick(station)
+
+    def queue(self, item: Queued) -> Station:
+        """``item`` to the end of its recipient's queue, without sending."""
         station = self.station(item.recipient)
         station.queue.append(item)
-        self.kick(station)
+        self.expiries.add(item.expires_at.timestamp(), item.id, item)
+        return station
+
+    def _dequeue(self, station: Station) -> Queued:
+        item = station.queue.popleft()
+        self.expiries.discard(item.id)
+        return item
 
     def attached(self, msisdn: str, imsi: str) -> Station:
         station = self.station(msisdn)
@@ -109,8 +126,8 @@ class Delivery:
 
     def detached(self, msisdn: str) -> None:
         station = self.station(msisdn)
-        _cancel(station.answer_timer)
-        station.answer_timer = None
+        if station.in_flight is not None:
+            self.answers.discard(station.in_flight.id)
         station.in_flight = None  # stays at the head of the queue
 
     def memory_available(self, msisdn: str) -> Station:
@@ -134,7 +151,7 @@ class Delivery:
                 return
             item = station.queue[0]
             if item.expires_at <= smsc.now():
-                station.queue.popleft()
+                self._dequeue(station)
                 smsc.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
                 continue
             tpdu = item.tpdu
@@ -145,9 +162,8 @@ class Delivery:
             item.attempts += 1
             smsc.metrics.delivery_attempts += 1
             smsc.radio.deliver(station.msisdn, mr, tpdu)
-            station.answer_timer = smsc.clock.callLater(
-                smsc.config.answer_timeout, self._no_answer, station, mr
-            )
+            due = smsc.clock.seconds() + smsc.config.answer_timeout
+            self.answers.add(due, item.id, (station, mr))
             if smsc.watchers:
                 smsc.watchers.emit(
                     "delivering", id=item.id, recipient=station.msisdn, attempt=item.attempts
@@ -159,8 +175,7 @@ class Delivery:
         item = station.in_flight
         if item is None or mr != station.in_flight_mr:
             return None
-        _cancel(station.answer_timer)
-        station.answer_timer = None
+        self.answers.discard(item.id)
         station.in_flight = None
         return item
 
@@ -172,7 +187,7 @@ class Delivery:
                                           "%s: RP-ACK for RP-MR %d, which is not in flight",
                                           station.msisdn, mr)  # fmt: skip
             return
-        station.queue.popleft()
+        self._dequeue(station)
         station.retry_at = 0.0
         self.smsc.finish(item, MessageState.DELIVERED, tp_st.ST_RECEIVED)
         self.kick(station)
@@ -189,12 +204,15 @@ class Delivery:
         elif cause in TEMPORARY_CAUSES:
             self._back_off(station, item, tp_st.ST_TEMP_ERROR_IN_SME, cause)
         else:
-            station.queue.popleft()
+            self._dequeue(station)
             self.smsc.finish(item, MessageState.FAILED, tp_st.ST_PERM_CONNECTION_REJECTED, cause)
         self.kick(station)
 
+    def _unanswered(self, due: list[tuple[Station, int]]) -> None:
+        for station, mr in due:
+            self._no_answer(station, mr)
+
     def _no_answer(self, station: Station, mr: int) -> None:
-        station.answer_timer = None
         item = self._take_in_flight(station, mr)
         if item is not None:
             self.smsc.watchers.emit("no answer", id=item.id, recipient=station.msisdn)
@@ -244,20 +262,21 @@ class Delivery:
         if station.in_flight is item:
             return False
         station.queue.remove(item)
+        self.expiries.discard(item.id)
         return True
 
-    def sweep(self, now: datetime) -> None:
-        """End the queued messages whose validity has run out."""
-        for station in self.stations.values():
-            if not station.queue:
+    def _expired(self, items: list[Queued]) -> None:
+        """End the queued messages whose validity has run out (TP-ST 0x46);
+        one in flight is looked at again once its answer is due."""
+        smsc = self.smsc
+        for item in items:
+            station = self.station(item.recipient)
+            if item is station.in_flight:
+                later = smsc.clock.seconds() + smsc.config.answer_timeout
+                self.expiries.add(later, item.id, item)
                 continue
-            keep: deque[Queued] = deque()
-            for item in station.queue:
-                if item is not station.in_flight and item.expires_at <= now:
-                    self.smsc.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
-                else:
-                    keep.append(item)
-            station.queue = keep
+            station.queue.remove(item)  # by identity; the oldest are nearest the head
+            smsc.finish(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
 
 
 def _cancel(call: IDelayedCall | None) -> None:

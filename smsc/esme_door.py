@@ -8,10 +8,11 @@ gateway needs of the core.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from twisted.internet.defer import Deferred, fail, gatherResults
+from twisted.internet.defer import Deferred
 
 from pdu import SmsSubmit
 from pdu import status as tp_st
@@ -49,8 +50,10 @@ class EsmeSink(Protocol):
         """What a previous run left of the messages ESMEs submitted: owed a
         receipt, or numbered and not read yet (before serving)."""
 
-    def sweep(self) -> None:
-        """End what waited for an ESME past its validity."""
+
+#: What ``submit_from_esme`` tells once it is settled: the parts, committed,
+#: or why they are not.
+Accepted = Callable[[list[Queued] | BaseException], None]
 
 
 class EsmeDoor:
@@ -60,6 +63,7 @@ class EsmeDoor:
         #: What ESMEs submitted and is not final yet: query_sm, cancel_sm,
         #: replace_sm look here.
         self.from_esmes: dict[int, Queued] = {}
+        self._scts: tuple[int, datetime | None] = (-1, None)  # (second, TP-SCTS)
 
     @property
     def store(self) -> QueueRepository:
@@ -80,8 +84,14 @@ class EsmeDoor:
         return self.smsc.local(when)
 
     def scts(self) -> datetime:
-        """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds)."""
-        return self.smsc.local(self.smsc.now())
+        """Now, as TP-SCTS shows it (the SMSC's zone, whole seconds): made
+        once a second."""
+        second, scts = self._scts
+        if scts is None or second != int(self.smsc.clock.seconds()):
+            now = self.smsc.now()
+            scts = self.smsc.local(now)
+            self._scts = (int(now.timestamp()), scts)
+        return scts
 
     def new_id(self) -> int:
         return self.smsc.new_id()
@@ -94,26 +104,30 @@ class EsmeDoor:
         originator: str,
         recipient: str,
         tpdus: list[bytes],
+        then: Accepted,
         *,
         receipt: bool,
         expires_at: datetime | None = None,
         deliver: bool = True,
         command: str = "submit_sm",
         sub: Submitted | None = None,
-    ) -> Deferred[list[Queued]]:
+    ) -> None:
         """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
-        to ``recipient``; fires once all are committed, which is when
-        submit_sm_resp may go.  ``sub``, given its parts' ids here, is
-        committed with them.  ValueError for a recipient the SMSC refuses.
+        to ``recipient``; ``then(parts)`` once all are committed, in one
+        transaction, which is when submit_sm_resp may go; ``then(error)`` if
+        they are not.  ``sub``, given its parts' ids here, is committed with
+        them.  ``then(ValueError)`` at once for a recipient the SMSC refuses.
         ``deliver`` False keeps them from their recipient: a fault is about to
         end them (``finish``).  The watchers hear of ``command`` (submit_sm,
         data_sm) once committed, before any part goes on its way."""
         smsc = self.smsc
         if not is_msisdn(recipient):
-            return fail(ValueError(f"{recipient!r} is not a subscriber number"))
+            then(ValueError(f"{recipient!r} is not a subscriber number"))
+            return
         known = bool(smsc.delivery.station(recipient).imsi)
         if not known and self.config.unknown_recipient == "reject":
-            return fail(ValueError(f"no subscriber {recipient}"))
+            then(ValueError(f"no subscriber {recipient}"))
+            return
         now = smsc.now()
         items = [
             Queued(
@@ -130,12 +144,13 @@ class EsmeDoor:
             )
             for tpdu in tpdus
         ]
-        writes = [smsc.store.insert(i) for i in items]
         if sub is not None:
-            sub.ids, sub.submitted_at, sub.recipient = [i.id for i in items], now, recipient
-            writes.append(smsc.store.insert_submitted(sub))
+            sub.ids, sub.submitted_at, sub.recipient = tuple(i.id for i in items), now, recipient
 
-        def committed(_: object) -> list[Queued]:
+        def committed(_: None, failure: BaseException | None) -> None:
+            if failure is not None:
+                then(failure)
+                return
             smsc.metrics.submits_accepted += len(items)
             if smsc.watchers:
                 smsc.watchers.emit(
@@ -150,9 +165,9 @@ class EsmeDoor:
                 self.from_esmes[item.id] = item
                 if deliver:
                     smsc.enqueue(item)
-            return items
+            then(items)
 
-        return gatherResults(writes, consumeErrors=True).addCallback(committed)
+        smsc.store.insert_message(items, sub, committed)
 
     def queue_for_esme(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
         """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt,

@@ -9,9 +9,11 @@ from datetime import datetime
 from .models import MessageKind
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class Queued:
-    """A message waiting for its recipient (the in-memory twin of a row)."""
+    """A message waiting for its recipient (the in-memory twin of a row).
+    Slots: one object the garbage collector tracks per queued message, not
+    two; equal only to itself (a queue removes it by identity)."""
 
     id: int
     kind: MessageKind

@@ -9,6 +9,7 @@ SMSC serves, on a thread or before the reactor starts, never on the reactor.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -26,6 +27,8 @@ from .submitted_rows import load_submitted, submitted_row
 from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
+#: What is called once a write is committed: (None, None), or (None, the error).
+Committed = Callable[[None, BaseException | None], None]
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,12 @@ class QueueRepository(Protocol):
     def insert(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
         """Store ``item`` queued; fires once committed."""
 
-    def record_attempt(self, item: Queued, error: int | None) -> None: ...
+    def insert_message(self, items: list[Queued], sub: Submitted | None, then: Committed) -> None:
+        """Store a message's parts queued, and what its receipts need (an
+        ESME's), in one go; ``then(None, None)`` once committed,
+        ``then(None, error)`` if not."""
 
-    def insert_submitted(self, sub: Submitted) -> Deferred[None]:
-        """Store what the receipts of a message an ESME submitted need; fires once committed."""
+    def record_attempt(self, item: Queued, error: int | None) -> None: ...
 
     def settle_submitted(self, message_id: int, when: datetime) -> None:
         """The message's receipt is made (or none is owed)."""
@@ -203,6 +208,12 @@ class SqlQueueRepository:
     def insert(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
         return self.writer.insert(MESSAGE, _row(item, report_for))
 
+    def insert_message(self, items: list[Queued], sub: Submitted | None, then: Committed) -> None:
+        rows = [(MESSAGE, _row(item, None)) for item in items]
+        if sub is not None:
+            rows.append((ESME_MESSAGE, submitted_row(sub)))
+        self.writer.insert_all(rows, then)
+
     def record_attempt(self, item: Queued, error: int | None) -> None:
         self.writer.update(MESSAGE, item.id, {"attempts": item.attempts, "error": error})
 
@@ -217,9 +228,6 @@ class SqlQueueRepository:
 
     def replace_tpdu(self, message_id: int, tpdu: bytes) -> None:
         self.writer.update(MESSAGE, message_id, {"tpdu": tpdu})
-
-    def insert_submitted(self, sub: Submitted) -> Deferred[None]:
-        return self.writer.insert(ESME_MESSAGE, submitted_row(sub))
 
     def settle_submitted(self, message_id: int, when: datetime) -> None:
         self.writer.update(ESME_MESSAGE, message_id, {"done_at": naive_utc(when)})

@@ -26,8 +26,9 @@ from twisted.internet.interfaces import (
 from twisted.internet.protocol import Factory
 from twisted.web.server import Site
 
-from txkit import listen
+from txkit import gcpolicy, listen
 from txkit.bearer import TokenGuard, new_token, token_url
+from txkit.cork import Cork
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
 from txkit.tls import is_tls
@@ -65,6 +66,7 @@ class SmscService(Service):
         gsmtap: tuple[str, int] | None = None,
         admin_token: str | None = None,
         metrics_public: bool = True,
+        freeze_gc: bool = False,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -80,6 +82,9 @@ class SmscService(Service):
         #: keeps one in the data directory), else one made for this run only.
         self.admin_token = admin_token or new_token()
         self.metrics_public = metrics_public  # /metrics served without the token
+        #: Freeze the queue once taken up (``txkit.gcpolicy``): for a process of
+        #: its own (``smsemu``), not for a test's.
+        self.freeze_gc = freeze_gc
         self.smsc: Smsc | None = None
         self.writer: BatchWriter | None = None
         self.ports: list[IListeningPort] = []
@@ -144,7 +149,10 @@ class SmscService(Service):
                 "admin", self.admin_address, Site(guard, timeout=HTTP_IDLE)
             )
         if self.gateway is not None and self.smpp_address is not None:
-            self.smpp_factory = SmppFactory(self.gateway)
+            # The responses a committed batch makes: one write a connection.
+            cork = Cork()
+            self.writer.worker.firing_in.append(cork)
+            self.smpp_factory = SmppFactory(self.gateway, cork)
             self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)
         self.writer.start()
         held = [IPushProducer(p) for p in self.ports if IPushProducer.providedBy(p)]
@@ -155,7 +163,8 @@ class SmscService(Service):
             if not self.running:  # stopped meanwhile
                 return
             smsc.take_up(backlog)
-            smsc.start()
+            if self.freeze_gc:
+                gcpolicy.freeze()
             for port in held:
                 port.resumeProducing()
 

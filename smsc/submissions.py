@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pdu import (
     Address,
@@ -132,9 +132,12 @@ class Submissions:
             except ValueError as exc:
                 self._reject(link, mr, C.INVALID_MANDATORY_INFORMATION, station, str(exc))
                 return
-        d = smsc.store.insert(item)
 
-        def committed(_: object) -> None:
+        def committed(_: None, failure: BaseException | None) -> None:
+            if failure is not None:
+                log.error("could not store a submit: %s", in_one_line(failure))
+                self._reject(link, mr, C.TEMPORARY_FAILURE, station, "storage failed")
+                return
             smsc.metrics.submits_accepted += 1
             if smsc.radio.network.link_of(msisdn) is link:
                 smsc.radio.ack(link, mr, submit_report)
@@ -152,11 +155,7 @@ class Submissions:
                 )
             smsc.enqueue(item)
 
-        def failed(reason: Any) -> None:
-            log.error("could not store a submit: %s", in_one_line(reason.value))
-            self._reject(link, mr, C.TEMPORARY_FAILURE, station, "storage failed")
-
-        d.addCallbacks(committed, failed)
+        smsc.store.insert_message([item], None, committed)
 
     def _reject(
         self,

@@ -16,13 +16,13 @@ from pdu import Address
 from .models import MessageState
 
 
-@dataclass
+@dataclass(slots=True)
 class Submitted:
     """A message an ESME submitted, until its receipts are made: its parts'
     outcomes and what the receipt says of it."""
 
     esme: str
-    ids: list[int]
+    ids: tuple[int, ...]  # a tuple of ints: nothing the collector tracks
     registered_delivery: int
     submitted_at: datetime  # aware
     text: str

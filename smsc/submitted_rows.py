@@ -40,7 +40,7 @@ def submitted_row(sub: Submitted) -> dict[str, Any]:
 def _submitted(row: Any) -> Submitted:
     return Submitted(
         esme=row.esme,
-        ids=list(range(row.id, row.id + row.parts)),
+        ids=tuple(range(row.id, row.id + row.parts)),
         registered_delivery=row.registered_delivery,
         submitted_at=row.submitted_at.replace(tzinfo=UTC),
         text=row.text,

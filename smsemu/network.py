@@ -74,6 +74,7 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
         smpp_config=smpp_config,
         admin_token=token,
         metrics_public=s.metrics_public,
+        freeze_gc=True,
         **capture,
     )
 

@@ -8,6 +8,9 @@ or a service that fails later on a Deferred given to ``Running.watch``,
 stops every service started so far, the last first, and the command exits
 with the one line its ``Origins`` make of the failure (a ``CommandError``);
 a failure they do not know is a bug, raised with its traceback.
+
+Every such process is a server: its garbage collector follows
+``txkit.gcpolicy`` (server thresholds, what start-up made frozen).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
+
+from txkit import gcpolicy
 
 from .startup import Origins
 
@@ -64,9 +69,11 @@ def serve(start: Callable[[Running], Awaitable[list[str]]], origins: Origins) ->
     from twisted.internet import reactor
 
     running = Running(reactor)
+    gcpolicy.tune()
 
     async def go() -> None:
         lines = await start(running)
+        gcpolicy.freeze()  # what start-up made lives as long as the process
         for line in lines:
             print(line, flush=True)
         print("press Ctrl-C to stop", flush=True)

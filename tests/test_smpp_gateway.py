@@ -158,6 +158,21 @@ def test_what_expires_waiting_for_its_esme_ends_expired(tmp_path: Path) -> None:
     assert esme.sent == {} and smsc.metrics.expired == 1
 
 
+def test_what_waits_for_an_esme_never_bound_expires_at_its_due_time(tmp_path: Path) -> None:
+    """No bind, no pump: the deliver_sm ends at its validity's end all the same,
+    the one due then and no other."""
+    clock, smsc, gateway = make(tmp_path)
+    owed(smsc, b"ten seconds", expires=timedelta(seconds=10))
+    later = owed(smsc, b"twenty seconds", expires=timedelta(seconds=20))
+    clock.advance(9)
+    assert smsc.metrics.expired == 0
+    clock.advance(1)
+    assert smsc.metrics.expired == 1
+    assert list(gateway.outbox.queues["tester"]) == [later]
+    clock.advance(10)
+    assert smsc.metrics.expired == 2 and not gateway.outbox.queues["tester"]
+
+
 # -- the connection's timers, on the same clock ---------------------------------------------
 
 
@@ -223,3 +238,28 @@ def test_a_quiet_esme_is_asked_enquire_link_and_dropped_if_it_says_nothing(
     assert isinstance(again, p.EnquireLink)
     clock.advance(ENQUIRE_TIMEOUT)  # no answer this time
     assert transport.disconnecting
+
+
+def test_an_esme_that_talks_is_asked_enquire_link_only_after_its_last_word(
+    tmp_path: Path,
+) -> None:
+    """The quiet spell runs from the last PDU heard (one timer, not one reset
+    per read): at 29 s a PDU comes, so the enquire_link goes at 59 s, not 30."""
+    clock, _, gateway = make(tmp_path)
+    protocol, transport = connected(gateway)
+    protocol.dataReceived(
+        p.encode(p.BindTransceiver(sequence_number=1, system_id="tester", password="pw"))
+    )
+    reader = p.PduReader()
+    reader.feed(transport.value())
+    transport.clear()
+    clock.advance(ENQUIRE_AFTER - 1)
+    protocol.dataReceived(p.encode(p.EnquireLink(sequence_number=2)))
+    (answer,) = reader.feed(transport.value())
+    assert isinstance(answer, p.EnquireLinkResp)
+    transport.clear()
+    clock.advance(ENQUIRE_AFTER - 1)
+    assert transport.value() == b""
+    clock.advance(1)
+    (enquire,) = reader.feed(transport.value())
+    assert isinstance(enquire, p.EnquireLink) and not transport.disconnecting

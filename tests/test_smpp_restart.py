@@ -53,13 +53,16 @@ def submitted(smsc: Smsc, *, number: int | None = None) -> tuple[list[Queued], S
         ref=7,
     )
     assert len(tpdus) == 3
-    sub = Submitted(ESME, [], 1, smsc.now(), TEXT, 0, SOURCE, 0, number=number)
-    d = smsc.esme_door.submit_from_esme(ESME, str(SOURCE), PHONE, tpdus, receipt=True, sub=sub)
-    items = now(d)  # committed at once: the writer is synchronous
+    sub = Submitted(ESME, (), 1, smsc.now(), TEXT, 0, SOURCE, 0, number=number)
+    told: list[Any] = []  # committed at once: the writer is synchronous
+    smsc.esme_door.submit_from_esme(
+        ESME, str(SOURCE), PHONE, tpdus, told.append, receipt=True, sub=sub
+    )
+    [items] = told
     gateway = smsc.esme
     assert isinstance(gateway, SmppGateway)
     gateway.receipts.note(sub)  # as submit_sm does once committed
-    assert [i.id for i in items] == sub.ids == list(range(sub.id, sub.id + 3))
+    assert [i.id for i in items] == list(sub.ids) == list(range(sub.id, sub.id + 3))
     return items, sub
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.error import ConnectionDone
 from twisted.internet.task import Clock
@@ -162,7 +162,6 @@ class Net:
             SmscConfig(address=SMSC_ADDRESS, **self.config),
         )
         smsc.load()
-        smsc.start()
         return smsc
 
     def restart(self) -> None:
@@ -443,6 +442,71 @@ def test_validity_period_expires_while_memory_is_full(net: Net) -> None:
     mr, events = b.smma()
     assert events == [Acked(mr, None)]
     assert net.rows()[0].state == "expired"
+
+
+def test_expiry_touches_only_what_is_due_however_long_the_queue(net: Net) -> None:
+    """10,000 messages wait for B with two days to live, three more with five
+    minutes: those three end at 300 s exactly, and the tick that ends them
+    takes three entries off the timers' heap; nothing walks the queue."""
+    rows = [
+        {
+            "id": i,
+            "kind": "sms",
+            "originator": A,
+            "recipient": B,
+            "tp_mr": i % 256,
+            "tp_srr": False,
+            "tpdu": encode(SmsDeliver(tp_oa=Address.parse(A), tp_scts=utc(0), tp_ud=UserData("x"))),
+            "state": "queued",
+            "attempts": 0,
+            "submitted_at": naive(0),
+            "expires_at": naive(2 * 86400),
+        }
+        for i in range(1, 10_001)
+    ]
+    with Session(net.engine) as session, session.begin():
+        session.execute(insert(Message), rows)
+    net.restart()
+    a = net.attached(A)
+    for mr in range(3):
+        accepted(a, sms(B, f"short {mr}", mr=mr, vp=RelativeVP(0)))
+    expiries = net.smsc.delivery.expiries
+    assert len(expiries) == 10_003 and net.smsc.queue_depth() == 10_003
+    before = expiries.examined
+    net.advance(299)
+    assert expiries.examined == before
+    net.advance(1)
+    assert expiries.examined - before == 3
+    assert len(expiries) == 10_000 and net.smsc.queue_depth() == 10_000
+    with Session(net.engine) as session:
+        states = session.execute(select(Message.state, func.count()).group_by(Message.state))
+        assert dict(states.all()) == {"queued": 10_000, "expired": 3}
+
+
+def test_in_flight_when_its_validity_ends_it_is_not_pulled_from_under_the_handset(
+    net: Net,
+) -> None:
+    """A message being delivered when TP-VP runs out waits for its answer:
+    an RP-ACK still delivers it; silence until the answer timeout ends it."""
+    a = net.attached(A)
+    accepted(a, sms(B, "just in time", mr=1, vp=RelativeVP(0)))
+    accepted(a, sms(B, "too late", mr=2, vp=RelativeVP(0)))
+    net.advance(290)
+    b = net.handset(B)
+    first = incoming(b.attach())  # in flight from 290 s
+    net.advance(15)  # 305 s: past its validity; the one waiting behind it ended at 300 s
+    assert [r.state for r in net.rows()] == ["queued", "expired"]
+    assert b.ack(first.rp_mr) == []
+    assert [r.state for r in net.rows()] == ["delivered", "expired"]
+
+    b.lose_connection()
+    accepted(a, sms(B, "silence", mr=3, vp=RelativeVP(0)))  # due at 605 s
+    net.advance(290)
+    b = net.handset(B)
+    assert text_of(incoming(b.attach())) == "silence"  # in flight from 595 s
+    net.advance(30)  # no answer at 625 s: backs off, then expires, not sent again
+    net.advance(5)
+    assert net.rows()[2].state == "expired" and b.events() == []
 
 
 # -- 4. retries ----------------------------------------------------------------------

@@ -15,16 +15,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from pdu import Address, Direction, PDUError, SmsDeliver, SmsSubmit, decode, encode
+from pdu import (
+    Address,
+    Alphabet,
+    DataCodingScheme,
+    Direction,
+    PDUError,
+    SmsDeliver,
+    SmsSubmit,
+    UserData,
+    decode,
+    encode,
+    gsm7,
+)
 from pdu.address import encode_address
 from pdu.dcs import GSM7
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from radiolink import rp
 from smsc.models import MESSAGE
+from smsc.smpp.convert import REPLY_PATH, delivers
 from smsc.store import BatchWriter, open_engine
 
-from .strategies import addresses, numeric_address, octet, sms_submit, timestamps
+from .strategies import addresses, gsm7_text, numeric_address, octet, sms_submit, timestamps
 
 
 @given(sms_submit(), addresses, timestamps, st.binary(max_size=3))
@@ -120,3 +133,37 @@ def test_the_writer_stores_what_sqlalchemy_would_store(database_url: str) -> Non
     with engine.connect() as conn:
         got = conn.execute(select(MESSAGE)).one()._asdict()
     assert got == {**row, "state": "delivered", "done_at": when}
+
+
+@given(
+    gsm7_text.filter(lambda t: gsm7.septet_count(t) <= 160),
+    addresses,
+    timestamps,
+    octet,
+    st.sampled_from([0, 0x10, 0x11, 0x12, 0x13, 0xF0, 0xF1, 0xF3]),
+    st.sampled_from([0, REPLY_PATH]),
+)
+def test_a_single_part_gsm7_submit_sm_becomes_the_deliver_the_codec_would_build(
+    text: str, source: Address, when: datetime, pid: int, data_coding: int, esm_class: int
+) -> None:
+    """The SMPP door's shortcut for one-part GSM 7-bit texts (a header
+    encoded once a second, the septets packed behind it) is octet for octet
+    the SMS-DELIVER of the general path."""
+    [fast] = delivers(
+        source=source,
+        data_coding=data_coding,
+        esm_class=esm_class,
+        protocol_id=pid,
+        payload=gsm7.encode(text),
+        tp_scts=when,
+    )
+    dcs = DataCodingScheme.general(Alphabet.GSM7, data_coding & 0x03 if data_coding else None)
+    general = SmsDeliver(
+        tp_oa=source,
+        tp_scts=when,
+        tp_pid=pid,
+        tp_dcs=dcs,
+        tp_ud=UserData(text),
+        tp_rp=bool(esm_class),
+    )
+    assert fast == encode(general)

@@ -17,6 +17,7 @@ from receipt_server.store import open_engine as open_receipts
 from smsc.store import open_engine as open_smsc
 from storage import SqliteSettings, Worker, open_engine, safe_url
 from storage.checkpoint import Checkpointer
+from storage.worker import Job
 
 
 def test_three_components_migrate_one_database_each_with_its_own_version_table(
@@ -100,6 +101,32 @@ async def test_worker_stop_commits_what_is_queued_and_fires(tmp_path: Path) -> N
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM t").scalar() == 50
     engine.dispose()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_batch_is_told_in_one_call_its_plain_callbacks_inside_its_contexts(
+    tmp_path: Path,
+) -> None:
+    """Jobs with a plain ``then`` (no Deferred) queued together commit as one
+    batch; their callbacks run in order, inside the ``firing_in`` contexts,
+    entered once for the batch; a bad job's callback gets its error."""
+    worker = _table(tmp_path)
+    told: list[object] = []
+
+    class Around:
+        def __enter__(self) -> None:
+            told.append("enter")
+
+        def __exit__(self, *_: object) -> None:
+            told.append("exit")
+
+    worker.firing_in.append(Around())
+    for v in (1, 2, 2):
+        worker.submit(Job(_insert(v), then=lambda r, f: told.append(type(f).__name__ if f else r)))
+    worker.start()
+    await worker.stop()
+    assert told == ["enter", 1, 2, "IntegrityError", "exit"]
+    assert worker.batches == 2  # the batch, then the bad job alone on the retry
 
 
 def test_worker_unthreaded_runs_at_once(tmp_path: Path) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from twisted.internet import reactor
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.testing import StringTransport
 
 from txkit import Backoff, ListenError, backoff_policy, endpoint_spec, listen
+from txkit.cork import Cork
 from txkit.prometheus import Registry, exposition, number
 
 from .scrape import parse, value
@@ -119,3 +121,34 @@ def test_numbers_are_written_as_the_format_reads_them() -> None:
     ]  # fmt: skip
     assert number(float("nan")) == "NaN"
     assert number(2.0**60) == repr(2.0**60)  # past 2**53 an integer would lie
+
+
+class _Counting(StringTransport):
+    """A transport that counts its write calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+
+def test_a_cork_gathers_each_connections_writes_into_one_in_order() -> None:
+    cork, a, b = Cork(), _Counting(), _Counting()
+    cork.write(a, b"now ")  # not corked: at once
+    assert (a.value(), a.writes) == (b"now ", 1)
+    with cork:
+        cork.write(a, b"one ")
+        cork.write(b, b"x")
+        with cork:  # nested: nothing goes until the outermost ends
+            cork.write(a, b"two ")
+        assert (a.writes, b.writes) == (1, 0)
+        cork.write(a, b"three")
+    assert (a.value(), a.writes) == (b"now one two three", 2)
+    assert (b.value(), b.writes) == (b"x", 1)
+    with cork:
+        cork.write(a, b" last")
+        cork.flush(a)  # before a close, say
+        assert a.value().endswith(b" last")

@@ -13,6 +13,7 @@ as real SMSCs forward them (UDH in the short_message, esm_class UDHI set).
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -152,6 +153,11 @@ def delivers(
             parts = [UserData(content, udh)]
         elif not udh and _fits_one(content, alphabet):
             # The common case, without the general splitter's work per character.
+            if alphabet is Alphabet.GSM7 and isinstance(content, str):
+                rp = bool(esm_class & REPLY_PATH)
+                head = _deliver_head(source, tp_scts, protocol_id, dcs, rp)
+                septets = gsm7.encode(content)
+                return [head + bytes((len(septets),)) + gsm7.pack(septets)]
             parts = [UserData(content)]
         else:
             plan = split(content, alphabet=alphabet, ref=ref & 0xFF).parts
@@ -173,6 +179,29 @@ def delivers(
     except PDUError as exc:
         raise ConversionError(str(exc)) from None
     return out
+
+
+_HEADS: dict[tuple[Address, datetime, object, int, DataCodingScheme, bool], bytes] = {}
+
+
+def _deliver_head(
+    source: Address, tp_scts: datetime, pid: int, dcs: DataCodingScheme, rp: bool
+) -> bytes:
+    """An SMS-DELIVER's octets up to its TP-UDL, as the encoder makes them:
+    the same for every single-part text of a second from one source, so
+    encoded once (the last few kept)."""
+    # The zone too: equal instants in two zones are equal datetimes, not equal TP-SCTS.
+    key = (source, tp_scts, tp_scts.utcoffset(), pid, dcs, rp)
+    head = _HEADS.get(key)
+    if head is None:
+        empty = SmsDeliver(
+            tp_oa=source, tp_scts=tp_scts, tp_pid=pid, tp_dcs=dcs, tp_ud=UserData(""), tp_rp=rp
+        )
+        head = encode_tpdu(empty)[:-1]  # without its TP-UDL of 0
+        if len(_HEADS) >= 64:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,8 +259,10 @@ def subscriber_number(addr: str, ton: int) -> str:
     return addr
 
 
+@functools.lru_cache(maxsize=1024)
 def source_address(addr: str, ton: int, npi: int) -> Address:
-    """An ESME's source_addr as the TP-OA its SMS-DELIVERs carry."""
+    """An ESME's source_addr as the TP-OA its SMS-DELIVERs carry (one
+    immutable ``Address`` per source, shared by its queued messages)."""
     if ton == TON_ALPHANUMERIC:
         return Address(addr[:11], TON_ALPHANUMERIC, 0)
     if ton == 1 or addr.startswith("+"):

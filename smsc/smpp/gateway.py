@@ -17,8 +17,8 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 
-from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
+from twisted.python.failure import Failure
 
 from pdu import SmsSubmit
 from smpp34 import pdu as p
@@ -38,7 +38,7 @@ from .outbox import RESPONSE_TIMEOUT, Outbox
 from .queries import Queries
 from .receipt import ReceiptFormat
 from .sessions import Connection, Sessions
-from .submit import Submits
+from .submit import Respond, Submits
 
 log = logging.getLogger(__name__)
 
@@ -193,9 +193,6 @@ class SmppGateway:
     def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
         self.receipts.take_up(pending, numbered)
 
-    def sweep(self) -> None:
-        self.outbox.sweep()
-
     # -- the IP server's side ----------------------------------------------------------------
 
     def read(self, sender: str, receiver: str, number: int, status: int) -> None:
@@ -206,17 +203,22 @@ class SmppGateway:
 
     # -- requests of the ESMEs -------------------------------------------------------------------
 
-    def serve(self, connection: Connection, request: p.Pdu) -> Deferred[p.Pdu] | None:
-        """The response to ``request``, when it is due (None: none is sent,
-        as a ``drop`` fault asks)."""
+    def serve(self, connection: Connection, request: p.Pdu, respond: Respond) -> None:
+        """``respond(response)`` when the response to ``request`` is due;
+        ``respond(None)`` if none will go (as a ``drop`` fault asks)."""
         esme = connection.system_id or ""
         if isinstance(request, p.SubmitSm | p.DataSm):
-            return self.submits.submit(connection, esme, request)
-        if isinstance(request, p.QuerySm):
-            return self.queries.query(esme, request)
-        if isinstance(request, p.CancelSm):
-            return succeed(self.queries.cancel(esme, request))
-        if isinstance(request, p.ReplaceSm):
-            return succeed(self.queries.replace(esme, request))
-        # submit_multi: not offered by this SMSC.
-        return succeed(refusal(request, S.ESME_RINVCMDID))
+            self.submits.submit(connection, esme, request, respond)
+        elif isinstance(request, p.QuerySm):
+
+            def failed(failure: Failure) -> None:
+                log.error("%s: query_sm failed: %s", esme, failure.getErrorMessage())
+                respond(refusal(request, S.ESME_RSYSERR))
+
+            self.queries.query(esme, request).addCallbacks(respond, failed)
+        elif isinstance(request, p.CancelSm):
+            respond(self.queries.cancel(esme, request))
+        elif isinstance(request, p.ReplaceSm):
+            respond(self.queries.replace(esme, request))
+        else:  # submit_multi: not offered by this SMSC.
+            respond(refusal(request, S.ESME_RINVCMDID))

@@ -4,7 +4,8 @@ its bound receivers within their windows, ended by their deliver_sm_resp.
 A temporary refusal (or generic_nack) or silence for ``RESPONSE_TIMEOUT``
 puts the deliver_sm back at the head of its ESME's outbox and holds the outbox
 for a back-off (``txkit.backoff_policy``); a connection that closes gives its
-unanswered deliver_sms back; validity ends what waited too long.
+unanswered deliver_sms back; validity ends what waited too long, at its due
+time (``smsc.deadlines``: no pass over the outboxes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from smpp34 import pdu as p
 from smpp34.pdu import CommandStatus as S
 from txkit import backoff_policy
 
+from ..deadlines import Deadlines
 from ..esme_door import EsmeDoor
 from ..models import MessageState
 from ..queued import Queued
@@ -33,11 +35,10 @@ RESPONSE_TIMEOUT = 30.0
 RETRY_BASE, RETRY_MAX = 1.0, 60.0
 
 
-@dataclass
+@dataclass(slots=True)
 class _InFlight:
     item: Queued
     connection: Connection
-    timer: IDelayedCall | None = None
 
 
 class Outbox:
@@ -53,11 +54,19 @@ class Outbox:
         self._retry: dict[str, IDelayedCall] = {}
         self._attempts: dict[int, int] = {}
         self._backoff = backoff_policy(RETRY_BASE, RETRY_MAX)
+        #: When each deliver_sm waiting in an outbox expires (not in flight).
+        self.expiries: Deadlines[Queued] = Deadlines(clock, self._expired)
+        #: When the response to each deliver_sm in flight is due (keyed by message id).
+        self.answers: Deadlines[tuple[Connection, int]] = Deadlines(clock, self._unanswered)
 
     def add(self, item: Queued) -> None:
         assert item.esme is not None
         self.queues.setdefault(item.esme, deque()).append(item)
+        self._waits(item)
         self.pump(item.esme)
+
+    def _waits(self, item: Queued) -> None:
+        self.expiries.add(item.expires_at.timestamp(), item.id, item)
 
     def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
         """Whether an MO message from ``originator`` to ``recipient`` with this
@@ -88,6 +97,7 @@ class Outbox:
             item = queue[0]
             if item.expires_at <= now:
                 queue.popleft()
+                self.expiries.discard(item.id)
                 self._end(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
                 continue
             stored = p.decode(item.tpdu)
@@ -103,6 +113,7 @@ class Outbox:
                 receivers.remove(connection)
                 continue
             queue.popleft()
+            self.expiries.discard(item.id)
             kind = deliver_kind(stored.esm_class)
             self.metrics.delivers.inc(esme, kind)
             if self.door.watchers:
@@ -114,15 +125,14 @@ class Outbox:
                     recipient=item.recipient,
                     carries=kind,
                 )
-            flight = _InFlight(item, connection)
-            flight.timer = self.clock.callLater(RESPONSE_TIMEOUT, self._timed_out, connection, seq)
-            self.in_flight[(id(connection), seq)] = flight
+            self.answers.add(self.clock.seconds() + RESPONSE_TIMEOUT, item.id, (connection, seq))
+            self.in_flight[(id(connection), seq)] = _InFlight(item, connection)
 
     def answered(self, connection: Connection, request: p.Pdu, response: p.Pdu) -> None:
         flight = self.in_flight.pop((id(connection), request.sequence_number), None)
         if flight is None:
             return
-        _cancel(flight.timer)
+        self.answers.discard(flight.item.id)
         item, esme = flight.item, flight.item.esme
         assert esme is not None
         status = response.command_status
@@ -141,10 +151,15 @@ class Outbox:
         for request in unanswered:
             flight = self.in_flight.pop((id(connection), request.sequence_number), None)
             if flight is not None:
-                _cancel(flight.timer)
+                self.answers.discard(flight.item.id)
                 back.append(flight.item)
+                self._waits(flight.item)
         self.queues.setdefault(esme, deque()).extendleft(reversed(back))
         self.pump(esme)
+
+    def _unanswered(self, due: list[tuple[Connection, int]]) -> None:
+        for connection, seq in due:
+            self._timed_out(connection, seq)
 
     def _timed_out(self, connection: Connection, seq: int) -> None:
         flight = self.in_flight.pop((id(connection), seq), None)
@@ -159,6 +174,7 @@ class Outbox:
         """Back to the head of the outbox, after a back-off."""
         attempts = self._attempts[item.id] = self._attempts.get(item.id, 0) + 1
         self.queues.setdefault(esme, deque()).appendleft(item)
+        self._waits(item)
         if esme not in self._retry:
             self._retry[esme] = self.clock.callLater(self._backoff(attempts), self._retried, esme)
 
@@ -166,20 +182,20 @@ class Outbox:
         self._retry.pop(esme, None)
         self.pump(esme)
 
-    def sweep(self) -> None:
-        now = self.door.now()
-        for queue in self.queues.values():
-            expired = [item for item in queue if item.expires_at <= now]
-            for item in expired:
-                queue.remove(item)
-                self._end(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
+    def _expired(self, items: list[Queued]) -> None:
+        for item in items:
+            assert item.esme is not None
+            self.queues[item.esme].remove(item)  # by identity; the oldest are nearest the head
+            self._end(item, MessageState.EXPIRED, tp_st.ST_PERM_VALIDITY_EXPIRED)
 
     def in_flight_by_esme(self) -> dict[str, int]:
         """How many deliver_sms each ESME has awaiting their response."""
         return dict(Counter(f.item.esme or "" for f in self.in_flight.values()))
 
     def stop(self) -> None:
-        for call in [*self._retry.values(), *(f.timer for f in self.in_flight.values())]:
+        self.expiries.cancel()
+        self.answers.cancel()
+        for call in self._retry.values():
             _cancel(call)
 
 

@@ -57,12 +57,12 @@ class Queries:
 
         return self.door.status(number).addCallback(answer)
 
-    def _parts(self, esme: str, message_id: str) -> list[int] | None:
+    def _parts(self, esme: str, message_id: str) -> tuple[int, ...] | None:
         number = self.format.parse_message_id(message_id)
         if number is None:
             return None
         sub = self.receipts.submitted.get(number)
-        ids = sub.ids if sub is not None and sub.id == number else [number]
+        ids = sub.ids if sub is not None and sub.id == number else (number,)
         if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
             return None
         return ids

@@ -1,5 +1,10 @@
 """The SMPP door's Twisted side: a protocol that moves PDUs between a TCP
-connection, its ``EsmeSession`` and the ``SmppGateway``, and its factory."""
+connection, its ``EsmeSession`` and the ``SmppGateway``, and its factory.
+
+Its writes go through the factory's ``txkit.cork.Cork``: the responses to what
+one ``dataReceived`` brought, and those a committed batch of submits makes
+(the SMSC runs the writer's callbacks in the same cork), go out as one write
+per connection."""
 
 from __future__ import annotations
 
@@ -22,9 +27,9 @@ from smpp34.session import (
     Send,
     Serve,
     State,
-    refusal,
 )
 from txkit import nodelay
+from txkit.cork import Cork
 from txkit.throttle import Throttle
 
 from .gateway import SmppGateway
@@ -53,6 +58,9 @@ class SmppProtocol(Protocol):
         self.clock = factory.clock
         self._idle: IDelayedCall | None = None
         self._enquiring = False
+        #: When the bound ESME last sent something: the idle timer, when it
+        #: fires, waits on from there (no timer reset per ``dataReceived``).
+        self._heard: float | None = None
         self.ends = (("", 0), ("", 0))  # (ESME, SMSC) host and port, for capture
 
     # -- Connection (what the gateway needs) -----------------------------------------------
@@ -117,6 +125,11 @@ class SmppProtocol(Protocol):
             self._arm(self.gateway.config.bind_timeout)
             return
         ending = self.session.state in (State.UNBINDING, State.CLOSED)
+        if self._heard is not None and self.session.system_id is not None and not ending:
+            left = self._heard + ENQUIRE_AFTER - self.clock.seconds()
+            if left > 0:  # heard from since the timer was set
+                self._arm(left)
+                return
         if self.session.system_id is None or self._enquiring or ending:
             what = "unbound" if self.session.system_id is None else "silent"
             self.factory.peer_log.info(
@@ -138,15 +151,16 @@ class SmppProtocol(Protocol):
             capture.smpp(self, data, True, self.ends)
         if self.session.system_id is not None and self.session.state is not State.UNBINDING:
             self._enquiring = False
-            self._arm(ENQUIRE_AFTER)
-        for item in self.reader.feed(data):
-            if self.session.closed:
-                break
-            if isinstance(item, p.SmppError):
-                self.factory.peer_log.info(
-                    f"bad SMPP PDUs from {self.host}", "%s: %s", self.peer, item
-                )
-            self._apply(self.session.receive(item))
+            self._heard = self.clock.seconds()
+        with self.factory.cork:
+            for item in self.reader.feed(data):
+                if self.session.closed:
+                    break
+                if isinstance(item, p.SmppError):
+                    self.factory.peer_log.info(
+                        f"bad SMPP PDUs from {self.host}", "%s: %s", self.peer, item
+                    )
+                self._apply(self.session.receive(item))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         for call in (self._idle, self._answering):
@@ -178,9 +192,10 @@ class SmppProtocol(Protocol):
                     capture = self.gateway.door.smsc.capture
                     if capture is not None:
                         capture.smpp(self, data, False, self.ends)
-                    self.transport.write(data)
+                    self.factory.cork.write(self.transport, data)
             elif isinstance(action, Close):
                 if self.transport is not None:
+                    self.factory.cork.flush(self.transport)
                     self.transport.loseConnection()
             elif isinstance(action, Authenticate):
                 status, delay = self.gateway.authenticate(action.bind, self.host)
@@ -214,24 +229,19 @@ class SmppProtocol(Protocol):
             self.metrics.unbinds.inc(self.system_id, "esme")
 
     def _serve(self, request: p.Pdu) -> None:
-        answer = self.gateway.serve(self, request)
-        if answer is None:  # a fault that drops the response
-            self._apply(self.session.respond(None))
-            return
+        self.gateway.serve(self, request, self._respond)
 
-        def respond(response: p.Pdu) -> None:
-            self._apply(self.session.respond(response))
-
-        def failed(failure: Failure) -> None:
-            log.error("%s: %s failed: %s", self.peer, request.name, failure.getErrorMessage())
-            respond(refusal(request, p.CommandStatus.ESME_RSYSERR))
-
-        answer.addCallbacks(respond, failed)
+    def _respond(self, response: p.Pdu | None) -> None:
+        """The response to a request, when due (None: a fault drops it)."""
+        self._apply(self.session.respond(response))
 
 
 class SmppFactory(Factory):
-    def __init__(self, gateway: SmppGateway) -> None:
+    def __init__(self, gateway: SmppGateway, cork: Cork | None = None) -> None:
         self.gateway = gateway
+        #: What its connections write goes through (``SmscService`` shares it
+        #: with the database writer's callbacks).
+        self.cork = cork or Cork()
         self.clock = gateway.clock
         self.protocols: set[SmppProtocol] = set()
         #: What a peer's junk makes the door log: a line per kind and source,

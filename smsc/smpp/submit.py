@@ -1,15 +1,15 @@
 """What ESMEs submit (submit_sm, data_sm): faults and the rate limit first,
 then conversion into SMS-DELIVERs the core commits before the response goes.
 The response is due when the parts are committed, later (a ``delay`` fault)
-or never (``drop``)."""
+or never (``drop``): it goes to the ``respond`` the connection gives, a plain
+call (None: no response will go), with no Deferred on the way."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 
 from pdu import status as tp_st
@@ -17,7 +17,7 @@ from smpp34 import pdu as p
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
 
-from ..esme_door import EsmeDoor
+from ..esme_door import Accepted, EsmeDoor
 from ..models import MessageState
 from ..queued import Queued
 from ..submitted import Submitted
@@ -44,6 +44,10 @@ _FAULT_STATE = {
     p.MessageState.UNDELIVERABLE: MessageState.FAILED,
     p.MessageState.REJECTED: MessageState.FAILED,
 }
+
+
+#: Where a response goes once due (None: none will go).
+Respond = Callable[[p.Pdu | None], None]
 
 
 class _Refused(Exception):
@@ -76,13 +80,16 @@ class Submits:
         self._ref = 0
 
     def submit(
-        self, connection: Connection, esme: str, request: p.SubmitSm | p.DataSm
-    ) -> Deferred[p.Pdu] | None:
+        self, connection: Connection, esme: str, request: p.SubmitSm | p.DataSm, respond: Respond
+    ) -> None:
+        """``respond(response)`` when it is due, ``respond(None)`` when none
+        will go (a ``drop`` or ``reset`` fault)."""
         now = self.clock.seconds()
         payload = request.tlvs.message_payload
         short = getattr(request, "short_message", b"")
         if payload is not None and short:
-            return succeed(refusal(request, S.ESME_RINVOPTPARAMVAL))
+            respond(refusal(request, S.ESME_RINVOPTPARAMVAL))
+            return
         message = payload if payload is not None else short
         text = plain_text(request.data_coding, message, request.esm_class, self.alphabet)
         destination = subscriber_number(request.destination_addr, request.dest_addr_ton)
@@ -90,27 +97,41 @@ class Submits:
         if rule is not None and rule.action in ("status", "throttle", "reset"):
             if rule.action == "reset":
                 connection.reset()
-                return None
+                respond(None)
+                return
             status = rule.command_status if rule.action == "status" else S.ESME_RTHROTTLED
-            return succeed(refusal(request, status))
-        if not self.limits.get(esme, RateLimit(0)).allow(now):
-            return succeed(refusal(request, S.ESME_RTHROTTLED))
+            respond(refusal(request, status))
+            return
+        limit = self.limits.get(esme)
+        if limit is not None and not limit.allow(now):
+            respond(refusal(request, S.ESME_RTHROTTLED))
+            return
+        dropped = rule is not None and rule.action == "drop"
+
+        def settled(outcome: list[Queued] | BaseException) -> None:
+            if dropped:  # stored all the same; the response never goes
+                return
+            try:
+                if isinstance(outcome, BaseException):
+                    response = self._failed(outcome, request)
+                else:
+                    response = self._accepted(esme, request, outcome, rule, connection)
+            except Exception:
+                log.exception("%s: %s", esme, request.name)
+                response = refusal(request, S.ESME_RSYSERR)
+            if rule is not None and rule.action == "delay":
+                self.clock.callLater(rule.delay, respond, response)
+            else:
+                respond(response)
+
         try:
-            accepted = self._accept(esme, request, message, text, destination, rule)
+            self._accept(esme, request, message, text, destination, rule, settled)
         except _Refused as exc:
             log.info("%s: %s refused: %s", esme, request.name, exc.reason)
-            return succeed(refusal(request, exc.status))
-        d = accepted.addCallback(
-            lambda items: self._accepted(esme, request, items, rule, connection)
-        )
-        d.addErrback(self._failed, request)
-        if rule is not None and rule.action == "drop":
-            return None
-        if rule is not None and rule.action == "delay":
-            late: Deferred[p.Pdu] = Deferred()
-            d.addCallback(lambda r: self.clock.callLater(rule.delay, late.callback, r))
-            return late
-        return d
+            respond(refusal(request, exc.status))
+            return
+        if dropped:
+            respond(None)  # it leaves the window at once
 
     def _accept(
         self,
@@ -120,7 +141,8 @@ class Submits:
         text: str,
         destination: str,
         rule: FaultRule | None,
-    ) -> Deferred[list[Queued]]:
+        then: Accepted,
+    ) -> None:
         sar = request.tlvs
         parts = (sar.sar_msg_ref_num, sar.sar_total_segments, sar.sar_segment_seqnum)
         if any(v is not None for v in parts) and None in parts:
@@ -166,7 +188,7 @@ class Submits:
         # What its receipts need, committed with its parts (ids and time set then).
         sub = Submitted(
             esme,
-            [],
+            (),
             request.registered_delivery,
             self.door.now(),
             text,
@@ -177,28 +199,29 @@ class Submits:
         )
         if self.read_receipts:
             self.receipts.remember_number(sub, tpdus[0])
-        d = self.door.submit_from_esme(
+
+        def committed(outcome: list[Queued] | BaseException) -> None:
+            if not isinstance(outcome, BaseException):
+                self.receipts.note(sub)
+                if doomed and rule is not None:
+                    # The fault ends each part as the network would have: its receipt follows.
+                    state = _FAULT_STATE[p.MessageState(rule.message_state)]
+                    for item in outcome:
+                        self.door.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)
+            then(outcome)
+
+        self.door.submit_from_esme(
             esme,
             str(source),
             destination,
             tpdus,
+            committed,
             receipt=receipt,
             expires_at=expires,
             deliver=not doomed,
             command=request.name,
             sub=sub,
         )
-
-        def note(items: list[Queued]) -> list[Queued]:
-            self.receipts.note(sub)
-            if doomed and rule is not None:
-                # The fault ends each part as the network would have: its receipt follows.
-                state = _FAULT_STATE[p.MessageState(rule.message_state)]
-                for item in items:
-                    self.door.finish(item, state, tp_st.ST_PERM_CONNECTION_REJECTED, rule.error)
-            return items
-
-        return d.addCallback(note)
 
     def _accepted(
         self,
@@ -216,10 +239,10 @@ class Submits:
         return cls(sequence_number=request.sequence_number, message_id=message_id)
 
     @staticmethod
-    def _failed(failure: Any, request: p.Pdu) -> p.Pdu:
-        if isinstance(failure.value, ValueError):
+    def _failed(error: BaseException, request: p.Pdu) -> p.Pdu:
+        if isinstance(error, ValueError):
             status = S.ESME_RINVDSTADR
         else:
-            log.error("%s failed: %s", request.name, failure.getErrorMessage())
+            log.error("%s failed: %s", request.name, error)
             status = S.ESME_RSUBMITFAIL
         return refusal(request, status)
