@@ -58,7 +58,6 @@ from .ip_session import (
     PushChannel,
     PushConnector,
 )
-from .models import Direction
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
 from .read_sync import ReadSync
@@ -419,14 +418,18 @@ class Phone:
         and its response sent) first.  ``conversation`` only looks."""
         if not self.settings.read_on_view:
             return self.conversation(peer)
+        try:
+            key = number_of(peer)
+        except PDUError as exc:
+            return fail(PhoneError(str(exc)))
 
-        async def opening() -> list[MessageView]:
-            for m in await self.conversation(peer):
-                if m.direction is Direction.IN and not m.read:
-                    await self.read(m.id)
-            return await self.conversation(peer)
+        def shown(opened: list[MessageView]) -> Deferred[list[MessageView]]:
+            if opened:
+                self._read_sync.flush()  # the account's other devices show them read too
+            return self.conversation(key)
 
-        return Deferred.fromCoroutine(opening())
+        # All it opens in one commit, as many as there are.
+        return self._receipts.open_conversation(key).addCallback(shown)
 
     def conversation(self, peer: str) -> Deferred[list[MessageView]]:
         """The messages with ``peer``, oldest first, each with its state and

@@ -38,6 +38,12 @@ class Receipts:
         d = self.ctx.store.call(self.ctx.repo.mark_read, message_id, self.ctx.now())
         return d.addCallback(self._opened)
 
+    def open_conversation(self, peer: str) -> Deferred[list[MessageView]]:
+        """Open every unread received message from ``peer`` in one commit
+        (a conversation viewed); fires with those opened."""
+        d = self.ctx.store.call(self.ctx.repo.open_conversation, peer, self.ctx.now())
+        return d.addCallback(lambda opened: [self._opened(o) for o in opened])
+
     def _opened(self, opened: Opened) -> MessageView:
         m = opened.message
         if m.direction is not Direction.IN:

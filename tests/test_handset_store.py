@@ -245,6 +245,27 @@ def test_no_response_without_a_number_or_with_receipts_off(repo: Repository) -> 
     assert repo.pending_responses() == []
 
 
+def test_viewing_a_conversation_opens_its_unread_messages_at_once(repo: Repository) -> None:
+    """``open_conversation``: what ``mark_read`` does to each unread received
+    message from the peer, in one call; sent, read and others' messages stay."""
+    first, legacy = receive(repo, "a", 1), receive(repo, "b", None)
+    read_before = receive(repo, "c", 2)
+    repo.mark_read(read_before, T0)
+    repo.response_done(read_before)
+    elsewhere = receive(repo, "d", 3, peer=CAROL)
+    sent = send(repo)
+    opened = repo.open_conversation(BOB, T0)
+    assert [(o.message.id, o.message.read, o.respond) for o in opened] == [
+        (first, True, True),
+        (legacy, True, False),  # no number: nothing to answer
+    ]
+    assert [r.message_id for r in repo.pending_responses()] == [first]
+    assert [mid for mid, _ in repo.pending_read_syncs()] == [first, legacy, read_before]
+    assert not repo.message(elsewhere).read and repo.message(sent).state is not None
+    assert [m.read for m in repo.conversation(BOB) if m.id != sent] == [True, True, True]
+    assert repo.open_conversation(BOB, T0) == []  # nothing unread left
+
+
 def test_a_resent_message_is_stored_once(repo: Repository) -> None:
     first = repo.store_incoming(BOB, "hi", 3, Carrier.UDH, T0, 1, None, T0)
     again = repo.store_incoming(BOB, "hi", 3, Carrier.UDH, T0, 1, None, T0)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from ..models import Message, SmsEntry
@@ -88,7 +88,7 @@ class SmsStoreRepo(RepoBase):
             .values(message_id=message_id)
         )
 
-    def _entries_read(self, s: Session, message_id: int) -> None:
+    def _entries_read(self, s: Session | Connection, message_id: int) -> None:
         """The user read the message: its entries are REC READ."""
         s.execute(
             update(SmsEntry)
