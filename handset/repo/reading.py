@@ -92,14 +92,15 @@ class ReadingRepo(SmsStoreRepo):
     ) -> Opened:
         """Open the message of ``row`` (``receipts``: the setting, None to read it)."""
         view = _view(row)
-        if view.direction is Direction.IN and not view.read:
+        first = view.direction is Direction.IN and not view.read
+        if first:
             respond = view.response_pending
             if view.number is not None and not respond:
                 respond = self._receipts(conn) if receipts is None else receipts
             conn.execute(_OPEN, {"b_id": view.id, "b_at": _naive(now), "b_respond": respond})
             self._entries_read(conn, view.id)
             view = replace(view, read=True, response_pending=respond)
-        return Opened(view, respond=view.response_pending)
+        return Opened(view, respond=view.response_pending, first=first)
 
     def response_done(self, message_id: int) -> None:
         """The IP server took the response (or refused it for good)."""
