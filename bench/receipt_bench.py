@@ -1,17 +1,25 @@
 """Read receipts under load: read-to-sender-updated latency and the highest
-sustained receipt rate with p99 under 50 ms.
+sustained receipt rate with p99 under 20 ms (the issue's goal) and 50 ms.
 
 The SMSC (``smsemu smsc``) and the IP server (``smsemu ip-server run``) run as
-processes of their own, as in a deployment; this process runs K pairs of
-phones (real ``Phone`` objects, each with its own SQLite store).  Every sender
-first sends its receiver M numbered messages through the SMSC; then, step by
-step at rising rates, receivers open messages at a steady pace.  A receipt's
-latency runs from the moment the receiver's user opens the message to the
-moment the sender's store shows it read (the feedback applied and committed):
-the receiver's store, the response over TCP, the IP server's durable outbox,
-the push, the sender's store.
+processes of their own, as in a deployment; K pairs of phones (real ``Phone``
+objects, each with its own SQLite store) are spread over ``--procs`` processes
+of their own, so that the bench measures the IP server rather than itself.
+Every sender first sends its receiver M numbered messages through the SMSC;
+then, step by step at rising rates, receivers open messages at a steady pace,
+each process its share.  A receipt's latency runs from the moment the
+receiver's user opens the message to the moment the sender's store shows it
+read (the feedback applied and committed): the receiver's store, the response
+over TCP, the IP server's durable outbox, the push, the sender's store.  The
+sender and the receiver of a pair share a process, so one clock times it.
 
-Run: ``python bench/receipt_bench.py [--pairs K] [--messages M] [--rates ...]``.
+Each round climbs the rates until one is not sustained (p99 under 50 ms) after
+one that was; the bench prints min / median / max over the rounds and the
+load average.  ``--baseline CHECKOUT`` first runs that checkout's own receipt
+bench (its venv, its code, e.g. ``/work/main``) and prints the ratio.
+
+Run: ``python bench/receipt_bench.py [--pairs K] [--messages M] [--procs P]
+[--rounds R] [--rates ...] [--baseline /work/main]``.
 """
 
 from __future__ import annotations
@@ -111,19 +119,18 @@ class Step:
     done: int
     seconds: float
     latencies_ms: list[float]
-    p99_target: float
     server_cpu: float = float("nan")
 
     @property
     def achieved(self) -> float:
         return self.done / self.seconds if self.seconds else 0.0
 
-    @property
-    def sustained(self) -> bool:
+    def sustained(self, p99_ms: float) -> bool:
+        """Every receipt done, at 95% of the rate at least, p99 under ``p99_ms``."""
         return (
             self.done == self.offered
             and self.achieved >= 0.95 * self.rate
-            and percentile(self.latencies_ms, 99) < self.p99_target
+            and percentile(self.latencies_ms, 99) < p99_ms
         )
 
 
@@ -307,7 +314,7 @@ class Children:
                 proc.kill()
 
 
-def step(children: Children, rate: float, seconds: float, p99: float, ip_pid: int) -> Step:
+def step(children: Children, rate: float, seconds: float, ip_pid: int) -> Step:
     share = rate / len(children.procs)
     before = cpu_seconds(ip_pid)
     start = time.perf_counter() + 0.2  # CLOCK_MONOTONIC: the same in every process
@@ -315,31 +322,37 @@ def step(children: Children, rate: float, seconds: float, p99: float, ip_pid: in
     parts = children.gather()
     took = max(p["seconds"] for p in parts)
     result = Step(rate, sum(p["offered"] for p in parts), sum(p["done"] for p in parts), took,
-                  [ms for p in parts for ms in p["latencies"]], p99)  # fmt: skip
+                  [ms for p in parts for ms in p["latencies"]])  # fmt: skip
     result.server_cpu = (cpu_seconds(ip_pid) - before) / took
     return result
 
 
-def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> Step | None:
-    """One round: rising rates, until one is not sustained after one that
-    was; the highest sustained step."""
-    best: Step | None = None
+#: The p99 targets a step is held to: the issue's goal, and main's bench's.
+TARGETS = (20.0, 50.0)
+
+
+def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> dict[float, Step]:
+    """One round: rising rates, until one is not sustained under the looser
+    target after one that was; the highest step sustained under each."""
+    best: dict[float, Step] = {}
     print(f"  {'offered/s':>9} {'done/s':>8} {'receipts':>8} {'p50 ms':>8} {'p99 ms':>8}"
           f" {'IP server CPU':>14}")  # fmt: skip
     for rate in args.rates:
-        result = step(children, rate, args.seconds, args.p99, ip_pid)
+        result = step(children, rate, args.seconds, ip_pid)
         lat = result.latencies_ms
+        held = [t for t in TARGETS if result.sustained(t)]
+        for target in held:
+            best[target] = result
         short = "" if result.offered == int(rate * args.seconds) else " (messages ran out)"
+        note = f"   (sustained, p99 < {held[0]:g} ms)" if held else "   (not sustained)"
         print(
             f"  {rate:>9,.0f} {result.achieved:>8,.0f} {result.done:>8,} "
             f"{percentile(lat, 50):>8.2f} {percentile(lat, 99):>8.2f} {result.server_cpu:>13.0%}"
-            + ("" if result.sustained else "   (not sustained)")
+            + note
             + short,
             flush=True,
         )
-        if result.sustained:
-            best = result
-        elif best is not None:
+        if not held and best:
             break
     return best
 
@@ -413,8 +426,8 @@ def main(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         print(
             f"{args.pairs} pairs of phones in {len(setups)} processes, {args.messages} messages "
-            f"each; {args.rounds} rounds of {args.seconds:g} s steps; p99 target "
-            f"{args.p99:g} ms; {os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
+            f"each; {args.rounds} rounds of {args.seconds:g} s steps; "
+            f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
             flush=True,
         )
         t0 = time.perf_counter()
@@ -423,8 +436,8 @@ def main(args: argparse.Namespace) -> int:
         ready = sum(r["ready"] for r in children.gather())
         print(f"preloaded {ready:,} messages through the SMSC in "
               f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
-        step(children, args.rates[0] / 2, 1.0, args.p99, ip.proc.pid)  # warm-up
-        bests: list[Step | None] = []
+        step(children, args.rates[0] / 2, 1.0, ip.proc.pid)  # warm-up
+        bests: list[dict[float, Step]] = []
         loads: list[float] = []
         for n in range(args.rounds):
             print(f"round {n + 1}, load average {os.getloadavg()[0]:.2f}:", flush=True)
@@ -438,20 +451,26 @@ def main(args: argparse.Namespace) -> int:
 
 
 def report(
-    bests: list[Step | None], loads: list[float], args: argparse.Namespace, before: float | None
+    bests: list[dict[float, Step]],
+    loads: list[float],
+    args: argparse.Namespace,
+    before: float | None,
 ) -> None:
-    rates = [b.achieved if b is not None else 0.0 for b in bests]
-    p99s = [percentile(b.latencies_ms, 99) for b in bests if b is not None]
-    print(
-        f"highest sustained, p99 under {args.p99:g} ms, min/median/max of {len(bests)} rounds: "
-        f"{spread(rates, ',.0f')} receipts/s"
-        + (f", its p99 {spread(p99s, '.2f')} ms" if p99s else "")
-        + f"; load average {spread(loads, '.2f')} ({os.cpu_count()} CPUs)"
-    )
+    print(f"over {len(bests)} rounds, min/median/max; load average {spread(loads, '.2f')} "
+          f"({os.cpu_count()} CPUs):")  # fmt: skip
+    medians: dict[float, float] = {}
+    for target in TARGETS:
+        rates = [b[target].achieved if target in b else 0.0 for b in bests]
+        p99s = [percentile(b[target].latencies_ms, 99) for b in bests if target in b]
+        medians[target] = statistics.median(rates)
+        print(
+            f"highest sustained with p99 under {target:g} ms: {spread(rates, ',.0f')} receipts/s"
+            + (f", its p99 {spread(p99s, '.2f')} ms" if p99s else "")
+        )
     if before is not None:
         print(
             f"against {args.baseline} in the same run ({before:,.0f} receipts/s sustained with"
-            f" p99 under 50 ms): x{statistics.median(rates) / before:.1f} (median round)"
+            f" p99 under 50 ms): x{medians[50.0] / before:.1f} (median round, same target)"
         )
     elif args.baseline:
         print(f"the baseline of {args.baseline} sustained no rate")
@@ -460,19 +479,18 @@ def report(
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--pairs", type=int, default=120, help="sender/receiver pairs (120)")
+    parser.add_argument("--pairs", type=int, default=40, help="sender/receiver pairs (40)")
     parser.add_argument(
         "--messages", type=int, default=250, help="messages per pair, at most 256 (250)"
     )
     parser.add_argument("--procs", type=int, default=4, help="processes of phones (4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the rate ladder (3)")
     parser.add_argument("--seconds", type=float, default=2.0, help="length of each step (2)")
-    parser.add_argument("--p99", type=float, default=20.0, help="p99 target in ms (20)")
     parser.add_argument(
         "--rates",
         type=lambda s: [float(x) for x in s.split(",")],
-        default=[500, 1000, 1500, 2000],
-        help="receipts/s of the steps, comma-separated (500,1000,1500,2000)",
+        default=[250, 500, 1000, 1500, 2000],
+        help="receipts/s of the steps, comma-separated (250,500,1000,1500,2000)",
     )
     parser.add_argument(
         "--baseline",
