@@ -32,7 +32,11 @@ Then, one search at a time (``Phone.search``, end to end):
 
 Every search is checked to have found something, where it should have.
 
-Run: ``python bench/history_bench.py [--messages N] [--queries Q]``.
+The local hits and the raw query run in turns, ``--rounds`` times (3), and
+their p50 ratio is printed as min / median / max over the rounds, with the
+load average.
+
+Run: ``python bench/history_bench.py [--messages N] [--queries Q] [--rounds R]``.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import random
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -218,6 +223,18 @@ class Phase:
         )
 
 
+def merged(phases: list[Phase]) -> Phase:
+    """The rounds of one phase as one."""
+    return Phase(phases[0].name, [ms for p in phases for ms in p.latencies_ms],
+                 [n for p in phases for n in p.found], sum(p.seconds for p in phases),
+                 sum(p.server_cpu for p in phases), sum(p.bench_cpu for p in phases))  # fmt: skip
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """Min, median, max."""
+    return min(values), statistics.median(values), max(values)
+
+
 async def measure(
     name: str, words: list[str], search: Callable[[str], Awaitable[int]], server: Server
 ) -> Phase:
@@ -344,10 +361,17 @@ async def run_phases(
         return len(rows)
 
     try:
-        phases: list[Phase] = []
+        # Ours and the raw query in turns, round after round: the same load on both.
+        await measure("warm-up", local_words[: args.warmup], local, server)
+        await measure("warm-up", local_words[: args.warmup], baseline, server)
+        rounds: list[tuple[Phase, Phase, float]] = []
+        for _ in range(args.rounds):
+            busy = os.getloadavg()[0]
+            mine = await measure("local hits", local_words, local, server)
+            rounds.append((mine, await measure("peer: sqlite3", local_words, baseline, server),
+                           busy))  # fmt: skip
+        phases = [merged([r[0] for r in rounds]), merged([r[1] for r in rounds])]
         for name, words, search in (
-            ("local hits", local_words, local),
-            ("peer: sqlite3", local_words, baseline),
             ("server hits", server_peers, on_server),
             ("relayed hits", local_words, relayed),
         ):
@@ -362,15 +386,19 @@ async def run_phases(
     )
     for phase in phases:
         print(phase.row())
+    ratios = [percentile(a.latencies_ms, 50) / percentile(b.latencies_ms, 50) for a, b, _ in rounds]
     print(
-        f"local hits against the raw sqlite3 query: p50 "
+        f"local hits against the raw sqlite3 query, p50, min/median/max of {len(rounds)} "
+        f"rounds: {'/'.join(f'{r:.2f}x' for r in spread(ratios))} (all rounds together: p50 "
         f"{percentile(ours.latencies_ms, 50) / percentile(raw.latencies_ms, 50):.2f}x, p99 "
-        f"{percentile(ours.latencies_ms, 99) / percentile(raw.latencies_ms, 99):.2f}x"
-        f" (its plan: {'; '.join(str(row[-1]) for row in plan)})"
+        f"{percentile(ours.latencies_ms, 99) / percentile(raw.latencies_ms, 99):.2f}x); "
+        f"load average {'/'.join(f'{x:.2f}' for x in spread([r[2] for r in rounds]))}"
     )
-    if ours.found != raw.found or relay.found != ours.found:
+    print(f"  the raw query's plan: {'; '.join(str(row[-1]) for row in plan)}")
+    if ours.found != raw.found or relay.found != ours.found[: len(relay.found)]:
         print("  NOTE: the phases found different counts for the same words")
-    columns = {p.name: by_word(p, local_words) for p in (ours, raw, relay)}
+    columns = {p.name: by_word(p, local_words * args.rounds) for p in (ours, raw)}
+    columns[relay.name] = by_word(relay, local_words)
     for word in rare:
         print(
             f"  {word!r:<13} found {ours.found[local_words.index(word)]:>3}: p50 "
@@ -411,6 +439,9 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=100_000, help="on the phone (100000)")
     ap.add_argument("--queries", type=int, default=200, help="searches per phase (200)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed searches first (10)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="rounds of local and raw searches, in turns (3)"
+    )
     ap.add_argument("--limit", type=int, default=50, help="results a search asks for (50)")
     ap.add_argument(
         "--history-count",
@@ -427,7 +458,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", metavar="DIR", type=Path, help="work in DIR (new) and leave it")
     args = ap.parse_args()
-    if args.messages < 1 or args.queries < 1 or args.warmup < 0:
+    if args.messages < 1 or args.queries < 1 or args.warmup < 0 or args.rounds < 1:
         ap.error("--messages and --queries must be positive")
     if not 1 <= args.limit <= wire.MAX_LIMIT:
         ap.error(f"--limit must be 1 to {wire.MAX_LIMIT}, what a query may ask for")

@@ -323,7 +323,7 @@ def step(children: Children, rate: float, seconds: float, ip_pid: int) -> Step:
     took = max(p["seconds"] for p in parts)
     result = Step(rate, sum(p["offered"] for p in parts), sum(p["done"] for p in parts), took,
                   [ms for p in parts for ms in p["latencies"]])  # fmt: skip
-    result.server_cpu = (cpu_seconds(ip_pid) - before) / took
+    result.server_cpu = (cpu_seconds(ip_pid) - before) / max(took, 0.1)
     return result
 
 
@@ -333,7 +333,8 @@ TARGETS = (20.0, 50.0)
 
 def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> dict[float, Step]:
     """One round: rising rates, until one is not sustained under the looser
-    target after one that was; the highest step sustained under each."""
+    target after one that was (or falls short of its rate); the highest step
+    sustained under each."""
     best: dict[float, Step] = {}
     print(f"  {'offered/s':>9} {'done/s':>8} {'receipts':>8} {'p50 ms':>8} {'p99 ms':>8}"
           f" {'IP server CPU':>14}")  # fmt: skip
@@ -352,7 +353,8 @@ def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> dict[fl
             + short,
             flush=True,
         )
-        if not held and best:
+        # Past the rate it can keep (or one it never kept): the next would only queue.
+        if (not held and (best or result.achieved < 0.9 * rate)) or not result.offered:
             break
     return best
 
@@ -485,7 +487,7 @@ def cli() -> None:
     )
     parser.add_argument("--procs", type=int, default=4, help="processes of phones (4)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the rate ladder (3)")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each step (2)")
+    parser.add_argument("--seconds", type=float, default=1.5, help="length of each step (1.5)")
     parser.add_argument(
         "--rates",
         type=lambda s: [float(x) for x in s.split(",")],
