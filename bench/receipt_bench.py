@@ -119,7 +119,11 @@ class Step:
     done: int
     seconds: float
     latencies_ms: list[float]
-    server_cpu: float = float("nan")
+    server_cpu: float = float("nan")  # cores the IP server used
+    phones_cpu: float = float("nan")  # cores the phones' processes used, together
+
+    def ms_per_receipt(self, cores: float) -> float:
+        return cores * self.seconds / self.done * 1000 if self.done else float("nan")
 
     @property
     def achieved(self) -> float:
@@ -296,6 +300,10 @@ class Children:
             out.append(json.loads(line))
         return out
 
+    def cpu(self) -> float:
+        """CPU seconds of the phones' processes so far, together."""
+        return sum(cpu_seconds(proc.pid) for proc in self.procs)
+
     def send(self, command: dict[str, Any]) -> None:
         for proc in self.procs:
             assert proc.stdin is not None
@@ -317,6 +325,7 @@ class Children:
 def step(children: Children, rate: float, seconds: float, ip_pid: int) -> Step:
     share = rate / len(children.procs)
     before = cpu_seconds(ip_pid)
+    phones_before = children.cpu()
     start = time.perf_counter() + 0.2  # CLOCK_MONOTONIC: the same in every process
     children.send({"cmd": "step", "rate": share, "seconds": seconds, "start": start})
     parts = children.gather()
@@ -324,6 +333,7 @@ def step(children: Children, rate: float, seconds: float, ip_pid: int) -> Step:
     result = Step(rate, sum(p["offered"] for p in parts), sum(p["done"] for p in parts), took,
                   [ms for p in parts for ms in p["latencies"]])  # fmt: skip
     result.server_cpu = (cpu_seconds(ip_pid) - before) / max(took, 0.1)
+    result.phones_cpu = (children.cpu() - phones_before) / max(took, 0.1)
     return result
 
 
@@ -337,20 +347,22 @@ def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> dict[fl
     sustained under each."""
     best: dict[float, Step] = {}
     print(f"  {'offered/s':>9} {'done/s':>8} {'receipts':>8} {'p50 ms':>8} {'p99 ms':>8}"
-          f" {'IP server CPU':>14}")  # fmt: skip
+          f" {'IP server CPU':>14} {'phones CPU':>10}"
+          f" {'CPU ms a receipt: IP/phones':>27}")  # fmt: skip
     for rate in args.rates:
         result = step(children, rate, args.seconds, ip_pid)
         lat = result.latencies_ms
         held = [t for t in TARGETS if result.sustained(t)]
         for target in held:
             best[target] = result
-        short = "" if result.offered == int(rate * args.seconds) else " (messages ran out)"
+        # Each process offers int(its share x seconds): a few fewer in all.
+        short = " (messages ran out)" if result.offered < 0.98 * rate * args.seconds else ""
         note = f"   (sustained, p99 < {held[0]:g} ms)" if held else "   (not sustained)"
         print(
             f"  {rate:>9,.0f} {result.achieved:>8,.0f} {result.done:>8,} "
             f"{percentile(lat, 50):>8.2f} {percentile(lat, 99):>8.2f} {result.server_cpu:>13.0%}"
-            + note
-            + short,
+            f" {result.phones_cpu:>10.0%} {result.ms_per_receipt(result.server_cpu):>18.2f} /"
+            f" {result.ms_per_receipt(result.phones_cpu):>6.2f}" + note + short,
             flush=True,
         )
         # Past the rate it can keep (or one it never kept): the next would only queue.
