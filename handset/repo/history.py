@@ -47,11 +47,13 @@ class HistoryRepo(RepoBase):
         m = _MESSAGES.c
         where = [m.owner == self.owner]
         if query.text is not None:
-            pattern = f"%{_like_escaped(query.text)}%"
+            escaped = _like_escaped(query.text)
+            pattern = f"%{escaped}%"
             # SQLite's LIKE ignores ASCII case already, as its lower() does:
             # ilike would add a lower() per row for nothing.
             like = m.text.like if self.engine.dialect.name == "sqlite" else m.text.ilike
-            where.append(like(pattern, escape=_ESCAPE))
+            # An ESCAPE clause costs SQLite a few per cent a row: only when needed.
+            where.append(like(pattern, escape=_ESCAPE) if escaped != query.text else like(pattern))
         if query.peer is not None:
             where.append(m.peer == query.peer)
         if query.since is not None:
