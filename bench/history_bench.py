@@ -30,11 +30,13 @@ Then, one search at a time (``Phone.search``, end to end):
   relays the query to the phone, which searches its store and seals what it
   found to the desktop's key; the desktop fetches, opens and acknowledges it.
 
-Every search is checked to have found something, where it should have.  The
-four kinds run in turns, ``--rounds`` times (at least 3): min / median / max of
-each p50 and p99 over the rounds are printed, with the machine's load average.
+Every search is checked to have found something, where it should have.
 
-Run: ``python bench/history_bench.py [--messages N] [--queries Q]``.
+The local hits and the raw query run in turns, ``--rounds`` times (3), and
+their p50 ratio is printed as min / median / max over the rounds, with the
+load average.
+
+Run: ``python bench/history_bench.py [--messages N] [--queries Q] [--rounds R]``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import random
 import shutil
 import signal
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,7 +59,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receipt_bench import Server, cpu_seconds, percentile, serve
-from runstats import load_average, runs, spread
 from sqlalchemy import update
 from twisted.internet import reactor, task
 from twisted.internet.defer import ensureDeferred, gatherResults
@@ -221,6 +223,18 @@ class Phase:
         )
 
 
+def merged(phases: list[Phase]) -> Phase:
+    """The rounds of one phase as one."""
+    return Phase(phases[0].name, [ms for p in phases for ms in p.latencies_ms],
+                 [n for p in phases for n in p.found], sum(p.seconds for p in phases),
+                 sum(p.server_cpu for p in phases), sum(p.bench_cpu for p in phases))  # fmt: skip
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """Min, median, max."""
+    return min(values), statistics.median(values), max(values)
+
+
 async def measure(
     name: str, words: list[str], search: Callable[[str], Awaitable[int]], server: Server
 ) -> Phase:
@@ -347,38 +361,44 @@ async def run_phases(
         return len(rows)
 
     try:
-        phases: list[Phase] = []
+        # Ours and the raw query in turns, round after round: the same load on both.
+        await measure("warm-up", local_words[: args.warmup], local, server)
+        await measure("warm-up", local_words[: args.warmup], baseline, server)
+        rounds: list[tuple[Phase, Phase, float]] = []
+        for _ in range(args.rounds):
+            busy = os.getloadavg()[0]
+            mine = await measure("local hits", local_words, local, server)
+            rounds.append((mine, await measure("peer: sqlite3", local_words, baseline, server),
+                           busy))  # fmt: skip
+        phases = [merged([r[0] for r in rounds]), merged([r[1] for r in rounds])]
         for name, words, search in (
-            ("local hits", local_words, local),
-            ("peer: sqlite3", local_words, baseline),
             ("server hits", server_peers, on_server),
             ("relayed hits", local_words, relayed),
-        ) * args.rounds:  # the kinds in turns, so that a busier machine weighs on all
-            if len(phases) < KINDS:  # the first round warms each kind up
-                await measure("warm-up", words[: args.warmup], search, server)
+        ):
+            await measure("warm-up", words[: args.warmup], search, server)
             phases.append(await measure(name, words, search, server))
     finally:
         peer.close()
-    rounds = [phases[i : i + KINDS] for i in range(0, len(phases), KINDS)]
-    report_rounds(rounds)
-    phases = rounds[-1]
     ours, raw, _, relay = phases
-    print("the last round:")
     print(
         f"  {'phase':<16} {'queries':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
         f"{'queries/s':>9} {'found':>8} {'server CPU':>10} {'bench CPU':>9}"
     )
     for phase in phases:
         print(phase.row())
+    ratios = [percentile(a.latencies_ms, 50) / percentile(b.latencies_ms, 50) for a, b, _ in rounds]
     print(
-        f"local hits against the raw sqlite3 query: p50 "
+        f"local hits against the raw sqlite3 query, p50, min/median/max of {len(rounds)} "
+        f"rounds: {'/'.join(f'{r:.2f}x' for r in spread(ratios))} (all rounds together: p50 "
         f"{percentile(ours.latencies_ms, 50) / percentile(raw.latencies_ms, 50):.2f}x, p99 "
-        f"{percentile(ours.latencies_ms, 99) / percentile(raw.latencies_ms, 99):.2f}x"
-        f" (its plan: {'; '.join(str(row[-1]) for row in plan)})"
+        f"{percentile(ours.latencies_ms, 99) / percentile(raw.latencies_ms, 99):.2f}x); "
+        f"load average {'/'.join(f'{x:.2f}' for x in spread([r[2] for r in rounds]))}"
     )
-    if ours.found != raw.found or relay.found != ours.found:
+    print(f"  the raw query's plan: {'; '.join(str(row[-1]) for row in plan)}")
+    if ours.found != raw.found or relay.found != ours.found[: len(relay.found)]:
         print("  NOTE: the phases found different counts for the same words")
-    columns = {p.name: by_word(p, local_words) for p in (ours, raw, relay)}
+    columns = {p.name: by_word(p, local_words * args.rounds) for p in (ours, raw)}
+    columns[relay.name] = by_word(relay, local_words)
     for word in rare:
         print(
             f"  {word!r:<13} found {ours.found[local_words.index(word)]:>3}: p50 "
@@ -389,27 +409,6 @@ async def run_phases(
         f"({relay.server_cpu / len(relay.latencies_ms) * 1000:.2f} ms a query); "
         f"{os.cpu_count()} CPUs"
     )
-
-
-#: Local hits, the raw query, server hits, relayed hits.
-KINDS = 4
-
-
-def report_rounds(rounds: list[list[Phase]]) -> None:
-    """min / median / max over the rounds of each kind's p50 and p99, and of
-    local hits against the raw query, round by round."""
-    print(f"{len(rounds)} rounds, min / median / max:")
-    print(f"  {'phase':<16} {'p50 ms':>24} {'p99 ms':>24}")
-    for i, phase in enumerate(rounds[0]):
-        lats = [r[i].latencies_ms for r in rounds]
-        p50 = spread([percentile(lat, 50) for lat in lats], "{:.2f}")
-        p99 = spread([percentile(lat, 99) for lat in lats], "{:.2f}")
-        print(f"  {phase.name:<16} {p50:>24} {p99:>24}")
-    for p in (50, 99):
-        ratios = [
-            percentile(r[0].latencies_ms, p) / percentile(r[1].latencies_ms, p) for r in rounds
-        ]
-        print(f"  local hits / raw sqlite3, p{p}: {spread(ratios, '{:.2f}x')}")
 
 
 # -- the command -------------------------------------------------------------------------
@@ -440,7 +439,9 @@ def main() -> int:
     ap.add_argument("--messages", type=int, default=100_000, help="on the phone (100000)")
     ap.add_argument("--queries", type=int, default=200, help="searches per phase (200)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed searches first (10)")
-    ap.add_argument("--rounds", type=int, default=3, help="of every kind, at least 3 (3)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="rounds of local and raw searches, in turns (3)"
+    )
     ap.add_argument("--limit", type=int, default=50, help="results a search asks for (50)")
     ap.add_argument(
         "--history-count",
@@ -457,11 +458,10 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", metavar="DIR", type=Path, help="work in DIR (new) and leave it")
     args = ap.parse_args()
-    if args.messages < 1 or args.queries < 1 or args.warmup < 0:
+    if args.messages < 1 or args.queries < 1 or args.warmup < 0 or args.rounds < 1:
         ap.error("--messages and --queries must be positive")
     if not 1 <= args.limit <= wire.MAX_LIMIT:
         ap.error(f"--limit must be 1 to {wire.MAX_LIMIT}, what a query may ask for")
-    args.rounds = runs(args.rounds)
     retention = Retention(timedelta(days=args.history_days), args.history_count)
     if not retention.keeps:
         ap.error("the server's window must keep something: no server hits otherwise")
@@ -471,8 +471,8 @@ def main() -> int:
     print(
         f"{args.messages:,} messages on the phone; the server's window: "
         f"{retention.max_count:,} messages, {args.history_days:g} days; "
-        f"{args.queries} searches per phase, {args.rounds} rounds; "
-        f"Python {sys.version.split()[0]}; {load_average()}",
+        f"{args.queries} searches per phase; {os.cpu_count()} CPUs, "
+        f"Python {sys.version.split()[0]}",
         flush=True,
     )
     t0 = time.perf_counter()
@@ -507,7 +507,7 @@ def main() -> int:
                 flush=True,
             )
             code = run_reactor(args, work, server, load)
-        print(f"wall time {time.perf_counter() - wall:.1f} s; after: {load_average()}")
+        print(f"wall time {time.perf_counter() - wall:.1f} s")
         return code
     finally:
         if args.keep is None:

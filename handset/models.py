@@ -81,6 +81,8 @@ class Message(Base):
         Index("ix_handset_message_scts", "owner", "peer", "tp_scts"),
         Index("uq_handset_message_uid", "owner", "uid", unique=True),
         Index("ix_handset_message_at", "owner", "created_at"),  # history search by time
+        # a conversation's history search, newest first (migration 0007)
+        Index("ix_handset_message_peer_at", "owner", "peer", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

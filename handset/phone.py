@@ -58,7 +58,6 @@ from .ip_session import (
     PushChannel,
     PushConnector,
 )
-from .models import Direction
 from .outbox import Outbox, build_submits
 from .radio import RadioLink
 from .read_sync import ReadSync
@@ -147,8 +146,8 @@ class Phone:
         ctx = self._ctx = PhoneContext(self.msisdn, self.owner, store, reactor,
                                        settings or Settings())  # fmt: skip
         ctx.capacity = capacity
-        self._receipts = Receipts(ctx, self._session, Backoff(*backoff))
         self._read_sync = ReadSync(ctx, self._session)
+        self._receipts = Receipts(ctx, self._session, Backoff(*backoff), self._read_sync.read_here)
         self._ip = IpLink(ctx, ip, push, backoff, on_feedback=self._receipts.feedback,
                           on_push=self._on_push, on_up=self._ip_up,
                           on_down=self._ip_down, auto_login=auto_login)  # fmt: skip
@@ -308,13 +307,8 @@ class Phone:
         receipts on, the IP server gets a response for it; a sent one is
         only shown.  Fires with the message; ``NotFound`` for an id this
         phone does not have."""
-        d = self._receipts.read(message_id)
-
-        def opened(m: MessageView) -> MessageView:
-            self._read_sync.flush()  # the account's other devices show it read too
-            return m
-
-        return d.addCallback(opened)
+        # A first read is passed on to the account's other devices (ReadSync).
+        return self._receipts.read(message_id)
 
     def logout(self) -> Deferred[None]:
         """The user logs the device out of the IP server: the session closes
@@ -419,14 +413,14 @@ class Phone:
         and its response sent) first.  ``conversation`` only looks."""
         if not self.settings.read_on_view:
             return self.conversation(peer)
+        try:
+            key = number_of(peer)
+        except PDUError as exc:
+            return fail(PhoneError(str(exc)))
 
-        async def opening() -> list[MessageView]:
-            for m in await self.conversation(peer):
-                if m.direction is Direction.IN and not m.read:
-                    await self.read(m.id)
-            return await self.conversation(peer)
-
-        return Deferred.fromCoroutine(opening())
+        # All it opens in one commit, as many as there are.
+        opening = self._receipts.open_conversation(key)
+        return opening.addCallback(lambda _: self.conversation(key))
 
     def conversation(self, peer: str) -> Deferred[list[MessageView]]:
         """The messages with ``peer``, oldest first, each with its state and

@@ -41,12 +41,20 @@ class ReadSync:
         d = self.ctx.store.call(self.ctx.repo.pending_read_syncs)
         d.addCallback(send_all).addErrback(self.ctx.log, "pending read syncs")
 
+    def read_here(self, message: MessageView) -> None:
+        """The user read ``message`` here (committed): tell the server now,
+        without asking the store what is owed (``flush`` does at login)."""
+        session = self.session()
+        if session is not None and message.id not in self._sending:
+            self._send(session, message.id, message.uid)
+
     def _send(self, session: IpSession, message_id: int, uid: str) -> None:
         self._sending.add(message_id)
 
         def taken(_: object) -> Deferred[None]:
-            d = self.ctx.store.call(self.ctx.repo.read_synced, message_id)
-            return d.addCallback(lambda _: self.ctx.events.emit("read synced", id=message_id))
+            self.ctx.events.emit("read synced", id=message_id)  # the server holds it
+            # Bookkeeping: the server has it; may share a later commit.
+            return self.ctx.store.settle(self.ctx.repo.read_synced, message_id)
 
         def owed(failure: Failure) -> None:
             # The session went, or a refusal: owed still, sent at the next login.

@@ -29,20 +29,35 @@ class Receipts:
     gives the IP session, if it is up."""
 
     def __init__(
-        self, ctx: PhoneContext, session: Callable[[], IpSession | None], backoff: Backoff
+        self,
+        ctx: PhoneContext,
+        session: Callable[[], IpSession | None],
+        backoff: Backoff,
+        on_first_read: Callable[[MessageView], None] = lambda _: None,
     ) -> None:
+        """``on_first_read``: a received message was opened for the first time
+        (committed): the account's other devices are owed the news."""
         self.ctx, self.session, self.backoff = ctx, session, backoff
+        self.on_first_read = on_first_read
         self._responding: set[int] = set()  # message ids whose response is on its way
 
     def read(self, message_id: int) -> Deferred[MessageView]:
         d = self.ctx.store.call(self.ctx.repo.mark_read, message_id, self.ctx.now())
         return d.addCallback(self._opened)
 
+    def open_conversation(self, peer: str) -> Deferred[list[MessageView]]:
+        """Open every unread received message from ``peer`` in one commit
+        (a conversation viewed); fires with those opened."""
+        d = self.ctx.store.call(self.ctx.repo.open_conversation, peer, self.ctx.now())
+        return d.addCallback(lambda opened: [self._opened(o) for o in opened])
+
     def _opened(self, opened: Opened) -> MessageView:
         m = opened.message
         if m.direction is not Direction.IN:
             return m  # a sent message is shown as it stands: only a received one is opened
         self.ctx.events.emit("opened", id=m.id, peer=m.peer, number=m.number)
+        if opened.first:
+            self.on_first_read(m)
         if opened.respond and m.number is not None:
             self._respond(Response(m.id, m.peer, m.number, m.tp_scts or m.created_at))
         return m
@@ -83,7 +98,8 @@ class Receipts:
             self._responding.discard(response.message_id)
             return result
 
-        d = self.ctx.store.call(self.ctx.repo.response_done, response.message_id)
+        # Bookkeeping: the server has it; may share a later commit.
+        d = self.ctx.store.settle(self.ctx.repo.response_done, response.message_id)
         return d.addCallback(done).addBoth(settled)
 
     def _response_failed(

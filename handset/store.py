@@ -155,6 +155,13 @@ class HandsetStore:
             return fail(RuntimeError(f"the store of {self.owner} is closed"))
         return self.worker.run(lambda _conn: fn(*args, **kwargs))
 
+    def settle(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Deferred[T]:
+        """``call`` for bookkeeping nobody waits on (what the IP server took):
+        it may wait ``Worker.lazy_wait`` to share a commit with other work."""
+        if self.worker.stopping:
+            return fail(RuntimeError(f"the store of {self.owner} is closed"))
+        return self.worker.run(lambda _conn: fn(*args, **kwargs), lazy=True)
+
     def _apply(self, conn: Connection, batch: Sequence[Job]) -> None:
         """The repository's sessions join the batch's transaction."""
         with self.repo.bound(conn):

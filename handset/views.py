@@ -163,6 +163,7 @@ class StoreFull(Exception):
 class Opened:
     message: MessageView
     respond: bool  # a response is owed to the IP server for it
+    first: bool = False  # read now, not before: the account's other devices are owed the news
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,14 +4,37 @@ devices until that device acknowledges it."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
 from ipwire import wire
 
 from .jobs import Part
-from .models import Device, ReadState
+from .models import Base, Device, ReadState
+
+# A read passed on is on the receipts' hot path: Core statements built once.
+_D = Base.metadata.tables[Device.__tablename__]
+_R = Base.metadata.tables[ReadState.__tablename__]
+_OTHERS = (
+    select(_D.c.device_id)
+    .where(
+        _D.c.account == bindparam("b_account"),
+        _D.c.device_id != bindparam("b_reader"),
+        _D.c.revoked_at.is_(None),
+    )
+    .order_by(_D.c.device_id)
+)
+_ADD = insert(_R)
+_ACK = (
+    update(_R)
+    .where(
+        _R.c.id == bindparam("b_id"),
+        _R.c.device_id == bindparam("b_device"),
+        _R.c.acked_at.is_(None),
+    )
+    .values(acked_at=bindparam("b_at"))
+)
 
 
 class ReadStates(Part):
@@ -24,21 +47,17 @@ class ReadStates(Part):
         bound device of ``account``; fires with what to push to which device."""
 
         def work(s: Session) -> list[tuple[str, wire.ReadState]]:
-            devices = s.scalars(
-                select(Device.device_id)
-                .where(
-                    Device.account == account,
-                    Device.device_id != reader,
-                    Device.revoked_at.is_(None),
-                )
-                .order_by(Device.device_id)
-            ).all()
+            s.flush()  # a device the batch's session registered counts (autoflush)
+            conn = s.connection()
+            devices = conn.scalars(_OTHERS, {"b_account": account, "b_reader": reader}).all()
             out = []
             for device in devices:
-                row = ReadState(device_id=device, uid=uid, created_at=self.now(), acked_at=None)
-                s.add(row)
-                s.flush()
-                out.append((device, wire.ReadState(row.id, uid)))
+                added = conn.execute(
+                    _ADD, {"device_id": device, "uid": uid, "created_at": self.now(),
+                           "acked_at": None},
+                ).inserted_primary_key  # fmt: skip
+                assert added is not None
+                out.append((device, wire.ReadState(int(added[0]), uid)))
             return out
 
         return self._submit(work)
@@ -60,15 +79,9 @@ class ReadStates(Part):
         """A device showed a read; False if it was not pending for it."""
 
         def work(s: Session) -> bool:
-            result = s.execute(
-                update(ReadState)
-                .where(
-                    ReadState.id == sync_id,
-                    ReadState.device_id == device_id,
-                    ReadState.acked_at.is_(None),
-                )
-                .values(acked_at=self.now())
+            result = s.connection().execute(
+                _ACK, {"b_id": sync_id, "b_device": device_id, "b_at": self.now()}
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+            return bool(result.rowcount)
 
         return self._submit(work, lazy=True)

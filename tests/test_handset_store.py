@@ -221,12 +221,13 @@ def test_read_owes_a_response_until_the_server_takes_it(repo: Repository) -> Non
     mid = receive(repo)
     assert repo.inbox()[0].read is False
     opened = repo.mark_read(mid, T0)
-    assert opened.respond and opened.message.read
+    assert opened.respond and opened.message.read and opened.first
     owed = [(r.message_id, r.sender, r.number) for r in repo.pending_responses()]
     assert owed == [(mid, BOB, 7)]
     # When it was sent, as this receiver saw it: its TP-SCTS.
     assert repo.pending_responses()[0].sent_at == repo.message(mid).tp_scts
-    assert repo.mark_read(mid, T0).respond  # opened again: still owed, not owed twice
+    again = repo.mark_read(mid, T0)
+    assert again.respond and not again.first  # opened again: still owed, not owed twice
     assert len(repo.pending_responses()) == 1
     repo.response_done(mid)
     assert repo.pending_responses() == []
@@ -243,6 +244,27 @@ def test_no_response_without_a_number_or_with_receipts_off(repo: Repository) -> 
     later = receive(repo, "b", 2)
     assert not repo.mark_read(later, T0).respond
     assert repo.pending_responses() == []
+
+
+def test_viewing_a_conversation_opens_its_unread_messages_at_once(repo: Repository) -> None:
+    """``open_conversation``: what ``mark_read`` does to each unread received
+    message from the peer, in one call; sent, read and others' messages stay."""
+    first, legacy = receive(repo, "a", 1), receive(repo, "b", None)
+    read_before = receive(repo, "c", 2)
+    repo.mark_read(read_before, T0)
+    repo.response_done(read_before)
+    elsewhere = receive(repo, "d", 3, peer=CAROL)
+    sent = send(repo)
+    opened = repo.open_conversation(BOB, T0)
+    assert [(o.message.id, o.message.read, o.respond, o.first) for o in opened] == [
+        (first, True, True, True),
+        (legacy, True, False, True),  # no number: nothing to answer
+    ]
+    assert [r.message_id for r in repo.pending_responses()] == [first]
+    assert [mid for mid, _ in repo.pending_read_syncs()] == [first, legacy, read_before]
+    assert not repo.message(elsewhere).read and repo.message(sent).state is not None
+    assert [m.read for m in repo.conversation(BOB) if m.id != sent] == [True, True, True]
+    assert repo.open_conversation(BOB, T0) == []  # nothing unread left
 
 
 def test_a_resent_message_is_stored_once(repo: Repository) -> None:

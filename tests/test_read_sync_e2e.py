@@ -44,9 +44,12 @@ async def test_read_on_the_phone_shows_read_on_the_desktop_with_one_receipt(
     assert a is not None
     shown = desktop.wait_for("read elsewhere", id=desktop_copy["id"])
     read = a.wait_for("state", id=message_id, state="read")
+    # Recorded once the server took it (a commit that may wait for company).
+    responded = b.wait_for("response", id=phone_copy["id"])
     await b.read(phone_copy["id"])
     await shown
     await read
+    await responded
     assert (await desktop.message(desktop_copy["id"])).read
     # The desktop opens it too: already read, so nothing more is sent.
     await desktop.read(desktop_copy["id"])

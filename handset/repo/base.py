@@ -66,7 +66,8 @@ def _aware(when: datetime) -> datetime:
     return when.replace(tzinfo=UTC)
 
 
-def _view(row: Message, mark: Mark | None = None) -> MessageView:
+def _view(row: Any, mark: Mark | None = None) -> MessageView:
+    """The view of a message, from its ORM object or a Core row of its table."""
     state = OutState(row.state) if row.state is not None else None
     return MessageView(
         id=row.id,
@@ -87,7 +88,8 @@ def _view(row: Message, mark: Mark | None = None) -> MessageView:
     )
 
 
-def _item(row: Message) -> HistoryItem:
+def _item(row: Any) -> HistoryItem:
+    """The history item of a message: an ORM object or a Core row with its columns."""
     return HistoryItem(
         row.uid, row.peer, Direction(row.direction), row.text, _aware(row.created_at)
     )
@@ -124,6 +126,17 @@ class RepoBase:
             yield
         finally:
             self._local.conn = None
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        """A connection in a transaction, for the hot paths' Core statements
+        (no ORM unit of work): the store's batch when bound, else one of its own."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.begin() as own:
+                yield own
 
     def _session(self) -> Session:
         bind: Connection | Engine = getattr(self._local, "conn", None) or self.engine

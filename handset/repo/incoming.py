@@ -5,16 +5,48 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select
 
 from pdu.message_number import Carrier
 
-from ..models import ConsumedPart, Direction, Fragment, Message, Via
+from ..models import ConsumedPart, Direction, Fragment, Via
 from ..views import FragmentKey, HeldFragment, Received, check_uid
-from .base import _aware, _naive, _of_key, _view, part_digest, received_uid
+from .base import _MESSAGES, _aware, _naive, _of_key, _view, part_digest, received_uid
 from .sms_store import REC_UNREAD, SmsStoreRepo
+
+_M = _MESSAGES
+_BY_ID = select(_M).where(_M.c.id == bindparam("b_id"))
+_BY_UID = select(_M).where(_M.c.owner == bindparam("b_owner"), _M.c.uid == bindparam("b_uid"))
+_ADD_MESSAGE = insert(_M)
+#: The same message stored already: by its uid, or as stored before uids
+#: were derived (revision 0003).
+_SAME_MESSAGE = (
+    select(_M)
+    .where(
+        _M.c.owner == bindparam("b_owner"),
+        or_(
+            _M.c.uid == bindparam("b_uid"),
+            (_M.c.peer == bindparam("b_peer"))
+            & (_M.c.direction == Direction.IN.value)
+            & (_M.c.tp_scts == bindparam("b_scts"))
+            & _M.c.message_number.is_not_distinct_from(bindparam("b_number"))
+            & (_M.c.text == bindparam("b_text")),
+        ),
+    )
+    .limit(1)
+)
+_NUMBERED = (
+    select(_M.c.id)
+    .where(
+        _M.c.owner == bindparam("b_owner"),
+        _M.c.peer == bindparam("b_peer"),
+        _M.c.direction == Direction.IN.value,
+        _M.c.message_number.is_not(None),
+    )
+    .limit(1)
+)
 
 
 class IncomingRepo(SmsStoreRepo):
@@ -161,7 +193,8 @@ class IncomingRepo(SmsStoreRepo):
         how = Via(via)
         scts = _naive(tp_scts)
         with self._session() as s, s.begin():
-            if unstripped is not None and number != 0 and not self._numbers(s, peer):
+            conn = s.connection()  # Core statements: the receipts' hot path
+            if unstripped is not None and number != 0 and not self._numbers(conn, peer):
                 text, number, carrier = unstripped, None, None
             if uid is None:
                 uid = received_uid(self.owner, peer, scts, number, text)
@@ -169,71 +202,48 @@ class IncomingRepo(SmsStoreRepo):
             consumed: dict[int, bytes] = {}
             if fragments is not None:
                 where = (Fragment.owner == self.owner, *_of_key(Fragment, fragments))
-                for seq, tpdu in s.execute(select(Fragment.seq, Fragment.tpdu).where(*where)):
+                for seq, tpdu in conn.execute(select(Fragment.seq, Fragment.tpdu).where(*where)):
                     consumed.setdefault(seq, tpdu)
-                s.execute(delete(Fragment).where(*where))
+                conn.execute(delete(Fragment).where(*where))
                 if last is not None:
                     consumed.setdefault(*last)
-            message = s.scalars(
-                select(Message).where(
-                    Message.owner == self.owner,
-                    or_(
-                        Message.uid == uid,
-                        # Stored before uids were derived (revision 0003).
-                        (Message.peer == peer)
-                        & (Message.direction == Direction.IN.value)
-                        & (Message.tp_scts == scts)
-                        & Message.message_number.is_not_distinct_from(number)
-                        & (Message.text == text),
-                    ),
-                )
-            ).first()
-            duplicate = message is not None
-            if message is None:
-                message = Message(
-                    owner=self.owner,
-                    peer=peer,
-                    direction=Direction.IN.value,
-                    text=text,
-                    message_number=number,
-                    carrier=carrier.value if carrier is not None else None,
-                    state=None,
-                    read=False,
-                    response_pending=False,
-                    part_count=parts,
-                    concat_ref=fragments.ref if fragments is not None else None,
-                    created_at=_naive(now),
-                    tp_scts=scts,
-                    read_at=None,
-                    uid=uid,
-                    via=how.value,
-                    history_pending=True,
-                )
-                s.add(message)
-                s.flush()
+            row = conn.execute(
+                _SAME_MESSAGE,
+                {"b_owner": self.owner, "b_uid": uid, "b_peer": peer, "b_scts": scts,
+                 "b_number": number, "b_text": text},
+            ).first()  # fmt: skip
+            duplicate = row is not None
+            if row is None:
+                added = conn.execute(
+                    _ADD_MESSAGE,
+                    {"owner": self.owner, "peer": peer, "direction": Direction.IN.value,
+                     "text": text, "message_number": number,
+                     "carrier": carrier.value if carrier is not None else None,
+                     "state": None, "read": False, "response_pending": False,
+                     "part_count": parts,
+                     "concat_ref": fragments.ref if fragments is not None else None,
+                     "created_at": _naive(now), "tp_scts": scts, "read_at": None, "uid": uid,
+                     "via": how.value, "history_pending": True},
+                ).inserted_primary_key  # fmt: skip
+                assert added is not None
+                row = conn.execute(_BY_ID, {"b_id": added[0]}).one()
             slot = None
             if entry is not None and not duplicate:
                 slot = self._add_entry(s, REC_UNREAD, entry, now, capacity,
-                                       message_id=message.id, key=fragments)  # fmt: skip
+                                       message_id=row.id, key=fragments)  # fmt: skip
                 if fragments is not None:
-                    self._link_parts(s, fragments, message.id)
-            if fragments is not None:
-                s.add_all(self._consumed(fragments, consumed.items(), message.id, now))
-            return Received(_view(message), duplicate=duplicate, slot=slot)
+                    self._link_parts(conn, fragments, row.id)
+            if fragments is not None and consumed:
+                conn.execute(
+                    insert(ConsumedPart),
+                    self._consumed(fragments, consumed.items(), row.id, now),
+                )
+            return Received(_view(row), duplicate=duplicate, slot=slot)
 
-    def _numbers(self, s: Session, peer: str) -> bool:
+    def _numbers(self, conn: Connection, peer: str) -> bool:
         """Whether ``peer`` numbered a message it sent here before."""
-        numbered = s.scalar(
-            select(Message.id)
-            .where(
-                Message.owner == self.owner,
-                Message.peer == peer,
-                Message.direction == Direction.IN.value,
-                Message.message_number.is_not(None),
-            )
-            .limit(1)
-        )
-        return numbered is not None
+        found = conn.execute(_NUMBERED, {"b_owner": self.owner, "b_peer": peer}).first()
+        return found is not None
 
     def store_ip_incoming(
         self, peer: str, uid: str, text: str, number: int | None, sent_at: datetime, now: datetime
@@ -242,49 +252,29 @@ class IncomingRepo(SmsStoreRepo):
         under the sender's ``uid`` and time: a redelivery of that uid is not
         stored twice."""
         check_uid(uid)
-        with self._session() as s, s.begin():
-            message = s.scalars(
-                select(Message).where(Message.owner == self.owner, Message.uid == uid)
-            ).one_or_none()
-            if message is not None:
-                return Received(_view(message), duplicate=True)
-            message = Message(
-                owner=self.owner,
-                peer=peer,
-                direction=Direction.IN.value,
-                text=text,
-                message_number=number,
-                carrier=None,
-                state=None,
-                read=False,
-                response_pending=False,
-                part_count=1,
-                concat_ref=None,
-                created_at=_naive(sent_at),
-                tp_scts=None,
-                read_at=None,
-                uid=uid,
-                via=Via.IP.value,
-                history_pending=True,
-            )
-            s.add(message)
-            s.flush()
-            return Received(_view(message), duplicate=False)
+        with self._tx() as conn:
+            row = conn.execute(_BY_UID, {"b_owner": self.owner, "b_uid": uid}).first()
+            if row is not None:
+                return Received(_view(row), duplicate=True)
+            added = conn.execute(
+                _ADD_MESSAGE,
+                {"owner": self.owner, "peer": peer, "direction": Direction.IN.value,
+                 "text": text, "message_number": number, "carrier": None, "state": None,
+                 "read": False, "response_pending": False, "part_count": 1, "concat_ref": None,
+                 "created_at": _naive(sent_at), "tp_scts": None, "read_at": None, "uid": uid,
+                 "via": Via.IP.value, "history_pending": True},
+            ).inserted_primary_key  # fmt: skip
+            assert added is not None
+            row = conn.execute(_BY_ID, {"b_id": added[0]}).one()
+            return Received(_view(row), duplicate=False)
 
     def _consumed(
         self, key: FragmentKey, parts: Iterable[tuple[int, bytes]], message_id: int, now: datetime
-    ) -> list[ConsumedPart]:
+    ) -> list[dict[str, Any]]:
+        """The rows of ``ConsumedPart`` for the parts of a message now whole."""
         return [
-            ConsumedPart(
-                owner=self.owner,
-                sender=key.sender,
-                ref_bits=key.ref_bits,
-                ref=key.ref,
-                total=key.total,
-                seq=seq,
-                digest=part_digest(tpdu),
-                message_id=message_id,
-                consumed_at=_naive(now),
-            )
+            {"owner": self.owner, "sender": key.sender, "ref_bits": key.ref_bits,
+             "ref": key.ref, "total": key.total, "seq": seq, "digest": part_digest(tpdu),
+             "message_id": message_id, "consumed_at": _naive(now)}
             for seq, tpdu in parts
-        ]
+        ]  # fmt: skip

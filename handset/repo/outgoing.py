@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pdu.message_number import Carrier, next_number
@@ -14,10 +14,31 @@ from pdu.message_number import Carrier, next_number
 from ..conversation import OutState, advance, combine
 from ..models import Direction, Message, Part, Profile, Via
 from ..views import Build, Outgoing, PendingPart, StateChange, check_uid
-from .base import RepoBase, _naive, _view
+from .base import _MESSAGES, RepoBase, _naive, _view
 
 #: How many wraps back a feedback's ``sent_at`` may reach (256 messages each).
 WRAPS_SEARCHED = 64
+
+# A feedback is the read receipts' hot path on the sender: Core statements
+# built once, no ORM unit of work.
+_M = _MESSAGES
+_FEEDBACK_CANDIDATES = (
+    select(_M.c.id, _M.c.peer, _M.c.state, _M.c.tp_scts, _M.c.created_at)
+    .where(
+        _M.c.owner == bindparam("b_owner"),
+        _M.c.peer == bindparam("b_peer"),
+        _M.c.direction == Direction.OUT.value,
+        _M.c.message_number == bindparam("b_number"),
+    )
+    .order_by(_M.c.id.desc())
+    .limit(bindparam("b_limit"))
+    .with_for_update()
+)
+_READ = (
+    update(_M)
+    .where(_M.c.id == bindparam("b_id"))
+    .values(state=bindparam("b_state"), read_at=bindparam("b_at"))
+)
 
 
 class OutgoingRepo(RepoBase):
@@ -263,19 +284,12 @@ class OutgoingRepo(RepoBase):
         recent.  Status 0, a number never used, a repeat: nothing changes."""
         if status != 1:
             return None
-        with self._session() as s, s.begin():
-            candidates = s.scalars(
-                select(Message)
-                .where(
-                    Message.owner == self.owner,
-                    Message.peer == receiver,
-                    Message.direction == Direction.OUT.value,
-                    Message.message_number == number,
-                )
-                .order_by(Message.id.desc())
-                .limit(1 if sent_at is None else WRAPS_SEARCHED)
-                .with_for_update()
-            ).all()
+        with self._tx() as conn:
+            candidates = conn.execute(
+                _FEEDBACK_CANDIDATES,
+                {"b_owner": self.owner, "b_peer": receiver, "b_number": number,
+                 "b_limit": 1 if sent_at is None else WRAPS_SEARCHED},
+            ).all()  # fmt: skip
             if not candidates:
                 return None
             message = candidates[0]
@@ -286,5 +300,5 @@ class OutgoingRepo(RepoBase):
             new = advance(old, OutState.READ)
             if new is old:
                 return None
-            message.state, message.read_at = new.value, _naive(now)
+            conn.execute(_READ, {"b_id": message.id, "b_state": new.value, "b_at": _naive(now)})
             return StateChange(message.id, message.peer, number, old, new)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..models import Message, SmsEntry
+from ..models import Base, Message, Profile, SmsEntry
 from ..views import FragmentKey, StoredSms, StoreFull
 from .base import RepoBase, _naive
 
@@ -25,6 +25,15 @@ DELETED_BY_FLAG: dict[int, tuple[int, ...]] = {
     3: (REC_READ, STO_SENT, STO_UNSENT),
     4: (REC_UNREAD, REC_READ, STO_SENT, STO_UNSENT),
 }
+
+
+_E = Base.metadata.tables[SmsEntry.__tablename__]
+_LOCK_PROFILE = select(Profile.owner).where(Profile.owner == bindparam("b_owner")).with_for_update()
+_SLOTS_USED = select(func.count(_E.c.id), func.max(_E.c.slot)).where(
+    _E.c.owner == bindparam("b_owner")
+)
+_SLOTS = select(_E.c.slot).where(_E.c.owner == bindparam("b_owner")).order_by(_E.c.slot)
+_ADD_ENTRY = insert(_E)
 
 
 def part_of(key: FragmentKey) -> str:
@@ -58,25 +67,33 @@ class SmsStoreRepo(RepoBase):
         message_id: int | None = None,
         key: FragmentKey | None = None,
     ) -> int:
-        """A new entry in the lowest free <index>; StoreFull when there is none."""
-        self._profile(s)  # every write locks the profile first: one writer at a time
-        slots = s.scalars(
-            select(SmsEntry.slot).where(SmsEntry.owner == self.owner).order_by(SmsEntry.slot)
-        )
-        slot = 1
-        for taken in slots:
-            if taken != slot:
-                break
-            slot += 1
+        """A new entry in the lowest free <index>; StoreFull when there is none.
+        Core statements on the session's connection: a received message
+        stores one, on the receipts' hot path."""
+        conn = s.connection()
+        owner = {"b_owner": self.owner}
+        # Every write locks the profile first: one writer at a time.
+        if conn.execute(_LOCK_PROFILE, owner).first() is None:
+            self._profile(s)  # the first write of a new handset makes it
+        used, top = conn.execute(_SLOTS_USED, owner).one()
+        used = int(used)
+        if not used or top == used:  # slots 1..used all taken: the next is free
+            slot = used + 1
+        else:
+            slot = 1
+            for taken in conn.scalars(_SLOTS, owner):
+                if taken != slot:
+                    break
+                slot += 1
         if capacity is not None and slot > capacity:
             raise StoreFull()
         key_text = part_of(key) if key is not None else None
-        s.add(SmsEntry(owner=self.owner, slot=slot, stat=stat, pdu=pdu, message_id=message_id,
-                       part_of=key_text, stored_at=_naive(now)))  # fmt: skip
-        s.flush()
+        conn.execute(_ADD_ENTRY, {"owner": self.owner, "slot": slot, "stat": stat, "pdu": pdu,
+                                  "message_id": message_id, "part_of": key_text,
+                                  "stored_at": _naive(now)})  # fmt: skip
         return slot
 
-    def _link_parts(self, s: Session, key: FragmentKey, message_id: int) -> None:
+    def _link_parts(self, s: Session | Connection, key: FragmentKey, message_id: int) -> None:
         """The parts of a message now whole belong to it."""
         s.execute(
             update(SmsEntry)
@@ -88,7 +105,7 @@ class SmsStoreRepo(RepoBase):
             .values(message_id=message_id)
         )
 
-    def _entries_read(self, s: Session, message_id: int) -> None:
+    def _entries_read(self, s: Session | Connection, message_id: int) -> None:
         """The user read the message: its entries are REC READ."""
         s.execute(
             update(SmsEntry)
