@@ -10,6 +10,7 @@ ESME meets an SMSC that does not know its queue yet.  ``ready`` fires then.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from twisted.application.service import Service
@@ -24,17 +25,20 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import Factory
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from txkit import listen
 from txkit.bearer import TokenGuard, new_token, token_url
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
+from txkit.sse import EventLog
 from txkit.tls import is_tls
 
 from .admin import admin_root
 from .capture import Capture, GsmtapSender
 from .core import Smsc, SmscConfig
+from .live import Live
 from .repository import Backlog, SqlQueueRepository
 from .server import RadioLinkFactory
 from .smpp.gateway import SmppConfig, SmppGateway
@@ -99,6 +103,14 @@ class SmscService(Service):
         self.pcap_max_bytes = pcap_max_bytes
         self.gsmtap = gsmtap
         self.capture: Capture | None = None
+        #: The live stream of ``GET /events`` (``txkit.sse``): the SMSC's events and,
+        #: in ``smsemu up``, the IP server's and the handsets'.
+        self.events = EventLog(reactor)
+        #: Sections ``GET /network`` adds (``smsc.live``), and resources put
+        #: beside the API's own routes (``mount``): ``smsemu`` adds its console.
+        self.sections: dict[str, Callable[[], Any]] = {}
+        self.mounts: dict[bytes, Resource] = {}
+        self.admin_root: Resource | None = None
         #: Fires once the SMSC has taken up its queue and accepts connections.
         self.ready: Deferred[None] = succeed(None)
 
@@ -131,9 +143,14 @@ class SmscService(Service):
             self.gateway = SmppGateway(smsc.esme_door, self.smpp_config, self.reactor)
             smsc.esme = self.gateway
         self.link_port = self._listen("link", self.link_address, RadioLinkFactory(smsc))
+        smsc.watch(self.events.watcher("smsc"))
         if self.admin_address is not None:
             smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
-            root = admin_root(smsc, *smpp, self.extra_metrics, process_limits().registry)
+            registries = (*smpp, self.extra_metrics, process_limits().registry)
+            live = Live(smsc, self.events, self.gateway, registries, self.sections)
+            self.admin_root = root = admin_root(live)
+            for path, resource in self.mounts.items():
+                root.putChild(path, resource)
             guard = TokenGuard(
                 root,
                 self.admin_token,
@@ -176,7 +193,15 @@ class SmscService(Service):
         if self.capture is not None:
             self.capture.close()
         self.smsc = self.writer = self.gateway = self.smpp_factory = self.capture = None
+        self.admin_root = None
         super().stopService()
+
+    def mount(self, path: str, resource: Resource) -> None:
+        """Serve ``resource`` at ``/path`` of the admin API, behind its token
+        (``""`` for the root: what the printed URL opens)."""
+        self.mounts[path.encode()] = resource
+        if self.admin_root is not None:
+            self.admin_root.putChild(path.encode(), resource)
 
     def _listen(self, name: str, spec: str, factory: Factory[Any]) -> int:
         port = listen(self.reactor, spec, factory, name=name)
@@ -200,6 +225,7 @@ class SmscService(Service):
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
+        self.events.close()
         stopped = DeferredList([d for p in self.ports if (d := p.stopListening()) is not None])
         self.ports = []
         if self.smsc is not None:

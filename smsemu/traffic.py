@@ -109,6 +109,9 @@ SMSC: dict[str, Line] = {
     "unbound": Line(INFO, "unbind", "ESME %(system_id)s (%(peer)s)"),
     "submit_sm": Line(INFO, "submit_sm", _esme_submit),
     "data_sm": Line(INFO, "data_sm", _esme_submit),
+    "fault": Line(
+        INFO, "fault", "%(action)s on a %(command)s of ESME %(system_id)s to %(recipient)s"
+    ),
     "deliver_sm": Line(INFO, "deliver_sm", "#%(message_id)s -> ESME %(system_id)s (%(carries)s)"),
 }
 

@@ -23,7 +23,8 @@ ring, nothing more:
   from the newest: the page reloads its snapshots then.
 
 Each frame is ``id: N``, optionally ``event: reset``, and one ``data:`` line
-of JSON (``{"id", "source", "event", "at", ...details}``).  A comment line
+of JSON (``{"event_id", "source", "event", "at", ...details}``: ``event_id`` is
+the frame's id, ``id`` a detail, such as the SMSC's message id).  A comment line
 every ``heartbeat`` seconds keeps idle connections (and proxies) honest.
 """
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import enum
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -93,13 +95,23 @@ class EventLog:
     def publish(self, source: str, event: str, details: dict[str, Any]) -> int:
         """Number, keep and send an event; its id."""
         self._last += 1
-        data = {"id": self._last, "source": source, "event": event, "at": self.clock.seconds()}
+        now = self.clock.seconds()
+        data = {"event_id": self._last, "source": source, "event": event, "at": now}
         data.update(details)
         ev = Event(self._last, frame(self._last, data))
         self._ring.append(ev)
         for stream in list(self.streams):
             stream.offer(ev)
         return ev.id
+
+    def watcher(self, source: str, **always: Any) -> Callable[[str, dict[str, Any]], None]:
+        """A component's watcher (``txkit.watchers``) that publishes its events
+        as ``source``'s, with the details ``always`` adds."""
+
+        def publish(event: str, details: dict[str, Any]) -> None:
+            self.publish(source, event, {**always, **details} if always else details)
+
+        return publish
 
     def after(self, last_id: int) -> list[Event] | None:
         """The events after ``last_id``, oldest first; None when some of them
@@ -172,7 +184,8 @@ class Stream:
         if pending is None:
             self.resets += 1
             self.cursor = self.log.last_id
-            self.request.write(frame(self.cursor, {"id": self.cursor, "missed": True}, "reset"))
+            told = {"event_id": self.cursor, "missed": True}
+            self.request.write(frame(self.cursor, told, "reset"))
             return
         for event in pending:
             if self.paused or self.done:

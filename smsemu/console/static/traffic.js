@@ -1,0 +1,127 @@
+// The traffic timeline: one row per message of the SMSC, newest first, its
+// journey told by the SMSC's events on the live stream (submitted by whom,
+// delivery attempts, the end, its status report, a read receipt), with the
+// time between steps.  Filter, pause, follow one; "PDU" opens its octets.
+import { clock, h } from "./api.js";
+
+const ENDS = new Set(["delivered", "failed", "expired", "deleted"]);
+const WORDS = {
+  accepted: "submitted", submit_sm: "submit_sm", data_sm: "data_sm", delivering: "attempt",
+  refused: "refused", "no answer": "no answer", delivered: "delivered", failed: "failed",
+  expired: "expired", deleted: "deleted", deliver_sm: "deliver_sm", fault: "fault",
+};
+const MAX_ROWS = 500;
+
+export class Traffic {
+  constructor(table, others, form, pause, inspect) {
+    this.body = table.tBodies[0];
+    this.others = others;
+    this.form = form;
+    this.pauseButton = pause;
+    this.inspect = inspect;
+    this.journeys = new Map(); // SMSC message id -> journey
+    this.reports = new Map(); // a status report's id -> the id it reports on
+    this.paused = false;
+    this.followed = null;
+    pause.addEventListener("click", () => {
+      this.paused = !this.paused;
+      pause.setAttribute("aria-pressed", String(this.paused));
+      pause.textContent = this.paused ? "Resume" : "Pause";
+      if (!this.paused) this.render();
+    });
+    form.addEventListener("input", () => this.render());
+    form.addEventListener("submit", (e) => e.preventDefault());
+  }
+
+  journey(id) {
+    let j = this.journeys.get(id);
+    if (!j) {
+      j = { id, from: "", to: "", by: "", steps: [], state: "queued", at: 0 };
+      this.journeys.set(id, j);
+      if (this.journeys.size > MAX_ROWS) this.journeys.delete(this.journeys.keys().next().value);
+    }
+    return j;
+  }
+
+  // One event of the stream (every source); whether it changed a journey.
+  event(e) {
+    if (e.source === "smsc" && e.event === "report") {
+      this.reports.set(e.id, e.about);
+      this.step(this.journey(e.about), `status report #${e.id} (TP-ST ${e.tp_st})`, e.at);
+    } else if (e.source === "smsc" && e.event in WORDS && e.id !== undefined) {
+      const about = this.reports.get(e.id);
+      if (about !== undefined) {
+        this.step(this.journey(about), `report ${WORDS[e.event]}`, e.at);
+      } else {
+        const j = this.journey(e.id);
+        if (e.sender && !j.from) j.from = e.sender;
+        if (e.recipient && !j.to) j.to = e.recipient;
+        if (e.system_id && (e.event === "submit_sm" || e.event === "data_sm")) j.by = `ESME ${e.system_id}`;
+        if (e.event === "accepted") j.by = "handset";
+        let word = WORDS[e.event];
+        if (e.event === "delivering") word = `attempt ${e.attempt}`;
+        if (e.event === "refused") word = `refused (RP-ERROR ${e.cause})`;
+        this.step(j, word, e.at);
+        if (ENDS.has(e.event)) j.state = e.event;
+      }
+    } else if (e.source === "ip" && e.event === "feedback" && e.status === 1) {
+      // The read receipt of a message sender -> receiver: the newest such journey.
+      const j = [...this.journeys.values()].reverse().find((x) => x.from === e.sender && x.to === e.receiver);
+      if (j) this.step(j, `read receipt (number ${e.number})`, e.at);
+      else this.other(e);
+    } else if (e.source !== "handset") {
+      this.other(e);
+    } else {
+      return false;
+    }
+    if (!this.paused) this.render();
+    return true;
+  }
+
+  step(j, word, at) {
+    j.steps.push({ word, at });
+    j.at = at;
+  }
+
+  other(e) {
+    const { event_id, source, event, at, ...rest } = e;
+    const text = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(" ");
+    this.others.prepend(h("li", {}, `${clock(at)} ${source} ${event} ${text}`));
+    while (this.others.children.length > 100) this.others.lastChild.remove();
+  }
+
+  shown(j) {
+    const f = new FormData(this.form);
+    const number = (f.get("number") || "").trim();
+    const esme = (f.get("esme") || "").trim();
+    const state = f.get("state");
+    if (number && !j.from.includes(number) && !j.to.includes(number)) return false;
+    if (esme && !j.by.includes(esme)) return false;
+    if (state && j.state !== state) return false;
+    return true;
+  }
+
+  render() {
+    const rows = [...this.journeys.values()].filter((j) => this.shown(j));
+    rows.sort((a, b) => (b.id === this.followed) - (a.id === this.followed) || b.id - a.id);
+    this.body.replaceChildren(...rows.slice(0, 200).map((j) => this.row(j)));
+  }
+
+  row(j) {
+    const steps = [];
+    j.steps.forEach((s, n) => {
+      if (n) steps.push(h("span", { class: "gap" }, ` —${(s.at - j.steps[n - 1].at).toFixed(3)}s→ `));
+      steps.push(h("span", { class: "step" }, s.word));
+    });
+    const follow = h("button", { "aria-pressed": String(this.followed === j.id),
+                                 onclick: () => { this.followed = this.followed === j.id ? null : j.id; this.render(); } },
+                     this.followed === j.id ? "Unfollow" : "Follow");
+    return h("tr", { dataset: { id: j.id, state: j.state }, class: this.followed === j.id ? "followed" : "" },
+      h("td", {}, j.id), h("td", {}, j.from, j.by ? h("div", { class: "hint" }, j.by) : null), h("td", {}, j.to),
+      h("td", { class: "steps" }, h("span", { class: "hint" }, clock(j.steps.length ? j.steps[0].at : null), " "), steps),
+      h("td", { class: j.state === "delivered" ? "yes" : j.state === "queued" ? "" : "bad" }, j.state),
+      h("td", {}, h("button", { class: "pdu", onclick: () => this.inspect(j.id) }, "PDU"), " ", follow));
+  }
+
+  clear() { this.journeys.clear(); this.reports.clear(); this.render(); }
+}
