@@ -1,0 +1,314 @@
+"""The web console in a real browser (issue 21): Debian's headless Chromium
+(scripts/ensure-chromium) driven by Selenium through the system chromedriver,
+against a real ``smsemu up`` opened by the URL it prints.
+
+One walk, as a user would take it: both handsets attached; a message typed
+and sent on one phone's screen; it arrives on the other's, which opens it;
+"Read" appears on the sender's screen without a reload; its SMS-DELIVER
+explained octet by octet; a fault rule added, switched off and on, and an
+SMPP submit (smpplib) failing and passing with it.  Every wait is on an
+element or a value (``WebDriverWait``), never a sleep.  A screenshot of each
+step is saved under the test's tmp dir; on a failure their paths and the
+browser's console log are in the report.  ``SMSEMU_CONSOLE_SCREENSHOT=PATH``
+also keeps the one of "Read" on the sender's screen (docs/console.png, the
+README's picture, is made so).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import urllib.request
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+import smpplib.client
+import smpplib.consts
+import smpplib.exceptions
+from selenium import webdriver
+from selenium.common.exceptions import (
+    NoSuchElementException,
+    StaleElementReferenceException,
+    WebDriverException,
+)
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from .rig import TIMEOUT, SmscProcess
+
+A, B = "+15550001001", "+15550001002"
+TEXT = "Hello from the console"
+#: What Chromium needs to run headless as root in a container, with nothing
+#: of a user's profile and no calls home.
+CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+    "--disable-dev-shm-usage", "--window-size=1280,800",
+)  # fmt: skip
+
+
+def _tool(name: str) -> str:
+    found = shutil.which(name) or shutil.which(name, path="/usr/bin:/usr/lib/chromium")
+    if found is None:  # fail, never skip: the browser is part of the suite
+        pytest.fail(f"{name} not found: run scripts/ensure-chromium (as root)")
+    return found
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[SmscProcess]:
+    network = SmscProcess(["--data-dir", str(tmp_path / "data")], "up")
+    try:
+        yield network
+    finally:
+        assert network.terminate() == 0
+
+
+class Browser:
+    """The driver, a numbered screenshot of each step, and waits."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        options = webdriver.ChromeOptions()
+        options.binary_location = _tool("chromium")
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        profile = tmp_path / "chromium-profile"
+        profile.mkdir()
+        options.add_argument(f"--user-data-dir={profile}")
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+        self.driver: WebDriver = webdriver.Chrome(
+            options=options, service=Service(_tool("chromedriver"))
+        )
+        self.shots = tmp_path / "screenshots"
+        self.shots.mkdir()
+        self.taken: list[Path] = []
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{len(self.taken) + 1:02d}-{name}.png"
+        self.driver.save_screenshot(str(path))
+        self.taken.append(path)
+        return path
+
+    def until(self, what: str, check: Callable[[WebDriver], Any]) -> Any:
+        def tried(driver: WebDriver) -> Any:
+            try:
+                return check(driver)
+            except (StaleElementReferenceException, NoSuchElementException):
+                return False  # the view was drawn again meanwhile: look again
+
+        return WebDriverWait(self.driver, TIMEOUT, ignored_exceptions=()).until(tried, what)
+
+    def find(self, css: str, within: WebElement | None = None) -> WebElement:
+        return (within or self.driver).find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css: str, within: WebElement | None = None) -> list[WebElement]:
+        return (within or self.driver).find_elements(By.CSS_SELECTOR, css)
+
+    def phone(self, number: str) -> WebElement:
+        return self.find(f'.phone[data-handset="{number}"]')
+
+    def log(self) -> str:
+        try:
+            return "\n".join(str(x) for x in self.driver.get_log("browser"))  # type: ignore[attr-defined]
+        except WebDriverException as exc:
+            return f"(no browser log: {exc.msg})"
+
+
+@pytest.fixture
+def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
+    b = Browser(tmp_path)
+    failed_before = request.session.testsfailed
+    try:
+        yield b
+    finally:
+        if request.session.testsfailed > failed_before:
+            with contextlib.suppress(WebDriverException):
+                b.shot("failure")
+            print("screenshots:", *b.taken, sep="\n  ")
+            print("browser log:", b.log(), sep="\n")
+        keep = os.environ.get("SMSEMU_CONSOLE_SCREENSHOT")
+        read = [p for p in b.taken if p.name.endswith("-read.png")]
+        if keep and read:
+            shutil.copyfile(read[0], keep)
+        b.driver.quit()
+
+
+def _find(browser: Browser, css: str, _: WebDriver) -> WebElement:
+    return browser.find(css)
+
+
+def _api(up: SmscProcess, path: str) -> Any:
+    with urllib.request.urlopen(
+        up.request(f"http://127.0.0.1:{up.admin_port}{path}"), timeout=TIMEOUT
+    ) as r:
+        return json.loads(r.read())
+
+
+def _submit(up: SmscProcess, text: str) -> int:
+    """An ESME's submit_sm to B, by smpplib; its command_status."""
+    client = smpplib.client.Client(
+        "127.0.0.1", up.smpp_port, timeout=TIMEOUT, allow_unknown_opt_params=True
+    )
+    client.set_message_sent_handler(lambda **_: None)
+    client.connect()
+    try:
+        secret = (up.data_dir / "esme-password").read_text().strip()
+        client.bind_transmitter(system_id="esme", password=secret)
+        client.send_message(
+            source_addr="12345", destination_addr=B[1:], dest_addr_ton=1,
+            short_message=text.encode(),
+        )  # fmt: skip
+        try:
+            client.read_once()  # its submit_sm_resp
+        except smpplib.exceptions.PDUError as exc:
+            return int(exc.args[1])
+        return int(smpplib.consts.SMPP_ESME_ROK)
+    finally:
+        client.disconnect()
+
+
+def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> None:
+    driver = browser.driver
+    (url,) = re.findall(r"^console: (\S+)", "\n".join(up.lines), re.MULTILINE)
+    assert url.startswith(f"http://127.0.0.1:{up.admin_port}/?token=")
+
+    # Opened by the printed URL: the page has its token (the cookie), the stream is live.
+    driver.get(url)
+    browser.until("the console is ready", lambda d: d.find_element(By.TAG_NAME, "body")
+                  .get_attribute("data-ready") == "true")  # fmt: skip
+    browser.until("the stream is live", lambda d: browser.find("#status").text == "live")
+    driver.execute_script("window.notReloaded = true")
+
+    # Both handsets attached, in the network view and as phones.
+    for number in (A, B):
+        row = f'#subscribers tr[data-msisdn="{number}"][data-attached="true"]'
+        browser.until(f"{number} attached", partial(_find, browser, row))
+        assert "attached" in browser.phone(number).find_element(By.TAG_NAME, "h3").text
+    browser.shot("attached")
+
+    # A types and sends; its screen shows the conversation, the message "Sent".
+    a = browser.phone(A)
+    browser.find("input.to", a).send_keys(B)
+    browser.find("textarea.text", a).send_keys(TEXT)
+    browser.find("button.send", a).click()
+    sent = browser.until(
+        "Sent under the message on A's screen",
+        lambda d: next(
+            (
+                m
+                for m in browser.all(".thread .msg.out", browser.phone(A))
+                if TEXT in m.text and "Sent" in m.text
+            ),
+            None,
+        ),
+    )
+    assert browser.find(".mark", sent).text == "Sent"
+    browser.shot("sent")
+
+    # It arrives on B's screen, live: a new conversation with A, unread.
+    entry = browser.until(
+        "A's message listed on B's screen",
+        lambda d: browser.find(f'.conversations li[data-peer="{A}"]', browser.phone(B)),
+    )
+    assert "1 new" in entry.text and TEXT in entry.text
+    browser.shot("arrived")
+    # B opens the conversation, then the message itself.
+    browser.find("button", entry).click()
+    message = browser.until(
+        "the message in B's conversation",
+        lambda d: next(
+            (m for m in browser.all(".thread .msg.in", browser.phone(B)) if TEXT in m.text), None
+        ),
+    )
+    browser.find("button", message).click()
+    detail = browser.until(
+        "the opened message's detail",
+        lambda d: browser.find(".message-detail", browser.phone(B)),
+    )
+    assert "read yes" in detail.text
+    browser.shot("opened")
+
+    # "Read" on A's screen, without a reload.
+    browser.until(
+        "Read under the message on A's screen",
+        lambda d: any(
+            TEXT in m.text and browser.find(".mark", m).text == "Read"
+            for m in browser.all(".thread .msg.out", browser.phone(A))
+        ),
+    )
+    assert driver.execute_script("return window.notReloaded") is True
+    browser.shot("read")
+    browser.find("button.back", browser.phone(B)).click()  # B back to its conversations
+
+    # Its journey in the traffic view, and its SMS-DELIVER octet by octet.
+    (stored,) = [m for m in _api(up, "/messages?kind=sms") if m["text"] == TEXT]
+    row = browser.until(
+        "the message's journey",
+        lambda d: browser.find(f'#journeys tr[data-id="{stored["id"]}"][data-state="delivered"]'),
+    )
+    steps = browser.find(".steps", row).text
+    assert "submitted" in steps and "attempt 1" in steps and "delivered" in steps
+    browser.until(
+        "the read receipt in the journey",
+        lambda d: "read receipt" in browser.find(f'#journeys tr[data-id="{stored["id"]}"]').text,
+    )
+    browser.find("button.pdu", row).click()
+    browser.until(
+        "the SMS-DELIVER explained",
+        lambda d: browser.find("#explain-title").get_attribute("data-tpdu") == "SmsDeliver",
+    )
+    assert browser.find("#hex").get_attribute("value") == stored["tpdu"]
+    fields = {
+        r.get_attribute("data-field"): r.text
+        for r in browser.all("#explanation tbody tr[data-field]")
+    }
+    assert "+15550001001" in fields["TP-OA Address-Value"]
+    assert fields["first octet"].startswith("0 ")
+    assert TEXT in fields["TP-UD"] or any(TEXT in t for t in fields.values())
+    # The octets shown are the stored TPDU's, in order.
+    shown = "".join(
+        (browser.find("td:nth-child(2)", r).get_attribute("textContent") or "").replace(" ", "")
+        for r in browser.all("#explanation tbody tr[data-field]")
+    )
+    assert shown == stored["tpdu"]
+    browser.shot("inspected")
+
+    # A fault rule added from the page: the ESME's submit fails with it.
+    form = browser.find("#fault-add")
+    Select(browser.find('select[name="action"]', form)).select_by_value("status")
+    browser.find('input[name="esme"]', form).send_keys("esme")
+    browser.find('button[type="submit"]', form).click()
+    rule = browser.until("the new rule", lambda d: browser.find('#fault-rules tr[data-index="0"]'))
+    assert rule.get_attribute("data-enabled") == "true" and "ESME_RSYSERR" in rule.text
+    assert _submit(up, "refused by the fault") == smpplib.consts.SMPP_ESME_RSYSERR
+    browser.until(
+        "the rule's match counted",
+        lambda d: browser.find('#fault-rules tr[data-index="0"] .matched').text == "1",
+    )
+    browser.shot("fault-on")
+    # Switched off from the page: the submit passes.
+    browser.find('#fault-rules tr[data-index="0"] input.enabled').click()
+    browser.until(
+        "the rule off",
+        lambda d: (
+            browser.find('#fault-rules tr[data-index="0"]').get_attribute("data-enabled") == "false"
+        ),
+    )
+    assert [r["enabled"] for r in _api(up, "/faults")] == [False]
+    assert _submit(up, "through once the fault is off") == smpplib.consts.SMPP_ESME_ROK
+    browser.until(
+        "the ESME's message on B's screen",
+        lambda d: any(
+            "through once the fault is off" in e.text
+            for e in browser.all(".conversations li", browser.phone(B))
+        ),
+    )
+    browser.shot("fault-off")
