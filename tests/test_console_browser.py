@@ -77,6 +77,8 @@ class Browser:
 
     def __init__(self, tmp_path: Path) -> None:
         options = webdriver.ChromeOptions()
+        # --tls auto serves a certificate of its own making, as a lab would.
+        options.accept_insecure_certs = True
         options.binary_location = _tool("chromium")
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
@@ -312,3 +314,24 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
         ),
     )
     browser.shot("fault-off")
+
+
+def test_the_console_over_tls(tmp_path: Path, browser: Browser) -> None:
+    """``--tls auto``: the printed URL is https, and the page, its modules, its
+    stream and the phones' control API come over it alike (relative URLs)."""
+    up = SmscProcess(["--data-dir", str(tmp_path / "data"), "--tls", "auto"], "up")
+    try:
+        (url,) = re.findall(r"^console: (\S+)", "\n".join(up.lines), re.MULTILINE)
+        assert url.startswith(f"https://127.0.0.1:{up.admin_port}/?token=")
+        browser.driver.get(url)
+        browser.until("the stream is live", lambda d: browser.find("#status").text == "live")
+        browser.until(
+            "both phones",
+            lambda d: len(browser.all(".phone .conversations, .phone .screen p")) == 2,
+        )
+        for number in (A, B):
+            assert "attached" in browser.phone(number).find_element(By.TAG_NAME, "h3").text
+        assert browser.driver.execute_script("return location.protocol") == "https:"
+        browser.shot("tls")
+    finally:
+        assert up.terminate() == 0
