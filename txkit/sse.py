@@ -34,7 +34,6 @@ import enum
 import json
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -48,10 +47,23 @@ from zope.interface import implementer
 RETRY_MS = 1000
 
 
-@dataclass(frozen=True, slots=True)
 class Event:
-    id: int
-    frame: bytes  # the whole SSE frame, encoded once for every stream
+    """One event of the log; its frame is encoded the first time a stream
+    sends it, once for every stream (a log nobody follows encodes nothing)."""
+
+    __slots__ = ("_frame", "data", "id")
+
+    def __init__(self, event_id: int, data: dict[str, Any]) -> None:
+        self.id = event_id
+        self.data: dict[str, Any] | None = data
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            assert self.data is not None
+            self._frame, self.data = frame(self.id, self.data), None
+        return self._frame
 
 
 def plain(value: Any) -> Any:
@@ -98,7 +110,7 @@ class EventLog:
         now = self.clock.seconds()
         data = {"event_id": self._last, "source": source, "event": event, "at": now}
         data.update(details)
-        ev = Event(self._last, frame(self._last, data))
+        ev = Event(self._last, data)
         self._ring.append(ev)
         for stream in list(self.streams):
             stream.offer(ev)
