@@ -2,7 +2,7 @@
 // of each GET network (messages/s in and out, queue depth) and the live
 // stream (each message's delivery latency: submitted -> delivered).
 const NS = "http://www.w3.org/2000/svg";
-const SPAN = 300; // seconds shown
+const SPAN = 120; // seconds shown
 const W = 400, H = 140, PAD_L = 34, PAD_B = 18, PAD_T = 8;
 
 function el(tag, attrs, text) {
@@ -19,21 +19,25 @@ function quantile(sorted, q) {
 
 // One chart: lines over the last SPAN seconds, a y axis from 0 to the top value.
 export function draw(svg, series, now, unit = "") {
-  const top = Math.max(1, ...series.flatMap((s) => s.map((p) => p[1])));
+  const values = series.flatMap((s) => s.filter((p) => p[0] >= now - SPAN).map((p) => p[1]));
+  const top = values.length ? Math.max(1e-3, ...values) : 1;
   const x = (t) => PAD_L + ((t - (now - SPAN)) / SPAN) * (W - PAD_L - 4);
   const y = (v) => H - PAD_B - (v / top) * (H - PAD_B - PAD_T);
   const parts = [
     el("line", { class: "axis", x1: PAD_L, y1: H - PAD_B, x2: W - 4, y2: H - PAD_B }),
     el("line", { class: "axis", x1: PAD_L, y1: PAD_T, x2: PAD_L, y2: H - PAD_B }),
-    el("text", { x: 2, y: PAD_T + 10 }, `${+top.toFixed(2)}${unit}`),
+    el("text", { x: 2, y: PAD_T + 10 }, `${+top.toPrecision(2)}${unit}`),
     el("text", { x: 2, y: H - PAD_B }, "0"),
     el("text", { x: PAD_L, y: H - 4 }, `-${SPAN / 60} min`),
     el("text", { x: W - 30, y: H - 4 }, "now"),
   ];
   series.forEach((points, n) => {
     const shown = points.filter((p) => p[0] >= now - SPAN);
-    if (shown.length) {
+    if (shown.length > 1) {
       parts.push(el("polyline", { class: `s${n}`, points: shown.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ") }));
+    }
+    if (shown.length < 60) { // few points: each marked, so that one alone shows
+      for (const p of shown) parts.push(el("circle", { class: `s${n}`, cx: x(p[0]).toFixed(1), cy: y(p[1]).toFixed(1), r: 2.5 }));
     }
   });
   svg.replaceChildren(...parts);
@@ -47,18 +51,22 @@ export class Charts {
     this.inRate = []; this.outRate = []; this.depth = [];
     this.submitted = new Map(); // id -> when accepted
     this.latencies = []; // [when delivered, seconds]
-    this.last = null;
+    this.base = null; // the snapshot rates are measured from
   }
 
   snapshot(net) {
+    // Rates over at least a second: a snapshot fetched right after another
+    // (after an event) would make a burst of a few messages look like a flood.
     const c = net.counters;
-    if (this.last && net.at > this.last.at) {
-      const dt = net.at - this.last.at;
-      this.inRate.push([net.at, (c.submits_accepted - this.last.counters.submits_accepted) / dt]);
-      this.outRate.push([net.at, (c.delivered - this.last.counters.delivered) / dt]);
+    const base = this.base;
+    if (!base) this.base = net;
+    else if (net.at - base.at >= 1) {
+      const dt = net.at - base.at;
+      this.inRate.push([net.at, (c.submits_accepted - base.counters.submits_accepted) / dt]);
+      this.outRate.push([net.at, (c.delivered - base.counters.delivered) / dt]);
+      this.base = net;
     }
     this.depth.push([net.at, net.queue_depth]);
-    this.last = net;
     this.now = net.at;
     for (const list of [this.inRate, this.outRate, this.depth]) while (list.length && list[0][0] < net.at - SPAN) list.shift();
     this.draw();
@@ -75,11 +83,11 @@ export class Charts {
     if (this.submitted.size > 20000) this.submitted.delete(this.submitted.keys().next().value);
   }
 
-  // p50 and p99 of the latencies, per 10 s.
+  // p50 and p99 of the latencies, per 10 s (the latest bucket still filling).
   percentiles() {
     const buckets = new Map();
     for (const [t, v] of this.latencies) {
-      const b = Math.floor(t / 10) * 10 + 10;
+      const b = Math.floor(t / 10) * 10 + 5; // drawn at the middle of its 10 s
       if (!buckets.has(b)) buckets.set(b, []);
       buckets.get(b).push(v);
     }
