@@ -110,6 +110,10 @@ class SmscService(Service):
         #: beside the API's own routes (``mount``): ``smsemu`` adds its console.
         self.sections: dict[str, Callable[[], Any]] = {}
         self.mounts: dict[bytes, Resource] = {}
+        #: Where each listener is, as /network shows it: ``"127.0.0.1:7101 (TLS)"``
+        #: by name (``radio link``, ``admin API``, ``SMPP``; ``smsemu up`` adds its own).
+        self.listeners: dict[str, str] = {}
+        self.sections["listeners"] = lambda: self.listeners
         self.admin_root: Resource | None = None
         #: Fires once the SMSC has taken up its queue and accepts connections.
         self.ready: Deferred[None] = succeed(None)
@@ -186,6 +190,7 @@ class SmscService(Service):
         for port in self.ports:
             port.stopListening()
         self.ports = []
+        self.listeners.clear()
         if self.gateway is not None:
             self.gateway.stop()
         if self.writer is not None:  # its thread never started: nothing is queued
@@ -207,7 +212,15 @@ class SmscService(Service):
         port = listen(self.reactor, spec, factory, name=name)
         self.ports.append(port)
         number: int = getattr(port.getHost(), "port", 0)
+        shown = {"link": "radio link", "admin": "admin API", "smpp": "SMPP"}[name]
+        self.listeners[shown] = self.where(port.getHost(), spec)
         return number
+
+    @staticmethod
+    def where(address: Any, spec: str | None) -> str:
+        """``HOST:PORT`` of a listening address, marked when it is on TLS."""
+        host, port = getattr(address, "host", "?"), getattr(address, "port", "?")
+        return f"{host}:{port}" + (" (TLS)" if is_tls(spec) else "")
 
     @property
     def admin_url(self) -> str:

@@ -209,6 +209,9 @@ def run_up(args: argparse.Namespace) -> int:
         control = ControlService(phones, config.control.listen, token=smsc.admin_token)
         running.start(control)
         mount_control(smsc, ControlApi(phones, control.reactor))  # the console's way in
+        smsc.listeners["IP server"] = smsc.where(listening.port.getHost(), ip_server.listen)
+        assert control.listening is not None
+        smsc.listeners["control API"] = smsc.where(control.listening.getHost(), control.address)
         where = f"{listening.address[0]}:{ip.port}{tls_mark(ip_server.listen)}"
         lines = [*certificates, *_smsc_lines(smsc), f"ip server: on {where}"]
         await provision_config(smsc, config)

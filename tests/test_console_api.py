@@ -93,6 +93,10 @@ def test_the_network_now(up: SmscProcess) -> None:
     assert all(isinstance(s["since"], float) and s["imsi"] for s in attached.values())
     assert set(net["devices"]) == {A, B}  # the IP server's logged-in devices
     assert net["control"] == "control/handsets"
+    listeners = net["listeners"]
+    assert set(listeners) == {"radio link", "admin API", "SMPP", "IP server", "control API"}
+    assert listeners["admin API"] == f"127.0.0.1:{up.admin_port}"
+    assert listeners["control API"] == f"127.0.0.1:{up.control_port}"
     assert set(net["counters"]) >= {"submits_accepted", "delivered", "failed"}
 
 

@@ -108,6 +108,19 @@ class Browser:
 
         return WebDriverWait(self.driver, TIMEOUT, ignored_exceptions=()).until(tried, what)
 
+    def click(self, css: str) -> None:
+        """Click what ``css`` finds, found again if the view was drawn anew
+        between finding and clicking it (as a user would click again)."""
+
+        def clicked(_: WebDriver) -> bool:
+            found = self.find(css)
+            # In the middle of the window, as a user scrolls to it: not under the sticky header.
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", found)
+            found.click()
+            return True
+
+        self.until(f"a click on {css}", clicked)
+
     def find(self, css: str, within: WebElement | None = None) -> WebElement:
         return (within or self.driver).find_element(By.CSS_SELECTOR, css)
 
@@ -262,7 +275,7 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
         "the read receipt in the journey",
         lambda d: "read receipt" in browser.find(f'#journeys tr[data-id="{stored["id"]}"]').text,
     )
-    browser.find("button.pdu", row).click()
+    browser.click(f'#journeys tr[data-id="{stored["id"]}"] button.pdu')
     browser.until(
         "the SMS-DELIVER explained",
         lambda d: browser.find("#explain-title").get_attribute("data-tpdu") == "SmsDeliver",
@@ -282,6 +295,13 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     )
     assert shown == stored["tpdu"]
     browser.shot("inspected")
+    # Its status report (A asked for one), explained the same way.
+    browser.click(f'#journeys tr[data-id="{stored["id"]}"] button.report-pdu')
+    browser.until(
+        "the status report explained",
+        lambda d: browser.find("#explain-title").get_attribute("data-tpdu") == "SmsStatusReport",
+    )
+    assert "TP-ST" in {r.get_attribute("data-field") for r in browser.all("#explanation tr")}
 
     # A fault rule added from the page: the ESME's submit fails with it.
     form = browser.find("#fault-add")
@@ -297,7 +317,7 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     )
     browser.shot("fault-on")
     # Switched off from the page: the submit passes.
-    browser.find('#fault-rules tr[data-index="0"] input.enabled').click()
+    browser.click('#fault-rules tr[data-index="0"] input.enabled')
     browser.until(
         "the rule off",
         lambda d: (
@@ -335,3 +355,31 @@ def test_the_console_over_tls(tmp_path: Path, browser: Browser) -> None:
         browser.shot("tls")
     finally:
         assert up.terminate() == 0
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["laptop", "phone"])
+def test_the_console_is_readable(up: SmscProcess, browser: Browser, size: tuple[int, int]) -> None:
+    """No text under 12 px, and nothing wider than the window: the page does
+    not scroll sideways (a wide table scrolls in its own box)."""
+    browser.driver.set_window_size(*size)
+    (url,) = re.findall(r"^console: (\S+)", "\n".join(up.lines), re.MULTILINE)
+    browser.driver.get(url)
+    browser.until(
+        "the console is ready",
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+    )
+    small = browser.driver.execute_script("""
+        const out = [];
+        for (const e of document.querySelectorAll("body *")) {
+          const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+          if (own && e.getClientRects().length && parseFloat(getComputedStyle(e).fontSize) < 12) {
+            out.push(`${e.tagName} ${getComputedStyle(e).fontSize}: ${e.textContent.slice(0, 30)}`);
+          }
+        }
+        return out;""")
+    assert small == []
+    widths = browser.driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+    browser.shot(f"{size[0]}x{size[1]}")

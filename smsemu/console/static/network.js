@@ -7,6 +7,7 @@ import { clock, h } from "./api.js";
 export class Network {
   constructor(doc) {
     this.line = doc.getElementById("smsc-line");
+    this.listeners = doc.getElementById("listeners");
     this.subs = doc.getElementById("subscribers").tBodies[0];
     this.esmes = doc.getElementById("esmes").tBodies[0];
     this.devices = doc.getElementById("devices");
@@ -18,6 +19,8 @@ export class Network {
     this.last = net;
     this.line.textContent = `SMSC ${net.smsc.address}` +
       `${net.smsc.open_attach ? " (open attach)" : " (MILENAGE)"}, queue depth ${net.queue_depth}`;
+    this.listeners.replaceChildren(...Object.entries(net.listeners || {}).map(([name, where]) =>
+      h("li", { dataset: { listener: name } }, `${name}: `, h("span", { class: "mono" }, where))));
     this.subs.replaceChildren(...net.subscribers.map((s) =>
       h("tr", { dataset: { msisdn: s.msisdn, attached: String(s.attached) } },
         h("td", {}, s.msisdn), h("td", { class: "mono" }, s.imsi ?? ""),

@@ -6,7 +6,7 @@ import { clock, h } from "./api.js";
 
 const ENDS = new Set(["delivered", "failed", "expired", "deleted"]);
 const WORDS = {
-  accepted: "submitted", submit_sm: "submit_sm", data_sm: "data_sm", delivering: "attempt",
+  accepted: "submitted and stored", submit_sm: "submit_sm (stored)", data_sm: "data_sm (stored)", delivering: "attempt",
   refused: "refused", "no answer": "no answer", delivered: "delivered", failed: "failed",
   expired: "expired", deleted: "deleted", deliver_sm: "deliver_sm", fault: "fault",
 };
@@ -23,6 +23,8 @@ export class Traffic {
     this.reports = new Map(); // a status report's id -> the id it reports on
     this.paused = false;
     this.followed = null;
+    this.rows = new Map(); // journey id -> its row, drawn again only when it changes
+    this.changed = new Set(); // journeys changed since the last drawing
     pause.addEventListener("click", () => {
       this.paused = !this.paused;
       pause.setAttribute("aria-pressed", String(this.paused));
@@ -47,7 +49,9 @@ export class Traffic {
   event(e) {
     if (e.source === "smsc" && e.event === "report") {
       this.reports.set(e.id, e.about);
-      this.step(this.journey(e.about), `status report #${e.id} (TP-ST ${e.tp_st})`, e.at);
+      const j = this.journey(e.about);
+      j.report = e.id;
+      this.step(j, `status report #${e.id} (TP-ST ${e.tp_st})`, e.at);
     } else if (e.source === "smsc" && e.event in WORDS && e.id !== undefined) {
       const about = this.reports.get(e.id);
       if (about !== undefined) {
@@ -74,13 +78,14 @@ export class Traffic {
     } else {
       return false;
     }
-    if (!this.paused) this.render();
+    if (!this.paused) this.update();
     return true;
   }
 
   step(j, word, at) {
     j.steps.push({ word, at });
     j.at = at;
+    this.changed.add(j.id);
   }
 
   other(e) {
@@ -101,10 +106,38 @@ export class Traffic {
     return true;
   }
 
+  // Draw again the rows of the journeys that changed, in place: the rows a
+  // user is about to click stay where they are.
+  update() {
+    const changed = [...this.changed];
+    this.changed.clear();
+    let moved = false;
+    for (const id of changed) {
+      const j = this.journeys.get(id);
+      const old = this.rows.get(id);
+      if (!j || !this.shown(j)) { if (old) { old.remove(); this.rows.delete(id); } continue; }
+      const row = this.row(j);
+      this.rows.set(id, row);
+      if (old && old.isConnected) old.replaceWith(row);
+      else moved = true; // a new journey: its place is found below
+    }
+    if (moved) this.render();
+  }
+
   render() {
-    const rows = [...this.journeys.values()].filter((j) => this.shown(j));
-    rows.sort((a, b) => (b.id === this.followed) - (a.id === this.followed) || b.id - a.id);
-    this.body.replaceChildren(...rows.slice(0, 200).map((j) => this.row(j)));
+    this.changed.clear();
+    const shown = [...this.journeys.values()].filter((j) => this.shown(j));
+    shown.sort((a, b) => (b.id === this.followed) - (a.id === this.followed) || b.id - a.id);
+    const rows = shown.slice(0, 200).map((j) => {
+      let row = this.rows.get(j.id);
+      if (!row || row.dataset.drawn !== String(j.steps.length) + j.state + (this.followed === j.id)) {
+        row = this.row(j);
+        this.rows.set(j.id, row);
+      }
+      return row;
+    });
+    for (const id of this.rows.keys()) if (!this.journeys.has(id)) this.rows.delete(id);
+    this.body.replaceChildren(...rows);
   }
 
   row(j) {
@@ -116,12 +149,17 @@ export class Traffic {
     const follow = h("button", { "aria-pressed": String(this.followed === j.id),
                                  onclick: () => { this.followed = this.followed === j.id ? null : j.id; this.render(); } },
                      this.followed === j.id ? "Unfollow" : "Follow");
-    return h("tr", { dataset: { id: j.id, state: j.state }, class: this.followed === j.id ? "followed" : "" },
+    const drawn = String(j.steps.length) + j.state + (this.followed === j.id);
+    return h("tr", { dataset: { id: j.id, state: j.state, drawn }, class: this.followed === j.id ? "followed" : "" },
       h("td", {}, j.id), h("td", {}, j.from, j.by ? h("div", { class: "hint" }, j.by) : null), h("td", {}, j.to),
       h("td", { class: "steps" }, h("span", { class: "hint" }, clock(j.steps.length ? j.steps[0].at : null), " "), steps),
       h("td", { class: j.state === "delivered" ? "yes" : j.state === "queued" ? "" : "bad" }, j.state),
-      h("td", {}, h("button", { class: "pdu", onclick: () => this.inspect(j.id) }, "PDU"), " ", follow));
+      h("td", {}, h("button", { class: "pdu", onclick: () => this.inspect(j.id),
+                                "aria-label": `the PDU of message ${j.id}` }, "PDU"), " ",
+        j.report ? h("button", { class: "report-pdu", onclick: () => this.inspect(j.report),
+                                 "aria-label": `its status report's PDU` }, "Report PDU") : null,
+        " ", follow));
   }
 
-  clear() { this.journeys.clear(); this.reports.clear(); this.render(); }
+  clear() { this.journeys.clear(); this.reports.clear(); this.rows.clear(); this.render(); }
 }
