@@ -277,7 +277,7 @@ class ControlApi(Resource):
         try:
             to, count = _field(body, "to", str), _field(body, "count", int)
             text = _field(body, "text", str, required=False) or "load"
-            load = Load(phone, to, count, float(rate), text, self.reactor)
+            load = Load(phone.owner, phone.send, to, count, float(rate), text, self.reactor)
         except ValueError as exc:
             raise ApiError(400, str(exc)) from None
         old = self.loads.pop(phone.owner, None)

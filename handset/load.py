@@ -7,12 +7,12 @@ are measured where everything else is."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
-
-from .phone import Phone
 
 log = logging.getLogger(__name__)
 MAX_COUNT = 10_000
@@ -21,13 +21,17 @@ MAX_RATE = 1000.0
 
 @dataclass
 class Load:
-    phone: Phone
+    """``send(to, text)`` (a phone's ``send``) ``count`` times, ``rate`` per second."""
+
+    owner: str  # the phone's, for what the run is shown as
+    send: Callable[[str, str], Deferred[int]]
     to: str
     count: int
     rate: float
     text: str
     clock: IReactorTime
-    sent: int = 0
+    started: int = 0  # sends begun
+    sent: int = 0  # sends stored by the phone
     failed: int = 0
     _next: IDelayedCall | None = field(default=None, repr=False)
 
@@ -44,12 +48,14 @@ class Load:
         """Send the next message; plan the one after on the schedule, not after
         the last send, so the rate holds when a send is slow."""
         self._next = None
-        n = self.sent + self.failed
-        if n >= self.count:
+        if self.started >= self.count:
             return
-        self.phone.send(self.to, f"{self.text} {n + 1}/{self.count}").addCallbacks(
+        self.started += 1
+        self.send(self.to, f"{self.text} {self.started}/{self.count}").addCallbacks(
             self._done, self._failed
         )
+        if self.started == self.count:
+            return
         due += 1.0 / self.rate
         self._next = self.clock.callLater(max(0.0, due - self.clock.seconds()), self._tick, due)
 
@@ -58,7 +64,7 @@ class Load:
 
     def _failed(self, failure: Any) -> None:
         self.failed += 1
-        log.warning("load from %s: %s", self.phone.owner, failure.getErrorMessage())
+        log.warning("load from %s: %s", self.owner, failure.getErrorMessage())
 
     def stop(self) -> None:
         if self._next is not None and self._next.active():
@@ -66,5 +72,5 @@ class Load:
         self._next = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"from": self.phone.owner, "to": self.to, "count": self.count,
+        return {"from": self.owner, "to": self.to, "count": self.count,
                 "rate": self.rate, "sent": self.sent, "failed": self.failed}  # fmt: skip
