@@ -39,6 +39,7 @@ from selenium.common.exceptions import (
 )
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -214,41 +215,30 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     browser.find("input.to", a).send_keys(B)
     browser.find("textarea.text", a).send_keys(TEXT)
     browser.find("button.send", a).click()
-    sent = browser.until(
+    browser.until(
         "Sent under the message on A's screen",
-        lambda d: next(
-            (
-                m
-                for m in browser.all(".thread .msg.out", browser.phone(A))
-                if TEXT in m.text and "Sent" in m.text
-            ),
-            None,
+        lambda d: any(
+            TEXT in m.text and browser.find(".mark", m).text == "Sent"
+            for m in browser.all(".thread .msg.out", browser.phone(A))
         ),
     )
-    assert browser.find(".mark", sent).text == "Sent"
     browser.shot("sent")
 
     # It arrives on B's screen, live: a new conversation with A, unread.
-    entry = browser.until(
-        "A's message listed on B's screen",
-        lambda d: browser.find(f'.conversations li[data-peer="{A}"]', browser.phone(B)),
-    )
-    assert "1 new" in entry.text and TEXT in entry.text
+    entry = f'.phone[data-handset="{B}"] .conversations li[data-peer="{A}"]'
+    listed = browser.until("A's message listed on B's screen", lambda d: browser.find(entry).text)
+    assert "1 new" in listed and TEXT in listed
     browser.shot("arrived")
     # B opens the conversation, then the message itself.
-    browser.find("button", entry).click()
-    message = browser.until(
-        "the message in B's conversation",
-        lambda d: next(
-            (m for m in browser.all(".thread .msg.in", browser.phone(B)) if TEXT in m.text), None
-        ),
-    )
-    browser.find("button", message).click()
+    browser.click(entry + " button")
+    message = f'.phone[data-handset="{B}"] .thread .msg.in button'
+    browser.until("the message in B's conversation", lambda d: TEXT in browser.find(message).text)
+    browser.click(message)
     detail = browser.until(
         "the opened message's detail",
-        lambda d: browser.find(".message-detail", browser.phone(B)),
+        lambda d: browser.find(".message-detail", browser.phone(B)).text,
     )
-    assert "read yes" in detail.text
+    assert "read yes" in detail
     browser.shot("opened")
 
     # "Read" on A's screen, without a reload.
@@ -261,15 +251,12 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     )
     assert driver.execute_script("return window.notReloaded") is True
     browser.shot("read")
-    browser.find("button.back", browser.phone(B)).click()  # B back to its conversations
+    browser.click(f'.phone[data-handset="{B}"] button.back')  # B back to its conversations
 
     # Its journey in the traffic view, and its SMS-DELIVER octet by octet.
     (stored,) = [m for m in _api(up, "/messages?kind=sms") if m["text"] == TEXT]
-    row = browser.until(
-        "the message's journey",
-        lambda d: browser.find(f'#journeys tr[data-id="{stored["id"]}"][data-state="delivered"]'),
-    )
-    steps = browser.find(".steps", row).text
+    journey = f'#journeys tr[data-id="{stored["id"]}"][data-state="delivered"]'
+    steps = browser.until("the message's journey", lambda d: browser.find(journey + " .steps").text)
     assert "submitted" in steps and "attempt 1" in steps and "delivered" in steps
     browser.until(
         "the read receipt in the journey",
@@ -308,8 +295,8 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     Select(browser.find('select[name="action"]', form)).select_by_value("status")
     browser.find('input[name="esme"]', form).send_keys("esme")
     browser.find('button[type="submit"]', form).click()
-    rule = browser.until("the new rule", lambda d: browser.find('#fault-rules tr[data-index="0"]'))
-    assert rule.get_attribute("data-enabled") == "true" and "ESME_RSYSERR" in rule.text
+    rule = '#fault-rules tr[data-index="0"][data-enabled="true"]'
+    assert "ESME_RSYSERR" in browser.until("the new rule", lambda d: browser.find(rule).text)
     assert _submit(up, "refused by the fault") == smpplib.consts.SMPP_ESME_RSYSERR
     browser.until(
         "the rule's match counted",
@@ -383,3 +370,41 @@ def test_the_console_is_readable(up: SmscProcess, browser: Browser, size: tuple[
     )
     assert widths[0] <= widths[1], widths
     browser.shot(f"{size[0]}x{size[1]}")
+
+
+def test_by_keyboard_a_message_then_a_companion_finds_it(tmp_path: Path, browser: Browser) -> None:
+    """Keys only: the number, Tab, the text, Tab, Enter on Send.  Then the
+    companion device of the sender's account searches its history on its
+    screen and gets the message, with where it came from."""
+    up = SmscProcess(["--data-dir", str(tmp_path / "data"), "--companion", f"tablet@{A}"], "up")
+    try:
+        (url,) = re.findall(r"^console: (\S+)", "\n".join(up.lines), re.MULTILINE)
+        browser.driver.get(url)
+        browser.until(
+            "the console is ready",
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+        )
+        tablet = browser.phone(f"tablet@{A}")
+        assert not browser.all("button.send", tablet)  # a companion has no SIM to send with
+        browser.find("input.to", browser.phone(A)).send_keys(
+            B, Keys.TAB, "Typed on the keyboard", Keys.TAB, Keys.ENTER
+        )
+        browser.until(
+            "the message on B's screen",
+            lambda d: (
+                "Typed on the keyboard"
+                in browser.find(f'.conversations li[data-peer="{A}"]', browser.phone(B)).text
+            ),
+        )
+        tablet = browser.phone(f"tablet@{A}")
+        browser.find('input[name="q"]', tablet).send_keys("keyboard", Keys.ENTER)
+        result = browser.until(
+            "the search's answer",
+            lambda d: browser.find(".search-result", browser.phone(f"tablet@{A}")).text,
+        )
+        assert "Typed on the keyboard" in result
+        assert re.search(r"search: (found|complete) \(stopped at \w+\)", result), result
+        assert "(from " in result
+        browser.shot("companion-search")
+    finally:
+        assert up.terminate() == 0

@@ -94,6 +94,11 @@ class PhoneScreen {
   }
 
   render() {
+    // Drawn again only when what it shows changed: a screen a user is
+    // clicking on does not change under the pointer for nothing.
+    const drawn = JSON.stringify([this.info, this.conversations, this.thread, this.peer, this.detail]);
+    if (drawn === this.drawn) return;
+    this.drawn = drawn;
     const i = this.info;
     this.title.replaceChildren(
       i.companion ? `${i.companion}@${i.msisdn}` : i.msisdn, " ",
