@@ -113,6 +113,25 @@ def test_a_reconnect_from_too_far_back_gets_a_reset() -> None:
     assert [f["data"]["n"] for f in got[1:]] == [10]
 
 
+def test_a_reconnect_to_another_run_gets_a_reset() -> None:
+    """A process started again numbers its events above the last run's, and an
+    id it never gave (one of a run yet to come) resets too."""
+    old = EventLog(Clock())
+    for n in range(50):
+        old.publish("smsc", "e", {"n": n})
+    clock = Clock()
+    clock.advance(1.0)  # started again a second later
+    log = EventLog(clock)
+    log.publish("smsc", "e", {"n": 0})
+    assert log.last_id > old.last_id
+    for seen in (old.last_id, log.last_id + 5):
+        _, transport = _connect(log, f"Last-Event-ID: {seen}\r\n")
+        log.publish("smsc", "e", {"n": 1})
+        got = frames(transport.value())
+        assert got[0]["event"] == "reset", seen
+        assert got[-1]["data"]["n"] == 1
+
+
 def test_a_bad_last_event_id_is_a_400() -> None:
     log = EventLog(Clock())
     _, transport = _connect(log, "Last-Event-ID: -3\r\n")

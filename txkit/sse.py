@@ -19,8 +19,9 @@ ring, nothing more:
   on resume it catches up from the ring.  So a slow client costs its cursor
   and at most one socket buffer, never a queue that grows;
 * a stream whose cursor fell out of the ring (it missed more than ``keep``
-  events, or resumed from an id too old) gets one ``reset`` event and goes on
-  from the newest: the page reloads its snapshots then.
+  events, or resumed from an id too old, or from an id of another run of the
+  process: ids go on from the start time in milliseconds) gets one ``reset``
+  event and goes on from the newest: the page reloads its snapshots then.
 
 Each frame is ``id: N``, optionally ``event: reset``, and one ``data:`` line
 of JSON (``{"event_id", "source", "event", "at", ...details}``: ``event_id`` is
@@ -96,7 +97,10 @@ class EventLog:
         self.keep = keep
         self.heartbeat = heartbeat
         self._ring: deque[Event] = deque(maxlen=keep)
-        self._last = 0
+        # Ids go on from the start time in milliseconds, so that those of a
+        # restarted process are above what a page kept of the one before (it
+        # is reset, not fed the new run's events as if they followed its own).
+        self._last = int(clock.seconds() * 1000)
         self.streams: set[Stream] = set()
         self._beat: IDelayedCall | None = None
 
@@ -127,10 +131,11 @@ class EventLog:
 
     def after(self, last_id: int) -> list[Event] | None:
         """The events after ``last_id``, oldest first; None when some of them
-        have left the ring (the stream must reset)."""
-        if last_id >= self._last:
+        have left the ring, or ``last_id`` is none of this log's (the stream
+        must reset)."""
+        if last_id == self._last:
             return []
-        if not self._ring or self._ring[0].id > last_id + 1:
+        if last_id > self._last or not self._ring or self._ring[0].id > last_id + 1:
             return None
         start = len(self._ring) - (self._last - last_id)
         return [self._ring[i] for i in range(start, len(self._ring))]
