@@ -408,3 +408,22 @@ def test_by_keyboard_a_message_then_a_companion_finds_it(tmp_path: Path, browser
         browser.shot("companion-search")
     finally:
         assert up.terminate() == 0
+
+
+def test_the_console_of_an_smsc_alone(tmp_path: Path, browser: Browser) -> None:
+    """``smsemu smsc``: the same console, with no phones and no load panel
+    (there is no control API to drive), its fault rules still there."""
+    smsc = SmscProcess(["--data-dir", str(tmp_path / "data")])
+    try:
+        (url,) = re.findall(r"^console: (\S+)", "\n".join(smsc.lines), re.MULTILINE)
+        browser.driver.get(url)
+        browser.until(
+            "the console is ready",
+            lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+        )
+        assert browser.find("#no-phones").is_displayed() and not browser.all(".phone")
+        assert not browser.find("#load").is_displayed()
+        assert browser.find("#fault-add").is_displayed()
+        assert "no rules" in browser.find("#fault-rules").text
+    finally:
+        assert smsc.terminate() == 0
