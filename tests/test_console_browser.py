@@ -289,6 +289,15 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
         lambda d: browser.find("#explain-title").get_attribute("data-tpdu") == "SmsStatusReport",
     )
     assert "TP-ST" in {r.get_attribute("data-field") for r in browser.all("#explanation tr")}
+    # And the SMS-SUBMIT as A's phone sent it (from the live stream: the SMSC keeps the DELIVER).
+    browser.click(f'#journeys tr[data-id="{stored["id"]}"] button.submit-pdu')
+    browser.until(
+        "the SMS-SUBMIT explained",
+        lambda d: browser.find("#explain-title").get_attribute("data-tpdu") == "SmsSubmit",
+    )
+    rows = browser.all("#explanation tbody tr[data-field]")
+    submit = {r.get_attribute("data-field"): r.text for r in rows}
+    assert "+15550001002" in submit["TP-DA Address-Value"]
 
     # A fault rule added from the page: the ESME's submit fails with it.
     form = browser.find("#fault-add")

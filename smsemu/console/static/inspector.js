@@ -28,6 +28,16 @@ export class Inspector {
     } catch (err) { this.say(err.message); }
   }
 
+  // Octets the stream carried (an SMS-SUBMIT as the handset sent it).
+  async hex(hex, direction, what) {
+    this.form.elements.hex.value = hex;
+    this.form.elements.direction.value = direction;
+    this.form.elements.sca.checked = false;
+    await this.explain(hex, direction, false, what);
+    this.form.closest("section").scrollIntoView({ block: "start" });
+    this.title.focus();
+  }
+
   say(text) { this.title.textContent = text; this.title.classList.add("bad"); this.body.replaceChildren(); }
 
   async explain(hex, direction, sca, what) {

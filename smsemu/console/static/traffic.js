@@ -13,12 +13,13 @@ const WORDS = {
 const MAX_ROWS = 500;
 
 export class Traffic {
-  constructor(table, others, form, pause, inspect) {
+  constructor(table, others, form, pause, inspect, inspectHex) {
     this.body = table.tBodies[0];
     this.others = others;
     this.form = form;
     this.pauseButton = pause;
     this.inspect = inspect;
+    this.inspectHex = inspectHex;
     this.journeys = new Map(); // SMSC message id -> journey
     this.reports = new Map(); // a status report's id -> the id it reports on
     this.paused = false;
@@ -61,7 +62,8 @@ export class Traffic {
         if (e.sender && !j.from) j.from = e.sender;
         if (e.recipient && !j.to) j.to = e.recipient;
         if (e.system_id && (e.event === "submit_sm" || e.event === "data_sm")) j.by = `ESME ${e.system_id}`;
-        if (e.event === "accepted") j.by = "handset";
+        if (e.event === "accepted") { j.by = "handset"; j.submit = e.submit; }
+        if (e.kind) j.kind = e.kind;
         let word = WORDS[e.event];
         if (e.event === "delivering") word = `attempt ${e.attempt}`;
         if (e.event === "refused") word = `refused (RP-ERROR ${e.cause})`;
@@ -154,8 +156,11 @@ export class Traffic {
       h("td", {}, j.id), h("td", {}, j.from, j.by ? h("div", { class: "hint" }, j.by) : null), h("td", {}, j.to),
       h("td", { class: "steps" }, h("span", { class: "hint" }, clock(j.steps.length ? j.steps[0].at : null), " "), steps),
       h("td", { class: j.state === "delivered" ? "yes" : j.state === "queued" ? "" : "bad" }, j.state),
-      h("td", {}, h("button", { class: "pdu", onclick: () => this.inspect(j.id),
-                                "aria-label": `the PDU of message ${j.id}` }, "PDU"), " ",
+      // An MO message to an ESME is kept as its deliver_sm, not a TPDU: nothing to explain.
+      h("td", { class: "pdus" }, j.kind === "esme" ? null : h("button", { class: "pdu", onclick: () => this.inspect(j.id),
+                                "aria-label": `the SMS-DELIVER of message ${j.id}` }, "DELIVER"), " ",
+        j.submit ? h("button", { class: "submit-pdu", onclick: () => this.inspectHex(j.submit, "mo", `the SMS-SUBMIT of message #${j.id}`),
+                                 "aria-label": `the SMS-SUBMIT of message ${j.id}` }, "SUBMIT") : null,
         j.report ? h("button", { class: "report-pdu", onclick: () => this.inspect(j.report),
                                  "aria-label": `its status report's PDU` }, "Report PDU") : null,
         " ", follow));
