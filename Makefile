@@ -26,6 +26,7 @@ test: $(VENV)/.test-installed
 	bash scripts/ensure-postgres
 	bash scripts/ensure-at-tools
 	bash scripts/ensure-tshark
+	bash scripts/ensure-chromium
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.test-installed

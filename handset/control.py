@@ -19,6 +19,7 @@ MSISDN (``+`` may be written ``%2B``), a companion device by ``name@MSISDN``:
     POST /handsets/M/search      {"text"?, "peer"?, "since"?, "until"?, "limit"?, "timeout"?}
     POST /handsets/M/logout                          log out of the IP server (push stays)
     POST /handsets/M/login                           log in again
+    POST /handsets/M/load        {"to", "count", "rate", "text"?}  -> 202: a load run
 
 Errors are ``{"error": reason}`` with 400 (bad request or one the handset
 cannot carry out), 404 (no such handset or message), 405 (wrong method), 408
@@ -43,6 +44,7 @@ from ipwire import wire
 from pdu.message_number import Carrier
 from txkit.numbers import MAX_ID, whole
 
+from .load import Load
 from .phone import NotFound, Phone, PhoneError, number_of
 from .store import Settings
 
@@ -146,6 +148,7 @@ class ControlApi(Resource):
             reactor = default_reactor
         self.phones = phones
         self.reactor = reactor
+        self.loads: dict[str, Load] = {}  # the load run of each phone
 
     def render(self, request: Request) -> bytes | int:
         try:
@@ -157,7 +160,7 @@ class ControlApi(Resource):
         except UnicodeDecodeError:
             _write(request, 400, {"error": "the path is not UTF-8"})
             return NOT_DONE_YET
-        status = 202 if request.method == b"POST" and parts[-1:] == ["send"] else 200
+        status = 202 if request.method == b"POST" and parts[-1:] in (["send"], ["load"]) else 200
         if isinstance(result, Deferred):
             result.addCallbacks(
                 lambda value: _write(request, status, value),
@@ -231,6 +234,8 @@ class ControlApi(Resource):
                 return self._search(phone, _body(request))
             case "POST", ["logout"]:
                 return phone.logout().addCallback(lambda _: handset_json(phone))
+            case "POST", ["load"]:
+                return self._load(phone, _body(request))
             case "POST", ["login"]:
                 logged_in = self._within(phone.login(), LOGIN_WAIT, "login")
                 return logged_in.addCallback(lambda _: handset_json(phone))
@@ -259,6 +264,28 @@ class ControlApi(Resource):
             raise ApiError(408, f"no {what} in {timeout:g} s")
 
         return d.addTimeout(timeout, self.reactor).addErrback(late)
+
+    def _load(self, phone: Phone, body: dict[str, Any]) -> dict[str, Any]:
+        """Start a load run (``handset.load``); a newer run of the phone replaces
+        the one going on."""
+        unknown = sorted(set(body) - {"to", "count", "rate", "text"})
+        if unknown:
+            raise ApiError(400, f"unknown load fields: {', '.join(unknown)}")
+        rate = body.get("rate")
+        if not isinstance(rate, int | float) or isinstance(rate, bool):
+            raise ApiError(400, "'rate' must be a number")
+        try:
+            to, count = _field(body, "to", str), _field(body, "count", int)
+            text = _field(body, "text", str, required=False) or "load"
+            load = Load(phone.owner, phone.send, to, count, float(rate), text, self.reactor)
+        except ValueError as exc:
+            raise ApiError(400, str(exc)) from None
+        old = self.loads.pop(phone.owner, None)
+        if old is not None:
+            old.stop()
+        self.loads[phone.owner] = load
+        load.start()
+        return load.as_dict()
 
     @staticmethod
     def _search(phone: Phone, body: dict[str, Any]) -> Deferred[dict[str, Any]]:

@@ -3,7 +3,9 @@
 GET / (an index of links, for the printed URL opened in a browser),
 GET and POST /subscribers, GET /messages (filters: state, originator, recipient, kind,
 after, limit), GET /messages/ID, GET /metrics (Prometheus text format),
-GET /capture?seconds=N (a pcapng of the next N seconds, ``capture_page``).
+GET /capture?seconds=N (a pcapng of the next N seconds, ``capture_page``),
+and the live console's pages (``live``): GET /events, /network, /explain,
+GET and POST /faults.
 Every route but /metrics (by default) needs the API token (``txkit.bearer``,
 put in front by ``SmscService``).  Database reads go through the batch
 writer's thread, never the reactor's.
@@ -27,9 +29,12 @@ from pdu import Direction, PDUError, SmsDeliver, SmsStatusReport, decode
 from radiolink.auth import keys_from_hex
 from txkit.numbers import whole
 from txkit.prometheus import MetricsPage, Registry
+from txkit.sse import EventStream
 
 from .capture_page import CapturePage
 from .core import Smsc
+from .httpjson import arg, number, write_json
+from .live import Explain, Faults, Live, Network
 from .models import MessageKind, MessageState
 from .repository import MessageQuery
 from .subscriptions import Provisioned
@@ -71,13 +76,6 @@ def message_json(row: Any) -> dict[str, Any]:
     return out
 
 
-def _write_json(request: Request, status: int, body: Any) -> None:
-    request.setResponseCode(status)
-    request.setHeader(b"content-type", b"application/json")
-    request.write(json.dumps(body, ensure_ascii=False).encode())
-    request.finish()
-
-
 class _Leaf(Resource):
     isLeaf = True
 
@@ -108,27 +106,27 @@ class Subscribers(_Leaf):
                     "provisioned": p is not None,
                     "sqn": p.sqn if p is not None else None,
                 })  # fmt: skip
-            _write_json(request, 200, body)
+            write_json(request, 200, body)
 
         d = self.smsc.store.subscriptions()
-        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        d.addCallbacks(done, lambda f: write_json(request, 500, {"error": f.getErrorMessage()}))
         return NOT_DONE_YET
 
     def render_POST(self, request: Request) -> int:
         try:
             sub = _subscription(request.content.read() if request.content else b"")
         except ValueError as exc:
-            _write_json(request, 400, {"error": str(exc)})
+            write_json(request, 400, {"error": str(exc)})
             return NOT_DONE_YET
 
         def done(stored: Provisioned) -> None:
-            _write_json(request, 201, {
+            write_json(request, 201, {
                 "imsi": stored.imsi, "msisdn": stored.msisdn, "sqn": stored.sqn,
                 "k": stored.keys.k.hex().upper(), "opc": stored.keys.opc.hex().upper(),
             })  # fmt: skip
 
         d = self.smsc.store.provision(sub)
-        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        d.addCallbacks(done, lambda f: write_json(request, 500, {"error": f.getErrorMessage()}))
         return NOT_DONE_YET
 
 
@@ -154,21 +152,6 @@ def _subscription(body: bytes) -> Provisioned:
     return Provisioned(data["imsi"], data["msisdn"], keys)
 
 
-def _arg(request: Request, name: str) -> str | None:
-    values = (request.args or {}).get(name.encode())
-    return values[0].decode() if values else None
-
-
-def _number(request: Request, name: str) -> str | None:
-    """A phone number parameter.  A ``+`` typed as is in a query string
-    reads as a space (form encoding): a leading space is taken for the ``+``
-    the user meant, so ``?recipient=+1555...`` works as ``%2B1555...``."""
-    value = _arg(request, name)
-    if value is not None and value.startswith(" "):
-        value = "+" + value.lstrip(" ")
-    return value
-
-
 def _one_of(what: str, text: str | None, allowed: type[StrEnum]) -> str | None:
     if text is not None and text not in {m.value for m in allowed}:
         names = ", ".join(m.value for m in allowed)
@@ -182,31 +165,31 @@ class Messages(_Leaf):
         try:
             query = MessageQuery(id=whole("message id", path[0])) if path else self._query(request)
         except ValueError as exc:
-            _write_json(request, 400, {"error": str(exc)})
+            write_json(request, 400, {"error": str(exc)})
             return NOT_DONE_YET
 
         def done(rows: list[Any]) -> None:
             if path and not rows:
-                _write_json(request, 404, {"error": f"no message {path[0]}"})
+                write_json(request, 404, {"error": f"no message {path[0]}"})
             elif path:
-                _write_json(request, 200, message_json(rows[0]))
+                write_json(request, 200, message_json(rows[0]))
             else:
-                _write_json(request, 200, [message_json(r) for r in rows])
+                write_json(request, 200, [message_json(r) for r in rows])
 
         d = self.smsc.store.messages(query)
-        d.addCallbacks(done, lambda f: _write_json(request, 500, {"error": f.getErrorMessage()}))
+        d.addCallbacks(done, lambda f: write_json(request, 500, {"error": f.getErrorMessage()}))
         return NOT_DONE_YET
 
     @staticmethod
     def _query(request: Request) -> MessageQuery:
-        state = _one_of("state", _arg(request, "state"), MessageState)
-        after = _arg(request, "after")
-        limit = _arg(request, "limit")
+        state = _one_of("state", arg(request, "state"), MessageState)
+        after = arg(request, "after")
+        limit = arg(request, "limit")
         return MessageQuery(
             state=None if state is None else MessageState(state),
-            originator=_number(request, "originator"),
-            recipient=_number(request, "recipient"),
-            kind=_one_of("kind", _arg(request, "kind"), MessageKind),
+            originator=number(request, "originator"),
+            recipient=number(request, "recipient"),
+            kind=_one_of("kind", arg(request, "kind"), MessageKind),
             after=None if after is None else whole("after", after),
             limit=100 if limit is None else whole("limit", limit, 1, MAX_LIMIT),
         )
@@ -260,51 +243,70 @@ def smsc_metrics(smsc: Smsc) -> Registry:
 @dataclass(frozen=True)
 class Route:
     """A page of the API: its path, an example to link to, what it shows, and
-    how it is made (from the SMSC and the extra registries of /metrics).  The
-    root serves these and nothing else, so the index and the tests that every
-    page needs the token see each new one."""
+    how it is made (from what ``Live`` holds: the SMSC, its door, the event
+    log, the extra registries of /metrics).  The root serves these and
+    nothing else, so the index and the tests that every page needs the token
+    see each new one."""
 
     path: str
     example: str
     what: str
-    page: Callable[[Smsc, tuple[Registry, ...]], Resource]
+    page: Callable[[Live], Resource]
 
 
 ROUTES = (
     Route("subscribers", "subscribers", "every number the SMSC knows",
-          lambda smsc, _: Subscribers(smsc)),
+          lambda live: Subscribers(live.smsc)),
     Route("messages", "messages?limit=20",
           "the queue and its history (state, originator, recipient, kind, after, limit)",
-          lambda smsc, _: Messages(smsc)),
+          lambda live: Messages(live.smsc)),
     Route("metrics", "metrics", "Prometheus metrics",
-          lambda smsc, more: MetricsPage(smsc_metrics(smsc), *more)),
+          lambda live: MetricsPage(smsc_metrics(live.smsc), *live.registries)),
     Route("capture", "capture?seconds=30", "a pcapng of the next 30 seconds of every leg",
-          lambda smsc, _: CapturePage(smsc)),
+          lambda live: CapturePage(live.smsc)),
+    Route("events", "events", "the live stream of events (Server-Sent Events)",
+          lambda live: EventStream(live.events)),
+    Route("network", "network", "the network now: subscribers, ESMEs, devices, counters",
+          Network),
+    Route("explain", "explain?hex=040B915155001000F100006221502100000005E8329BFD06",
+          "every octet of a PDU, as smsemu pdu explain shows it (hex, direction, sca)",
+          Explain),
+    Route("faults", "faults", "the SMPP door's fault rules; POST to add one or switch it",
+          Faults),
 )  # fmt: skip
 
 
+#: The routes that stream on instead of answering once.
+STREAMING = frozenset({"capture", "events"})
+
+
+def index_html() -> str:
+    """The list of the routes, as links (the index, and the console's footer)."""
+    return "".join(
+        f'<li><a href="{escape(r.example)}">/{escape(r.example)}</a>: {escape(r.what)}</li>'
+        for r in ROUTES
+    )
+
+
 class Index(Resource):
-    """``GET /``: what a browser shows of the printed URL, links to the routes."""
+    """``GET /``: what a browser shows of the printed URL, links to the routes
+    (``smsemu`` puts its console here instead)."""
 
     isLeaf = True
 
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
-        items = "".join(
-            f'<li><a href="{escape(r.example)}">/{escape(r.example)}</a>: {escape(r.what)}</li>'
-            for r in ROUTES
-        )
         return (
             "<!doctype html><title>smsemu admin API</title><h1>smsemu admin API</h1>"
-            f"<ul>{items}</ul><p>docs/admin-api.md</p>"
+            f'<ul id="routes">{index_html()}</ul><p>docs/admin-api.md</p>'
         ).encode()
 
 
-def admin_root(smsc: Smsc, *more: Registry) -> Resource:
-    """The API; ``/metrics`` shows the SMSC's metrics and ``more`` (the SMPP door's,
-    and in ``smsemu up`` the IP server's)."""
+def admin_root(live: Live) -> Resource:
+    """The API; ``/metrics`` shows the SMSC's metrics and ``live.registries``
+    (the SMPP door's, and in ``smsemu up`` the IP server's)."""
     root = Resource()
     root.putChild(b"", Index())
     for route in ROUTES:
-        root.putChild(route.path.encode(), route.page(smsc, more))
+        root.putChild(route.path.encode(), route.page(live))
     return root

@@ -58,6 +58,8 @@ class Station:
     msisdn: str
     imsi: str = ""  # known once it attached, in this run or an earlier one
     memory_full: bool = False
+    #: When it attached (the clock's seconds); None while detached.
+    attached_at: float | None = None
     queue: deque[Queued] = field(default_factory=deque)
     in_flight: Queued | None = None
     in_flight_mr: int = -1
@@ -122,12 +124,14 @@ class Delivery:
         station = self.station(msisdn)
         station.imsi = imsi
         station.memory_full = False
+        station.attached_at = self.smsc.clock.seconds()
         return station
 
     def detached(self, msisdn: str) -> None:
         station = self.station(msisdn)
         if station.in_flight is not None:
             self.answers.discard(station.in_flight.id)
+        station.attached_at = None
         station.in_flight = None  # stays at the head of the queue
 
     def memory_available(self, msisdn: str) -> Station:

@@ -10,6 +10,7 @@ ESME meets an SMSC that does not know its queue yet.  ``ready`` fires then.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from twisted.application.service import Service
@@ -24,6 +25,7 @@ from twisted.internet.interfaces import (
     IReactorTime,
 )
 from twisted.internet.protocol import Factory
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
 from txkit import gcpolicy, listen
@@ -31,11 +33,13 @@ from txkit.bearer import TokenGuard, new_token, token_url
 from txkit.cork import Cork
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import Registry
+from txkit.sse import EventLog
 from txkit.tls import is_tls
 
 from .admin import admin_root
 from .capture import Capture, GsmtapSender
 from .core import Smsc, SmscConfig
+from .live import Live
 from .repository import Backlog, SqlQueueRepository
 from .server import RadioLinkFactory
 from .smpp.gateway import SmppConfig, SmppGateway
@@ -104,6 +108,18 @@ class SmscService(Service):
         self.pcap_max_bytes = pcap_max_bytes
         self.gsmtap = gsmtap
         self.capture: Capture | None = None
+        #: The live stream of ``GET /events`` (``txkit.sse``): the SMSC's events and,
+        #: in ``smsemu up``, the IP server's and the handsets'.
+        self.events = EventLog(reactor)
+        #: Sections ``GET /network`` adds (``smsc.live``), and resources put
+        #: beside the API's own routes (``mount``): ``smsemu`` adds its console.
+        self.sections: dict[str, Callable[[], Any]] = {}
+        self.mounts: dict[bytes, Resource] = {}
+        #: Where each listener is, as /network shows it: ``"127.0.0.1:7101 (TLS)"``
+        #: by name (``radio link``, ``admin API``, ``SMPP``; ``smsemu up`` adds its own).
+        self.listeners: dict[str, str] = {}
+        self.sections["listeners"] = lambda: self.listeners
+        self.admin_root: Resource | None = None
         #: Fires once the SMSC has taken up its queue and accepts connections.
         self.ready: Deferred[None] = succeed(None)
 
@@ -136,9 +152,14 @@ class SmscService(Service):
             self.gateway = SmppGateway(smsc.esme_door, self.smpp_config, self.reactor)
             smsc.esme = self.gateway
         self.link_port = self._listen("link", self.link_address, RadioLinkFactory(smsc))
+        smsc.watch(self.events.watcher("smsc"))
         if self.admin_address is not None:
             smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
-            root = admin_root(smsc, *smpp, self.extra_metrics, process_limits().registry)
+            registries = (*smpp, self.extra_metrics, process_limits().registry)
+            live = Live(smsc, self.events, self.gateway, registries, self.sections)
+            self.admin_root = root = admin_root(live)
+            for path, resource in self.mounts.items():
+                root.putChild(path, resource)
             guard = TokenGuard(
                 root,
                 self.admin_token,
@@ -178,6 +199,7 @@ class SmscService(Service):
         for port in self.ports:
             port.stopListening()
         self.ports = []
+        self.listeners.clear()
         if self.gateway is not None:
             self.gateway.stop()
         if self.writer is not None:  # its thread never started: nothing is queued
@@ -185,13 +207,29 @@ class SmscService(Service):
         if self.capture is not None:
             self.capture.close()
         self.smsc = self.writer = self.gateway = self.smpp_factory = self.capture = None
+        self.admin_root = None
         super().stopService()
+
+    def mount(self, path: str, resource: Resource) -> None:
+        """Serve ``resource`` at ``/path`` of the admin API, behind its token
+        (``""`` for the root: what the printed URL opens)."""
+        self.mounts[path.encode()] = resource
+        if self.admin_root is not None:
+            self.admin_root.putChild(path.encode(), resource)
 
     def _listen(self, name: str, spec: str, factory: Factory[Any]) -> int:
         port = listen(self.reactor, spec, factory, name=name)
         self.ports.append(port)
         number: int = getattr(port.getHost(), "port", 0)
+        shown = {"link": "radio link", "admin": "admin API", "smpp": "SMPP"}[name]
+        self.listeners[shown] = self.where(port.getHost(), spec)
         return number
+
+    @staticmethod
+    def where(address: Any, spec: str | None) -> str:
+        """``HOST:PORT`` of a listening address, marked when it is on TLS."""
+        host, port = getattr(address, "host", "?"), getattr(address, "port", "?")
+        return f"{host}:{port}" + (" (TLS)" if is_tls(spec) else "")
 
     @property
     def admin_url(self) -> str:
@@ -209,6 +247,7 @@ class SmscService(Service):
 
     def stopService(self) -> Deferred[Any]:
         super().stopService()
+        self.events.close()
         stopped = DeferredList([d for p in self.ports if (d := p.stopListening()) is not None])
         self.ports = []
         if self.smsc is not None:

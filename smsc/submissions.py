@@ -151,6 +151,7 @@ class Submissions:
                     sender=item.originator,
                     recipient=recipient,
                     tp_mr=tpdu.tp_mr,
+                    submit=rp_ud,  # the SMS-SUBMIT's octets, for the console's inspector
                     **part,
                 )
             smsc.enqueue(item)

@@ -19,6 +19,7 @@ from typing import Any
 
 from twisted.internet.threads import deferToThread
 
+from handset.control import ControlApi
 from handset.phone import Phone
 from handset.service import (
     ControlService,
@@ -42,6 +43,7 @@ from . import logs, traffic
 from .capture_opts import capture_settings
 from .config import Config, options
 from .config.tls import auto, trusted
+from .console import mount_console, mount_control
 from .serve import Running, serve
 from .startup import Origins, api_token, database_url, kept_secret, network_origins
 from .startup import data_dir as make_dir
@@ -65,7 +67,7 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
         smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
     where = origins.names["data_dir"]
     token = api_token(make_dir(s.data_dir, where), where)
-    return SmscService(
+    service = SmscService(
         s.core(),
         url,
         link=s.link,
@@ -77,6 +79,8 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
         freeze_gc=True,
         **capture,
     )
+    mount_console(service)
+    return service
 
 
 def _esme_password(data_dir: Path, where: str) -> str:
@@ -125,6 +129,7 @@ def _smsc_lines(service: SmscService) -> list[str]:
     lines = [
         f"smsc: radio link on {link}{tls_mark(service.link_address)} (attach: {auth})",
         f"smsc: admin API on {service.admin_url}",
+        f"console: {service.admin_url} (open it in a browser: docs/console.md)",
         f"smsc: database {safe_url(service.database_url)}",
     ]
     if service.config.open_attach:
@@ -190,6 +195,11 @@ def run_up(args: argparse.Namespace) -> int:
         store, listening = ip.store, ip.listening
         assert store is not None and listening is not None
         traffic.follow(listening.factory.watchers, traffic.IP_SERVER)
+        listening.factory.watchers.add(smsc.events.watcher("ip"))
+        sessions = listening.factory.sessions
+        smsc.sections["devices"] = lambda: {
+            msisdn: sorted(devices) for msisdn, devices in sorted(sessions.devices_of.items())
+        }
         smsc.extra_metrics.include(ip.metrics.registry)  # one /metrics for the network
         if smsc.gateway is not None:
             report_reads(listening.factory, smsc.gateway)
@@ -199,6 +209,10 @@ def run_up(args: argparse.Namespace) -> int:
         phones: dict[str, Phone] = {}
         control = ControlService(phones, config.control.listen, token=smsc.admin_token)
         running.start(control)
+        mount_control(smsc, ControlApi(phones, control.reactor))  # the console's way in
+        smsc.listeners["IP server"] = smsc.where(listening.port.getHost(), ip_server.listen)
+        assert control.listening is not None
+        smsc.listeners["control API"] = smsc.where(control.listening.getHost(), control.address)
         where = f"{listening.address[0]}:{ip.port}{tls_mark(ip_server.listen)}"
         lines = [*certificates, *_smsc_lines(smsc), f"ip server: on {where}"]
         await provision_config(smsc, config)
@@ -228,6 +242,7 @@ def run_up(args: argparse.Namespace) -> int:
             )
             running.start(service)
             phone = await service.ready  # attached and logged in: usable once listed
+            phone.watch(smsc.events.watcher("handset", handset=phone.owner))
             phones[service.msisdn] = phone
             if entry.changes():
                 await phone.configure(**entry.changes())
@@ -254,6 +269,7 @@ def run_up(args: argparse.Namespace) -> int:
             running.start(service)
             phone = await service.ready
             phone.auto_login = companion.auto_login
+            phone.watch(smsc.events.watcher("handset", handset=phone.owner))
             phones[phone.owner] = phone
             lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
         lines.append(f"handsets: control API on {control.url}")

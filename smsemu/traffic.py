@@ -41,6 +41,8 @@ class Line:
 
 #: The emitters' field names, as the log names them.
 RENAMED = {"id": "message_id", "sender": "src", "recipient": "dst"}
+#: Fields for the console's live stream only (a PDU's octets): not logged.
+UNLOGGED = frozenset({"submit"})
 
 
 def _parts(f: Fields) -> str:
@@ -109,6 +111,9 @@ SMSC: dict[str, Line] = {
     "unbound": Line(INFO, "unbind", "ESME %(system_id)s (%(peer)s)"),
     "submit_sm": Line(INFO, "submit_sm", _esme_submit),
     "data_sm": Line(INFO, "data_sm", _esme_submit),
+    "fault": Line(
+        INFO, "fault", "%(action)s on a %(command)s of ESME %(system_id)s to %(recipient)s"
+    ),
     "deliver_sm": Line(INFO, "deliver_sm", "#%(message_id)s -> ESME %(system_id)s (%(carries)s)"),
 }
 
@@ -187,7 +192,7 @@ def watcher(table: Mapping[str, Line], **always: Any) -> Watcher | None:
             source = str(details.get("peer", "?")).rpartition(":")[0] or "?"
             if not throttle.allow(line.level, f"{line.flood} from {source}"):
                 return
-        fields = {RENAMED.get(k, k): v for k, v in details.items()}
+        fields = {RENAMED.get(k, k): v for k, v in details.items() if k not in UNLOGGED}
         fields.update(always)
         log.handle(TrafficRecord(line, fields))
 

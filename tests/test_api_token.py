@@ -31,7 +31,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import Request, Site
 
 import handset.control
-from smsc.admin import ROUTES
+from smsc.admin import ROUTES, STREAMING
 from txkit.bearer import TokenGuard
 from txkit.endpoints import exposed, listen
 
@@ -102,10 +102,13 @@ def test_the_printed_url_works_in_a_browser(up: SmscProcess) -> None:
     assert cookie.startswith(f"smsemu-token-{up.admin_port}={up.token};")
     attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
     assert attributes == {"path=/", "httponly", "samesite=strict"}
-    links = re.findall(r'href="([^"]+)"', page.decode())
+    # The console, with the API's routes listed at its foot.
+    routes = re.search(r'<ul id="routes">(.*?)</ul>', page.decode(), re.DOTALL)
+    assert routes is not None
+    links = re.findall(r'href="([^"]+)"', routes.group(1))
     assert {link.partition("?")[0] for link in links} == {r.path for r in ROUTES}
     for link in links:
-        if not link.startswith("capture"):  # streams for 30 s
+        if link.partition("?")[0] not in STREAMING:  # they stream on
             status, _, _ = fetch(admin(up, "/" + link.replace("&amp;", "&")), opener=browser)
             assert status == 200, link
     # Without the cookie (another site's page, a curl without the token): refused.
@@ -151,7 +154,7 @@ CONTROL_ROUTES = _control_routes()
 
 
 def test_the_control_route_table_is_read_whole() -> None:
-    assert len(CONTROL_ROUTES) == 13
+    assert len(CONTROL_ROUTES) == 14
     assert ("POST", f"/handsets/{QUOTED_A}/messages/1/read") in CONTROL_ROUTES
 
 

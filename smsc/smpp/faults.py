@@ -47,6 +47,8 @@ class FaultRule:
     message_state: int = 5  # UNDELIVERABLE
     error: int = 0
     name: str = ""
+    #: A rule switched off (admin API ``POST /faults/N``) matches nothing.
+    enabled: bool = True
     matched: int = field(default=0, init=False)
     _content: re.Pattern[str] | None = field(default=None, init=False, repr=False)
 
@@ -72,6 +74,8 @@ class FaultRule:
             raise ValueError(f"content {self.content!r}: {exc}") from None
 
     def matches(self, esme: str, command: str, destination: str, text: str) -> bool:
+        if not self.enabled:
+            return False
         if self.esme is not None and self.esme != esme:
             return False
         if self.command not in ("*", command):

@@ -94,6 +94,16 @@ class Submits:
         text = plain_text(request.data_coding, message, request.esm_class, self.alphabet)
         destination = subscriber_number(request.destination_addr, request.dest_addr_ton)
         rule = self.faults.decide(esme, request.name, destination, text)
+        if rule is not None and self.door.watchers:
+            self.door.watchers.emit(
+                "fault",
+                rule=self.faults.rules.index(rule),
+                name=rule.name,
+                action=rule.action,
+                system_id=esme,
+                command=request.name,
+                recipient=destination,
+            )
         if rule is not None and rule.action in ("status", "throttle", "reset"):
             if rule.action == "reset":
                 connection.reset()
