@@ -4,13 +4,13 @@ acknowledges it, so nothing is lost across restarts of either side."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
 from ipwire import wire
 
-from .jobs import Part
+from .jobs import Part, ack_pending
 from .models import Base, Feedback
 
 # The receipts' hot path (a feedback added, then acknowledged): Core statements
@@ -18,15 +18,7 @@ from .models import Base, Feedback
 # built and keyed per call.
 _F = Base.metadata.tables[Feedback.__tablename__]
 _ADD = insert(_F)
-_ACK = (
-    update(_F)
-    .where(
-        _F.c.id == bindparam("b_id"),
-        _F.c.to_msisdn == bindparam("b_msisdn"),
-        _F.c.acked_at.is_(None),
-    )
-    .values(acked_at=bindparam("b_at"))
-)
+_ACK = ack_pending(_F, "to_msisdn")
 
 
 class Outbox(Part):
@@ -83,7 +75,7 @@ class Outbox(Part):
 
         def work(s: Session) -> bool:
             result = s.connection().execute(
-                _ACK, {"b_id": feedback_id, "b_msisdn": msisdn, "b_at": self.now()}
+                _ACK, {"b_id": feedback_id, "b_owner": msisdn, "b_at": self.now()}
             )
             return bool(result.rowcount)
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
+from sqlalchemy import Table, Update, bindparam, update
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
@@ -39,3 +40,18 @@ def from_millis(ms: int) -> datetime:
 
 def to_millis(when: datetime) -> int:
     return (when - datetime(1970, 1, 1)) // timedelta(milliseconds=1)
+
+
+def ack_pending(table: Table, owner: str) -> Update:
+    """The acknowledgement of a durable queue's row, built once: the row
+    ``b_id`` of ``b_owner`` (in column ``owner``) still pending gets
+    ``acked_at = b_at``; its rowcount says whether it was pending."""
+    return (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c[owner] == bindparam("b_owner"),
+            table.c.acked_at.is_(None),
+        )
+        .values(acked_at=bindparam("b_at"))
+    )

@@ -4,13 +4,13 @@ devices until that device acknowledges it."""
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
 from ipwire import wire
 
-from .jobs import Part
+from .jobs import Part, ack_pending
 from .models import Base, Device, ReadState
 
 # A read passed on is on the receipts' hot path: Core statements built once.
@@ -26,15 +26,7 @@ _OTHERS = (
     .order_by(_D.c.device_id)
 )
 _ADD = insert(_R)
-_ACK = (
-    update(_R)
-    .where(
-        _R.c.id == bindparam("b_id"),
-        _R.c.device_id == bindparam("b_device"),
-        _R.c.acked_at.is_(None),
-    )
-    .values(acked_at=bindparam("b_at"))
-)
+_ACK = ack_pending(_R, "device_id")
 
 
 class ReadStates(Part):
@@ -80,7 +72,7 @@ class ReadStates(Part):
 
         def work(s: Session) -> bool:
             result = s.connection().execute(
-                _ACK, {"b_id": sync_id, "b_device": device_id, "b_at": self.now()}
+                _ACK, {"b_id": sync_id, "b_owner": device_id, "b_at": self.now()}
             )
             return bool(result.rowcount)
 
