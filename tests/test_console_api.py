@@ -18,20 +18,12 @@ from typing import Any
 import pytest
 
 from .rig import TIMEOUT, SmscProcess
-from .test_api_token import QUOTED_A, A, B, fetch
+from .test_api_token import QUOTED_A, A, B, fetch, up
+
+__all__ = ["up"]  # the fixture, used by name
 
 QUOTED_B = urllib.parse.quote(B, safe="")
 DELIVER = "040B915155001000F100006221502100000005E8329BFD06"  # "hello" from A
-
-
-@pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmscProcess]:
-    data = tmp_path_factory.mktemp("console") / "data"
-    network = SmscProcess(["--data-dir", str(data)], "up")
-    try:
-        yield network
-    finally:
-        assert network.terminate() == 0
 
 
 def call(up: SmscProcess, path: str, body: Any = None, method: str | None = None) -> Any:
