@@ -9,7 +9,9 @@ migrations and repository; what they share is here:
 - ``errors``: a database that cannot be used, in one line (``StorageError``),
   and URLs printed without their passwords;
 - ``worker``: one thread per store that runs queued work as one transaction
-  and tells each caller once its work is committed.
+  and tells each caller once its work is committed;
+- ``pgnotify``: PostgreSQL's LISTEN/NOTIFY, how the nodes of a cluster tell
+  each other of new work.
 """
 
 from .engine import SqliteSettings, check_url, open_engine, sqlite_file_url
