@@ -27,6 +27,7 @@ test: $(VENV)/.test-installed
 	bash scripts/ensure-at-tools
 	bash scripts/ensure-tshark
 	bash scripts/ensure-chromium
+	bash scripts/ensure-haproxy
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 lint: $(VENV)/.test-installed
