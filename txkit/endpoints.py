@@ -7,6 +7,17 @@
 ``tcp:`` string without an interface listens on 127.0.0.1 only: a listener is
 opened to other hosts only when the user names their address, and then with
 a warning when it is not TLS (``exposed``).
+
+Two forms serve the nodes of a cluster:
+
+* ``haproxy:tcp:7101`` (Twisted's own wrapper) reads the PROXY header that
+  HAProxy's ``send-proxy`` puts first on each connection, so that a node
+  behind HAProxy sees its clients' addresses, not HAProxy's.  The wrapped
+  endpoint gets the same defaults as a bare one (loopback, the backlog).
+* ``tcp:7101:reuseport=yes`` listens with SO_REUSEPORT: several processes
+  listen on one port and the kernel spreads the connections between them.
+  Linux lets only processes of the same user share a port so, which is what
+  keeps a stranger on the host from taking a share.
 """
 
 from __future__ import annotations
@@ -15,12 +26,21 @@ import errno
 import ipaddress
 import logging
 import re
+import socket
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
-from twisted.internet.interfaces import IListeningPort, IProtocolFactory, ITransport
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IProtocolFactory,
+    IReactorSocket,
+    IStreamServerEndpoint,
+    ITransport,
+)
+from twisted.protocols.haproxy import proxyEndpoint
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from .limits import guard, process_limits
 
@@ -32,6 +52,10 @@ _HOST_PORT = re.compile(r"^(?:(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]*):)?(?P
 _ENDPOINT_TYPES = ("tcp", "tcp6", "ssl", "unix", "systemd")
 #: Endpoint types that take an ``interface`` option.
 _INTERFACED = ("tcp", "tcp6", "ssl")
+#: Endpoint types that wrap another: ``haproxy:tcp:7101``.
+_WRAPPERS = ("haproxy",)
+#: serverFromString's separator, not an escaped one.
+_FIELD = re.compile(r"(?<!\\):")
 
 
 def endpoint_spec(text: str, default_port: int | None = None) -> str:
@@ -43,6 +67,10 @@ def endpoint_spec(text: str, default_port: int | None = None) -> str:
     """
     text = text.strip()
     kind, _, rest = text.partition(":")
+    if kind in _WRAPPERS:
+        if not rest:
+            raise ValueError(f"{text!r}: expected the endpoint {kind}: wraps, like {kind}:tcp:7101")
+        return f"{kind}:{endpoint_spec(rest)}"
     match = None if kind in _ENDPOINT_TYPES else _HOST_PORT.match(text)
     if match is not None:
         host = (match["host"] or LOOPBACK).strip("[]")
@@ -61,6 +89,8 @@ def with_backlog(spec: str, backlog: int) -> str:
     """``spec`` (an endpoint string) listening with ``backlog``, if it is a
     TCP or TLS one that does not name its own; others as they are."""
     kind, _, rest = spec.partition(":")
+    if kind in _WRAPPERS:
+        return f"{kind}:{with_backlog(rest, backlog)}"
     if kind not in _INTERFACED or ":backlog=" in f":{rest}":
         return spec
     return f"{spec}:backlog={backlog}"
@@ -113,7 +143,7 @@ def listen(
     (``with_backlog``).
     """
     full = with_backlog(endpoint_spec(spec), process_limits().backlog)
-    endpoint = serverFromString(reactor, full)  # type: ignore[no-untyped-call]
+    endpoint = _endpoint(reactor, full)
     d: Deferred[IListeningPort] = endpoint.listen(factory)
     result: list[IListeningPort | Failure] = []
     d.addBoth(result.append)
@@ -134,11 +164,68 @@ def listen(
     return outcome
 
 
+def _unwrapped(spec: str) -> str:
+    kind, _, rest = spec.partition(":")
+    return _unwrapped(rest) if kind in _WRAPPERS else spec
+
+
+def _endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
+    """``serverFromString``'s endpoint for ``spec``, but a ``tcp:`` one with
+    ``reuseport=yes`` is ours (``ReusePortEndpoint``), wrapped or not."""
+    kind, _, rest = spec.partition(":")
+    if kind in _WRAPPERS:
+        inner = _endpoint(reactor, rest)
+        if not isinstance(inner, ReusePortEndpoint):
+            return serverFromString(reactor, spec)  # type: ignore[no-untyped-call,no-any-return]
+        return proxyEndpoint(inner)
+    fields = _FIELD.split(rest)
+    options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+    if kind != "tcp" or options.pop("reuseport", "no") not in ("yes", "true", "1"):
+        return serverFromString(reactor, spec)  # type: ignore[no-untyped-call,no-any-return]
+    extra = set(options) - {"interface", "backlog"}
+    if extra:
+        raise ValueError(f"{spec!r}: reuseport=yes takes only interface= and backlog=, not {extra}")
+    return ReusePortEndpoint(
+        reactor,  # type: ignore[arg-type]
+        int(fields[0]),
+        options.get("interface", LOOPBACK).replace("\\:", ":"),
+        int(options.get("backlog", "50")),
+    )
+
+
+@implementer(IStreamServerEndpoint)
+class ReusePortEndpoint:
+    """TCP with SO_REUSEPORT: the socket is made here and handed to the
+    reactor (``adoptStreamPort``), as Twisted's own TCP endpoint cannot set it."""
+
+    def __init__(self, reactor: IReactorSocket, port: int, interface: str, backlog: int) -> None:
+        self.reactor = reactor
+        self.port = port
+        self.interface = interface
+        self.backlog = backlog
+
+    def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((self.interface, self.port))
+            sock.listen(self.backlog)
+            sock.setblocking(False)
+            port = self.reactor.adoptStreamPort(sock.fileno(), family, factory)  # type: ignore[arg-type]
+        except OSError as exc:
+            return fail(CannotListenError(self.interface, self.port, exc))  # type: ignore[no-untyped-call]
+        finally:
+            sock.close()  # the reactor holds its own duplicate
+        return succeed(port)
+
+
 def exposed(spec: str, port: IListeningPort, name: str | None = None) -> str | None:
     """The warning a listener deserves when other machines can reach it and
     nothing encrypts what it carries (a bound address that is not loopback,
     an endpoint that is not ``ssl:``); None when it is kept to this machine."""
-    if endpoint_spec(spec).startswith("ssl:"):
+    if _unwrapped(endpoint_spec(spec)).startswith("ssl:"):
         return None
     address = port.getHost()
     host = getattr(address, "host", None)

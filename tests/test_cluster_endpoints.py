@@ -1,0 +1,192 @@
+"""The listeners of a cluster's nodes: one port shared by several (SO_REUSEPORT),
+and a node behind a real HAProxy that still sees its clients' addresses."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.error import ConnectError
+from twisted.internet.interfaces import IAddress, IListeningPort
+from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import deferLater
+
+from txkit import ListenError, endpoint_spec, listen
+from txkit.endpoints import with_backlog
+
+
+class Seen(Factory):
+    """Records the peer of each connection at its first bytes (behind HAProxy,
+    the PROXY header comes first: the peer is known from then on); ``until(n)``
+    fires at n."""
+
+    def __init__(self, tally: Seen | None = None) -> None:
+        self.peers: list[IAddress] = []
+        self._waits: list[tuple[int, Deferred[None]]] = []
+        #: Another ``Seen`` that also counts what this one accepts.
+        self.tally = tally
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        seen = self
+
+        class Record(Protocol):
+            told = False
+
+            def dataReceived(self, data: bytes) -> None:
+                if not self.told:
+                    self.told = True
+                    seen.add(self.transport.getPeer())  # type: ignore[union-attr]
+
+        return Record()
+
+    def add(self, peer: IAddress) -> None:
+        self.peers.append(peer)
+        for item in [w for w in self._waits if w[0] <= len(self.peers)]:
+            self._waits.remove(item)
+            item[1].callback(None)
+        if self.tally is not None:
+            self.tally.add(peer)
+
+    def until(self, n: int) -> Deferred[None]:
+        d: Deferred[None] = Deferred()
+        if len(self.peers) >= n:
+            d.callback(None)
+        else:
+            self._waits.append((n, d))
+        return d
+
+
+def test_a_wrapped_endpoint_gets_the_defaults_of_a_bare_one() -> None:
+    assert endpoint_spec("haproxy:tcp:7101") == "haproxy:tcp:7101:interface=127.0.0.1"
+    assert endpoint_spec("haproxy:7101") == "haproxy:tcp:7101:interface=127.0.0.1"
+    assert with_backlog("haproxy:tcp:7101:interface=127.0.0.1", 9).endswith(":backlog=9")
+    with pytest.raises(ValueError, match="haproxy:tcp:7101"):
+        endpoint_spec("haproxy:")
+
+
+async def _connect(port: int) -> Protocol:
+    """A client that has said hello."""
+    client: Protocol = await connectProtocol(
+        TCP4ClientEndpoint(reactor, "127.0.0.1", port), Protocol()
+    )
+    client.transport.write(b"hello")  # type: ignore[union-attr]
+    return client
+
+
+@pytest_twisted.ensureDeferred
+async def test_nodes_share_one_port_with_reuseport_and_the_kernel_spreads_connections() -> None:
+    both = Seen()
+    one, two = Seen(both), Seen(both)
+    first: IListeningPort = listen(reactor, "tcp:0:reuseport=yes", one, name="one")
+    number = first.getHost().port  # type: ignore[attr-defined]
+    second = listen(reactor, f"tcp:{number}:reuseport=yes", two, name="two")
+    clients: list[Protocol] = []
+    try:
+        assert second.getHost().port == number  # type: ignore[attr-defined]
+        assert first.getHost().host == "127.0.0.1"  # type: ignore[attr-defined]
+        # The kernel hashes each connection to one of the two: 200 all to one
+        # side would be a 2**-199 chance.
+        while not (one.peers and two.peers) and len(clients) < 200:
+            clients.append(await _connect(number))
+            await both.until(len(clients))
+        assert one.peers and two.peers
+        # Without the option, a port in use is refused as before.
+        with pytest.raises(ListenError, match="in use"):
+            listen(reactor, f"tcp:{number}", Seen(), name="three")
+    finally:
+        for client in clients:
+            client.transport.loseConnection()  # type: ignore[union-attr]
+        await first.stopListening()  # type: ignore[misc]
+        await second.stopListening()  # type: ignore[misc]
+
+
+HAPROXY_CONFIG = """\
+global
+    maxconn 100
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend front
+    bind 127.0.0.1:{front}
+    default_backend nodes
+backend nodes
+    server node1 127.0.0.1:{node} send-proxy
+"""
+
+
+@pytest.fixture
+def haproxy_binary() -> str:
+    found = shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
+    if found is None:
+        pytest.fail("haproxy is not installed: run scripts/ensure-haproxy", pytrace=False)
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def front_of(tmp_path: Path, haproxy_binary: str) -> Iterator[object]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(node: int) -> int:
+        front = _free_port()
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(HAPROXY_CONFIG.format(front=front, node=node))
+        check = subprocess.run([haproxy_binary, "-c", "-f", str(config)], capture_output=True)
+        assert check.returncode == 0, check.stderr.decode()
+        started.append(subprocess.Popen([haproxy_binary, "-db", "-f", str(config)]))
+        return front
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_node_behind_haproxy_sees_its_client_s_address(front_of: object) -> None:
+    seen = Seen()
+    node = listen(reactor, "haproxy:tcp:0", seen, name="node")
+    try:
+        front = front_of(node.getHost().port)  # type: ignore[attr-defined,operator]
+        client = None
+        while client is None:  # HAProxy is up when its frontend accepts
+            try:
+                client = await _connect(front)
+            except ConnectError:
+                await deferLater(reactor, 0.05, lambda: None)
+        await seen.until(1)
+        mine = client.transport.getHost()  # type: ignore[union-attr]
+        peer = seen.peers[0]
+        # The PROXY header's source, not HAProxy's own connection to the node.
+        assert (peer.host, peer.port) == (mine.host, mine.port)  # type: ignore[attr-defined,union-attr]
+        client.transport.loseConnection()  # type: ignore[union-attr]
+    finally:
+        await node.stopListening()  # type: ignore[misc]
+
+
+def test_the_sample_haproxy_config_is_valid_and_sends_proxy_headers(haproxy_binary: str) -> None:
+    sample = Path(__file__).parent.parent / "contrib" / "haproxy" / "smsemu.cfg"
+    check = subprocess.run([haproxy_binary, "-c", "-f", str(sample)], capture_output=True)
+    assert check.returncode == 0, check.stderr.decode() + check.stdout.decode()
+    text = sample.read_text()
+    assert "mode tcp" in text and "send-proxy" in text
+    # Every frontend on loopback unless the user names another address.
+    binds = [line.split()[1] for line in text.splitlines() if line.strip().startswith("bind ")]
+    assert binds and all(b.startswith("127.0.0.1:") for b in binds)
