@@ -48,7 +48,6 @@ import random
 import shutil
 import signal
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from receipt_bench import Server, cpu_seconds, percentile, serve
+from runstats import load_average, spread
+from runstats import runs as runs_of
 from sqlalchemy import update
 from twisted.internet import reactor, task
 from twisted.internet.defer import ensureDeferred, gatherResults
@@ -230,11 +231,6 @@ def merged(phases: list[Phase]) -> Phase:
                  sum(p.server_cpu for p in phases), sum(p.bench_cpu for p in phases))  # fmt: skip
 
 
-def spread(values: list[float]) -> tuple[float, float, float]:
-    """Min, median, max."""
-    return min(values), statistics.median(values), max(values)
-
-
 async def measure(
     name: str, words: list[str], search: Callable[[str], Awaitable[int]], server: Server
 ) -> Phase:
@@ -365,7 +361,7 @@ async def run_phases(
         await measure("warm-up", local_words[: args.warmup], local, server)
         await measure("warm-up", local_words[: args.warmup], baseline, server)
         rounds: list[tuple[Phase, Phase, float]] = []
-        for _ in range(args.rounds):
+        for _ in range(runs_of(args.rounds)):
             busy = os.getloadavg()[0]
             mine = await measure("local hits", local_words, local, server)
             rounds.append((mine, await measure("peer: sqlite3", local_words, baseline, server),
@@ -389,10 +385,10 @@ async def run_phases(
     ratios = [percentile(a.latencies_ms, 50) / percentile(b.latencies_ms, 50) for a, b, _ in rounds]
     print(
         f"local hits against the raw sqlite3 query, p50, min/median/max of {len(rounds)} "
-        f"rounds: {'/'.join(f'{r:.2f}x' for r in spread(ratios))} (all rounds together: p50 "
+        f"rounds: {spread(ratios, '{:.2f}x', '/')} (all rounds together: p50 "
         f"{percentile(ours.latencies_ms, 50) / percentile(raw.latencies_ms, 50):.2f}x, p99 "
         f"{percentile(ours.latencies_ms, 99) / percentile(raw.latencies_ms, 99):.2f}x); "
-        f"load average {'/'.join(f'{x:.2f}' for x in spread([r[2] for r in rounds]))}"
+        f"1-minute load average {spread([r[2] for r in rounds], '{:.2f}', '/')}"
     )
     print(f"  the raw query's plan: {'; '.join(str(row[-1]) for row in plan)}")
     if ours.found != raw.found or relay.found != ours.found[: len(relay.found)]:
@@ -407,7 +403,7 @@ async def run_phases(
     print(
         f"IP server CPU during the relayed phase: {relay.server_cpu:.2f} s "
         f"({relay.server_cpu / len(relay.latencies_ms) * 1000:.2f} ms a query); "
-        f"{os.cpu_count()} CPUs"
+        f"{load_average()}"
     )
 
 
@@ -440,7 +436,10 @@ def main() -> int:
     ap.add_argument("--queries", type=int, default=200, help="searches per phase (200)")
     ap.add_argument("--warmup", type=int, default=10, help="untimed searches first (10)")
     ap.add_argument(
-        "--rounds", type=int, default=3, help="rounds of local and raw searches, in turns (3)"
+        "--rounds",
+        type=int,
+        default=3,
+        help="rounds of local and raw searches, in turns (3, the fewest)",
     )
     ap.add_argument("--limit", type=int, default=50, help="results a search asks for (50)")
     ap.add_argument(
