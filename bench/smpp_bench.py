@@ -2,7 +2,7 @@
 
 The SMSC runs as a process of its own (``python -m smsemu smsc``, started by
 ``smsc_bench.run_smsc``) on a fresh SQLite data directory or on a throwaway
-PostgreSQL server (``tests/pg.py``).  An ESME binds with the default account
+PostgreSQL server (``storage/pgserver.py``).  An ESME binds with the default account
 (system_id ``esme``, the password the SMSC generated into its data directory)
 and sends a fixed count of
 single-part GSM 7-bit submit_sm over TCP on 127.0.0.1, keeping a window of
@@ -744,7 +744,7 @@ async def bench_database(
         url: str | None = None
         postmaster: Path | None = None
         if db == "postgres":
-            from tests.pg import TemporaryPostgres
+            from storage.pgserver import TemporaryPostgres
 
             pg = TemporaryPostgres()
             url = stack.enter_context(pg)

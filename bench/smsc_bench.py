@@ -1,7 +1,7 @@
 """End-to-end throughput and latency of the SMSC over its radio link.
 
 The SMSC runs as a subprocess (``python -m smsemu smsc``) on a fresh SQLite data
-directory or on a throwaway PostgreSQL server (``tests/pg.py``); this process
+directory or on a throwaway PostgreSQL server (``storage/pgserver.py``); this process
 plays K handsets over TCP on 127.0.0.1.  Each handset sends a fixed share of
 single-part SMS-SUBMITs to the next handset, keeping W submits outstanding, and
 acknowledges every RP-DATA at once.  A message's latency runs from the moment
@@ -519,7 +519,7 @@ def bench_database(
     try:
         url: str | None = None
         if db == "postgres":
-            from tests.pg import TemporaryPostgres
+            from storage.pgserver import TemporaryPostgres
 
             url = stack.enter_context(TemporaryPostgres())
         extra = (("--quiet",) if log == "quiet" else ()) + (

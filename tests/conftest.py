@@ -1,4 +1,4 @@
-"""Shared fixtures: a real, throwaway PostgreSQL server (see tests/pg.py), one
+"""Shared fixtures: a real, throwaway PostgreSQL server (see storage/pgserver.py), one
 per pytest-xdist worker; the Hypothesis profile of the suite; SIGTERM, Ctrl-C
 and pytest-timeout's timeout made to reach pytest under pytest-twisted (see
 tests/reactorguard.py)."""
@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 
+from storage.pgserver import PREFIX, TemporaryPostgres, find_bindir
+
 from . import reactorguard
-from .pg import PREFIX, TemporaryPostgres, find_bindir
 
 # Hypothesis measures each example against a wall-clock deadline (200 ms) and
 # calls data generation too slow past another: on a loaded machine (CI, the

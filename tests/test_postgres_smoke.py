@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 
@@ -42,3 +43,18 @@ def test_real_postgres_server(postgres_url: str) -> None:
     finally:
         metadata.drop_all(engine)
         engine.dispose()
+
+
+def test_a_stranger_on_the_host_without_the_password_is_refused(postgres_url: str) -> None:
+    """The throwaway server (storage.pgserver) trusts no one on loopback TCP:
+    its generated password travels only in the URL it gives its owner."""
+    url = sa.engine.make_url(postgres_url)
+    assert url.password  # generated, not empty
+    where = f"{url.host}:{url.port}/{url.database}"
+    for guess in (f"{url.username}@{where}", f"{url.username}:postgres@{where}"):
+        engine = sa.create_engine(f"postgresql+psycopg://{guess}")
+        try:
+            with pytest.raises(sa.exc.OperationalError, match="password"), engine.connect():
+                pass
+        finally:
+            engine.dispose()

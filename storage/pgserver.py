@@ -1,13 +1,18 @@
-"""A throwaway PostgreSQL server for the tests.
+"""A throwaway PostgreSQL server: for the tests, the benches, and ``smsemu up
+--workers N`` when it is asked to start one (a cluster's nodes need a
+PostgreSQL they share; docs/scaling.md).
 
 ``TemporaryPostgres`` runs ``initdb`` into a fresh temporary directory, starts the
 server on 127.0.0.1 (TCP only on loopback, a free port, its unix socket inside that
-directory, trust authentication for loopback), creates a database and gives its
-SQLAlchemy URL; on exit it stops the server (``pg_ctl stop -m fast``) and removes the
-directory::
+directory), creates a database and gives its SQLAlchemy URL; on exit it stops the
+server (``pg_ctl stop -m fast``) and removes the directory::
 
-    with TemporaryPostgres() as url:   # postgresql+psycopg://postgres@127.0.0.1:PORT/smsemu
+    with TemporaryPostgres() as url:   # postgresql+psycopg://postgres:PASSWORD@127.0.0.1:PORT/smsemu
         engine = sqlalchemy.create_engine(url)
+
+Nobody else on the host gets in: TCP asks for a password (SCRAM), generated for
+each server and carried only by its URL, and the unix socket sits in the server's
+own directory (mode 0700).
 
 A server whose owner died without stopping it (killed, or a pytest-xdist worker
 lost with its controller) is stopped and removed when the next one starts: the
@@ -27,6 +32,7 @@ import glob
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -144,6 +150,7 @@ class TemporaryPostgres:
         self.bindir = Path(found)
         self.port: int | None = None
         self.tmpdir: Path | None = None
+        self.password = secrets.token_urlsafe(24)
         self._env = _clean_env()
 
     # -- paths -------------------------------------------------------------------
@@ -160,7 +167,9 @@ class TemporaryPostgres:
     @property
     def url(self) -> str:
         assert self.port is not None, "server not started"
-        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{self.dbname}"
+        return (
+            f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/{self.dbname}"
+        )
 
     # -- running programs --------------------------------------------------------
     def _server_user(self) -> pwd.struct_passwd | None:
@@ -178,7 +187,7 @@ class TemporaryPostgres:
 
     def _run(self, args: Sequence[str | os.PathLike[str]], *, as_server: bool) -> str:
         """Run a program of bindir; as the server's user when ``as_server`` and root."""
-        env = dict(self._env)
+        env = dict(self._env, PGPASSWORD=self.password)
         pw = self._server_user() if as_server else None
         if pw is not None:
             env.update(HOME=pw.pw_dir, USER=pw.pw_name, LOGNAME=pw.pw_name)
@@ -234,6 +243,11 @@ class TemporaryPostgres:
         pw = self._server_user()
         if pw is not None:
             os.chown(self.tmpdir, pw.pw_uid, pw.pw_gid)
+        pwfile = self.tmpdir / "password"
+        pwfile.write_text(self.password + "\n")
+        pwfile.chmod(0o600)
+        if pw is not None:
+            os.chown(pwfile, pw.pw_uid, pw.pw_gid)
         self._run(
             [
                 "initdb",
@@ -241,22 +255,27 @@ class TemporaryPostgres:
                 self.datadir,
                 "--username",
                 self.user,
-                "--auth",
+                "--auth-local",
                 "trust",
+                "--auth-host",
+                "scram-sha-256",
+                "--pwfile",
+                pwfile,
                 "--encoding",
                 "UTF8",
                 "--no-locale",
             ],
             as_server=True,
         )
-        # Trust, but only for the unix socket (inside tmpdir) and loopback TCP.
+        pwfile.unlink()
+        # Trust only the unix socket (inside tmpdir, 0700); loopback TCP by password.
         (self.datadir / "pg_hba.conf").write_text(
-            "local all all trust\nhost all all 127.0.0.1/32 trust\n"
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
         )
         sockdir = str(self.tmpdir).replace("'", "''")
         with (self.datadir / "postgresql.conf").open("a") as conf:
             conf.write(
-                "\n# smsemu tests/pg.py\n"
+                "\n# smsemu storage/pgserver.py\n"
                 "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{sockdir}'\n"
                 # A throwaway server: nothing in it has to outlive a crash of
