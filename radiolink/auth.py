@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from radiolink.milenage import f1, f2345, opc
+from radiolink.milenage import f1, f2345, network_challenge, opc
 
 AMF = b"\x80\x00"  # the "separation bit" set, as networks commonly send it
 RESYNC_AMF = b"\x00\x00"
@@ -81,8 +81,7 @@ class Challenge:
 def challenge(keys: Keys, rand: bytes, sqn: int, amf: bytes = AMF) -> Challenge:
     """The authentication vector for one attach, SQN the subscriber's next."""
     sqn_b = sqn.to_bytes(6, "big")
-    mac_a, _ = f1(keys.k, keys.opc, rand, sqn_b, amf)
-    res, _, _, ak, _ = f2345(keys.k, keys.opc, rand)
+    mac_a, res, ak = network_challenge(keys.k, keys.opc, rand, sqn_b, amf)
     return Challenge(rand=rand, autn=_xor(sqn_b, ak) + amf + mac_a, xres=res)
 
 
