@@ -152,6 +152,23 @@ class Subscription:
     sqn: int = 0  # the last SQN the network used
 
 
+class RandPool:
+    """``os.urandom``, drawn ``block`` octets at a time: the same randomness for
+    RANDs, without a system call per attach (5% of an attach storm's reactor)."""
+
+    def __init__(self, block: int = 4096) -> None:
+        self._block = block
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self, n: int) -> bytes:
+        if self._at + n > len(self._pool):
+            self._pool, self._at = os.urandom(max(n, self._block)), 0
+        out = self._pool[self._at : self._at + n]
+        self._at += n
+        return out
+
+
 class AuthCentre:
     """The AuC: subscriptions by IMSI and the next challenge of each.
 
@@ -161,8 +178,8 @@ class AuthCentre:
     so the writes need not be synchronous.
     """
 
-    def __init__(self, rand: Callable[[int], bytes] = os.urandom) -> None:
-        self._rand = rand
+    def __init__(self, rand: Callable[[int], bytes] | None = None) -> None:
+        self._rand = rand or RandPool()
         self._subscriptions: dict[str, Subscription] = {}
 
     def provision(self, imsi: str, msisdn: str, keys: Keys, sqn: int = 0) -> None:
