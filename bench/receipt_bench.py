@@ -393,7 +393,10 @@ def baseline(checkout: Path, extra: list[str]) -> float | None:
         shutil.rmtree(cache, ignore_errors=True)
     for line in done.stdout.splitlines():
         print(f"  | {line}")
-    # One line a round (main's bench may run several rounds): their median.
+    # This bench's summary (min/median/max under the 50 ms target: the median),
+    # or an older bench's line a round (their median).
+    if m := re.search(r"p99 under 50 ms: [\d,]+/([\d,]+)/[\d,]+ receipts/s", done.stdout):
+        return float(m.group(1).replace(",", ""))
     found = re.findall(r"highest sustained: ([\d,.]+) receipts/s", done.stdout)
     return statistics.median(float(n.replace(",", "")) for n in found) if found else None
 
@@ -483,13 +486,13 @@ def report(
             f"highest sustained with p99 under {target:g} ms: {spread(rates, ',.0f')} receipts/s"
             + (f", its p99 {spread(p99s, '.2f')} ms" if p99s else "")
         )
-    if before is not None:
+    if before:
         print(
             f"against {args.baseline} in the same run ({before:,.0f} receipts/s sustained with"
             f" p99 under 50 ms): x{medians[50.0] / before:.1f} (median round, same target)"
         )
     elif args.baseline:
-        print(f"the baseline of {args.baseline} sustained no rate")
+        print(f"the baseline of {args.baseline} sustained no rate (median round)")
 
 
 def cli() -> None:
@@ -516,8 +519,8 @@ def cli() -> None:
     )
     parser.add_argument(
         "--baseline-args",
-        default="--pairs 10 --messages 200 --rates 50,75,100,125,150,200,300 --seconds 3",
-        help="its arguments",
+        default="",
+        help="its arguments (none: its own defaults, which are this bench's)",
     )
     args = parser.parse_args()
     if args.child:

@@ -78,12 +78,14 @@ class ReceiptServerProtocol(Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self.factory.tap is not None:
             self.factory.tap.stream("ip", self, data, True, self.ends)
-        for item in self.reader.feed(data):
-            if self.session.closed:
-                break
-            if isinstance(item, wire.Response):
-                self._responses.add(item.id)
-            self._apply(self.session.receive(item, self._now()))
+        # What one read answers goes out in one write (txkit.cork).
+        with self.factory.cork:
+            for item in self.reader.feed(data):
+                if self.session.closed:
+                    break
+                if isinstance(item, wire.Response):
+                    self._responses.add(item.id)
+                self._apply(self.session.receive(item, self._now()))
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         for timer in self._timers:
@@ -120,6 +122,7 @@ class ReceiptServerProtocol(Protocol):
 
     def close(self) -> None:
         if self.transport is not None:
+            self.factory.cork.flush(self.transport)  # what was said before, then the hang-up
             self.transport.loseConnection()
 
     def who(self) -> str:
@@ -141,7 +144,7 @@ class ReceiptServerProtocol(Protocol):
                     data = self._encode(action.message)
                     if self.factory.tap is not None:
                         self.factory.tap.stream("ip", self, data, False, self.ends)
-                    self.transport.write(data)
+                    self.factory.cork.write(self.transport, data)
             elif isinstance(action, Close):
                 self.close()
             elif isinstance(action, Authenticate):

@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from ipwire import wire
 from ipwire.ratelimit import RateLimiter
 from ipwire.server_session import LOGIN_DEADLINE, Identity, State
+from txkit.cork import Cork
 from txkit.lockout import Lockout
 from txkit.pcapng import StreamTap
 from txkit.throttle import Throttle
@@ -71,6 +72,10 @@ class ReceiptServerFactory(Factory):
         self.lockout = Lockout()
         self.retention = retention or Retention()
         self.sessions = Sessions()
+        #: The connections write through it: a committed batch's answers and
+        #: pushes (the store's ``firing_in``), and what one read answers, go
+        #: out as one write a connection.
+        self.cork = Cork()
         self.stopped = False  # stop_timers: the server is stopping
         self.metrics = metrics or IpMetrics()
         self.metrics.sessions = self.sessions

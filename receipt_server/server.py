@@ -108,6 +108,8 @@ def listen(
         metrics=metrics,
         login_deadline=login_deadline,
     )
+    if isinstance(store, ReceiptStore):
+        store.worker.firing_in.append(factory.cork)
     # First: a port in use (txkit.ListenError, named "ip_server") leaves no work behind.
     listening = txkit.listen(reactor, address, factory, name="ip_server")
     factory.recover()

@@ -10,7 +10,10 @@ when an acknowledgement may go.
 The rules it keeps:
 
 * a batch is everything queued, up to ``max_batch`` jobs; a *lazy* job (an
-  acknowledgement nobody waits on) may wait ``lazy_wait`` seconds for company;
+  acknowledgement nobody waits on) may wait ``lazy_wait`` seconds for company,
+  and does not wake the thread once another lazy job has: lazy jobs wait on
+  a list of their own and ride at the head of the next batch (under receipt
+  load one wake-up and one commit for many acknowledgements, not one each);
 * a batch that fails is run again one job at a time, so one bad job fails
   alone, and the connection is opened afresh (a PostgreSQL restart, say);
   what the database says of itself (read-only, disk full, gone) is logged in
@@ -32,6 +35,7 @@ import contextlib
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -70,6 +74,10 @@ def run_each(conn: Connection, batch: Sequence[Job]) -> None:
         job.result = job.fn(conn)
 
 
+#: Put on the queue to wake the thread for lazy jobs.
+_LAZY = Job()
+
+
 class Worker:
     def __init__(
         self,
@@ -94,6 +102,11 @@ class Worker:
         self.expected = expected
         self._reactor = reactor
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        #: Lazy jobs, waiting for the next batch; ``_lazy_armed``: the thread
+        #: has been woken for them (set by the reactor, cleared by the thread
+        #: before it takes them, so that none is left behind).
+        self._lazy: deque[Job] = deque()
+        self._lazy_armed = False
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
         self._stopped: Deferred[None] | None = None
@@ -134,6 +147,11 @@ class Worker:
             # No thread to keep a connection for: callers may share the engine.
             self._drop_connection()
             self._fire([job])
+        elif job.lazy:
+            self._lazy.append(job)
+            if not self._lazy_armed:
+                self._lazy_armed = True
+                self._queue.put(_LAZY)
         else:
             self._queue.put(job)
 
@@ -191,28 +209,43 @@ class Worker:
         while not end:
             first = self._queue.get()
             if first is None:
-                break
-            batch = [first]
-            while len(batch) < self.max_batch:
+                end = True
+            batch = [] if first is _LAZY or first is None else [first]
+            if first is _LAZY:
+                # Lazy jobs alone may wait a little for company.
                 try:
-                    # A batch of lazy jobs alone may wait a little for company.
-                    lazy = all(j.lazy for j in batch)
-                    job = (
-                        self._queue.get(timeout=self.lazy_wait)
-                        if lazy
-                        else self._queue.get_nowait()
-                    )
+                    job = self._queue.get(timeout=self.lazy_wait)
+                except queue.Empty:
+                    job = _LAZY
+                if job is None:
+                    end = True
+                elif job is not _LAZY:
+                    batch.append(job)
+            while not end and len(batch) < self.max_batch:
+                try:
+                    job = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if job is None:
                     end = True
-                    break
-                batch.append(job)
-            self._execute(batch)
-            call(self._fire, batch)
+                elif job is not _LAZY:
+                    batch.append(job)
+            batch = self._take_lazy() + batch
+            if batch:
+                self._execute(batch)
+                call(self._fire, batch)
         self._finish()
         assert self._stopped is not None
         call(self._stopped.callback, None)
+
+    def _take_lazy(self) -> list[Job]:
+        """The lazy jobs waiting, oldest first (they go at the head of a batch)."""
+        self._lazy_armed = False  # before taking: one added meanwhile re-arms
+        taken = []
+        with contextlib.suppress(IndexError):
+            while True:
+                taken.append(self._lazy.popleft())
+        return taken
 
     def _finish(self) -> None:
         for fn in self.on_exit:

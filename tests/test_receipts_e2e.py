@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import struct
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
 
 from handset.conversation import OutState
-from handset.ip_client import IpError, connect_ip
+from handset.ip_client import IpClient, IpError, connect_ip
 from handset.phone import Phone
 from handset.service import Credentials, HandsetService
 from handset.store import Settings
@@ -407,3 +408,51 @@ async def test_a_plain_phone_numbers_nothing_and_talks_with_a_numbering_one(net:
     await a.configure(carrier="udh")
     _, rx = await send_and_receive(a, b, "now numbered")
     assert (await b.message(rx)).number == 0
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_crash_after_the_response_went_loses_no_receipt_and_repeats_none(
+    net: Network, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A response goes only once its read is committed, and what the server
+    took is recorded lazily (it shares a later commit): the receiver's file as
+    a crash would leave it when the response goes (an online backup, taken
+    then) shows the message read and the response owed; the receiver
+    restarted on it sends the response again, and the sender, which has
+    it read already, applies the repeat as nothing new."""
+    a, b = await net.phone(A), await net.phone(B)
+    a_id, b_id = await send_and_receive(a, b, "crash after this")
+    crash = tmp_path / "crash.sqlite3"
+    send_response = IpClient.send_response
+
+    def snapshot_then_send(client: IpClient, *args: Any, **kwargs: Any) -> Deferred[None]:
+        with (
+            sqlite3.connect(net.root / B / "handset.sqlite3") as live,
+            sqlite3.connect(crash) as image,
+        ):
+            live.backup(image)
+        return send_response(client, *args, **kwargs)
+
+    monkeypatch.setattr(IpClient, "send_response", snapshot_then_send)
+    await read_and_see(a, b, a_id, b_id)
+    monkeypatch.undo()
+    with sqlite3.connect(crash) as image:
+        row = image.execute(
+            "SELECT read, response_pending FROM handset_message WHERE id = ?", (b_id,)
+        ).fetchone()
+    assert row == (1, 1)  # read committed, response owed: nothing lost in a crash now
+    await net.stop_phone(B)
+    for leftover in ("-wal", "-shm"):
+        (net.root / B / f"handset.sqlite3{leftover}").unlink(missing_ok=True)
+    crash.replace(net.root / B / "handset.sqlite3")
+    again = net.counted(A, "feedback", 2)
+    b = await net.phone(B)
+    await again  # the response sent again after the "crash", its feedback at A
+    repeat = [d for k, d in net.events[A] if k == "feedback"][-1]
+    assert repeat["id"] is None  # a repeat: A's message was read already
+    assert sum(1 for k, d in net.events[A] if k == "state" and d.get("state") == "read") == 1
+    assert (await a.message(a_id)).read
+    responded = b.wait_for("response", id=b_id)  # the server took it (committed)
+    if (await b.message(b_id)).response_pending:
+        await responded
+    assert not (await b.message(b_id)).response_pending

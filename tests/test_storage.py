@@ -104,6 +104,34 @@ async def test_worker_stop_commits_what_is_queued_and_fires(tmp_path: Path) -> N
 
 
 @pytest_twisted.ensureDeferred
+async def test_lazy_jobs_ride_at_the_head_of_the_next_batch(tmp_path: Path) -> None:
+    """Lazy jobs (acknowledgements nobody waits on) do not each wake the
+    thread and commit alone: a long wait for company (no fixed sleep: the
+    regular job comes first) and they share the regular job's commit, run
+    before it, each fired after that commit."""
+    worker = _table(tmp_path)
+    worker.lazy_wait = 3600.0  # only company ends the wait: nothing timed
+    order: list[int] = []
+
+    def noted(v: int) -> Callable[[Connection], int]:
+        insert = _insert(v)
+
+        def work(conn: Connection) -> int:
+            order.append(v)
+            return insert(conn)
+
+        return work
+
+    worker.start()
+    lazy = [worker.run(noted(v), lazy=True) for v in range(1, 21)]
+    assert await worker.run(noted(100)) == 100
+    assert [await d for d in lazy] == list(range(1, 21))
+    assert order == [*range(1, 21), 100]
+    assert worker.batches == 1 and worker.jobs == 21
+    await worker.stop()
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_batch_is_told_in_one_call_its_plain_callbacks_inside_its_contexts(
     tmp_path: Path,
 ) -> None:

@@ -28,6 +28,16 @@ DELETED_BY_FLAG: dict[int, tuple[int, ...]] = {
 
 
 _E = Base.metadata.tables[SmsEntry.__tablename__]
+# On the read path (mark_read): built once, Core (no ORM session sync).
+_ENTRIES_READ = (
+    update(_E)
+    .where(
+        _E.c.owner == bindparam("b_owner"),
+        _E.c.message_id == bindparam("b_id"),
+        _E.c.stat == REC_UNREAD,
+    )
+    .values(stat=REC_READ)
+)
 _LOCK_PROFILE = select(Profile.owner).where(Profile.owner == bindparam("b_owner")).with_for_update()
 _SLOTS_USED = select(func.count(_E.c.id), func.max(_E.c.slot)).where(
     _E.c.owner == bindparam("b_owner")
@@ -107,15 +117,7 @@ class SmsStoreRepo(RepoBase):
 
     def _entries_read(self, s: Session | Connection, message_id: int) -> None:
         """The user read the message: its entries are REC READ."""
-        s.execute(
-            update(SmsEntry)
-            .where(
-                SmsEntry.owner == self.owner,
-                SmsEntry.message_id == message_id,
-                SmsEntry.stat == REC_UNREAD,
-            )
-            .values(stat=REC_READ)
-        )
+        s.execute(_ENTRIES_READ, {"b_owner": self.owner, "b_id": message_id})
 
     # -- what the AT port asks -----------------------------------------------------
 
