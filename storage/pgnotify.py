@@ -145,9 +145,15 @@ class Listener(Service):
                 finally:
                     self._close()
         finally:
-            done = self._stopped
-            if done is not None:
-                self.reactor.callFromThread(done.callback, None)
+            self.reactor.callFromThread(self._ended, threading.current_thread())
+
+    def _ended(self, thread: threading.Thread) -> None:
+        """On the reactor, once ``thread`` has nothing left to do but return:
+        the join is that return, not a wait."""
+        thread.join()
+        done, self._stopped = self._stopped, None
+        if done is not None:
+            done.callback(None)
 
     def _listen(self) -> None:
         import psycopg
