@@ -23,6 +23,7 @@ from txkit.pcapng import StreamTap
 from txkit.throttle import Throttle
 from txkit.watchers import Watchers
 
+from .cluster import Cluster
 from .connection import ReceiptServerProtocol
 from .history import Retention
 from .ip_path import IpPath
@@ -90,6 +91,8 @@ class ReceiptServerFactory(Factory):
         self.feedback_watchers: list[Callable[[str, wire.Feedback], None]] = []
         #: Told of logins and of read receipts (``txkit.watchers``; the live log).
         self.watchers = Watchers()
+        #: The other nodes on the database (``join``), if any.
+        self.cluster: Cluster | None = None
 
     @property
     def results_ttl(self) -> timedelta:
@@ -115,9 +118,19 @@ class ReceiptServerFactory(Factory):
         self.read_sync.logged_in(protocol, identity.device_id)
         self.relay.logged_in(protocol, identity)
 
-    def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
+    def join(self, cluster: Cluster) -> None:
+        """Be a node of ``cluster``: what this node commits for devices
+        connected elsewhere is told to the others."""
+        self.cluster = cluster
+        self.relay.peers = cluster
+        self.sessions.elsewhere = cluster.push
+
+    def deliver(self, msisdn: str, feedback: wire.Feedback, *, local: bool = False) -> None:
         """Push a just-committed feedback to every session of ``msisdn``, and
-        tell the watchers (``smsemu up`` reports reads to ESMEs so)."""
+        tell the watchers (``smsemu up`` reports reads to ESMEs so) and the
+        other nodes of a cluster (unless it comes from one: ``local``)."""
+        if self.cluster is not None and not local:
+            self.cluster.feedback(msisdn, feedback)
         pushed = 0
         for protocol in self.sessions.phones(msisdn):
             protocol.push(feedback)
@@ -190,6 +203,8 @@ class ReceiptServerFactory(Factory):
             # Set when the count commits: what commits later moves it from there.
             self.metrics.feedback_pending.set(await self.store.pending_count())
             await self.store.expire_queries()
+            if self.cluster is not None:
+                await self.relay.finish_overdue()
             await self.store.prune_history(self.retention)
             connected = self.sessions.devices()
             if connected:

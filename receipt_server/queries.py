@@ -165,7 +165,8 @@ class Queries(Part):
 
     @staticmethod
     def _finish(s: Session, query_id: str) -> FinishedQuery | None:
-        query = s.get(HistoryQuery, query_id)
+        # Locked: nodes of a cluster may close it at once; one closes it.
+        query = s.get(HistoryQuery, query_id, with_for_update=True)
         if query is None or query.status != "open":
             return None
         answered, found = s.execute(
@@ -178,12 +179,15 @@ class Queries(Part):
         query.status = query_status(int(found) + query.window_found, int(answered), waited)
         return FinishedQuery(query_id, query.asker, query.status, int(answered), query.expected)
 
-    def finish_all_open(self) -> Deferred[list[FinishedQuery]]:
+    def finish_all_open(self, *, overdue_only: bool = False) -> Deferred[list[FinishedQuery]]:
         """At start: queries a stopped server left open are closed with what
-        they have, so that no asker waits for them forever."""
+        they have, so that no asker waits for them forever (``overdue_only``:
+        those past their deadline, in a cluster whose other nodes run the rest)."""
 
         def work(s: Session) -> list[FinishedQuery]:
             query = select(HistoryQuery.query_id).where(HistoryQuery.status == "open")
+            if overdue_only:
+                query = query.where(HistoryQuery.deadline_at < self.now())
             ids = list(s.scalars(query))
             return [f for i in ids if (f := self._finish(s, i)) is not None]
 

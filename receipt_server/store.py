@@ -27,6 +27,7 @@ from storage import migrate as migrate_component
 from storage import open_engine as open_storage
 from storage.worker import Job
 
+from .cluster import Notices
 from .devices import DeviceExists, Devices, Registration
 from .feedback import Outbox
 from .history import History, Retention
@@ -163,6 +164,8 @@ class ReceiptStore:
         self.sync_read = reads.sync_read
         self.pending_reads = reads.pending_reads
         self.ack_read = reads.ack_read
+        # A notification to the other nodes of a cluster, at a commit.
+        self.tell_nodes = Notices(*parts).tell
 
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> ReceiptStore:

@@ -158,6 +158,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--login-deadline", help="seconds a new connection has to log in (10)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     p.add_argument(
+        "--node",
+        help="run as this node of a cluster of IP servers on one PostgreSQL --database-url",
+    )
+    p.add_argument(
         "--tls",
         choices=["auto"],
         help="auto: its listeners on TLS, with a self-signed certificate generated into "
@@ -653,11 +657,14 @@ def _run_ip_server(args: argparse.Namespace) -> int:
 
     from . import traffic
     from .config import options
+    from .errors import CommandError
     from .network import scheme, tls_mark
     from .serve import Running, serve
     from .startup import database_url
 
     run = options.ip_server_run(args)
+    if run.node is not None and not (run.database_url or "").startswith("postgresql"):
+        raise CommandError("--node: a cluster node needs a postgresql+psycopg:// --database-url", 2)
     tls_auto = getattr(args, "tls", None) == "auto"
     listen, certificates = _tls_listener(run.server.listen, tls_auto, run.data_dir)
     metrics = run.metrics and _tls_listener(run.metrics, tls_auto, run.data_dir)[0]
@@ -674,6 +681,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             retention=run.server.retention(),
             login_deadline=run.server.login_deadline,
             metrics_address=metrics,
+            node=run.node,
         )
         running.start(service)
         assert service.listening is not None
