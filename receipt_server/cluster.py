@@ -77,6 +77,8 @@ class Cluster:
         self.factory = factory
         self._tell = tell
         self.listener = Listener(url, [CHANNEL], self._heard, self._listening)
+        #: Fires at the first LISTEN: from then on the node hears the others.
+        self.started: Deferred[None] = Deferred()
 
     # -- telling --------------------------------------------------------------------
 
@@ -145,4 +147,6 @@ class Cluster:
     def _listening(self) -> None:
         """After each LISTEN: what a gap missed waits in the tables; overdue
         queries are closed now rather than at the next sweep."""
+        if not self.started.called:
+            self.started.callback(None)
         self.factory.relay.finish_overdue()

@@ -128,13 +128,16 @@ class ReceiptServerFactory(Factory):
     def deliver(self, msisdn: str, feedback: wire.Feedback, *, local: bool = False) -> None:
         """Push a just-committed feedback to every session of ``msisdn``, and
         tell the watchers (``smsemu up`` reports reads to ESMEs so) and the
-        other nodes of a cluster (unless it comes from one: ``local``)."""
+        other nodes of a cluster; ``local``: one of them committed it, only
+        the sessions here get it."""
         if self.cluster is not None and not local:
             self.cluster.feedback(msisdn, feedback)
         pushed = 0
         for protocol in self.sessions.phones(msisdn):
             protocol.push(feedback)
             pushed += 1
+        if local:  # the node that committed it tells the watchers
+            return
         if self.watchers:
             self.watchers.emit(
                 "feedback",

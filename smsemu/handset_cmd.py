@@ -688,6 +688,9 @@ def _run_ip_server(args: argparse.Namespace) -> int:
         traffic.follow(service.listening.factory.watchers, traffic.IP_SERVER)
         host, port = service.listening.address
         lines = [*certificates, f"ip server: on {host}:{port}{tls_mark(listen)}"]
+        if service.listening.cluster is not None:  # up once it hears the other nodes
+            await service.listening.cluster.started
+            lines.append(f"ip server: node {run.node} of the cluster on its database")
         if service.metrics_url is not None:
             url = service.metrics_url.replace("http:", f"{scheme(metrics)}:", 1)
             lines.append(f"ip server: metrics on {url}")
