@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 
 from ipwire import wire
 from storage.pgnotify import Listener, notify
@@ -147,6 +148,11 @@ class Cluster:
     def _listening(self) -> None:
         """After each LISTEN: what a gap missed waits in the tables; overdue
         queries are closed now rather than at the next sweep."""
+        relay = self.factory.relay
+        relay.finish_overdue().addCallback(lambda _: relay.rescan()).addBoth(self._rescanned)
+
+    def _rescanned(self, result: object) -> None:
+        if isinstance(result, Failure):
+            log.warning("cluster: rescan: %s", result.getErrorMessage())
         if not self.started.called:
             self.started.callback(None)
-        self.factory.relay.finish_overdue()

@@ -148,6 +148,9 @@ class HistoryQuery(Base):
     created_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
     expires_at: Mapped[datetime]  # deleted then, fetched or not
+    #: The ``query_request`` relayed to the devices, as JSON: a node of a
+    #: cluster that did not hear it opened reads it here.
+    request: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class QueryResult(Base):

@@ -19,7 +19,7 @@ from ipwire.server_session import Identity
 
 from .history import Retention
 from .metrics import IpMetrics
-from .queries import FinishedQuery, QueryStart, StoredResults
+from .queries import FinishedQuery, OpenQueryRow, QueryStart, StoredResults
 from .repository import Repository, then
 from .sessions import Sessions
 
@@ -86,7 +86,7 @@ class RelayRunner:
 
         def started(start: QueryStart) -> None:
             hits = start.window.entries
-            if start.window.covered or start.query_id is None or start.reply_key is None:
+            if start.window.covered or start.query_id is None or start.request is None:
                 # The window covers the query, or there is nowhere else to
                 # look: the account has no other device.  (A device without a
                 # public key opens no query: results could not be sealed to it.)
@@ -100,8 +100,7 @@ class RelayRunner:
             query_id = start.query_id
             self.metrics.queries_relayed.inc()
             self._asked_at[query_id] = asked_at
-            request = wire.QueryRequest(query_id, who.device_id, wire.b64(start.reply_key),
-                                        q.text, q.peer, q.since, q.until, q.limit)  # fmt: skip
+            request = start.request
             devices = len(start.devices)
             protocol.reply(
                 _fitted(lambda w: wire.QueryOpen(q.id, query_id, devices, timeout, w or None), hits)
@@ -118,6 +117,8 @@ class RelayRunner:
         """Relay an open query to this node's devices, with a deadline timer
         (every node of a cluster keeps one: any of them closes the query)."""
         query_id = request.query_id
+        if query_id in self.relay.queries:  # heard, and found in a rescan
+            return
         self._deadlines[query_id] = self.clock.callLater(timeout, self._deadline, query_id)
         self._run(
             self.relay.open(
@@ -129,6 +130,18 @@ class RelayRunner:
                 lambda device: device in self.sessions.push_channels,
             )
         )
+
+    def rescan(self) -> Deferred[Any]:
+        """Mirror the open queries another node opened while this one did
+        not hear (it started, or LISTENs again after a gap)."""
+
+        def mirror(rows: list[OpenQueryRow]) -> None:
+            for row in rows:
+                if row.request.query_id not in self.relay.queries:
+                    timeout = max(row.left, 0.0)
+                    self.mirror(row.account, row.asker, row.request, row.devices, timeout)
+
+        return self.store.open_queries().addCallback(mirror)
 
     def answered_elsewhere(self, query_id: str, device: str) -> None:
         """Another node kept an answer to a query mirrored here."""

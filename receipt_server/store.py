@@ -152,6 +152,7 @@ class ReceiptStore:
         self.finish_query = queries.finish_query
         self.finish_all_open = queries.finish_all_open
         self.finished_for = queries.finished_for
+        self.open_queries = queries.open_queries
         self.load_results = queries.load_results
         self.delete_query = queries.delete_query
         self.expire_queries = queries.expire_queries

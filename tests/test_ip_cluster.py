@@ -217,3 +217,23 @@ def test_a_node_killed_mid_query_leaves_the_other_to_answer_partial(
     )
     again.close()
     phone.close()
+
+
+def test_a_node_started_while_a_query_is_open_relays_it_from_the_table(
+    cluster: tuple[str, ReceiptStore, list[Node]], tmp_path: Path
+) -> None:
+    url, store, (n1, _) = cluster
+    desktop = Device(n1.port, register(store, ALICE, "desktop", "companion"))
+    phone_reg = register(store, ALICE, "phone")
+    desktop.send(lambda rid: wire.Query(rid, text="hello", timeout=60.0))
+    opened = desktop.expect(wire.QueryOpen)
+    late = Node("n3", url, tmp_path / "n3")
+    cluster[2].append(late)
+    phone = Device(late.port, phone_reg)
+    request = phone.expect(wire.QueryRequest)
+    assert request.query_id == opened.query_id and request.text == "hello"
+    phone.send(lambda rid: wire.QueryAnswer(rid, request.query_id, 0, wire.b64(b"sealed")))
+    phone.expect(wire.Ok)
+    assert desktop.expect(wire.ResultsReady).status == "not_found"
+    desktop.close()
+    phone.close()
