@@ -29,16 +29,21 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.python.failure import Failure
 
 from ipwire import wire
 from storage.pgnotify import Listener, notify
 
 from .jobs import Part
+from .models import Node, Presence
 from .queries import FinishedQuery
 
 if TYPE_CHECKING:
@@ -48,6 +53,9 @@ log = logging.getLogger(__name__)
 
 #: The one channel the IP-server nodes share.
 CHANNEL = "smsemu_ip_server"
+#: Seconds between a node's renewals of its lease, and how long one lasts.
+HEARTBEAT = 1.0
+LEASE = 5.0
 
 
 def _message(obj: Any) -> wire.Message:
@@ -55,6 +63,62 @@ def _message(obj: Any) -> wire.Message:
     if isinstance(m, wire.WireError):
         raise ValueError(m.reason)
     return m
+
+
+class Roster(Part):
+    """The nodes' leases and the devices logged in on each (PostgreSQL only:
+    a cluster is on PostgreSQL, and its upserts are ``ON CONFLICT``)."""
+
+    def heartbeat(self, node: str, lease: timedelta) -> Deferred[None]:
+        def work(s: Session) -> None:
+            until = self.now() + lease
+            s.execute(
+                pg_insert(Node)
+                .values(node=node, lease_until=until)
+                .on_conflict_do_update(index_elements=[Node.node], set_={"lease_until": until})
+            )
+
+        return self._submit(work, lazy=True)
+
+    def clear(self, node: str) -> Deferred[None]:
+        """A node (re)starting: the devices it had are gone."""
+
+        def work(s: Session) -> None:
+            s.execute(delete(Presence).where(Presence.node == node))
+
+        return self._submit(work)
+
+    def arrived(self, node: str, device: str, msisdn: str) -> Deferred[None]:
+        def work(s: Session) -> None:
+            s.execute(
+                pg_insert(Presence)
+                .values(device_id=device, msisdn=msisdn, node=node)
+                .on_conflict_do_update(
+                    index_elements=[Presence.device_id], set_={"msisdn": msisdn, "node": node}
+                )
+            )
+
+        return self._submit(work)
+
+    def left(self, node: str, device: str) -> Deferred[None]:
+        def work(s: Session) -> None:
+            s.execute(delete(Presence).where(Presence.device_id == device, Presence.node == node))
+
+        return self._submit(work, lazy=True)
+
+    def online(self, msisdn: str) -> Deferred[bool]:
+        """Whether a device of ``msisdn`` is logged in on a node alive."""
+
+        def work(s: Session) -> bool:
+            alive = select(Node.node).where(Node.lease_until > self.now())
+            found = s.scalar(
+                select(Presence.device_id)
+                .where(Presence.msisdn == msisdn, Presence.node.in_(alive))
+                .limit(1)
+            )
+            return found is not None
+
+        return self._submit(work)
 
 
 class Notices(Part):
@@ -72,14 +136,56 @@ class Cluster:
     """One node's half of the cluster: tells the others, hears them."""
 
     def __init__(
-        self, node: str, url: str, factory: ReceiptServerFactory, tell: Callable[[str], Any]
+        self,
+        node: str,
+        url: str,
+        factory: ReceiptServerFactory,
+        tell: Callable[[str], Any],
+        roster: Roster,
+        *,
+        heartbeat: float = HEARTBEAT,
+        lease: float = LEASE,
     ) -> None:
         self.node = node
         self.factory = factory
         self._tell = tell
+        self.roster = roster
+        self.lease = timedelta(seconds=lease)
+        self.beat = LoopingCall(self._beat)
+        self.beat.clock = factory.clock
+        self.heartbeat = heartbeat
         self.listener = Listener(url, [CHANNEL], self._heard, self._listening)
         #: Fires at the first LISTEN: from then on the node hears the others.
         self.started: Deferred[None] = Deferred()
+
+    def start(self) -> None:
+        """Renew the lease every heartbeat, forget the devices a previous
+        run of this node had, and LISTEN."""
+        self.roster.clear(self.node).addErrback(self._failed, "clear")
+        self.beat.start(self.heartbeat, now=True)
+        self.listener.startService()
+
+    def stop(self) -> Deferred[None] | None:
+        if self.beat.running:
+            self.beat.stop()
+        return self.listener.stopService() if self.listener.running else None
+
+    def _beat(self) -> None:
+        self.roster.heartbeat(self.node, self.lease).addErrback(self._failed, "heartbeat")
+
+    @staticmethod
+    def _failed(failure: Failure, what: str) -> None:
+        log.warning("cluster: %s: %s", what, failure.getErrorMessage())
+
+    def arrived(self, device: str, msisdn: str) -> None:
+        self.roster.arrived(self.node, device, msisdn).addErrback(self._failed, "presence")
+
+    def left(self, device: str) -> None:
+        self.roster.left(self.node, device).addErrback(self._failed, "presence")
+
+    def online(self, msisdn: str) -> Deferred[bool]:
+        """Whether a device of ``msisdn`` is logged in on any node alive."""
+        return self.roster.online(msisdn)
 
     # -- telling --------------------------------------------------------------------
 

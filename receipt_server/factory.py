@@ -108,6 +108,8 @@ class ReceiptServerFactory(Factory):
             return
         self.metrics.logins.inc(identity.kind)
         self.sessions.logged_in(protocol, identity)
+        if self.cluster is not None:
+            self.cluster.arrived(identity.device_id, identity.msisdn)
         if self.watchers:
             self.watchers.emit(
                 "login", device_id=identity.device_id, msisdn=identity.msisdn, peer=protocol.peer
@@ -124,6 +126,8 @@ class ReceiptServerFactory(Factory):
         self.cluster = cluster
         self.relay.peers = cluster
         self.sessions.elsewhere = cluster.push
+        self.sessions.left = cluster.left
+        self.ip_path.anywhere = cluster.online
 
     def deliver(self, msisdn: str, feedback: wire.Feedback, *, local: bool = False) -> None:
         """Push a just-committed feedback to every session of ``msisdn``, and

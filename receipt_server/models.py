@@ -184,6 +184,27 @@ class IpMessage(Base):
     created_at: Mapped[datetime]
 
 
+class Node(Base):
+    """An IP-server node of a cluster, alive while its lease lasts (it
+    renews it every heartbeat; one killed loses it within the lease)."""
+
+    __tablename__ = "rs_node"
+
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lease_until: Mapped[datetime]
+
+
+class Presence(Base):
+    """A device logged in on a node of a cluster (while the node is alive)."""
+
+    __tablename__ = "rs_presence"
+    __table_args__ = (Index("ix_rs_presence_msisdn", "msisdn"),)
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
+
+
 class IpDelivery(Base):
     """The durable queue of the IP path: one row per message and recipient
     device, pending (``delivered_at`` null) until that device acknowledges."""

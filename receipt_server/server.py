@@ -81,8 +81,8 @@ class Listening:
         stopped = self.port.stopListening() or succeed(None)
         stopped.addCallback(lambda _: self.factory.close_all())
         cluster = self.cluster
-        if cluster is not None and cluster.listener.running:
-            stopped.addCallback(lambda _: cluster.listener.stopService())
+        if cluster is not None:
+            stopped.addCallback(lambda _: cluster.stop())
         return stopped
 
 
@@ -120,9 +120,9 @@ def listen(
     cluster = None
     if node is not None:
         assert isinstance(store, ReceiptStore)
-        cluster = Cluster(node[0], node[1], factory, store.tell_nodes)
+        cluster = Cluster(node[0], node[1], factory, store.tell_nodes, store.roster)
         factory.join(cluster)
-        cluster.listener.startService()
+        cluster.start()
     factory.recover()
     sweeper = LoopingCall(factory.sweep)
     sweeper.clock = reactor

@@ -35,6 +35,8 @@ class Sessions:
         #: Where ``push`` sends what is for devices not connected here (the
         #: other nodes of a cluster), if anywhere.
         self.elsewhere: Callable[[list[tuple[str, wire.Message]]], None] | None = None
+        #: Told of each device whose session here ends (a cluster's roster).
+        self.left: Callable[[str], None] | None = None
 
     def add(self, protocol: ReceiptServerProtocol) -> None:
         self.connections.add(protocol)
@@ -108,6 +110,8 @@ class Sessions:
             del self.push_channels[identity.device_id]
         if self.by_device.get(identity.device_id) is protocol:
             del self.by_device[identity.device_id]
+            if self.left is not None:
+                self.left(identity.device_id)
             online = self.devices_of.get(identity.msisdn)
             if online is not None:
                 online.discard(identity.device_id)

@@ -27,7 +27,7 @@ from storage import migrate as migrate_component
 from storage import open_engine as open_storage
 from storage.worker import Job
 
-from .cluster import Notices
+from .cluster import Notices, Roster
 from .devices import DeviceExists, Devices, Registration
 from .feedback import Outbox
 from .history import History, Retention
@@ -167,6 +167,7 @@ class ReceiptStore:
         self.ack_read = reads.ack_read
         # A notification to the other nodes of a cluster, at a commit.
         self.tell_nodes = Notices(*parts).tell
+        self.roster = Roster(*parts)
 
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> ReceiptStore:

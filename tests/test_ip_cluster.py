@@ -237,3 +237,24 @@ def test_a_node_started_while_a_query_is_open_relays_it_from_the_table(
     assert desktop.expect(wire.ResultsReady).status == "not_found"
     desktop.close()
     phone.close()
+
+
+def test_the_ip_path_reaches_a_recipient_logged_in_on_the_other_node(
+    cluster: tuple[str, ReceiptStore, list[Node]],
+) -> None:
+    _, store, (n1, n2) = cluster
+    alice = Device(n1.port, register(store, ALICE, "alice"))
+    carol = "+15550003333"
+    alice.send(lambda rid: wire.IpSubmit(rid, carol, "ab" * 16, 3, "hi", 1_700_000_000_000))
+    assert alice.expect(wire.Error).code == wire.ErrorCode.RECIPIENT_OFFLINE
+    bob = Device(n2.port, register(store, BOB, "bob", account=BOB))
+    # A round trip through node 2's database thread, which commits in order:
+    # bob's presence, written at its login, is committed when this is answered.
+    bob.send(lambda rid: wire.FetchResults(rid, "ef" * 16))
+    assert bob.expect(wire.Error).code == wire.ErrorCode.NOT_OPEN
+    alice.send(lambda rid: wire.IpSubmit(rid, BOB, "cd" * 16, 4, "hello", 1_700_000_000_000))
+    alice.expect(wire.Ok)
+    got = bob.expect(wire.IpMessage)
+    assert (got.sender, got.message_number, got.text) == (ALICE, 4, "hello")
+    alice.close()
+    bob.close()
