@@ -258,3 +258,15 @@ def test_the_ip_path_reaches_a_recipient_logged_in_on_the_other_node(
     assert (got.sender, got.message_number, got.text) == (ALICE, 4, "hello")
     alice.close()
     bob.close()
+
+
+def test_a_node_on_sqlite_is_one_clear_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "smsemu", "ip-server", "run", "--node", "n1",
+         "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path)],
+        capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --node: a cluster node needs a postgresql+psycopg:// --database-url"
+    ]
