@@ -23,7 +23,7 @@ from ipwire.server_session import LOGIN_DEADLINE
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import metrics_root
 
-from .cluster import Cluster
+from .cluster import LEASE, Cluster
 from .factory import (
     DEFAULT_BURST,
     DEFAULT_QUERY_TIMEOUT,
@@ -99,11 +99,13 @@ def listen(
     metrics: IpMetrics | None = None,
     login_deadline: float = LOGIN_DEADLINE,
     node: tuple[str, str] | None = None,
+    node_lease: float = LEASE,
 ) -> Listening:
     """Serve devices on ``address``, an endpoint string (``tcp:0``: any free
     port on 127.0.0.1, see ``Listening.address``), sweeping expired results
     and old history every ``SWEEP_EVERY`` seconds; ``node``: (its name, the
-    PostgreSQL URL) as a node of a cluster (``cluster``)."""
+    PostgreSQL URL) as a node of a cluster (``cluster``), alive while its
+    lease of ``node_lease`` seconds lasts (renewed five times as often)."""
     factory = ReceiptServerFactory(
         store,
         reactor,
@@ -120,7 +122,8 @@ def listen(
     cluster = None
     if node is not None:
         assert isinstance(store, ReceiptStore)
-        cluster = Cluster(node[0], node[1], factory, store.tell_nodes, store.roster)
+        cluster = Cluster(node[0], node[1], factory, store.tell_nodes, store.roster,
+                          heartbeat=node_lease / 5, lease=node_lease)  # fmt: skip
         factory.join(cluster)
         cluster.start()
     factory.recover()
@@ -147,6 +150,7 @@ class ReceiptServerService(Service):
         metrics_address: str | None = None,
         login_deadline: float = LOGIN_DEADLINE,
         node: str | None = None,
+        node_lease: float = LEASE,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -163,6 +167,7 @@ class ReceiptServerService(Service):
         self.login_deadline = login_deadline
         #: Its name as a node of a cluster on ``database_url`` (PostgreSQL), if one.
         self.node = node
+        self.node_lease = node_lease
         self.store: ReceiptStore | None = None
         self.listening: Listening | None = None
         self.metrics_address = metrics_address
@@ -195,7 +200,8 @@ class ReceiptServerService(Service):
                                     login_deadline=self.login_deadline,
                                     metrics=self.metrics,
                                     node=None if self.node is None
-                                    else (self.node, self.database_url))  # fmt: skip
+                                    else (self.node, self.database_url),
+                                    node_lease=self.node_lease)  # fmt: skip
             if self.metrics_address is not None:
                 registries = (self.metrics.registry, process_limits().registry)
                 site = Site(metrics_root(*registries), timeout=HTTP_IDLE)  # type: ignore[no-untyped-call]

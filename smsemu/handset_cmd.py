@@ -161,6 +161,7 @@ def add_parsers(sub: Any) -> None:
         "--node",
         help="run as this node of a cluster of IP servers on one PostgreSQL --database-url",
     )
+    p.add_argument("--node-lease", help="seconds a node is alive without renewing (5)")
     p.add_argument(
         "--tls",
         choices=["auto"],
@@ -682,6 +683,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             login_deadline=run.server.login_deadline,
             metrics_address=metrics,
             node=run.node,
+            node_lease=run.node_lease,
         )
         running.start(service)
         assert service.listening is not None

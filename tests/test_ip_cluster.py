@@ -33,7 +33,7 @@ class Node:
 
     def __init__(self, name: str, url: str, data_dir: Path) -> None:
         args = ["ip-server", "run", "--listen", "127.0.0.1:0", "--database-url", url,
-                "--node", name, "--data-dir", str(data_dir)]  # fmt: skip
+                "--node", name, "--node-lease", "3", "--data-dir", str(data_dir)]  # fmt: skip
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", *args],
             stdout=subprocess.PIPE, stderr=(data_dir.parent / f"{name}.log").open("w"), text=True,

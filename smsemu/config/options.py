@@ -232,6 +232,7 @@ class IpServerRun:
     database_url: str | None
     metrics: str | None = None  # where its /metrics listens; None: nowhere
     node: str | None = None  # its name as a node of a cluster on PostgreSQL
+    node_lease: float = 5.0  # seconds a node is alive without renewing its lease
 
 
 def _node_name(value: object) -> str:
@@ -261,4 +262,5 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         option(args, "--database-url", DATABASE_URL, None),
         option(args, "--metrics", ENDPOINT, None),
         option(args, "--node", NODE, None),
+        option(args, "--node-lease", SECONDS, 5.0),
     )
