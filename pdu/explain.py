@@ -14,6 +14,11 @@ from .errors import PDUError
 from .reader import Span
 from .tpdu import FIRST_OCTET_FIELDS, Direction, Tpdu, decode, decode_sca
 
+#: What ``smsemu pdu explain --layer`` and the admin API's /explain read octets
+#: as: a TPDU here, an RP message (``radiolink.explain``), an SMPP PDU
+#: (``smpp34.explain``); ``smsc.pdu_layers`` chooses among them.
+LAYERS = ("auto", "tpdu", "rp", "smpp")
+
 OCTETS_PER_ROW = 8
 MEANING_WIDTH = 60
 #: The column where ``render``'s meanings start (octet, hex and field before it).

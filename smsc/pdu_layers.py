@@ -10,14 +10,14 @@ apart from a TPDU by its octets alone, so it is asked for (``rp``).
 
 from __future__ import annotations
 
-from pdu.explain import Explanation, explain
+from pdu.explain import LAYERS, Explanation, explain
 from pdu.tpdu import Direction
 from radiolink.explain import explain_rp
 from smpp34.constants import HEADER_LENGTH
 from smpp34.explain import explain_smpp
 from smpp34.pdus import PDU_CLASSES
 
-LAYERS = ("auto", "tpdu", "rp", "smpp")
+__all__ = ["LAYERS", "detect_layer", "explain_layer"]
 
 
 def detect_layer(data: bytes) -> str:

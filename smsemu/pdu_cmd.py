@@ -32,11 +32,10 @@ from pdu import (
     to_hex,
 )
 from pdu.concat import split
-from pdu.explain import render
+from pdu.explain import LAYERS, explain, render
 from pdu.jsonview import decode_json
 from pdu.message_number import MARKER, Carrier
 from pdu.udh import IEI_MESSAGE_NUMBER, check_message_number_iei
-from smsc.pdu_layers import LAYERS, explain_layer
 
 from .errors import CommandError
 
@@ -200,8 +199,21 @@ def run_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _framed_as_smpp(data: bytes) -> bool:
+    """Whether the octets may be one SMPP PDU: at least a header, the first four
+    octets their length (``smsc.pdu_layers.detect_layer`` then checks the rest)."""
+    return len(data) >= 16 and int.from_bytes(data[:4], "big") == len(data)
+
+
 def run_explain(args: argparse.Namespace) -> int:
-    _, expl = explain_layer(from_hex(args.hex), args.layer, args.direction, sca=args.sca)
+    data = from_hex(args.hex)
+    if args.layer == "tpdu" or (args.layer == "auto" and not _framed_as_smpp(data)):
+        expl = explain(data, args.direction, sca=args.sca)
+    else:
+        # Only then the protocols: a TPDU's explanation stays as light as the codec.
+        from smsc.pdu_layers import explain_layer
+
+        _, expl = explain_layer(data, args.layer, args.direction, sca=args.sca)
     if expl.error is not None:
         print(render(type(expl)(expl.rows, expl.tpdu, None, expl.name)))
         if isinstance(expl.error, PDUError):
