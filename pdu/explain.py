@@ -14,6 +14,11 @@ from .errors import PDUError
 from .reader import Span
 from .tpdu import FIRST_OCTET_FIELDS, Direction, Tpdu, decode, decode_sca
 
+#: What ``smsemu pdu explain --layer`` and the admin API's /explain read octets
+#: as: a TPDU here, an RP message (``radiolink.explain``), an SMPP PDU
+#: (``smpp34.explain``); ``smsc.pdu_layers`` chooses among them.
+LAYERS = ("auto", "tpdu", "rp", "smpp")
+
 OCTETS_PER_ROW = 8
 MEANING_WIDTH = 60
 #: The column where ``render``'s meanings start (octet, hex and field before it).
@@ -31,9 +36,17 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class Explanation:
+    """The rows of one PDU; ``name`` says what it is when it is not a TPDU
+    (``radiolink.explain``, ``smpp34.explain`` use the same rows)."""
+
     rows: list[Row]
     tpdu: Tpdu | None
-    error: PDUError | None
+    error: Exception | None  # PDUError; an SMPP PDU's SmppError
+    name: str = ""
+
+    @property
+    def what(self) -> str:
+        return self.name or (self.tpdu.name if self.tpdu is not None else "")
 
 
 def _first_octet_rows(octet: int, tpdu_name: str) -> list[Row]:
@@ -48,7 +61,10 @@ def _first_octet_rows(octet: int, tpdu_name: str) -> list[Row]:
     return rows
 
 
-def explain(data: bytes, direction: Direction, *, sca: bool = False) -> Explanation:
+def explain(
+    data: bytes, direction: Direction, *, sca: bool = False, rp_error: bool | None = None
+) -> Explanation:
+    """``rp_error``: a report as RP-ERROR carries it (TS 23.040 §9.2.2.1a)."""
     trace: list[Span] = []
     tpdu: Tpdu | None = None
     error: PDUError | None = None
@@ -56,7 +72,7 @@ def explain(data: bytes, direction: Direction, *, sca: bool = False) -> Explanat
         tpdu = (
             decode_sca(data, direction, trace=trace)[1]
             if sca
-            else decode(data, direction, trace=trace)
+            else decode(data, direction, trace=trace, rp_error=rp_error)
         )
     except PDUError as exc:
         error = exc

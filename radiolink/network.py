@@ -216,6 +216,10 @@ class NetworkSide(Generic[L]):
     def attached(self) -> Iterator[str]:
         return iter(self._link)
 
+    def msisdn_of(self, link: L) -> str | None:
+        """The subscriber attached on ``link``, if one is."""
+        return self._subscriber.get(link)
+
     # -- what the SMSC sends ----------------------------------------------------------
 
     def deliver(self, msisdn: str, rp_mr: int, tpdu: bytes) -> Send[L]:

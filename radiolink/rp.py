@@ -27,7 +27,7 @@ from functools import lru_cache
 
 from pdu.address import TON_ALPHANUMERIC, Address, encode_sc_address, read_sc_address
 from pdu.errors import PDUError
-from pdu.reader import Reader
+from pdu.reader import Reader, Span
 from pdu.status import RP_CAUSE_NAMES
 from pdu.tpdu import (
     Direction,
@@ -400,8 +400,8 @@ class _RpReader(Reader):
 
     __slots__ = ("cause", "rp_mr")
 
-    def __init__(self, buf: bytes) -> None:
-        super().__init__(buf)
+    def __init__(self, buf: bytes, trace: list[Span] | None = None) -> None:
+        super().__init__(buf, trace=trace)
         self.cause: int = RpCause.INVALID_MANDATORY_INFORMATION
         self.rp_mr: int | None = None
 
@@ -483,15 +483,18 @@ def _read_optional(r: _RpReader, with_user_data: bool) -> bytes | None:
     return rp_ud
 
 
-def decode_rp(data: bytes, *, direction: Direction | None = None) -> RpMessage:
+def decode_rp(
+    data: bytes, *, direction: Direction | None = None, trace: list[Span] | None = None
+) -> RpMessage:
     """Decode one RP message.
 
     ``direction``, when given, is the way the octets travelled (``Direction.MO``
     at a network, ``MT`` at an MS): an RP-MTI of the other direction is then
     refused with cause 97, as Table 8.3 marks it reserved there.  Without it,
-    check ``msg.direction`` yourself.
+    check ``msg.direction`` yourself.  ``trace`` records each field read, for
+    ``radiolink.explain``.
     """
-    r = _RpReader(data)
+    r = _RpReader(data, trace)
     first = r.octet("RP-MTI")
     r.rp_mr = r.octet("RP-Message Reference")
     try:

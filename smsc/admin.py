@@ -269,7 +269,7 @@ ROUTES = (
     Route("network", "network", "the network now: subscribers, ESMEs, devices, counters",
           Network),
     Route("explain", "explain?hex=040B915155001000F100006221502100000005E8329BFD06",
-          "every octet of a PDU, as smsemu pdu explain shows it (hex, direction, sca)",
+          "every octet of a PDU, as smsemu pdu explain shows it (hex, layer, direction, sca)",
           Explain),
     Route("faults", "faults", "the SMPP door's fault rules; POST to add one or switch it",
           Faults),

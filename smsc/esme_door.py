@@ -111,6 +111,7 @@ class EsmeDoor:
         deliver: bool = True,
         command: str = "submit_sm",
         sub: Submitted | None = None,
+        pdu: bytes = b"",
     ) -> None:
         """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
         to ``recipient``; ``then(parts)`` once all are committed, in one
@@ -119,7 +120,8 @@ class EsmeDoor:
         them.  ``then(ValueError)`` at once for a recipient the SMSC refuses.
         ``deliver`` False keeps them from their recipient: a fault is about to
         end them (``finish``).  The watchers hear of ``command`` (submit_sm,
-        data_sm) once committed, before any part goes on its way."""
+        data_sm) once committed, before any part goes on its way, with ``pdu``,
+        the request's octets, for the console's inspector."""
         smsc = self.smsc
         if not is_msisdn(recipient):
             then(ValueError(f"{recipient!r} is not a subscriber number"))
@@ -160,6 +162,7 @@ class EsmeDoor:
                     sender=items[0].originator,
                     recipient=recipient,
                     parts=len(items),
+                    pdu=pdu,
                 )
             for item in items:
                 self.from_esmes[item.id] = item

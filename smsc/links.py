@@ -69,6 +69,8 @@ class RadioLinks:
         self.smsc.metrics.frames_in += 1
         if self.smsc.capture is not None and isinstance(frame, lk.Rp):
             self.smsc.capture.radio(link, frame.message, uplink=True)
+        if self.smsc.watchers and isinstance(frame, lk.Rp):
+            self._tell(link, frame.message, uplink=True)
         self._next(link, frame)
 
     def _next(self, link: Link, frame: lk.Frame | lk.MalformedFrame) -> None:
@@ -136,7 +138,14 @@ class RadioLinks:
         self.smsc.metrics.frames_out += 1
         if self.smsc.capture is not None and isinstance(send.frame, lk.Rp):
             self.smsc.capture.radio(send.link, send.frame.message, uplink=False)
+        if self.smsc.watchers and isinstance(send.frame, lk.Rp):
+            self._tell(send.link, send.frame.message, uplink=False)
         send.link.send(send.frame)
+
+    def _tell(self, link: Link, rp: bytes, uplink: bool) -> None:
+        """An RP message's octets, for the console's inspector: it is told before
+        the event it leads to (accepted, delivering), in the same turn."""
+        self.smsc.watchers.emit("rp", msisdn=self.network.msisdn_of(link), uplink=uplink, rp=rp)
 
     # -- applying the network's outputs, in order ----------------------------------------
 

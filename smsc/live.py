@@ -5,8 +5,9 @@
   attached or with messages waiting, the ESMEs bound, the counters the
   console's charts derive rates from, and what the process adds (``smsemu
   up``: the IP server's devices, where the control API is mounted);
-* ``GET /explain?hex=..&direction=mt|mo&sca=0|1`` (or POST the same as JSON):
-  every octet of a TPDU, the rows of ``smsemu pdu explain``;
+* ``GET /explain?hex=..&layer=auto|tpdu|rp|smpp&direction=mt|mo&sca=0|1`` (or
+  POST the same as JSON): every octet of a TPDU, an RP message or an SMPP PDU,
+  the rows of ``smsemu pdu explain`` (``pdu_layers``);
 * ``GET /faults``, ``POST /faults`` (add a rule), ``POST /faults/N``
   (``{"enabled": bool}``): the SMPP door's fault rules.
 
@@ -24,13 +25,14 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from pdu import Direction, from_hex
 from pdu.errors import PDUError
-from pdu.explain import explain, render
+from pdu.explain import render
 from txkit.numbers import whole
 from txkit.prometheus import Registry
 from txkit.sse import EventLog
 
 from .core import Smsc
 from .httpjson import arg, json_object, write_json
+from .pdu_layers import explain_layer
 from .smpp.faults import FaultRule
 from .smpp.gateway import SmppGateway
 from .smpp.metrics import status_name
@@ -145,7 +147,7 @@ class Network(_Page):
         return NOT_DONE_YET
 
 
-def explain_json(hex_text: str, direction: str, sca: bool) -> dict[str, Any]:
+def explain_json(hex_text: str, direction: str, sca: bool, layer: str = "auto") -> dict[str, Any]:
     """The rows of ``smsemu pdu explain``, and its text; ValueError for input
     that is not a PDU in hex (a PDU that fails to decode is explained up to
     the octet where it failed, with the error)."""
@@ -159,10 +161,14 @@ def explain_json(hex_text: str, direction: str, sca: bool) -> dict[str, Any]:
         raise ValueError("hex: no octets given")
     if len(data) > MAX_PDU:
         raise ValueError(f"hex: {len(data)} octets, more than a PDU ({MAX_PDU} at most)")
-    expl = explain(data, Direction.MT if direction == "mt" else Direction.MO, sca=sca)
+    layer, expl = explain_layer(
+        data, layer, Direction.MT if direction == "mt" else Direction.MO, sca=sca
+    )
     return {
         "hex": data.hex().upper(),
         "direction": direction,
+        "layer": layer,
+        "name": expl.what or None,
         "tpdu": type(expl.tpdu).__name__ if expl.tpdu is not None else None,
         "rows": [
             {
@@ -188,28 +194,30 @@ class Explain(_Page):
         elif sca not in ("0", "1"):
             write_json(request, 400, {"error": f"sca {sca!r}: expected 0 or 1"})
         else:
-            self._answer(request, hex_text, arg(request, "direction") or "mt", sca == "1")
+            direction, layer = arg(request, "direction") or "mt", arg(request, "layer") or "auto"
+            self._answer(request, hex_text, direction, sca == "1", layer)
         return NOT_DONE_YET
 
     def render_POST(self, request: Request) -> int:
         try:
             body = json_object(request)
             hex_text, direction = body.get("hex"), body.get("direction", "mt")
-            sca = body.get("sca", False)
-            if not isinstance(hex_text, str) or not isinstance(direction, str):
-                raise ValueError("'hex' and 'direction' are strings")
+            sca, layer = body.get("sca", False), body.get("layer", "auto")
+            if not (isinstance(hex_text, str) and isinstance(direction, str)
+                    and isinstance(layer, str)):  # fmt: skip
+                raise ValueError("'hex', 'direction' and 'layer' are strings")
             if not isinstance(sca, bool):
                 raise ValueError("'sca' is true or false")
         except ValueError as exc:
             write_json(request, 400, {"error": str(exc)})
             return NOT_DONE_YET
-        self._answer(request, hex_text, direction, sca)
+        self._answer(request, hex_text, direction, sca, layer)
         return NOT_DONE_YET
 
     @staticmethod
-    def _answer(request: Request, hex_text: str, direction: str, sca: bool) -> None:
+    def _answer(request: Request, hex_text: str, direction: str, sca: bool, layer: str) -> None:
         try:
-            write_json(request, 200, explain_json(hex_text, direction, sca))
+            write_json(request, 200, explain_json(hex_text, direction, sca, layer))
         except ValueError as exc:
             write_json(request, 400, {"error": str(exc)})
 

@@ -32,10 +32,12 @@ from pdu import (
     to_hex,
 )
 from pdu.concat import split
-from pdu.explain import explain, render
+from pdu.explain import LAYERS, explain, render
 from pdu.jsonview import decode_json
 from pdu.message_number import MARKER, Carrier
 from pdu.udh import IEI_MESSAGE_NUMBER, check_message_number_iei
+
+from .errors import CommandError
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -121,8 +123,17 @@ def add_parser(sub: Any) -> None:
     )
     d.set_defaults(run=run_decode)
 
-    x = psub.add_parser("explain", help="every octet of a PDU, field by field")
+    x = psub.add_parser(
+        "explain", help="every octet of a PDU (TPDU, RP message, SMPP PDU), field by field"
+    )
     direction_args(x)
+    x.add_argument(
+        "--layer",
+        choices=LAYERS,
+        default="auto",
+        help="tpdu (TS 23.040), rp (TS 24.011 RP message), smpp (SMPP 3.4 PDU); "
+        "auto (default): SMPP when the octets frame as one SMPP PDU, else a TPDU",
+    )
     x.set_defaults(run=run_explain)
 
     e = psub.add_parser("encode", help="encode a text as one TPDU per part")
@@ -188,11 +199,26 @@ def run_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _framed_as_smpp(data: bytes) -> bool:
+    """Whether the octets may be one SMPP PDU: at least a header, the first four
+    octets their length (``smsc.pdu_layers.detect_layer`` then checks the rest)."""
+    return len(data) >= 16 and int.from_bytes(data[:4], "big") == len(data)
+
+
 def run_explain(args: argparse.Namespace) -> int:
-    expl = explain(from_hex(args.hex), args.direction, sca=args.sca)
+    data = from_hex(args.hex)
+    if args.layer == "tpdu" or (args.layer == "auto" and not _framed_as_smpp(data)):
+        expl = explain(data, args.direction, sca=args.sca)
+    else:
+        # Only then the protocols: a TPDU's explanation stays as light as the codec.
+        from smsc.pdu_layers import explain_layer
+
+        _, expl = explain_layer(data, args.layer, args.direction, sca=args.sca)
     if expl.error is not None:
-        print(render(type(expl)(expl.rows, expl.tpdu, None)))
-        raise expl.error
+        print(render(type(expl)(expl.rows, expl.tpdu, None, expl.name)))
+        if isinstance(expl.error, PDUError):
+            raise expl.error
+        raise CommandError(str(expl.error), 2)
     print(render(expl))
     return 0
 

@@ -42,7 +42,7 @@ class Line:
 #: The emitters' field names, as the log names them.
 RENAMED = {"id": "message_id", "sender": "src", "recipient": "dst"}
 #: Fields for the console's live stream only (a PDU's octets): not logged.
-UNLOGGED = frozenset({"submit"})
+UNLOGGED = frozenset({"submit", "pdu", "rp"})
 
 
 def _parts(f: Fields) -> str:

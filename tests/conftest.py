@@ -35,6 +35,26 @@ def pytest_configure(config: pytest.Config) -> None:
     reactorguard.guard(reactor)
 
 
+#: Where a failed test's files for the CI log go (.ci/run lists them): the browser
+#: tests' screenshots (tests/test_console_browser.py).
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that used a fixture with ``attach(directory) -> str`` (the
+    console's ``browser``): its files are copied under ARTIFACTS and what it
+    says (their paths, the last screenshot as a data: URL) joins the report."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call" and report.failed:
+        for name, value in getattr(item, "funcargs", {}).items():
+            attach = getattr(value, "attach", None)
+            if callable(attach):
+                where = ARTIFACTS / "".join(c if c.isalnum() else "-" for c in item.nodeid)
+                report.sections.append((f"{name}: files of the failure", attach(where)))
+
+
 def pytest_timeout_set_timer(item: pytest.Item, settings: object) -> bool | None:
     return reactorguard.set_timer(item, settings)
 

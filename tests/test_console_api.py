@@ -191,6 +191,23 @@ def test_explain_is_the_commands_explanation(up: SmscProcess) -> None:
     assert status == 200 and posted["rows"] == got["rows"]
 
 
+RP_DATA = "00050007914477000900001601000B915155001000F100000AE8329BFD4697D9EC37"
+
+
+def test_explain_takes_the_layer_the_command_takes(up: SmscProcess) -> None:
+    cli = subprocess.run(
+        [sys.executable, "-m", "smsemu", "pdu", "explain", "--layer", "rp", RP_DATA],
+        capture_output=True, text=True, timeout=TIMEOUT, check=True,
+    )  # fmt: skip
+    status, got = call(up, "/explain", {"hex": RP_DATA, "layer": "rp"})
+    assert status == 200 and got["layer"] == "rp" and got["name"] == "RP-DATA (MS to network)"
+    assert got["text"] == cli.stdout.rstrip("\n")
+    status, got = call(up, f"/explain?hex={DELIVER}&layer=smpp")
+    assert status == 200 and got["layer"] == "smpp" and got["error"]
+    status, got = call(up, f"/explain?hex={DELIVER}&layer=x25")
+    assert status == 400 and "layer 'x25'" in got["error"]
+
+
 def test_explain_of_a_broken_pdu_goes_as_far_as_it_can(up: SmscProcess) -> None:
     status, got = call(up, f"/explain?hex={DELIVER[:20]}")
     assert status == 200 and got["tpdu"] is None

@@ -8,14 +8,16 @@ and sent on one phone's screen; it arrives on the other's, which opens it;
 explained octet by octet; a fault rule added, switched off and on, and an
 SMPP submit (smpplib) failing and passing with it.  Every wait is on an
 element or a value (``WebDriverWait``), never a sleep.  A screenshot of each
-step is saved under the test's tmp dir; on a failure their paths and the
-browser's console log are in the report.  ``SMSEMU_CONSOLE_SCREENSHOT=PATH``
-also keeps the one of "Read" on the sender's screen (docs/console.png, the
-README's picture, is made so).
+step is saved under the test's tmp dir; on a failure they are copied under
+test-artifacts/ (which .ci/run lists), and the report has their paths, the
+last one as a data: URL and the browser's console log (tests/conftest.py).
+``SMSEMU_CONSOLE_SCREENSHOT=PATH`` also keeps the one of "Read" on the
+sender's screen (docs/console.png, the README's picture, is made so).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -128,8 +130,33 @@ class Browser:
     def all(self, css: str, within: WebElement | None = None) -> list[WebElement]:
         return (within or self.driver).find_elements(By.CSS_SELECTOR, css)
 
+    def tab_to(self, css: str, limit: int = 600) -> WebElement:
+        """Press Tab, as a keyboard user does, until the focus is on what
+        ``css`` finds (failing after ``limit`` presses: it is not reachable)."""
+        is_it = "return document.activeElement.matches(arguments[0])"
+        for _ in range(limit):
+            if self.driver.execute_script(is_it, css):
+                return self.driver.switch_to.active_element
+            self.driver.switch_to.active_element.send_keys(Keys.TAB)
+        pytest.fail(f"{css} not reached by {limit} presses of Tab")
+
     def phone(self, number: str) -> WebElement:
         return self.find(f'.phone[data-handset="{number}"]')
+
+    def attach(self, where: Path) -> str:
+        """For a failure's report (tests/conftest.py): a screenshot of the
+        failure, every screenshot copied into ``where``, their paths, the last
+        one as a data: URL (opens in a browser from the log), the browser log."""
+        with contextlib.suppress(WebDriverException):
+            self.shot("failure")
+        where.mkdir(parents=True, exist_ok=True)
+        copies = [Path(shutil.copy(p, where / p.name)) for p in self.taken]
+        last = base64.b64encode(copies[-1].read_bytes()).decode() if copies else ""
+        return "\n".join([
+            "screenshots:", *(f"  {p}" for p in copies),
+            f"the last one: data:image/png;base64,{last}" if last else "(no screenshot)",
+            "browser log:", self.log(),
+        ])  # fmt: skip
 
     def log(self) -> str:
         try:
@@ -139,17 +166,11 @@ class Browser:
 
 
 @pytest.fixture
-def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]:
+def browser(tmp_path: Path) -> Iterator[Browser]:
     b = Browser(tmp_path)
-    failed_before = request.session.testsfailed
     try:
         yield b
     finally:
-        if request.session.testsfailed > failed_before:
-            with contextlib.suppress(WebDriverException):
-                b.shot("failure")
-            print("screenshots:", *b.taken, sep="\n  ")
-            print("browser log:", b.log(), sep="\n")
         keep = os.environ.get("SMSEMU_CONSOLE_SCREENSHOT")
         read = [p for p in b.taken if p.name.endswith("-read.png")]
         if keep and read:
@@ -159,6 +180,10 @@ def browser(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Browser]
 
 def _find(browser: Browser, css: str, _: WebDriver) -> WebElement:
     return browser.find(css)
+
+
+def _titled(browser: Browser, name: str, _: WebDriver) -> bool:
+    return browser.find("#explain-title").get_attribute("data-name") == name
 
 
 def _api(up: SmscProcess, path: str) -> Any:
@@ -215,13 +240,18 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     browser.find("input.to", a).send_keys(B)
     browser.find("textarea.text", a).send_keys(TEXT)
     browser.find("button.send", a).click()
-    browser.until(
+    sent = browser.until(
         "Sent under the message on A's screen",
-        lambda d: any(
-            TEXT in m.text and browser.find(".mark", m).text == "Sent"
-            for m in browser.all(".thread .msg.out", browser.phone(A))
+        lambda d: next(
+            (
+                m.get_attribute("data-id")
+                for m in browser.all(".thread .msg.out", browser.phone(A))
+                if TEXT in m.text and browser.find(".mark", m).text == "Sent"
+            ),
+            False,
         ),
     )
+    mark = f'.phone[data-handset="{A}"] .thread .msg.out[data-id="{sent}"] .mark'
     browser.shot("sent")
 
     # It arrives on B's screen, live: a new conversation with A, unread.
@@ -242,12 +272,9 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     browser.shot("opened")
 
     # "Read" on A's screen, without a reload.
+    # The very message A sent (by its id on A's phone), not any with its text.
     browser.until(
-        "Read under the message on A's screen",
-        lambda d: any(
-            TEXT in m.text and browser.find(".mark", m).text == "Read"
-            for m in browser.all(".thread .msg.out", browser.phone(A))
-        ),
+        f"Read under message {sent} on A's screen", lambda d: browser.find(mark).text == "Read"
     )
     assert driver.execute_script("return window.notReloaded") is True
     browser.shot("read")
@@ -298,6 +325,30 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
     rows = browser.all("#explanation tbody tr[data-field]")
     submit = {r.get_attribute("data-field"): r.text for r in rows}
     assert "+15550001002" in submit["TP-DA Address-Value"]
+    # The RP-DATA that carried it up, and the one that took the SMS-DELIVER down.
+    journey_row = f'#journeys tr[data-id="{stored["id"]}"]'
+    for button, name, within in (
+        ("rp-up-pdu", "RP-DATA (MS to network)", "TP-DA Address-Value"),
+        ("rp-down-pdu", "RP-DATA (network to MS)", "TP-OA Address-Value"),
+    ):
+        browser.click(f"{journey_row} button.{button}")
+        browser.until(f"the {name} explained", partial(_titled, browser, name))
+        named = {r.get_attribute("data-field") for r in browser.all("#explanation tr")}
+        assert {"RP-MTI", "RP-Message Reference", "RP-User Data length", within} <= named
+    assert stored["tpdu"] in (browser.find("#hex").get_attribute("value") or "")
+    browser.shot("rp-data")
+    # Any hex pasted: an SMPP PDU (a generic_nack, sequence 9) is told apart by its octets.
+    hex_box = browser.find("#hex")
+    hex_box.clear()
+    hex_box.send_keys("0000001080000000000000030000000" + "9")
+    Select(browser.find('select[name="layer"]')).select_by_value("auto")
+    browser.click('#explain-form button[type="submit"]')
+    browser.until(
+        "the pasted SMPP PDU explained",
+        lambda d: browser.find("#explain-title").get_attribute("data-name") == "generic_nack",
+    )
+    status = browser.find('#explanation tr[data-field="command_status"]').text
+    assert "ESME_RINVCMDID" in status
 
     # A fault rule added from the page: the ESME's submit fails with it.
     form = browser.find("#fault-add")
@@ -330,6 +381,15 @@ def test_the_console_drives_the_network(up: SmscProcess, browser: Browser) -> No
         ),
     )
     browser.shot("fault-off")
+    # That submit_sm's octets, from its journey.
+    (passed,) = [m for m in _api(up, "/messages") if m["text"] == "through once the fault is off"]
+    browser.click(f'#journeys tr[data-id="{passed["id"]}"] button.smpp-in-pdu')
+    browser.until(
+        "the submit_sm explained",
+        lambda d: browser.find("#explain-title").get_attribute("data-name") == "submit_sm",
+    )
+    addr = browser.find('#explanation tr[data-field="destination_addr"]').text
+    assert B[1:] in addr
 
 
 def test_the_console_over_tls(tmp_path: Path, browser: Browser) -> None:
@@ -364,13 +424,18 @@ def test_the_console_is_readable(up: SmscProcess, browser: Browser, size: tuple[
         "the console is ready",
         lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
     )
+    browser.until("the charts drawn", lambda d: len(browser.all("#charts svg text")) >= 4)
+    # The size each text is drawn at: an SVG's text is scaled with its viewBox
+    # (getScreenCTM), so a chart's 12px may come out smaller on a narrow screen.
     small = browser.driver.execute_script("""
         const out = [];
         for (const e of document.querySelectorAll("body *")) {
           const own = [...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-          if (own && e.getClientRects().length && parseFloat(getComputedStyle(e).fontSize) < 12) {
-            out.push(`${e.tagName} ${getComputedStyle(e).fontSize}: ${e.textContent.slice(0, 30)}`);
-          }
+          if (!own || !e.getClientRects().length) continue;
+          let size = parseFloat(getComputedStyle(e).fontSize);
+          if (e instanceof SVGElement) size *= e.getScreenCTM().a;
+          const text = e.textContent.slice(0, 30);
+          if (size < 12) out.push(`${e.tagName} ${size.toFixed(1)}px: ${text}`);
         }
         return out;""")
     assert small == []
@@ -417,6 +482,58 @@ def test_by_keyboard_a_message_then_a_companion_finds_it(tmp_path: Path, browser
         browser.shot("companion-search")
     finally:
         assert up.terminate() == 0
+
+
+def test_by_keyboard_phones_and_the_inspector(up: SmscProcess, browser: Browser) -> None:
+    """Tab and Enter only: send from A's screen, open the message on B's,
+    inspect its SMS-DELIVER from its journey, explain a pasted hex."""
+    (url,) = re.findall(r"^console: (\S+)", "\n".join(up.lines), re.MULTILINE)
+    browser.driver.get(url)
+    browser.until(
+        "the console is ready",
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "true",
+    )
+    for number in (A, B):
+        row = f'#subscribers tr[data-msisdn="{number}"][data-attached="true"]'
+        browser.until(f"{number} attached", partial(_find, browser, row))
+    browser.tab_to(f'.phone[data-handset="{A}"] input.to').send_keys(
+        B, Keys.TAB, "By keys", Keys.TAB, Keys.ENTER
+    )
+    entry = f'.phone[data-handset="{B}"] .conversations li[data-peer="{A}"] button'
+    browser.until("the message on B's screen", lambda d: "By keys" in browser.find(entry).text)
+    browser.tab_to(entry).send_keys(Keys.ENTER)
+    message = f'.phone[data-handset="{B}"] .thread .msg.in button'
+    browser.until("B's conversation", partial(_find, browser, message))
+    browser.tab_to(message).send_keys(Keys.ENTER)
+    detail = browser.until(
+        "the opened message", lambda d: browser.find(".message-detail", browser.phone(B)).text
+    )
+    assert "read yes" in detail
+    browser.shot("keyboard-opened")
+    (stored,) = [m for m in _api(up, "/messages?kind=sms") if m["text"] == "By keys"]
+    deliver = f'#journeys tr[data-id="{stored["id"]}"] button.pdu'
+    browser.until("the journey", partial(_find, browser, deliver))
+    browser.driver.execute_script("document.activeElement.blur()")
+    browser.tab_to(deliver).send_keys(Keys.ENTER)
+    browser.until(
+        "the SMS-DELIVER explained",
+        lambda d: browser.find("#explain-title").get_attribute("data-tpdu") == "SmsDeliver",
+    )
+    # The focus follows to the explanation's title: a keyboard user is there.
+    assert browser.driver.execute_script("return document.activeElement.id") == "explain-title"
+    box = browser.tab_to("#hex")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("05070116")  # an RP-ERROR, memory capacity exceeded
+    browser.tab_to('select[name="layer"]').send_keys("RP")  # a select takes its option's letters
+    browser.tab_to('#explain-form button[type="submit"]').send_keys(Keys.ENTER)
+    browser.until(
+        "the RP-ERROR explained",
+        lambda d: (
+            browser.find("#explain-title").get_attribute("data-name") == "RP-ERROR (network to MS)"
+        ),
+    )
+    assert "memory capacity exceeded" in browser.find("#explanation").text
+    browser.shot("keyboard-inspected")
 
 
 def test_the_console_of_an_smsc_alone(tmp_path: Path, browser: Browser) -> None:

@@ -18,6 +18,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from pdu import status as tp_st
 from smpp34 import pdu as p
+from smpp34.codec import encode
 from smpp34.pdu import CommandStatus as S
 from txkit import backoff_policy
 
@@ -124,6 +125,8 @@ class Outbox:
                     sender=item.originator,
                     recipient=item.recipient,
                     carries=kind,
+                    # The octets that went, for the console's inspector.
+                    pdu=encode(p.DeliverSm(sequence_number=seq, **fields)),
                 )
             self.answers.add(self.clock.seconds() + RESPONSE_TIMEOUT, item.id, (connection, seq))
             self.in_flight[(id(connection), seq)] = _InFlight(item, connection)

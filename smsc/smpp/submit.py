@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from pdu import status as tp_st
 from smpp34 import pdu as p
+from smpp34.codec import encode
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
 
@@ -231,6 +232,7 @@ class Submits:
             deliver=not doomed,
             command=request.name,
             sub=sub,
+            pdu=encode(request) if self.door.watchers else b"",
         )
 
     def _accepted(

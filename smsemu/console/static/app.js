@@ -16,7 +16,7 @@ const phones = new Phones($("phone-list"), $("no-phones"));
 const inspector = new Inspector($("explain-form"), $("explain-title"), $("explanation"));
 const traffic = new Traffic($("journeys"), $("other-events"), $("traffic-filter"), $("pause"),
                             (id) => inspector.message(id),
-                            (hex, direction, what) => inspector.hex(hex, direction, what));
+                            (hex, direction, what, layer) => inspector.hex(hex, direction, what, layer));
 const faults = new Faults($("fault-rules"), $("fault-add"), $("load"), $("load-status"));
 
 // The events after which the network view is fetched again.

@@ -22,6 +22,7 @@ export class Traffic {
     this.inspectHex = inspectHex;
     this.journeys = new Map(); // SMSC message id -> journey
     this.reports = new Map(); // a status report's id -> the id it reports on
+    this.rp = new Map(); // "msisdn up|down" -> the latest RP messages on that link (hex)
     this.paused = false;
     this.followed = null;
     this.rows = new Map(); // journey id -> its row, drawn again only when it changes
@@ -48,6 +49,15 @@ export class Traffic {
 
   // One event of the stream (every source); whether it changed a journey.
   event(e) {
+    if (e.source === "smsc" && e.event === "rp") {
+      // An RP message on a radio link: the event it leads to (accepted,
+      // delivering) follows it in the same turn and picks it up.
+      const key = `${e.msisdn} ${e.uplink ? "up" : "down"}`;
+      const kept = this.rp.get(key) || [];
+      kept.push(e.rp);
+      this.rp.set(key, kept.slice(-16));
+      return false;
+    }
     if (e.source === "smsc" && e.event === "report") {
       this.reports.set(e.id, e.about);
       const j = this.journey(e.about);
@@ -62,7 +72,17 @@ export class Traffic {
         if (e.sender && !j.from) j.from = e.sender;
         if (e.recipient && !j.to) j.to = e.recipient;
         if (e.system_id && (e.event === "submit_sm" || e.event === "data_sm")) j.by = `ESME ${e.system_id}`;
-        if (e.event === "accepted") { j.by = "handset"; j.submit = e.submit; }
+        if (e.event === "accepted") {
+          j.by = "handset"; j.submit = e.submit;
+          // The RP-DATA (MS to network, RP-MTI 0) whose RP-User Data is this SMS-SUBMIT.
+          j.rpUp = (this.rp.get(`${e.sender} up`) || []).findLast((x) => x.startsWith("00") && x.endsWith(e.submit));
+        }
+        if (e.event === "delivering") {
+          // The RP-DATA (network to MS, RP-MTI 1) just sent to the recipient.
+          j.rpDown = (this.rp.get(`${e.recipient} down`) || []).findLast((x) => x.startsWith("01"));
+        }
+        if ((e.event === "submit_sm" || e.event === "data_sm") && e.pdu) j.smppIn = [e.event, e.pdu];
+        if (e.event === "deliver_sm" && e.pdu) j.smppOut = e.pdu;
         if (e.kind) j.kind = e.kind;
         let word = WORDS[e.event];
         if (e.event === "delivering") word = `attempt ${e.attempt}`;
@@ -132,7 +152,7 @@ export class Traffic {
     shown.sort((a, b) => (b.id === this.followed) - (a.id === this.followed) || b.id - a.id);
     const rows = shown.slice(0, 200).map((j) => {
       let row = this.rows.get(j.id);
-      if (!row || row.dataset.drawn !== String(j.steps.length) + j.state + (this.followed === j.id)) {
+      if (!row || row.dataset.drawn !== String(j.steps.length) + j.state + (this.followed === j.id) + Boolean(j.rpDown) + Boolean(j.smppOut)) {
         row = this.row(j);
         this.rows.set(j.id, row);
       }
@@ -151,19 +171,29 @@ export class Traffic {
     const follow = h("button", { "aria-pressed": String(this.followed === j.id),
                                  onclick: () => { this.followed = this.followed === j.id ? null : j.id; this.render(); } },
                      this.followed === j.id ? "Unfollow" : "Follow");
-    const drawn = String(j.steps.length) + j.state + (this.followed === j.id);
+    const drawn = String(j.steps.length) + j.state + (this.followed === j.id) + Boolean(j.rpDown) + Boolean(j.smppOut);
     return h("tr", { dataset: { id: j.id, state: j.state, drawn }, class: this.followed === j.id ? "followed" : "" },
       h("td", {}, j.id), h("td", {}, j.from, j.by ? h("div", { class: "hint" }, j.by) : null), h("td", {}, j.to),
       h("td", { class: "steps" }, h("span", { class: "hint" }, clock(j.steps.length ? j.steps[0].at : null), " "), steps),
       h("td", { class: j.state === "delivered" ? "yes" : j.state === "queued" ? "" : "bad" }, j.state),
-      // An MO message to an ESME is kept as its deliver_sm, not a TPDU: nothing to explain.
+      // An MO message to an ESME is kept as its deliver_sm, not a TPDU: no SMS-DELIVER.
       h("td", { class: "pdus" }, j.kind === "esme" ? null : h("button", { class: "pdu", onclick: () => this.inspect(j.id),
                                 "aria-label": `the SMS-DELIVER of message ${j.id}` }, "DELIVER"), " ",
-        j.submit ? h("button", { class: "submit-pdu", onclick: () => this.inspectHex(j.submit, "mo", `the SMS-SUBMIT of message #${j.id}`),
-                                 "aria-label": `the SMS-SUBMIT of message ${j.id}` }, "SUBMIT") : null,
+        this.pduButton(j, "submit-pdu", "SUBMIT", j.submit, "mo", "tpdu", "SMS-SUBMIT"),
+        this.pduButton(j, "rp-up-pdu", "RP-DATA ↑", j.rpUp, "mo", "rp", "RP-DATA from the sender"),
+        this.pduButton(j, "rp-down-pdu", "RP-DATA ↓", j.rpDown, "mt", "rp", "RP-DATA to the recipient"),
+        j.smppIn ? this.pduButton(j, "smpp-in-pdu", j.smppIn[0], j.smppIn[1], "mt", "smpp", j.smppIn[0]) : null,
+        this.pduButton(j, "smpp-out-pdu", "deliver_sm", j.smppOut, "mt", "smpp", "deliver_sm"),
         j.report ? h("button", { class: "report-pdu", onclick: () => this.inspect(j.report),
-                                 "aria-label": `its status report's PDU` }, "Report PDU") : null,
+                                 "aria-label": `the status report of message ${j.id}` }, "Report PDU") : null,
         " ", follow));
+  }
+
+  // A button that opens octets the stream carried for this journey, if it did.
+  pduButton(j, cls, label, hex, direction, layer, what) {
+    if (!hex) return null;
+    return h("button", { class: cls, onclick: () => this.inspectHex(hex, direction, `the ${what} of message #${j.id}`, layer),
+                         "aria-label": `the ${what} of message ${j.id}` }, label);
   }
 
   clear() { this.journeys.clear(); this.reports.clear(); this.rows.clear(); this.render(); }
