@@ -127,6 +127,13 @@ class _Pdu:
     def is_response(self) -> bool:
         return bool(self.command_id & RESPONSE_BIT)
 
+    def __bytes__(self) -> bytes:
+        """Its octets (``codec.encode``), for whoever shows a PDU only when
+        someone looks: an event may carry the PDU itself, encoded if ever shown."""
+        from .codec import encode
+
+        return encode(self)  # type: ignore[arg-type]
+
     def __repr__(self) -> str:
         shown = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.name != "tlvs"]
         if self.tlvs != NO_TLVS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, SupportsBytes
 
 from twisted.internet.defer import Deferred
 
@@ -111,7 +111,7 @@ class EsmeDoor:
         deliver: bool = True,
         command: str = "submit_sm",
         sub: Submitted | None = None,
-        pdu: bytes = b"",
+        pdu: SupportsBytes = b"",
     ) -> None:
         """Store and forward SMS-DELIVERs an ESME submitted (a message's parts)
         to ``recipient``; ``then(parts)`` once all are committed, in one

@@ -31,6 +31,7 @@ from pdu import encode as encode_tpdu
 from pdu.concat import reassemble, split
 from receipt_server.server import ReceiptServerService
 from receipt_server.store import sqlite_url as receipt_sqlite_url
+from smpp34 import pdu as smpp_pdu
 from smsc.core import Smsc, SmscConfig
 from smsc.service import SmscService
 from smsc.smpp import receipt
@@ -225,6 +226,28 @@ async def test_a_gsm_message_reaches_the_handset_and_its_receipt_the_esme(
     assert fields["id"] == message_id(resp) and fields["stat"] == "DELIVRD"
     assert dlr.receipted_message_id in (message_id(resp), message_id(resp).encode())
     assert dlr.message_state == 2  # DELIVERED
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_submit_sm_and_deliver_sm_events_carry_the_octets_that_crossed(
+    smsc: SmscService, phone: LinkClient, esme: Esme
+) -> None:
+    """What the console's inspector shows of an SMPP leg: the submit_sm as it
+    came, the deliver_sm as it went, with the sequence numbers of the wire."""
+    assert smsc.smsc is not None
+    await esme.bind()
+    submitted = next_event(smsc.smsc, "submit_sm")
+    delivering = next_event(smsc.smsc, "deliver_sm")
+    arriving = phone.next_message()
+    resp = await esme.submit(short_message=b"octets", data_coding=0, registered_delivery=1)
+    await arriving
+    came = smpp_pdu.decode(bytes((await submitted)["pdu"]))
+    assert isinstance(came, smpp_pdu.SubmitSm) and came.short_message == b"octets"
+    assert came.sequence_number == resp.sequence
+    dlr = await esme.until("deliver_sm")
+    went = smpp_pdu.decode(bytes((await delivering)["pdu"]))
+    assert isinstance(went, smpp_pdu.DeliverSm) and went.sequence_number == dlr.sequence
+    assert went.short_message == dlr.short_message and went.esm_class == dlr.esm_class
 
 
 def gsm_unpacked(octets: bytes) -> str:

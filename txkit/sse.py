@@ -68,7 +68,8 @@ class Event:
 
 
 def plain(value: Any) -> Any:
-    """A detail as JSON says it: enums by value, octets in hex, times in ISO 8601."""
+    """A detail as JSON says it: enums by value, octets (and what has them:
+    ``__bytes__``) in hex, times in ISO 8601."""
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, bytes | bytearray | memoryview):
@@ -77,6 +78,8 @@ def plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, set | frozenset | tuple):
         return list(value)
+    if hasattr(type(value), "__bytes__"):  # a PDU, encoded only if a stream sends it
+        return bytes(value).hex().upper()
     return str(value)
 
 

@@ -18,7 +18,6 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from pdu import status as tp_st
 from smpp34 import pdu as p
-from smpp34.codec import encode
 from smpp34.pdu import CommandStatus as S
 from txkit import backoff_policy
 
@@ -125,8 +124,9 @@ class Outbox:
                     sender=item.originator,
                     recipient=item.recipient,
                     carries=kind,
-                    # The octets that went, for the console's inspector.
-                    pdu=encode(p.DeliverSm(sequence_number=seq, **fields)),
+                    # The octets that went, for the console's inspector: as
+                    # stored, with the session's sequence number (octets 12-15).
+                    pdu=item.tpdu[:12] + seq.to_bytes(4, "big") + item.tpdu[16:],
                 )
             self.answers.add(self.clock.seconds() + RESPONSE_TIMEOUT, item.id, (connection, seq))
             self.in_flight[(id(connection), seq)] = _InFlight(item, connection)

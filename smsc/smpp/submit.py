@@ -14,7 +14,6 @@ from twisted.internet.interfaces import IReactorTime
 
 from pdu import status as tp_st
 from smpp34 import pdu as p
-from smpp34.codec import encode
 from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
 
@@ -232,7 +231,7 @@ class Submits:
             deliver=not doomed,
             command=request.name,
             sub=sub,
-            pdu=encode(request) if self.door.watchers else b"",
+            pdu=request,  # its octets only if someone looks (txkit.sse.plain)
         )
 
     def _accepted(
