@@ -6,16 +6,19 @@ Times are passed in: no test waits on the wall clock."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import Connection, Engine, func, select
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
 
 from smsc import claims, cluster
 from smsc.idblocks import ID_BLOCK, IdBlocks, IdsExhausted
+from smsc.lease import NodeLease
 from smsc.models import MESSAGE, MessageKind, MessageState
-from smsc.store import open_engine
+from smsc.store import BatchWriter, open_engine
 
 T0 = datetime(2026, 12, 5, 12, 0, 0)
 on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
@@ -181,3 +184,38 @@ def test_the_view_shows_the_whole_cluster(engine: Engine) -> None:
         },
         {"name": None, "queued": 1},
     ]
+
+
+@on_postgres
+def test_a_lease_service_reaps_a_silent_node_which_then_learns_it(engine: Engine) -> None:
+    writer = BatchWriter(engine, threaded=False)
+    writer.start()
+    clocks = {name: Clock() for name in ("n1", "n2")}
+    for clock in clocks.values():
+        clock.advance(T0.replace(tzinfo=UTC).timestamp())
+    lost: list[str] = []
+    reaped: list[list[str]] = []
+    nodes = {
+        name: NodeLease(
+            writer, name, clock, seconds=3.0, interval=1.0,
+            lost=partial(lost.append, name), reaped=reaped.append,
+        )
+        for name, clock in clocks.items()
+    }  # fmt: skip
+    for node in nodes.values():
+        node.join()
+        node.startService()
+    with engine.begin() as conn:
+        queue(conn, 1, "447700900101", node="n1")
+    for _ in range(5):  # n1 is silent (stalled, or killed) while n2 beats on
+        clocks["n2"].advance(1.0)
+    assert reaped == [["n1"]] and lost == []
+    with engine.begin() as conn:
+        assert conn.execute(select(MESSAGE.c.node)).scalar() is None
+    clocks["n1"].advance(1.0)  # n1 wakes up: its row is gone, its claims too
+    assert lost == ["n1"]
+    nodes["n2"].stopService()
+    with engine.begin() as conn:
+        assert cluster.live(conn, T0) == []
+    with pytest.raises(ValueError, match="lapse"):
+        NodeLease(writer, "n3", Clock(), seconds=1.0, interval=1.0)
