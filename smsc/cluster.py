@@ -37,6 +37,16 @@ from .models import ESME_BIND, LOCATION, MESSAGE, NODE, MessageState
 CHANNEL = "smsc_work"
 
 
+#: The bind type a row of ``esme_bind`` counts: binds that may be sent a
+#: deliver_sm (receiver and transceiver, SMPP 3.4 §2.2).
+RECEIVER = "receiver"
+
+
+def channel(node: str) -> str:
+    """The channel ``node`` is told on of work for its subscribers and ESMEs."""
+    return f"{CHANNEL}_{node}"
+
+
 class NodeNameTaken(Exception):
     """Another live node has this name."""
 
@@ -150,22 +160,23 @@ def where(conn: Connection, msisdn: str, now: datetime) -> str | None:
     ).scalar()
 
 
-def bound(conn: Connection, system_id: str, node: str, bind_type: str, change: int) -> None:
-    """``change`` binds (+1 or -1) of ``bind_type`` for ``system_id`` on ``node``."""
+def bound(conn: Connection, system_id: str, node: str, binds: int) -> None:
+    """``node`` holds ``binds`` binds of ``system_id`` that may be sent a
+    deliver_sm (receiver, transceiver); 0 deletes the row."""
+    if binds <= 0:
+        conn.execute(
+            delete(ESME_BIND).where(ESME_BIND.c.system_id == system_id, ESME_BIND.c.node == node)
+        )
+        return
     statement = insert(ESME_BIND).values(
-        system_id=system_id, node=node, bind_type=bind_type, binds=max(change, 0)
+        system_id=system_id, node=node, bind_type=RECEIVER, binds=binds
     )
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=[ESME_BIND.c.system_id, ESME_BIND.c.node, ESME_BIND.c.bind_type],
-            set_={"binds": ESME_BIND.c.binds + change},
+            set_={"binds": binds},
         )
     )
-    conn.execute(delete(ESME_BIND).where(ESME_BIND.c.binds <= 0))
-
-
-#: The binds that may be sent a deliver_sm (SMPP 3.4 §2.2).
-RECEIVING = ("receiver", "transceiver")
 
 
 def receivers(conn: Connection, system_id: str, now: datetime) -> list[str]:
@@ -177,7 +188,7 @@ def receivers(conn: Connection, system_id: str, now: datetime) -> list[str]:
             .join(NODE, NODE.c.name == ESME_BIND.c.node)
             .where(
                 ESME_BIND.c.system_id == system_id,
-                ESME_BIND.c.bind_type.in_(RECEIVING),
+                ESME_BIND.c.bind_type == RECEIVER,
                 NODE.c.lease_until >= now,
             )
             .order_by(ESME_BIND.c.node)

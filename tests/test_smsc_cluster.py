@@ -101,7 +101,7 @@ def test_a_live_name_is_refused_and_a_dead_node_is_reaped(engine: Engine) -> Non
         cluster.join(conn, n2, T0)
         cluster.locate(conn, "447700900101", "n1", T0)
         cluster.locate(conn, "447700900102", "n2", T0)
-        cluster.bound(conn, "acme", "n1", "transceiver", +1)
+        cluster.bound(conn, "acme", "n1", 1)
         queue(conn, 1, "447700900101", node="n1")
         queue(conn, 2, "447700900102", node="n2")
     with engine.begin() as conn, pytest.raises(cluster.NodeNameTaken, match="n1"):
@@ -154,9 +154,10 @@ def test_the_view_shows_the_whole_cluster(engine: Engine) -> None:
             cluster.join(conn, cluster.Lease(name, T0, 3.0), T0, f"http://{name}")
         cluster.locate(conn, "447700900101", "n1", T0)
         cluster.locate(conn, "447700900101", "n2", T0)  # it moved: the last attach wins
-        cluster.bound(conn, "acme", "n1", "receiver", +1)
-        cluster.bound(conn, "acme", "n1", "receiver", +1)
-        cluster.bound(conn, "acme", "n1", "receiver", -1)
+        cluster.bound(conn, "acme", "n1", 2)
+        cluster.bound(conn, "acme", "n2", 1)
+        cluster.bound(conn, "acme", "n1", 1)
+        cluster.bound(conn, "acme", "n2", 0)
         queue(conn, 1, "447700900101", node="n2")
         queue(conn, 2, "447700900101")
         view = cluster.view(conn, T0)
