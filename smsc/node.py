@@ -176,7 +176,8 @@ class ClusterNode:
         elif event == "detached":
             self.writer.call(partial(_detach, details["msisdn"], self.name), lazy=True)
         elif event in ("bound", "unbound") and details.get("system_id"):
-            self._rebind(details["system_id"])
+            # Told as the door takes or drops the session: count once it has.
+            self.clock.callLater(0, self._rebind, details["system_id"])
 
     def _rebind(self, system_id: str) -> None:
         esme = self.smsc.esme

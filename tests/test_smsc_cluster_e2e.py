@@ -1,30 +1,85 @@
 """Two SMSC nodes (``smsemu smsc --node``) as real processes on one real
-PostgreSQL: handsets on different nodes message each other, and the queue of a
-node killed with -9 reaches its subscriber on the other node once the dead
-node's lease ran out.  Every wait is on an event (a frame, a log line)."""
+PostgreSQL: handsets on different nodes message each other; an ESME's submit
+and receipt cross nodes, and so do its MO and receipts when its only receiver
+is bound on the other node; the queue of a node killed with -9 reaches its
+subscriber on the other node once the dead node's lease ran out.  Every wait is
+on an event (a frame, a PDU, a log line)."""
 
 from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import smpplib.client
+import smpplib.smpp
 
 from pdu import Address, SmsDeliver, SmsSubmit, UserData, encode
 from radiolink.ms import Acked
+from smsc.smpp import receipt
 
-from .rig import Log, Rig, SmscProcess
+from .rig import TIMEOUT, Log, Rig, SmscProcess
 
 A, B = "+15550001001", "+15550002002"
 on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
 
+SHORT_CODE, SYSTEM_ID, PASSWORD = "12345", "gw", "pw123"
+
+
 def node(tmp_path: Path, url: str, name: str) -> SmscProcess:
-    return SmscProcess(
-        ["--database-url", url, "--node", name, "--lease", "2", "--data-dir", str(tmp_path)],
-        stderr=subprocess.PIPE,
+    config = tmp_path / "smsc.toml"
+    config.write_text(
+        f'[[smpp.esme]]\nsystem_id = "{SYSTEM_ID}"\npassword = "{PASSWORD}"\n'
+        f'routes = ["{SHORT_CODE}"]\n'
     )
+    return SmscProcess(
+        ["--database-url", url, "--node", name, "--lease", "2", "--data-dir", str(tmp_path),
+         "--config", str(config)],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+class Esme:
+    """An ESME on smpplib, blocking (no reactor in this process), bound as ``bind``."""
+
+    def __init__(self, port: int, bind: str) -> None:
+        self.client = smpplib.client.Client(
+            "127.0.0.1", port, timeout=TIMEOUT, allow_unknown_opt_params=True
+        )
+        self.client.connect()
+        resp = getattr(self.client, f"bind_{bind}")(system_id=SYSTEM_ID, password=PASSWORD)
+        assert resp.status == 0
+
+    def until(self, command: str) -> Any:
+        """The next PDU ``command``; a deliver_sm is answered as it is read."""
+        while True:
+            pdu = self.client.read_pdu()
+            if pdu.command == "deliver_sm":
+                resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
+                resp.sequence = pdu.sequence
+                self.client.send_pdu(resp)
+            if pdu.command == command:
+                return pdu
+
+    def submit(self, to: str, text: str) -> str:
+        """A submit_sm asking for a receipt; its message_id."""
+        self.client.send_message(
+            source_addr_ton=0, source_addr=SHORT_CODE, dest_addr_ton=1,
+            destination_addr=to[1:], short_message=text.encode(), registered_delivery=1,
+        )  # fmt: skip
+        resp = self.until("submit_sm_resp")
+        assert resp.status == 0
+        mid = resp.message_id
+        return str(mid.decode() if isinstance(mid, bytes) else mid)
+
+    def deliver_sm(self) -> Any:
+        return self.until("deliver_sm")
+
+    def close(self) -> None:
+        self.client.disconnect()
 
 
 @pytest.fixture
@@ -90,3 +145,45 @@ def test_a_killed_nodes_queue_reaches_its_subscriber_on_the_other_node(
         got.add(text(b))
     assert got == {f"m{i}" for i in range(count)}
     n1_log.wait_for("reaped dead node(s) n2")
+
+
+@on_postgres
+def test_an_esme_on_node_1_reaches_a_handset_on_node_2_and_gets_its_receipt(
+    nodes: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = nodes
+    b = n2.rig(B)
+    b.attach()
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        mid = esme.submit(B, "to n2")
+        assert text(b) == "to n2"
+        pdu = esme.deliver_sm()  # through n1, where the ESME is bound
+        assert pdu.esm_class & 0x3C == 0x04  # a delivery receipt
+        got = receipt.parse(pdu.short_message.decode())
+        assert (got["id"], got["stat"]) == (mid, "DELIVRD")
+    finally:
+        esme.close()
+
+
+@on_postgres
+def test_an_esme_bound_as_receiver_only_on_node_2_gets_its_mo_and_receipts(
+    nodes: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = nodes
+    a = n1.rig(A)
+    a.attach()
+    receiver = Esme(n2.smpp_port, "receiver")
+    transmitter = Esme(n1.smpp_port, "transmitter")
+    try:
+        send(a, SHORT_CODE, "JOIN", 7)  # an MO on n1 for the ESME
+        mo = receiver.deliver_sm()
+        assert (mo.source_addr.decode(), mo.short_message.decode()) == (A[1:], "JOIN")
+        mid = transmitter.submit(A, "welcome")  # on n1, to a handset on n1
+        assert text(a) == "welcome"
+        pdu = receiver.deliver_sm()  # its receipt: on n2, the only receiver
+        got = receipt.parse(pdu.short_message.decode())
+        assert (got["id"], got["stat"]) == (mid, "DELIVRD")
+    finally:
+        receiver.close()
+        transmitter.close()
