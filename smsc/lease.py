@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Connection
 from twisted.application.service import Service
@@ -26,8 +25,8 @@ from . import cluster
 from .store import BatchWriter
 
 log = logging.getLogger(__name__)
-#: A heartbeat's outcome: still alive, the nodes it reaped, the cluster's view.
-_Beat = tuple[bool, list[str], list[dict[str, Any]] | None]
+#: A heartbeat's outcome: still alive, and the nodes it reaped.
+_Beat = tuple[bool, list[str]]
 
 
 class NodeLease(Service):
@@ -44,7 +43,6 @@ class NodeLease(Service):
         admin_url: str | None = None,
         lost: Callable[[], None] = lambda: None,
         reaped: Callable[[list[str]], None] = lambda names: None,
-        seen: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
         if not interval < seconds:
             raise ValueError(f"a lease of {seconds:g} s renewed every {interval:g} s would lapse")
@@ -55,8 +53,6 @@ class NodeLease(Service):
         self.admin_url = admin_url
         self.lost = lost
         self.reaped = reaped
-        #: Given the cluster's view (``cluster.view``) after each heartbeat.
-        self.seen = seen
         self._beat = LoopingCall(self._heartbeat)
         self._beat.clock = clock
         self._pending: Deferred[_Beat] | None = None
@@ -82,17 +78,14 @@ class NodeLease(Service):
         def beat(conn: Connection) -> _Beat:
             alive = cluster.heartbeat(conn, self.lease, now)
             dead = cluster.reap(conn, now) if alive else []
-            view = cluster.view(conn, now) if alive and self.seen is not None else None
-            return alive, dead, view
+            return alive, dead
 
         self._pending = d = self.writer.call(beat)
         d.addCallbacks(self._beaten, self._failed)  # which may run at once
 
     def _beaten(self, result: _Beat) -> None:
         self._pending = None
-        alive, dead, view = result
-        if view is not None and self.seen is not None:
-            self.seen(view)
+        alive, dead = result
         if not alive:
             log.error(
                 "node %s: its lease lapsed and another node took over what it held; stopping",

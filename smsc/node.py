@@ -25,10 +25,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
 
 from storage.pgnotify import Listener, notify
 
 from . import claims, cluster
+from .httpjson import write_json
 from .idblocks import IdBlocks
 from .lease import NodeLease
 from .models import ESME_MESSAGE, MessageKind
@@ -86,7 +89,6 @@ class ClusterNode:
             admin_url=admin_url,
             lost=lost,
             reaped=lambda _: self.rescan(),
-            seen=self._seen,
         )
         self.listener = Listener(
             url,
@@ -99,13 +101,8 @@ class ClusterNode:
         self._unclaimed: set[int] = set()
         #: ESMEs with a receiving bind here, and how many.
         self._receivers: dict[str, int] = {}
-        #: The whole cluster as the last heartbeat saw it (the admin API's).
-        self.view: list[dict[str, Any]] = []
         self.claimed = 0  # messages this node took from the cluster
         smsc.watch(self._event)
-
-    def _seen(self, view: list[dict[str, Any]]) -> None:
-        self.view = view
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC).replace(tzinfo=None)
@@ -271,3 +268,25 @@ def _claim(
         for sub in subs:  # parts another node ended before it died
             sub.outcomes.update(part_outcomes(conn, sub))
     return items, subs
+
+
+class ClusterPage(Resource):
+    """``GET /cluster`` of any node's admin API: every node of the cluster
+    with its lease, subscribers, receiving binds and queue depth, and the
+    messages no node holds (``cluster.view``, read now)."""
+
+    isLeaf = True
+
+    def __init__(self, node: ClusterNode) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.node = node
+
+    def render_GET(self, request: Request) -> int:
+        node = self.node
+        now = node.now()
+        d = node.writer.call(lambda conn: cluster.view(conn, now))
+        d.addCallbacks(
+            lambda view: write_json(request, 200, {"node": node.name, "nodes": view}),
+            lambda f: write_json(request, 500, {"error": f.getErrorMessage()}),
+        )
+        return NOT_DONE_YET

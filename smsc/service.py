@@ -40,7 +40,7 @@ from .admin import admin_root
 from .capture import Capture, GsmtapSender
 from .core import Smsc, SmscConfig
 from .live import Live
-from .node import ClusterNode, check_name
+from .node import ClusterNode, ClusterPage, check_name
 from .repository import Backlog, SqlQueueRepository
 from .server import RadioLinkFactory
 from .smpp.gateway import SmppConfig, SmppGateway
@@ -203,7 +203,7 @@ class SmscService(Service):
                 lost=self._lost,
             )
             smsc.cluster, store.place = node, node.place
-            self.sections["cluster"] = lambda: node.view
+            self.mount("cluster", ClusterPage(node))
         self.writer.start()
         held = [IPushProducer(p) for p in self.ports if IPushProducer.providedBy(p)]
         for port in held:

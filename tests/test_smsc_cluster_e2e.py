@@ -7,7 +7,9 @@ on an event (a frame, a PDU, a log line)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -121,6 +123,15 @@ def test_handsets_on_two_nodes_message_each_other(
     assert text(a) == "from n2"
     send(a, B, "again", 2)
     assert text(b) == "again"
+    # Either node's admin API shows the whole cluster.
+    for n in (n1, n2):
+        url = f"http://127.0.0.1:{n.admin_port}/cluster"
+        with urllib.request.urlopen(n.request(url), timeout=TIMEOUT) as response:
+            got = json.loads(response.read())
+        seen = {row["name"]: row for row in got["nodes"]}
+        assert seen["n1"]["subscribers"] == [A] and seen["n2"]["subscribers"] == [B]
+        assert seen["n1"]["alive"] and seen["n2"]["alive"]
+        assert seen[None]["queued"] == 0
 
 
 @on_postgres
