@@ -24,6 +24,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from typing import TYPE_CHECKING
 
 from twisted.internet.interfaces import IReactorTime
 
@@ -37,6 +38,9 @@ from .queued import Queued
 from .reports import StatusReports
 from .repository import Backlog, QueueRepository
 from .submissions import Submissions
+
+if TYPE_CHECKING:
+    from .node import ClusterNode
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,8 @@ class Smsc:
         #: What captures the legs' traffic (pcapng, GSMTAP); None: nothing does.
         self.capture: Capture | None = None
         self._next_id = 1
+        #: This process as a node of a cluster (``smsc.node``); None: the only one.
+        self.cluster: ClusterNode | None = None
         self.delivery = Delivery(self)
         self.radio = RadioLinks(self)
         self.submissions = Submissions(self)
@@ -120,9 +126,12 @@ class Smsc:
         """``when`` as TP-SCTS and receipts show it: the SMSC's zone, whole seconds."""
         return when.astimezone(self.config.zone).replace(microsecond=0)
 
-    def new_id(self) -> int:
+    def new_id(self, count: int = 1) -> int:
+        """The first of ``count`` contiguous new message ids (a message's parts)."""
+        if self.cluster is not None:
+            return self.cluster.ids.take(count)
         i = self._next_id
-        self._next_id += 1
+        self._next_id += count
         return i
 
     # -- what the admin API shows ------------------------------------------------------
@@ -142,6 +151,8 @@ class Smsc:
 
     def enqueue(self, item: Queued) -> None:
         """A committed message to its recipient's queue (or its ESME's)."""
+        if self.cluster is not None and not self.cluster.holds(item):
+            return  # another node's to deliver (``smsc.node``)
         if item.kind is MessageKind.ESME:
             assert self.esme is not None
             self.esme.enqueue(item)

@@ -131,9 +131,10 @@ class EsmeDoor:
             then(ValueError(f"no subscriber {recipient}"))
             return
         now = smsc.now()
+        first = smsc.new_id(len(tpdus))  # contiguous: esme_message names them id..id+parts-1
         items = [
             Queued(
-                id=smsc.new_id(),
+                id=first + i,
                 kind=MessageKind.SMS,
                 originator=originator[:32],
                 recipient=recipient,
@@ -144,7 +145,7 @@ class EsmeDoor:
                 expires_at=expires_at or now + self.config.default_validity,
                 esme=esme,
             )
-            for tpdu in tpdus
+            for i, tpdu in enumerate(tpdus)
         ]
         if sub is not None:
             sub.ids, sub.submitted_at, sub.recipient = tuple(i.id for i in items), now, recipient

@@ -67,6 +67,7 @@ class Message(Base):
     __table_args__ = (
         Index("ix_message_state_recipient", "state", "recipient", "id"),
         Index("ix_message_report_for", "report_for"),
+        Index("ix_message_node", "node"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -86,6 +87,42 @@ class Message(Base):
     #: The ESME (system_id) an SMS came from, which gets its receipt; for an
     #: ``esme`` message, the ESME it goes to.
     esme: Mapped[str | None] = mapped_column(String(16))
+    #: The cluster node that holds the message in memory (``smsc.cluster``);
+    #: None on a single node, and for a message no node has claimed yet.
+    node: Mapped[str | None] = mapped_column(String(64))
+
+
+class Node(Base):
+    """A process of a cluster on PostgreSQL (``smsc.cluster``): alive while
+    ``lease_until`` is ahead; ``started_at`` tells one run of a name from the next."""
+
+    __tablename__ = "node"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    started_at: Mapped[datetime]
+    lease_until: Mapped[datetime]
+    admin_url: Mapped[str | None] = mapped_column(String(200))
+
+
+class Location(Base):
+    """Where a subscriber is attached: the node whose radio link it is on."""
+
+    __tablename__ = "location"
+
+    msisdn: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), index=True)
+    since: Mapped[datetime]
+
+
+class EsmeBind(Base):
+    """An ESME's bind on a node (one row per node, system_id and bind type)."""
+
+    __tablename__ = "esme_bind"
+
+    system_id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bind_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    binds: Mapped[int]  # how many binds of the kind the node holds
 
 
 class EsmeMessage(Base):
@@ -121,3 +158,6 @@ MESSAGE: Table = Message.__table__  # type: ignore[assignment]
 SUBSCRIBER: Table = Subscriber.__table__  # type: ignore[assignment]
 ESME_MESSAGE: Table = EsmeMessage.__table__  # type: ignore[assignment]
 SUBSCRIPTION: Table = Subscription.__table__  # type: ignore[assignment]
+NODE: Table = Node.__table__  # type: ignore[assignment]
+LOCATION: Table = Location.__table__  # type: ignore[assignment]
+ESME_BIND: Table = EsmeBind.__table__  # type: ignore[assignment]

@@ -152,7 +152,7 @@ def _row(item: Queued, report_for: int | None) -> dict[str, Any]:
     }
 
 
-def _queued(row: Any) -> Queued:
+def queued_of(row: Any) -> Queued:
     return Queued(
         id=row.id,
         kind=MessageKind(row.kind),
@@ -193,8 +193,15 @@ class SqlQueueRepository:
     def __init__(self, writer: BatchWriter) -> None:
         self.writer = writer
         self.auc = AucBatch(writer)
+        #: A cluster's node (``smsc.node``): names the node a new row is
+        #: claimed by; None on a single node, whose rows name none.
+        self.place: Callable[[Queued], str | None] | None = None
 
     def load(self) -> Backlog:
+        if self.place is not None:
+            # A cluster's node holds only what it claims (``smsc.node``): no
+            # backlog, and ids from blocks.
+            return self._subscribers_only()
         with self.writer.engine.connect() as conn:
             top = conn.execute(select(func.max(MESSAGE.c.id))).scalar() or 0
             subscribers = conn.execute(select(SUBSCRIBER.c.msisdn, SUBSCRIBER.c.imsi)).all()
@@ -202,14 +209,25 @@ class SqlQueueRepository:
                 select(MESSAGE).where(MESSAGE.c.state == MessageState.QUEUED).order_by(MESSAGE.c.id)
             ).all()
             submitted, numbered = load_submitted(conn)
-        queued = [_queued(r) for r in rows]
+        queued = [queued_of(r) for r in rows]
         return Backlog(top + 1, [(m, i) for m, i in subscribers], queued, submitted, numbered)
 
+    def _subscribers_only(self) -> Backlog:
+        with self.writer.engine.connect() as conn:
+            subscribers = conn.execute(select(SUBSCRIBER.c.msisdn, SUBSCRIBER.c.imsi)).all()
+        return Backlog(subscribers=[(m, i) for m, i in subscribers])
+
+    def _row(self, item: Queued, report_for: int | None) -> dict[str, Any]:
+        row = _row(item, report_for)
+        if self.place is not None:
+            row["node"] = self.place(item)
+        return row
+
     def insert(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
-        return self.writer.insert(MESSAGE, _row(item, report_for))
+        return self.writer.insert(MESSAGE, self._row(item, report_for))
 
     def insert_message(self, items: list[Queued], sub: Submitted | None, then: Committed) -> None:
-        rows = [(MESSAGE, _row(item, None)) for item in items]
+        rows = [(MESSAGE, self._row(item, None)) for item in items]
         if sub is not None:
             rows.append((ESME_MESSAGE, submitted_row(sub)))
         self.writer.insert_all(rows, then)

@@ -40,6 +40,7 @@ from .admin import admin_root
 from .capture import Capture, GsmtapSender
 from .core import Smsc, SmscConfig
 from .live import Live
+from .node import ClusterNode, ClusterPage, check_name
 from .repository import Backlog, SqlQueueRepository
 from .server import RadioLinkFactory
 from .smpp.gateway import SmppConfig, SmppGateway
@@ -71,6 +72,8 @@ class SmscService(Service):
         admin_token: str | None = None,
         metrics_public: bool = True,
         freeze_gc: bool = False,
+        node: str | None = None,
+        lease: float = 5.0,
     ) -> None:
         if reactor is None:
             from twisted.internet import reactor as default_reactor
@@ -89,6 +92,11 @@ class SmscService(Service):
         #: Freeze the queue once taken up (``txkit.gcpolicy``): for a process of
         #: its own (``smsemu``), not for a test's.
         self.freeze_gc = freeze_gc
+        #: This process's name as a node of a cluster on PostgreSQL (``smsc.node``),
+        #: its lease in seconds; None: the only SMSC on its database.
+        self.node_name = node
+        self.lease = lease
+        self.node: ClusterNode | None = None
         self.smsc: Smsc | None = None
         self.writer: BatchWriter | None = None
         self.ports: list[IListeningPort] = []
@@ -142,6 +150,13 @@ class SmscService(Service):
                 self.capture.open_file(self.pcap, self.pcap_max_bytes)
             if self.gsmtap is not None:
                 self.capture.gsmtap = GsmtapSender(*self.gsmtap)
+        if self.node_name is not None:
+            check_name(self.node_name)
+            if not self.database_url.startswith("postgresql"):
+                raise ValueError(
+                    f"--node {self.node_name}: a cluster's nodes share a PostgreSQL database "
+                    "(--database-url postgresql+psycopg://...)"
+                )
         engine = open_engine(self.database_url)
         self.writer = BatchWriter(engine, self.reactor)
         store = SqlQueueRepository(self.writer)
@@ -157,6 +172,8 @@ class SmscService(Service):
             smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
             registries = (*smpp, self.extra_metrics, process_limits().registry)
             live = Live(smsc, self.events, self.gateway, registries, self.sections)
+            if self.node_name is not None:
+                live.metric_labels["node"] = self.node_name
             self.admin_root = root = admin_root(live)
             for path, resource in self.mounts.items():
                 root.putChild(path, resource)
@@ -175,6 +192,20 @@ class SmscService(Service):
             self.writer.worker.firing_in.append(cork)
             self.smpp_factory = SmppFactory(self.gateway, cork)
             self.smpp_port = self._listen("smpp", self.smpp_address, self.smpp_factory)
+        if self.node_name is not None:
+            self.node = node = ClusterNode(
+                smsc,
+                self.writer,
+                self.node_name,
+                self.database_url,
+                self.reactor,
+                lease_seconds=self.lease,
+                interval=min(1.0, self.lease / 3),
+                admin_url=self.listeners.get("admin API"),
+                lost=self._lost,
+            )
+            smsc.cluster, store.place = node, node.place
+            self.mount("cluster", ClusterPage(node))
         self.writer.start()
         held = [IPushProducer(p) for p in self.ports if IPushProducer.providedBy(p)]
         for port in held:
@@ -189,10 +220,18 @@ class SmscService(Service):
             for port in held:
                 port.resumeProducing()
 
-        self.ready = threads.deferToThreadPool(
-            self.reactor, self.reactor.getThreadPool(), store.load
-        ).addCallback(take_up)
+        def load(_: object) -> Deferred[Backlog]:
+            return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), store.load)
+
+        joined = self.node.start() if self.node is not None else succeed(None)
+        self.ready = joined.addCallback(load).addCallback(take_up)
         self.ready.addErrback(lambda f: log.error("could not load the queue: %s", f.value))
+
+    def _lost(self) -> None:
+        """This node's lease lapsed and others took what it held: it stops (to
+        be started again, clean) rather than deliver what is no longer its own."""
+        if self.running:
+            self.reactor.stop()
 
     def _abandon(self) -> None:
         """Undo a start that failed half-way: no port, no engine, not running."""
@@ -264,8 +303,12 @@ class SmscService(Service):
             # Let what is queued commit; the reactor does not wait on SQL.
             return writer.stop() if writer is not None else None
 
+        node = self.node
         loading = DeferredList([self.ready], consumeErrors=True)  # a thread may still read
-        stopped.addCallback(lambda _: loading).addCallback(drain)
+        stopped.addCallback(lambda _: loading)
+        if node is not None:  # leave the cluster: what it held is released at once
+            stopped.addCallback(lambda _: node.stop())
+        stopped.addCallback(drain)
         capture = self.capture
         if capture is not None:  # after the connections' last packets
             stopped.addBoth(self._close_capture, capture)

@@ -37,7 +37,7 @@ def submitted_row(sub: Submitted) -> dict[str, Any]:
     }
 
 
-def _submitted(row: Any) -> Submitted:
+def submitted_of(row: Any) -> Submitted:
     return Submitted(
         esme=row.esme,
         ids=tuple(range(row.id, row.id + row.parts)),
@@ -60,7 +60,9 @@ def load_submitted(conn: Connection) -> tuple[list[Submitted], list[Submitted]]:
     that ended (``done`` if its receipt's row exists: made, not yet settled),
     and the newest numbered ones settled but not read yet, oldest first."""
     em, m = ESME_MESSAGE, MESSAGE
-    pending = {r.id: _submitted(r) for r in conn.execute(select(em).where(em.c.done_at.is_(None)))}
+    pending = {
+        r.id: submitted_of(r) for r in conn.execute(select(em).where(em.c.done_at.is_(None)))
+    }
     if pending:
         parts = and_(m.c.id >= em.c.id, m.c.id < em.c.id + em.c.parts)
         ended = conn.execute(
@@ -84,4 +86,15 @@ def load_submitted(conn: Connection) -> tuple[list[Submitted], list[Submitted]]:
         .order_by(em.c.id.desc())
         .limit(MAX_NUMBERED)
     )
-    return list(pending.values()), [_submitted(r) for r in reversed(numbered.all())]
+    return list(pending.values()), [submitted_of(r) for r in reversed(numbered.all())]
+
+
+def part_outcomes(conn: Connection, sub: Submitted) -> dict[int, tuple[MessageState, int | None]]:
+    """The outcomes of ``sub``'s parts that ended, by part id."""
+    m = MESSAGE
+    rows = conn.execute(
+        select(m.c.id, m.c.state, m.c.error).where(
+            m.c.id.in_(sub.ids), m.c.state != MessageState.QUEUED.value
+        )
+    )
+    return {row.id: (MessageState(row.state), row.error) for row in rows}

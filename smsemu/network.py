@@ -77,6 +77,8 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
         admin_token=token,
         metrics_public=s.metrics_public,
         freeze_gc=True,
+        node=s.node,
+        lease=s.lease,
         **capture,
     )
     mount_console(service)
@@ -132,6 +134,8 @@ def _smsc_lines(service: SmscService) -> list[str]:
         f"console: {service.admin_url} (open it in a browser: docs/console.md)",
         f"smsc: database {safe_url(service.database_url)}",
     ]
+    if service.node is not None:
+        lines.append(f"smsc: cluster node {service.node.name} (lease {service.lease:g} s)")
     if service.config.open_attach:
         log.warning("%s", OPEN_ATTACH_WARNING)
         lines.append(OPEN_ATTACH_WARNING)
@@ -160,6 +164,8 @@ def run(args: argparse.Namespace) -> int:
         service = build_smsc(config, origins, **capture)
         running.start(service)
         watch_smsc(service)
+        if service.node is not None:  # joined, or refused: before saying it serves
+            await service.ready
         await provision_config(service, config)
         return [*certificates, *_smsc_lines(service)]
 

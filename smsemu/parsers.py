@@ -124,6 +124,18 @@ def _smsc_options(p: argparse.ArgumentParser) -> None:
         help="attach any handset as any number, without SIM authentication (for rigs "
         "that cannot do MILENAGE; insecure: anyone can take over a number)",
     )
+    p.add_argument(
+        "--node",
+        metavar="NAME",
+        help="run as node NAME of a cluster: several SMSCs on one PostgreSQL "
+        "--database-url form one SMSC (docs/scaling.md)",
+    )
+    p.add_argument(
+        "--lease",
+        metavar="SECONDS",
+        type=float,
+        help="a node's lease: it is taken for dead this long after its last heartbeat (default 5)",
+    )
 
 
 def add_tls_option(p: argparse.ArgumentParser) -> None:

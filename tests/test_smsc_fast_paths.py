@@ -130,6 +130,7 @@ def test_the_writer_stores_what_sqlalchemy_would_store(database_url: str) -> Non
         "error": None,
         "report_for": None,
         "esme": "tester",
+        "node": None,
     }
     writer.insert(MESSAGE, row)
     writer.update(MESSAGE, 7, {"state": "delivered", "done_at": when})

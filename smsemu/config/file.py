@@ -116,6 +116,10 @@ class SmscSettings:
     metrics_public: bool = True  # the admin API's /metrics served without its token
     #: Attach anyone as any number, without SIM authentication (docs/radio-link.md).
     open_attach: bool = False
+    #: This SMSC as node ``node`` of a cluster on PostgreSQL (docs/scaling.md),
+    #: taken for dead ``lease`` seconds after its last heartbeat.
+    node: str | None = None
+    lease: float = 5.0
 
     def core(self) -> SmscConfig:
         """The SMSC core's settings (its zone: this machine's, now)."""

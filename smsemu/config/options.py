@@ -66,6 +66,8 @@ def network(args: argparse.Namespace, *, up: bool = False) -> Config:
             unknown_recipient=args.unknown_recipient or s.unknown_recipient,
             validity=option(args, "--validity", HOURS, s.validity),
             open_attach=True if getattr(args, "open_attach", False) else s.open_attach,
+            node=getattr(args, "node", None) or s.node,
+            lease=getattr(args, "lease", None) or s.lease,
         ),
     )
     if not up:

@@ -1,0 +1,344 @@
+"""The core's side of a cluster (docs/scaling.md §Model): what this node
+holds, told to the others, and what it claims from them.
+
+The core calls it at three points only: ``place`` as a message's row is made
+(this node's name if its recipient is attached here, or its ESME has a
+receiving bind here: the row is inserted claimed, the single node's fast
+path), ``holds`` once the row is committed (False: the row went unclaimed,
+and the node its recipient is on is told by NOTIFY), and ``new_id``.  The
+rest it hears as the core's watchers do: an attach or a receiving bind
+records where the subscriber or ESME is, then (in a later transaction, so
+that a sender either sees the location or its row is seen by the claim)
+claims what waited for it.  A NOTIFY naming a subscriber or an ESME, and
+every (re)LISTEN and reaping (``rescan``), claim the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+from twisted.internet.defer import Deferred, DeferredList, succeed
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.web.resource import Resource
+from twisted.web.server import NOT_DONE_YET, Request
+
+from storage.pgnotify import Listener, notify
+
+from . import claims, cluster
+from .httpjson import write_json
+from .idblocks import IdBlocks
+from .lease import NodeLease
+from .models import ESME_MESSAGE, MessageKind
+from .queued import Queued
+from .repository import queued_of
+from .store import BatchWriter
+from .submitted import Submitted
+from .submitted_rows import part_outcomes, submitted_of
+
+if TYPE_CHECKING:
+    from .core import Smsc
+
+log = logging.getLogger(__name__)
+
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
+#: What a notification names: work for a subscriber or an ESME here, or a
+#: subscriber that attached elsewhere, whose queue this node is to give up.
+_SUBSCRIBER, _ESME, _MOVED = "s:", "e:", "m:"
+
+
+def check_name(name: str) -> str:
+    if not NODE_NAME.fullmatch(name):
+        raise ValueError(
+            f"node name {name!r}: expected 1 to 40 letters, digits, '_' or '-' "
+            "(a letter or digit first)"
+        )
+    return name
+
+
+class ClusterNode:
+    """Node ``name`` of the cluster on ``url`` (PostgreSQL), for ``smsc``."""
+
+    def __init__(
+        self,
+        smsc: Smsc,
+        writer: BatchWriter,
+        name: str,
+        url: str,
+        reactor: Any,
+        *,
+        lease_seconds: float = 5.0,
+        interval: float = 1.0,
+        admin_url: str | None = None,
+        lost: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.smsc = smsc
+        self.writer = writer
+        self.name = check_name(name)
+        self.clock: IReactorTime = reactor
+        self.ids = IdBlocks(lambda: writer.call(cluster.id_block))
+        self.lease = NodeLease(
+            writer,
+            name,
+            reactor,
+            seconds=lease_seconds,
+            interval=interval,
+            admin_url=admin_url,
+            lost=lost,
+            reaped=lambda _: self.rescan(),
+        )
+        self.listener = Listener(
+            url,
+            [cluster.CHANNEL, cluster.channel(name)],
+            self._notified,
+            self.rescan,
+            reactor=reactor if IReactorFromThreads.providedBy(reactor) else None,
+        )
+        #: Rows inserted unclaimed, until committed (``holds``).
+        self._unclaimed: set[int] = set()
+        #: Subscribers whose link here is closed as they attached elsewhere.
+        self._leaving: set[str] = set()
+        #: ESMEs with a receiving bind here, and how many.
+        self._receivers: dict[str, int] = {}
+        self.claimed = 0  # messages this node took from the cluster
+        smsc.watch(self._event)
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.seconds(), UTC).replace(tzinfo=None)
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self) -> Deferred[None]:
+        """Join, take the first id block, keep the lease and listen; fires
+        once the node may serve (``NodeNameTaken`` if the name is alive)."""
+        d = self.lease.join()
+        d.addCallback(lambda _: self.ids.start())
+
+        def serve(_: object) -> None:
+            self.lease.startService()
+            self.listener.startService()
+
+        return d.addCallback(serve)
+
+    def stop(self) -> Deferred[Any]:
+        """Stop listening and leave: what the node held is released at once."""
+        listening = self.listener.stopService() if self.listener.running else None
+        leaving = self.lease.stopService() if self.lease.running else None
+        return DeferredList([d for d in (listening, leaving) if d is not None])
+
+    # -- the core's calls ----------------------------------------------------------
+
+    def place(self, item: Queued) -> str | None:
+        """The node to insert ``item`` claimed by: this one, or None."""
+        if item.kind is MessageKind.ESME:
+            here = item.esme is not None and item.esme in self._receivers
+        else:
+            here = self.smsc.radio.is_attached(item.recipient)
+        if here:
+            return self.name
+        self._unclaimed.add(item.id)
+        return None
+
+    def holds(self, item: Queued) -> bool:
+        """``item`` is committed: True if it is this node's to deliver; if not,
+        the node its recipient or ESME is on is told."""
+        if item.id not in self._unclaimed:
+            return True
+        self._unclaimed.discard(item.id)
+        key = (
+            _ESME + (item.esme or "")
+            if item.kind is MessageKind.ESME
+            else _SUBSCRIBER + item.recipient
+        )
+        self.writer.call(partial(self._tell, key, self.now()))
+        return False
+
+    def _tell(self, key: str, now: datetime, conn: Connection) -> None:
+        if key.startswith(_ESME):
+            nodes = cluster.receivers(conn, key[len(_ESME) :], now)
+        else:
+            found = cluster.where(conn, key[len(_SUBSCRIBER) :], now)
+            nodes = [] if found is None else [found]
+        for node in nodes:
+            notify(conn, cluster.channel(node), key)
+
+    # -- what the watchers hear ----------------------------------------------------
+
+    def _event(self, event: str, details: dict[str, Any]) -> None:
+        if event == "attached":
+            msisdn = details["msisdn"]
+            d = self.writer.call(partial(_locate, msisdn, self.name, self.now()))
+            d.addCallback(lambda _: self.claim([msisdn], []))
+        elif event == "detached":
+            msisdn = details["msisdn"]
+            self.writer.call(partial(_detach, msisdn, self.name), lazy=True)
+            if msisdn in self._leaving:  # closed for attaching elsewhere: the rest goes
+                self._leaving.discard(msisdn)
+                self._moved_away({msisdn: ""})
+        elif event in ("bound", "unbound") and details.get("system_id"):
+            # Told as the door takes or drops the session: count once it has.
+            self.clock.callLater(0, self._rebind, details["system_id"])
+
+    def _rebind(self, system_id: str) -> None:
+        esme = self.smsc.esme
+        receivers = getattr(esme, "sessions", None)
+        count = len(receivers.receivers(system_id)) if receivers is not None else 0
+        before = self._receivers.get(system_id, 0)
+        if count == before:
+            return
+        if count:
+            self._receivers[system_id] = count
+        else:
+            self._receivers.pop(system_id, None)
+        d = self.writer.call(partial(_bound, system_id, self.name, count))
+        if count and not before:
+            d.addCallback(lambda _: self.claim([], [system_id]))
+
+    # -- claims --------------------------------------------------------------------
+
+    def _notified(self, batch: list[tuple[str, str]]) -> None:
+        if any(channel == cluster.CHANNEL for channel, _ in batch):
+            self.rescan()
+            return
+        keys = {payload for _, payload in batch}
+        msisdns = [k[len(_SUBSCRIBER) :] for k in keys if k.startswith(_SUBSCRIBER)]
+        esmes = [k[len(_ESME) :] for k in keys if k.startswith(_ESME)]
+        moved = [k[len(_MOVED) :] for k in keys if k.startswith(_MOVED)]
+        if moved:
+            self._give_up(moved)
+        self.claim(msisdns, esmes)
+
+    def _give_up(self, msisdns: list[str]) -> None:
+        """Subscribers said to have attached on another node: once the
+        location confirms it (it may have come back here since), give up
+        their queues here."""
+        now = self.now()
+        d = self.writer.call(lambda conn: {m: cluster.where(conn, m, now) for m in msisdns})
+        d.addCallback(self._moved_away)
+
+    def _moved_away(self, located: dict[str, str | None]) -> None:
+        """Release what waits here for subscribers located elsewhere (not what
+        is in flight: a link still open here is closed, the last attach wins,
+        and its detach gives up the rest), and tell the node they are on."""
+        smsc = self.smsc
+        gone = [m for m, node in located.items() if node is not None and node != self.name]
+        ids: list[int] = []
+        for msisdn in gone:
+            link = smsc.radio.network.link_of(msisdn)
+            if link is not None:
+                self._leaving.add(msisdn)
+                link.close()
+            station = smsc.delivery.stations.get(msisdn)
+            waiting = list(station.queue) if station is not None else []
+            for item in [i for i in waiting if smsc.delivery.withdraw(i)]:
+                smsc.esme_door.from_esmes.pop(item.id, None)
+                ids.append(item.id)
+        if not ids:
+            return
+        now = self.now()
+
+        def release(conn: Connection) -> None:
+            claims.release(conn, self.name, ids)
+            for msisdn in gone:
+                self._tell(_SUBSCRIBER + msisdn, now, conn)
+
+        self.writer.call(release)
+        log.info(
+            "node %s: released %d queued messages of subscribers that moved", self.name, len(ids)
+        )
+
+    def rescan(self) -> None:
+        """Claim what waits for every subscriber and ESME here (a NOTIFY may
+        have been missed: after each LISTEN, and after a reaping)."""
+        self.claim(list(self.smsc.attached()), list(self._receivers))
+
+    def claim(self, msisdns: Iterable[str], esmes: Iterable[str]) -> Deferred[int]:
+        """Claim what waits for ``msisdns`` attached here and ``esmes`` bound
+        here, and take it into the core; fires with how many."""
+        radio = self.smsc.radio
+        here = [m for m in msisdns if radio.is_attached(m)]
+        bound = [e for e in esmes if e in self._receivers]
+        if not here and not bound:
+            return succeed(0)
+        d = self.writer.call(partial(_claim, self.name, here, bound))
+        return d.addCallback(self._take)
+
+    def _take(self, taken: tuple[list[Queued], list[Submitted]]) -> int:
+        items, subs = taken
+        smsc = self.smsc
+        for item in items:
+            if item.kind is MessageKind.ESME and smsc.esme is None:
+                continue  # no SMPP door here: never bound, never claimed
+            if item.kind is MessageKind.SMS and item.esme is not None:
+                smsc.esme_door.from_esmes[item.id] = item
+            smsc.enqueue(item)
+        if subs and smsc.esme is not None:
+            smsc.esme.take_up(subs, [])
+        self.claimed += len(items)
+        if items:
+            log.info("node %s: claimed %d queued messages", self.name, len(items))
+        return len(items)
+
+
+def _locate(msisdn: str, node: str, now: datetime, conn: Connection) -> None:
+    cluster.locate(conn, msisdn, node, now)
+
+
+def _detach(msisdn: str, node: str, conn: Connection) -> None:
+    cluster.detach(conn, msisdn, node)
+
+
+def _bound(system_id: str, node: str, count: int, conn: Connection) -> None:
+    cluster.bound(conn, system_id, node, count)
+
+
+def _claim(
+    node: str, msisdns: list[str], esmes: list[str], conn: Connection
+) -> tuple[list[Queued], list[Submitted]]:
+    rows = claims.for_subscribers(conn, node, msisdns) if msisdns else []
+    for holder, msisdn in claims.held_elsewhere(conn, node, msisdns):
+        notify(conn, cluster.channel(holder), _MOVED + msisdn)
+    if esmes:
+        rows += claims.for_esmes(conn, node, esmes)
+    items = [queued_of(row) for row in rows]
+    # The receipts of ESME messages whose parts this node now delivers.
+    from_esmes = [i.id for i in items if i.kind is MessageKind.SMS and i.esme is not None]
+    subs: list[Submitted] = []
+    if from_esmes:
+        em = ESME_MESSAGE
+        low, high = min(from_esmes), max(from_esmes)
+        candidates = conn.execute(
+            select(em).where(em.c.done_at.is_(None), em.c.id <= high, em.c.id + em.c.parts > low)
+        )
+        wanted = set(from_esmes)
+        subs = [s for s in map(submitted_of, candidates) if wanted.intersection(s.ids)]
+        for sub in subs:  # parts another node ended before it died
+            sub.outcomes.update(part_outcomes(conn, sub))
+    return items, subs
+
+
+class ClusterPage(Resource):
+    """``GET /cluster`` of any node's admin API: every node of the cluster
+    with its lease, subscribers, receiving binds and queue depth, and the
+    messages no node holds (``cluster.view``, read now)."""
+
+    isLeaf = True
+
+    def __init__(self, node: ClusterNode) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.node = node
+
+    def render_GET(self, request: Request) -> int:
+        node = self.node
+        now = node.now()
+        d = node.writer.call(lambda conn: cluster.view(conn, now))
+        d.addCallbacks(
+            lambda view: write_json(request, 200, {"node": node.name, "nodes": view}),
+            lambda f: write_json(request, 500, {"error": f.getErrorMessage()}),
+        )
+        return NOT_DONE_YET

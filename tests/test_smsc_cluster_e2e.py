@@ -1,0 +1,230 @@
+"""Two SMSC nodes (``smsemu smsc --node``) as real processes on one real
+PostgreSQL: handsets on different nodes message each other; an ESME's submit
+and receipt cross nodes, and so do its MO and receipts when its only receiver
+is bound on the other node; the queue of a node killed with -9 reaches its
+subscriber on the other node once the dead node's lease ran out.  Every wait is
+on an event (a frame, a PDU, a log line)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import smpplib.client
+import smpplib.smpp
+
+from pdu import Address, SmsDeliver, SmsSubmit, UserData, encode
+from radiolink.ms import Acked
+from smsc.smpp import receipt
+
+from .rig import TIMEOUT, Log, Rig, SmscProcess
+
+A, B = "+15550001001", "+15550002002"
+on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+SHORT_CODE, SYSTEM_ID, PASSWORD = "12345", "gw", "pw123"
+
+
+def node(tmp_path: Path, url: str, name: str) -> SmscProcess:
+    config = tmp_path / "smsc.toml"
+    config.write_text(
+        f'[[smpp.esme]]\nsystem_id = "{SYSTEM_ID}"\npassword = "{PASSWORD}"\n'
+        f'routes = ["{SHORT_CODE}"]\n'
+    )
+    return SmscProcess(
+        ["--database-url", url, "--node", name, "--lease", "2", "--data-dir", str(tmp_path),
+         "--config", str(config)],
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+class Esme:
+    """An ESME on smpplib, blocking (no reactor in this process), bound as ``bind``."""
+
+    def __init__(self, port: int, bind: str) -> None:
+        self.client = smpplib.client.Client(
+            "127.0.0.1", port, timeout=TIMEOUT, allow_unknown_opt_params=True
+        )
+        self.client.connect()
+        resp = getattr(self.client, f"bind_{bind}")(system_id=SYSTEM_ID, password=PASSWORD)
+        assert resp.status == 0
+
+    def until(self, command: str) -> Any:
+        """The next PDU ``command``; a deliver_sm is answered as it is read."""
+        while True:
+            pdu = self.client.read_pdu()
+            if pdu.command == "deliver_sm":
+                resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
+                resp.sequence = pdu.sequence
+                self.client.send_pdu(resp)
+            if pdu.command == command:
+                return pdu
+
+    def submit(self, to: str, text: str) -> str:
+        """A submit_sm asking for a receipt; its message_id."""
+        self.client.send_message(
+            source_addr_ton=0, source_addr=SHORT_CODE, dest_addr_ton=1,
+            destination_addr=to[1:], short_message=text.encode(), registered_delivery=1,
+        )  # fmt: skip
+        resp = self.until("submit_sm_resp")
+        assert resp.status == 0
+        mid = resp.message_id
+        return str(mid.decode() if isinstance(mid, bytes) else mid)
+
+    def deliver_sm(self) -> Any:
+        return self.until("deliver_sm")
+
+    def close(self) -> None:
+        self.client.disconnect()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, database_url: str) -> Iterator[tuple[SmscProcess, SmscProcess]]:
+    n1 = node(tmp_path, database_url, "n1")
+    n2 = node(tmp_path, database_url, "n2")
+    try:
+        yield n1, n2
+    finally:
+        for n in (n1, n2):
+            if n.proc.poll() is None:
+                n.terminate()
+
+
+@pytest.fixture
+def logs(nodes: tuple[SmscProcess, SmscProcess]) -> tuple[Log, Log]:
+    """The nodes' stderr, read as it comes (a pipe left unread would stall them)."""
+    return Log(nodes[0].proc.stderr), Log(nodes[1].proc.stderr)
+
+
+def send(rig: Rig, to: str, text: str, mr: int) -> None:
+    submit = SmsSubmit(tp_da=Address.parse(to), tp_mr=mr, tp_ud=UserData(text))
+    assert isinstance(rig.answer(rig.submit(encode(submit))), Acked)
+
+
+def text(rig: Rig) -> str:
+    tpdu = rig.receive()
+    assert isinstance(tpdu, SmsDeliver)
+    body = tpdu.tp_ud.body
+    assert isinstance(body, str)
+    return body
+
+
+@on_postgres
+def test_handsets_on_two_nodes_message_each_other(
+    nodes: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = nodes
+    a, b = n1.rig(A), n2.rig(B)
+    a.attach()
+    b.attach()
+    send(a, B, "from n1", 1)
+    assert text(b) == "from n1"
+    send(b, A, "from n2", 1)
+    assert text(a) == "from n2"
+    send(a, B, "again", 2)
+    assert text(b) == "again"
+    # Either node's admin API shows the whole cluster.
+    for n in (n1, n2):
+        url = f"http://127.0.0.1:{n.admin_port}/cluster"
+        with urllib.request.urlopen(n.request(url), timeout=TIMEOUT) as response:
+            got = json.loads(response.read())
+        seen = {row["name"]: row for row in got["nodes"]}
+        assert seen["n1"]["subscribers"] == [A] and seen["n2"]["subscribers"] == [B]
+        assert seen["n1"]["alive"] and seen["n2"]["alive"]
+        assert seen[None]["queued"] == 0
+        url = f"http://127.0.0.1:{n.admin_port}/metrics"
+        with urllib.request.urlopen(n.request(url), timeout=TIMEOUT) as response:
+            metrics = response.read().decode()
+        name, delivered = ("n1", 1) if n is n1 else ("n2", 2)
+        assert f'smsemu_delivered_total{{node="{name}"}} {delivered}' in metrics
+
+
+@on_postgres
+def test_a_killed_nodes_queue_reaches_its_subscriber_on_the_other_node(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    a, b = n1.rig(A), n2.rig(B)
+    a.attach()
+    b.attach()
+    count = 1000
+    for i in range(count):  # b does not answer: n2 holds them, one in flight
+        send(a, B, f"m{i}", i % 256)
+    n2.kill()
+    b.close()
+    # The handset comes back on the live node (the same SIM: its SQN moves on).
+    b = Rig(n1.link_port, B, b.imsi, b.ms.keys, b.ms.sqn)
+    b.attach()
+    got: set[str] = set()
+    while len(got) < count:
+        got.add(text(b))
+    assert got == {f"m{i}" for i in range(count)}
+    logs[0].wait_for("reaped dead node(s) n2")
+
+
+@on_postgres
+def test_an_esme_on_node_1_reaches_a_handset_on_node_2_and_gets_its_receipt(
+    nodes: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = nodes
+    b = n2.rig(B)
+    b.attach()
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        mid = esme.submit(B, "to n2")
+        assert text(b) == "to n2"
+        pdu = esme.deliver_sm()  # through n1, where the ESME is bound
+        assert pdu.esm_class & 0x3C == 0x04  # a delivery receipt
+        got = receipt.parse(pdu.short_message.decode())
+        assert (got["id"], got["stat"]) == (mid, "DELIVRD")
+    finally:
+        esme.close()
+
+
+@on_postgres
+def test_an_esme_bound_as_receiver_only_on_node_2_gets_its_mo_and_receipts(
+    nodes: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = nodes
+    a = n1.rig(A)
+    a.attach()
+    receiver = Esme(n2.smpp_port, "receiver")
+    transmitter = Esme(n1.smpp_port, "transmitter")
+    try:
+        send(a, SHORT_CODE, "JOIN", 7)  # an MO on n1 for the ESME
+        mo = receiver.deliver_sm()
+        assert (mo.source_addr.decode(), mo.short_message.decode()) == (A[1:], "JOIN")
+        mid = transmitter.submit(A, "welcome")  # on n1, to a handset on n1
+        assert text(a) == "welcome"
+        pdu = receiver.deliver_sm()  # its receipt: on n2, the only receiver
+        got = receipt.parse(pdu.short_message.decode())
+        assert (got["id"], got["stat"]) == (mid, "DELIVRD")
+    finally:
+        receiver.close()
+        transmitter.close()
+
+
+@on_postgres
+def test_a_subscriber_that_moves_between_live_nodes_takes_its_queue_along(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    a, b = n1.rig(A), n2.rig(B)
+    a.attach()
+    b.attach()
+    for i in range(5):  # b does not answer: n2 holds them
+        send(a, B, f"m{i}", i)
+    b.close()  # and comes back on n1, n2 alive
+    b = Rig(n1.link_port, B, b.imsi, b.ms.keys, b.ms.sqn)
+    b.attach()
+    got: set[str] = set()
+    while len(got) < 5:
+        got.add(text(b))
+    assert got == {f"m{i}" for i in range(5)}
+    logs[1].wait_for("queued messages of subscribers that moved")
