@@ -23,9 +23,12 @@ Two SMSCs, alike but for the radio link's listen backlog: Twisted's default
 of 50 (``--link ...:backlog=50``, the SMSC before issue 20) and the SMSC's own
 (``[limits] backlog``, 4,096); printed with the kernel's listen overflows
 (``TcpExtListenOverflows``, machine-wide) and refused connects in each round.
+``--baseline CHECKOUT`` adds a third SMSC in the same rounds: that source tree's
+(e.g. ``git archive main | tar -x -C /tmp/base``), run with this venv, with its
+default backlog; the ratio of the medians, this / baseline, is printed.
 
 Run: ``python bench/attach_bench.py [--handsets 20] [--attaches 100] [--rounds 3]``
-or ``python bench/attach_bench.py --storm 1000``
+or ``python bench/attach_bench.py --storm 1000 [--baseline CHECKOUT]``
 """
 
 from __future__ import annotations
@@ -211,6 +214,9 @@ def storm_main(args: argparse.Namespace) -> int:
     print(f"{count} handsets connecting at once, one MILENAGE attach each; {rounds} rounds")
     print(load_average())
     backlogs = {"backlog 50": "50", "backlog default": None}
+    if args.baseline:
+        backlogs["baseline"] = None
+        print(f"baseline: the SMSC of {args.baseline}, default backlog")
     rates: dict[str, list[float]] = {name: [] for name in backlogs}
     with tempfile.TemporaryDirectory(prefix="attach-storm-") as tmp:
         work = Path(tmp)
@@ -222,8 +228,9 @@ def storm_main(args: argparse.Namespace) -> int:
                 link = f"tcp:0:interface={HOST}" + (f":backlog={backlog}" if backlog else "")
                 keys[name] = subscribers_toml(work / f"{n}.toml", count)
                 extra = ("--quiet", "--link", link, "--config", str(work / f"{n}.toml"))
+                checkout = args.baseline if name == "baseline" else None
                 smsc = stack.enter_context(
-                    run_smsc(work / str(n), None, extra=extra, open_attach=False)
+                    run_smsc(work / str(n), None, extra=extra, open_attach=False, checkout=checkout)
                 )
                 smscs[name] = smsc
             for name, smsc in smscs.items():  # warm up: first connections, caches
@@ -246,6 +253,11 @@ def storm_main(args: argparse.Namespace) -> int:
     ratio = statistics.median(rates["backlog default"]) / statistics.median(rates["backlog 50"])
     paired = [a / b for a, b in zip(rates["backlog default"], rates["backlog 50"], strict=True)]
     print(f"  default / 50: {ratio:.1f}x (rounds side by side: {spread(paired, '{:.1f}x')})")
+    if args.baseline:
+        ours, base = rates["backlog default"], rates["baseline"]
+        ratio = statistics.median(ours) / statistics.median(base)
+        paired = [a / b for a, b in zip(ours, base, strict=True)]
+        print(f"  this / baseline: {ratio:.2f}x (rounds side by side: {spread(paired, '{:.2f}x')})")
     print(load_average())
     return 0
 
@@ -256,6 +268,9 @@ def main() -> int:
     parser.add_argument("--attaches", type=int, default=100, help="per handset and round")
     parser.add_argument("--rounds", type=int, default=3, help="at least 3")
     parser.add_argument("--storm", type=int, metavar="K", help="K handsets connecting at once")
+    parser.add_argument(
+        "--baseline", type=Path, metavar="CHECKOUT", help="--storm: also this source tree's SMSC"
+    )
     args = parser.parse_args()
     if args.storm:
         return storm_main(args)

@@ -140,11 +140,13 @@ def run_smsc(
     extra: tuple[str, ...] = (),
     *,
     open_attach: bool = True,
+    checkout: Path | None = None,
 ) -> Iterator[SmscProcess]:
     """``smsemu smsc`` on free loopback ports; yields once it listens, stops it after.
     Message throughput is what the benchmarks built on it time: the handsets'
     attach, before the clock starts, skips SIM authentication unless
-    ``open_attach`` is False (its cost: bench/attach_bench.py)."""
+    ``open_attach`` is False (its cost: bench/attach_bench.py).  ``checkout``:
+    the SMSC of that source tree (a baseline), run from it with this venv."""
     cmd = [
         sys.executable,
         "-m",
@@ -165,10 +167,12 @@ def run_smsc(
         cmd += ["--database-url", database_url]
     cmd += extra
     log = workdir / "smsc.log"
+    env = None if checkout is None else dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     with log.open("w") as err:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, cwd=ROOT
-        )
+            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+            cwd=checkout or ROOT, env=env,
+        )  # fmt: skip
     try:
         assert proc.stdout is not None
         ports: dict[str, int] = {}

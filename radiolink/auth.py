@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
 
-from radiolink.milenage import f1, f2345, opc
+from radiolink.milenage import f1, f2345, network_challenge, opc
 
 AMF = b"\x80\x00"  # the "separation bit" set, as networks commonly send it
 RESYNC_AMF = b"\x00\x00"
@@ -81,8 +81,7 @@ class Challenge:
 def challenge(keys: Keys, rand: bytes, sqn: int, amf: bytes = AMF) -> Challenge:
     """The authentication vector for one attach, SQN the subscriber's next."""
     sqn_b = sqn.to_bytes(6, "big")
-    mac_a, _ = f1(keys.k, keys.opc, rand, sqn_b, amf)
-    res, _, _, ak, _ = f2345(keys.k, keys.opc, rand)
+    mac_a, res, ak = network_challenge(keys.k, keys.opc, rand, sqn_b, amf)
     return Challenge(rand=rand, autn=_xor(sqn_b, ak) + amf + mac_a, xres=res)
 
 
@@ -153,6 +152,23 @@ class Subscription:
     sqn: int = 0  # the last SQN the network used
 
 
+class RandPool:
+    """``os.urandom``, drawn ``block`` octets at a time: the same randomness for
+    RANDs, without a system call per attach (5% of an attach storm's reactor)."""
+
+    def __init__(self, block: int = 4096) -> None:
+        self._block = block
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self, n: int) -> bytes:
+        if self._at + n > len(self._pool):
+            self._pool, self._at = os.urandom(max(n, self._block)), 0
+        out = self._pool[self._at : self._at + n]
+        self._at += n
+        return out
+
+
 class AuthCentre:
     """The AuC: subscriptions by IMSI and the next challenge of each.
 
@@ -162,8 +178,8 @@ class AuthCentre:
     so the writes need not be synchronous.
     """
 
-    def __init__(self, rand: Callable[[int], bytes] = os.urandom) -> None:
-        self._rand = rand
+    def __init__(self, rand: Callable[[int], bytes] | None = None) -> None:
+        self._rand = rand or RandPool()
         self._subscriptions: dict[str, Subscription] = {}
 
     def provision(self, imsi: str, msisdn: str, keys: Keys, sqn: int = 0) -> None:

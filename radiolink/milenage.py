@@ -90,6 +90,21 @@ def f2345(k: bytes, opc_: bytes, rand: bytes) -> tuple[bytes, bytes, bytes, byte
     return out[0][8:], out[1], out[2], out[0][:6], out[3][:6]
 
 
+def network_challenge(
+    k: bytes, opc_: bytes, rand: bytes, sqn: bytes, amf: bytes
+) -> tuple[bytes, bytes, bytes]:
+    """MAC-A, RES and AK (f1, f2, f5): what the network's challenge needs, in
+    one key schedule and three blocks (``f1`` and ``f2345``: two and seven).
+    An attach storm computes one per attach on the SMSC's reactor."""
+    e_k = _Aes(k)
+    c = _block("OPc", opc_, 16)
+    temp = e_k(_block("RAND", rand, 16) ^ c)
+    sqn_amf = _block("SQN", sqn, 6) << 16 | _block("AMF", amf, 2)
+    out1 = e_k(temp ^ _rot((sqn_amf << 64 | sqn_amf) ^ c, _R[0]) ^ _C[0]) ^ c
+    out2 = (e_k(_rot(temp ^ c, _R[1]) ^ _C[1]) ^ c).to_bytes(16, "big")
+    return (out1 >> 64).to_bytes(8, "big"), out2[8:], out2[:6]
+
+
 def milenage(k: bytes, opc_: bytes, rand: bytes, sqn: bytes, amf: bytes) -> Vector:
     """All seven functions for one challenge."""
     mac_a, mac_s = f1(k, opc_, rand, sqn, amf)

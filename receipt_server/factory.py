@@ -23,6 +23,7 @@ from txkit.pcapng import StreamTap
 from txkit.throttle import Throttle
 from txkit.watchers import Watchers
 
+from .cluster import Cluster
 from .connection import ReceiptServerProtocol
 from .history import Retention
 from .ip_path import IpPath
@@ -90,6 +91,8 @@ class ReceiptServerFactory(Factory):
         self.feedback_watchers: list[Callable[[str, wire.Feedback], None]] = []
         #: Told of logins and of read receipts (``txkit.watchers``; the live log).
         self.watchers = Watchers()
+        #: The other nodes on the database (``join``), if any.
+        self.cluster: Cluster | None = None
 
     @property
     def results_ttl(self) -> timedelta:
@@ -105,6 +108,8 @@ class ReceiptServerFactory(Factory):
             return
         self.metrics.logins.inc(identity.kind)
         self.sessions.logged_in(protocol, identity)
+        if self.cluster is not None:
+            self.cluster.arrived(identity.device_id, identity.msisdn)
         if self.watchers:
             self.watchers.emit(
                 "login", device_id=identity.device_id, msisdn=identity.msisdn, peer=protocol.peer
@@ -115,13 +120,28 @@ class ReceiptServerFactory(Factory):
         self.read_sync.logged_in(protocol, identity.device_id)
         self.relay.logged_in(protocol, identity)
 
-    def deliver(self, msisdn: str, feedback: wire.Feedback) -> None:
+    def join(self, cluster: Cluster) -> None:
+        """Be a node of ``cluster``: what this node commits for devices
+        connected elsewhere is told to the others."""
+        self.cluster = cluster
+        self.relay.peers = cluster
+        self.sessions.elsewhere = cluster.push
+        self.sessions.left = cluster.left
+        self.ip_path.anywhere = cluster.online
+
+    def deliver(self, msisdn: str, feedback: wire.Feedback, *, local: bool = False) -> None:
         """Push a just-committed feedback to every session of ``msisdn``, and
-        tell the watchers (``smsemu up`` reports reads to ESMEs so)."""
+        tell the watchers (``smsemu up`` reports reads to ESMEs so) and the
+        other nodes of a cluster; ``local``: one of them committed it, only
+        the sessions here get it."""
+        if self.cluster is not None and not local:
+            self.cluster.feedback(msisdn, feedback)
         pushed = 0
         for protocol in self.sessions.phones(msisdn):
             protocol.push(feedback)
             pushed += 1
+        if local:  # the node that committed it tells the watchers
+            return
         if self.watchers:
             self.watchers.emit(
                 "feedback",
@@ -190,6 +210,8 @@ class ReceiptServerFactory(Factory):
             # Set when the count commits: what commits later moves it from there.
             self.metrics.feedback_pending.set(await self.store.pending_count())
             await self.store.expire_queries()
+            if self.cluster is not None:
+                await self.relay.finish_overdue()
             await self.store.prune_history(self.retention)
             connected = self.sessions.devices()
             if connected:

@@ -148,6 +148,9 @@ class HistoryQuery(Base):
     created_at: Mapped[datetime]
     deadline_at: Mapped[datetime]
     expires_at: Mapped[datetime]  # deleted then, fetched or not
+    #: The ``query_request`` relayed to the devices, as JSON: a node of a
+    #: cluster that did not hear it opened reads it here.
+    request: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class QueryResult(Base):
@@ -179,6 +182,27 @@ class IpMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime]
     created_at: Mapped[datetime]
+
+
+class Node(Base):
+    """An IP-server node of a cluster, alive while its lease lasts (it
+    renews it every heartbeat; one killed loses it within the lease)."""
+
+    __tablename__ = "rs_node"
+
+    node: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lease_until: Mapped[datetime]
+
+
+class Presence(Base):
+    """A device logged in on a node of a cluster (while the node is alive)."""
+
+    __tablename__ = "rs_presence"
+    __table_args__ = (Index("ix_rs_presence_msisdn", "msisdn"),)
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    msisdn: Mapped[str] = mapped_column(String(32))
+    node: Mapped[str] = mapped_column(String(64))
 
 
 class IpDelivery(Base):

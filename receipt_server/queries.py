@@ -4,6 +4,7 @@ the results until the asker has fetched them or they expire."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -32,6 +33,18 @@ class QueryStart:
     query_id: str | None = None
     devices: list[AccountDevice] = field(default_factory=list)
     reply_key: bytes | None = None
+    request: wire.QueryRequest | None = None  # what the devices are sent
+
+
+@dataclass(frozen=True, slots=True)
+class OpenQueryRow:
+    """An open query as the table holds it, for a node that did not open it."""
+
+    account: str
+    asker: str
+    request: wire.QueryRequest
+    devices: list[str]
+    left: float  # seconds to its deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,12 +130,14 @@ class Queries(Part):
                 return QueryStart(window, devices=devices)
             query_id = secrets.token_hex(16)
             now = self.now()
+            request = wire.QueryRequest(query_id, asker.device_id, wire.b64(me.public_key),
+                                        q.text, q.peer, q.since, q.until, q.limit)  # fmt: skip
             s.add(HistoryQuery(query_id=query_id, account=asker.account,
                                asker=asker.device_id, status="open", expected=len(devices),
                                window_found=len(window.entries), created_at=now,
-                               deadline_at=now + deadline,
-                               expires_at=now + deadline + keep))  # fmt: skip
-            return QueryStart(window, query_id, devices, me.public_key)
+                               deadline_at=now + deadline, expires_at=now + deadline + keep,
+                               request=json.dumps(request.to_json())))  # fmt: skip
+            return QueryStart(window, query_id, devices, me.public_key, request)
 
         return self._submit(work)
 
@@ -165,7 +180,8 @@ class Queries(Part):
 
     @staticmethod
     def _finish(s: Session, query_id: str) -> FinishedQuery | None:
-        query = s.get(HistoryQuery, query_id)
+        # Locked: nodes of a cluster may close it at once; one closes it.
+        query = s.get(HistoryQuery, query_id, with_for_update=True)
         if query is None or query.status != "open":
             return None
         answered, found = s.execute(
@@ -178,14 +194,38 @@ class Queries(Part):
         query.status = query_status(int(found) + query.window_found, int(answered), waited)
         return FinishedQuery(query_id, query.asker, query.status, int(answered), query.expected)
 
-    def finish_all_open(self) -> Deferred[list[FinishedQuery]]:
+    def finish_all_open(self, *, overdue_only: bool = False) -> Deferred[list[FinishedQuery]]:
         """At start: queries a stopped server left open are closed with what
-        they have, so that no asker waits for them forever."""
+        they have, so that no asker waits for them forever (``overdue_only``:
+        those past their deadline, in a cluster whose other nodes run the rest)."""
 
         def work(s: Session) -> list[FinishedQuery]:
             query = select(HistoryQuery.query_id).where(HistoryQuery.status == "open")
+            if overdue_only:
+                query = query.where(HistoryQuery.deadline_at < self.now())
             ids = list(s.scalars(query))
             return [f for i in ids if (f := self._finish(s, i)) is not None]
+
+        return self._submit(work)
+
+    def open_queries(self) -> Deferred[list[OpenQueryRow]]:
+        """The open queries whose request is kept, and the devices each
+        still waits for (a cluster node relays them to its own)."""
+
+        def work(s: Session) -> list[OpenQueryRow]:
+            now = self.now()
+            rows = s.scalars(
+                select(HistoryQuery).where(
+                    HistoryQuery.status == "open", HistoryQuery.request.is_not(None)
+                )
+            ).all()
+            out = []
+            for q in rows:
+                request = wire.decode_payload((q.request or "").encode(), wire.SERVER_MESSAGES)
+                if isinstance(request, wire.QueryRequest):
+                    left = (q.deadline_at - now).total_seconds()
+                    out.append(OpenQueryRow(q.account, q.asker, request, _missing(s, q), left))
+            return out
 
         return self._submit(work)
 

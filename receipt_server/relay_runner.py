@@ -19,11 +19,12 @@ from ipwire.server_session import Identity
 
 from .history import Retention
 from .metrics import IpMetrics
-from .queries import FinishedQuery, QueryStart, StoredResults
+from .queries import FinishedQuery, OpenQueryRow, QueryStart, StoredResults
 from .repository import Repository, then
 from .sessions import Sessions
 
 if TYPE_CHECKING:
+    from .cluster import Cluster
     from .connection import ReceiptServerProtocol
 
 
@@ -64,6 +65,9 @@ class RelayRunner:
         self._deadlines: dict[str, IDelayedCall] = {}
         #: When each query relayed by this process came, for the relay's latency.
         self._asked_at: dict[str, float] = {}
+        #: The other nodes of a cluster (``cluster``), if any: told of opened
+        #: queries, answers and results whose asker is not here.
+        self.peers: Cluster | None = None
 
     def logged_in(self, protocol: ReceiptServerProtocol, identity: Identity) -> None:
         """What waited for a device that logs in: the results of queries it
@@ -82,7 +86,7 @@ class RelayRunner:
 
         def started(start: QueryStart) -> None:
             hits = start.window.entries
-            if start.window.covered or start.query_id is None or start.reply_key is None:
+            if start.window.covered or start.query_id is None or start.request is None:
                 # The window covers the query, or there is nowhere else to
                 # look: the account has no other device.  (A device without a
                 # public key opens no query: results could not be sealed to it.)
@@ -96,25 +100,52 @@ class RelayRunner:
             query_id = start.query_id
             self.metrics.queries_relayed.inc()
             self._asked_at[query_id] = asked_at
-            request = wire.QueryRequest(query_id, who.device_id, wire.b64(start.reply_key),
-                                        q.text, q.peer, q.since, q.until, q.limit)  # fmt: skip
+            request = start.request
             devices = len(start.devices)
             protocol.reply(
                 _fitted(lambda w: wire.QueryOpen(q.id, query_id, devices, timeout, w or None), hits)
             )
-            self._deadlines[query_id] = self.clock.callLater(timeout, self._deadline, query_id)
-            self._run(
-                self.relay.open(
-                    who.account,
-                    who.device_id,
-                    request,
-                    [d.device_id for d in start.devices],
-                    lambda device: device in self.sessions.by_device,
-                    lambda device: device in self.sessions.push_channels,
-                )
-            )
+            devices_ids = [d.device_id for d in start.devices]
+            self.mirror(who.account, who.device_id, request, devices_ids, timeout)
+            if self.peers is not None:
+                self.peers.opened(who.account, who.device_id, request, devices_ids, timeout)
 
         return d.addCallback(started)
+
+    def mirror(self, account: str, asker: str, request: wire.QueryRequest,
+               devices: list[str], timeout: float) -> None:  # fmt: skip
+        """Relay an open query to this node's devices, with a deadline timer
+        (every node of a cluster keeps one: any of them closes the query)."""
+        query_id = request.query_id
+        if query_id in self.relay.queries:  # heard, and found in a rescan
+            return
+        self._deadlines[query_id] = self.clock.callLater(timeout, self._deadline, query_id)
+        self._run(
+            self.relay.open(
+                account,
+                asker,
+                request,
+                devices,
+                lambda device: device in self.sessions.by_device,
+                lambda device: device in self.sessions.push_channels,
+            )
+        )
+
+    def rescan(self) -> Deferred[Any]:
+        """Mirror the open queries another node opened while this one did
+        not hear (it started, or LISTENs again after a gap)."""
+
+        def mirror(rows: list[OpenQueryRow]) -> None:
+            for row in rows:
+                if row.request.query_id not in self.relay.queries:
+                    timeout = max(row.left, 0.0)
+                    self.mirror(row.account, row.asker, row.request, row.devices, timeout)
+
+        return self.store.open_queries().addCallback(mirror)
+
+    def answered_elsewhere(self, query_id: str, device: str) -> None:
+        """Another node kept an answer to a query mirrored here."""
+        self._run(self.relay.answered(query_id, device))
 
     def answer(
         self, protocol: ReceiptServerProtocol, who: Identity, a: wire.QueryAnswer
@@ -132,6 +163,8 @@ class RelayRunner:
 
         def kept(_: object) -> None:
             protocol.reply(wire.Ok(a.id))
+            if self.peers is not None:
+                self.peers.answered(a.query_id, who.device_id)
             self._run(self.relay.answered(a.query_id, who.device_id))
 
         return d.addCallback(kept)
@@ -175,6 +208,8 @@ class RelayRunner:
             protocol = self.sessions.by_device.get(finished.asker)
             if protocol is not None:
                 protocol.reply(finished.ready())
+            elif self.peers is not None:
+                self.peers.ready(finished)
 
     @staticmethod
     def _send_results(
@@ -194,13 +229,22 @@ class RelayRunner:
             )
 
     def recover(self) -> Deferred[Any]:
-        """At start: close the queries a stopped server left open."""
+        """At start: close the queries a stopped server left open (in a
+        cluster, only those past their deadline: the others are the live
+        nodes')."""
+        return self.finish_overdue() if self.peers is not None else self._close_open(False)
 
+    def finish_overdue(self) -> Deferred[Any]:
+        """Close the open queries past their deadline (a node that kept
+        their timers is gone)."""
+        return self._close_open(True)
+
+    def _close_open(self, overdue: bool) -> Deferred[Any]:
         def tell(finished: list[FinishedQuery]) -> None:
             for f in finished:
                 self._ready(f)
 
-        return self.store.finish_all_open().addCallback(tell)
+        return self.store.finish_all_open(overdue_only=overdue).addCallback(tell)
 
     def stop_timers(self) -> None:
         """The server stops: open queries are closed at its next start."""

@@ -15,7 +15,7 @@ from ipwire import wire
 from ipwire.server_session import Identity
 
 from .history import Retention
-from .queries import FinishedQuery, QueryStart, StoredResults
+from .queries import FinishedQuery, OpenQueryRow, QueryStart, StoredResults
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,9 +64,11 @@ class Repository(Protocol):
 
     def finish_query(self, query_id: str) -> Deferred[FinishedQuery | None]: ...
 
-    def finish_all_open(self) -> Deferred[list[FinishedQuery]]: ...
+    def finish_all_open(self, *, overdue_only: bool = False) -> Deferred[list[FinishedQuery]]: ...
 
     def finished_for(self, asker: str) -> Deferred[list[FinishedQuery]]: ...
+
+    def open_queries(self) -> Deferred[list[OpenQueryRow]]: ...
 
     def load_results(self, query_id: str, asker: str) -> Deferred[StoredResults]: ...
 

@@ -23,6 +23,7 @@ from ipwire.server_session import LOGIN_DEADLINE
 from txkit.limits import HTTP_IDLE, process_limits
 from txkit.prometheus import metrics_root
 
+from .cluster import LEASE, Cluster
 from .factory import (
     DEFAULT_BURST,
     DEFAULT_QUERY_TIMEOUT,
@@ -65,6 +66,7 @@ class Listening:
     port: IListeningPort
     factory: ReceiptServerFactory
     sweeper: LoopingCall | None = None
+    cluster: Cluster | None = None
 
     @property
     def address(self) -> tuple[str, int]:
@@ -78,6 +80,9 @@ class Listening:
         self.factory.stop_timers()
         stopped = self.port.stopListening() or succeed(None)
         stopped.addCallback(lambda _: self.factory.close_all())
+        cluster = self.cluster
+        if cluster is not None:
+            stopped.addCallback(lambda _: cluster.stop())
         return stopped
 
 
@@ -93,10 +98,14 @@ def listen(
     results_ttl: timedelta = RESULTS_TTL,
     metrics: IpMetrics | None = None,
     login_deadline: float = LOGIN_DEADLINE,
+    node: tuple[str, str] | None = None,
+    node_lease: float = LEASE,
 ) -> Listening:
     """Serve devices on ``address``, an endpoint string (``tcp:0``: any free
     port on 127.0.0.1, see ``Listening.address``), sweeping expired results
-    and old history every ``SWEEP_EVERY`` seconds."""
+    and old history every ``SWEEP_EVERY`` seconds; ``node``: (its name, the
+    PostgreSQL URL) as a node of a cluster (``cluster``), alive while its
+    lease of ``node_lease`` seconds lasts (renewed five times as often)."""
     factory = ReceiptServerFactory(
         store,
         reactor,
@@ -110,11 +119,18 @@ def listen(
     )
     # First: a port in use (txkit.ListenError, named "ip_server") leaves no work behind.
     listening = txkit.listen(reactor, address, factory, name="ip_server")
+    cluster = None
+    if node is not None:
+        assert isinstance(store, ReceiptStore)
+        cluster = Cluster(node[0], node[1], factory, store.tell_nodes, store.roster,
+                          heartbeat=node_lease / 5, lease=node_lease)  # fmt: skip
+        factory.join(cluster)
+        cluster.start()
     factory.recover()
     sweeper = LoopingCall(factory.sweep)
     sweeper.clock = reactor
     sweeper.start(SWEEP_EVERY, now=True)
-    return Listening(listening, factory, sweeper)
+    return Listening(listening, factory, sweeper, cluster)
 
 
 class ReceiptServerService(Service):
@@ -133,6 +149,8 @@ class ReceiptServerService(Service):
         query_timeout: float = DEFAULT_QUERY_TIMEOUT,
         metrics_address: str | None = None,
         login_deadline: float = LOGIN_DEADLINE,
+        node: str | None = None,
+        node_lease: float = LEASE,
         reactor: Any = None,
     ) -> None:
         if reactor is None:
@@ -147,6 +165,9 @@ class ReceiptServerService(Service):
         self.retention = retention
         self.query_timeout = query_timeout
         self.login_deadline = login_deadline
+        #: Its name as a node of a cluster on ``database_url`` (PostgreSQL), if one.
+        self.node = node
+        self.node_lease = node_lease
         self.store: ReceiptStore | None = None
         self.listening: Listening | None = None
         self.metrics_address = metrics_address
@@ -177,7 +198,10 @@ class ReceiptServerService(Service):
                                     burst=self.burst, retention=self.retention,
                                     query_timeout=self.query_timeout,
                                     login_deadline=self.login_deadline,
-                                    metrics=self.metrics)  # fmt: skip
+                                    metrics=self.metrics,
+                                    node=None if self.node is None
+                                    else (self.node, self.database_url),
+                                    node_lease=self.node_lease)  # fmt: skip
             if self.metrics_address is not None:
                 registries = (self.metrics.registry, process_limits().registry)
                 site = Site(metrics_root(*registries), timeout=HTTP_IDLE)  # type: ignore[no-untyped-call]

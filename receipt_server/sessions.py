@@ -11,7 +11,7 @@ reached live only through the process it is connected to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred, DeferredList, succeed
@@ -32,6 +32,11 @@ class Sessions:
         self.devices_of: dict[str, set[str]] = {}  # MSISDN -> its devices logged in
         self.by_device: dict[str, ReceiptServerProtocol] = {}
         self.push_channels: dict[str, ReceiptServerProtocol] = {}
+        #: Where ``push`` sends what is for devices not connected here (the
+        #: other nodes of a cluster), if anywhere.
+        self.elsewhere: Callable[[list[tuple[str, wire.Message]]], None] | None = None
+        #: Told of each device whose session here ends (a cluster's roster).
+        self.left: Callable[[str], None] | None = None
 
     def add(self, protocol: ReceiptServerProtocol) -> None:
         self.connections.add(protocol)
@@ -73,11 +78,17 @@ class Sessions:
 
     def push(self, out: Iterable[tuple[str, wire.Message]]) -> None:
         """Each (device, message) just committed to a durable queue, to the
-        device's session if it is logged in; the others get it at login."""
+        device's session if it is logged in (here, or on another node); the
+        others get it at login."""
+        away: list[tuple[str, wire.Message]] = []
         for device, message in out:
             target = self.by_device.get(device)
             if target is not None:
                 target.reply(message)
+            else:
+                away.append((device, message))
+        if away and self.elsewhere is not None:
+            self.elsewhere(away)
 
     def of_device(self, device: str) -> list[ReceiptServerProtocol]:
         """The device's session and its push channel, those it has."""
@@ -99,6 +110,8 @@ class Sessions:
             del self.push_channels[identity.device_id]
         if self.by_device.get(identity.device_id) is protocol:
             del self.by_device[identity.device_id]
+            if self.left is not None:
+                self.left(identity.device_id)
             online = self.devices_of.get(identity.msisdn)
             if online is not None:
                 online.discard(identity.device_id)

@@ -27,6 +27,7 @@ from storage import migrate as migrate_component
 from storage import open_engine as open_storage
 from storage.worker import Job
 
+from .cluster import Notices, Roster
 from .devices import DeviceExists, Devices, Registration
 from .feedback import Outbox
 from .history import History, Retention
@@ -151,6 +152,7 @@ class ReceiptStore:
         self.finish_query = queries.finish_query
         self.finish_all_open = queries.finish_all_open
         self.finished_for = queries.finished_for
+        self.open_queries = queries.open_queries
         self.load_results = queries.load_results
         self.delete_query = queries.delete_query
         self.expire_queries = queries.expire_queries
@@ -163,6 +165,9 @@ class ReceiptStore:
         self.sync_read = reads.sync_read
         self.pending_reads = reads.pending_reads
         self.ack_read = reads.ack_read
+        # A notification to the other nodes of a cluster, at a commit.
+        self.tell_nodes = Notices(*parts).tell
+        self.roster = Roster(*parts)
 
     @classmethod
     def open(cls, url: str, **kwargs: Any) -> ReceiptStore:

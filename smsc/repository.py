@@ -258,21 +258,8 @@ class SqlQueueRepository:
 
     def upsert_subscriber(self, msisdn: str, imsi: str, when: datetime) -> None:
         now = naive_utc(when)
-
-        def upsert(conn: Connection) -> None:
-            updated = conn.execute(
-                SUBSCRIBER.update()
-                .where(SUBSCRIBER.c.msisdn == msisdn)
-                .values(imsi=imsi, last_attach=now)
-            ).rowcount
-            if not updated:
-                conn.execute(
-                    SUBSCRIBER.insert().values(
-                        msisdn=msisdn, imsi=imsi, first_attach=now, last_attach=now
-                    )
-                )
-
-        self.writer.call(upsert)
+        row = {"msisdn": msisdn, "imsi": imsi, "first_attach": now, "last_attach": now}
+        self.writer.upsert(SUBSCRIBER, row, refresh=("imsi", "last_attach"))
 
     def status(self, message_id: int) -> Deferred[MessageStatus | None]:
         def read(conn: Connection) -> MessageStatus | None:

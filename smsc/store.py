@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Table, bindparam, update
+from sqlalchemy.dialects import postgresql, sqlite
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads
 
@@ -44,8 +45,11 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-#: ("insert", table, ()) or ("update", table, the columns set)
+#: ("insert", table, ()), ("update", table, the columns set) or ("upsert", table,
+#: the columns set when the row's primary key is taken)
 _Key = tuple[str, Table, tuple[str, ...]]
+#: The dialects' INSERT ... ON CONFLICT, for upserts.
+_UPSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,12 @@ class _Compiled:
         kind, table, columns = key
         if kind == "insert":
             statement: Any = table.insert()
+        elif kind == "upsert":
+            insert: Any = _UPSERTS[engine.dialect.name](table)
+            statement = insert.on_conflict_do_update(
+                index_elements=list(table.primary_key),
+                set_={c: insert.excluded[c] for c in columns},
+            )
         else:
             statement = (
                 update(table)
@@ -89,18 +99,20 @@ class _Compiled:
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    """An insert (``key`` None) or an update of row ``key``."""
+    """An insert (``key`` None) or an update of row ``key``; with ``refresh``,
+    an insert that sets those columns instead if its primary key is taken."""
 
     table: Table
     values: dict[str, Any]
     key: int | None = None
+    refresh: tuple[str, ...] = ()
 
 
 class BatchWriter:
     """The SMSC's writes, committed in groups on the database thread.
 
-    Inserts of a batch run first (one executemany per table), then updates (one
-    per table and column set), then calls, in one transaction.  The SMSC never
+    Inserts of a batch run first (one executemany per table), then upserts and
+    updates (one per table and column set), then calls, in one transaction.  The SMSC never
     updates a row in the batch that inserts it: it acts on a message only once
     the message is committed.  A batch that fails is retried one operation at
     a time, so one bad operation fails alone (``storage.Worker``).
@@ -165,6 +177,11 @@ class BatchWriter:
         writes = tuple(_Write(table, row) for table, row in rows)
         self.worker.submit(Job(payload=writes, then=then))
 
+    def upsert(self, table: Table, row: dict[str, Any], refresh: tuple[str, ...]) -> None:
+        """Insert ``row`` in the next batch or, if its primary key is taken,
+        set its ``refresh`` columns; a failure is logged, as an update's."""
+        self.worker.submit(Job(payload=(_Write(table, row, refresh=refresh),)))
+
     def update(self, table: Table, key: int, values: dict[str, Any]) -> None:
         """Set ``values`` on row ``key`` in the next batch; a failure is logged
         (the SMSC never waits for an update: its state is in memory)."""
@@ -177,13 +194,16 @@ class BatchWriter:
 
     def _apply(self, conn: Connection, batch: Sequence[Job]) -> None:
         inserts: dict[Table, list[dict[str, Any]]] = {}
+        upserts: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
         updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
         for job in batch:
             if job.fn is not None:
                 continue
             write: _Write
             for write in job.payload:
-                if write.key is None:
+                if write.refresh:
+                    upserts.setdefault((write.table, write.refresh), []).append(write.values)
+                elif write.key is None:
                     inserts.setdefault(write.table, []).append(write.values)
                 else:
                     columns = tuple(sorted(write.values))
@@ -192,6 +212,8 @@ class BatchWriter:
                     updates.setdefault((write.table, columns), []).append(row)
         for table, rows in inserts.items():
             self._executemany(conn, ("insert", table, ()), rows)
+        for (table, columns), rows in upserts.items():  # in order: the last one wins
+            self._executemany(conn, ("upsert", table, columns), rows)
         for (table, columns), rows in updates.items():
             self._executemany(conn, ("update", table, columns), rows)
         for job in batch:

@@ -158,6 +158,11 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--login-deadline", help="seconds a new connection has to log in (10)")
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     p.add_argument(
+        "--node",
+        help="run as this node of a cluster of IP servers on one PostgreSQL --database-url",
+    )
+    p.add_argument("--node-lease", help="seconds a node is alive without renewing (5)")
+    p.add_argument(
         "--tls",
         choices=["auto"],
         help="auto: its listeners on TLS, with a self-signed certificate generated into "
@@ -653,11 +658,14 @@ def _run_ip_server(args: argparse.Namespace) -> int:
 
     from . import traffic
     from .config import options
+    from .errors import CommandError
     from .network import scheme, tls_mark
     from .serve import Running, serve
     from .startup import database_url
 
     run = options.ip_server_run(args)
+    if run.node is not None and not (run.database_url or "").startswith("postgresql"):
+        raise CommandError("--node: a cluster node needs a postgresql+psycopg:// --database-url", 2)
     tls_auto = getattr(args, "tls", None) == "auto"
     listen, certificates = _tls_listener(run.server.listen, tls_auto, run.data_dir)
     metrics = run.metrics and _tls_listener(run.metrics, tls_auto, run.data_dir)[0]
@@ -674,12 +682,17 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             retention=run.server.retention(),
             login_deadline=run.server.login_deadline,
             metrics_address=metrics,
+            node=run.node,
+            node_lease=run.node_lease,
         )
         running.start(service)
         assert service.listening is not None
         traffic.follow(service.listening.factory.watchers, traffic.IP_SERVER)
         host, port = service.listening.address
         lines = [*certificates, f"ip server: on {host}:{port}{tls_mark(listen)}"]
+        if service.listening.cluster is not None:  # up once it hears the other nodes
+            await service.listening.cluster.started
+            lines.append(f"ip server: node {run.node} of the cluster on its database")
         if service.metrics_url is not None:
             url = service.metrics_url.replace("http:", f"{scheme(metrics)}:", 1)
             lines.append(f"ip server: metrics on {url}")

@@ -167,3 +167,12 @@ def test_a_phone_that_roamed_moves_when_it_authenticates() -> None:
     seen = exchange(net, old, "new")  # the same SIM, a new connection
     assert Detached("old", A) in seen and Close("old") in seen
     assert net.link_of(A) == "new"
+
+
+def test_the_rand_pool_never_gives_the_same_octets_twice() -> None:
+    """RANDs from the pool are fresh draws of ``os.urandom``: across refills,
+    every 16 octets differ (a repeat would replay a challenge)."""
+    pool = auth.RandPool(block=64)
+    rands = [pool(16) for _ in range(1000)] + [pool(100)]
+    assert all(len(r) == 16 for r in rands[:-1]) and len(rands[-1]) == 100
+    assert len(set(rands)) == len(rands)

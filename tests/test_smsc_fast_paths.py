@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+import pytest_twisted
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
+from twisted.internet import reactor
 
 from pdu import (
     Address,
@@ -33,7 +35,8 @@ from pdu.dcs import GSM7
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from radiolink import rp
-from smsc.models import MESSAGE
+from smsc.models import MESSAGE, SUBSCRIBER
+from smsc.repository import SqlQueueRepository
 from smsc.smpp.convert import REPLY_PATH, delivers
 from smsc.store import BatchWriter, open_engine
 
@@ -133,6 +136,40 @@ def test_the_writer_stores_what_sqlalchemy_would_store(database_url: str) -> Non
     with engine.connect() as conn:
         got = conn.execute(select(MESSAGE)).one()._asdict()
     assert got == {**row, "state": "delivered", "done_at": when}
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_attach_storm_is_recorded_whole_in_one_batch(database_url: str) -> None:
+    """Every attach of a storm is recorded: its subscriber row inserted, or
+    refreshed (IMSI, last attach) with its first attach kept, the last attach of
+    a number in a batch winning; all of them one batch, on the writer's thread."""
+    engine = open_engine(database_url)
+    writer = BatchWriter(engine, reactor)  # type: ignore[arg-type]
+    store = SqlQueueRepository(writer)
+    first, later = datetime(2026, 12, 1, 9, tzinfo=UTC), datetime(2026, 12, 1, 10, tzinfo=UTC)
+    numbers = [f"+1555{i:07d}" for i in range(300)]
+    writer.start()
+    for n in numbers[:100]:  # attached before
+        store.upsert_subscriber(n, "old-" + n, first)
+    await writer.stop()
+    writer = BatchWriter(engine, reactor)  # type: ignore[arg-type]
+    store = SqlQueueRepository(writer)
+    for n in numbers:  # queued before the thread starts: one batch
+        store.upsert_subscriber(n, "stale-" + n, later)
+    for n in numbers[::2]:  # attached again, with another SIM
+        store.upsert_subscriber(n, "new-" + n, later)
+    writer.start()
+    await writer.stop()
+    assert (writer.batches, writer.operations) == (1, 450)
+    with engine.connect() as conn:
+        rows = {r.msisdn: r for r in conn.execute(select(SUBSCRIBER))}
+    engine.dispose()
+    assert sorted(rows) == numbers
+    for i, n in enumerate(numbers):
+        row = rows[n]
+        assert row.imsi == ("new-" if i % 2 == 0 else "stale-") + n
+        assert row.first_attach == (first if i < 100 else later).replace(tzinfo=None)
+        assert row.last_attach == later.replace(tzinfo=None)
 
 
 @given(

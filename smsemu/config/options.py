@@ -233,6 +233,19 @@ class IpServerRun:
     data_dir: Path
     database_url: str | None
     metrics: str | None = None  # where its /metrics listens; None: nowhere
+    node: str | None = None  # its name as a node of a cluster on PostgreSQL
+    node_lease: float = 5.0  # seconds a node is alive without renewing its lease
+
+
+def _node_name(value: object) -> str:
+    text = str(value)
+    if not (0 < len(text) <= 64 and all(c.isalnum() or c in "-_." for c in text)):
+        raise Wrong("")
+    return text
+
+
+#: A cluster node's name (issue 22).
+NODE = Kind("a node name (1-64 letters, digits, '-', '_', '.')", _node_name)
 
 
 def ip_server_run(args: argparse.Namespace) -> IpServerRun:
@@ -250,4 +263,6 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         args.data_dir,
         option(args, "--database-url", DATABASE_URL, None),
         option(args, "--metrics", ENDPOINT, None),
+        option(args, "--node", NODE, None),
+        option(args, "--node-lease", SECONDS, 5.0),
     )
