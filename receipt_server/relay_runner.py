@@ -105,10 +105,10 @@ class RelayRunner:
             protocol.reply(
                 _fitted(lambda w: wire.QueryOpen(q.id, query_id, devices, timeout, w or None), hits)
             )
-            devices_ids = [d.device_id for d in start.devices]
-            self.mirror(who.account, who.device_id, request, devices_ids, timeout)
+            device_ids = [d.device_id for d in start.devices]
+            self.mirror(who.account, who.device_id, request, device_ids, timeout)
             if self.peers is not None:
-                self.peers.opened(who.account, who.device_id, request, devices_ids, timeout)
+                self.peers.opened(who.account, who.device_id, request, device_ids, timeout)
 
         return d.addCallback(started)
 
@@ -136,10 +136,8 @@ class RelayRunner:
         not hear (it started, or LISTENs again after a gap)."""
 
         def mirror(rows: list[OpenQueryRow]) -> None:
-            for row in rows:
-                if row.request.query_id not in self.relay.queries:
-                    timeout = max(row.left, 0.0)
-                    self.mirror(row.account, row.asker, row.request, row.devices, timeout)
+            for row in rows:  # those mirrored already are passed over
+                self.mirror(row.account, row.asker, row.request, row.devices, max(row.left, 0.0))
 
         return self.store.open_queries().addCallback(mirror)
 

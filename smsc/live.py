@@ -57,6 +57,8 @@ class Live:
     registries: tuple[Registry, ...] = ()
     #: Named sections of /network, each made at request time.
     sections: dict[str, Callable[[], Any]] = field(default_factory=dict)
+    #: Labels every series of /metrics carries (a cluster node's ``node``).
+    metric_labels: dict[str, str] = field(default_factory=dict)
 
 
 def _station_json(smsc: Smsc, msisdn: str) -> dict[str, Any]:

@@ -172,6 +172,8 @@ class SmscService(Service):
             smpp = [self.gateway.metrics.registry] if self.gateway is not None else []
             registries = (*smpp, self.extra_metrics, process_limits().registry)
             live = Live(smsc, self.events, self.gateway, registries, self.sections)
+            if self.node_name is not None:
+                live.metric_labels["node"] = self.node_name
             self.admin_root = root = admin_root(live)
             for path, resource in self.mounts.items():
                 root.putChild(path, resource)

@@ -132,6 +132,11 @@ def test_handsets_on_two_nodes_message_each_other(
         assert seen["n1"]["subscribers"] == [A] and seen["n2"]["subscribers"] == [B]
         assert seen["n1"]["alive"] and seen["n2"]["alive"]
         assert seen[None]["queued"] == 0
+        url = f"http://127.0.0.1:{n.admin_port}/metrics"
+        with urllib.request.urlopen(n.request(url), timeout=TIMEOUT) as response:
+            metrics = response.read().decode()
+        name, delivered = ("n1", 1) if n is n1 else ("n2", 2)
+        assert f'smsemu_delivered_total{{node="{name}"}} {delivered}' in metrics
 
 
 @on_postgres

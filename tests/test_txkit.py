@@ -98,6 +98,21 @@ def test_exposition_is_read_back_by_an_independent_parser() -> None:
     assert value(samples, "demo_seconds_count") == 4
 
 
+def test_constant_labels_join_every_series() -> None:
+    """A cluster node's ``node`` label on each series, with or without labels
+    of its own, read back by the independent parser."""
+    reg = Registry()
+    reg.counter("demo_sent_total", "sent", ("route",)).inc('a "b" c', by=2)
+    reg.gauge("demo_up", "constant", read=lambda: 1)
+    reg.histogram("demo_seconds", "latency", buckets=(1,)).observe(0.5)
+    text = exposition(reg, labels={"node": "n 1"}).decode()
+    samples, _ = parse(text)
+    assert value(samples, "demo_sent_total", route='a "b" c', node="n 1") == 2
+    assert value(samples, "demo_up", node="n 1") == 1
+    assert value(samples, "demo_seconds_bucket", le="1", node="n 1") == 1
+    assert value(samples, "demo_seconds_count", node="n 1") == 1
+
+
 def test_metrics_refuse_what_the_format_cannot_say() -> None:
     reg = Registry()
     with pytest.raises(ValueError, match="metric name"):

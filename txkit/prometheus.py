@@ -221,10 +221,23 @@ class Registry:
             yield from other.render()
 
 
-def exposition(*registries: Registry) -> bytes:
-    """The text of a scrape: every metric of ``registries``."""
+def exposition(*registries: Registry, labels: Mapping[str, str] | None = None) -> bytes:
+    """The text of a scrape: every metric of ``registries``, each series with
+    the constant ``labels`` too (a cluster's ``node``)."""
     lines = [line for registry in registries for line in registry.render()]
+    if labels:
+        pairs = ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items())
+        lines = [_labelled(line, pairs) for line in lines]
     return ("\n".join(lines) + "\n").encode()
+
+
+def _labelled(line: str, pairs: str) -> str:
+    if line.startswith("#"):
+        return line
+    series, value = line.rsplit(" ", 1)
+    if series.endswith("}"):
+        return f"{series[:-1]},{pairs}}} {value}"
+    return f"{series}{{{pairs}}} {value}"
 
 
 class MetricsPage(Resource):
@@ -233,13 +246,14 @@ class MetricsPage(Resource):
 
     isLeaf = True
 
-    def __init__(self, *registries: Registry) -> None:
+    def __init__(self, *registries: Registry, labels: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.registries = registries
+        self.labels = labels
 
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", CONTENT_TYPE)
-        return exposition(*self.registries)
+        return exposition(*self.registries, labels=self.labels)
 
 
 def metrics_root(*registries: Registry) -> Resource:
