@@ -247,6 +247,10 @@ def run_cluster(args: argparse.Namespace) -> int:
     workers: int = args.workers
     if getattr(args, "tls", None) == "auto":
         raise CommandError("--tls: --workers shares plain TCP listeners only, for now", 2)
+    if getattr(args, "pcap", None) is not None:
+        raise CommandError(
+            "--pcap: one file per process; with --workers, --gsmtap (every node sends)", 2
+        )
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
     logs.configure(args)
@@ -303,7 +307,7 @@ def run_cluster(args: argparse.Namespace) -> int:
 
 
 SMSC_OPTIONS = ["--config", "--smsc-address", "--unknown-recipient", "--validity",
-                "--open-attach", "--lease"]  # fmt: skip
+                "--open-attach", "--lease", "--gsmtap"]  # fmt: skip
 IP_OPTIONS = ["--history-days", "--history-count"]
 
 

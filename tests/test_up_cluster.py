@@ -114,6 +114,7 @@ def cmdline(pid: int) -> str:
         (["--database-url", "sqlite:///x.sqlite3"], "--database-url: --workers needs PostgreSQL"),
         (["--link", "unix:/tmp/x.sock"], "--link: --workers shares plain TCP listeners"),
         (["--tls", "auto"], "--tls: --workers shares plain TCP listeners only"),
+        (["--pcap", "x.pcapng"], "--pcap: one file per process"),
     ],
 )
 def test_what_a_cluster_cannot_share_is_one_line(
