@@ -65,3 +65,22 @@ def release(conn: Connection, node: str, ids: Sequence[int]) -> int:
         )
         .values(node=None)
     ).rowcount
+
+
+def held_elsewhere(conn: Connection, node: str, msisdns: Sequence[str]) -> list[tuple[str, str]]:
+    """(node, msisdn): the other nodes holding queued messages for ``msisdns``
+    (the subscriber attached there before it came here)."""
+    if not msisdns:
+        return []
+    m = MESSAGE
+    rows = conn.execute(
+        select(m.c.node, m.c.recipient)
+        .distinct()
+        .where(
+            m.c.state == MessageState.QUEUED.value,
+            m.c.recipient.in_(list(msisdns)),
+            m.c.node.is_not(None),
+            m.c.node != node,
+        )
+    )
+    return [(row.node, row.recipient) for row in rows]

@@ -47,7 +47,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,39}")
-_SUBSCRIBER, _ESME = "s:", "e:"
+#: What a notification names: work for a subscriber or an ESME here, or a
+#: subscriber that attached elsewhere, whose queue this node is to give up.
+_SUBSCRIBER, _ESME, _MOVED = "s:", "e:", "m:"
 
 
 def check_name(name: str) -> str:
@@ -99,6 +101,8 @@ class ClusterNode:
         )
         #: Rows inserted unclaimed, until committed (``holds``).
         self._unclaimed: set[int] = set()
+        #: Subscribers whose link here is closed as they attached elsewhere.
+        self._leaving: set[str] = set()
         #: ESMEs with a receiving bind here, and how many.
         self._receivers: dict[str, int] = {}
         self.claimed = 0  # messages this node took from the cluster
@@ -171,7 +175,11 @@ class ClusterNode:
             d = self.writer.call(partial(_locate, msisdn, self.name, self.now()))
             d.addCallback(lambda _: self.claim([msisdn], []))
         elif event == "detached":
-            self.writer.call(partial(_detach, details["msisdn"], self.name), lazy=True)
+            msisdn = details["msisdn"]
+            self.writer.call(partial(_detach, msisdn, self.name), lazy=True)
+            if msisdn in self._leaving:  # closed for attaching elsewhere: the rest goes
+                self._leaving.discard(msisdn)
+                self._moved_away({msisdn: ""})
         elif event in ("bound", "unbound") and details.get("system_id"):
             # Told as the door takes or drops the session: count once it has.
             self.clock.callLater(0, self._rebind, details["system_id"])
@@ -200,7 +208,49 @@ class ClusterNode:
         keys = {payload for _, payload in batch}
         msisdns = [k[len(_SUBSCRIBER) :] for k in keys if k.startswith(_SUBSCRIBER)]
         esmes = [k[len(_ESME) :] for k in keys if k.startswith(_ESME)]
+        moved = [k[len(_MOVED) :] for k in keys if k.startswith(_MOVED)]
+        if moved:
+            self._give_up(moved)
         self.claim(msisdns, esmes)
+
+    def _give_up(self, msisdns: list[str]) -> None:
+        """Subscribers said to have attached on another node: once the
+        location confirms it (it may have come back here since), give up
+        their queues here."""
+        now = self.now()
+        d = self.writer.call(lambda conn: {m: cluster.where(conn, m, now) for m in msisdns})
+        d.addCallback(self._moved_away)
+
+    def _moved_away(self, located: dict[str, str | None]) -> None:
+        """Release what waits here for subscribers located elsewhere (not what
+        is in flight: a link still open here is closed, the last attach wins,
+        and its detach gives up the rest), and tell the node they are on."""
+        smsc = self.smsc
+        gone = [m for m, node in located.items() if node is not None and node != self.name]
+        ids: list[int] = []
+        for msisdn in gone:
+            link = smsc.radio.network.link_of(msisdn)
+            if link is not None:
+                self._leaving.add(msisdn)
+                link.close()
+            station = smsc.delivery.stations.get(msisdn)
+            waiting = list(station.queue) if station is not None else []
+            for item in [i for i in waiting if smsc.delivery.withdraw(i)]:
+                smsc.esme_door.from_esmes.pop(item.id, None)
+                ids.append(item.id)
+        if not ids:
+            return
+        now = self.now()
+
+        def release(conn: Connection) -> None:
+            claims.release(conn, self.name, ids)
+            for msisdn in gone:
+                self._tell(_SUBSCRIBER + msisdn, now, conn)
+
+        self.writer.call(release)
+        log.info(
+            "node %s: released %d queued messages of subscribers that moved", self.name, len(ids)
+        )
 
     def rescan(self) -> None:
         """Claim what waits for every subscriber and ESME here (a NOTIFY may
@@ -251,6 +301,8 @@ def _claim(
     node: str, msisdns: list[str], esmes: list[str], conn: Connection
 ) -> tuple[list[Queued], list[Submitted]]:
     rows = claims.for_subscribers(conn, node, msisdns) if msisdns else []
+    for holder, msisdn in claims.held_elsewhere(conn, node, msisdns):
+        notify(conn, cluster.channel(holder), _MOVED + msisdn)
     if esmes:
         rows += claims.for_esmes(conn, node, esmes)
     items = [queued_of(row) for row in rows]

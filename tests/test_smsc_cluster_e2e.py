@@ -96,6 +96,12 @@ def nodes(tmp_path: Path, database_url: str) -> Iterator[tuple[SmscProcess, Smsc
                 n.terminate()
 
 
+@pytest.fixture
+def logs(nodes: tuple[SmscProcess, SmscProcess]) -> tuple[Log, Log]:
+    """The nodes' stderr, read as it comes (a pipe left unread would stall them)."""
+    return Log(nodes[0].proc.stderr), Log(nodes[1].proc.stderr)
+
+
 def send(rig: Rig, to: str, text: str, mr: int) -> None:
     submit = SmsSubmit(tp_da=Address.parse(to), tp_mr=mr, tp_ud=UserData(text))
     assert isinstance(rig.answer(rig.submit(encode(submit))), Acked)
@@ -141,16 +147,15 @@ def test_handsets_on_two_nodes_message_each_other(
 
 @on_postgres
 def test_a_killed_nodes_queue_reaches_its_subscriber_on_the_other_node(
-    nodes: tuple[SmscProcess, SmscProcess],
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
 ) -> None:
     n1, n2 = nodes
     a, b = n1.rig(A), n2.rig(B)
     a.attach()
     b.attach()
-    count = 20
+    count = 1000
     for i in range(count):  # b does not answer: n2 holds them, one in flight
         send(a, B, f"m{i}", i % 256)
-    n1_log = Log(n1.proc.stderr)
     n2.kill()
     b.close()
     # The handset comes back on the live node (the same SIM: its SQN moves on).
@@ -160,7 +165,7 @@ def test_a_killed_nodes_queue_reaches_its_subscriber_on_the_other_node(
     while len(got) < count:
         got.add(text(b))
     assert got == {f"m{i}" for i in range(count)}
-    n1_log.wait_for("reaped dead node(s) n2")
+    logs[0].wait_for("reaped dead node(s) n2")
 
 
 @on_postgres
@@ -203,3 +208,23 @@ def test_an_esme_bound_as_receiver_only_on_node_2_gets_its_mo_and_receipts(
     finally:
         receiver.close()
         transmitter.close()
+
+
+@on_postgres
+def test_a_subscriber_that_moves_between_live_nodes_takes_its_queue_along(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    a, b = n1.rig(A), n2.rig(B)
+    a.attach()
+    b.attach()
+    for i in range(5):  # b does not answer: n2 holds them
+        send(a, B, f"m{i}", i)
+    b.close()  # and comes back on n1, n2 alive
+    b = Rig(n1.link_port, B, b.imsi, b.ms.keys, b.ms.sqn)
+    b.attach()
+    got: set[str] = set()
+    while len(got) < 5:
+        got.add(text(b))
+    assert got == {f"m{i}" for i in range(5)}
+    logs[1].wait_for("queued messages of subscribers that moved")
