@@ -276,7 +276,7 @@ def run_cluster(args: argparse.Namespace) -> int:
         smsc_args += [o for name in ("--link", "--smpp") if name in ports
                       for o in (name, ports[name].spec)]  # fmt: skip
         ip_args = ["ip-server", "run", *common, "--listen", ports["--ip-server"].spec]
-        ip_args += passed(args, IP_OPTIONS)
+        ip_args += ip_server_options(config)
         admin = _admin_other(s.admin)
 
         def smsc_node(i: int) -> list[str]:
@@ -308,7 +308,14 @@ def run_cluster(args: argparse.Namespace) -> int:
 
 SMSC_OPTIONS = ["--config", "--smsc-address", "--unknown-recipient", "--validity",
                 "--open-attach", "--lease", "--gsmtap"]  # fmt: skip
-IP_OPTIONS = ["--history-days", "--history-count"]
+
+
+def ip_server_options(config: Config) -> list[str]:
+    """``[ip_server]`` and ``up``'s options of it, as ``ip-server run`` takes them."""
+    ip = config.ip_server
+    return ["--rate", f"{ip.rate:g}", "--burst", str(ip.burst),
+            "--history-days", f"{ip.history_days:g}", "--history-count", str(ip.history_count),
+            "--login-deadline", f"{ip.login_deadline:g}"]  # fmt: skip
 
 
 LOG_OPTIONS = ["--log-level", "--log-format", "--quiet"]

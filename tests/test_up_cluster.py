@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -129,3 +130,23 @@ def test_what_a_cluster_cannot_share_is_one_line(
     )
     assert done.returncode == 2
     assert done.stderr.startswith(f"error: {error}") and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_node_that_cannot_start_stops_up_with_its_reason(
+    tmp_path: Path, database_url: str
+) -> None:
+    with socket.create_server(
+        ("127.0.0.1", 0)
+    ) as taken:  # no SO_REUSEPORT: the nodes cannot share it
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "smsemu", "up", "--workers", "2", "--database-url",
+             database_url, "--link", f"127.0.0.1:{port}", "--admin", "127.0.0.1:0",
+             "--smpp", "127.0.0.1:0", "--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0",
+             "--at", "off"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT * 3,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.match(r"error: node smsc-1 ended before serving \(exit status \d+\): --link: ", last)
