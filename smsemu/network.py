@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from smsc.capture import SmscTap
 from smsc.service import SmscService
 from smsc.smpp.gateway import EsmeAccount, SmppGateway
 from smsc.store import sqlite_url
+from smsc.subscriptions import Provisioned
 from storage import safe_url
 from txkit.private import password
 from txkit.tls import client_tls, fingerprint, is_tls
@@ -47,7 +49,7 @@ from .console import mount_console, mount_control
 from .serve import Running, serve
 from .startup import Origins, api_token, database_url, kept_secret, network_origins
 from .startup import data_dir as make_dir
-from .subscribers import provision_handset
+from .subscribers import provision_sim
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,7 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
     smpp_config = config.smpp
     if s.smpp is not None and not smpp_config.accounts:
         where = origins.names["data_dir"]
-        secret = _esme_password(make_dir(s.data_dir, where), where)
+        secret = esme_password(make_dir(s.data_dir, where), where)
         smpp_config = replace(smpp_config, accounts=[EsmeAccount(DEFAULT_SYSTEM_ID, secret)])
     where = origins.names["data_dir"]
     token = api_token(make_dir(s.data_dir, where), where)
@@ -85,7 +87,7 @@ def build_smsc(config: Config, origins: Origins, **capture: Any) -> SmscService:
     return service
 
 
-def _esme_password(data_dir: Path, where: str) -> str:
+def esme_password(data_dir: Path, where: str) -> str:
     """The default ESME's password: generated on first start (8 characters, the
     most SMPP 3.4 allows), then the same at every start of this data dir."""
     return kept_secret(data_dir / ESME_PASSWORD_FILE, lambda: password(8), where)
@@ -173,7 +175,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_up(args: argparse.Namespace) -> int:
-    """The SMSC, the IP server, the handsets of the config and their control API."""
+    """The SMSC, the IP server, the handsets of the config and their control API;
+    with ``--workers N`` (2 or more), N processes of each (``smsemu.cluster_up``)."""
+    if (getattr(args, "workers", None) or 1) > 1:
+        from .cluster_up import run_cluster
+
+        return run_cluster(args)
     config = options.network(args, up=True)
     origins = network_origins(args, config, up=True)
     config, certificates = secure(config, args, origins)
@@ -222,66 +229,93 @@ def run_up(args: argparse.Namespace) -> int:
         where = f"{listening.address[0]}:{ip.port}{tls_mark(ip_server.listen)}"
         lines = [*certificates, *_smsc_lines(smsc), f"ip server: on {where}"]
         await provision_config(smsc, config)
-        rigs = {s.msisdn: s for s in config.subscribers}
-        # The handsets dial 127.0.0.1 and verify what the listeners serve.
-        smsc_ca = trusted(config.smsc.link, config.smsc.tls)
-        ip_ca = trusted(ip_server.listen, ip_server.tls)
-        smsc_tls = client_tls(smsc_ca) if smsc_ca is not None else None
-        ip_tls = client_tls(ip_ca) if ip_ca is not None else None
-        for entry in config.handsets:
-            directory = handset_dir(data_dir, entry.msisdn)
-            credentials = await provision(store, entry.msisdn, directory)
-            rig = rigs.get("+" + entry.msisdn.lstrip("+"))
-            sim = await provision_handset(smsc, directory, entry.msisdn, entry.imsi,
-                                          rig.keys if rig is not None else None)  # fmt: skip
-            service = HandsetService(
-                entry.msisdn,
-                directory,
-                smsc=("127.0.0.1", smsc.link_port),
-                ip_server=("127.0.0.1", ip.port),
-                credentials=credentials,
-                imsi=sim.imsi,
-                at=entry.at_settings(),
-                sim=sim,
-                smsc_tls=smsc_tls,
-                ip_tls=ip_tls,
-            )
-            running.start(service)
-            phone = await service.ready  # attached and logged in: usable once listed
-            phone.watch(smsc.events.watcher("handset", handset=phone.owner))
-            phones[service.msisdn] = phone
-            if entry.changes():
-                await phone.configure(**entry.changes())
-            lines.append(
-                f"handset: {service.msisdn} ({phone.settings.carrier.value}, "
-                f"receipts {'on' if phone.settings.receipts else 'off'}, "
-                f"IP path {phone.settings.ip_path.value})"
-            )
-            lines.extend(at_lines(service.msisdn, phone.at))
-        for companion in config.companions:
-            directory = handset_dir(data_dir, companion.msisdn, companion.name)
-            credentials = await provision(
-                store, companion.msisdn, directory, companion=companion.name
-            )
-            service = HandsetService(
-                companion.msisdn,
-                directory,
-                smsc=None,
-                ip_server=("127.0.0.1", ip.port),
-                credentials=credentials,
-                companion=companion.name,
-                ip_tls=ip_tls,
-            )
-            running.start(service)
-            phone = await service.ready
-            phone.auto_login = companion.auto_login
-            phone.watch(smsc.events.watcher("handset", handset=phone.owner))
-            phones[phone.owner] = phone
-            lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
+        lines += await start_phones(
+            running,
+            config,
+            phones,
+            store=store,
+            subscribe=smsc.smsc.store.provision,
+            link_port=smsc.link_port,
+            ip_port=ip.port,
+            watch=lambda phone: phone.watch(smsc.events.watcher("handset", handset=phone.owner)),
+        )
         lines.append(f"handsets: control API on {control.url}")
         return lines
 
     return serve(start, origins)
+
+
+async def start_phones(
+    running: Running,
+    config: Config,
+    phones: dict[str, Phone],
+    *,
+    store: ReceiptStore,
+    subscribe: Callable[[Provisioned], Awaitable[object]],
+    link_port: int,
+    ip_port: int,
+    watch: Callable[[Phone], object],
+) -> list[str]:
+    """The handsets and companions of ``config``, each provisioned (its SIM
+    through ``subscribe``, its IP credentials in ``store``), started, and
+    listed in ``phones`` once attached and logged in; their start-up lines."""
+    lines: list[str] = []
+    data_dir, ip_server = config.smsc.data_dir, config.ip_server
+    rigs = {s.msisdn: s for s in config.subscribers}
+    # The handsets dial 127.0.0.1 and verify what the listeners serve.
+    smsc_ca = trusted(config.smsc.link, config.smsc.tls)
+    ip_ca = trusted(ip_server.listen, ip_server.tls)
+    smsc_tls = client_tls(smsc_ca) if smsc_ca is not None else None
+    ip_tls = client_tls(ip_ca) if ip_ca is not None else None
+    for entry in config.handsets:
+        directory = handset_dir(data_dir, entry.msisdn)
+        credentials = await provision(store, entry.msisdn, directory)
+        rig = rigs.get("+" + entry.msisdn.lstrip("+"))
+        sim = await provision_sim(subscribe, directory, entry.msisdn, entry.imsi,
+                                      rig.keys if rig is not None else None)  # fmt: skip
+        service = HandsetService(
+            entry.msisdn,
+            directory,
+            smsc=("127.0.0.1", link_port),
+            ip_server=("127.0.0.1", ip_port),
+            credentials=credentials,
+            imsi=sim.imsi,
+            at=entry.at_settings(),
+            sim=sim,
+            smsc_tls=smsc_tls,
+            ip_tls=ip_tls,
+        )
+        running.start(service)
+        phone = await service.ready  # attached and logged in: usable once listed
+        watch(phone)
+        phones[service.msisdn] = phone
+        if entry.changes():
+            await phone.configure(**entry.changes())
+        lines.append(
+            f"handset: {service.msisdn} ({phone.settings.carrier.value}, "
+            f"receipts {'on' if phone.settings.receipts else 'off'}, "
+            f"IP path {phone.settings.ip_path.value})"
+        )
+        lines.extend(at_lines(service.msisdn, phone.at))
+    for companion in config.companions:
+        directory = handset_dir(data_dir, companion.msisdn, companion.name)
+        credentials = await provision(store, companion.msisdn, directory, companion=companion.name)
+        service = HandsetService(
+            companion.msisdn,
+            directory,
+            smsc=None,
+            ip_server=("127.0.0.1", ip_port),
+            credentials=credentials,
+            companion=companion.name,
+            ip_tls=ip_tls,
+        )
+        running.start(service)
+        phone = await service.ready
+        phone.auto_login = companion.auto_login
+        watch(phone)
+        phones[phone.owner] = phone
+        lines.append(f"companion: {phone.owner} (device {credentials.device_id})")
+    return lines
 
 
 async def provision_config(service: SmscService, config: Config) -> None:

@@ -143,7 +143,21 @@ def add_tls_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tls", choices=["auto"], help=TLS_HELP)
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of nodes, 1 or more")
+    return int(text)
+
+
 def _up_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--workers",
+        type=_workers,
+        metavar="N",
+        help="run N SMSC nodes and N IP-server nodes as processes sharing their ports "
+        "on one PostgreSQL: --database-url, or a throwaway one started here "
+        "(default 1: one process; docs/scaling.md)",
+    )
     p.add_argument(
         "--ip-server",
         metavar="ADDR",

@@ -10,6 +10,7 @@ at each one).  ``smsemu up`` does the same for each of its handsets at start
 from __future__ import annotations
 
 import argparse
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,12 +52,7 @@ def run_add(args: argparse.Namespace) -> int:
         option(args, "--database-url", DATABASE_URL, None), data_dir, sqlite_url, "--data-dir"
     )
     directory = args.handset_dir or handset_dir(data_dir, sub.msisdn)
-    engine = open_engine(url)
-    try:
-        with engine.begin() as conn:
-            sub = subscriptions.provision(conn, sub, datetime.now(UTC))
-    finally:
-        engine.dispose()
+    sub = write_subscription(url, sub)
     path = directory / PROFILE_FILE
     SimProfile(sub.imsi, sub.msisdn, sub.keys, sub.sqn).save(path)
     print(f"subscriber {sub.msisdn}: IMSI {sub.imsi} in {safe_url(url)}")
@@ -90,11 +86,40 @@ async def provision_handset(
 ) -> SimProfile:
     """A handset of ``smsemu up`` (or the demo): its SIM, and the SMSC's
     subscription of it, both in place before it attaches."""
-    profile: SimProfile = await deferToThread(ensure_profile, directory, msisdn, imsi, keys)
     assert smsc.smsc is not None
+    return await provision_sim(smsc.smsc.store.provision, directory, msisdn, imsi, keys)
+
+
+async def provision_sim(
+    subscribe: Callable[[Provisioned], Awaitable[object]],
+    directory: Path,
+    msisdn: str,
+    imsi: str | None = None,
+    keys: Keys | None = None,
+) -> SimProfile:
+    """The SIM in ``directory`` (``ensure_profile``), its subscription written
+    by ``subscribe`` (an SMSC's store, or a cluster's database) before it attaches."""
+    profile: SimProfile = await deferToThread(ensure_profile, directory, msisdn, imsi, keys)
     try:
         sub = Provisioned(profile.imsi, profile.msisdn, profile.keys, profile.sqn)
     except ProvisionError as exc:
         raise CommandError(f"{directory / PROFILE_FILE}: {exc}") from None
-    await smsc.smsc.store.provision(sub)
+    await subscribe(sub)
     return profile
+
+
+def write_subscription(url: str, sub: Provisioned) -> Provisioned:
+    """``sub`` in the SMSC database at ``url``, as stored (blocks)."""
+    engine = open_engine(url)
+    try:
+        with engine.begin() as conn:
+            return subscriptions.provision(conn, sub, datetime.now(UTC))
+    finally:
+        engine.dispose()
+
+
+def subscribe_in(url: str) -> Callable[[Provisioned], Awaitable[object]]:
+    """``provision_sim``'s ``subscribe`` writing straight to the SMSC database
+    at ``url`` on a thread: for ``up --workers``, whose SMSC nodes are other
+    processes."""
+    return lambda sub: deferToThread(write_subscription, url, sub)

@@ -143,7 +143,7 @@ def listen(
     (``with_backlog``).
     """
     full = with_backlog(endpoint_spec(spec), process_limits().backlog)
-    endpoint = _endpoint(reactor, full)
+    endpoint = server_endpoint(reactor, full)
     d: Deferred[IListeningPort] = endpoint.listen(factory)
     result: list[IListeningPort | Failure] = []
     d.addBoth(result.append)
@@ -169,12 +169,12 @@ def _unwrapped(spec: str) -> str:
     return _unwrapped(rest) if kind in _WRAPPERS else spec
 
 
-def _endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
+def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
     """``serverFromString``'s endpoint for ``spec``, but a ``tcp:`` one with
     ``reuseport=yes`` is ours (``ReusePortEndpoint``), wrapped or not."""
     kind, _, rest = spec.partition(":")
     if kind in _WRAPPERS:
-        inner = _endpoint(reactor, rest)
+        inner = server_endpoint(reactor, rest)
         if not isinstance(inner, ReusePortEndpoint):
             return serverFromString(reactor, spec)  # type: ignore[no-untyped-call,no-any-return]
         return proxyEndpoint(inner)

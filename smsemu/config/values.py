@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
-from twisted.internet.endpoints import serverFromString
-
 from storage import StorageError, check_url
 from txkit import endpoint_spec
+from txkit.endpoints import server_endpoint
 
 from ..errors import CommandError
 
@@ -188,7 +187,7 @@ def _endpoint(value: object) -> str:
     text = _string(value)
     try:
         spec = endpoint_spec(text)
-        endpoint = serverFromString(object(), spec)
+        endpoint = server_endpoint(object(), spec)
     except (ValueError, TypeError) as exc:
         raise Wrong(": " + str(exc).removeprefix(f"{text!r}: ")) from None
     except OSError as exc:  # an ssl: endpoint's certificate or key file

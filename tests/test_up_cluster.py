@@ -1,0 +1,152 @@
+"""``smsemu up --workers 2`` as a real process: its own throwaway PostgreSQL,
+two SMSC and two IP-server node processes on shared ports, its handsets
+attached and messaging across the cluster, the cluster view on the admin API,
+a killed node told in one line, and nothing left running once it stopped."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .rig import TIMEOUT, Log, SmscProcess
+from .test_handset_cli import waiting
+
+A, B = "+15550001001", "+15550001002"
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes under ``pid``, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def postmaster(port: int) -> tuple[int, Path]:
+    """The throwaway server listening on ``port``: its PID and directory."""
+    for pidfile in Path(tempfile.gettempdir()).glob("smsemu-pg-*/data/postmaster.pid"):
+        lines = pidfile.read_text().splitlines()
+        if len(lines) > 3 and lines[3] == str(port):
+            return int(lines[0]), pidfile.parent.parent
+    raise AssertionError(f"no temporary PostgreSQL on port {port}")
+
+
+def test_up_with_two_workers_runs_a_cluster_and_stops_clean(tmp_path: Path) -> None:
+    up = SmscProcess(
+        ["--workers", "2", "--data-dir", str(tmp_path / "data"), "--at", "off"],
+        command="up",
+        stderr=subprocess.PIPE,
+    )
+    log = Log(up.proc.stderr)
+    try:
+        assert up.handsets == [A, B]  # listed once attached and logged in
+        nodes = descendants(up.proc.pid)
+        assert len(nodes) >= 4
+        db = next(line for line in up.lines if line.startswith("up: 2 SMSC nodes"))
+        pid, directory = postmaster(int(re.findall(r"@127\.0\.0\.1:(\d+)/", db)[0]))
+        # The shared radio link and IP server: the handsets message each other.
+        received = waiting(up, B, "received", text="across the cluster")
+        send = urllib.request.Request(
+            f"http://127.0.0.1:{up.control_port}/handsets/{A}/send",
+            data=json.dumps({"to": B, "text": "across the cluster"}).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {up.token}", "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(send, timeout=TIMEOUT) as response:
+            assert response.status == 202
+        assert received.result(TIMEOUT)["peer"] == A
+        # The console's admin API shows both nodes and where each handset is.
+        url = f"http://127.0.0.1:{up.admin_port}/cluster"
+        with urllib.request.urlopen(up.request(url), timeout=TIMEOUT) as response:
+            view = {row["name"]: row for row in json.loads(response.read())["nodes"]}
+        assert view["smsc-1"]["alive"] and view["smsc-2"]["alive"]
+        assert sorted(view["smsc-1"]["subscribers"] + view["smsc-2"]["subscribers"]) == [A, B]
+        # A node that dies is told, once, and the others keep serving.
+        smsc2 = next(p for p in nodes if "--node\0smsc-2" in cmdline(p))
+        os.kill(smsc2, 9)
+        assert "not restarted" in log.wait_for("up: node smsc-2 ended (killed by signal 9)")
+        assert up.proc.poll() is None
+    finally:
+        status = up.terminate()
+    assert status == 0
+    left = [p for p in [*nodes, pid] if running(p)]
+    assert left == [], [cmdline(p) for p in left]
+    assert not directory.exists()
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--database-url", "sqlite:///x.sqlite3"], "--database-url: --workers needs PostgreSQL"),
+        (["--link", "unix:/tmp/x.sock"], "--link: --workers shares plain TCP listeners"),
+        (["--tls", "auto"], "--tls: --workers shares plain TCP listeners only"),
+        (["--pcap", "x.pcapng"], "--pcap: one file per process"),
+    ],
+)
+def test_what_a_cluster_cannot_share_is_one_line(
+    tmp_path: Path, args: list[str], error: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "smsemu", "up", "--workers", "2", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {error}") and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_node_that_cannot_start_stops_up_with_its_reason(
+    tmp_path: Path, database_url: str
+) -> None:
+    with socket.create_server(
+        ("127.0.0.1", 0)
+    ) as taken:  # no SO_REUSEPORT: the nodes cannot share it
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "smsemu", "up", "--workers", "2", "--database-url",
+             database_url, "--link", f"127.0.0.1:{port}", "--admin", "127.0.0.1:0",
+             "--smpp", "127.0.0.1:0", "--ip-server", "127.0.0.1:0", "--control", "127.0.0.1:0",
+             "--at", "off"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT * 3,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert re.match(r"error: node smsc-1 ended before serving \(exit status \d+\): --link: ", last)
