@@ -12,20 +12,23 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import deferLater
+from twisted.internet.testing import StringTransport
 
 from txkit import ListenError, endpoint_spec, listen
 from txkit.endpoints import with_backlog
+from txkit.proxied import HeaderFirstFactory
 
 
 class Seen(Factory):
-    """Records the peer of each connection at its first bytes (behind HAProxy,
-    the PROXY header comes first: the peer is known from then on); ``until(n)``
+    """Records the peer of each connection as the protocol is told of it
+    (``connectionMade``: behind HAProxy, once the PROXY header is in); ``until(n)``
     fires at n."""
 
     def __init__(self, tally: Seen | None = None) -> None:
@@ -33,17 +36,17 @@ class Seen(Factory):
         self._waits: list[tuple[int, Deferred[None]]] = []
         #: Another ``Seen`` that also counts what this one accepts.
         self.tally = tally
+        self.data: list[bytes] = []
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol:
         seen = self
 
         class Record(Protocol):
-            told = False
+            def connectionMade(self) -> None:
+                seen.add(self.transport.getPeer())  # type: ignore[union-attr]
 
             def dataReceived(self, data: bytes) -> None:
-                if not self.told:
-                    self.told = True
-                    seen.add(self.transport.getPeer())  # type: ignore[union-attr]
+                seen.data.append(data)
 
         return Record()
 
@@ -174,8 +177,12 @@ async def test_a_node_behind_haproxy_sees_its_client_s_address(front_of: object)
         await seen.until(1)
         mine = client.transport.getHost()  # type: ignore[union-attr]
         peer = seen.peers[0]
-        # The PROXY header's source, not HAProxy's own connection to the node.
+        # The PROXY header's source, not HAProxy's own connection to the node,
+        # from connectionMade on; and the header is not the protocol's data.
         assert (peer.host, peer.port) == (mine.host, mine.port)  # type: ignore[attr-defined,union-attr]
+        client.transport.write(b" world")  # type: ignore[union-attr]
+        while b"".join(seen.data) != b"hello world":
+            await deferLater(reactor, 0.01, lambda: None)
         client.transport.loseConnection()  # type: ignore[union-attr]
     finally:
         await node.stopListening()  # type: ignore[misc]
@@ -190,3 +197,26 @@ def test_the_sample_haproxy_config_is_valid_and_sends_proxy_headers(haproxy_bina
     # Every frontend on loopback unless the user names another address.
     binds = [line.split()[1] for line in text.splitlines() if line.strip().startswith("bind ")]
     assert binds and all(b.startswith("127.0.0.1:") for b in binds)
+
+
+def test_a_header_in_pieces_connects_after_it_and_none_never_reaches_the_protocol() -> None:
+    seen = Seen()
+    factory = HeaderFirstFactory(seen)
+    address = IPv4Address("TCP", "127.0.0.1", 40000)
+    proto = factory.buildProtocol(address)
+    transport = StringTransport(peerAddress=address)
+    proto.makeConnection(transport)
+    proto.dataReceived(b"PROXY TCP4 192.0.2.7 ")
+    assert seen.peers == []  # not yet connected: the header is not whole
+    proto.dataReceived(b"127.0.0.1 51234 7101\r\nfirst")
+    assert [(p.host, p.port) for p in seen.peers] == [("192.0.2.7", 51234)]  # type: ignore[attr-defined]
+    proto.dataReceived(b" second")
+    assert b"".join(seen.data) == b"first second"
+
+    stranger = Seen()
+    proto = HeaderFirstFactory(stranger).buildProtocol(address)
+    transport = StringTransport(peerAddress=address)
+    proto.makeConnection(transport)
+    proto.dataReceived(b"\x00\x00\x00\x10 an SMPP bind, no header")
+    assert transport.disconnecting and stranger.peers == [] and stranger.data == []
+    proto.connectionLost(None)  # the protocol never connected is not told of a loss

@@ -10,9 +10,9 @@ a warning when it is not TLS (``exposed``).
 
 Two forms serve the nodes of a cluster:
 
-* ``haproxy:tcp:7101`` (Twisted's own wrapper) reads the PROXY header that
-  HAProxy's ``send-proxy`` puts first on each connection, so that a node
-  behind HAProxy sees its clients' addresses, not HAProxy's.  The wrapped
+* ``haproxy:tcp:7101`` reads the PROXY header that HAProxy's ``send-proxy``
+  puts first on each connection (``txkit.proxied``), so that a node behind
+  HAProxy sees its clients' addresses, not HAProxy's.  The wrapped
   endpoint gets the same defaults as a bare one (loopback, the backlog).
 * ``tcp:7101:reuseport=yes`` listens with SO_REUSEPORT: several processes
   listen on one port and the kernel spreads the connections between them.
@@ -38,11 +38,11 @@ from twisted.internet.interfaces import (
     IStreamServerEndpoint,
     ITransport,
 )
-from twisted.protocols.haproxy import proxyEndpoint
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .limits import guard, process_limits
+from .proxied import ProxiedEndpoint
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -171,13 +171,11 @@ def _unwrapped(spec: str) -> str:
 
 def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
     """``serverFromString``'s endpoint for ``spec``, but a ``tcp:`` one with
-    ``reuseport=yes`` is ours (``ReusePortEndpoint``), wrapped or not."""
+    ``reuseport=yes`` is ours (``ReusePortEndpoint``), and so is ``haproxy:``
+    (``txkit.proxied``: the header read before the protocol is connected)."""
     kind, _, rest = spec.partition(":")
     if kind in _WRAPPERS:
-        inner = server_endpoint(reactor, rest)
-        if not isinstance(inner, ReusePortEndpoint):
-            return serverFromString(reactor, spec)  # type: ignore[no-untyped-call,no-any-return]
-        return proxyEndpoint(inner)
+        return ProxiedEndpoint(server_endpoint(reactor, rest))
     fields = _FIELD.split(rest)
     options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
     if kind != "tcp" or options.pop("reuseport", "no") not in ("yes", "true", "1"):
