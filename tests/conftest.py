@@ -6,6 +6,7 @@ tests/reactorguard.py)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -131,3 +132,14 @@ def unwritable() -> Iterator[Callable[[Path], Callable[[], None]]]:
     yield make
     for undo in reversed(list(undos)):
         undo()
+
+
+@pytest.fixture(scope="session")
+def haproxy_binary() -> str:
+    """The real HAProxy that scripts/ensure-haproxy installs (Debian's, in /usr/sbin)."""
+    found = shutil.which("haproxy") or (
+        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
+    )
+    if found is None:
+        pytest.fail("haproxy is not installed: run scripts/ensure-haproxy", pytrace=False)
+    return found

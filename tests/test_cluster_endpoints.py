@@ -3,7 +3,6 @@ and a node behind a real HAProxy that still sees its clients' addresses."""
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -125,16 +124,6 @@ frontend front
 backend nodes
     server node1 127.0.0.1:{node} send-proxy
 """
-
-
-@pytest.fixture
-def haproxy_binary() -> str:
-    found = shutil.which("haproxy") or (
-        "/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None
-    )
-    if found is None:
-        pytest.fail("haproxy is not installed: run scripts/ensure-haproxy", pytrace=False)
-    return found
 
 
 def _free_port() -> int:

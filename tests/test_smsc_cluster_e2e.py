@@ -31,7 +31,7 @@ on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=T
 SHORT_CODE, SYSTEM_ID, PASSWORD = "12345", "gw", "pw123"
 
 
-def node(tmp_path: Path, url: str, name: str) -> SmscProcess:
+def node(tmp_path: Path, url: str, name: str, *extra: str) -> SmscProcess:
     config = tmp_path / "smsc.toml"
     config.write_text(
         f'[[smpp.esme]]\nsystem_id = "{SYSTEM_ID}"\npassword = "{PASSWORD}"\n'
@@ -39,7 +39,7 @@ def node(tmp_path: Path, url: str, name: str) -> SmscProcess:
     )
     return SmscProcess(
         ["--database-url", url, "--node", name, "--lease", "2", "--data-dir", str(tmp_path),
-         "--config", str(config)],
+         "--config", str(config), *extra],
         stderr=subprocess.PIPE,
     )  # fmt: skip
 
