@@ -26,7 +26,9 @@ from twisted.protocols.policies import ProtocolWrapper
 def send_now(transport: ITransport | ProtocolWrapper, data: bytes) -> None:
     """``data`` to ``transport``: sent now if it can be, else buffered as usual."""
     t: Any = transport
-    while isinstance(t, ProtocolWrapper):  # a connection guard's wrapper (txkit.limits)
+    # Through wrappers that pass writes on as they are (txkit.limits' guard),
+    # never through one that transforms them (TLSMemoryBIOProtocol encrypts).
+    while isinstance(t, ProtocolWrapper) and type(t).write is ProtocolWrapper.write:
         t = t.transport
     if (
         not isinstance(t, tcp.Connection)
