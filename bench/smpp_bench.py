@@ -28,7 +28,12 @@ passes only if every submit got ESME_ROK and every message reached its
 handset exactly once with its text (counted and compared by digest), and,
 with ``--receipts``, every message's delivery receipt came back DELIVRD.
 
-Run: ``python bench/smpp_bench.py [--db sqlite|postgres|both] [--receipts]``.
+``--baseline CHECKOUT`` runs the same rounds, after each database's, against
+the SMSC of that source tree (e.g. a ``git worktree`` of main) with this venv and
+these handsets and ESME, and prints this / baseline: the ratio of the medians.
+
+Run: ``python bench/smpp_bench.py [--db sqlite|postgres|both] [--receipts]
+[--baseline CHECKOUT]``.
 ``--profile DIR`` records the SMSC with py-spy (``pip install py-spy``).
 """
 
@@ -41,6 +46,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -733,10 +739,16 @@ def profiling(directory: str | None, pid: int, name: str) -> Iterator[None]:
 
 
 async def bench_database(
-    db: str, args: argparse.Namespace, outer: contextlib.ExitStack, *, tls: bool = False
+    db: str,
+    args: argparse.Namespace,
+    outer: contextlib.ExitStack,
+    *,
+    tls: bool = False,
+    checkout: Path | None = None,
 ) -> list[tuple[str, Result]]:
     """The runs against a fresh SMSC on ``db``; with ``tls`` its SMPP listener
-    (only it) is on TLS with a self-signed certificate the ESME verifies."""
+    (only it) is on TLS with a self-signed certificate the ESME verifies;
+    ``checkout``: the SMSC of that source tree (the baseline)."""
     stack = outer.enter_context(contextlib.ExitStack())  # closed here, or by ``outer``
     try:
         workdir = Path(tempfile.mkdtemp(prefix="smpp-bench-"))
@@ -753,13 +765,14 @@ async def bench_database(
         if tls:
             files = auto_certificate(workdir / "smsc-data")
             extra = ("--smpp", secured(f"tcp:0:interface={HOST}", files))
-        smsc = stack.enter_context(run_smsc(workdir, url, extra=extra))
+        smsc = stack.enter_context(run_smsc(workdir, url, extra=extra, checkout=checkout))
         ctx = Context(smsc, smsc.smpp_port, Handsets(), workdir, stack, args, postmaster)
         ctx.ca = str(files.cert) if tls else ""
         stack.callback(ctx.handsets.close)
         await ctx.handsets.attach(smsc.link_port, args.handsets)
         print(
-            f"{db}: SMSC pid {smsc.proc.pid}, SMPP {HOST}:{ctx.smpp_port},"
+            f"{db}{'' if checkout is None else f' (baseline {checkout})'}:"
+            f" SMSC pid {smsc.proc.pid}, SMPP {HOST}:{ctx.smpp_port},"
             f" radio link {HOST}:{smsc.link_port}; ESME {args.esme}"
             + (", SMPP on TLS" if tls else ""),
             flush=True,
@@ -852,6 +865,12 @@ def parse_args() -> argparse.Namespace:
     )
     ap.add_argument("--runs", default="full,paced", help="which runs, comma-separated (full,paced)")
     ap.add_argument("--profile", metavar="DIR", help="py-spy record the SMSC in each run")
+    ap.add_argument(
+        "--baseline",
+        metavar="CHECKOUT",
+        type=Path,
+        help="the same runs against the SMSC of this source tree too, and the ratio",
+    )
     ap.add_argument("--esme-job", nargs=2, type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     for name, _, _, meaning, lowest in NUMBERS:
@@ -884,6 +903,9 @@ def main() -> int:
         summary: list[tuple[str, str, Result]] = []
         for db in dbs:
             summary += [(db, tag, r) for tag, r in await bench_database(db, args, stack)]
+            if args.baseline is not None:
+                base = await bench_database(db, args, stack, checkout=args.baseline)
+                summary += [(f"{db} base", tag, r) for tag, r in base]
         return summary
 
     summary = run_with_stack(everything)
@@ -893,8 +915,10 @@ def main() -> int:
     groups: dict[tuple[str, str], list[Result]] = {}
     for db, tag, r in summary:
         groups.setdefault((db, tag), []).append(r)
+    medians: dict[tuple[str, str], float] = {}
     for (db, tag), results in groups.items():
         rates = [r.tally.delivered / r.delivering() if r.delivering() > 0 else 0.0 for r in results]
+        medians[db, tag] = statistics.median(rates)
         p50 = [percentile(r.latencies_ms(), 50) for r in results]
         p99 = [percentile(r.latencies_ms(), 99) for r in results]
         print(
@@ -902,6 +926,12 @@ def main() -> int:
             f" latency p50 {spread(p50, '{:.2f}')} ms, p99 {spread(p99, '{:.2f}')} ms"
             + ("" if all(r.passed for r in results) else "  FAILED")
         )
+    for (db, tag), rate in medians.items():
+        base = medians.get((f"{db} base", tag))
+        if base:
+            print(
+                f"  {db:8s} {tag:7s} this / baseline {args.baseline}: {rate / base:.2f}x (medians)"
+            )
     print(f"after: {load_average()}")
     return 0 if summary and all(r.passed for _, _, r in summary) else 1
 

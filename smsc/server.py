@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from radiolink import frames as lk
 from radiolink.network import State
 from txkit import nodelay
+from txkit.sendnow import send_now
 
 from .core import Smsc
 
@@ -82,8 +83,8 @@ class RadioLinkProtocol(Protocol):
 
     # Link
     def send(self, frame: lk.Frame) -> None:
-        if self.transport is not None:
-            self.transport.write(lk.encode_frame(frame))
+        if self.transport is not None:  # one send(), not Twisted's epoll dance (txkit.sendnow)
+            send_now(self.transport, lk.encode_frame(frame))
 
     def close(self) -> None:
         if self.transport is not None:
