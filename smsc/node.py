@@ -371,8 +371,12 @@ def _claim(
         )
         wanted = set(from_esmes)
         subs = [s for s in map(submitted_of, candidates) if wanted.intersection(s.ids)]
-        for sub in subs:  # parts another node ended before it died
-            sub.outcomes.update(part_outcomes(conn, sub))
+        # Parts another node ended before it died: the parts just claimed
+        # were queued, so only the others are looked up, all in one statement.
+        others = [i for sub in subs for i in sub.ids if i not in wanted]
+        ended = part_outcomes(conn, others) if others else {}
+        for sub in subs:
+            sub.outcomes.update({i: ended[i] for i in sub.ids if i in ended})
     return items, subs
 
 
