@@ -21,6 +21,7 @@ whose single process needs none of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -158,6 +159,17 @@ def where(conn: Connection, msisdn: str, now: datetime) -> str | None:
         .join(NODE, NODE.c.name == LOCATION.c.node)
         .where(LOCATION.c.msisdn == msisdn, NODE.c.lease_until >= now)
     ).scalar()
+
+
+def where_all(conn: Connection, msisdns: Iterable[str], now: datetime) -> dict[str, str]:
+    """``where`` for many subscribers in one statement: msisdn → live node
+    (the ones attached nowhere are left out)."""
+    rows = conn.execute(
+        select(LOCATION.c.msisdn, LOCATION.c.node)
+        .join(NODE, NODE.c.name == LOCATION.c.node)
+        .where(LOCATION.c.msisdn.in_(list(msisdns)), NODE.c.lease_until >= now)
+    )
+    return {row.msisdn: row.node for row in rows}
 
 
 def bound(conn: Connection, system_id: str, node: str, binds: int) -> None:

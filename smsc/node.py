@@ -15,8 +15,10 @@ every (re)LISTEN and reaping (``rescan``), claim the same way.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
@@ -28,7 +30,7 @@ from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
-from storage.pgnotify import Listener, notify
+from storage.pgnotify import MAX_PAYLOAD, Listener, notify
 
 from . import claims, cluster
 from .httpjson import write_json
@@ -101,6 +103,10 @@ class ClusterNode:
         )
         #: Rows inserted unclaimed, until committed (``holds``).
         self._unclaimed: set[int] = set()
+        #: Keys to tell the other nodes of, gathered until the storage thread
+        #: runs the ``tell`` call that takes them (one call per commit batch).
+        self._to_tell: dict[str, None] | None = None
+        self._to_tell_lock = threading.Lock()
         #: Subscribers whose link here is closed as they attached elsewhere.
         self._leaving: set[str] = set()
         #: ESMEs with a receiving bind here, and how many.
@@ -155,17 +161,20 @@ class ClusterNode:
             if item.kind is MessageKind.ESME
             else _SUBSCRIBER + item.recipient
         )
-        self.writer.call(partial(self._tell, key, self.now()))
+        with self._to_tell_lock:
+            pending = self._to_tell
+            if pending is None:
+                pending = self._to_tell = {}
+                self.writer.call(partial(self._tell_pending, self.now()))
+            pending[key] = None
         return False
 
-    def _tell(self, key: str, now: datetime, conn: Connection) -> None:
-        if key.startswith(_ESME):
-            nodes = cluster.receivers(conn, key[len(_ESME) :], now)
-        else:
-            found = cluster.where(conn, key[len(_SUBSCRIBER) :], now)
-            nodes = [] if found is None else [found]
-        for node in nodes:
-            notify(conn, cluster.channel(node), key)
+    def _tell_pending(self, now: datetime, conn: Connection) -> None:
+        """On the storage thread: tell what ``holds`` gathered until now; what
+        it gathers from here on goes in the next call (and transaction)."""
+        with self._to_tell_lock:
+            keys, self._to_tell = self._to_tell or {}, None
+        tell(conn, list(keys), now)
 
     # -- what the watchers hear ----------------------------------------------------
 
@@ -205,7 +214,7 @@ class ClusterNode:
         if any(channel == cluster.CHANNEL for channel, _ in batch):
             self.rescan()
             return
-        keys = {payload for _, payload in batch}
+        keys = {key for _, payload in batch for key in _keys(payload)}
         msisdns = [k[len(_SUBSCRIBER) :] for k in keys if k.startswith(_SUBSCRIBER)]
         esmes = [k[len(_ESME) :] for k in keys if k.startswith(_ESME)]
         moved = [k[len(_MOVED) :] for k in keys if k.startswith(_MOVED)]
@@ -244,8 +253,7 @@ class ClusterNode:
 
         def release(conn: Connection) -> None:
             claims.release(conn, self.name, ids)
-            for msisdn in gone:
-                self._tell(_SUBSCRIBER + msisdn, now, conn)
+            tell(conn, [_SUBSCRIBER + msisdn for msisdn in gone], now)
 
         self.writer.call(release)
         log.info(
@@ -285,6 +293,52 @@ class ClusterNode:
         return len(items)
 
 
+def tell(conn: Connection, keys: list[str], now: datetime) -> None:
+    """Tell each node of the ``keys`` (subscribers, ESMEs) that are its, once
+    ``conn``'s transaction commits: one location query for all subscribers and
+    one NOTIFY per node (its payload a JSON list of keys, split only at
+    PostgreSQL's payload limit), however many messages the batch made."""
+    msisdns = [k[len(_SUBSCRIBER) :] for k in keys if k.startswith(_SUBSCRIBER)]
+    located = cluster.where_all(conn, msisdns, now) if msisdns else {}
+    per_node: dict[str, list[str]] = {}
+    for key in keys:
+        if key.startswith(_ESME):
+            nodes = cluster.receivers(conn, key[len(_ESME) :], now)
+        else:
+            found = located.get(key[len(_SUBSCRIBER) :])
+            nodes = [] if found is None else [found]
+        for node in nodes:
+            per_node.setdefault(node, []).append(key)
+    for node, told in per_node.items():
+        for payload in payloads(told):
+            notify(conn, cluster.channel(node), payload)
+
+
+def payloads(keys: list[str], limit: int = MAX_PAYLOAD) -> list[str]:
+    """``keys`` as JSON lists of at most ``limit`` bytes each, in order."""
+    out: list[str] = []
+    chunk: list[str] = []
+    size = 2  # the brackets
+    for key in keys:
+        cost = len(json.dumps(key)) + 1  # ASCII (ensure_ascii), and a comma
+        if chunk and size + cost > limit:
+            out.append(json.dumps(chunk, separators=(",", ":")))
+            chunk, size = [], 2
+        chunk.append(key)
+        size += cost
+    if chunk:
+        out.append(json.dumps(chunk, separators=(",", ":")))
+    return out
+
+
+def _keys(payload: str) -> list[str]:
+    """The keys of a notification: a JSON list (``tell``), or one bare key
+    (``_MOVED``, sent one per subscriber)."""
+    if payload.startswith("["):
+        return [str(k) for k in json.loads(payload)]
+    return [payload]
+
+
 def _locate(msisdn: str, node: str, now: datetime, conn: Connection) -> None:
     cluster.locate(conn, msisdn, node, now)
 
@@ -317,8 +371,12 @@ def _claim(
         )
         wanted = set(from_esmes)
         subs = [s for s in map(submitted_of, candidates) if wanted.intersection(s.ids)]
-        for sub in subs:  # parts another node ended before it died
-            sub.outcomes.update(part_outcomes(conn, sub))
+        # Parts another node ended before it died: the parts just claimed
+        # were queued, so only the others are looked up, all in one statement.
+        others = [i for sub in subs for i in sub.ids if i not in wanted]
+        ended = part_outcomes(conn, others) if others else {}
+        for sub in subs:
+            sub.outcomes.update({i: ended[i] for i in sub.ids if i in ended})
     return items, subs
 
 

@@ -5,6 +5,7 @@ numbered ones whose read receipt may still come)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC
 from typing import Any
 
@@ -89,12 +90,15 @@ def load_submitted(conn: Connection) -> tuple[list[Submitted], list[Submitted]]:
     return list(pending.values()), [submitted_of(r) for r in reversed(numbered.all())]
 
 
-def part_outcomes(conn: Connection, sub: Submitted) -> dict[int, tuple[MessageState, int | None]]:
-    """The outcomes of ``sub``'s parts that ended, by part id."""
+def part_outcomes(
+    conn: Connection, ids: Iterable[int]
+) -> dict[int, tuple[MessageState, int | None]]:
+    """The outcomes of the parts among ``ids`` that ended, by part id (one
+    statement for the parts of any number of messages)."""
     m = MESSAGE
     rows = conn.execute(
         select(m.c.id, m.c.state, m.c.error).where(
-            m.c.id.in_(sub.ids), m.c.state != MessageState.QUEUED.value
+            m.c.id.in_(list(ids)), m.c.state != MessageState.QUEUED.value
         )
     )
     return {row.id: (MessageState(row.state), row.error) for row in rows}

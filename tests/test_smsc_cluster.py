@@ -220,3 +220,61 @@ def test_a_lease_service_reaps_a_silent_node_which_then_learns_it(engine: Engine
         assert cluster.live(conn, T0) == []
     with pytest.raises(ValueError, match="lapse"):
         NodeLease(writer, "n3", Clock(), seconds=1.0, interval=1.0)
+
+
+@on_postgres
+def test_a_commit_batch_tells_each_node_once_and_one_claim_takes_it_all(
+    engine: Engine, database_url: str
+) -> None:
+    """Many messages for subscribers on other nodes, committed in one batch:
+    one NOTIFY per node naming them all, and the node's one claim statement
+    takes every message, in order (the cross-node path of smsc.node)."""
+    import psycopg
+
+    from smsc import node as smsc_node
+    from storage.pgnotify import conninfo
+
+    on_n2 = [f"4477009002{i:02d}" for i in range(40)]
+    with engine.begin() as conn:
+        for name in ("n1", "n2", "n3"):
+            cluster.join(conn, cluster.Lease(name, T0, 3.0), T0)
+        for msisdn in on_n2:
+            cluster.locate(conn, msisdn, "n2", T0)
+        cluster.locate(conn, "447700900301", "n3", T0)
+        cluster.bound(conn, "acme", "n3", 1)
+    listener = psycopg.connect(conninfo(database_url), autocommit=True)
+    try:
+        for name in ("n2", "n3"):
+            listener.execute(f"LISTEN {cluster.channel(name)}")
+        keys: list[str] = []
+        with engine.begin() as conn:
+            ids = iter(range(1, 1000))
+            for _ in range(5):  # five messages to each, interleaved
+                for msisdn in [*on_n2, "447700900301", "447700900999"]:  # ...999: nowhere
+                    queue(conn, next(ids), msisdn)
+                    keys.append("s:" + msisdn)
+            queue(conn, next(ids), "acme", kind=MessageKind.ESME, esme="acme")
+            keys.append("e:acme")
+            smsc_node.tell(conn, list(dict.fromkeys(keys)), T0)
+        notes = list(listener.notifies(timeout=5.0, stop_after=2))
+    finally:
+        listener.close()
+    told = {n.channel: smsc_node._keys(n.payload) for n in notes}
+    assert told == {
+        cluster.channel("n2"): ["s:" + m for m in on_n2],
+        cluster.channel("n3"): ["s:447700900301", "e:acme"],
+    }
+    with engine.begin() as conn:
+        taken = claims.for_subscribers(conn, "n2", [k[2:] for k in told[cluster.channel("n2")]])
+    expected = [i for i in range(1, 211) if (i - 1) % 42 < 40]
+    assert [r.id for r in taken] == expected and {r.node for r in taken} == {"n2"}
+
+
+def test_payloads_split_at_the_limit_and_keep_the_order() -> None:
+    from smsc.node import _keys, payloads
+
+    keys = [f"s:4477009{i:05d}" for i in range(1000)] + ['e:we"ird\nid']
+    parts = payloads(keys, limit=200)
+    assert len(parts) > 1 and all(len(p.encode()) <= 200 for p in parts)
+    assert [k for p in parts for k in _keys(p)] == keys
+    assert _keys("m:447700900101") == ["m:447700900101"]
