@@ -419,28 +419,53 @@ def baseline(checkout: Path, extra: list[str]) -> float | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    if args.clients == "wire" and args.baseline:
-        # The baseline's IP server under the same light clients, same rounds.
-        print(f"baseline: the IP server of {args.baseline}", flush=True)
-        base_bests, base_loads = measure(args, args.baseline)
-        report(base_bests, base_loads, args, None, label=f"{args.baseline}: ")
-        before: float | None = statistics.median(
-            b[50.0].achieved if 50.0 in b else 0.0 for b in base_bests
-        )
-        print("this checkout's IP server:", flush=True)
-    else:
+    if args.clients == "handsets" or not args.baseline:
         before = baseline(args.baseline, args.baseline_args.split()) if args.baseline else None
-    bests, loads = measure(args, None)
-    report(bests, loads, args, before)
+        with contextlib.ExitStack() as stack:
+            ours = stack.enter_context(rig(args, None))
+            bests, loads = rounds(args, [("", ours)])[""]
+        report(bests, loads, args, before)
+        return 0
+    # The baseline's IP server under the same light clients, its rounds
+    # alternating with ours so that both see the same load on the machine.
+    with contextlib.ExitStack() as stack:
+        print(f"baseline: the IP server of {args.baseline}", flush=True)
+        theirs = stack.enter_context(rig(args, args.baseline))
+        print("this checkout's IP server:", flush=True)
+        ours = stack.enter_context(rig(args, None))
+        results = rounds(args, [(f"{args.baseline}: ", theirs), ("", ours)])
+    base_bests, base_loads = results[f"{args.baseline}: "]
+    report(base_bests, base_loads, args, None, label=f"{args.baseline}: ")
+    before = statistics.median(b[50.0].achieved if 50.0 in b else 0.0 for b in base_bests)
+    bests, loads = results[""]
+    report(bests, loads, args, before or None)
     return 0
 
 
-def measure(
-    args: argparse.Namespace, checkout: Path | None
-) -> tuple[list[dict[float, Step]], list[float]]:
-    """Every round of the ladder against a fresh IP server (``checkout``'s:
-    a baseline) and, with handsets, a fresh SMSC; the best steps and the load
-    averages."""
+Rig = tuple["Children", int]  # the clients' processes, the IP server's pid
+
+
+def rounds(
+    args: argparse.Namespace, rigs: list[tuple[str, Rig]]
+) -> dict[str, tuple[list[dict[float, Step]], list[float]]]:
+    """``args.rounds`` rounds of the ladder on each rig, in turns: the best
+    steps and the load averages of each."""
+    out: dict[str, tuple[list[dict[float, Step]], list[float]]] = {
+        label: ([], []) for label, _ in rigs
+    }
+    for n in range(args.rounds):
+        for label, (children, ip_pid) in rigs:
+            load = os.getloadavg()[0]
+            print(f"{label}round {n + 1}, load average {load:.2f}:", flush=True)
+            out[label][1].append(load)
+            out[label][0].append(ladder(children, args, ip_pid))
+    return out
+
+
+@contextlib.contextmanager
+def rig(args: argparse.Namespace, checkout: Path | None) -> Iterator[Rig]:
+    """A fresh IP server (``checkout``'s: a baseline) and, with handsets, a
+    fresh SMSC; the clients' processes logged in (and preloaded), warmed up."""
     wire = args.clients == "wire"
     work = Path(tempfile.mkdtemp(prefix="receipt-bench-"))
     stack = contextlib.ExitStack()
@@ -505,13 +530,7 @@ def measure(
             print(f"preloaded {ready:,} messages through the SMSC in "
                   f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
         step(children, args.rates[0] / 2, 1.0, ip.proc.pid)  # warm-up
-        bests: list[dict[float, Step]] = []
-        loads: list[float] = []
-        for n in range(args.rounds):
-            print(f"round {n + 1}, load average {os.getloadavg()[0]:.2f}:", flush=True)
-            loads.append(os.getloadavg()[0])
-            bests.append(ladder(children, args, ip.proc.pid))
-        return bests, loads
+        yield children, ip.proc.pid
     finally:
         stack.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -541,7 +560,7 @@ def report(
             f"against {args.baseline} in the same run ({before:,.0f} receipts/s sustained with"
             f" p99 under 50 ms): x{medians[50.0] / before:.1f} (median round, same target)"
         )
-    elif args.baseline:
+    elif args.baseline and not label:
         print(f"the baseline of {args.baseline} sustained no rate (median round)")
 
 
