@@ -448,13 +448,15 @@ Rig = tuple["Children", int]  # the clients' processes, the IP server's pid
 def rounds(
     args: argparse.Namespace, rigs: list[tuple[str, Rig]]
 ) -> dict[str, tuple[list[dict[float, Step]], list[float]]]:
-    """``args.rounds`` rounds of the ladder on each rig, in turns: the best
-    steps and the load averages of each."""
+    """``args.rounds`` rounds of the ladder on each rig, in turns (the first
+    rig first in even rounds, last in odd ones): the best steps and the load
+    averages of each."""
     out: dict[str, tuple[list[dict[float, Step]], list[float]]] = {
         label: ([], []) for label, _ in rigs
     }
     for n in range(args.rounds):
-        for label, (children, ip_pid) in rigs:
+        # In turns, and who goes first too: the load moves while they run.
+        for label, (children, ip_pid) in rigs if n % 2 == 0 else rigs[::-1]:
             load = os.getloadavg()[0]
             print(f"{label}round {n + 1}, load average {load:.2f}:", flush=True)
             out[label][1].append(load)
