@@ -60,12 +60,20 @@ class Server:
 
 
 @contextlib.contextmanager
-def serve(args: list[str], pattern: str, log: Path) -> Iterator[Server]:
-    """Start ``smsemu ARGS`` and read its port from the line matching ``pattern``."""
+def serve(
+    args: list[str], pattern: str, log: Path, checkout: Path | None = None
+) -> Iterator[Server]:
+    """Start ``smsemu ARGS`` (of ``checkout``, with its venv: e.g. a baseline)
+    and read its port from the line matching ``pattern``."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    python, cwd = sys.executable, None
+    if checkout is not None:
+        python, cwd = str(checkout / ".venv" / "bin" / "python"), checkout
+        cache = tempfile.mkdtemp(prefix="receipt-baseline-pyc-", dir=log.parent)
+        env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONPYCACHEPREFIX=cache)
     with log.open("wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "smsemu", *args], stdout=subprocess.PIPE, stderr=err, env=env
+            [python, "-m", "smsemu", *args], stdout=subprocess.PIPE, stderr=err, env=env, cwd=cwd
         )
     try:
         assert proc.stdout is not None
@@ -119,6 +127,7 @@ class Step:
     done: int
     seconds: float
     latencies_ms: list[float]
+    wrong: int = 0  # feedback not asked for, duplicated or misrouted; errors
     server_cpu: float = float("nan")  # cores the IP server used
     phones_cpu: float = float("nan")  # cores the phones' processes used, together
 
@@ -130,9 +139,10 @@ class Step:
         return self.done / self.seconds if self.seconds else 0.0
 
     def sustained(self, p99_ms: float) -> bool:
-        """Every receipt done, at 95% of the rate at least, p99 under ``p99_ms``."""
+        """Every receipt done, right, at 95% of the rate at least, p99 under ``p99_ms``."""
         return (
             self.done == self.offered
+            and not self.wrong
             and self.achieved >= 0.95 * self.rate
             and percentile(self.latencies_ms, 99) < p99_ms
         )
@@ -275,13 +285,16 @@ def child() -> None:
 class Children:
     """The phones' processes, each with its share of the pairs."""
 
-    def __init__(self, setups: list[dict[str, Any]], work: Path) -> None:
+    def __init__(self, setups: list[dict[str, Any]], work: Path, wire: bool) -> None:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.procs = []
+        script = (
+            [str(Path(__file__).with_name("ipwire_load.py"))] if wire else [__file__, "--child"]
+        )
         for i, setup in enumerate(setups):
             with (work / f"phones-{i}.log").open("wb") as err:
                 proc = subprocess.Popen(
-                    [sys.executable, __file__, "--child"],
+                    [sys.executable, *script],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,
                     text=True,
                 )  # fmt: skip
@@ -331,7 +344,11 @@ def step(children: Children, rate: float, seconds: float, ip_pid: int) -> Step:
     parts = children.gather()
     took = max(p["seconds"] for p in parts)
     result = Step(rate, sum(p["offered"] for p in parts), sum(p["done"] for p in parts), took,
-                  [ms for p in parts for ms in p["latencies"]])  # fmt: skip
+                  [ms for p in parts for ms in p["latencies"]],
+                  sum(p.get("wrong_count", 0) for p in parts))  # fmt: skip
+    for p in parts:
+        for what in p.get("wrong", []):
+            print(f"  WRONG: {what}", file=sys.stderr)
     result.server_cpu = (cpu_seconds(ip_pid) - before) / max(took, 0.1)
     result.phones_cpu = (children.cpu() - phones_before) / max(took, 0.1)
     return result
@@ -347,8 +364,8 @@ def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> dict[fl
     sustained under each."""
     best: dict[float, Step] = {}
     print(f"  {'offered/s':>9} {'done/s':>8} {'receipts':>8} {'p50 ms':>8} {'p99 ms':>8}"
-          f" {'IP server CPU':>14} {'phones CPU':>10}"
-          f" {'CPU ms a receipt: IP/phones':>27}")  # fmt: skip
+          f" {'IP server CPU':>14} {'clients CPU':>11}"
+          f" {'CPU ms a receipt: IP/clients':>28}")  # fmt: skip
     for rate in args.rates:
         result = step(children, rate, args.seconds, ip_pid)
         lat = result.latencies_ms
@@ -361,7 +378,7 @@ def ladder(children: Children, args: argparse.Namespace, ip_pid: int) -> dict[fl
         print(
             f"  {rate:>9,.0f} {result.achieved:>8,.0f} {result.done:>8,} "
             f"{percentile(lat, 50):>8.2f} {percentile(lat, 99):>8.2f} {result.server_cpu:>13.0%}"
-            f" {result.phones_cpu:>10.0%} {result.ms_per_receipt(result.server_cpu):>18.2f} /"
+            f" {result.phones_cpu:>11.0%} {result.ms_per_receipt(result.server_cpu):>19.2f} /"
             f" {result.ms_per_receipt(result.phones_cpu):>6.2f}" + note + short,
             flush=True,
         )
@@ -402,7 +419,56 @@ def baseline(checkout: Path, extra: list[str]) -> float | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    before = baseline(args.baseline, args.baseline_args.split()) if args.baseline else None
+    if args.clients == "handsets" or not args.baseline:
+        before = baseline(args.baseline, args.baseline_args.split()) if args.baseline else None
+        with contextlib.ExitStack() as stack:
+            ours = stack.enter_context(rig(args, None))
+            bests, loads = rounds(args, [("", ours)])[""]
+        report(bests, loads, args, before)
+        return 0
+    # The baseline's IP server under the same light clients, its rounds
+    # alternating with ours so that both see the same load on the machine.
+    with contextlib.ExitStack() as stack:
+        print(f"baseline: the IP server of {args.baseline}", flush=True)
+        theirs = stack.enter_context(rig(args, args.baseline))
+        print("this checkout's IP server:", flush=True)
+        ours = stack.enter_context(rig(args, None))
+        results = rounds(args, [(f"{args.baseline}: ", theirs), ("", ours)])
+    base_bests, base_loads = results[f"{args.baseline}: "]
+    report(base_bests, base_loads, args, None, label=f"{args.baseline}: ")
+    before = statistics.median(b[50.0].achieved if 50.0 in b else 0.0 for b in base_bests)
+    bests, loads = results[""]
+    report(bests, loads, args, before or None)
+    return 0
+
+
+Rig = tuple["Children", int]  # the clients' processes, the IP server's pid
+
+
+def rounds(
+    args: argparse.Namespace, rigs: list[tuple[str, Rig]]
+) -> dict[str, tuple[list[dict[float, Step]], list[float]]]:
+    """``args.rounds`` rounds of the ladder on each rig, in turns (the first
+    rig first in even rounds, last in odd ones): the best steps and the load
+    averages of each."""
+    out: dict[str, tuple[list[dict[float, Step]], list[float]]] = {
+        label: ([], []) for label, _ in rigs
+    }
+    for n in range(args.rounds):
+        # In turns, and who goes first too: the load moves while they run.
+        for label, (children, ip_pid) in rigs if n % 2 == 0 else rigs[::-1]:
+            load = os.getloadavg()[0]
+            print(f"{label}round {n + 1}, load average {load:.2f}:", flush=True)
+            out[label][1].append(load)
+            out[label][0].append(ladder(children, args, ip_pid))
+    return out
+
+
+@contextlib.contextmanager
+def rig(args: argparse.Namespace, checkout: Path | None) -> Iterator[Rig]:
+    """A fresh IP server (``checkout``'s: a baseline) and, with handsets, a
+    fresh SMSC; the clients' processes logged in (and preloaded), warmed up."""
+    wire = args.clients == "wire"
     work = Path(tempfile.mkdtemp(prefix="receipt-bench-"))
     stack = contextlib.ExitStack()
     try:
@@ -418,52 +484,55 @@ def main(args: argparse.Namespace) -> int:
         for msisdn in senders + receivers:
             registry.register_device(msisdn).addCallback(keep, msisdn)  # fires at once
         registry.close()
-        smsc = stack.enter_context(
-            serve(
-                ["smsc", "--data-dir", str(work / "smsc"), "--link", "127.0.0.1:0",
-                 "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0",
-                 "--open-attach"],  # receipts are timed, not attaches (attach_bench.py)
-                r"radio link on \S+:(\d+)",
-                work / "smsc.log",
-            )
-        )  # fmt: skip
+        smsc_port = 0
+        if not wire:
+            smsc = stack.enter_context(
+                serve(
+                    ["smsc", "--data-dir", str(work / "smsc"), "--link", "127.0.0.1:0",
+                     "--admin", "127.0.0.1:0", "--smpp", "127.0.0.1:0",
+                     "--open-attach"],  # receipts are timed, not attaches (attach_bench.py)
+                    r"radio link on \S+:(\d+)",
+                    work / "smsc.log",
+                )
+            )  # fmt: skip
+            smsc_port = smsc.port
         ip = stack.enter_context(
             serve(
                 ["ip-server", "run", "--data-dir", str(work), "--listen", "127.0.0.1:0",
                  "--rate", "100000", "--burst", "100000"],
                 r"ip server: on \S+:(\d+)",
                 work / "ip.log",
+                checkout,
             )
         )  # fmt: skip
         pairs = list(zip(senders, receivers, strict=True))
         setups = [
-            {"work": str(work), "smsc": smsc.port, "ip": ip.port, "messages": args.messages,
+            {"work": str(work), "smsc": smsc_port, "ip": ip.port, "messages": args.messages,
              "pairs": mine,
              "credentials": {n: credentials[n] for pair in mine for n in pair}}
             for k in range(args.procs)
             if (mine := pairs[k :: args.procs])
         ]  # fmt: skip
+        what = "pairs of wire clients" if wire else "pairs of phones"
         print(
-            f"{args.pairs} pairs of phones in {len(setups)} processes, {args.messages} messages "
-            f"each; {args.rounds} rounds of {args.seconds:g} s steps; "
+            f"{args.pairs} {what} in {len(setups)} processes"
+            + ("" if wire else f", {args.messages} messages each")
+            + f"; {args.rounds} rounds of {args.seconds:g} s steps; "
             f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}",
             flush=True,
         )
         t0 = time.perf_counter()
-        children = Children(setups, work)
+        children = Children(setups, work, wire)
         stack.callback(children.close)
         ready = sum(r["ready"] for r in children.gather())
-        print(f"preloaded {ready:,} messages through the SMSC in "
-              f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
+        if wire:
+            print(f"{ready * 2:,} devices logged in in {time.perf_counter() - t0:.1f} s",
+                  flush=True)  # fmt: skip
+        else:
+            print(f"preloaded {ready:,} messages through the SMSC in "
+                  f"{time.perf_counter() - t0:.1f} s", flush=True)  # fmt: skip
         step(children, args.rates[0] / 2, 1.0, ip.proc.pid)  # warm-up
-        bests: list[dict[float, Step]] = []
-        loads: list[float] = []
-        for n in range(args.rounds):
-            print(f"round {n + 1}, load average {os.getloadavg()[0]:.2f}:", flush=True)
-            loads.append(os.getloadavg()[0])
-            bests.append(ladder(children, args, ip.proc.pid))
-        report(bests, loads, args, before)
-        return 0
+        yield children, ip.proc.pid
     finally:
         stack.close()
         shutil.rmtree(work, ignore_errors=True)
@@ -474,8 +543,9 @@ def report(
     loads: list[float],
     args: argparse.Namespace,
     before: float | None,
+    label: str = "",
 ) -> None:
-    print(f"over {len(bests)} rounds, min/median/max; load average {spread(loads, '.2f')} "
+    print(f"{label}over {len(bests)} rounds, min/median/max; load average {spread(loads, '.2f')} "
           f"({os.cpu_count()} CPUs):")  # fmt: skip
     medians: dict[float, float] = {}
     for target in TARGETS:
@@ -483,7 +553,8 @@ def report(
         p99s = [percentile(b[target].latencies_ms, 99) for b in bests if target in b]
         medians[target] = statistics.median(rates)
         print(
-            f"highest sustained with p99 under {target:g} ms: {spread(rates, ',.0f')} receipts/s"
+            f"{label}highest sustained with p99 under {target:g} ms: "
+            f"{spread(rates, ',.0f')} receipts/s"
             + (f", its p99 {spread(p99s, '.2f')} ms" if p99s else "")
         )
     if before:
@@ -491,25 +562,34 @@ def report(
             f"against {args.baseline} in the same run ({before:,.0f} receipts/s sustained with"
             f" p99 under 50 ms): x{medians[50.0] / before:.1f} (median round, same target)"
         )
-    elif args.baseline:
+    elif args.baseline and not label:
         print(f"the baseline of {args.baseline} sustained no rate (median round)")
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--clients",
+        choices=("wire", "handsets"),
+        default="wire",
+        help="wire: light clients on the IP wire (bench/ipwire_load.py), which measure the"
+        " IP server; handsets: full emulated phones with their stores, through an SMSC (wire)",
+    )
     parser.add_argument("--pairs", type=int, default=40, help="sender/receiver pairs (40)")
     parser.add_argument(
         "--messages", type=int, default=250, help="messages per pair, at most 256 (250)"
     )
-    parser.add_argument("--procs", type=int, default=4, help="processes of phones (4)")
+    parser.add_argument(
+        "--procs", type=int, help="processes of clients (2 of wire clients, 4 of phones)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the rate ladder (3)")
     parser.add_argument("--seconds", type=float, default=1.5, help="length of each step (1.5)")
     parser.add_argument(
         "--rates",
         type=lambda s: [float(x) for x in s.split(",")],
-        default=[250, 500, 1000, 1500, 2000],
-        help="receipts/s of the steps, comma-separated (250,500,1000,1500,2000)",
+        help="receipts/s of the steps, comma-separated (wire: 500,1000,1500,2000,3000,4000,"
+        "5000; handsets: 250,500,1000,1500,2000)",
     )
     parser.add_argument(
         "--baseline",
@@ -526,6 +606,13 @@ def cli() -> None:
     if args.child:
         child()
         return
+    wire = args.clients == "wire"
+    if args.procs is None:
+        args.procs = 2 if wire else 4
+    if args.rates is None:
+        args.rates = (
+            [500, 1000, 1500, 2000, 3000, 4000, 5000] if wire else [250, 500, 1000, 1500, 2000]
+        )
     if not 0 < args.messages <= 256:
         parser.error("--messages must be 1-256: a 257th would reuse a message number")
     sys.exit(main(args))
