@@ -19,6 +19,7 @@ from pdu import status as tp_st
 from radiolink.network import is_msisdn
 from txkit.watchers import Watchers
 
+from .idblocks import IdsExhausted
 from .models import MessageKind, MessageState
 from .queued import Queued
 from .repository import MessageStatus, QueueRepository
@@ -131,7 +132,11 @@ class EsmeDoor:
             then(ValueError(f"no subscriber {recipient}"))
             return
         now = smsc.now()
-        first = smsc.new_id(len(tpdus))  # contiguous: esme_message names them id..id+parts-1
+        try:
+            first = smsc.new_id(len(tpdus))  # contiguous: esme_message names them id..id+parts-1
+        except IdsExhausted as exc:  # a cluster node ahead of its next id block: later
+            then(exc)
+            return
         items = [
             Queued(
                 id=first + i,

@@ -34,6 +34,7 @@ from radiolink import rp
 from storage.errors import reason as in_one_line
 
 from .delivery import Station
+from .idblocks import IdsExhausted
 from .models import MessageKind
 from .queued import Queued
 
@@ -109,11 +110,16 @@ class Submissions:
             why = f"duplicate of TP-MR {tpdu.tp_mr} to {recipient}, still held"
             self._reject(link, mr, C.SHORT_MESSAGE_TRANSFER_REJECTED, station, why, report)
             return
+        try:
+            message_id = smsc.new_id()
+        except IdsExhausted as exc:  # a cluster node ahead of its next id block: later
+            self._reject(link, mr, C.CONGESTION, station, str(exc))
+            return
         tp_scts, submit_report = self._stamps(now)
         if not station.tp_oa:
             station.tp_oa = encode_address(Address.parse(station.msisdn))
         item = Queued(
-            id=smsc.new_id(),
+            id=message_id,
             kind=MessageKind.SMS,
             originator=station.msisdn,
             recipient=recipient,

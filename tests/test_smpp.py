@@ -33,6 +33,7 @@ from receipt_server.server import ReceiptServerService
 from receipt_server.store import sqlite_url as receipt_sqlite_url
 from smpp34 import pdu as smpp_pdu
 from smsc.core import Smsc, SmscConfig
+from smsc.idblocks import IdsExhausted
 from smsc.service import SmscService
 from smsc.smpp import receipt
 from smsc.smpp.faults import FaultRule
@@ -248,6 +249,31 @@ async def test_the_submit_sm_and_deliver_sm_events_carry_the_octets_that_crossed
     went = smpp_pdu.decode(bytes((await delivering)["pdu"]))
     assert isinstance(went, smpp_pdu.DeliverSm) and went.sequence_number == dlr.sequence
     assert went.short_message == dlr.short_message and went.esm_class == dlr.esm_class
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_node_ahead_of_its_id_blocks_asks_both_doors_to_try_again(
+    smsc: SmscService, phone: LinkClient, esme: Esme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster node that used up its ids before the next block came back
+    (smsc.idblocks) refuses for now, never blocks: ESME_RTHROTTLED to an ESME,
+    RP-ERROR cause 42 (congestion) to a handset; both may send it again."""
+    assert smsc.smsc is not None
+    await esme.bind()
+
+    def exhausted(count: int = 1) -> int:
+        raise IdsExhausted("no message ids left: waiting for a block of 10000")
+
+    monkeypatch.setattr(smsc.smsc, "new_id", exhausted)
+    resp = await esme.submit(short_message=b"later", data_coding=0)
+    assert resp.status == smpplib.consts.SMPP_ESME_RTHROTTLED
+    submit = SmsSubmit(tp_da=Address.parse("+15550009999"), tp_mr=3, tp_ud=split("x").parts[0])
+    with pytest.raises(SubmitRefused) as refused:
+        await phone.submit(encode_tpdu(submit))
+    assert refused.value.cause == 42
+    monkeypatch.undo()  # the block is back: the same messages go
+    assert (await esme.submit(short_message=b"later", data_coding=0)).status == 0
+    assert await phone.submit(encode_tpdu(submit)) is not None
 
 
 def gsm_unpacked(octets: bytes) -> str:

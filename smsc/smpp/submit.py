@@ -18,6 +18,7 @@ from smpp34.pdu import CommandStatus as S
 from smpp34.session import refusal
 
 from ..esme_door import Accepted, EsmeDoor
+from ..idblocks import IdsExhausted
 from ..models import MessageState
 from ..queued import Queued
 from ..submitted import Submitted
@@ -253,6 +254,8 @@ class Submits:
     def _failed(error: BaseException, request: p.Pdu) -> p.Pdu:
         if isinstance(error, ValueError):
             status = S.ESME_RINVDSTADR
+        elif isinstance(error, IdsExhausted):  # try again shortly (SMPP 3.4 §5.1.3: 0x58)
+            status = S.ESME_RTHROTTLED
         else:
             log.error("%s failed: %s", request.name, error)
             status = S.ESME_RSUBMITFAIL
