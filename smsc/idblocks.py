@@ -24,6 +24,11 @@ class IdsExhausted(Exception):
     the sender retry (a throttling error), never block."""
 
 
+#: Seconds before what the SMSC makes itself (a status report, a receipt)
+#: asks again for an id it could not have: the next block is one round trip away.
+ID_RETRY = 0.1
+
+
 class IdBlocks:
     """Ids from blocks ``fetch()`` fires with the first id of."""
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from pdu import Address, SmsStatusReport, encode
 
+from .idblocks import ID_RETRY, IdsExhausted
 from .models import MessageKind
 from .queued import Queued
 
@@ -30,6 +31,11 @@ class StatusReports:
     def report(self, item: Queued, st: int) -> None:
         """Queue an SMS-STATUS-REPORT about ``item`` for its sender."""
         smsc = self.smsc
+        try:
+            message_id = smsc.new_id()
+        except IdsExhausted:  # a cluster node ahead of its next id block: shortly
+            smsc.clock.callLater(ID_RETRY, self.report, item, st)
+            return
         now = smsc.now()
         report = SmsStatusReport(
             tp_mr=item.tp_mr or 0,
@@ -39,7 +45,7 @@ class StatusReports:
             tp_st=st,
         )
         out = Queued(
-            id=smsc.new_id(),
+            id=message_id,
             kind=MessageKind.REPORT,
             originator=smsc.config.address,
             recipient=item.originator,

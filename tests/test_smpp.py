@@ -276,6 +276,33 @@ async def test_a_node_ahead_of_its_id_blocks_asks_both_doors_to_try_again(
     assert await phone.submit(encode_tpdu(submit)) is not None
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_receipt_waits_for_an_id_when_a_cluster_node_has_none(
+    smsc: SmscService, phone: LinkClient, esme: Esme, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delivery receipt of a node out of id blocks is made once the next
+    block is there (smsc.idblocks.ID_RETRY later), not lost."""
+    assert smsc.smsc is not None
+    given = smsc.smsc.new_id
+    asked: list[str] = []
+
+    def second_is_out(count: int = 1) -> int:
+        asked.append("out" if len(asked) == 1 else "id")
+        if asked[-1] == "out":  # the receipt's first try: the next block is not back
+            raise IdsExhausted("no message ids left")
+        return given(count)
+
+    monkeypatch.setattr(smsc.smsc, "new_id", second_is_out)
+    await esme.bind()
+    arriving = phone.next_message()
+    resp = await esme.submit(short_message=b"receipt later", data_coding=0, registered_delivery=1)
+    assert resp.status == 0
+    await arriving
+    dlr = await esme.until("deliver_sm")
+    assert asked == ["id", "out", "id"]  # the submit's, the receipt's two tries
+    assert receipt.parse(dlr.short_message.decode())["id"] == message_id(resp)
+
+
 def gsm_unpacked(octets: bytes) -> str:
     """GSM 03.38 text of one septet per octet, read with smpplib's own table
     (an implementation that is not ours)."""

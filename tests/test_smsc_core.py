@@ -50,6 +50,7 @@ from radiolink.ms import (
     Refused,
 )
 from smsc.core import Smsc, SmscConfig
+from smsc.idblocks import ID_RETRY, IdsExhausted
 from smsc.models import Message
 from smsc.repository import SqlQueueRepository
 from smsc.server import RadioLinkProtocol
@@ -908,3 +909,27 @@ def test_second_attach_moves_the_subscriber(net: Net) -> None:
     net.advance(120)
     assert old.events() == [] and new.events() == []
     assert [r.state for r in net.rows()] == ["delivered"] * 2
+
+
+def test_a_status_report_waits_for_an_id_when_a_cluster_node_has_none(
+    net: Net, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cluster node out of id blocks (smsc.idblocks) makes its status report
+    once the next block is there, on its clock; the delivery is not disturbed."""
+    a, b = net.attached(A), net.attached(B)
+    accepted(a, sms(B, "report me", srr=True))
+    event = incoming(b.events())
+    given = net.smsc.new_id
+
+    def exhausted(count: int = 1) -> int:
+        raise IdsExhausted("no message ids left")
+
+    monkeypatch.setattr(net.smsc, "new_id", exhausted)
+    assert b.ack(event.rp_mr) == []  # delivered; no report yet
+    assert a.events() == []
+    net.advance(ID_RETRY)
+    assert a.events() == []  # still none: tried again, still out
+    monkeypatch.setattr(net.smsc, "new_id", given)
+    net.advance(ID_RETRY)
+    report = take_report(a)
+    assert report.tp_st == 0 and report.tp_mr == 0

@@ -16,6 +16,7 @@ from pdu.udh import find_message_number
 from smpp34 import pdu as p
 
 from ..esme_door import EsmeDoor
+from ..idblocks import ID_RETRY, IdsExhausted
 from ..models import MessageKind, MessageState
 from ..queued import Queued
 from ..submitted import MAX_NUMBERED, Submitted
@@ -152,6 +153,15 @@ class Receipts:
     ) -> None:
         fmt = self.format
         door = self.door
+        try:
+            receipt_id = door.new_id()
+        except IdsExhausted:  # a cluster node ahead of its next id block: shortly
+            again = (esme, message_id, source, recipient, submitted_at, state, error, text, parts)
+            door.smsc.clock.callLater(
+                ID_RETRY, lambda: self.receipt(*again, esm_class=esm_class, stat=stat,
+                                               message_state=message_state, report_for=report_for)
+            )  # fmt: skip
+            return
         done = door.now()
         message_state = message_state or STATE[state]
         body = fmt.text(
@@ -181,7 +191,7 @@ class Receipts:
             ),
         )
         item = Queued(
-            id=door.new_id(),
+            id=receipt_id,
             kind=MessageKind.ESME,
             originator=recipient,
             recipient=str(source)[:32],
