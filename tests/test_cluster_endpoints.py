@@ -1,5 +1,6 @@
 """The listeners of a cluster's nodes: one port shared by several (SO_REUSEPORT),
-and a node behind a real HAProxy that still sees its clients' addresses."""
+on TCP and on TLS, and a node behind a real HAProxy that still sees its
+clients' addresses."""
 
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IAddress, IListeningPort
-from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 
 from txkit import ListenError, endpoint_spec, listen
-from txkit.endpoints import with_backlog
+from txkit.endpoints import server_endpoint, with_backlog
 from txkit.proxied import HeaderFirstFactory
+from txkit.tls import auto_certificate, client_tls, secured
 
 
 class Seen(Factory):
@@ -108,6 +111,76 @@ async def test_nodes_share_one_port_with_reuseport_and_the_kernel_spreads_connec
             client.transport.loseConnection()  # type: ignore[union-attr]
         await first.stopListening()  # type: ignore[misc]
         await second.stopListening()  # type: ignore[misc]
+
+
+class Tagged(Protocol):
+    """Answers what it reads with its listener's name: which node served it."""
+
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(self.factory.tag + b" " + data)  # type: ignore[union-attr,attr-defined]
+
+
+class Answer(Protocol):
+    """Says hello and keeps what it is answered, until the connection ends."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.first: Deferred[bytes] = Deferred()
+        self.lost: Deferred[None] = Deferred()
+
+    def connectionMade(self) -> None:
+        self.transport.write(b"hello")  # type: ignore[union-attr]
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        if not self.first.called:
+            self.first.callback(self.data)
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.lost.callback(None)
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_tls_listeners_share_one_port_and_both_serve_tls(tmp_path: Path) -> None:
+    """``ssl:…:reuseport=yes``, as ``up --workers --tls auto`` gives its nodes:
+    each listener does the TLS handshake itself (verified against the
+    certificate, by name), and a plain-TCP client is answered nothing in the clear."""
+    files = auto_certificate(tmp_path / "a:b=c")  # separators in the path, escaped
+    factories = {}
+    for tag in (b"one", b"two"):
+        factories[tag] = Factory.forProtocol(Tagged)
+        factories[tag].tag = tag  # type: ignore[attr-defined]
+    first = listen(reactor, secured("tcp:0:reuseport=yes", files), factories[b"one"], name="one")
+    number = first.getHost().port  # type: ignore[attr-defined]
+    spec = secured(f"tcp:{number}:interface=127.0.0.1:reuseport=yes", files)
+    second = listen(reactor, spec, factories[b"two"], name="two")
+    trusted = client_tls(files.cert)
+    served: set[bytes] = set()
+    try:
+        # The kernel hashes each connection to one of the two: 200 all to one
+        # side would be a 2**-199 chance.
+        for _ in range(200):
+            tls = wrapClientTLS(trusted, TCP4ClientEndpoint(reactor, "127.0.0.1", number))
+            client = await connectProtocol(tls, Answer())
+            tag, _, said = (await client.first).partition(b" ")
+            assert said == b"hello"
+            served.add(tag)
+            client.transport.loseConnection()  # type: ignore[union-attr]
+            await client.lost
+            if served == {b"one", b"two"}:
+                break
+        assert served == {b"one", b"two"}
+        plain = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", number), Answer())
+        await plain.lost  # hung up on: "hello" is no TLS ClientHello
+        assert plain.data[:1] in (b"", b"\x15") and b"hello" not in plain.data  # an alert at most
+    finally:
+        await first.stopListening()  # type: ignore[misc]
+        await second.stopListening()  # type: ignore[misc]
+
+
+def test_a_tls_reuseport_listener_takes_the_options_it_knows() -> None:
+    with pytest.raises(ValueError, match=r"reuseport=yes takes only .*not \{'sslmethod'\}"):
+        server_endpoint(reactor, "ssl:0:reuseport=yes:sslmethod=TLS_METHOD")
 
 
 HAPROXY_CONFIG = """\

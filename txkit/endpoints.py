@@ -17,7 +17,10 @@ Two forms serve the nodes of a cluster:
 * ``tcp:7101:reuseport=yes`` listens with SO_REUSEPORT: several processes
   listen on one port and the kernel spreads the connections between them.
   Linux lets only processes of the same user share a port so, which is what
-  keeps a stranger on the host from taking a share.
+  keeps a stranger on the host from taking a share.  ``ssl:7101:reuseport=yes``
+  (with the ``ssl:`` string's ``privateKey``/``certKey``) is the same port on
+  TLS: Twisted's ``ssl:`` endpoint cannot set the option, so the TLS is
+  layered on ours as ``listenSSL`` layers it on TCP.
 """
 
 from __future__ import annotations
@@ -33,16 +36,19 @@ from twisted.internet.endpoints import serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
+    IOpenSSLServerConnectionCreator,
     IProtocolFactory,
     IReactorSocket,
     IStreamServerEndpoint,
     ITransport,
 )
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from .limits import guard, process_limits
 from .proxied import ProxiedEndpoint
+from .tls import server_tls
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
@@ -54,8 +60,13 @@ _ENDPOINT_TYPES = ("tcp", "tcp6", "ssl", "unix", "systemd")
 _INTERFACED = ("tcp", "tcp6", "ssl")
 #: Endpoint types that wrap another: ``haproxy:tcp:7101``.
 _WRAPPERS = ("haproxy",)
-#: serverFromString's separator, not an escaped one.
-_FIELD = re.compile(r"(?<!\\):")
+#: An endpoint string's pieces: an escaped character (``\\:``), a separator, the rest.
+_TOKEN = re.compile(r"\\.?|:|[^:\\]+", re.S)
+#: The options of a reuse-port listener: TCP's, and TLS's files (as ``ssl:`` names them).
+_REUSE_OPTIONS = {
+    "tcp": {"interface", "backlog"},
+    "ssl": {"interface", "backlog", "privateKey", "certKey", "extraCertChain"},
+}
 
 
 def endpoint_spec(text: str, default_port: int | None = None) -> str:
@@ -170,39 +181,71 @@ def _unwrapped(spec: str) -> str:
 
 
 def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
-    """``serverFromString``'s endpoint for ``spec``, but a ``tcp:`` one with
-    ``reuseport=yes`` is ours (``ReusePortEndpoint``), and so is ``haproxy:``
-    (``txkit.proxied``: the header read before the protocol is connected)."""
+    """``serverFromString``'s endpoint for ``spec``, but a ``tcp:`` or ``ssl:``
+    one with ``reuseport=yes`` is ours (``ReusePortEndpoint``), and so is
+    ``haproxy:`` (``txkit.proxied``: the header read before the protocol is
+    connected)."""
     kind, _, rest = spec.partition(":")
     if kind in _WRAPPERS:
         return ProxiedEndpoint(server_endpoint(reactor, rest))
-    fields = _FIELD.split(rest)
+    fields = _fields(rest)
     options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
-    if kind != "tcp" or options.pop("reuseport", "no") not in ("yes", "true", "1"):
+    if kind not in _REUSE_OPTIONS or options.pop("reuseport", "no") not in ("yes", "true", "1"):
         return serverFromString(reactor, spec)  # type: ignore[no-untyped-call,no-any-return]
-    extra = set(options) - {"interface", "backlog"}
+    extra = set(options) - _REUSE_OPTIONS[kind]
     if extra:
-        raise ValueError(f"{spec!r}: reuseport=yes takes only interface= and backlog=, not {extra}")
+        allowed = ", ".join(f"{o}=" for o in sorted(_REUSE_OPTIONS[kind]))
+        raise ValueError(f"{spec!r}: {kind}: with reuseport=yes takes only {allowed}, not {extra}")
+    options = {k: re.sub(r"\\(.)", r"\1", v) for k, v in options.items()}
+    tls = None
+    if kind == "ssl":  # the files read now, as serverFromString reads an ssl: string's
+        key = options.get("privateKey", "server.pem")
+        tls = server_tls(key, options.get("certKey", key), options.get("extraCertChain"))
     return ReusePortEndpoint(
         reactor,  # type: ignore[arg-type]
         int(fields[0]),
-        options.get("interface", LOOPBACK).replace("\\:", ":"),
+        options.get("interface", LOOPBACK),
         int(options.get("backlog", "50")),
+        tls=tls,
     )
+
+
+def _fields(rest: str) -> list[str]:
+    """The ``:``-separated fields of an endpoint string (after its type), escapes kept."""
+    fields = [""]
+    for token in _TOKEN.findall(rest):
+        if token == ":":
+            fields.append("")
+        else:
+            fields[-1] += token
+    return fields
 
 
 @implementer(IStreamServerEndpoint)
 class ReusePortEndpoint:
     """TCP with SO_REUSEPORT: the socket is made here and handed to the
-    reactor (``adoptStreamPort``), as Twisted's own TCP endpoint cannot set it."""
+    reactor (``adoptStreamPort``), as Twisted's own TCP endpoint cannot set it.
+    With ``tls`` each connection is TLS (``TLSMemoryBIOFactory`` around the
+    factory, which is all ``listenSSL`` does over TCP)."""
 
-    def __init__(self, reactor: IReactorSocket, port: int, interface: str, backlog: int) -> None:
+    def __init__(
+        self,
+        reactor: IReactorSocket,
+        port: int,
+        interface: str,
+        backlog: int,
+        *,
+        tls: IOpenSSLServerConnectionCreator | None = None,
+    ) -> None:
         self.reactor = reactor
         self.port = port
         self.interface = interface
         self.backlog = backlog
+        self.tls = tls
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        if self.tls is not None:
+            factory = TLSMemoryBIOFactory(self.tls, False, factory)
         family = socket.AF_INET6 if ":" in self.interface else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:

@@ -23,7 +23,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from twisted.internet.interfaces import IOpenSSLClientConnectionCreator
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
 
 from .private import write_private
 
@@ -233,6 +236,27 @@ def tls_failure(reason: object) -> str | None:
     errors = value.args[0] if value.args and isinstance(value.args[0], list) else []
     what = "; ".join(str(e[-1]) for e in errors if isinstance(e, tuple) and e) or str(value)
     return f" (TLS: {what})"
+
+
+def server_tls(
+    private_key: str, cert_key: str, extra_chain: str | None = None
+) -> IOpenSSLServerConnectionCreator:
+    """What a listener serves, made from an ``ssl:`` endpoint string's files as
+    Twisted's own ``ssl:`` endpoint makes it (``privateKey``, ``certKey``,
+    ``extraCertChain``): for the TLS listeners that endpoint cannot open
+    (SO_REUSEPORT, ``txkit.endpoints.ReusePortEndpoint``)."""
+    from twisted.internet import ssl
+
+    cert_pem, key_pem = Path(cert_key).read_bytes(), Path(private_key).read_bytes()
+    served = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)  # type: ignore[no-untyped-call]
+    chain = None
+    if extra_chain is not None:
+        chain = [ssl.Certificate.loadPEM(pem).original for pem in _certificates(Path(extra_chain))]
+    return ssl.CertificateOptions(
+        privateKey=served.privateKey.original,
+        certificate=served.original,
+        extraCertChain=chain,
+    )
 
 
 def client_tls(ca: Path, hostname: str = "127.0.0.1") -> IOpenSSLClientConnectionCreator:
