@@ -11,6 +11,11 @@ The nodes are ordinary ``smsemu smsc --node`` and ``smsemu ip-server run
   socket holds it (SO_REUSEPORT, never listening, so it gets no connection)
   until every node listens.  Each SMSC node has its own admin API, the first
   on ``--admin``; any of them shows the whole cluster (``GET /cluster``).
+* **TLS.** ``--tls auto`` (or a table's ``tls``) is resolved here, as
+  ``up`` does it for one process (``network.secure``): the certificate is
+  made once, before any node starts, and every node is given ``ssl:``
+  endpoint strings naming its files (``ssl:PORT:…:reuseport=yes``, TLS on
+  the shared port; the admin APIs too).  The handsets here verify it.
 * **Database.** ``--database-url`` (PostgreSQL), else a throwaway server
   (``storage.pgserver.TemporaryPostgres``) stopped on exit.  The password is
   not on the nodes' command lines, which anyone on the host may read: it
@@ -51,11 +56,13 @@ from handset.service import ControlService
 from receipt_server.store import ReceiptStore, migrate, open_engine
 from storage import safe_url
 from storage.pgserver import PostgresError, TemporaryPostgres
+from txkit.tls import TlsFiles
 
 from . import logs
 from .config import Config, options
+from .config.tls import on_tls
 from .errors import CommandError
-from .network import esme_password, start_phones
+from .network import esme_password, secure, start_phones, tls_mark
 from .serve import Running, serve
 from .startup import api_token, network_origins
 from .startup import data_dir as make_dir
@@ -89,14 +96,16 @@ class SharedPort:
             self.probe = None
 
 
-def shared(spec: str, option: str) -> SharedPort:
+def shared(spec: str, option: str, tls: TlsFiles | None = None) -> SharedPort:
     """``spec`` (a ``tcp:`` endpoint string) with ``reuseport=yes``, port 0
-    resolved to a free port held by a probe socket."""
+    resolved to a free port held by a probe socket; on TLS with ``tls``."""
     match = _TCP.match(spec)
     opts = dict(o.split("=", 1) for o in match["options"].split(":")[1:]) if match else {}
     if match is None or set(opts) - {"interface", "backlog"}:
         raise CommandError(
-            f"{option}: --workers shares plain TCP listeners (HOST:PORT), not {spec!r}", 2
+            f"{option}: --workers shares TCP listeners (HOST:PORT; TLS with --tls auto or a "
+            f"tls table), not {spec!r}",
+            2,
         )
     host, port = opts.get("interface", "127.0.0.1"), int(match["port"])
     probe = None
@@ -110,7 +119,8 @@ def shared(spec: str, option: str) -> SharedPort:
             raise CommandError(f"{option}: cannot bind {host}: {exc.strerror}", 1) from None
         port = probe.getsockname()[1]
     extra = "".join(f":{k}={v}" for k, v in opts.items() if k != "interface")
-    return SharedPort(f"tcp:{port}:interface={host}{extra}:reuseport=yes", host, port, probe)
+    reuse = f"tcp:{port}:interface={host}{extra}:reuseport=yes"
+    return SharedPort(on_tls(reuse, tls), host, port, probe)
 
 
 class NodeEnded(CommandError):
@@ -245,14 +255,14 @@ def passed(args: argparse.Namespace, names: list[str]) -> list[str]:
 
 def run_cluster(args: argparse.Namespace) -> int:
     workers: int = args.workers
-    if getattr(args, "tls", None) == "auto":
-        raise CommandError("--tls: --workers shares plain TCP listeners only, for now", 2)
     if getattr(args, "pcap", None) is not None:
         raise CommandError(
             "--pcap: one file per process; with --workers, --gsmtap (every node sends)", 2
         )
-    config = options.network(args, up=True)
-    origins = network_origins(args, config, up=True)
+    given = options.network(args, up=True)
+    origins = network_origins(args, given, up=True)
+    # The certificate made (or checked) once, here: every node serves these files.
+    config, certificates = secure(given, args, origins)
     logs.configure(args)
     config.limits.apply()
     s = config.smsc
@@ -261,10 +271,12 @@ def run_cluster(args: argparse.Namespace) -> int:
     token = api_token(data, where)  # made once here: the nodes read the same files
     if s.smpp is not None and not config.smpp.accounts:
         esme_password(data, where)
-    ports = {"--link": shared(s.link, "--link"), "--ip-server": shared(config.ip_server.listen,
-             "--ip-server")}  # fmt: skip
-    if s.smpp is not None:
-        ports["--smpp"] = shared(s.smpp, "--smpp")
+    ports = {
+        "--link": shared(given.smsc.link, "--link", s.tls),
+        "--ip-server": shared(given.ip_server.listen, "--ip-server", config.ip_server.tls),
+    }
+    if given.smsc.smpp is not None:
+        ports["--smpp"] = shared(given.smsc.smpp, "--smpp", s.smpp_tls)
     with cluster_database(s.database_url) as url:
         parsed = make_url(url)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
@@ -297,7 +309,8 @@ def run_cluster(args: argparse.Namespace) -> int:
             await cluster.launch(rest)
             for port in ports.values():
                 port.release()
-            return await _front(running, config, url, token, ports, first["smsc-1"], workers)
+            lines = await _front(running, config, url, token, ports, first["smsc-1"], workers)
+            return [*certificates, *lines]
 
         try:
             return serve(start, origins)
@@ -322,13 +335,13 @@ LOG_OPTIONS = ["--log-level", "--log-format", "--quiet"]
 
 
 def _admin_other(spec: str) -> str:
-    """The admin API of a node after the first: on the first's interface, a free port."""
-    match = _TCP.match(spec)
-    host = "127.0.0.1"
-    if match is not None:
-        opts = dict(o.split("=", 1) for o in match["options"].split(":")[1:])
-        host = opts.get("interface", host)
-    return f"tcp:0:interface={host}"
+    """The admin API of a node after the first: as the first's (its interface,
+    its TLS), on a free port."""
+    kind, _, rest = spec.partition(":")
+    port, colon, opts = rest.partition(":")
+    if kind in ("tcp", "ssl") and port.isdigit():
+        return f"{kind}:0{colon}{opts}"
+    return "tcp:0:interface=127.0.0.1"
 
 
 async def _front(
@@ -348,14 +361,17 @@ async def _front(
     lines = [
         f"up: {workers} SMSC nodes (smsc-1..{workers}) and {workers} IP-server nodes "
         f"(ip-1..{workers}) on {safe_url(url)}",
-        f"smsc: radio link on {link.host}:{link.port} (shared by the {workers} SMSC nodes)",
+        f"smsc: radio link on {link.host}:{link.port}{tls_mark(link.spec)} "
+        f"(shared by the {workers} SMSC nodes)",
         *[line for line in first if line.startswith(("smsc: admin API", "console:"))],
     ]
     if "--smpp" in ports:
         smpp = ports["--smpp"]
-        lines.append(f"smsc: SMPP on {smpp.host}:{smpp.port} (shared by the {workers} SMSC nodes)")
+        lines.append(f"smsc: SMPP on {smpp.host}:{smpp.port}{tls_mark(smpp.spec)} "
+                     f"(shared by the {workers} SMSC nodes)")  # fmt: skip
         lines += [line for line in first if line.startswith("smpp: ESME")]
-    lines.append(f"ip server: on {ip.host}:{ip.port} (shared by the {workers} IP-server nodes)")
+    lines.append(f"ip server: on {ip.host}:{ip.port}{tls_mark(ip.spec)} "
+                 f"(shared by the {workers} IP-server nodes)")  # fmt: skip
     engine = await deferToThread(_migrated, url)  # at head already: the nodes migrated it
     store = ReceiptStore(engine, reactor=reactor)
     store.start()

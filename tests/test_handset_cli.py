@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import subprocess
 import sys
 import urllib.error
@@ -57,16 +58,22 @@ def smsemu(up: SmscProcess, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def waiting(up: SmscProcess, msisdn: str, kind: str, **match: Any) -> Future[Any]:
+def waiting(
+    up: SmscProcess, msisdn: str, kind: str, *, tls: ssl.SSLContext | None = None, **match: Any
+) -> Future[Any]:
     """The handset's next ``kind`` event matching ``match``, from the control
-    API's long poll: start it before what causes the event.
+    API's long poll (over https trusting ``tls``, when given): start it
+    before what causes the event.
 
     The request is on the wire when this returns, ahead of the requests that
     cause the event (the server accepts connections in order and reads each
     as soon as it is accepted); only its answer is waited for, on a thread."""
     query = urllib.parse.urlencode({**match, "timeout": LONG_POLL})
     path = f"/handsets/{urllib.parse.quote(msisdn)}/events/{kind}?{query}"
-    conn = http.client.HTTPConnection("127.0.0.1", up.control_port, timeout=LONG_POLL + 30)
+    where = ("127.0.0.1", up.control_port)
+    conn = http.client.HTTPConnection(*where, timeout=LONG_POLL + 30)
+    if tls is not None:
+        conn = http.client.HTTPSConnection(*where, timeout=LONG_POLL + 30, context=tls)
     conn.request("GET", path, headers={"Authorization": f"Bearer {up.token}"})
     return EVENTS.submit(_answer, conn)
 

@@ -1,10 +1,13 @@
 """``smsemu up --workers 2`` as a real process: its own throwaway PostgreSQL,
 two SMSC and two IP-server node processes on shared ports, its handsets
 attached and messaging across the cluster, the cluster view on the admin API,
-a killed node told in one line, and nothing left running once it stopped."""
+a killed node told in one line, and nothing left running once it stopped;
+then the same on TLS (``--tls auto``): the shared ports serve one certificate
+made by ``up``, and a plain-TCP client gets no answer in the clear."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -17,8 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from ipwire import wire
+from radiolink.ms import MsLink
+from txkit.tls import fingerprint
+
 from .rig import TIMEOUT, Log, SmscProcess
 from .test_handset_cli import waiting
+from .test_tls import trusting
 
 A, B = "+15550001001", "+15550001002"
 
@@ -102,6 +110,61 @@ def test_up_with_two_workers_runs_a_cluster_and_stops_clean(tmp_path: Path) -> N
     assert not directory.exists()
 
 
+def test_up_with_two_workers_on_tls_auto_shares_tls_ports(tmp_path: Path) -> None:
+    up = SmscProcess(
+        ["--workers", "2", "--tls", "auto", "--data-dir", str(tmp_path / "data"), "--at", "off"],
+        command="up",
+        stderr=subprocess.PIPE,
+    )
+    log = Log(up.proc.stderr)
+    cert = up.data_dir / "tls" / "cert.pem"
+    tls = trusting(cert)  # what the handsets of up verify, and nothing else
+    try:
+        # The handsets attached and logged in over TLS, on the shared ports.
+        assert up.handsets == [A, B]
+        assert [x for x in up.lines if x.startswith("tls: certificate")] == [
+            f"tls: certificate {cert} (SHA-256 {fingerprint(cert)})"
+        ]  # made once, by up: the nodes are given its files, they make none
+        for port in (up.link_port, up.smpp_port, up.ip_port):
+            assert any(f":{port} (TLS) (shared by the 2" in x for x in up.lines), up.lines
+        assert up.admin_scheme == "https"
+        nodes = descendants(up.proc.pid)
+        assert sum(str(cert) in cmdline(p) for p in nodes) == 4  # 2 SMSC, 2 IP-server nodes
+        # A message across the cluster, sent and seen over the control API's https.
+        received = waiting(up, B, "received", tls=tls, text="across on TLS")
+        send = urllib.request.Request(
+            f"https://127.0.0.1:{up.control_port}/handsets/{A}/send",
+            data=json.dumps({"to": B, "text": "across on TLS"}).encode(),
+            method="POST",
+            headers={"Authorization": f"Bearer {up.token}", "content-type": "application/json"},
+        )
+        with urllib.request.urlopen(send, timeout=TIMEOUT, context=tls) as response:
+            assert response.status == 202
+        assert received.result(TIMEOUT)["peer"] == A
+        url = f"https://127.0.0.1:{up.admin_port}/cluster"
+        with urllib.request.urlopen(up.request(url), timeout=TIMEOUT, context=tls) as response:
+            view = {row["name"]: row for row in json.loads(response.read())["nodes"]}
+        assert sorted(view["smsc-1"]["subscribers"] + view["smsc-2"]["subscribers"]) == [A, B]
+        # A client that does not speak TLS is hung up on, answered nothing in
+        # the clear: an ATTACH, an SMPP bind, an IP login.
+        login = wire.encode(wire.Login(1, "phone-nobody", base64.b64encode(bytes(18)).decode()))
+        plain = {up.link_port: MsLink("001010000000002", B).attach(),
+                 up.smpp_port: bytes.fromhex("0000001000000009000000000000000100"),
+                 up.ip_port: login}  # fmt: skip
+        for port, data in plain.items():
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as s:
+                s.sendall(data)
+                answer = b""
+                while chunk := s.recv(4096):
+                    answer += chunk
+                assert len(answer) < 64, answer  # at most a TLS alert
+                assert answer[:1] in (b"", b"\x15"), answer  # 0x15: a TLS alert record
+    finally:
+        status = up.terminate()
+    assert status == 0
+    assert not [x for x in log.rest() if "Traceback" in x or "Unhandled" in x]
+
+
 def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_text()
@@ -113,8 +176,7 @@ def cmdline(pid: int) -> str:
     ("args", "error"),
     [
         (["--database-url", "sqlite:///x.sqlite3"], "--database-url: --workers needs PostgreSQL"),
-        (["--link", "unix:/tmp/x.sock"], "--link: --workers shares plain TCP listeners"),
-        (["--tls", "auto"], "--tls: --workers shares plain TCP listeners only"),
+        (["--link", "unix:/tmp/x.sock"], "--link: --workers shares TCP listeners (HOST:PORT;"),
         (["--pcap", "x.pcapng"], "--pcap: one file per process"),
     ],
 )
