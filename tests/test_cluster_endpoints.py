@@ -117,7 +117,7 @@ class Tagged(Protocol):
     """Answers what it reads with its listener's name: which node served it."""
 
     def dataReceived(self, data: bytes) -> None:
-        self.transport.write(self.factory.tag + b" " + data)  # type: ignore[union-attr,attr-defined]
+        self.transport.write(self.factory.tag + b" " + data)  # type: ignore[union-attr]
 
 
 class Answer(Protocol):
@@ -165,7 +165,7 @@ async def test_two_tls_listeners_share_one_port_and_both_serve_tls(tmp_path: Pat
             tag, _, said = (await client.first).partition(b" ")
             assert said == b"hello"
             served.add(tag)
-            client.transport.loseConnection()  # type: ignore[union-attr]
+            client.transport.loseConnection()
             await client.lost
             if served == {b"one", b"two"}:
                 break

@@ -22,7 +22,7 @@ import pytest
 
 from ipwire import wire
 from radiolink.ms import MsLink
-from txkit.tls import fingerprint
+from txkit.tls import auto_certificate, fingerprint
 
 from .rig import TIMEOUT, Log, SmscProcess
 from .test_handset_cli import waiting
@@ -163,6 +163,28 @@ def test_up_with_two_workers_on_tls_auto_shares_tls_ports(tmp_path: Path) -> Non
         status = up.terminate()
     assert status == 0
     assert not [x for x in log.rest() if "Traceback" in x or "Unhandled" in x]
+
+
+def test_up_with_two_workers_serves_a_tables_tls_on_its_listeners_only(tmp_path: Path) -> None:
+    """``[smsc] tls`` without ``--tls auto``: the shared radio link and the
+    admin APIs on TLS with those files, SMPP and the IP server plain."""
+    files = auto_certificate(tmp_path / "own")
+    config = tmp_path / "net.toml"
+    config.write_text(f'[smsc]\ntls = {{ cert = "{files.cert}", key = "{files.key}" }}\n')
+    up = SmscProcess(
+        ["--workers", "2", "--config", str(config), "--data-dir", str(tmp_path / "data"),
+         "--at", "off"],
+        command="up",
+    )  # fmt: skip
+    try:
+        assert up.handsets == [A, B]  # attached over TLS, trusting the table's certificate
+        assert any(f":{up.link_port} (TLS) (shared" in x for x in up.lines), up.lines
+        assert any(f":{up.smpp_port} (shared" in x for x in up.lines), up.lines
+        assert any(f":{up.ip_port} (shared" in x for x in up.lines), up.lines
+        assert up.admin_scheme == "https"
+        assert not (up.data_dir / "tls").exists()  # no --tls auto: no certificate made
+    finally:
+        assert up.terminate() == 0
 
 
 def cmdline(pid: int) -> str:
