@@ -12,19 +12,16 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 from twisted.internet import reactor
-from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.error import ConnectError
 from twisted.internet.interfaces import IAddress, IListeningPort
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
-from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from txkit import ListenError, endpoint_spec, listen
 from txkit.endpoints import server_endpoint, with_backlog
-from txkit.proxied import HeaderFirstFactory
 from txkit.tls import auto_certificate, client_tls, secured
 
 
@@ -259,26 +256,3 @@ def test_the_sample_haproxy_config_is_valid_and_sends_proxy_headers(haproxy_bina
     # Every frontend on loopback unless the user names another address.
     binds = [line.split()[1] for line in text.splitlines() if line.strip().startswith("bind ")]
     assert binds and all(b.startswith("127.0.0.1:") for b in binds)
-
-
-def test_a_header_in_pieces_connects_after_it_and_none_never_reaches_the_protocol() -> None:
-    seen = Seen()
-    factory = HeaderFirstFactory(seen)
-    address = IPv4Address("TCP", "127.0.0.1", 40000)
-    proto = factory.buildProtocol(address)
-    transport = StringTransport(peerAddress=address)
-    proto.makeConnection(transport)
-    proto.dataReceived(b"PROXY TCP4 192.0.2.7 ")
-    assert seen.peers == []  # not yet connected: the header is not whole
-    proto.dataReceived(b"127.0.0.1 51234 7101\r\nfirst")
-    assert [(p.host, p.port) for p in seen.peers] == [("192.0.2.7", 51234)]  # type: ignore[attr-defined]
-    proto.dataReceived(b" second")
-    assert b"".join(seen.data) == b"first second"
-
-    stranger = Seen()
-    proto = HeaderFirstFactory(stranger).buildProtocol(address)
-    transport = StringTransport(peerAddress=address)
-    proto.makeConnection(transport)
-    proto.dataReceived(b"\x00\x00\x00\x10 an SMPP bind, no header")
-    assert transport.disconnecting and stranger.peers == [] and stranger.data == []
-    proto.connectionLost(None)  # the protocol never connected is not told of a loss
