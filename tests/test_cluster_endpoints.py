@@ -4,7 +4,6 @@ clients' addresses."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,8 @@ from twisted.python.failure import Failure
 from txkit import ListenError, endpoint_spec, listen
 from txkit.endpoints import server_endpoint, with_backlog
 from txkit.tls import auto_certificate, client_tls, secured
+
+from .haproxy import free_port, start, stop
 
 
 class Seen(Factory):
@@ -196,29 +197,20 @@ backend nodes
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def front_of(tmp_path: Path, haproxy_binary: str) -> Iterator[object]:
-    started: list[subprocess.Popen[bytes]] = []
+    started: list[subprocess.Popen[str]] = []
 
-    def start(node: int) -> int:
-        front = _free_port()
-        config = tmp_path / "haproxy.cfg"
-        config.write_text(HAPROXY_CONFIG.format(front=front, node=node))
-        check = subprocess.run([haproxy_binary, "-c", "-f", str(config)], capture_output=True)
-        assert check.returncode == 0, check.stderr.decode()
-        started.append(subprocess.Popen([haproxy_binary, "-db", "-f", str(config)]))
-        return front
+    def front(node: int) -> int:
+        port = free_port()
+        started.append(
+            start(haproxy_binary, HAPROXY_CONFIG.format(front=port, node=node), tmp_path)
+        )
+        return port
 
-    yield start
+    yield front
     for process in started:
-        process.terminate()
-        process.wait()
+        stop(process)
 
 
 @pytest_twisted.ensureDeferred
