@@ -249,14 +249,20 @@ class Log:
     """The stderr of a running process, line by line, read on a thread so
     that the test can wait for a line as for an event."""
 
-    def __init__(self, stream: Any) -> None:
+    def __init__(self, stream: Any = None, prefix: str = "") -> None:
         self.lines: list[str] = []
         self._new: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+        if stream is not None:
+            self.follow(stream, prefix)
 
-    def _read(self, stream: Any) -> None:
+    def follow(self, stream: Any, prefix: str = "") -> None:
+        """Read ``stream`` too, each of its lines after ``prefix`` (several
+        processes' logs in one, in the order their lines come)."""
+        threading.Thread(target=self._read, args=(stream, prefix), daemon=True).start()
+
+    def _read(self, stream: Any, prefix: str) -> None:
         for line in stream:
-            self._new.put(line.rstrip("\n"))
+            self._new.put(prefix + line.rstrip("\n"))
         self._new.put(None)
 
     def wait_for(self, part: str) -> str:

@@ -7,9 +7,7 @@ other node."""
 from __future__ import annotations
 
 import json
-import re
 import socket
-import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,27 +15,15 @@ from typing import Any
 
 import pytest
 
-from .rig import TIMEOUT, Rig, SmscProcess
+from ipwire import wire
+from receipt_server.store import ReceiptStore
+
+from .haproxy import free_port, running, sample_config
+from .rig import TIMEOUT, Log, Rig, SmscProcess
 from .sims import imsi_for
+from .test_ip_cluster import ALICE, BOB, Device, ip_database, register
+from .test_ip_cluster import Node as IpNode
 from .test_smsc_cluster_e2e import A, B, Esme, node, on_postgres, send, text
-
-SAMPLE = Path(__file__).parent.parent / "contrib" / "haproxy" / "smsemu.cfg"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def sample_config(ports: dict[int, int]) -> str:
-    """contrib/haproxy/smsemu.cfg with its ports replaced by ``ports`` (keyed by
-    the sample's own port numbers); the sample stays the one source of truth."""
-    text = SAMPLE.read_text()
-    for old, new in ports.items():
-        text, n = re.subn(rf"127\.0\.0\.1:{old}\b", f"127.0.0.1:{new}", text)
-        assert n == 1, f"port {old} is not in {SAMPLE} once"
-    return text
 
 
 def cluster_view(n: SmscProcess) -> dict[str, Any]:
@@ -72,36 +58,16 @@ def proxied(
     behind = ("--link", "haproxy:tcp:0", "--smpp", "haproxy:tcp:0")
     n1 = node(tmp_path, database_url, "n1", *behind)
     n2 = node(tmp_path, database_url, "n2", *behind)
-    link, smpp = _free_port(), _free_port()
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(
-        sample_config({
-            7101: link, 2775: smpp, 7102: _free_port(),
-            17101: n1.link_port, 27101: n2.link_port,
-            12775: n1.smpp_port, 22775: n2.smpp_port,
-            17102: _free_port(), 27102: _free_port(),  # no IP-server nodes here
-        })
-    )  # fmt: skip
-    haproxy = subprocess.Popen(
-        [haproxy_binary, "-db", "-f", str(config)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    link, smpp = free_port(), free_port()
+    config = sample_config({
+        7101: link, 2775: smpp,
+        17101: n1.link_port, 27101: n2.link_port,
+        12775: n1.smpp_port, 22775: n2.smpp_port,
+    })  # fmt: skip
     try:
-        while True:  # HAProxy is up once its frontend accepts
-            if haproxy.poll() is not None:
-                assert haproxy.stderr is not None
-                pytest.fail(f"haproxy ended: {haproxy.stderr.read()}", pytrace=False)
-            try:
-                socket.create_connection(("127.0.0.1", smpp), timeout=TIMEOUT).close()
-                break
-            except ConnectionRefusedError:
-                continue
-        yield n1, n2, link, smpp
+        with running(haproxy_binary, config, tmp_path, smpp):
+            yield n1, n2, link, smpp
     finally:
-        haproxy.terminate()
-        haproxy.wait(TIMEOUT)
         for n in (n1, n2):
             if n.proc.poll() is None:
                 n.terminate()
@@ -151,3 +117,68 @@ def test_two_nodes_behind_haproxy_carry_messages_see_clients_and_survive_a_kill(
     assert text(a) == "after the kill"
     assert where[B] == ("n2" if dead is n1 else "n1")  # B never moved
     assert placed(alive, {A, B}) == {A: where[B], B: where[B]}
+
+
+@pytest.fixture
+def ip_proxied(
+    tmp_path: Path, postgres_url: str, haproxy_binary: str
+) -> Iterator[tuple[ReceiptStore, Log, int, list[IpNode]]]:
+    """Two IP-server nodes (i1, i2) listening ``haproxy:`` and HAProxy before
+    them as the sample lays them out: (a store to register devices, both
+    nodes' live logs in one, HAProxy's IP-server address, the nodes)."""
+    log = Log()
+    with ip_database(postgres_url, tmp_path) as (url, store):
+        nodes: list[IpNode] = []
+        try:
+            for name in ("i1", "i2"):
+                nodes.append(IpNode(name, url, tmp_path / name, "haproxy:tcp:0", log))
+            front = free_port()
+            config = sample_config({7102: front, 17102: nodes[0].port, 27102: nodes[1].port})
+            with running(haproxy_binary, config, tmp_path, front):
+                yield store, log, front, nodes
+        finally:
+            for n in nodes:
+                n.stop()
+
+
+def test_two_ip_server_nodes_behind_haproxy_carry_a_message_and_its_read_receipt(
+    ip_proxied: tuple[ReceiptStore, Log, int, list[IpNode]],
+) -> None:
+    store, log, front, (i1, _) = ip_proxied
+    alice = Device(front, register(store, ALICE, "alice"))
+    bob = Device(front, register(store, BOB, "bob", account=BOB))
+    # Each node logs a login with the device's own address (the PROXY
+    # header's), not HAProxy's connection to it; leastconn: bob is on the
+    # node alice is not.
+    where = {}
+    for device, name, msisdn in ((alice, "alice", ALICE), (bob, "bob", BOB)):
+        host, port = device.sock.getsockname()[:2]
+        line = log.wait_for(f"{name} ({msisdn}) from {host}:{port}")
+        where[name] = line.split(":", 1)[0]
+    assert sorted(where.values()) == ["i1", "i2"]
+
+    # bob's presence, written at its login, is committed once this is answered
+    # (its node's database thread commits in order).
+    bob.send(lambda rid: wire.FetchResults(rid, "ef" * 16))
+    assert bob.expect(wire.Error).code == wire.ErrorCode.NOT_OPEN
+    alice.send(
+        lambda rid: wire.IpSubmit(rid, BOB, "cd" * 16, 4, "through haproxy", 1_700_000_000_000)
+    )
+    alice.expect(wire.Ok)
+    got = bob.expect(wire.IpMessage)
+    assert (got.sender, got.message_number, got.text) == (ALICE, 4, "through haproxy")
+    # bob reads it: the read receipt crosses back to alice's node, live.
+    bob.send(lambda rid: wire.Response(rid, BOB, ALICE, 4, 1))
+    bob.expect(wire.Ok)
+    feedback = alice.expect(wire.Feedback)
+    assert (feedback.receiver, feedback.message_number, feedback.status) == (BOB, 4, 1)
+    alice.close()
+    bob.close()
+
+    # A connection that bypasses HAProxy and says something else first: one
+    # line in the node's log, and it is closed.
+    with socket.create_connection(("127.0.0.1", i1.port), timeout=TIMEOUT) as stray:
+        stray.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert stray.recv(100) == b""
+        host, port = stray.getsockname()[:2]
+    log.wait_for(f"no PROXY header from {host}:{port} (starts b'GET / ', not PROXY): closed")

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,22 +23,31 @@ from ipwire.sealed import DeviceKey
 from receipt_server.devices import Registration
 from receipt_server.store import ReceiptStore
 
-from .rig import TIMEOUT
+from .rig import TIMEOUT, Log
 
 M = TypeVar("M")
 ALICE, BOB = "+15550001111", "+15550002222"
 
 
 class Node:
-    """``smsemu ip-server run --node NAME`` on a free port."""
+    """``smsemu ip-server run --node NAME`` on ``listen`` (a free port); its
+    live log in a file, or every line of it (debug) in ``log`` after "NAME: "."""
 
-    def __init__(self, name: str, url: str, data_dir: Path) -> None:
-        args = ["ip-server", "run", "--listen", "127.0.0.1:0", "--database-url", url,
+    def __init__(
+        self, name: str, url: str, data_dir: Path, listen: str = "127.0.0.1:0",
+        log: Log | None = None,
+    ) -> None:  # fmt: skip
+        args = ["ip-server", "run", "--listen", listen, "--database-url", url,
                 "--node", name, "--node-lease", "3", "--data-dir", str(data_dir)]  # fmt: skip
+        if log is not None:
+            args += ["--log-level", "debug"]
+        stderr = subprocess.PIPE if log is not None else (data_dir.parent / f"{name}.log").open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsemu", *args],
-            stdout=subprocess.PIPE, stderr=(data_dir.parent / f"{name}.log").open("w"), text=True,
+            stdout=subprocess.PIPE, stderr=stderr, text=True,
         )  # fmt: skip
+        if log is not None:
+            log.follow(self.proc.stderr, f"{name}: ")
         assert self.proc.stdout is not None
         self.port = 0
         for line in self.proc.stdout:
@@ -102,8 +112,10 @@ class Device:
         self.sock.close()
 
 
-@pytest.fixture
-def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, ReceiptStore, list[Node]]]:
+@contextmanager
+def ip_database(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, ReceiptStore]]:
+    """A fresh database on the session's PostgreSQL for IP-server nodes: its
+    URL, and a store on it to register devices with."""
     name = f"ipc_{tmp_path.name[-12:]}".replace("-", "_").lower()
     from sqlalchemy import create_engine, text
 
@@ -112,17 +124,25 @@ def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, ReceiptSto
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = postgres_url.rsplit("/", 1)[0] + "/" + name
     store = ReceiptStore.open(url, threaded=False)
-    nodes = [Node(f"n{i}", url, tmp_path / f"n{i}") for i in (1, 2)]
     try:
-        yield url, store, nodes
+        yield url, store
     finally:
-        for node in nodes:
-            node.stop()
         store.close()
         store.engine.dispose()
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture
+def cluster(postgres_url: str, tmp_path: Path) -> Iterator[tuple[str, ReceiptStore, list[Node]]]:
+    with ip_database(postgres_url, tmp_path) as (url, store):
+        nodes = [Node(f"n{i}", url, tmp_path / f"n{i}") for i in (1, 2)]
+        try:
+            yield url, store, nodes
+        finally:
+            for node in nodes:
+                node.stop()
 
 
 def register(

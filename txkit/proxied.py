@@ -219,8 +219,12 @@ class HeaderFirstFactory(WrappingFactory[_HeaderFirst]):
 
     protocol = _HeaderFirst
 
-    def __str__(self) -> str:
-        return f"{self.logPrefix()} (PROXY)"  # type: ignore[no-untyped-call]
+    def logPrefix(self) -> str:
+        inner = self.wrappedFactory
+        name = inner.logPrefix() if hasattr(inner, "logPrefix") else type(inner).__name__
+        return f"{name} (PROXY)"
+
+    __str__ = logPrefix
 
 
 @implementer(IStreamServerEndpoint)
