@@ -18,10 +18,18 @@ from hypothesis import strategies as st
 from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
-from txkit.proxied import V1_MAX, V2_SIGNATURE, BadHeader, HeaderFirstFactory, read_header
+from txkit.proxied import (
+    HEADER_DEADLINE,
+    V1_MAX,
+    V2_SIGNATURE,
+    BadHeader,
+    HeaderFirstFactory,
+    read_header,
+)
 
 #: HAProxy's own connection to the node, the address a header replaces.
 PROXY_SIDE = IPv4Address("TCP", "127.0.0.1", 40000)
@@ -70,10 +78,12 @@ class Recording(Factory):
         return Recorder(self.seen)
 
 
-def connection(seen: Seen | None = None) -> tuple[Protocol, StringTransport, Seen]:
+def connection(
+    seen: Seen | None = None, clock: Clock | None = None
+) -> tuple[Protocol, StringTransport, Seen]:
     """A wrapped ``Recorder`` on a fresh transport from HAProxy's side."""
     seen = seen or Seen()
-    factory = HeaderFirstFactory(Recording(seen))
+    factory = HeaderFirstFactory(Recording(seen), clock or Clock())
     proto: Protocol = factory.buildProtocol(PROXY_SIDE)
     transport = StringTransport(hostAddress=NODE_SIDE, peerAddress=PROXY_SIDE)
     proto.makeConnection(transport)
@@ -234,6 +244,36 @@ def test_a_connection_lost_before_its_header_is_not_told_to_the_protocol() -> No
     proto.dataReceived(b"PROXY TCP4")  # HAProxy's check, or a client gone early
     proto.connectionLost(Failure(ConnectionError("gone")))
     assert not seen.connected and not seen.lost and not transport.disconnecting
+
+
+def test_a_connection_silent_past_the_deadline_is_one_line_and_closed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    proto, transport, seen = connection(clock=clock)
+    proto.dataReceived(b"PROXY TCP4 192.0.2.7")
+    clock.advance(HEADER_DEADLINE - 0.5)
+    assert not transport.disconnecting
+    with caplog.at_level(logging.WARNING, logger="txkit.proxied"):
+        clock.advance(0.5)
+    assert transport.disconnecting and not seen.connected
+    [record] = caplog.records
+    assert f"none within {HEADER_DEADLINE:g} s" in record.getMessage()
+    proto.dataReceived(b" 127.0.0.1 51234 7101\r\n")  # too late: nothing comes of it
+    assert not seen.connected
+
+
+def test_the_deadline_ends_with_the_header_or_the_connection() -> None:
+    clock = Clock()
+    proto, transport, seen = connection(clock=clock)
+    proto.dataReceived(V1_TCP4)
+    assert seen.connected and clock.getDelayedCalls() == []
+    proto, transport, seen = connection(clock=clock)
+    proto.connectionLost(Failure(ConnectionError("gone")))
+    assert clock.getDelayedCalls() == []
+    proto, transport, seen = connection(clock=clock)
+    proto.dataReceived(b"GET")
+    assert transport.disconnecting and clock.getDelayedCalls() == []
 
 
 def test_a_protocol_that_closes_as_it_connects_gets_none_of_what_followed() -> None:

@@ -12,8 +12,8 @@ refused, ``PROXY UNKNOWN\\r\\n`` is refused, a port of ``x`` raises out of
 (``read_header``, after HAProxy's proxy-protocol.txt) and the wrapped protocol
 is connected only once it is whole: from its first callback on, ``getPeer`` is
 the client's.  A connection that closes before a whole header is closed without
-the wrapped protocol ever hearing of it; one that sends something else is told
-in one log line and dropped.
+the wrapped protocol ever hearing of it; one that sends something else, or
+nothing for ``HEADER_DEADLINE`` seconds, is told in one log line and dropped.
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IAddress,
+    IDelayedCall,
     IListeningPort,
     IProtocolFactory,
+    IReactorTime,
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Protocol
@@ -47,6 +49,8 @@ V1_MAX = 107
 #: the 14th the family, the 15th and 16th how many bytes follow.
 V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 V2_FIXED = 16
+#: Seconds a connection has to send its header (HAProxy sends it at once).
+HEADER_DEADLINE = 10.0
 
 _PORT = re.compile(rb"0|[1-9][0-9]{0,4}")
 _AF_INET, _AF_INET6 = 0x1, 0x2
@@ -157,16 +161,40 @@ def _shown(data: bytes) -> str:
 class _HeaderFirst(ProtocolWrapper):
     """Connects the wrapped protocol once the PROXY header is in."""
 
-    def __init__(self, factory: WrappingFactory[_HeaderFirst], wrappedProtocol: Any) -> None:
+    factory: HeaderFirstFactory
+
+    def __init__(self, factory: HeaderFirstFactory, wrappedProtocol: Any) -> None:
         super().__init__(factory, wrappedProtocol)
         self._buffer = b""
         self._header: Header | None = None
         self._refused = False
+        self._deadline: IDelayedCall | None = None
 
     def makeConnection(self, transport: Any) -> None:
         directlyProvides(self, providedBy(transport))
         Protocol.makeConnection(self, transport)  # type: ignore[no-untyped-call]
-        self.factory.registerProtocol(self)
+        self.factory.registerProtocol(self)  # type: ignore[no-untyped-call]
+        # The wrapped protocol's own deadlines (a login's) start at its
+        # connectionMade: until then this one keeps a silent client from
+        # holding the connection.
+        factory = self.factory
+        self._deadline = factory.clock.callLater(factory.deadline, self._late)
+
+    def _late(self) -> None:
+        self._deadline = None
+        self._refuse(f"none within {self.factory.deadline:g} s")
+
+    def _refuse(self, why: object) -> None:
+        self._refused = True
+        self._buffer = b""
+        peer = _at(self.transport.getPeer()) if self.transport is not None else "?"
+        log.warning("%s: no PROXY header from %s (%s): closed", self.factory, peer, why)
+        self.loseConnection()  # type: ignore[no-untyped-call]
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None and self._deadline.active():
+            self._deadline.cancel()
+        self._deadline = None
 
     def dataReceived(self, data: bytes) -> None:
         if self._header is not None:
@@ -178,14 +206,12 @@ class _HeaderFirst(ProtocolWrapper):
         try:
             header = read_header(self._buffer)
         except BadHeader as error:
-            self._refused = True
-            self._buffer = b""
-            peer = _at(self.transport.getPeer()) if self.transport is not None else "?"
-            log.warning("%s: no PROXY header from %s (%s): closed", self.factory, peer, error)
-            self.loseConnection()  # type: ignore[no-untyped-call]
+            self._stop_deadline()
+            self._refuse(error)
             return
         if header is None:
             return
+        self._stop_deadline()
         rest, self._buffer = self._buffer[header.length :], b""
         self._header = header
         self.wrappedProtocol.makeConnection(self)  # type: ignore[arg-type]
@@ -203,7 +229,8 @@ class _HeaderFirst(ProtocolWrapper):
         return self.transport.getHost()  # type: ignore[union-attr]
 
     def connectionLost(self, reason: Failure | None = None) -> None:
-        self.factory.unregisterProtocol(self)
+        self._stop_deadline()
+        self.factory.unregisterProtocol(self)  # type: ignore[no-untyped-call]
         if self._header is not None:
             lost = reason or Failure(ConnectionError("lost"))  # type: ignore[no-untyped-call]
             self.wrappedProtocol.connectionLost(lost)
@@ -215,9 +242,22 @@ def _at(address: IAddress) -> str:
 
 
 class HeaderFirstFactory(WrappingFactory[_HeaderFirst]):
-    """Wraps a factory's protocols in ``_HeaderFirst``."""
+    """Wraps a factory's protocols in ``_HeaderFirst``: each has ``deadline``
+    seconds of ``clock`` (the reactor's) to send its header."""
 
     protocol = _HeaderFirst
+
+    def __init__(
+        self,
+        wrappedFactory: IProtocolFactory,
+        clock: IReactorTime | None = None,
+        deadline: float = HEADER_DEADLINE,
+    ) -> None:
+        super().__init__(wrappedFactory)  # type: ignore[no-untyped-call]
+        if clock is None:
+            from twisted.internet import reactor as clock
+        self.clock: IReactorTime = clock  # type: ignore[assignment]
+        self.deadline = deadline
 
     def logPrefix(self) -> str:
         inner = self.wrappedFactory
@@ -235,5 +275,5 @@ class ProxiedEndpoint:
         self.inner = inner
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
-        wrapped: Any = HeaderFirstFactory(factory)  # type: ignore[no-untyped-call]
+        wrapped: Any = HeaderFirstFactory(factory)
         return self.inner.listen(wrapped)
