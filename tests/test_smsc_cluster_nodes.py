@@ -110,7 +110,7 @@ def notes(conn: psycopg.Connection[object]) -> list[tuple[str, list[str]]]:
 
 def holders(engine: Engine) -> dict[int, str | None]:
     with engine.connect() as conn:
-        return dict(conn.execute(select(MESSAGE.c.id, MESSAGE.c.node)).all())  # type: ignore[arg-type]
+        return dict(conn.execute(select(MESSAGE.c.id, MESSAGE.c.node)).all())
 
 
 @on_postgres
