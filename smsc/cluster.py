@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from storage.pgnotify import notify
 
-from .models import ESME_BIND, LOCATION, MESSAGE, NODE, MessageState
+from .models import ESME_BIND, LOCATION, MESSAGE, NODE, SUBSCRIBER, MessageState
 
 #: The channel a node is told of work on: the payload is the node's name, or
 #: empty for "every node: look for what you may claim" (after a reaping).
@@ -170,6 +170,15 @@ def where_all(conn: Connection, msisdns: Iterable[str], now: datetime) -> dict[s
         .where(LOCATION.c.msisdn.in_(list(msisdns)), NODE.c.lease_until >= now)
     )
     return {row.msisdn: row.node for row in rows}
+
+
+def seen(conn: Connection, msisdn: str) -> str | None:
+    """The IMSI ``msisdn`` last attached with, on any node and in any run
+    (``subscriber``, which every node writes at each attach); None if never."""
+    imsi: str | None = conn.execute(
+        select(SUBSCRIBER.c.imsi).where(SUBSCRIBER.c.msisdn == msisdn)
+    ).scalar()
+    return imsi
 
 
 def bound(conn: Connection, system_id: str, node: str, binds: int) -> None:

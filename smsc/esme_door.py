@@ -41,6 +41,9 @@ class EsmeSink(Protocol):
     def enqueue(self, item: Queued) -> None:
         """A committed ``esme`` message (a deliver_sm) to send its ESME."""
 
+    def withdraw(self, esme: str) -> list[Queued]:
+        """Take back the deliver_sms waiting for ``esme`` (not those in flight)."""
+
     def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
         """Whether an MO message with this TP-MR still waits for ``esme`` (TP-RD)."""
 
@@ -118,7 +121,8 @@ class EsmeDoor:
         to ``recipient``; ``then(parts)`` once all are committed, in one
         transaction, which is when submit_sm_resp may go; ``then(error)`` if
         they are not.  ``sub``, given its parts' ids here, is committed with
-        them.  ``then(ValueError)`` at once for a recipient the SMSC refuses.
+        them.  ``then(ValueError)`` for a recipient the SMSC refuses: at once,
+        or on a cluster node once the number is looked up.
         ``deliver`` False keeps them from their recipient: a fault is about to
         end them (``finish``).  The watchers hear of ``command`` (submit_sm,
         data_sm) once committed, before any part goes on its way, with ``pdu``,
@@ -127,10 +131,53 @@ class EsmeDoor:
         if not is_msisdn(recipient):
             then(ValueError(f"{recipient!r} is not a subscriber number"))
             return
+        args = (
+            esme,
+            originator,
+            recipient,
+            tpdus,
+            then,
+            receipt,
+            expires_at,
+            deliver,
+            command,
+            sub,
+            pdu,
+        )
         known = bool(smsc.delivery.station(recipient).imsi)
         if not known and self.config.unknown_recipient == "reject":
-            then(ValueError(f"no subscriber {recipient}"))
+            if smsc.cluster is None:
+                then(ValueError(f"no subscriber {recipient}"))
+                return
+
+            def looked_up(found: bool) -> None:
+                if found:
+                    self._store(*args)
+                else:
+                    then(ValueError(f"no subscriber {recipient}"))
+
+            # It may have attached on another node: the response waits for the
+            # shared table (smsc.node.ClusterNode.known).
+            smsc.cluster.known(recipient).addCallbacks(looked_up, lambda f: then(f.value))
             return
+        self._store(*args)
+
+    def _store(
+        self,
+        esme: str,
+        originator: str,
+        recipient: str,
+        tpdus: list[bytes],
+        then: Accepted,
+        receipt: bool,
+        expires_at: datetime | None,
+        deliver: bool,
+        command: str,
+        sub: Submitted | None,
+        pdu: SupportsBytes,
+    ) -> None:
+        """``submit_from_esme`` once its recipient is accepted."""
+        smsc = self.smsc
         now = smsc.now()
         try:
             first = smsc.new_id(len(tpdus))  # contiguous: esme_message names them id..id+parts-1

@@ -1,16 +1,21 @@
 """The core's side of a cluster (docs/scaling.md §Model): what this node
 holds, told to the others, and what it claims from them.
 
-The core calls it at three points only: ``place`` as a message's row is made
+The core calls it at four points only: ``place`` as a message's row is made
 (this node's name if its recipient is attached here, or its ESME has a
 receiving bind here: the row is inserted claimed, the single node's fast
 path), ``holds`` once the row is committed (False: the row went unclaimed,
-and the node its recipient is on is told by NOTIFY), and ``new_id``.  The
+and the node its recipient is on is told by NOTIFY), ``new_id``, and
+``known`` for a recipient it has not seen when unknown numbers are refused
+(one may have attached on another node since this one started).  The
 rest it hears as the core's watchers do: an attach or a receiving bind
 records where the subscriber or ESME is, then (in a later transaction, so
 that a sender either sees the location or its row is seen by the claim)
 claims what waited for it.  A NOTIFY naming a subscriber or an ESME, and
-every (re)LISTEN and reaping (``rescan``), claim the same way.
+every (re)LISTEN and reaping (``rescan``), claim the same way.  The end of
+an ESME's last receiving bind here releases the deliver_sms waiting for it,
+for a node where it is bound (a subscriber's detach keeps its queue: it
+comes back, here or elsewhere, and a move is seen as it attaches).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
+from twisted.python.failure import Failure
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request
 
@@ -112,6 +118,8 @@ class ClusterNode:
         #: ESMEs with a receiving bind here, and how many.
         self._receivers: dict[str, int] = {}
         self.claimed = 0  # messages this node took from the cluster
+        #: Subscribers being looked up (``known``), and who waits for each.
+        self._looking: dict[str, list[Deferred[bool]]] = {}
         smsc.watch(self._event)
 
     def now(self) -> datetime:
@@ -154,6 +162,9 @@ class ClusterNode:
         """``item`` is committed: True if it is this node's to deliver; if not,
         the node its recipient or ESME is on is told."""
         if item.id not in self._unclaimed:
+            if item.kind is MessageKind.ESME and item.esme not in self._receivers:
+                self._give_back([item])  # its ESME's receiving binds here ended meanwhile
+                return False
             return True
         self._unclaimed.discard(item.id)
         key = (
@@ -163,10 +174,12 @@ class ClusterNode:
         )
         with self._to_tell_lock:
             pending = self._to_tell
+            first = pending is None
             if pending is None:
                 pending = self._to_tell = {}
-                self.writer.call(partial(self._tell_pending, self.now()))
             pending[key] = None
+        if first:  # outside the lock: a writer without a thread runs it at once
+            self.writer.call(partial(self._tell_pending, self.now()))
         return False
 
     def _tell_pending(self, now: datetime, conn: Connection) -> None:
@@ -175,6 +188,35 @@ class ClusterNode:
         with self._to_tell_lock:
             keys, self._to_tell = self._to_tell or {}, None
         tell(conn, list(keys), now)
+
+    def known(self, msisdn: str) -> Deferred[bool]:
+        """Whether ``msisdn`` attached on any node, in this run or an earlier
+        one (its ``subscriber`` row, which each node writes as it attaches):
+        read on the storage thread, the reactor never waits; found, it is
+        remembered here as the rows read at start are.  For a submit to a
+        number this node has not seen, before ``unknown_recipient = "reject"``
+        refuses it.  Submits to one number looked up at once share one read."""
+        waiting: Deferred[bool] = Deferred()
+        looking = self._looking.get(msisdn)
+        if looking is not None:
+            looking.append(waiting)
+            return waiting
+        self._looking[msisdn] = [waiting]
+        d = self.writer.call(partial(cluster.seen, msisdn=msisdn))
+        d.addBoth(self._seen, msisdn)
+        return waiting
+
+    def _seen(self, imsi: str | Failure | None, msisdn: str) -> None:
+        waiting = self._looking.pop(msisdn, [])
+        if isinstance(imsi, Failure):
+            for d in waiting:
+                d.errback(imsi)
+            return
+        if imsi is not None:
+            station = self.smsc.delivery.station(msisdn)
+            station.imsi = station.imsi or imsi
+        for d in waiting:
+            d.callback(imsi is not None)
 
     # -- what the watchers hear ----------------------------------------------------
 
@@ -207,6 +249,32 @@ class ClusterNode:
         d = self.writer.call(partial(_bound, system_id, self.name, count))
         if count and not before:
             d.addCallback(lambda _: self.claim([], [system_id]))
+        elif not count and self.smsc.esme is not None:
+            # Its last receiving bind here ended, the node lives on: what
+            # waits for it goes to a node where it holds one (or to the first
+            # that gets one; this node too, if it binds here again).
+            self._give_back(self.smsc.esme.withdraw(system_id))
+
+    def _give_back(self, items: list[Queued]) -> None:
+        """Release deliver_sms this node holds for ESMEs with no receiving
+        bind here, in a later transaction than the bind's row went (a
+        rebind's claim is later still), and tell the nodes they are bound on."""
+        if not items:
+            return
+        ids = [item.id for item in items]
+        keys = list(dict.fromkeys(_ESME + (item.esme or "") for item in items))
+        now = self.now()
+
+        def release(conn: Connection) -> None:
+            claims.release(conn, self.name, ids)
+            tell(conn, keys, now)
+
+        self.writer.call(release)
+        log.info(
+            "node %s: released %d queued deliver_sm of ESMEs no longer bound here",
+            self.name,
+            len(ids),
+        )
 
     # -- claims --------------------------------------------------------------------
 
@@ -279,14 +347,19 @@ class ClusterNode:
     def _take(self, taken: tuple[list[Queued], list[Submitted]]) -> int:
         items, subs = taken
         smsc = self.smsc
+        away: list[Queued] = []
         for item in items:
             if item.kind is MessageKind.ESME and smsc.esme is None:
                 continue  # no SMPP door here: never bound, never claimed
+            if item.kind is MessageKind.ESME and item.esme not in self._receivers:
+                away.append(item)  # its ESME unbound here while the claim ran
+                continue
             if item.kind is MessageKind.SMS and item.esme is not None:
                 smsc.esme_door.from_esmes[item.id] = item
             smsc.enqueue(item)
         if subs and smsc.esme is not None:
             smsc.esme.take_up(subs, [])
+        self._give_back(away)
         self.claimed += len(items)
         if items:
             log.info("node %s: claimed %d queued messages", self.name, len(items))

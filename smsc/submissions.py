@@ -39,6 +39,8 @@ from .models import MessageKind
 from .queued import Queued
 
 if TYPE_CHECKING:
+    from twisted.python.failure import Failure
+
     from .core import Smsc
     from .links import Link
 
@@ -93,12 +95,49 @@ class Submissions:
         if recipient is None and esmes is not None and tpdu.tp_da.number:
             recipient = tpdu.tp_da.number  # a short code, perhaps an ESME's
         esme = esmes.route(recipient) if esmes is not None and recipient else None
-        known = recipient is not None and (
-            esme is not None or bool(smsc.delivery.station(recipient).imsi)
-        )
-        if recipient is None or (not known and smsc.config.unknown_recipient == "reject"):
-            self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
+        if recipient is None:
+            self._reject(link, mr, C.UNASSIGNED_NUMBER, station, "no subscriber None")
             return
+        known = esme is not None or bool(smsc.delivery.station(recipient).imsi)
+        if not known and smsc.config.unknown_recipient == "reject":
+            if smsc.cluster is None:
+                self._reject(link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}")
+                return
+
+            def looked_up(found: bool) -> None:
+                if smsc.radio.network.link_of(msisdn) is not link:
+                    return  # the sender left meanwhile: nothing stored, nothing acknowledged
+                if found:
+                    self._accept(link, msisdn, mr, rp_ud, tpdu, station, recipient, None)
+                else:
+                    self._reject(
+                        link, mr, C.UNASSIGNED_NUMBER, station, f"no subscriber {recipient}"
+                    )
+
+            def failed(failure: Failure) -> None:
+                log.error("could not look up a recipient: %s", failure.getErrorMessage())
+                self._reject(link, mr, C.TEMPORARY_FAILURE, station, "storage failed")
+
+            # It may have attached on another node: the answer waits for the
+            # shared table (smsc.node.ClusterNode.known).
+            smsc.cluster.known(recipient).addCallbacks(looked_up, failed)
+            return
+        self._accept(link, msisdn, mr, rp_ud, tpdu, station, recipient, esme)
+
+    def _accept(
+        self,
+        link: Link,
+        msisdn: str,
+        mr: int,
+        rp_ud: bytes,
+        tpdu: SmsSubmit,
+        station: Station,
+        recipient: str,
+        esme: str | None,
+    ) -> None:
+        """Store a submit whose recipient is accepted; RP-ACK once committed."""
+        smsc = self.smsc
+        esmes = smsc.esme
         now = smsc.now()
         if tpdu.tp_rd and (
             esmes.holds(esme, station.msisdn, recipient, tpdu.tp_mr)

@@ -2,8 +2,10 @@
 PostgreSQL: handsets on different nodes message each other; an ESME's submit
 and receipt cross nodes, and so do its MO and receipts when its only receiver
 is bound on the other node; the queue of a node killed with -9 reaches its
-subscriber on the other node once the dead node's lease ran out.  Every wait is
-on an event (a frame, a PDU, a log line)."""
+subscriber on the other node once the dead node's lease ran out; nodes that
+refuse unknown numbers know the subscribers first seen on the other node; the
+receipts a node held for an ESME follow its receiver to the other node.  Every
+wait is on an event (a frame, a PDU, a log line)."""
 
 from __future__ import annotations
 
@@ -16,10 +18,12 @@ from typing import Any
 
 import pytest
 import smpplib.client
+import smpplib.consts
 import smpplib.smpp
 
 from pdu import Address, SmsDeliver, SmsSubmit, UserData, encode
-from radiolink.ms import Acked
+from radiolink.ms import Acked, Refused
+from radiolink.rp import RpCause
 from smsc.smpp import receipt
 
 from .rig import TIMEOUT, Log, Rig, SmscProcess
@@ -31,9 +35,11 @@ on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=T
 SHORT_CODE, SYSTEM_ID, PASSWORD = "12345", "gw", "pw123"
 
 
-def node(tmp_path: Path, url: str, name: str, *extra: str) -> SmscProcess:
-    config = tmp_path / "smsc.toml"
+def node(tmp_path: Path, url: str, name: str, *extra: str, smsc: str = "") -> SmscProcess:
+    """Node ``name``; ``smsc``: the body of its config's ``[smsc]`` table."""
+    config = tmp_path / f"smsc-{name}.toml"
     config.write_text(
+        f"[smsc]\n{smsc}\n"
         f'[[smpp.esme]]\nsystem_id = "{SYSTEM_ID}"\npassword = "{PASSWORD}"\n'
         f'routes = ["{SHORT_CODE}"]\n'
     )
@@ -55,30 +61,36 @@ class Esme:
         resp = getattr(self.client, f"bind_{bind}")(system_id=SYSTEM_ID, password=PASSWORD)
         assert resp.status == 0
 
-    def until(self, command: str) -> Any:
-        """The next PDU ``command``; a deliver_sm is answered as it is read."""
+    def until(self, command: str, *, answer: bool = True) -> Any:
+        """The next PDU ``command``; a deliver_sm is answered as it is read
+        (``answer`` False: left unanswered, as by an ESME that went away)."""
         while True:
             pdu = self.client.read_pdu()
-            if pdu.command == "deliver_sm":
+            if pdu.command == "deliver_sm" and answer:
                 resp = smpplib.smpp.make_pdu("deliver_sm_resp", client=self.client)
                 resp.sequence = pdu.sequence
                 self.client.send_pdu(resp)
             if pdu.command == command:
                 return pdu
 
-    def submit(self, to: str, text: str) -> str:
-        """A submit_sm asking for a receipt; its message_id."""
+    def submit(self, to: str, text: str, status: int = 0) -> str:
+        """A submit_sm asking for a receipt, answered with ``status``; its message_id."""
         self.client.send_message(
             source_addr_ton=0, source_addr=SHORT_CODE, dest_addr_ton=1,
             destination_addr=to[1:], short_message=text.encode(), registered_delivery=1,
         )  # fmt: skip
         resp = self.until("submit_sm_resp")
-        assert resp.status == 0
+        assert resp.status == status
         mid = resp.message_id
         return str(mid.decode() if isinstance(mid, bytes) else mid)
 
     def deliver_sm(self) -> Any:
         return self.until("deliver_sm")
+
+    def unbind(self) -> None:
+        """unbind, leaving the deliver_sms read meanwhile unanswered."""
+        self.client.send_pdu(smpplib.smpp.make_pdu("unbind", client=self.client))
+        self.until("unbind_resp", answer=False)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -228,3 +240,78 @@ def test_a_subscriber_that_moves_between_live_nodes_takes_its_queue_along(
         got.add(text(b))
     assert got == {f"m{i}" for i in range(5)}
     logs[1].wait_for("queued messages of subscribers that moved")
+
+
+@pytest.fixture
+def rejecting(tmp_path: Path, database_url: str) -> Iterator[tuple[SmscProcess, SmscProcess]]:
+    """Two nodes with ``unknown_recipient = "reject"``."""
+    reject = 'unknown_recipient = "reject"'
+    n1 = node(tmp_path, database_url, "n1", smsc=reject)
+    n2 = node(tmp_path, database_url, "n2", smsc=reject)
+    try:
+        yield n1, n2
+    finally:
+        for n in (n1, n2):
+            if n.proc.poll() is None:
+                n.terminate()
+
+
+@on_postgres
+def test_nodes_refusing_unknown_numbers_know_subscribers_first_seen_on_the_other(
+    rejecting: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = rejecting
+    a, b = n1.rig(A), n2.rig(B)  # each first seen on its node, after both started
+    a.attach()
+    b.attach()
+    # A note to self: its RP-ACK comes once the subscriber row its attach
+    # wrote is committed too (one storage queue, in order).
+    send(a, A, "note to self", 1)
+    assert text(a) == "note to self"
+    send(b, B, "note to self", 1)
+    assert text(b) == "note to self"
+    send(a, B, "from n1", 2)  # n1 looks B up in the shared table
+    assert text(b) == "from n1"
+    send(b, A, "from n2", 2)
+    assert text(a) == "from n2"
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        mid = esme.submit(B, "from the ESME on n1")
+        assert text(b) == "from the ESME on n1"
+        got = receipt.parse(esme.deliver_sm().short_message.decode())
+        assert (got["id"], got["stat"]) == (mid, "DELIVRD")
+        nobody = "+15550003003"  # a number no node has seen: still refused
+        esme.submit(nobody, "anyone?", status=smpplib.consts.SMPP_ESME_RINVDSTADR)
+    finally:
+        esme.close()
+    refused = a.answer(a.submit(encode(SmsSubmit(tp_da=Address.parse(nobody), tp_mr=3,
+                                                 tp_ud=UserData("anyone?")))))  # fmt: skip
+    assert isinstance(refused, Refused) and refused.cause == RpCause.UNASSIGNED_NUMBER
+
+
+@on_postgres
+def test_receipts_held_for_an_esme_follow_its_receiver_to_the_other_live_node(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    a = n1.rig(A)
+    a.attach()
+    first = Esme(n1.smpp_port, "receiver")
+    transmitter = Esme(n2.smpp_port, "transmitter")
+    second: Esme | None = None
+    try:
+        mids = [transmitter.submit(A, f"m{i}") for i in range(3)]
+        assert [text(a) for _ in mids] == ["m0", "m1", "m2"]
+        # Their receipts, made on n1 and held there for its receiver, which
+        # reads them and answers none.
+        for _ in mids:
+            first.until("deliver_sm", answer=False)
+        second = Esme(n2.smpp_port, "receiver")  # the ESME binds on n2 as well...
+        first.unbind()  # ...and ends its bind on n1, which lives on
+        logs[0].wait_for("released 3 queued deliver_sm of ESMEs no longer bound here")
+        got = [receipt.parse(second.deliver_sm().short_message.decode()) for _ in mids]
+        assert sorted((r["id"], r["stat"]) for r in got) == sorted((m, "DELIVRD") for m in mids)
+    finally:
+        for esme in (first, transmitter, second):
+            if esme is not None:
+                esme.close()

@@ -184,6 +184,9 @@ class SmppGateway:
     def enqueue(self, item: Queued) -> None:
         self.outbox.add(item)
 
+    def withdraw(self, esme: str) -> list[Queued]:
+        return self.outbox.withdraw(esme)
+
     def holds(self, esme: str, originator: str, recipient: str, tp_mr: int) -> bool:
         return self.outbox.holds(esme, originator, recipient, tp_mr)
 

@@ -65,6 +65,17 @@ class Outbox:
         self._waits(item)
         self.pump(item.esme)
 
+    def withdraw(self, esme: str) -> list[Queued]:
+        """Take back what waits for ``esme``, oldest first (not what is in
+        flight): a cluster node gives it up when the ESME's last receiving
+        bind there ends (``smsc.node``)."""
+        waiting = list(self.queues.pop(esme, ()))
+        for item in waiting:
+            self.expiries.discard(item.id)
+            self._attempts.pop(item.id, None)
+        _cancel(self._retry.pop(esme, None))
+        return waiting
+
     def _waits(self, item: Queued) -> None:
         self.expiries.add(item.expires_at.timestamp(), item.id, item)
 

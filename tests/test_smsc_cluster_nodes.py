@@ -1,0 +1,202 @@
+"""Two cluster nodes' cores in one process, on a ``task.Clock`` and a real
+PostgreSQL (smsc.node): a node refusing unknown numbers looks up in the shared
+table a subscriber first seen on the other node, and a node whose last
+receiving bind of an ESME ends gives what waits for that ESME to a node where
+it is bound.  The storage writers run each statement at once (``threaded``
+off) and no LISTEN runs: what a NOTIFY would make a node do is called here,
+and the NOTIFY itself is read on a connection of the test's own."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from sqlalchemy import Engine, select
+from twisted.internet.task import Clock
+
+from radiolink import rp
+from radiolink.ms import Refused
+from smsc import cluster
+from smsc.core import Smsc, SmscConfig
+from smsc.models import MESSAGE
+from smsc.node import ClusterNode, _keys
+from smsc.queued import Queued
+from smsc.repository import SqlQueueRepository
+from smsc.smpp.gateway import EsmeAccount, SmppConfig, SmppGateway
+from smsc.store import BatchWriter, open_engine
+from storage.pgnotify import conninfo
+
+from .test_smpp_gateway import FakeConnection, owed, texts
+from .test_smsc_core import EPOCH, SMSC_ADDRESS, A, B, C, Handset, accepted, incoming, sms, text_of
+
+on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@dataclass
+class Node:
+    smsc: Smsc
+    node: ClusterNode
+    gateway: SmppGateway
+
+    def bind(self, connection: FakeConnection) -> None:
+        """A receiver of ``tester`` binds here, as the SMPP door tells it."""
+        self.gateway.bound(connection)
+        self.smsc.watchers.emit("bound", system_id="tester")
+
+    def unbind(self, connection: FakeConnection) -> None:
+        """Its connection goes: what it had in flight goes back to the outbox."""
+        self.smsc.watchers.emit("unbound", system_id="tester")
+        self.gateway.gone(connection, list(connection.sent.values()))
+        connection.sent.clear()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    clock = Clock()
+    clock.advance(EPOCH)
+    return clock
+
+
+def start(engine: Engine, url: str, name: str, clock: Clock) -> Node:
+    writer = BatchWriter(engine, threaded=False)
+    writer.start()
+    store = SqlQueueRepository(writer)
+    smsc = Smsc(store, clock, SmscConfig(address=SMSC_ADDRESS, unknown_recipient="reject"))
+    gateway = SmppGateway(smsc.esme_door, SmppConfig(accounts=[EsmeAccount("tester", "pw")]), clock)
+    smsc.esme = gateway
+    node = ClusterNode(smsc, writer, name, url, clock)
+    smsc.cluster, store.place = node, node.place
+    node.lease.join()  # its lease is not renewed, nor its LISTEN run, here
+    node.ids.start()
+    smsc.load()
+    return Node(smsc, node, gateway)
+
+
+@pytest.fixture
+def nodes(engine: Engine, database_url: str, clock: Clock) -> Iterator[tuple[Node, Node]]:
+    n1 = start(engine, database_url, "n1", clock)
+    n2 = start(engine, database_url, "n2", clock)
+    try:
+        yield n1, n2
+    finally:
+        for n in (n1, n2):
+            n.smsc.stop()
+            n.gateway.stop()
+
+
+@pytest.fixture
+def told(database_url: str) -> Iterator[psycopg.Connection[object]]:
+    """A connection listening on both nodes' channels."""
+    conn = psycopg.connect(conninfo(database_url), autocommit=True)
+    for name in ("n1", "n2"):
+        conn.execute(f"LISTEN {cluster.channel(name)}")
+    yield conn
+    conn.close()
+
+
+def notes(conn: psycopg.Connection[object]) -> list[tuple[str, list[str]]]:
+    """What was notified so far (the commits are done: they are all in)."""
+    return [(n.channel, _keys(n.payload)) for n in conn.notifies(timeout=0.5)]
+
+
+def holders(engine: Engine) -> dict[int, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(MESSAGE.c.id, MESSAGE.c.node)).all())
+
+
+@on_postgres
+def test_a_node_refusing_unknown_numbers_finds_one_first_seen_on_the_other(
+    nodes: tuple[Node, Node], engine: Engine, told: psycopg.Connection[object]
+) -> None:
+    n1, n2 = nodes
+    a = Handset(n1.smsc, A)
+    a.attach()
+    b = Handset(n2.smsc, B)  # B attaches on n2 after n1 started: n1 never read it
+    b.attach()
+    assert not n1.smsc.delivery.station(B).imsi
+    notes(told)
+
+    accepted(a, sms(B, "across"))
+    assert n1.smsc.delivery.station(B).imsi == b.ms.imsi  # remembered
+    assert list(holders(engine).values()) == [None]  # for n2 to claim, told by NOTIFY
+    assert notes(told) == [(cluster.channel("n2"), ["s:" + B])]
+    n2.node.claim([B], [])  # what the NOTIFY makes n2 do
+    assert text_of(incoming(b.events())) == "across"
+
+    # An ESME's submit on n1 to the same number, and to numbers nobody has seen.
+    outcomes: list[list[Queued] | BaseException] = []
+    door = n1.smsc.esme_door
+    door.submit_from_esme("tester", "12345", B, [b"\x04"], outcomes.append, receipt=False)
+    assert isinstance(outcomes[0], list) and outcomes[0][0].recipient == B
+    door.submit_from_esme("tester", "12345", C, [b"\x04"], outcomes.append, receipt=False)
+    assert isinstance(outcomes[1], ValueError) and str(outcomes[1]) == f"no subscriber {C}"
+    mr, events = a.submit(sms(C, "nobody"))
+    assert events == [Refused(mr, rp.RpCause.UNASSIGNED_NUMBER)]
+    assert len(holders(engine)) == 2
+    assert not n1.smsc.delivery.station(C).imsi
+
+
+@on_postgres
+def test_deliver_sms_follow_an_esme_that_binds_on_another_live_node(
+    nodes: tuple[Node, Node], engine: Engine, clock: Clock
+) -> None:
+    n1, n2 = nodes
+    first = FakeConnection(window=5)
+    n1.bind(first)
+    clock.advance(0)
+    r1, r2, r3 = (owed(n1.smsc, text).id for text in (b"r1", b"r2", b"r3"))
+    assert texts(first) == [b"r1", b"r2", b"r3"]  # claimed by n1 as made, sent
+    first.answer(n1.gateway, 1)  # r1 delivered; r2, r3 go unanswered
+    n1.unbind(first)
+    clock.advance(0)
+    assert holders(engine) == {r1: "n1", r2: None, r3: None}  # released, for any node
+    second = FakeConnection(window=5)
+    n2.bind(second)
+    clock.advance(0)
+    assert texts(second) == [b"r2", b"r3"]
+    for seq in list(second.sent):
+        second.answer(n2.gateway, seq)
+    assert (n1.smsc.metrics.delivered, n2.smsc.metrics.delivered) == (1, 2)
+
+
+@on_postgres
+def test_an_esme_bound_elsewhere_first_is_told_and_a_rebind_here_takes_them_back(
+    nodes: tuple[Node, Node], engine: Engine, clock: Clock, told: psycopg.Connection[object]
+) -> None:
+    n1, n2 = nodes
+    first = FakeConnection(window=1)
+    n1.bind(first)
+    clock.advance(0)
+    owed(n1.smsc, b"x1")
+    owed(n1.smsc, b"x2")
+    assert texts(first) == [b"x1"]  # x2 waits for room
+    # The ESME drops its bind on n1 and binds on it again at once: the release
+    # and the claim run in that order, nothing is lost or doubled.
+    n1.unbind(first)
+    clock.advance(0)
+    again = FakeConnection(window=5)
+    n1.bind(again)
+    clock.advance(0)
+    assert texts(again) == [b"x1", b"x2"]
+    assert set(holders(engine).values()) == {"n1"}
+    # Bound on n2 as well, then gone from n1: n2 is told, and claims.
+    elsewhere = FakeConnection(window=5)
+    n2.bind(elsewhere)
+    clock.advance(0)
+    assert elsewhere.sent == {}  # n1 holds them
+    notes(told)
+    n1.unbind(again)
+    clock.advance(0)
+    assert notes(told) == [(cluster.channel("n2"), ["e:tester"])]
+    n2.node.claim([], ["tester"])  # what the NOTIFY makes n2 do
+    assert texts(elsewhere) == [b"x1", b"x2"]
+    assert set(holders(engine).values()) == {"n2"}
