@@ -140,6 +140,8 @@ class Recall:
         d = self.act(command, esme, tuple(ids), short)
 
         def answer(done: object) -> None:
+            log.info("node %s: %s of %s's message %d for node %s: %s", self.name, command,
+                     esme, ids[0], asker, "done" if done is True else "refused")  # fmt: skip
             self.send(asker, ANSWER + json.dumps([rid, done is True], separators=(",", ":")))
 
         def failed(failure: Any) -> None:
