@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, select
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from . import claims
@@ -137,7 +137,7 @@ class Recall:
             log.warning("node %s: ignored a bad recall payload %.80r", self.name, payload)
             return
         command = COMMANDS[payload[:2]]
-        d = self.act(command, esme, tuple(ids), short)
+        d = maybeDeferred(self.act, command, esme, tuple(ids), short)
 
         def answer(done: object) -> None:
             log.info("node %s: %s of %s's message %d for node %s: %s", self.name, command,
