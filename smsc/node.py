@@ -279,7 +279,7 @@ class ClusterNode:
         parts this node does not hold: the unclaimed ones it claims and acts
         on here, those of another node that node is asked for; fires True
         once done and committed (here or there)."""
-        d = self.writer.call(partial(recall.gather, self.name, esme, number))
+        d = self.writer.call(partial(recall.gather, self.name, esme, number, self.now()))
         return d.addCallback(self._recall, command, esme, short_message)
 
     def _recall(

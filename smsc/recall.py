@@ -27,13 +27,14 @@ import logging
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
-from . import claims
+from . import claims, cluster
 from .models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
 from .queued import Queued
 from .repository import queued_of
@@ -183,11 +184,12 @@ class Parts:
     subs: list[Submitted] = field(default_factory=list)
 
 
-def gather(node: str, esme: str, number: int, conn: Connection) -> Parts | None:
+def gather(node: str, esme: str, number: int, now: datetime, conn: Connection) -> Parts | None:
     """On the storage thread: message ``number`` of ``esme`` (its parts from
     its ``esme_message`` row, or the one part of a message older than those),
     with its unclaimed queued parts claimed by ``node``; None if it is not an
-    SMS ``esme`` submitted."""
+    SMS ``esme`` submitted.  A part held by a node whose lease ran out (now:
+    naive UTC) counts as held by none: nobody would answer for it."""
     row = conn.execute(
         select(ESME_MESSAGE.c.esme, ESME_MESSAGE.c.parts).where(ESME_MESSAGE.c.id == number)
     ).first()
@@ -208,6 +210,12 @@ def gather(node: str, esme: str, number: int, conn: Connection) -> Parts | None:
     parts = Parts(ids, rows[0].recipient, claimed=claimed)
     parts.ended = any(r.state != MessageState.QUEUED.value for r in rows)
     parts.holders = {r.id: r.node for r in rows}
+    others = {h for h in parts.holders.values() if h is not None and h != node}
+    if others:
+        alive = set(cluster.live(conn, now))
+        parts.holders = {
+            i: h if h in alive or h == node else None for i, h in parts.holders.items()
+        }
     if claimed:
         parts.subs = submitted_for(conn, [i.id for i in claimed])
     return parts

@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from pdu import Address
-from smsc import recall
+from smsc import cluster, recall
 from smsc.models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
 from smsc.recall import Recall, gather
 from smsc.store import open_engine
@@ -191,25 +191,29 @@ def test_gather_claims_what_no_node_holds_and_names_the_holders(engine: Engine) 
     submitted(engine, 1, 2)
     submitted(engine, 3, 1)
     with engine.begin() as conn:
-        parts = gather("n1", "gw", 1, conn)
+        parts = gather("n1", "gw", 1, T0, conn)
     assert parts is not None
     assert parts.ids == (1, 2) and parts.recipient == recipient and not parts.ended
     assert parts.holders == {1: "n1", 2: "n1"}
     assert [i.id for i in parts.claimed] == [1, 2]
     assert [s.ids for s in parts.subs] == [(1, 2)]
     with engine.begin() as conn:
-        held = gather("n1", "gw", 3, conn)
+        cluster.join(conn, cluster.Lease("n2", T0, 3.0), T0)
+        held = gather("n1", "gw", 3, T0, conn)
         assert held is not None and held.holders == {3: "n2"} and held.claimed == []
-        assert gather("n1", "other", 3, conn) is None  # another ESME's
-        assert gather("n1", "gw", 4, conn) is None  # a handset's
-        assert gather("n1", "gw", 99, conn) is None  # none
+        later = T0 + timedelta(seconds=4)  # n2's lease ran out: nobody answers for it
+        dead = gather("n1", "gw", 3, later, conn)
+        assert dead is not None and dead.holders == {3: None} and dead.claimed == []
+        assert gather("n1", "other", 3, T0, conn) is None  # another ESME's
+        assert gather("n1", "gw", 4, T0, conn) is None  # a handset's
+        assert gather("n1", "gw", 99, T0, conn) is None  # none
         conn.execute(
             MESSAGE.update()
             .where(MESSAGE.c.id == 3)
             .values(state=MessageState.DELIVERED.value, done_at=T0 + timedelta(seconds=1))
         )
     with engine.begin() as conn:
-        ended = gather("n1", "gw", 3, conn)
+        ended = gather("n1", "gw", 3, T0, conn)
         assert ended is not None and ended.ended
         assert conn.execute(select(MESSAGE.c.node).where(MESSAGE.c.id == 3)).scalar() == "n2"
         kinds = {r.kind for r in conn.execute(select(MESSAGE.c.kind))}
