@@ -320,7 +320,15 @@ class ClusterNode:
         return door.recalled(command, esme, ids, short_message)
 
     def _send(self, node: str, payload: str) -> None:
-        self.writer.call(partial(_notify, cluster.channel(node), payload))
+        d = self.writer.call(partial(_notify, cluster.channel(node), payload))
+        d.addErrback(
+            lambda f: log.warning(
+                "node %s: could not tell node %s of a recall: %s",
+                self.name,
+                node,
+                f.getErrorMessage(),
+            )
+        )  # the asker's timeout answers for it
 
     def rescan(self) -> None:
         """Claim what waits for every subscriber and ESME here (a NOTIFY may

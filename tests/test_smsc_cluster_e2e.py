@@ -380,14 +380,15 @@ def test_what_no_node_holds_is_cancelled_or_replaced_by_the_node_asked(
     nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
 ) -> None:
     n1, n2 = nodes
-    b = n2.rig(B)  # provisioned, not attached: its messages wait unclaimed
     esme = Esme(n1.smpp_port, "transceiver")
     try:
+        # b is attached nowhere yet: its messages wait unclaimed.
         gone = esme.submit(B, "cancelled")
         kept = esme.submit(B, "as sent")
         assert cancel(esme, gone) == 0  # n1 claims it and ends it
         assert replace(esme, kept, "as replaced") == 0  # n1 claims it and holds it
         assert esme.receipt()["stat"] == "DELETED"
+        b = n2.rig(B)
         b.attach()  # on n2, which asks n1 for what n1 holds for b
         assert text(b) == "as replaced"
         logs[0].wait_for("queued messages of subscribers that moved")
