@@ -333,14 +333,14 @@ def test_cancel_sm_on_node_1_cancels_what_node_2_holds(
     try:
         first = esme.submit(B, "first")
         in_flight = held_back(b)  # b does not answer yet
-        second = esme.submit(B, "second")
-        logs[1].wait_for("claimed")
-        logs[1].wait_for("claimed")  # n2 holds the second, queued behind the first
+        second = esme.submit(B, "second " * 30)  # two parts
+        logs[1].wait_for("claimed 1 ")
+        logs[1].wait_for("claimed 2 ")  # n2 holds both, queued behind the first
         assert cancel(esme, first) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # being delivered
         assert cancel(esme, second) == 0
         logs[1].wait_for(f"cancel_sm of gw's message {int(second)} for node n1: done")
-        got = esme.receipt()
-        assert (got["id"], got["stat"]) == (second, "DELETED")
+        got = esme.receipt()  # one for the whole message
+        assert (got["id"], got["sub"], got["stat"]) == (second, "002", "DELETED")
         assert esme.query(second).message_state == p.MessageState.DELETED
         assert cancel(esme, second) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # ended already
         b.send(b.ms.ack(in_flight.rp_mr))
