@@ -54,6 +54,12 @@ def for_esmes(conn: Connection, node: str, system_ids: Sequence[str]) -> list[An
     )
 
 
+def parts(conn: Connection, node: str, ids: Sequence[int]) -> list[Any]:
+    """Claim the unclaimed queued messages among ``ids`` (a message an ESME
+    submitted, to cancel or replace it: ``smsc.recall``)."""
+    return _claim(conn, node, MESSAGE.c.id.in_(list(ids)))
+
+
 def release(conn: Connection, node: str, ids: Sequence[int]) -> int:
     """Give back messages ``node`` holds (its subscriber left for another node)."""
     return conn.execute(

@@ -149,15 +149,17 @@ class Smsc:
 
     # -- a message's way ---------------------------------------------------------------
 
-    def enqueue(self, item: Queued) -> None:
-        """A committed message to its recipient's queue (or its ESME's)."""
+    def enqueue(self, item: Queued) -> bool:
+        """A committed message to its recipient's queue (or its ESME's); False
+        if another node of the cluster is to deliver it (``smsc.node``)."""
         if self.cluster is not None and not self.cluster.holds(item):
-            return  # another node's to deliver (``smsc.node``)
+            return False
         if item.kind is MessageKind.ESME:
             assert self.esme is not None
             self.esme.enqueue(item)
-            return
+            return True
         self.delivery.add(item)
+        return True
 
     def finish(self, item: Queued, state: MessageState, st: int, cause: int | None = None) -> None:
         """End ``item`` in a final ``state`` (the SMPP door ends the deliver_sms it sends)."""

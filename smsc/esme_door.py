@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, SupportsBytes
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
 
 from pdu import SmsSubmit
 from pdu import status as tp_st
@@ -54,6 +54,15 @@ class EsmeSink(Protocol):
         """What a previous run left of the messages ESMEs submitted: owed a
         receipt, or numbered and not read yet (before serving)."""
 
+    def released(self, ids: list[int]) -> None:
+        """Parts another node of a cluster now holds: their receipt is its to make."""
+
+    def recalled(
+        self, command: str, esme: str, ids: tuple[int, ...], short_message: bytes
+    ) -> Deferred[bool]:
+        """cancel_sm or replace_sm (``command``) of parts held here, asked by
+        another node (``smsc.recall``): True once done and committed."""
+
 
 #: What ``submit_from_esme`` tells once it is settled: the parts, committed,
 #: or why they are not.
@@ -64,7 +73,8 @@ class EsmeDoor:
     def __init__(self, smsc: Smsc) -> None:
         self.smsc = smsc
         self.config = smsc.config
-        #: What ESMEs submitted and is not final yet: query_sm, cancel_sm,
+        #: What ESMEs submitted, is not final yet and is held here (a cluster's
+        #: other nodes hold the rest: ``recall``): query_sm, cancel_sm,
         #: replace_sm look here.
         self.from_esmes: dict[int, Queued] = {}
         self._scts: tuple[int, datetime | None] = (-1, None)  # (second, TP-SCTS)
@@ -219,8 +229,8 @@ class EsmeDoor:
                 )
             for item in items:
                 self.from_esmes[item.id] = item
-                if deliver:
-                    smsc.enqueue(item)
+                if deliver and not smsc.enqueue(item):
+                    del self.from_esmes[item.id]  # another node holds it, and its twin
             then(items)
 
         smsc.store.insert_message(items, sub, committed)
@@ -228,14 +238,33 @@ class EsmeDoor:
     def queue_for_esme(self, item: Queued, report_for: int | None = None) -> Deferred[None]:
         """Store a deliver_sm owed to an ESME (``item.kind`` esme: a receipt,
         ``report_for`` the message it is about), then hand it to the SMPP door."""
-        d = self.smsc.store.insert(item, report_for)
-        return d.addCallback(lambda _: self.smsc.enqueue(item))
+
+        def go(_: None) -> None:
+            self.smsc.enqueue(item)
+
+        return self.smsc.store.insert(item, report_for).addCallback(go)
 
     # -- what ESMEs submitted ----------------------------------------------------------
 
     def pending(self, message_id: int) -> Queued | None:
         """A message an ESME submitted that is not final yet."""
         return self.from_esmes.get(message_id)
+
+    def recall(
+        self, command: str, esme: str, message_id: int, short_message: bytes = b""
+    ) -> Deferred[bool]:
+        """cancel_sm or replace_sm of a message whose parts this node does not
+        hold: another node of the cluster may (``smsc.recall``); True once
+        done and committed.  On a single node: False."""
+        cluster = self.smsc.cluster
+        if cluster is None:
+            return succeed(False)
+        return cluster.recall_message(command, esme, message_id, short_message)
+
+    def committed(self) -> Deferred[None]:
+        """Fires once every write asked for so far is committed (what an
+        answer acknowledges)."""
+        return self.smsc.store.committed()
 
     def status(self, message_id: int) -> Deferred[MessageStatus | None]:
         """What the store says of a message (query_sm of a final one)."""

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from twisted.internet.defer import Deferred, DeferredList, succeed
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.python.failure import Failure
@@ -38,16 +38,16 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from storage.pgnotify import MAX_PAYLOAD, Listener, notify
 
-from . import claims, cluster
+from . import claims, cluster, recall
 from .httpjson import write_json
 from .idblocks import IdBlocks
 from .lease import NodeLease
-from .models import ESME_MESSAGE, MessageKind
+from .models import MessageKind
 from .queued import Queued
 from .repository import queued_of
 from .store import BatchWriter
 from .submitted import Submitted
-from .submitted_rows import part_outcomes, submitted_of
+from .submitted_rows import submitted_for
 
 if TYPE_CHECKING:
     from .core import Smsc
@@ -120,6 +120,8 @@ class ClusterNode:
         self.claimed = 0  # messages this node took from the cluster
         #: Subscribers being looked up (``known``), and who waits for each.
         self._looking: dict[str, list[Deferred[bool]]] = {}
+        #: cancel_sm and replace_sm of messages another node holds.
+        self.recalls = recall.Recall(name, reactor, self._send, self._act)
         smsc.watch(self._event)
 
     def now(self) -> datetime:
@@ -141,6 +143,7 @@ class ClusterNode:
 
     def stop(self) -> Deferred[Any]:
         """Stop listening and leave: what the node held is released at once."""
+        self.recalls.stop()
         listening = self.listener.stopService() if self.listener.running else None
         leaving = self.lease.stopService() if self.lease.running else None
         return DeferredList([d for d in (listening, leaving) if d is not None])
@@ -279,6 +282,11 @@ class ClusterNode:
     # -- claims --------------------------------------------------------------------
 
     def _notified(self, batch: list[tuple[str, str]]) -> None:
+        if any(recall.is_recall(payload) for _, payload in batch):
+            for _, payload in batch:
+                if recall.is_recall(payload):
+                    self.recalls.heard(payload)
+            batch = [(c, payload) for c, payload in batch if not recall.is_recall(payload)]
         if any(channel == cluster.CHANNEL for channel, _ in batch):
             self.rescan()
             return
@@ -317,6 +325,8 @@ class ClusterNode:
                 ids.append(item.id)
         if not ids:
             return
+        if smsc.esme is not None:  # their receipts are the new holder's to make
+            smsc.esme.released(ids)
         now = self.now()
 
         def release(conn: Connection) -> None:
@@ -327,6 +337,66 @@ class ClusterNode:
         log.info(
             "node %s: released %d queued messages of subscribers that moved", self.name, len(ids)
         )
+
+    # -- cancel_sm and replace_sm (``smsc.recall``) --------------------------------
+
+    def recall_message(
+        self, command: str, esme: str, number: int, short_message: bytes = b""
+    ) -> Deferred[bool]:
+        """cancel_sm or replace_sm of ``esme``'s message ``number``, whose
+        parts this node does not hold: the unclaimed ones it claims and acts
+        on here, those of another node that node is asked for; fires True
+        once done and committed (here or there)."""
+        d = self.writer.call(partial(recall.gather, self.name, esme, number, self.now()))
+        return d.addCallback(self._recall, command, esme, short_message)
+
+    def _recall(
+        self, parts: recall.Parts | None, command: str, esme: str, short_message: bytes
+    ) -> Deferred[bool]:
+        if parts is None:
+            return succeed(False)
+        if parts.claimed:
+            self._take((parts.claimed, parts.subs))
+        holders = set(parts.holders.values())
+        if parts.ended or len(holders) != 1 or None in holders:
+            done = succeed(False)  # ended, or held by no one or by several: all or none
+        elif holders == {self.name}:
+            done = self._act(command, esme, parts.ids, short_message)
+        else:
+            (holder,) = holders
+            assert holder is not None
+            done = self.recalls.ask(holder, command, esme, parts.ids, short_message)
+        if parts.claimed and not self.smsc.radio.is_attached(parts.recipient):
+            # Claimed to be acted on, not for delivery: what is left goes to
+            # the node the recipient is attached on (none: it stays here
+            # until the recipient attaches somewhere).
+            recipient = parts.recipient
+
+            def hand_on(outcome: Any) -> Any:
+                self._give_up([recipient])
+                return outcome
+
+            done.addBoth(hand_on)
+        return done
+
+    def _act(
+        self, command: str, esme: str, ids: tuple[int, ...], short_message: bytes
+    ) -> Deferred[bool]:
+        door = self.smsc.esme
+        if door is None:
+            return recall.never()
+        return door.recalled(command, esme, ids, short_message)
+
+    def _send(self, node: str, payload: str) -> None:
+        d = self.writer.call(partial(_notify, cluster.channel(node), payload))
+        d.addErrback(
+            lambda f: log.warning(
+                "node %s: could not tell node %s of a recall: %s",
+                self.name,
+                node,
+                f.getErrorMessage(),
+            )
+        )  # the asker's timeout answers for it
 
     def rescan(self) -> None:
         """Claim what waits for every subscriber and ESME here (a NOTIFY may
@@ -412,6 +482,10 @@ def _keys(payload: str) -> list[str]:
     return [payload]
 
 
+def _notify(channel: str, payload: str, conn: Connection) -> None:
+    notify(conn, channel, payload)
+
+
 def _locate(msisdn: str, node: str, now: datetime, conn: Connection) -> None:
     cluster.locate(conn, msisdn, node, now)
 
@@ -435,21 +509,7 @@ def _claim(
     items = [queued_of(row) for row in rows]
     # The receipts of ESME messages whose parts this node now delivers.
     from_esmes = [i.id for i in items if i.kind is MessageKind.SMS and i.esme is not None]
-    subs: list[Submitted] = []
-    if from_esmes:
-        em = ESME_MESSAGE
-        low, high = min(from_esmes), max(from_esmes)
-        candidates = conn.execute(
-            select(em).where(em.c.done_at.is_(None), em.c.id <= high, em.c.id + em.c.parts > low)
-        )
-        wanted = set(from_esmes)
-        subs = [s for s in map(submitted_of, candidates) if wanted.intersection(s.ids)]
-        # Parts another node ended before it died: the parts just claimed
-        # were queued, so only the others are looked up, all in one statement.
-        others = [i for sub in subs for i in sub.ids if i not in wanted]
-        ended = part_outcomes(conn, others) if others else {}
-        for sub in subs:
-            sub.outcomes.update({i: ended[i] for i in sub.ids if i in ended})
+    subs = submitted_for(conn, from_esmes) if from_esmes else []
     return items, subs
 
 

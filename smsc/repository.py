@@ -99,6 +99,9 @@ class QueueRepository(Protocol):
 
     def replace_tpdu(self, message_id: int, tpdu: bytes) -> None: ...
 
+    def committed(self) -> Deferred[None]:
+        """Fires once every write asked for before is committed."""
+
     def upsert_subscriber(self, msisdn: str, imsi: str, when: datetime) -> None: ...
 
     def status(self, message_id: int) -> Deferred[MessageStatus | None]: ...
@@ -119,6 +122,10 @@ class QueueRepository(Protocol):
 
     def advance_sqn(self, imsi: str, sqn: int) -> None:
         """SQN_HE of ``imsi`` moved on (in a later batch: see ``radiolink.auth``)."""
+
+
+def _nothing(conn: Connection) -> None:
+    return None
 
 
 def naive_utc(when: datetime) -> datetime:
@@ -246,6 +253,10 @@ class SqlQueueRepository:
 
     def replace_tpdu(self, message_id: int, tpdu: bytes) -> None:
         self.writer.update(MESSAGE, message_id, {"tpdu": tpdu})
+
+    def committed(self) -> Deferred[None]:
+        # Batches commit in order, and a batch's writes before its calls.
+        return self.writer.call(_nothing)
 
     def settle_submitted(self, message_id: int, when: datetime) -> None:
         self.writer.update(ESME_MESSAGE, message_id, {"done_at": naive_utc(when)})

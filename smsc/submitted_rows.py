@@ -5,7 +5,7 @@ numbered ones whose read receipt may still come)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -102,3 +102,23 @@ def part_outcomes(
         )
     )
     return {row.id: (MessageState(row.state), row.error) for row in rows}
+
+
+def submitted_for(conn: Connection, ids: Sequence[int]) -> list[Submitted]:
+    """The messages still owed a receipt that the parts ``ids`` (just claimed
+    by a node: queued) belong to, with the outcomes of their other parts that
+    ended (another node ended them before it died or gave them up)."""
+    em = ESME_MESSAGE
+    low, high = min(ids), max(ids)
+    candidates = conn.execute(
+        select(em).where(em.c.done_at.is_(None), em.c.id <= high, em.c.id + em.c.parts > low)
+    )
+    wanted = set(ids)
+    subs = [s for s in map(submitted_of, candidates) if wanted.intersection(s.ids)]
+    # The parts just claimed were queued, so only the others are looked up,
+    # all in one statement.
+    others = [i for sub in subs for i in sub.ids if i not in wanted]
+    ended = part_outcomes(conn, others) if others else {}
+    for sub in subs:
+        sub.outcomes.update({i: ended[i] for i in sub.ids if i in ended})
+    return subs

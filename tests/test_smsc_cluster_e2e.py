@@ -1,11 +1,12 @@
 """Two SMSC nodes (``smsemu smsc --node``) as real processes on one real
 PostgreSQL: handsets on different nodes message each other; an ESME's submit
 and receipt cross nodes, and so do its MO and receipts when its only receiver
-is bound on the other node; the queue of a node killed with -9 reaches its
-subscriber on the other node once the dead node's lease ran out; nodes that
-refuse unknown numbers know the subscribers first seen on the other node; the
-receipts a node held for an ESME follow its receiver to the other node.  Every
-wait is on an event (a frame, a PDU, a log line)."""
+is bound on the other node; its query_sm, cancel_sm and replace_sm on one node
+reach a message the other node holds or delivered; the queue of a node killed
+with -9 reaches its subscriber on the other node once the dead node's lease
+ran out; nodes that refuse unknown numbers know the subscribers first seen on
+the other node; the receipts a node held for an ESME follow its receiver to the
+other node.  Every wait is on an event (a frame, a PDU, a log line)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ import smpplib.consts
 import smpplib.smpp
 
 from pdu import Address, SmsDeliver, SmsSubmit, UserData, encode
-from radiolink.ms import Acked, Refused
+from radiolink.ms import Acked, Incoming, Refused
 from radiolink.rp import RpCause
+from smpp34 import pdu as p
 from smsc.smpp import receipt
 
 from .rig import TIMEOUT, Log, Rig, SmscProcess
@@ -60,6 +62,12 @@ class Esme:
         self.client.connect()
         resp = getattr(self.client, f"bind_{bind}")(system_id=SYSTEM_ID, password=PASSWORD)
         assert resp.status == 0
+        self.kept: list[p.DeliverSm] = []
+        self._seq = 10_000  # ours, apart from smpplib's
+
+    def seq(self) -> int:
+        self._seq += 1
+        return self._seq
 
     def until(self, command: str, *, answer: bool = True) -> Any:
         """The next PDU ``command``; a deliver_sm is answered as it is read
@@ -91,6 +99,40 @@ class Esme:
         """unbind, leaving the deliver_sms read meanwhile unanswered."""
         self.client.send_pdu(smpplib.smpp.make_pdu("unbind", client=self.client))
         self.until("unbind_resp", answer=False)
+
+    def query(self, mid: str) -> Any:
+        self.client.query_message(
+            message_id=mid, source_addr_ton=0, source_addr_npi=1, source_addr=SHORT_CODE
+        )
+        return self.until("query_sm_resp")
+
+    def call(self, request: p.Pdu) -> p.Pdu:
+        """``request`` (smpp34's: smpplib has no cancel_sm or replace_sm) and
+        its response; a deliver_sm on the way is answered and kept (``kept``)."""
+        self.client._socket.sendall(p.encode(request))
+        while True:
+            pdu = self.read()
+            if isinstance(pdu, p.DeliverSm):
+                self.kept.append(pdu)
+                continue
+            if pdu.sequence_number == request.sequence_number:
+                return pdu
+
+    def read(self) -> p.Pdu:
+        """The next PDU, read with smpp34 (a deliver_sm answered)."""
+        head = self.client._recv_exact(4)
+        pdu = p.decode(head + self.client._recv_exact(int.from_bytes(head, "big") - 4))
+        if isinstance(pdu, p.DeliverSm):
+            resp = p.DeliverSmResp(sequence_number=pdu.sequence_number)
+            self.client._socket.sendall(p.encode(resp))
+        return pdu
+
+    def receipt(self) -> dict[str, str]:
+        """The next delivery receipt (kept by ``call`` or read now), parsed."""
+        while not self.kept:
+            if isinstance(pdu := self.read(), p.DeliverSm):
+                self.kept.append(pdu)
+        return receipt.parse(self.kept.pop(0).short_message.decode())
 
     def close(self) -> None:
         self.client.disconnect()
@@ -315,3 +357,129 @@ def test_receipts_held_for_an_esme_follow_its_receiver_to_the_other_live_node(
         for esme in (first, transmitter, second):
             if esme is not None:
                 esme.close()
+
+
+# -- query_sm, cancel_sm and replace_sm across nodes ----------------------------------------
+
+
+def cancel(esme: Esme, mid: str) -> int:
+    request = p.CancelSm(
+        sequence_number=esme.seq(), message_id=mid, source_addr=SHORT_CODE, source_addr_npi=1
+    )
+    response = esme.call(request)
+    assert isinstance(response, p.CancelSmResp)
+    return response.command_status
+
+
+def replace(esme: Esme, mid: str, text: str) -> int:
+    request = p.ReplaceSm(
+        sequence_number=esme.seq(), message_id=mid, source_addr=SHORT_CODE,
+        source_addr_npi=1, short_message=text.encode(),
+    )  # fmt: skip
+    response = esme.call(request)
+    assert isinstance(response, p.ReplaceSmResp)
+    return response.command_status
+
+
+def held_back(rig: Rig) -> Incoming:
+    """The next message the network sends ``rig``, not answered yet: its
+    node holds what follows, waiting."""
+    event = rig.expect(Incoming)
+    assert isinstance(event, Incoming)
+    return event
+
+
+@on_postgres
+def test_query_sm_on_the_submitting_node_sees_the_other_node_deliver(
+    nodes: tuple[SmscProcess, SmscProcess],
+) -> None:
+    n1, n2 = nodes
+    b = n2.rig(B)
+    b.attach()
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        mid = esme.submit(B, "to n2")
+        assert text(b) == "to n2"
+        assert esme.receipt()["stat"] == "DELIVRD"  # made once n2 committed the delivery
+        got = esme.query(mid)
+        assert got.status == 0 and got.message_state == p.MessageState.DELIVERED
+        final = got.final_date.decode() if isinstance(got.final_date, bytes) else got.final_date
+        assert final  # the date n2 delivered it
+    finally:
+        esme.close()
+
+
+@on_postgres
+def test_cancel_sm_on_node_1_cancels_what_node_2_holds(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    b = n2.rig(B)
+    b.attach()
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        first = esme.submit(B, "first")
+        in_flight = held_back(b)  # b does not answer yet
+        second = esme.submit(B, "second " * 30)  # two parts
+        logs[1].wait_for("claimed 1 ")
+        logs[1].wait_for("claimed 2 ")  # n2 holds both, queued behind the first
+        assert cancel(esme, first) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # being delivered
+        assert cancel(esme, second) == 0
+        logs[1].wait_for(f"cancel_sm of gw's message {int(second)} for node n1: done")
+        got = esme.receipt()  # one for the whole message
+        assert (got["id"], got["sub"], got["stat"]) == (second, "002", "DELETED")
+        assert esme.query(second).message_state == p.MessageState.DELETED
+        assert cancel(esme, second) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # ended already
+        b.send(b.ms.ack(in_flight.rp_mr))
+        esme.submit(B, "third")
+        assert text(b) == "third"  # never the second
+    finally:
+        esme.close()
+
+
+@on_postgres
+def test_replace_sm_on_node_1_replaces_the_text_node_2_delivers(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    b = n2.rig(B)
+    b.attach()
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        esme.submit(B, "first")
+        in_flight = held_back(b)
+        second = esme.submit(B, "as sent")
+        logs[1].wait_for("claimed")
+        logs[1].wait_for("claimed")  # n2 holds the second
+        assert replace(esme, second, "as replaced") == 0
+        logs[1].wait_for(f"replace_sm of gw's message {int(second)} for node n1: done")
+        b.send(b.ms.ack(in_flight.rp_mr))
+        assert text(b) == "as replaced"
+        receipts = {r["id"]: r for r in (esme.receipt(), esme.receipt())}
+        assert receipts[second]["stat"] == "DELIVRD"
+        assert receipts[second]["text"] == "as replaced"
+    finally:
+        esme.close()
+
+
+@on_postgres
+def test_what_no_node_holds_is_cancelled_or_replaced_by_the_node_asked(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        # b is attached nowhere yet: its messages wait unclaimed.
+        gone = esme.submit(B, "cancelled")
+        kept = esme.submit(B, "as sent")
+        assert cancel(esme, gone) == 0  # n1 claims it and ends it
+        assert replace(esme, kept, "as replaced") == 0  # n1 claims it and holds it
+        assert esme.receipt()["stat"] == "DELETED"
+        b = n2.rig(B)
+        b.attach()  # on n2, which asks n1 for what n1 holds for b
+        assert text(b) == "as replaced"
+        logs[0].wait_for("queued messages of subscribers that moved")
+        esme.submit(B, "after")
+        assert text(b) == "after"  # never the cancelled one
+    finally:
+        esme.close()

@@ -8,7 +8,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 
 from pdu import Address, Direction, PDUError, SmsDeliver
 from pdu import decode as decode_tpdu
@@ -56,14 +58,40 @@ class Receipts:
         #: Numbered messages from ESMEs, for their read receipts: (sender,
         #: recipient, message number) -> the message.
         self.numbered: OrderedDict[tuple[str, str, int], Submitted] = OrderedDict()
+        #: Receipts made while ``held``: made when it ends.
+        self._held: list[Callable[[], None]] | None = None
 
-    def note(self, sub: Submitted) -> None:
-        """``sub`` is committed: its parts' ends are awaited, a read of its
-        number answered."""
-        for i in sub.ids:
-            self.submitted[i] = sub
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """The receipts made within are made as it ends: their rows are written
+        after whatever the block asked for last (cancel_sm's commit, whose
+        response then goes before the receipt it causes)."""
+        outer, self._held = self._held, []
+        try:
+            yield
+        finally:
+            later, self._held = self._held, outer
+            for make in later:
+                make()
+
+    def note(self, sub: Submitted, *, held: bool = True) -> None:
+        """``sub`` is committed: its parts' ends are awaited (if ``held``
+        here: on a cluster, the node that holds them takes it up with them),
+        a read of its number answered."""
+        if held:
+            for i in sub.ids:
+                self.submitted[i] = sub
         if sub.number is not None and not sub.read:
             self._number(sub)
+
+    def released(self, ids: list[int]) -> None:
+        """Parts now held by another node of a cluster, which took up what
+        their message is owed: forgotten here once none of its parts is left."""
+        for i in ids:
+            sub = self.submitted.get(i)
+            if sub is not None and all(self.door.pending(j) is None for j in sub.ids):
+                for j in sub.ids:
+                    self.submitted.pop(j, None)
 
     def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
         """What a previous run left: the messages whose receipt is owed (one
@@ -151,6 +179,13 @@ class Receipts:
         message_state: int | None = None,
         report_for: int | None = None,
     ) -> None:
+        if self._held is not None:
+            again = (esme, message_id, source, recipient, submitted_at, state, error, text, parts)
+            self._held.append(
+                partial(self.receipt, *again, esm_class=esm_class, stat=stat,
+                        message_state=message_state, report_for=report_for)
+            )  # fmt: skip
+            return
         fmt = self.format
         door = self.door
         try:

@@ -17,6 +17,7 @@ import ipaddress
 import logging
 from dataclasses import dataclass, field
 
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 
@@ -196,6 +197,14 @@ class SmppGateway:
     def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
         self.receipts.take_up(pending, numbered)
 
+    def released(self, ids: list[int]) -> None:
+        self.receipts.released(ids)
+
+    def recalled(
+        self, command: str, esme: str, ids: tuple[int, ...], short_message: bytes
+    ) -> Deferred[bool]:
+        return self.queries.here(command, esme, ids, short_message)
+
     # -- the IP server's side ----------------------------------------------------------------
 
     def read(self, sender: str, receiver: str, number: int, status: int) -> None:
@@ -219,9 +228,19 @@ class SmppGateway:
                 respond(refusal(request, S.ESME_RSYSERR))
 
             self.queries.query(esme, request).addCallbacks(respond, failed)
-        elif isinstance(request, p.CancelSm):
-            respond(self.queries.cancel(esme, request))
-        elif isinstance(request, p.ReplaceSm):
-            respond(self.queries.replace(esme, request))
+        elif isinstance(request, p.CancelSm | p.ReplaceSm):
+            failed_status = (
+                S.ESME_RCANCELFAIL if isinstance(request, p.CancelSm) else S.ESME_RREPLACEFAIL
+            )
+
+            def not_done(failure: Failure) -> None:
+                log.error("%s: %s failed: %s", esme, request.name, failure.getErrorMessage())
+                respond(refusal(request, failed_status))
+
+            if isinstance(request, p.CancelSm):
+                answer = self.queries.cancel(esme, request)
+            else:
+                answer = self.queries.replace(esme, request)
+            answer.addCallbacks(respond, not_done)
         else:  # submit_multi: not offered by this SMSC.
             respond(refusal(request, S.ESME_RINVCMDID))

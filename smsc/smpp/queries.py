@@ -1,7 +1,11 @@
 """query_sm, cancel_sm and replace_sm: what an ESME may ask of, or do to, a
-message it submitted.  A message still waiting is answered from memory, a
-final one from the store; a part being delivered right now cannot be recalled
-or changed, and a multi-part message is cancelled whole or not at all."""
+message it submitted.  A message still waiting here is answered from memory,
+any other from the store (final, or held by another node of a cluster); a
+part being delivered right now cannot be recalled or changed, and a
+multi-part message is cancelled whole or not at all.  cancel_sm and
+replace_sm of a message another node holds go through that node
+(``smsc.recall``); every response goes once what it acknowledges is
+committed."""
 
 from __future__ import annotations
 
@@ -57,44 +61,84 @@ class Queries:
 
         return self.door.status(number).addCallback(answer)
 
-    def _parts(self, esme: str, message_id: str) -> tuple[int, ...] | None:
-        number = self.format.parse_message_id(message_id)
-        if number is None:
-            return None
+    def _parts(self, esme: str, number: int) -> tuple[int, ...] | None:
+        """The parts of ``esme``'s message ``number``, if all are held here."""
         sub = self.receipts.submitted.get(number)
         ids = sub.ids if sub is not None and sub.id == number else (number,)
         if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
             return None
         return ids
 
-    def cancel(self, esme: str, request: p.CancelSm) -> p.Pdu:
-        ids = self._parts(esme, request.message_id)
+    def cancel(self, esme: str, request: p.CancelSm) -> Deferred[p.Pdu]:
+        return self._recall(esme, request, S.ESME_RCANCELFAIL, b"")
+
+    def replace(self, esme: str, request: p.ReplaceSm) -> Deferred[p.Pdu]:
+        return self._recall(esme, request, S.ESME_RREPLACEFAIL, request.short_message)
+
+    def _recall(
+        self, esme: str, request: p.CancelSm | p.ReplaceSm, failed: int, short_message: bytes
+    ) -> Deferred[p.Pdu]:
+        """Act on the message here if this node holds it, else ask the
+        cluster (``smsc.recall``); the response once it is done and committed."""
+        number = self.format.parse_message_id(request.message_id)
+        if number is None:
+            return succeed(refusal(request, failed))
+        ids = self._parts(esme, number)
+        if ids is not None:
+            done = self.here(request.name, esme, ids, short_message)
+        else:
+            done = self.door.recall(request.name, esme, number, short_message)
+
+        def respond(ok: bool) -> p.Pdu:
+            if not ok:
+                return refusal(request, failed)
+            if isinstance(request, p.CancelSm):
+                return p.CancelSmResp(sequence_number=request.sequence_number)
+            return p.ReplaceSmResp(sequence_number=request.sequence_number)
+
+        return done.addCallback(respond)
+
+    def here(
+        self, command: str, esme: str, ids: tuple[int, ...], short_message: bytes
+    ) -> Deferred[bool]:
+        """cancel_sm or replace_sm of ``esme``'s parts ``ids``, held here (an
+        ESME's request to this node or another node's: ``smsc.recall``):
+        True once done and committed."""
+        if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
+            return succeed(False)
+        cancel = command == "cancel_sm"
+        with self.receipts.held():  # the response goes before the receipts it causes
+            if not (self._cancel(ids) if cancel else self._replace(ids, short_message)):
+                return succeed(False)
+            committed = self.door.committed()
+        return committed.addCallback(lambda _: True)
+
+    def _cancel(self, ids: tuple[int, ...]) -> bool:
         # All parts or none: a part being delivered right now cannot be recalled.
-        if not ids or not all(self.door.waiting(i) for i in ids):
-            return refusal(request, S.ESME_RCANCELFAIL)
+        if not all(self.door.waiting(i) for i in ids):
+            return False
         for i in ids:
             self.door.end(i)
-        return p.CancelSmResp(sequence_number=request.sequence_number)
+        return True
 
-    def replace(self, esme: str, request: p.ReplaceSm) -> p.Pdu:
-        ids = self._parts(esme, request.message_id)
-        sub = self.receipts.submitted.get(ids[0]) if ids else None
-        if not ids or sub is None or len(ids) != 1:
-            return refusal(request, S.ESME_RREPLACEFAIL)
+    def _replace(self, ids: tuple[int, ...], short_message: bytes) -> bool:
+        sub = self.receipts.submitted.get(ids[0])
+        if sub is None or len(ids) != 1 or sub.ids != ids:
+            return False
         try:
             (tpdu,) = delivers(
                 source=sub.source,
                 data_coding=sub.data_coding,
                 esm_class=0,
                 protocol_id=sub.protocol_id,
-                payload=request.short_message,
+                payload=short_message,
                 tp_scts=self.door.scts(),
                 default=self.alphabet,
             )
         except (ConversionError, ValueError):
-            return refusal(request, S.ESME_RREPLACEFAIL)
+            return False
         if not self.door.replace(ids[0], tpdu):
-            return refusal(request, S.ESME_RREPLACEFAIL)
-        sub.text = plain_text(sub.data_coding, request.short_message, 0, self.alphabet)
+            return False
+        sub.text = plain_text(sub.data_coding, short_message, 0, self.alphabet)
         self.door.store.retext_submitted(sub.id, sub.text)
-        return p.ReplaceSmResp(sequence_number=request.sequence_number)
+        return True

@@ -213,7 +213,9 @@ class Submits:
 
         def committed(outcome: list[Queued] | BaseException) -> None:
             if not isinstance(outcome, BaseException):
-                self.receipts.note(sub)
+                # Parts another node holds are awaited there (``smsc.node``).
+                held = any(self.door.pending(i) is not None for i in sub.ids)
+                self.receipts.note(sub, held=held)
                 if doomed and rule is not None:
                     # The fault ends each part as the network would have: its receipt follows.
                     state = _FAULT_STATE[p.MessageState(rule.message_state)]

@@ -1,0 +1,220 @@
+"""cancel_sm and replace_sm across the nodes of a cluster (smsc.recall): the
+asking and answering between two nodes on ``task.Clock`` (the notifications
+handed over directly, as the Listener would), and ``gather`` on a real
+PostgreSQL: what a node claims of a message to act on it, and who holds the
+rest."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from pdu import Address
+from smsc import cluster, recall
+from smsc.models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
+from smsc.recall import Recall, gather
+from smsc.store import open_engine
+from smsc.submitted import Submitted
+from smsc.submitted_rows import submitted_row
+
+from .test_smsc_cluster import T0, queue
+
+on_postgres = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+Acted = tuple[str, str, tuple[int, ...], bytes]
+
+
+class Node:
+    """A node's ``Recall``, its sends delivered to its peers on the clock's
+    next turn (a NOTIFY arrives after the sender's commit), and what it is
+    asked to do waiting on a Deferred the test fires."""
+
+    def __init__(self, name: str, clock: Clock, cluster: dict[str, Node]) -> None:
+        self.acted: list[tuple[Acted, Deferred[bool]]] = []
+        self.sent: list[tuple[str, str]] = []
+        self.recall = Recall(name, clock, self.send, self.act)
+        self.clock = clock
+        self.cluster = cluster
+        cluster[name] = self
+
+    def send(self, node: str, payload: str) -> None:
+        self.sent.append((node, payload))
+        if node in self.cluster:
+            self.clock.callLater(0, self.cluster[node].recall.heard, payload)
+
+    def act(self, command: str, esme: str, ids: tuple[int, ...], short: bytes) -> Deferred[bool]:
+        d: Deferred[bool] = Deferred()
+        self.acted.append(((command, esme, ids, short), d))
+        return d
+
+
+@pytest.fixture
+def pair() -> tuple[Clock, Node, Node]:
+    clock = Clock()
+    cluster: dict[str, Node] = {}
+    return clock, Node("n1", clock, cluster), Node("n2", clock, cluster)
+
+
+def outcome(d: Deferred[bool]) -> list[bool]:
+    got: list[bool] = []
+    d.addCallback(got.append)
+    return got
+
+
+def test_the_holder_cancels_and_answers_once_done(pair: tuple[Clock, Node, Node]) -> None:
+    clock, n1, n2 = pair
+    got = outcome(n1.recall.ask("n2", "cancel_sm", "gw", [7, 8]))
+    clock.advance(0)
+    ((asked, done),) = n2.acted
+    assert asked == ("cancel_sm", "gw", (7, 8), b"")
+    clock.advance(1)
+    assert got == []  # nothing until the holder's work is committed
+    done.callback(True)
+    clock.advance(0)
+    assert got == [True]
+    clock.advance(recall.TIMEOUT)  # the timer went with the answer
+    assert got == [True]
+
+
+def test_a_replace_carries_its_text_and_a_refusal_comes_back(
+    pair: tuple[Clock, Node, Node],
+) -> None:
+    clock, n1, n2 = pair
+    got = outcome(n1.recall.ask("n2", "replace_sm", "gw", [9], b"new \x00text"))
+    clock.advance(0)
+    ((asked, done),) = n2.acted
+    assert asked == ("replace_sm", "gw", (9,), b"new \x00text")
+    done.callback(False)  # delivered meanwhile
+    clock.advance(0)
+    assert got == [False]
+
+
+def test_a_holder_whose_work_fails_answers_no(pair: tuple[Clock, Node, Node]) -> None:
+    clock, n1, n2 = pair
+    got = outcome(n1.recall.ask("n2", "cancel_sm", "gw", [3]))
+    clock.advance(0)
+    n2.acted[0][1].errback(RuntimeError("database gone"))
+    clock.advance(0)
+    assert got == [False]
+
+
+def test_no_answer_in_time_is_a_failure_and_a_late_one_is_dropped(
+    pair: tuple[Clock, Node, Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, n1, n2 = pair
+    caplog.set_level(logging.INFO, "smsc.recall")
+    got = outcome(n1.recall.ask("gone", "cancel_sm", "gw", [5]))  # a node that died
+    clock.advance(recall.TIMEOUT - 0.5)
+    assert got == []
+    clock.advance(0.5)
+    assert got == [False]
+    assert "no answer from node gone to cancel_sm" in caplog.text
+    # The holder answers after the asker gave up: nobody waits any more.
+    late = outcome(n1.recall.ask("n2", "cancel_sm", "gw", [6]))
+    clock.advance(0)
+    clock.advance(recall.TIMEOUT)
+    assert late == [False]
+    n2.acted[0][1].callback(True)
+    clock.advance(0)
+    assert late == [False]
+    assert "carried out after its timeout" in caplog.text  # the ESME was told otherwise
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "c:not json",
+        'c:{"rid":"x"}',
+        'c:["x","n1","gw",[]]',
+        'c:["x","n1","gw",["7"]]',
+        'c:["x","n1"]',
+        'r:["x","n1","gw",[7]]',  # no text
+        'r:["x","n1","gw",[7],"zz"]',  # not hex
+        "a:[1,true]",
+        'a:["x"]',
+    ],
+)
+def test_a_bad_payload_is_one_line_and_nothing_else(
+    pair: tuple[Clock, Node, Node], caplog: pytest.LogCaptureFixture, payload: str
+) -> None:
+    clock, _, n2 = pair
+    with caplog.at_level(logging.WARNING):
+        n2.recall.heard(payload)
+    clock.advance(0)
+    assert n2.acted == [] and n2.sent == []
+    lines = [r for r in caplog.records if "bad recall payload" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+
+
+def test_stopping_fails_what_waits(pair: tuple[Clock, Node, Node]) -> None:
+    clock, n1, _ = pair
+    got = outcome(n1.recall.ask("n2", "cancel_sm", "gw", [1]))
+    clock.advance(0)  # asked
+    n1.recall.stop()
+    assert got == [False]
+    assert clock.getDelayedCalls() == []  # its timer went too
+
+
+# -- gather, on PostgreSQL -----------------------------------------------------------------
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = open_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def submitted(engine: Engine, first: int, parts: int, esme: str = "gw") -> None:
+    sub = Submitted(
+        esme, tuple(range(first, first + parts)), 1, T0.replace(tzinfo=UTC), "hi", 0,
+        Address("12345", 0, 1), 0, recipient="447700900101",
+    )  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(ESME_MESSAGE.insert().values(**submitted_row(sub)))
+
+
+@on_postgres
+def test_gather_claims_what_no_node_holds_and_names_the_holders(engine: Engine) -> None:
+    recipient = "447700900101"
+    with engine.begin() as conn:
+        for i in (1, 2):  # a two-part message no node holds (its recipient is away)
+            queue(conn, i, recipient, esme="gw")
+        queue(conn, 3, recipient, esme="gw", node="n2")  # one n2 holds
+        queue(conn, 4, recipient)  # a handset's
+    submitted(engine, 1, 2)
+    submitted(engine, 3, 1)
+    with engine.begin() as conn:
+        parts = gather("n1", "gw", 1, T0, conn)
+    assert parts is not None
+    assert parts.ids == (1, 2) and parts.recipient == recipient and not parts.ended
+    assert parts.holders == {1: "n1", 2: "n1"}
+    assert [i.id for i in parts.claimed] == [1, 2]
+    assert [s.ids for s in parts.subs] == [(1, 2)]
+    with engine.begin() as conn:
+        cluster.join(conn, cluster.Lease("n2", T0, 3.0), T0)
+        held = gather("n1", "gw", 3, T0, conn)
+        assert held is not None and held.holders == {3: "n2"} and held.claimed == []
+        later = T0 + timedelta(seconds=4)  # n2's lease ran out: nobody answers for it
+        dead = gather("n1", "gw", 3, later, conn)
+        assert dead is not None and dead.holders == {3: None} and dead.claimed == []
+        assert gather("n1", "other", 3, T0, conn) is None  # another ESME's
+        assert gather("n1", "gw", 4, T0, conn) is None  # a handset's
+        assert gather("n1", "gw", 99, T0, conn) is None  # none
+        conn.execute(
+            MESSAGE.update()
+            .where(MESSAGE.c.id == 3)
+            .values(state=MessageState.DELIVERED.value, done_at=T0 + timedelta(seconds=1))
+        )
+    with engine.begin() as conn:
+        ended = gather("n1", "gw", 3, T0, conn)
+        assert ended is not None and ended.ended
+        assert conn.execute(select(MESSAGE.c.node).where(MESSAGE.c.id == 3)).scalar() == "n2"
+        kinds = {r.kind for r in conn.execute(select(MESSAGE.c.kind))}
+    assert kinds == {MessageKind.SMS.value}
