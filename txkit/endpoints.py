@@ -2,7 +2,11 @@
 ``HOST:PORT`` form kept working.
 
 ``tcp:7101:interface=127.0.0.1`` is what ``serverFromString`` takes, so
-``ssl:``, ``unix:`` and any endpoint plugin work with no new code.  A bare
+``ssl:``, ``unix:`` and any endpoint plugin work with no new code.  An
+``ssl:`` string with Twisted's options is opened here all the same
+(``SSL4ServerEndpoint``, its TLS made by ``txkit.tls.server_tls``), since
+Twisted's parser serves only the first certificate of ``certKey``: the chain
+that follows it there would never reach the clients.  A bare
 ``HOST:PORT`` (or ``PORT``) is read as ``tcp:PORT:interface=HOST``, and a
 ``tcp:`` string without an interface listens on 127.0.0.1 only: a listener is
 opened to other hosts only when the user names their address, and then with
@@ -32,7 +36,7 @@ import re
 import socket
 
 from twisted.internet.defer import Deferred, fail, succeed
-from twisted.internet.endpoints import serverFromString
+from twisted.internet.endpoints import SSL4ServerEndpoint, serverFromString
 from twisted.internet.error import CannotListenError
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -67,6 +71,8 @@ _REUSE_OPTIONS = {
     "tcp": {"interface", "backlog"},
     "ssl": {"interface", "backlog", "privateKey", "certKey", "extraCertChain"},
 }
+#: The options of Twisted's ``ssl:`` endpoint, which ``server_endpoint`` opens itself.
+_SSL_OPTIONS = _REUSE_OPTIONS["ssl"] | {"sslmethod", "dhParameters"}
 
 
 def endpoint_spec(text: str, default_port: int | None = None) -> str:
@@ -181,32 +187,63 @@ def _unwrapped(spec: str) -> str:
 
 
 def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
-    """``serverFromString``'s endpoint for ``spec``, but a ``tcp:`` or ``ssl:``
-    one with ``reuseport=yes`` is ours (``ReusePortEndpoint``), and so is
-    ``haproxy:`` (``txkit.proxied``: the header read before the protocol is
-    connected)."""
+    """``serverFromString``'s endpoint for ``spec``, but these are ours: a
+    ``tcp:`` or ``ssl:`` one with ``reuseport=yes`` (``ReusePortEndpoint``),
+    an ``ssl:`` one on its port with Twisted's options (an
+    ``SSL4ServerEndpoint`` serving the chain of its ``certKey``,
+    ``txkit.tls.server_tls``), and ``haproxy:`` (``txkit.proxied``: the
+    header read before the protocol is connected)."""
     kind, _, rest = spec.partition(":")
     if kind in _WRAPPERS:
         return ProxiedEndpoint(server_endpoint(reactor, rest))
     fields = _fields(rest)
     options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
-    if kind not in _REUSE_OPTIONS or options.pop("reuseport", "no") not in ("yes", "true", "1"):
+    reuse = options.pop("reuseport", "no") in ("yes", "true", "1")
+    if kind == "ssl" and not reuse and _ours(fields, options, _SSL_OPTIONS):
+        options = _unescaped(options)
+        return SSL4ServerEndpoint(  # type: ignore[no-untyped-call]
+            reactor,
+            int(fields[0]),
+            _tls(options),
+            int(options.get("backlog", "50")),
+            options.get("interface", ""),  # as Twisted's ssl: (endpoint_spec names loopback)
+        )
+    if kind not in _REUSE_OPTIONS or not reuse:
         return serverFromString(reactor, spec)  # type: ignore[no-untyped-call,no-any-return]
     extra = set(options) - _REUSE_OPTIONS[kind]
     if extra:
         allowed = ", ".join(f"{o}=" for o in sorted(_REUSE_OPTIONS[kind]))
         raise ValueError(f"{spec!r}: {kind}: with reuseport=yes takes only {allowed}, not {extra}")
-    options = {k: re.sub(r"\\(.)", r"\1", v) for k, v in options.items()}
-    tls = None
-    if kind == "ssl":  # the files read now, as serverFromString reads an ssl: string's
-        key = options.get("privateKey", "server.pem")
-        tls = server_tls(key, options.get("certKey", key), options.get("extraCertChain"))
+    options = _unescaped(options)
     return ReusePortEndpoint(
         reactor,  # type: ignore[arg-type]
         int(fields[0]),
         options.get("interface", LOOPBACK),
         int(options.get("backlog", "50")),
-        tls=tls,
+        tls=_tls(options) if kind == "ssl" else None,  # the files read now, as serverFromString's
+    )
+
+
+def _ours(fields: list[str], options: dict[str, str], known: set[str]) -> bool:
+    """Whether an endpoint string is a port then ``key=value`` options from
+    ``known`` only; another (a positional file, ``port=``) is Twisted's to judge."""
+    positional = [f for f in fields[1:] if "=" not in f]
+    return fields[0].isdigit() and not positional and set(options) <= known
+
+
+def _unescaped(options: dict[str, str]) -> dict[str, str]:
+    return {k: re.sub(r"\\(.)", r"\1", v) for k, v in options.items()}
+
+
+def _tls(options: dict[str, str]) -> IOpenSSLServerConnectionCreator:
+    """An ``ssl:`` string's TLS, its files named as Twisted's parser names them."""
+    key = options.get("privateKey", "server.pem")
+    return server_tls(
+        key,
+        options.get("certKey", key),
+        options.get("extraCertChain"),
+        method=options.get("sslmethod"),
+        dh_parameters=options.get("dhParameters"),
     )
 
 

@@ -2,13 +2,14 @@
 
 A listener is put on TLS by its endpoint string: ``tcp:7101:interface=X``
 becomes ``ssl:7101:interface=X:privateKey=KEY:certKey=CERT``, which
-``serverFromString`` (``txkit.listen``) already serves; nothing in the
-services changes.  ``auto_certificate`` makes the self-signed certificate of
-``--tls auto`` once per data directory (``tls/cert.pem``, and ``tls/key.pem``
-readable by its owner only), valid for 127.0.0.1, ::1 and localhost, and
-reuses it afterwards.  ``client_tls`` is what a client of ours (a handset,
-a companion device) connects with: the certificate verified against a
-trusted one and the name it dials, never merely accepted.
+``txkit.listen`` serves (``server_tls``: the certificate, and the chain that
+follows it in CERT); nothing in the services changes.  ``auto_certificate``
+makes the self-signed certificate of ``--tls auto`` once per data directory
+(``tls/cert.pem``, and ``tls/key.pem`` readable by its owner only), valid for
+127.0.0.1, ::1 and localhost, and reuses it afterwards.  ``client_tls`` is
+what a client of ours (a handset, a companion device) connects with: the
+certificate verified against a trusted one and the name it dials, never
+merely accepted.
 """
 
 from __future__ import annotations
@@ -162,8 +163,8 @@ def check(files: TlsFiles) -> None:
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError):
         raise TlsError(f"{files.key}: not a PEM private key (or one with a passphrase)") from None
-    try:
-        leaf = x509.load_pem_x509_certificate(certs[0])
+    try:  # the chain after the leaf too: it is served (server_tls)
+        leaf, *_ = [x509.load_pem_x509_certificate(pem) for pem in certs]
     except ValueError:
         raise TlsError(f"{files.cert}: not a valid PEM certificate") from None
     context = SSL.Context(SSL.TLS_METHOD)
@@ -214,9 +215,10 @@ def _options(spec: str) -> dict[str, str]:
 
 
 def trusted_of(spec: str) -> Path | None:
-    """The certificate an ``ssl:`` endpoint serves (its ``certKey``, else its
-    ``privateKey``, as Twisted reads it): what our own clients trust to reach
-    a listener of this process.  None for a plain listener."""
+    """The file of the certificate an ``ssl:`` endpoint serves (its
+    ``certKey``, else its ``privateKey``, as ``server_tls`` reads them): what
+    our own clients trust to reach a listener of this process, all its
+    certificates (right for a self-signed one).  None for a plain listener."""
     if not is_tls(spec):
         return None
     options = _options(spec)
@@ -239,23 +241,50 @@ def tls_failure(reason: object) -> str | None:
 
 
 def server_tls(
-    private_key: str, cert_key: str, extra_chain: str | None = None
+    private_key: str,
+    cert_key: str,
+    extra_chain: str | None = None,
+    *,
+    method: str | None = None,
+    dh_parameters: str | None = None,
 ) -> IOpenSSLServerConnectionCreator:
-    """What a listener serves, made from an ``ssl:`` endpoint string's files as
-    Twisted's own ``ssl:`` endpoint makes it (``privateKey``, ``certKey``,
-    ``extraCertChain``): for the TLS listeners that endpoint cannot open
-    (SO_REUSEPORT, ``txkit.endpoints.ReusePortEndpoint``)."""
+    """What a listener serves, made from an ``ssl:`` endpoint string's options
+    (``privateKey``, ``certKey``, ``extraCertChain``, ``sslmethod``,
+    ``dhParameters``): the first certificate of ``cert_key`` with its key, and
+    as its chain the certificates that follow it there, then those of
+    ``extra_chain``, each sent once.  Twisted's own ``ssl:`` parser sends the
+    first alone, so a client trusting only the root CA could not verify a leaf
+    whose file carries its intermediates (``txkit.endpoints.server_endpoint``)."""
+    from OpenSSL import SSL
     from twisted.internet import ssl
+    from twisted.python.filepath import FilePath
 
     cert_pem, key_pem = Path(cert_key).read_bytes(), Path(private_key).read_bytes()
     served = ssl.PrivateCertificate.loadPEM(cert_pem + b"\n" + key_pem)  # type: ignore[no-untyped-call]
-    chain = None
+    following = _PEM_CERT.findall(cert_pem)[1:]
     if extra_chain is not None:
-        chain = [ssl.Certificate.loadPEM(pem).original for pem in _certificates(Path(extra_chain))]
+        following += _certificates(Path(extra_chain))
+    chain, seen = [], {served.dump()}
+    for pem in following:
+        cert = ssl.Certificate.loadPEM(pem)
+        der = cert.dump()
+        if der not in seen:
+            seen.add(der)
+            chain.append(cert.original)
+    ssl_method = None
+    if method is not None:
+        if not method.endswith("_METHOD") or not hasattr(SSL, method):
+            raise ValueError(f"sslmethod={method}: not an OpenSSL method (like TLS_METHOD)")
+        ssl_method = getattr(SSL, method)
+    dh = None
+    if dh_parameters is not None:
+        dh = ssl.DiffieHellmanParameters.fromFile(FilePath(dh_parameters))  # type: ignore[no-untyped-call]
     return ssl.CertificateOptions(
         privateKey=served.privateKey.original,
         certificate=served.original,
-        extraCertChain=chain,
+        method=ssl_method,
+        extraCertChain=chain or None,
+        dhParameters=dh,
     )
 
 
