@@ -81,6 +81,21 @@ def test_events_arrive_in_order_with_their_ids() -> None:
     assert got[0]["data"]["pdu"] == "0102"  # octets as hex
 
 
+def test_a_watchers_event_is_made_only_when_a_stream_sends_it() -> None:
+    """A busy SMSC tells several events a message: one nobody follows yet is
+    kept as told (no JSON object, no frame) until a stream catches up on it,
+    and then says its watcher's details first, its own over them."""
+    log = EventLog(Clock())
+    told = log.watcher("handset", handset="+1555", n=0)
+    told("received", {"n": 7, "id": 3})
+    [kept] = log.after(log.last_id - 1) or []
+    assert kept._frame is None
+    _, transport = _connect(log, path=f"/events?last_id={log.last_id - 1}")
+    [got] = frames(transport.value())
+    assert list(got["data"]) == ["event_id", "source", "event", "at", "handset", "n", "id"]
+    assert got["data"]["handset"] == "+1555" and got["data"]["n"] == 7
+
+
 def test_a_new_stream_starts_from_now() -> None:
     log = EventLog(Clock())
     log.publish("smsc", "old", {})

@@ -49,21 +49,47 @@ RETRY_MS = 1000
 
 
 class Event:
-    """One event of the log; its frame is encoded the first time a stream
-    sends it, once for every stream (a log nobody follows encodes nothing)."""
+    """One event of the log, as it was told: its JSON object is made, and its
+    frame encoded, the first time a stream sends it, once for every stream (a
+    log nobody follows makes neither: a busy SMSC tells several a message)."""
 
-    __slots__ = ("_frame", "data", "id")
+    __slots__ = ("_frame", "_told", "id")
 
-    def __init__(self, event_id: int, data: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        event_id: int,
+        source: str,
+        event: str,
+        at: float,
+        details: dict[str, Any],
+        always: dict[str, Any] | None = None,
+    ) -> None:
         self.id = event_id
-        self.data: dict[str, Any] | None = data
+        self._told: tuple[str, str, float, dict[str, Any], dict[str, Any] | None] | None = (
+            source,
+            event,
+            at,
+            details,
+            always,
+        )
         self._frame: bytes | None = None
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's JSON object: ``event_id``, ``source``, ``event``, ``at``,
+        then the details (``always``'s first)."""
+        assert self._told is not None
+        source, event, at, details, always = self._told
+        data = {"event_id": self.id, "source": source, "event": event, "at": at}
+        if always:
+            data.update(always)
+        data.update(details)
+        return data
 
     @property
     def frame(self) -> bytes:
         if self._frame is None:
-            assert self.data is not None
-            self._frame, self.data = frame(self.id, self.data), None
+            self._frame, self._told = frame(self.id, self.data), None
         return self._frame
 
 
@@ -111,26 +137,32 @@ class EventLog:
     def last_id(self) -> int:
         return self._last
 
-    def publish(self, source: str, event: str, details: dict[str, Any]) -> int:
-        """Number, keep and send an event; its id."""
+    def publish(
+        self,
+        source: str,
+        event: str,
+        details: dict[str, Any],
+        always: dict[str, Any] | None = None,
+    ) -> int:
+        """Number, keep and send an event (``always``: details every event of
+        its watcher adds, before its own); its id."""
         self._last += 1
-        now = self.clock.seconds()
-        data = {"event_id": self._last, "source": source, "event": event, "at": now}
-        data.update(details)
-        ev = Event(self._last, data)
+        ev = Event(self._last, source, event, self.clock.seconds(), details, always)
         self._ring.append(ev)
-        for stream in list(self.streams):
-            stream.offer(ev)
-        return ev.id
+        if self.streams:
+            for stream in list(self.streams):
+                stream.offer(ev)
+        return self._last
 
     def watcher(self, source: str, **always: Any) -> Callable[[str, dict[str, Any]], None]:
         """A component's watcher (``txkit.watchers``) that publishes its events
         as ``source``'s, with the details ``always`` adds."""
+        publish, extra = self.publish, always or None
 
-        def publish(event: str, details: dict[str, Any]) -> None:
-            self.publish(source, event, {**always, **details} if always else details)
+        def told(event: str, details: dict[str, Any]) -> None:
+            publish(source, event, details, extra)
 
-        return publish
+        return told
 
     def after(self, last_id: int) -> list[Event] | None:
         """The events after ``last_id``, oldest first; None when some of them
