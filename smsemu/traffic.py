@@ -26,6 +26,8 @@ log = logging.getLogger("smsemu.traffic")
 
 Fields = dict[str, Any]
 DEBUG, INFO = logging.DEBUG, logging.INFO
+#: The traffic's levels by name, without ``logging.getLevelName``'s call a line.
+_LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,16 +167,24 @@ class TrafficRecord(logging.LogRecord):
     thread = threadName = process = processName = None
     relativeCreated = 0.0
 
+    name = log.name
+    args = ()
+
     def __init__(self, line: Line, fields: Fields) -> None:  # no super().__init__: see above
-        self.name = log.name
-        self.levelno = line.level
-        self.levelname = logging.getLevelName(line.level)
-        self.msg = Said(line, fields)
-        self.args = ()
+        self.levelno = level = line.level
+        self.levelname = _LEVEL_NAMES.get(level) or logging.getLevelName(level)
+        self.msg = said = Said(line, fields)
         self.created = now = time.time()
         self.msecs = (now - int(now)) * 1000
         self.event = line.word
         self.fields = fields
+        self._said = said
+
+    def getMessage(self) -> str:  # noqa: N802 (logging's name)
+        said = self._said
+        # The line as ``Said`` renders it, one call shorter, unless someone
+        # made the record say something else (a filter, say).
+        return said.__str__() if self.msg is said and not self.args else super().getMessage()
 
 
 def watcher(table: Mapping[str, Line], **always: Any) -> Watcher | None:
@@ -193,8 +203,13 @@ def watcher(table: Mapping[str, Line], **always: Any) -> Watcher | None:
             if not throttle.allow(line.level, f"{line.flood} from {source}"):
                 return
         fields = {RENAMED.get(k, k): v for k, v in details.items() if k not in UNLOGGED}
-        fields.update(always)
-        log.handle(TrafficRecord(line, fields))
+        if always:
+            fields.update(always)
+        record = TrafficRecord(line, fields)
+        if log.filters or log.disabled:
+            log.handle(record)
+        else:  # what ``handle`` would do, a call and a filter pass shorter
+            log.callHandlers(record)
 
     return told
 
