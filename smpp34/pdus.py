@@ -113,6 +113,10 @@ class _Pdu:
     _body: ClassVar[tuple[_Field, ...]] = ()
     #: The encoded body of a PDU holding only defaults, computed per class.
     _default_body: ClassVar[bytes] = b""
+    #: ``name`` and ``is_response``, computed per class: asked several times
+    #: a PDU on the SMSC's hot path, where an enum's ``.name`` is slow.
+    _name: ClassVar[str] = ""
+    _is_response: ClassVar[bool] = False
 
     sequence_number: int
     command_status: int = 0
@@ -121,11 +125,11 @@ class _Pdu:
     @property
     def name(self) -> str:
         """The specification's name: 'submit_sm', 'deliver_sm_resp', ..."""
-        return self.command_id.name
+        return self._name
 
     @property
     def is_response(self) -> bool:
-        return bool(self.command_id & RESPONSE_BIT)
+        return self._is_response
 
     def __bytes__(self) -> bytes:
         """Its octets (``codec.encode``), for whoever shows a PDU only when
@@ -541,4 +545,6 @@ RESPONSE_CLASSES: dict[int, type[Pdu]] = {
 del RESPONSE_CLASSES[GenericNack.command_id & ~RESPONSE_BIT]
 for _cls in _ALL:
     _cls._default_body = _encode_body(_cls._body, _cls(sequence_number=0))
+    _cls._name = _cls.command_id.name
+    _cls._is_response = bool(_cls.command_id & RESPONSE_BIT)
 del _cls
