@@ -71,7 +71,7 @@ class Metric:
     def _key(self, values: Sequence[str]) -> Labels:
         if len(values) != len(self.labels):
             raise ValueError(f"{self.name} takes labels {self.labels}, got {tuple(values)}")
-        return tuple(str(v) for v in values)
+        return tuple(map(str, values))  # no generator a sample: counted per PDU
 
     def _series(self, suffix: str, values: Labels, value: float, extra: str = "") -> str:
         pairs = [f'{k}="{escape_label(v)}"' for k, v in zip(self.labels, values, strict=True)]
