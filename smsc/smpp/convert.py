@@ -78,7 +78,7 @@ def text_of(data_coding: int, octets: bytes, default: DefaultAlphabet) -> str | 
 
 def _septets(octets: bytes) -> str:
     """GSM 03.38 text, one septet per octet."""
-    if any(b > 0x7F for b in octets):
+    if not octets.isascii():  # some octet above 0x7F (one C pass, not a generator)
         raise ConversionError("GSM 03.38 unpacked takes septets 0-127 only")
     return gsm7.decode(octets)
 
