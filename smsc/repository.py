@@ -23,7 +23,7 @@ from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
 from .submitted import Submitted
-from .submitted_rows import load_submitted, submitted_row
+from .submitted_rows import load_submitted, naive_utc, submitted_row
 from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
@@ -126,13 +126,6 @@ class QueueRepository(Protocol):
 
 def _nothing(conn: Connection) -> None:
     return None
-
-
-def naive_utc(when: datetime) -> datetime:
-    """How the tables keep times: naive UTC."""
-    if when.tzinfo is not UTC:
-        when = when.astimezone(UTC)
-    return when.replace(tzinfo=None)
 
 
 def _aware(when: datetime) -> datetime:

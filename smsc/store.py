@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -84,8 +85,7 @@ class _Compiled:
         compiled = statement.compile(dialect=dialect)
         names = tuple(compiled.positiontup or []) if compiled.positional else tuple(compiled.binds)
         processors = tuple(
-            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
-            for name in names
+            _faster(compiled.binds[name].type.dialect_impl(dialect), dialect) for name in names
         )
         return cls(compiled.string, names, processors, compiled.positional)
 
@@ -97,7 +97,35 @@ class _Compiled:
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
 
-@dataclass(frozen=True, slots=True)
+#: How SQLAlchemy's SQLite DATETIME stores a time unless told otherwise.
+_SQLITE_DATETIME = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _faster(impl: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """``impl``'s bind processor; for SQLite's DATETIME in its default format,
+    one that makes the same text from a naive datetime with ``isoformat``
+    (SQLAlchemy's builds a dict a value; the writer stores several a message)
+    and leaves anything else to SQLAlchemy's."""
+    general = impl.bind_processor(dialect)
+    if (
+        general is None
+        or dialect.name != "sqlite"
+        or not isinstance(impl, sqlite.DATETIME)
+        or getattr(impl, "_storage_format", None) != _SQLITE_DATETIME
+    ):
+        return general
+
+    def process(value: Any) -> Any:
+        if type(value) is datetime and value.tzinfo is None:
+            return value.isoformat(" ", "microseconds")
+        return general(value)
+
+    return process
+
+
+@dataclass(slots=True)
 class _Write:
     """An insert (``key`` None) or an update of row ``key``; with ``refresh``,
     an insert that sets those columns instead if its primary key is taken."""

@@ -6,7 +6,7 @@ numbered ones whose read receipt may still come)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, select
@@ -17,13 +17,21 @@ from .models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
 from .submitted import MAX_NUMBERED, Submitted
 
 
+def naive_utc(when: datetime) -> datetime:
+    """How the tables keep times: naive UTC (no conversion for a time in UTC
+    already, as the SMSC's own are)."""
+    if when.tzinfo is not UTC:
+        when = when.astimezone(UTC)
+    return when.replace(tzinfo=None)
+
+
 def submitted_row(sub: Submitted) -> dict[str, Any]:
     return {
         "id": sub.id,
         "esme": sub.esme,
         "parts": len(sub.ids),
         "registered_delivery": sub.registered_delivery,
-        "submitted_at": sub.submitted_at.astimezone(UTC).replace(tzinfo=None),
+        "submitted_at": naive_utc(sub.submitted_at),
         "text": sub.text,
         "data_coding": sub.data_coding,
         "source_addr": sub.source.number,

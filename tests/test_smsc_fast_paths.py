@@ -8,13 +8,14 @@ against the slow, general path it stands in for.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 import pytest_twisted
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 from twisted.internet import reactor
 
 from pdu import (
@@ -38,6 +39,7 @@ from radiolink import rp
 from smsc.models import MESSAGE, SUBSCRIBER
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.convert import REPLY_PATH, delivers
+from smsc import store
 from smsc.store import BatchWriter, open_engine
 
 from .strategies import addresses, gsm7_text, numeric_address, octet, sms_submit, timestamps
@@ -137,6 +139,23 @@ def test_the_writer_stores_what_sqlalchemy_would_store(database_url: str) -> Non
     with engine.connect() as conn:
         got = conn.execute(select(MESSAGE)).one()._asdict()
     assert got == {**row, "state": "delivered", "done_at": when}
+
+
+@given(
+    st.datetimes()
+    | st.datetimes(timezones=st.just(UTC))
+    | st.dates()
+    | st.none()
+)
+def test_the_writers_sqlite_times_are_sqlalchemys_text(value: datetime | date | None) -> None:
+    """The writer's own SQLite DATETIME processor (isoformat for a naive
+    time) makes SQLAlchemy's very text, microseconds of 0 and years below
+    1000 included; what it does not take it hands to SQLAlchemy's."""
+    dialect = sqlite.dialect()
+    impl = MESSAGE.c.done_at.type.dialect_impl(dialect)
+    ours = store._faster(impl, dialect)
+    assert ours is not None and ours.__qualname__.startswith("_faster")
+    assert ours(value) == impl.bind_processor(dialect)(value)
 
 
 @pytest_twisted.ensureDeferred
