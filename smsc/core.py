@@ -33,7 +33,7 @@ from .delivery import Delivery, Station
 from .esme_door import EsmeDoor, EsmeSink
 from .links import RadioLinks
 from .metrics import Metrics, Watcher, Watchers
-from .models import MessageKind, MessageState
+from .models import VALUE, MessageKind, MessageState
 from .queued import Queued
 from .reports import StatusReports
 from .repository import Backlog, QueueRepository
@@ -166,11 +166,10 @@ class Smsc:
         self.store.finish(
             item, state, self.now(), cause if cause is not None else (st if st else None)
         )
-        self.metrics.count_end(state.value)
+        ended = VALUE[state]
+        self.metrics.count_end(ended)
         if self.watchers:
-            self.watchers.emit(
-                state.value, id=item.id, kind=item.kind.value, recipient=item.recipient
-            )
+            self.watchers.emit(ended, id=item.id, kind=VALUE[item.kind], recipient=item.recipient)
         if item.kind is MessageKind.SMS and item.esme is not None:
             # From an ESME: its receipt (if it asked) is a deliver_sm, not an SMS.
             self.esme_door.ended(item)

@@ -37,6 +37,13 @@ class MessageState(StrEnum):
     DELETED = "deleted"  # cancelled by its ESME (cancel_sm)
 
 
+#: Each kind's and state's value, without the enum's ``.value`` (a slow
+#: property, asked several times a message on the SMSC's hot path).
+VALUE: dict[MessageKind | MessageState, str] = {
+    member: member.value for enum in (MessageKind, MessageState) for member in enum
+}
+
+
 class Subscriber(Base):
     __tablename__ = "subscriber"
 

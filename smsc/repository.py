@@ -19,7 +19,7 @@ from twisted.internet.defer import Deferred
 
 from . import subscriptions
 from .auc_batch import AucBatch
-from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, MessageKind, MessageState
+from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, VALUE, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
 from .submitted import Submitted
@@ -135,13 +135,13 @@ def _aware(when: datetime) -> datetime:
 def _row(item: Queued, report_for: int | None) -> dict[str, Any]:
     return {
         "id": item.id,
-        "kind": item.kind.value,
+        "kind": VALUE[item.kind],
         "originator": item.originator,
         "recipient": item.recipient,
         "tp_mr": item.tp_mr,
         "tp_srr": item.tp_srr,
         "tpdu": item.tpdu,
-        "state": MessageState.QUEUED.value,
+        "state": VALUE[MessageState.QUEUED],
         "attempts": item.attempts,
         "submitted_at": naive_utc(item.submitted_at),
         "expires_at": naive_utc(item.expires_at),
@@ -237,7 +237,7 @@ class SqlQueueRepository:
 
     def finish(self, item: Queued, state: MessageState, done: datetime, error: int | None) -> None:
         values = {
-            "state": state.value,
+            "state": VALUE[state],
             "attempts": item.attempts,
             "done_at": naive_utc(done),
             "error": error,
