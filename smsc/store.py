@@ -10,6 +10,7 @@ RP-ACK may go out.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -89,12 +90,32 @@ class _Compiled:
         )
         return cls(compiled.string, names, processors, compiled.positional)
 
-    def parameters(self, row: dict[str, Any]) -> Any:
-        values = [
-            row.get(name) if fn is None else fn(row.get(name))
-            for name, fn in zip(self.names, self.processors, strict=True)
-        ]
+    def parameters(self, row: dict[str, Any], key: int | None = None) -> Any:
+        """``row``'s parameters (an update's: its values without the ``b_``
+        prefix of the bound names, and the ``key`` of the row it sets)."""
+        get = row.get
+        values = [get(name) for name in self._sources]
+        if self._key_at >= 0:
+            values[self._key_at] = key
+        for i, fn in self._processed:  # only the columns that have a processor
+            values[i] = fn(values[i])
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+
+    @functools.cached_property
+    def _sources(self) -> tuple[str, ...]:
+        """Where each parameter comes from in a row: an update's ``b_x`` from ``x``."""
+        if self._key_at < 0:
+            return self.names
+        return tuple(name.removeprefix("b_") for name in self.names)
+
+    @functools.cached_property
+    def _key_at(self) -> int:
+        """Where an update's row key goes (-1: not an update)."""
+        return self.names.index("b_key") if "b_key" in self.names else -1
+
+    @functools.cached_property
+    def _processed(self) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
+        return tuple((i, fn) for i, fn in enumerate(self.processors) if fn is not None)
 
 
 #: How SQLAlchemy's SQLite DATETIME stores a time unless told otherwise.
@@ -223,7 +244,7 @@ class BatchWriter:
     def _apply(self, conn: Connection, batch: Sequence[Job]) -> None:
         inserts: dict[Table, list[dict[str, Any]]] = {}
         upserts: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
-        updates: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        updates: dict[tuple[Table, tuple[str, ...]], list[_Write]] = {}
         for job in batch:
             if job.fn is not None:
                 continue
@@ -235,15 +256,15 @@ class BatchWriter:
                     inserts.setdefault(write.table, []).append(write.values)
                 else:
                     columns = tuple(sorted(write.values))
-                    row = {"b_" + k: v for k, v in write.values.items()}
-                    row["b_key"] = write.key
-                    updates.setdefault((write.table, columns), []).append(row)
+                    updates.setdefault((write.table, columns), []).append(write)
         for table, rows in inserts.items():
             self._executemany(conn, ("insert", table, ()), rows)
         for (table, columns), rows in upserts.items():  # in order: the last one wins
             self._executemany(conn, ("upsert", table, columns), rows)
-        for (table, columns), rows in updates.items():
-            self._executemany(conn, ("update", table, columns), rows)
+        for (table, columns), writes in updates.items():
+            compiled = self._compiled(("update", table, columns))
+            params = [compiled.parameters(w.values, w.key) for w in writes]
+            conn.exec_driver_sql(compiled.sql, params)
         for job in batch:
             if job.fn is not None:
                 job.result = job.fn(conn)
@@ -252,7 +273,11 @@ class BatchWriter:
         """One ``executemany`` of a statement compiled once, straight to the
         driver: SQLAlchemy's per-row work on a plain executemany costs more than
         SQLite's own, and this thread is the SMSC's throughput bound."""
+        compiled = self._compiled(key)
+        conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
+
+    def _compiled(self, key: _Key) -> _Compiled:
         compiled = self._statements.get(key)
         if compiled is None:
             compiled = self._statements[key] = _Compiled.of(key, self.engine)
-        conn.exec_driver_sql(compiled.sql, [compiled.parameters(row) for row in rows])
+        return compiled
