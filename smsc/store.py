@@ -129,7 +129,7 @@ def _faster(impl: Any, dialect: Any) -> Callable[[Any], Any] | None:
     one that makes the same text from a naive datetime with ``isoformat``
     (SQLAlchemy's builds a dict a value; the writer stores several a message)
     and leaves anything else to SQLAlchemy's."""
-    general = impl.bind_processor(dialect)
+    general: Callable[[Any], Any] | None = impl.bind_processor(dialect)
     if (
         general is None
         or dialect.name != "sqlite"

@@ -180,7 +180,7 @@ class TrafficRecord(logging.LogRecord):
         self.fields = fields
         self._said = said
 
-    def getMessage(self) -> str:  # noqa: N802 (logging's name)
+    def getMessage(self) -> str:
         said = self._said
         # The line as ``Said`` renders it, one call shorter, unless someone
         # made the record say something else (a filter, say).

@@ -36,10 +36,10 @@ from pdu.dcs import GSM7
 from pdu.timestamp import encode_timestamp
 from pdu.tpdu import deliver_from_submit
 from radiolink import rp
+from smsc import store
 from smsc.models import MESSAGE, SUBSCRIBER
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.convert import REPLY_PATH, delivers
-from smsc import store
 from smsc.store import BatchWriter, open_engine
 
 from .strategies import addresses, gsm7_text, numeric_address, octet, sms_submit, timestamps
@@ -141,12 +141,7 @@ def test_the_writer_stores_what_sqlalchemy_would_store(database_url: str) -> Non
     assert got == {**row, "state": "delivered", "done_at": when}
 
 
-@given(
-    st.datetimes()
-    | st.datetimes(timezones=st.just(UTC))
-    | st.dates()
-    | st.none()
-)
+@given(st.datetimes() | st.datetimes(timezones=st.just(UTC)) | st.dates() | st.none())
 def test_the_writers_sqlite_times_are_sqlalchemys_text(value: datetime | date | None) -> None:
     """The writer's own SQLite DATETIME processor (isoformat for a naive
     time) makes SQLAlchemy's very text, microseconds of 0 and years below
@@ -154,8 +149,10 @@ def test_the_writers_sqlite_times_are_sqlalchemys_text(value: datetime | date | 
     dialect = sqlite.dialect()
     impl = MESSAGE.c.done_at.type.dialect_impl(dialect)
     ours = store._faster(impl, dialect)
+    sqlalchemys = impl.bind_processor(dialect)
     assert ours is not None and ours.__qualname__.startswith("_faster")
-    assert ours(value) == impl.bind_processor(dialect)(value)
+    assert sqlalchemys is not None
+    assert ours(value) == sqlalchemys(value)
 
 
 @pytest_twisted.ensureDeferred
