@@ -167,24 +167,22 @@ class TrafficRecord(logging.LogRecord):
     thread = threadName = process = processName = None
     relativeCreated = 0.0
 
-    name = log.name
-    args = ()
-
     def __init__(self, line: Line, fields: Fields) -> None:  # no super().__init__: see above
+        self.name = log.name
         self.levelno = level = line.level
         self.levelname = _LEVEL_NAMES.get(level) or logging.getLevelName(level)
-        self.msg = said = Said(line, fields)
+        self.msg = Said(line, fields)
+        self.args = ()
         self.created = now = time.time()
         self.msecs = (now - int(now)) * 1000
         self.event = line.word
         self.fields = fields
-        self._said = said
 
     def getMessage(self) -> str:
-        said = self._said
+        msg = self.msg
         # The line as ``Said`` renders it, one call shorter, unless someone
         # made the record say something else (a filter, say).
-        return said.__str__() if self.msg is said and not self.args else super().getMessage()
+        return msg.__str__() if type(msg) is Said and not self.args else super().getMessage()
 
 
 def watcher(table: Mapping[str, Line], **always: Any) -> Watcher | None:
