@@ -41,6 +41,7 @@ from smsc.models import MESSAGE, SUBSCRIBER
 from smsc.repository import SqlQueueRepository
 from smsc.smpp.convert import REPLY_PATH, delivers
 from smsc.store import BatchWriter, open_engine
+from smsc.submitted_rows import naive_utc
 
 from .strategies import addresses, gsm7_text, numeric_address, octet, sms_submit, timestamps
 
@@ -153,6 +154,20 @@ def test_the_writers_sqlite_times_are_sqlalchemys_text(value: datetime | date | 
     assert ours is not None and ours.__qualname__.startswith("_faster")
     assert sqlalchemys is not None
     assert ours(value) == sqlalchemys(value)
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1900, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.just(UTC) | st.timezones(),
+    )
+)
+def test_a_stored_time_is_the_naive_utc_of_the_time(value: datetime) -> None:
+    """``naive_utc``'s shortcut gives what converting and dropping the zone gives."""
+    got = naive_utc(value)
+    assert got.tzinfo is None
+    assert got == value.astimezone(UTC).replace(tzinfo=None)
 
 
 @pytest_twisted.ensureDeferred
