@@ -328,7 +328,8 @@ def ip_server_options(config: Config) -> list[str]:
     ip = config.ip_server
     return ["--rate", f"{ip.rate:g}", "--burst", str(ip.burst),
             "--history-days", f"{ip.history_days:g}", "--history-count", str(ip.history_count),
-            "--login-deadline", f"{ip.login_deadline:g}"]  # fmt: skip
+            "--login-deadline", f"{ip.login_deadline:g}",
+            "--query-timeout", f"{ip.query_timeout:g}"]  # fmt: skip
 
 
 LOG_OPTIONS = ["--log-level", "--log-format", "--quiet"]

@@ -167,10 +167,14 @@ def test_up_with_two_workers_on_tls_auto_shares_tls_ports(tmp_path: Path) -> Non
 
 def test_up_with_two_workers_serves_a_tables_tls_on_its_listeners_only(tmp_path: Path) -> None:
     """``[smsc] tls`` without ``--tls auto``: the shared radio link and the
-    admin APIs on TLS with those files, SMPP and the IP server plain."""
+    admin APIs on TLS with those files, SMPP and the IP server plain; the
+    ``[ip_server]`` table's ``query_timeout`` given to every IP-server node."""
     files = auto_certificate(tmp_path / "own")
     config = tmp_path / "net.toml"
-    config.write_text(f'[smsc]\ntls = {{ cert = "{files.cert}", key = "{files.key}" }}\n')
+    config.write_text(
+        f'[smsc]\ntls = {{ cert = "{files.cert}", key = "{files.key}" }}\n'
+        "[ip_server]\nquery_timeout = 2.5\n"
+    )
     up = SmscProcess(
         ["--workers", "2", "--config", str(config), "--data-dir", str(tmp_path / "data"),
          "--at", "off"],
@@ -183,6 +187,8 @@ def test_up_with_two_workers_serves_a_tables_tls_on_its_listeners_only(tmp_path:
         assert any(f":{up.ip_port} (shared" in x for x in up.lines), up.lines
         assert up.admin_scheme == "https"
         assert not (up.data_dir / "tls").exists()  # no --tls auto: no certificate made
+        ip_nodes = [c for c in map(cmdline, descendants(up.proc.pid)) if "\0ip-server\0" in c]
+        assert len(ip_nodes) == 2 and all("\0--query-timeout\x002.5\0" in c for c in ip_nodes)
     finally:
         assert up.terminate() == 0
 
