@@ -134,7 +134,8 @@ def _read_v2(buffer: bytes) -> Header | None:
     if version != 2 or command > 1:
         raise BadHeader(f"v2 version {version} command {command}, not 2 and LOCAL or PROXY")
     family, transport = buffer[13] >> 4, buffer[13] & 0xF
-    if family > 3 or transport > 2:
+    # LOCAL discards the protocol block, family included (the spec, 2.2).
+    if command == 1 and (family > 3 or transport > 2):
         raise BadHeader(f"v2 family and protocol 0x{buffer[13]:02x}, none of the spec's")
     (size,) = struct.unpack_from("!H", buffer, 14)
     length = V2_FIXED + size
