@@ -31,12 +31,14 @@ from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
     IListeningPort,
+    IOpenSSLServerConnectionCreator,
     IProtocolFactory,
     IReactorTime,
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Protocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, implementer, providedBy
 
@@ -272,9 +274,16 @@ class HeaderFirstFactory(WrappingFactory[_HeaderFirst]):
 class ProxiedEndpoint:
     """``inner`` with every connection's PROXY header read first."""
 
-    def __init__(self, inner: IStreamServerEndpoint) -> None:
+    def __init__(
+        self, inner: IStreamServerEndpoint, *, tls: IOpenSSLServerConnectionCreator | None = None
+    ) -> None:
         self.inner = inner
+        #: TLS after the header (``haproxy:ssl:``): HAProxy passes the
+        #: client's TLS on as it came, behind a header in clear.
+        self.tls = tls
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        if self.tls is not None:
+            factory = TLSMemoryBIOFactory(self.tls, False, factory)
         wrapped: Any = HeaderFirstFactory(factory)
         return self.inner.listen(wrapped)
