@@ -18,12 +18,14 @@ from twisted.internet.task import Clock
 
 from radiolink import rp
 from radiolink.ms import Refused
+from smpp34 import pdu as p
 from smsc import cluster
 from smsc.core import Smsc, SmscConfig
-from smsc.models import MESSAGE
+from smsc.models import MESSAGE, MessageKind, MessageState
 from smsc.node import ClusterNode, _keys
 from smsc.queued import Queued
 from smsc.repository import SqlQueueRepository
+from smsc.smpp.faults import FaultRule
 from smsc.smpp.gateway import EsmeAccount, SmppConfig, SmppGateway
 from smsc.store import BatchWriter, open_engine
 from storage.pgnotify import conninfo
@@ -113,6 +115,36 @@ def holders(engine: Engine) -> dict[int, str | None]:
         return dict(conn.execute(select(MESSAGE.c.id, MESSAGE.c.node)).all())
 
 
+def rows(engine: Engine) -> list[tuple[int, str, str, str | None]]:
+    """(id, kind, state, holder) of every message, in id order."""
+    m = MESSAGE
+    with engine.connect() as conn:
+        return [
+            (r.id, r.kind, r.state, r.node)
+            for r in conn.execute(select(m.c.id, m.c.kind, m.c.state, m.c.node).order_by(m.c.id))
+        ]
+
+
+def submit(
+    node: Node, to: str, text: bytes, *, receipt: bool = True, seq: int = 1
+) -> list[p.Pdu | None]:
+    """submit_sm of ``tester`` on ``node`` (its text as message_payload: a
+    long one goes in parts); the responses, once due."""
+    request = p.SubmitSm(
+        sequence_number=seq,
+        source_addr="12345",
+        destination_addr=to.lstrip("+"),
+        dest_addr_ton=1,
+        dest_addr_npi=1,
+        data_coding=1,
+        registered_delivery=1 if receipt else 0,
+        tlvs=p.Tlvs(message_payload=text),
+    )
+    responses: list[p.Pdu | None] = []
+    node.gateway.submits.submit(FakeConnection(), "tester", request, responses.append)
+    return responses
+
+
 @on_postgres
 def test_a_node_refusing_unknown_numbers_finds_one_first_seen_on_the_other(
     nodes: tuple[Node, Node], engine: Engine, told: psycopg.Connection[object]
@@ -200,3 +232,22 @@ def test_an_esme_bound_elsewhere_first_is_told_and_a_rebind_here_takes_them_back
     n2.node.claim([], ["tester"])  # what the NOTIFY makes n2 do
     assert texts(elsewhere) == [b"x1", b"x2"]
     assert set(holders(engine).values()) == {"n2"}
+
+
+@on_postgres
+def test_a_message_a_fault_fails_on_submit_is_ended_by_its_node_never_claimed(
+    nodes: tuple[Node, Node], engine: Engine
+) -> None:
+    n1, n2 = nodes
+    b = Handset(n2.smsc, B)  # B is n2's: an ordinary message to it goes unclaimed
+    b.attach()
+    n1.gateway.submits.faults.rules.append(FaultRule(action="fail_delivery", content="DOOMED"))
+    (resp,) = submit(n1, B, b"DOOMED")
+    assert isinstance(resp, p.SubmitSmResp) and resp.command_status == 0
+    # Inserted claimed by n1, which ended it: n2 never had it to claim.
+    (part, receipt) = rows(engine)
+    assert part[1:] == (MessageKind.SMS.value, MessageState.FAILED.value, "n1")
+    assert receipt[1:3] == (MessageKind.ESME.value, MessageState.QUEUED.value)
+    assert n1.node._unclaimed == set() and n1.node._kept == set()
+    assert n2.node.claim([B], []).result == 0
+    assert b.events() == []
