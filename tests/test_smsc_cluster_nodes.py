@@ -35,6 +35,7 @@ from smsc.store import BatchWriter, open_engine
 from smsc.submitted_rows import settle_if_ended
 from storage.pgnotify import conninfo
 
+from .rig import TIMEOUT
 from .test_smpp_gateway import FakeConnection, owed, texts
 from .test_smsc_core import EPOCH, SMSC_ADDRESS, A, B, C, Handset, accepted, incoming, sms, text_of
 
@@ -106,13 +107,26 @@ def told(database_url: str) -> Iterator[psycopg.Connection[object]]:
     conn = psycopg.connect(conninfo(database_url), autocommit=True)
     for name in ("n1", "n2"):
         conn.execute(f"LISTEN {cluster.channel(name)}")
+    conn.execute(f"LISTEN {SENTINEL}")
     yield conn
     conn.close()
 
 
+#: A channel ``notes`` notifies itself on, after what it waits for.
+SENTINEL = "test_sentinel"
+
+
 def notes(conn: psycopg.Connection[object]) -> list[tuple[str, list[str]]]:
-    """What was notified so far (the commits are done: they are all in)."""
-    return [(n.channel, _keys(n.payload)) for n in conn.notifies(timeout=0.5)]
+    """What was notified so far: the commits that notified are done, so a
+    NOTIFY committed now comes after all of theirs (PostgreSQL delivers in
+    commit order), and everything before it is what they sent."""
+    conn.execute(f"NOTIFY {SENTINEL}")
+    got = []
+    for n in conn.notifies(timeout=TIMEOUT):
+        if n.channel == SENTINEL:
+            return got
+        got.append((n.channel, _keys(n.payload)))
+    raise AssertionError(f"no NOTIFY {SENTINEL} back within {TIMEOUT} s; got {got}")
 
 
 def holders(engine: Engine) -> dict[int, str | None]:
