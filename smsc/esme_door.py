@@ -211,6 +211,9 @@ class EsmeDoor:
         ]
         if sub is not None:
             sub.ids, sub.submitted_at, sub.recipient = tuple(i.id for i in items), now, recipient
+        if not deliver and smsc.cluster is not None:
+            # Ended here once committed: claimed by this node as inserted.
+            smsc.cluster.keep(item.id for item in items)
 
         def committed(_: None, failure: BaseException | None) -> None:
             if failure is not None:

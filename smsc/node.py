@@ -1,12 +1,13 @@
 """The core's side of a cluster (docs/scaling.md §Model): what this node
 holds, told to the others, and what it claims from them.
 
-The core calls it at four points only: ``place`` as a message's row is made
+The core calls it at five points only: ``place`` as a message's row is made
 (this node's name if its recipient is attached here, or its ESME has a
-receiving bind here: the row is inserted claimed, the single node's fast
-path), ``holds`` once the row is committed (False: the row went unclaimed,
-and the node its recipient is on is told by NOTIFY), ``new_id``, and
-``known`` for a recipient it has not seen when unknown numbers are refused
+receiving bind here, or the node ends it at once, ``keep``: the row is
+inserted claimed, the single node's fast path), ``holds`` once the row is
+committed (False: the row went unclaimed, and the node its recipient is on
+is told by NOTIFY), ``new_id``, ``keep``, and ``known`` for a recipient it
+has not seen when unknown numbers are refused
 (one may have attached on another node since this one started).  The
 rest it hears as the core's watchers do: an attach or a receiving bind
 records where the subscriber or ESME is, then (in a later transaction, so
@@ -109,6 +110,8 @@ class ClusterNode:
         )
         #: Rows inserted unclaimed, until committed (``holds``).
         self._unclaimed: set[int] = set()
+        #: Rows about to be inserted that this node ends itself (``keep``).
+        self._kept: set[int] = set()
         #: Keys to tell the other nodes of, gathered until the storage thread
         #: runs the ``tell`` call that takes them (one call per commit batch).
         self._to_tell: dict[str, None] | None = None
@@ -150,8 +153,18 @@ class ClusterNode:
 
     # -- the core's calls ----------------------------------------------------------
 
+    def keep(self, ids: Iterable[int]) -> None:
+        """The rows ``ids``, about to be inserted, are this node's whoever
+        their recipient is: it ends them itself at once (a ``fail_delivery``
+        fault of the SMPP door), so no other node may claim them before
+        their end is committed.  Taken back by ``place`` as they are made."""
+        self._kept.update(ids)
+
     def place(self, item: Queued) -> str | None:
         """The node to insert ``item`` claimed by: this one, or None."""
+        if self._kept and item.id in self._kept:
+            self._kept.discard(item.id)
+            return self.name
         if item.kind is MessageKind.ESME:
             here = item.esme is not None and item.esme in self._receivers
         else:

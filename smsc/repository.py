@@ -23,7 +23,7 @@ from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, VALUE, MessageKind, Messa
 from .queued import Queued
 from .store import BatchWriter
 from .submitted import Submitted
-from .submitted_rows import load_submitted, naive_utc, submitted_row
+from .submitted_rows import load_submitted, naive_utc, settle_if_ended, submitted_row
 from .subscriptions import Provisioned
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,13 @@ class QueueRepository(Protocol):
 
     def settle_submitted(self, message_id: int, when: datetime) -> None:
         """The message's receipt is made (or none is owed)."""
+
+    def settle_shared(
+        self, message_id: int, when: datetime
+    ) -> Deferred[dict[int, tuple[MessageState, int | None]] | None]:
+        """A part of a message several nodes held has ended: its parts'
+        outcomes if every part has ended and this node is the one to make its
+        receipt (settled now), else None (``submitted_rows.settle_if_ended``)."""
 
     def read_submitted(self, message_id: int, when: datetime) -> None:
         """The message's read receipt is made."""
@@ -253,6 +260,12 @@ class SqlQueueRepository:
 
     def settle_submitted(self, message_id: int, when: datetime) -> None:
         self.writer.update(ESME_MESSAGE, message_id, {"done_at": naive_utc(when)})
+
+    def settle_shared(
+        self, message_id: int, when: datetime
+    ) -> Deferred[dict[int, tuple[MessageState, int | None]] | None]:
+        done = naive_utc(when)
+        return self.writer.call(lambda conn: settle_if_ended(conn, message_id, done))
 
     def read_submitted(self, message_id: int, when: datetime) -> None:
         self.writer.update(ESME_MESSAGE, message_id, {"read_at": naive_utc(when)})

@@ -39,6 +39,11 @@ class Submitted:
     done: bool = False
     #: Its read receipt went (or cannot go any more).
     read: bool = False
+    #: Some of its parts are, or were, held by another node of a cluster
+    #: (its subscriber moved with a part in flight): which node makes its
+    #: receipt is decided by the rows (``Receipts.finished``), not by the
+    #: outcomes one node saw.
+    shared: bool = False
 
     @property
     def id(self) -> int:

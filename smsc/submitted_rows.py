@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, and_, select, update
 
 from pdu import Address
 
@@ -125,6 +125,8 @@ def submitted_for(conn: Connection, ids: Sequence[int]) -> list[Submitted]:
     )
     wanted = set(ids)
     subs = [s for s in map(submitted_of, candidates) if wanted.intersection(s.ids)]
+    for sub in subs:  # some of its parts stay with another node, or ended there
+        sub.shared = not wanted.issuperset(sub.ids)
     # The parts just claimed were queued, so only the others are looked up,
     # all in one statement.
     others = [i for sub in subs for i in sub.ids if i not in wanted]
@@ -132,3 +134,28 @@ def submitted_for(conn: Connection, ids: Sequence[int]) -> list[Submitted]:
     for sub in subs:
         sub.outcomes.update({i: ended[i] for i in sub.ids if i in ended})
     return subs
+
+
+def settle_if_ended(
+    conn: Connection, message_id: int, when: datetime
+) -> dict[int, tuple[MessageState, int | None]] | None:
+    """A node ended a part of ``message_id``, whose parts more than one node
+    held (``Submitted.shared``): if every part has ended and no node settled
+    it yet, this one does (``done_at`` set, committed before its receipt is
+    made) and gets the parts' outcomes; otherwise None.  The message's row is
+    locked first, so two nodes ending its last parts at once take turns, and
+    the second, reading after the first committed, sees it settled: exactly
+    one makes the receipt, and the last to end a part sees every end."""
+    em = ESME_MESSAGE
+    row = conn.execute(
+        select(em.c.id, em.c.parts)
+        .where(em.c.id == message_id, em.c.done_at.is_(None))
+        .with_for_update()
+    ).first()
+    if row is None:
+        return None
+    ended = part_outcomes(conn, range(row.id, row.id + row.parts))
+    if len(ended) < row.parts:
+        return None
+    conn.execute(update(em).where(em.c.id == message_id).values(done_at=when))
+    return ended

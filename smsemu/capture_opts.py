@@ -17,7 +17,8 @@ def add_options(p: argparse.ArgumentParser) -> None:
         "--pcap",
         metavar="FILE",
         help="write every leg's traffic to a pcapng FILE for Wireshark (radio as GSMTAP, "
-        "SMPP as TCP), flushed packet by packet",
+        "SMPP as TCP), flushed packet by packet; with up --workers, a file per SMSC node "
+        "(cap.pcapng: cap-smsc-1.pcapng, ...)",
     )
     p.add_argument(
         "--pcap-max",

@@ -23,6 +23,8 @@ from . import handset_cmd, parsers, pdu_cmd
 from .errors import CommandError
 
 Runner = Callable[[argparse.Namespace], int]
+#: The exit status of a command interrupted by SIGINT (128 + 2, as a shell's).
+INTERRUPTED = 130
 
 
 class _Version(argparse.Action):
@@ -97,4 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
+    except KeyboardInterrupt:  # Ctrl-C, or up's SIGINT to a node still starting
+        return INTERRUPTED
     return status

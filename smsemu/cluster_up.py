@@ -20,6 +20,10 @@ The nodes are ordinary ``smsemu smsc --node`` and ``smsemu ip-server run
   (``storage.pgserver.TemporaryPostgres``) stopped on exit.  The password is
   not on the nodes' command lines, which anyone on the host may read: it
   travels in their environment (``PGPASSWORD``, which libpq reads).
+* **Capture.** ``--gsmtap`` reaches every SMSC node (each sends its own
+  handsets' radio leg).  A pcapng file has one writer, so ``--pcap FILE``
+  becomes a file per SMSC node (``node_captures``: ``cap-smsc-1.pcapng``
+  …), named in a start-up line with the ``mergecap`` that makes one.
 * **Start.** The first SMSC and IP-server nodes start alone (they migrate
   the schemas), then the others together; a node that ends before it is
   serving stops ``up`` with one line.
@@ -37,10 +41,12 @@ import argparse
 import contextlib
 import os
 import re
+import shlex
 import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Engine, make_url
@@ -59,6 +65,7 @@ from storage.pgserver import PostgresError, TemporaryPostgres
 from txkit.tls import TlsFiles
 
 from . import logs
+from .capture_opts import capture_settings
 from .config import Config, options
 from .config.tls import on_tls
 from .errors import CommandError
@@ -255,10 +262,8 @@ def passed(args: argparse.Namespace, names: list[str]) -> list[str]:
 
 def run_cluster(args: argparse.Namespace) -> int:
     workers: int = args.workers
-    if getattr(args, "pcap", None) is not None:
-        raise CommandError(
-            "--pcap: one file per process; with --workers, --gsmtap (every node sends)", 2
-        )
+    capture_settings(args)  # a capture option that will not do: one line, before anything
+    pcaps = node_captures(args.pcap, workers) if getattr(args, "pcap", None) else {}
     given = options.network(args, up=True)
     origins = network_origins(args, given, up=True)
     # The certificate made (or checked) once, here: every node serves these files.
@@ -292,8 +297,10 @@ def run_cluster(args: argparse.Namespace) -> int:
         admin = _admin_other(s.admin)
 
         def smsc_node(i: int) -> list[str]:
-            return ["smsc", "--node", f"smsc-{i}", "--admin", s.admin if i == 1 else admin,
-                    *smsc_args]  # fmt: skip
+            name = f"smsc-{i}"
+            pcap = ["--pcap", pcaps[name], *passed(args, ["--pcap-max"])] if pcaps else []
+            return ["smsc", "--node", name, "--admin", s.admin if i == 1 else admin,
+                    *smsc_args, *pcap]  # fmt: skip
 
         async def start(running: Running) -> list[str]:
             from twisted.internet import reactor
@@ -310,7 +317,7 @@ def run_cluster(args: argparse.Namespace) -> int:
             for port in ports.values():
                 port.release()
             lines = await _front(running, config, url, token, ports, first["smsc-1"], workers)
-            return [*certificates, *lines]
+            return [*certificates, lines[0], *capture_lines(args.pcap, pcaps), *lines[1:]]
 
         try:
             return serve(start, origins)
@@ -328,10 +335,39 @@ def ip_server_options(config: Config) -> list[str]:
     ip = config.ip_server
     return ["--rate", f"{ip.rate:g}", "--burst", str(ip.burst),
             "--history-days", f"{ip.history_days:g}", "--history-count", str(ip.history_count),
-            "--login-deadline", f"{ip.login_deadline:g}"]  # fmt: skip
+            "--login-deadline", f"{ip.login_deadline:g}",
+            "--query-timeout", f"{ip.query_timeout:g}"]  # fmt: skip
 
 
 LOG_OPTIONS = ["--log-level", "--log-format", "--quiet"]
+
+
+def node_captures(pcap: str, workers: int) -> dict[str, str]:
+    """``--pcap FILE``'s file of each SMSC node: FILE's stem, ``-smsc-I``, its
+    suffix (``cap.pcapng``: ``cap-smsc-1.pcapng``), as a pcapng file is one
+    writer's: the nodes are processes."""
+    path = Path(pcap)
+    if path.name in ("", ".", ".."):
+        raise CommandError(f"--pcap: expected a file name, got {pcap!r}", 2)
+    files = {
+        f"smsc-{i}": str(path.with_name(f"{path.stem}-smsc-{i}{path.suffix}"))
+        for i in range(1, workers + 1)
+    }
+    for file in files.values():  # one that will not do is told here, before any node starts
+        try:
+            open(file, "wb").close()
+        except OSError as exc:
+            raise CommandError(f"--pcap: {exc.filename}: {exc.strerror}") from None
+    return files
+
+
+def capture_lines(pcap: str | None, files: dict[str, str]) -> list[str]:
+    """The start-up line naming each node's capture file, and how to merge them."""
+    if not files:
+        return []
+    each = ", ".join(f"{node} to {file}" for node, file in files.items())
+    merge = shlex.join(["mergecap", "-w", str(pcap), *files.values()])
+    return [f"capture: a pcapng file per SMSC node, {each} (one timeline: {merge})"]
 
 
 def _admin_other(spec: str) -> str:

@@ -156,6 +156,9 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--history-days", help="history window (30; 0 none)")
     p.add_argument("--history-count", help="per account (1000; 0 none)")
     p.add_argument("--login-deadline", help="seconds a new connection has to log in (10)")
+    p.add_argument(
+        "--query-timeout", help="seconds a relayed history query waits for the devices (5)"
+    )
     p.add_argument("--metrics", help="serve Prometheus /metrics on HOST:PORT (default: off)")
     p.add_argument(
         "--node",
@@ -681,6 +684,7 @@ def _run_ip_server(args: argparse.Namespace) -> int:
             burst=run.server.burst,
             retention=run.server.retention(),
             login_deadline=run.server.login_deadline,
+            query_timeout=run.server.query_timeout,
             metrics_address=metrics,
             node=run.node,
             node_lease=run.node_lease,

@@ -184,3 +184,18 @@ def test_demo_fits_the_terminal(columns: int) -> None:
     assert re.fullmatch(r"messages: +3 accepted, 3 delivered", fourth[0])
     assert re.fullmatch(r"status reports: +3 made, 3 delivered", fourth[1])
     assert fourth[2].startswith("database commits: ") and len(fourth) == 3
+
+
+def test_an_interrupt_while_starting_is_an_exit_status_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SIGINT before the reactor runs (Ctrl-C, or ``up`` stopping a node that
+    is still importing) ends the command with 130 and prints nothing."""
+    from smsemu import cli
+
+    def interrupted(_: object) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "runner", lambda _target: interrupted)
+    assert cli.main(["pdu", "decode", "00"]) == cli.INTERRUPTED == 130
+    assert capsys.readouterr() == ("", "")

@@ -14,14 +14,19 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, wrapClientTLS
 from twisted.internet.error import ConnectError
-from twisted.internet.interfaces import IAddress, IListeningPort
+from twisted.internet.interfaces import (
+    IAddress,
+    IListeningPort,
+    IOpenSSLClientConnectionCreator,
+    IStreamClientEndpoint,
+)
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.internet.task import deferLater
 from twisted.python.failure import Failure
 
 from txkit import ListenError, endpoint_spec, listen
 from txkit.endpoints import server_endpoint, with_backlog
-from txkit.tls import auto_certificate, client_tls, secured
+from txkit.tls import auto_certificate, client_tls, is_tls, secured
 
 from .haproxy import free_port, start, stop
 
@@ -75,11 +80,12 @@ def test_a_wrapped_endpoint_gets_the_defaults_of_a_bare_one() -> None:
         endpoint_spec("haproxy:")
 
 
-async def _connect(port: int) -> Protocol:
-    """A client that has said hello."""
-    client: Protocol = await connectProtocol(
-        TCP4ClientEndpoint(reactor, "127.0.0.1", port), Protocol()
-    )
+async def _connect(port: int, tls: IOpenSSLClientConnectionCreator | None = None) -> Protocol:
+    """A client that has said hello (over ``tls`` if given)."""
+    endpoint: IStreamClientEndpoint = TCP4ClientEndpoint(reactor, "127.0.0.1", port)
+    if tls is not None:
+        endpoint = wrapClientTLS(tls, endpoint)
+    client: Protocol = await connectProtocol(endpoint, Protocol())
     client.transport.write(b"hello")  # type: ignore[union-attr]
     return client
 
@@ -179,6 +185,8 @@ async def test_two_tls_listeners_share_one_port_and_both_serve_tls(tmp_path: Pat
 def test_a_tls_reuseport_listener_takes_the_options_it_knows() -> None:
     with pytest.raises(ValueError, match=r"reuseport=yes takes only .*not \{'sslmethod'\}"):
         server_endpoint(reactor, "ssl:0:reuseport=yes:sslmethod=TLS_METHOD")
+    with pytest.raises(ValueError, match=r"haproxy:ssl: takes a port and backlog=, .*only"):
+        server_endpoint(reactor, "haproxy:ssl:0:privateKey=k.pem:port=7")
 
 
 HAPROXY_CONFIG = """\
@@ -213,16 +221,25 @@ def front_of(tmp_path: Path, haproxy_binary: str) -> Iterator[object]:
         stop(process)
 
 
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 @pytest_twisted.ensureDeferred
-async def test_a_node_behind_haproxy_sees_its_client_s_address(front_of: object) -> None:
+async def test_a_node_behind_haproxy_sees_its_client_s_address(
+    front_of: object, tls: bool, tmp_path: Path
+) -> None:
+    """With ``tls`` the node listens on ``haproxy:ssl:`` (``--tls auto`` makes
+    it of ``haproxy:tcp:``): HAProxy passes the client's TLS through behind
+    its header in clear, and the node reads the header, then TLS."""
     seen = Seen()
-    node = listen(reactor, "haproxy:tcp:0", seen, name="node")
+    files = auto_certificate(tmp_path) if tls else None
+    spec = secured("haproxy:tcp:0", files) if files else "haproxy:tcp:0"
+    assert spec.startswith("haproxy:ssl:") == tls and is_tls(spec) == tls
+    node = listen(reactor, spec, seen, name="node")
     try:
         front = front_of(node.getHost().port)  # type: ignore[attr-defined,operator]
         client = None
         while client is None:  # HAProxy is up when its frontend accepts
             try:
-                client = await _connect(front)
+                client = await _connect(front, client_tls(files.cert) if files else None)
             except ConnectError:
                 await deferLater(reactor, 0.05, lambda: None)
         await seen.until(1)

@@ -401,16 +401,18 @@ def test_ip_server_run_options() -> None:
     run = ip_server_run(
         args("ip-server", "run", "--listen", "0", "--rate", "2", "--burst", "3",
              "--history-days", "1", "--history-count", "4", "--database-url", "sqlite://",
-             "--login-deadline", "2.5")
+             "--login-deadline", "2.5", "--query-timeout", "0.5")
     )  # fmt: skip
     assert run.server == IpServerSettings(
-        "tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4, login_deadline=2.5
+        "tcp:0:interface=127.0.0.1", 2.0, 3, 1.0, 4, query_timeout=0.5, login_deadline=2.5
     )
     assert run.database_url == "sqlite://"
     with pytest.raises(ConfigError, match="--burst: expected a whole number 1 or more, got 0"):
         ip_server_run(args("ip-server", "run", "--burst", "0"))
     with pytest.raises(ConfigError, match="--login-deadline: expected a number of seconds"):
         ip_server_run(args("ip-server", "run", "--login-deadline", "0"))
+    with pytest.raises(ConfigError, match="--query-timeout: expected a number of seconds > 0"):
+        ip_server_run(args("ip-server", "run", "--query-timeout", "0"))
 
 
 def smsemu(*argv: str) -> subprocess.CompletedProcess[str]:
@@ -432,3 +434,7 @@ def test_the_cli_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
     assert len(out.stderr.splitlines()) == 1
     assert out.stderr.startswith("error: --link: expected HOST:PORT")
     assert not (tmp_path / "data").exists()  # refused before anything started
+    out = smsemu("ip-server", "run", "--query-timeout", "bad", "--data-dir", str(tmp_path / "data"))
+    assert (out.returncode, out.stdout) == (2, "")
+    assert out.stderr == "error: --query-timeout: expected a number of seconds > 0, got 'bad'\n"
+    assert not (tmp_path / "data").exists()

@@ -163,12 +163,14 @@ def test_a_header_byte_by_byte_connects_only_once_whole(
         ),
         v2(0, 0x00, b""),  # LOCAL: HAProxy's own connection (a health check)
         v2(0, 0x11, bytes(12)),  # LOCAL: the addresses are ignored
+        v2(0, 0x41, bytes(12)),  # LOCAL: the family too (discarded, the spec's 2.2)
         v2(1, 0x00, b""),  # PROXY UNSPEC
         v2(1, 0x12, bytes(12)),  # UDP over IPv4: not a stream; the connection's own
         v2(1, 0x31, bytes(216)),  # AF_UNIX
     ],
     ids=[
-        "v1-unknown", "v1-unknown-longest", "v2-local", "v2-local-inet", "v2-unspec", "v2-udp",
+        "v1-unknown", "v1-unknown-longest", "v2-local", "v2-local-inet", "v2-local-family",
+        "v2-unspec", "v2-udp",
         "v2-unix",
     ],
 )  # fmt: skip

@@ -6,7 +6,8 @@ reach a message the other node holds or delivered; the queue of a node killed
 with -9 reaches its subscriber on the other node once the dead node's lease
 ran out; nodes that refuse unknown numbers know the subscribers first seen on
 the other node; the receipts a node held for an ESME follow its receiver to the
-other node.  Every wait is on an event (a frame, a PDU, a log line)."""
+other node; a message whose parts move one by one gets one receipt.  Every
+wait is on an event (a frame, a PDU, a log line)."""
 
 from __future__ import annotations
 
@@ -282,6 +283,33 @@ def test_a_subscriber_that_moves_between_live_nodes_takes_its_queue_along(
         got.add(text(b))
     assert got == {f"m{i}" for i in range(5)}
     logs[1].wait_for("queued messages of subscribers that moved")
+
+
+@on_postgres
+def test_a_message_whose_parts_move_one_by_one_gets_one_receipt(
+    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+) -> None:
+    n1, n2 = nodes
+    b = n2.rig(B)
+    b.attach()
+    esme = Esme(n1.smpp_port, "transceiver")
+    try:
+        mid = esme.submit(B, "x" * 200)  # two parts, both n2's
+        held_back(b)  # the first in flight on n2, unanswered
+        # B attaches on n1 with its link on n2 still open: n2 closes it and
+        # gives up the waiting part at once, the one in flight as it closes.
+        # n1 claims both in one go or each on its own (as the releases and
+        # NOTIFYs fall; then each claim takes up the message with part of
+        # it, which is settled by the rows): one receipt either way.
+        moved = Rig(n1.link_port, B, b.imsi, b.ms.keys, b.ms.sqn)
+        moved.attach()
+        assert b.closed(TIMEOUT)
+        assert [len(text(moved)) for _ in range(2)] in ([153, 47], [47, 153])
+        got = esme.receipt()
+        assert (got["id"], got["sub"], got["dlvrd"], got["stat"]) == (mid, "002", "002", "DELIVRD")
+        logs[1].wait_for("queued messages of subscribers that moved")
+    finally:
+        esme.close()
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@ two SMSC and two IP-server node processes on shared ports, its handsets
 attached and messaging across the cluster, the cluster view on the admin API,
 a killed node told in one line, and nothing left running once it stopped;
 then the same on TLS (``--tls auto``): the shared ports serve one certificate
-made by ``up``, and a plain-TCP client gets no answer in the clear."""
+made by ``up``, and a plain-TCP client gets no answer in the clear; and
+``--pcap``: a capture file per SMSC node."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+import dpkt
 import pytest
 
 from ipwire import wire
 from radiolink.ms import MsLink
 from txkit.tls import auto_certificate, fingerprint
 
+from .capture_tools import assert_clean, fields, tshark
 from .rig import TIMEOUT, Log, SmscProcess
 from .test_handset_cli import waiting
 from .test_tls import trusting
@@ -82,14 +85,7 @@ def test_up_with_two_workers_runs_a_cluster_and_stops_clean(tmp_path: Path) -> N
         pid, directory = postmaster(int(re.findall(r"@127\.0\.0\.1:(\d+)/", db)[0]))
         # The shared radio link and IP server: the handsets message each other.
         received = waiting(up, B, "received", text="across the cluster")
-        send = urllib.request.Request(
-            f"http://127.0.0.1:{up.control_port}/handsets/{A}/send",
-            data=json.dumps({"to": B, "text": "across the cluster"}).encode(),
-            method="POST",
-            headers={"Authorization": f"Bearer {up.token}", "content-type": "application/json"},
-        )
-        with urllib.request.urlopen(send, timeout=TIMEOUT) as response:
-            assert response.status == 202
+        send(up, A, B, "across the cluster")
         assert received.result(TIMEOUT)["peer"] == A
         # The console's admin API shows both nodes and where each handset is.
         url = f"http://127.0.0.1:{up.admin_port}/cluster"
@@ -167,10 +163,14 @@ def test_up_with_two_workers_on_tls_auto_shares_tls_ports(tmp_path: Path) -> Non
 
 def test_up_with_two_workers_serves_a_tables_tls_on_its_listeners_only(tmp_path: Path) -> None:
     """``[smsc] tls`` without ``--tls auto``: the shared radio link and the
-    admin APIs on TLS with those files, SMPP and the IP server plain."""
+    admin APIs on TLS with those files, SMPP and the IP server plain; the
+    ``[ip_server]`` table's ``query_timeout`` given to every IP-server node."""
     files = auto_certificate(tmp_path / "own")
     config = tmp_path / "net.toml"
-    config.write_text(f'[smsc]\ntls = {{ cert = "{files.cert}", key = "{files.key}" }}\n')
+    config.write_text(
+        f'[smsc]\ntls = {{ cert = "{files.cert}", key = "{files.key}" }}\n'
+        "[ip_server]\nquery_timeout = 2.5\n"
+    )
     up = SmscProcess(
         ["--workers", "2", "--config", str(config), "--data-dir", str(tmp_path / "data"),
          "--at", "off"],
@@ -183,8 +183,64 @@ def test_up_with_two_workers_serves_a_tables_tls_on_its_listeners_only(tmp_path:
         assert any(f":{up.ip_port} (shared" in x for x in up.lines), up.lines
         assert up.admin_scheme == "https"
         assert not (up.data_dir / "tls").exists()  # no --tls auto: no certificate made
+        ip_nodes = [c for c in map(cmdline, descendants(up.proc.pid)) if "\0ip-server\0" in c]
+        assert len(ip_nodes) == 2 and all("\0--query-timeout\x002.5\0" in c for c in ip_nodes)
     finally:
         assert up.terminate() == 0
+
+
+def test_up_with_two_workers_writes_a_pcap_file_per_smsc_node(tmp_path: Path) -> None:
+    """``--pcap FILE`` with ``--workers 2``: each SMSC node writes its own
+    pcapng (FILE's stem, ``-smsc-I``, its suffix), named at start; a message
+    across the cluster is in them, its SMS-SUBMIT and SMS-DELIVER decoded by
+    Wireshark's dissectors, and ``mergecap`` makes one timeline of them."""
+    pcap = tmp_path / "cap.pcapng"
+    up = SmscProcess(
+        ["--workers", "2", "--pcap", str(pcap), "--data-dir", str(tmp_path / "data"),
+         "--at", "off"],
+        command="up",
+    )  # fmt: skip
+    files = [tmp_path / "cap-smsc-1.pcapng", tmp_path / "cap-smsc-2.pcapng"]
+    try:
+        assert up.handsets == [A, B]
+        said = [x for x in up.lines if x.startswith("capture:")]
+        assert said == [
+            f"capture: a pcapng file per SMSC node, smsc-1 to {files[0]}, smsc-2 to {files[1]} "
+            f"(one timeline: mergecap -w {pcap} {files[0]} {files[1]})"
+        ]
+        received = waiting(up, B, "received", text="captured across")
+        send(up, A, B, "captured across")
+        assert received.result(TIMEOUT)["peer"] == A
+    finally:
+        assert up.terminate() == 0
+    assert not pcap.exists()  # no node writes FILE itself
+    rp_data: list[list[str]] = []
+    for file in files:
+        names = tshark("-r", str(file), "-T", "fields", "-e", "frame.interface_name").split()
+        with file.open("rb") as f:  # a second reader agrees on the packets
+            assert len(list(dpkt.pcapng.Reader(f))) == len(names)
+        assert_clean(file)
+        rp_data += fields(
+            file, "gsm_a.rp.msg_type <= 0x01", "gsm_a.rp.msg_type", "gsm_sms.sms_text"
+        )
+    # The RP-DATA up (the SMS-SUBMIT, on A's node) and down (the SMS-DELIVER, on B's).
+    assert ["0x00", "captured across"] in rp_data and ["0x01", "captured across"] in rp_data
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run(["mergecap", "-w", str(merged), *map(str, files)], check=True, timeout=TIMEOUT)
+    texts = fields(merged, 'gsm_sms.sms_text == "captured across"', "gsm_a.rp.msg_type")
+    assert texts == [["0x00"], ["0x01"]]  # submitted, then delivered
+
+
+def send(up: SmscProcess, frm: str, to: str, text: str) -> None:
+    """``frm`` sends ``text`` to ``to``, through the control API of ``up``."""
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{up.control_port}/handsets/{frm}/send",
+        data=json.dumps({"to": to, "text": text}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {up.token}", "content-type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        assert response.status == 202
 
 
 def cmdline(pid: int) -> str:
@@ -195,15 +251,19 @@ def cmdline(pid: int) -> str:
 
 
 @pytest.mark.parametrize(
-    ("args", "error"),
+    ("args", "error", "status"),
     [
-        (["--database-url", "sqlite:///x.sqlite3"], "--database-url: --workers needs PostgreSQL"),
-        (["--link", "unix:/tmp/x.sock"], "--link: --workers shares TCP listeners (HOST:PORT;"),
-        (["--pcap", "x.pcapng"], "--pcap: one file per process"),
+        (["--database-url", "sqlite:///x.sqlite3"], "--database-url: --workers needs PostgreSQL",
+         2),
+        (["--link", "unix:/tmp/x.sock"], "--link: --workers shares TCP listeners (HOST:PORT;", 2),
+        (["--pcap", "."], "--pcap: expected a file name, got '.'", 2),
+        (["--pcap-max", "5"], "--pcap-max: only with --pcap FILE", 2),
+        (["--pcap", "/nonexistent/dir/c.pcapng"],
+         "--pcap: /nonexistent/dir/c-smsc-1.pcapng: No such file or directory", 1),
     ],
-)
+)  # fmt: skip
 def test_what_a_cluster_cannot_share_is_one_line(
-    tmp_path: Path, args: list[str], error: str
+    tmp_path: Path, args: list[str], error: str, status: int
 ) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "smsemu", "up", "--workers", "2", *args],
@@ -212,7 +272,7 @@ def test_what_a_cluster_cannot_share_is_one_line(
         text=True,
         timeout=TIMEOUT,
     )
-    assert done.returncode == 2
+    assert done.returncode == status
     assert done.stderr.startswith(f"error: {error}") and done.stderr.count("\n") == 1, done.stderr
 
 

@@ -195,7 +195,13 @@ def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
     header read before the protocol is connected)."""
     kind, _, rest = spec.partition(":")
     if kind in _WRAPPERS:
-        return ProxiedEndpoint(server_endpoint(reactor, rest))
+        inner, _, inner_rest = rest.partition(":")
+        if inner != "ssl":
+            return ProxiedEndpoint(server_endpoint(reactor, rest))
+        # HAProxy (mode tcp) sends the header in clear, then the client's TLS
+        # as it came: the header is read first and TLS is inside it.
+        tcp, tls = _tls_inside(spec, inner_rest)
+        return ProxiedEndpoint(server_endpoint(reactor, tcp), tls=tls)
     fields = _fields(rest)
     options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
     reuse = options.pop("reuseport", "no") in ("yes", "true", "1")
@@ -222,6 +228,21 @@ def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
         int(options.get("backlog", "50")),
         tls=_tls(options) if kind == "ssl" else None,  # the files read now, as serverFromString's
     )
+
+
+def _tls_inside(spec: str, rest: str) -> tuple[str, IOpenSSLServerConnectionCreator]:
+    """``haproxy:ssl:REST`` as the ``tcp:`` endpoint under it and its TLS."""
+    fields = _fields(rest)
+    options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+    reuse = options.pop("reuseport", None)
+    known = _REUSE_OPTIONS["ssl"] if reuse is not None else _SSL_OPTIONS
+    if not _ours(fields, options, known):
+        allowed = ", ".join(f"{o}=" for o in sorted(known | {"reuseport"}))
+        raise ValueError(f"{spec!r}: haproxy:ssl: takes a port and {allowed} only")
+    tcp = [f"tcp:{fields[0]}"]
+    tcp += [f"{k}={options[k]}" for k in ("interface", "backlog") if k in options]
+    tcp += [f"reuseport={reuse}"] if reuse is not None else []
+    return ":".join(tcp), _tls(_unescaped(options))
 
 
 def _ours(fields: list[str], options: dict[str, str], known: set[str]) -> bool:

@@ -31,12 +31,14 @@ from twisted.internet.interfaces import (
     IAddress,
     IDelayedCall,
     IListeningPort,
+    IOpenSSLServerConnectionCreator,
     IProtocolFactory,
     IReactorTime,
     IStreamServerEndpoint,
 )
 from twisted.internet.protocol import Protocol
 from twisted.protocols.policies import ProtocolWrapper, WrappingFactory
+from twisted.protocols.tls import TLSMemoryBIOFactory
 from twisted.python.failure import Failure
 from zope.interface import directlyProvides, implementer, providedBy
 
@@ -134,7 +136,8 @@ def _read_v2(buffer: bytes) -> Header | None:
     if version != 2 or command > 1:
         raise BadHeader(f"v2 version {version} command {command}, not 2 and LOCAL or PROXY")
     family, transport = buffer[13] >> 4, buffer[13] & 0xF
-    if family > 3 or transport > 2:
+    # LOCAL discards the protocol block, family included (the spec, 2.2).
+    if command == 1 and (family > 3 or transport > 2):
         raise BadHeader(f"v2 family and protocol 0x{buffer[13]:02x}, none of the spec's")
     (size,) = struct.unpack_from("!H", buffer, 14)
     length = V2_FIXED + size
@@ -271,9 +274,16 @@ class HeaderFirstFactory(WrappingFactory[_HeaderFirst]):
 class ProxiedEndpoint:
     """``inner`` with every connection's PROXY header read first."""
 
-    def __init__(self, inner: IStreamServerEndpoint) -> None:
+    def __init__(
+        self, inner: IStreamServerEndpoint, *, tls: IOpenSSLServerConnectionCreator | None = None
+    ) -> None:
         self.inner = inner
+        #: TLS after the header (``haproxy:ssl:``): HAProxy passes the
+        #: client's TLS on as it came, behind a header in clear.
+        self.tls = tls
 
     def listen(self, factory: IProtocolFactory) -> Deferred[IListeningPort]:
+        if self.tls is not None:
+            factory = TLSMemoryBIOFactory(self.tls, False, factory)
         wrapped: Any = HeaderFirstFactory(factory)
         return self.inner.listen(wrapped)

@@ -192,6 +192,8 @@ def secured(spec: str, files: TlsFiles) -> str:
     """The endpoint string ``spec`` (``txkit.endpoint_spec``'s form) on TLS
     with ``files``; an ``ssl:`` one is kept (it names its own files)."""
     kind, _, rest = spec.partition(":")
+    if kind == "haproxy":  # the PROXY header in clear, then TLS (txkit.endpoints)
+        return f"haproxy:{secured(rest, files)}"
     if kind == "ssl":
         return spec
     if kind != "tcp":
@@ -200,8 +202,9 @@ def secured(spec: str, files: TlsFiles) -> str:
 
 
 def is_tls(spec: str | None) -> bool:
-    """Whether the endpoint string ``spec`` listens with TLS."""
-    return spec is not None and spec.startswith("ssl:")
+    """Whether the endpoint string ``spec`` listens with TLS (``ssl:``, or
+    ``haproxy:ssl:``: TLS once the PROXY header is read)."""
+    return spec is not None and spec.removeprefix("haproxy:").startswith("ssl:")
 
 
 def _options(spec: str) -> dict[str, str]:

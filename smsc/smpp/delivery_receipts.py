@@ -86,12 +86,21 @@ class Receipts:
 
     def released(self, ids: list[int]) -> None:
         """Parts now held by another node of a cluster, which took up what
-        their message is owed: forgotten here once none of its parts is left."""
+        their message is owed: forgotten here once none of its parts is left;
+        while one is (in flight), the message is shared by the two nodes."""
         for i in ids:
             sub = self.submitted.get(i)
-            if sub is not None and all(self.door.pending(j) is None for j in sub.ids):
-                for j in sub.ids:
-                    self.submitted.pop(j, None)
+            if sub is None:
+                continue
+            if all(self.door.pending(j) is None for j in sub.ids):
+                self._forget(sub)
+            else:
+                sub.shared = True
+
+    def _forget(self, sub: Submitted) -> None:
+        for j in sub.ids:
+            if self.submitted.get(j) is sub:
+                del self.submitted[j]
 
     def take_up(self, pending: list[Submitted], numbered: list[Submitted]) -> None:
         """What a previous run left: the messages whose receipt is owed (one
@@ -119,13 +128,35 @@ class Receipts:
                 self._receipt_of_part(item, state, error)
             return
         sub.outcomes[item.id] = (state, error)
-        if len(sub.outcomes) == len(sub.ids):
+        if sub.shared:
+            self._settle_shared(sub)
+        elif len(sub.outcomes) == len(sub.ids):
             self._settle(sub)
+
+    def _settle_shared(self, sub: Submitted) -> None:
+        """A part of a message other nodes held parts of ended here: what this
+        node saw of the others' ends is not the truth, the rows are.  Once
+        the part's end is committed, the rows say whether every part has
+        ended and, if so, make this node the one that sends its receipt
+        (``QueueRepository.settle_shared``); the node that ends the last part
+        does, whichever it is."""
+        if all(self.door.pending(i) is None for i in sub.ids):
+            self._forget(sub)  # no part of it left here
+
+        def settled(outcomes: dict[int, tuple[MessageState, int | None]] | None) -> None:
+            if outcomes is not None:
+                sub.outcomes = outcomes
+                self._settle(sub)
+
+        d = self.door.store.settle_shared(sub.id, self.door.now())
+        d.addCallback(settled)
+        d.addErrback(
+            lambda f: log.error("could not settle message %d: %s", sub.id, f.getErrorMessage())
+        )
 
     def _settle(self, sub: Submitted) -> None:
         """Every part ended: the message's one receipt, if it asked for one."""
-        for i in sub.ids:
-            self.submitted.pop(i, None)
+        self._forget(sub)
         states = [s for s, _ in sub.outcomes.values()]
         # The message's fate is its worst part's.
         final = next((s for s in states if s is not MessageState.DELIVERED), states[0])

@@ -257,6 +257,7 @@ def ip_server_run(args: argparse.Namespace) -> IpServerRun:
         history_days=option(args, "--history-days", DAYS, d.history_days),
         history_count=option(args, "--history-count", COUNT, d.history_count),
         login_deadline=option(args, "--login-deadline", SECONDS, d.login_deadline),
+        query_timeout=option(args, "--query-timeout", SECONDS, d.query_timeout),
     )
     return IpServerRun(
         server,
