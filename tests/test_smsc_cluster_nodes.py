@@ -121,7 +121,7 @@ def notes(conn: psycopg.Connection[object]) -> list[tuple[str, list[str]]]:
     NOTIFY committed now comes after all of theirs (PostgreSQL delivers in
     commit order), and everything before it is what they sent."""
     conn.execute(f"NOTIFY {SENTINEL}")
-    got = []
+    got: list[tuple[str, list[str]]] = []
     for n in conn.notifies(timeout=TIMEOUT):
         if n.channel == SENTINEL:
             return got
