@@ -108,7 +108,9 @@ class Queries:
         if not self._held(esme, ids):
             return succeed(False)
         cancel = command == "cancel_sm"
-        with self.receipts.held():  # the response goes before the receipts it causes
+        # An ESME's own request here: its response goes before the receipts it
+        # causes.  Another node's: that node's response has no order with them.
+        with self.receipts.held():
             if not (self._cancel(ids) if cancel else self._replace(ids, short_message)):
                 return succeed(False)
             committed = self.door.committed()
