@@ -54,10 +54,17 @@ def for_esmes(conn: Connection, node: str, system_ids: Sequence[str]) -> list[An
     )
 
 
-def parts(conn: Connection, node: str, ids: Sequence[int]) -> list[Any]:
-    """Claim the unclaimed queued messages among ``ids`` (a message an ESME
-    submitted, to cancel or replace it: ``smsc.recall``)."""
-    return _claim(conn, node, MESSAGE.c.id.in_(list(ids)))
+def parts(conn: Connection, node: str, esme: str, ids: Sequence[int]) -> list[Any]:
+    """Claim the unclaimed queued parts among ``ids`` of a message ``esme``
+    submitted, to cancel or replace it (``smsc.recall``): never a row of
+    anyone else's, whatever ids an ESME names."""
+    return _claim(
+        conn,
+        node,
+        MESSAGE.c.id.in_(list(ids))
+        & (MESSAGE.c.esme == esme)
+        & (MESSAGE.c.kind == MessageKind.SMS.value),
+    )
 
 
 def release(conn: Connection, node: str, ids: Sequence[int]) -> int:

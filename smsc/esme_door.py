@@ -262,7 +262,7 @@ class EsmeDoor:
         cluster = self.smsc.cluster
         if cluster is None:
             return succeed(False)
-        return cluster.recall_message(command, esme, message_id, short_message)
+        return cluster.recall.message(command, esme, message_id, short_message)
 
     def committed(self) -> Deferred[None]:
         """Fires once every write asked for so far is committed (what an

@@ -39,11 +39,12 @@ from twisted.web.server import NOT_DONE_YET, Request
 
 from storage.pgnotify import MAX_PAYLOAD, Listener, notify
 
-from . import claims, cluster, recall
+from . import claims, cluster
 from .httpjson import write_json
 from .idblocks import IdBlocks
 from .lease import NodeLease
 from .models import MessageKind
+from .node_recall import NodeRecall
 from .queued import Queued
 from .repository import queued_of
 from .store import BatchWriter
@@ -124,7 +125,7 @@ class ClusterNode:
         #: Subscribers being looked up (``known``), and who waits for each.
         self._looking: dict[str, list[Deferred[bool]]] = {}
         #: cancel_sm and replace_sm of messages another node holds.
-        self.recalls = recall.Recall(name, reactor, self._send, self._act)
+        self.recall = NodeRecall(self)
         smsc.watch(self._event)
 
     def now(self) -> datetime:
@@ -146,7 +147,7 @@ class ClusterNode:
 
     def stop(self) -> Deferred[Any]:
         """Stop listening and leave: what the node held is released at once."""
-        self.recalls.stop()
+        self.recall.stop()
         listening = self.listener.stopService() if self.listener.running else None
         leaving = self.lease.stopService() if self.lease.running else None
         return DeferredList([d for d in (listening, leaving) if d is not None])
@@ -295,11 +296,7 @@ class ClusterNode:
     # -- claims --------------------------------------------------------------------
 
     def _notified(self, batch: list[tuple[str, str]]) -> None:
-        if any(recall.is_recall(payload) for _, payload in batch):
-            for _, payload in batch:
-                if recall.is_recall(payload):
-                    self.recalls.heard(payload)
-            batch = [(c, payload) for c, payload in batch if not recall.is_recall(payload)]
+        batch = self.recall.heard(batch)
         if any(channel == cluster.CHANNEL for channel, _ in batch):
             self.rescan()
             return
@@ -350,66 +347,6 @@ class ClusterNode:
         log.info(
             "node %s: released %d queued messages of subscribers that moved", self.name, len(ids)
         )
-
-    # -- cancel_sm and replace_sm (``smsc.recall``) --------------------------------
-
-    def recall_message(
-        self, command: str, esme: str, number: int, short_message: bytes = b""
-    ) -> Deferred[bool]:
-        """cancel_sm or replace_sm of ``esme``'s message ``number``, whose
-        parts this node does not hold: the unclaimed ones it claims and acts
-        on here, those of another node that node is asked for; fires True
-        once done and committed (here or there)."""
-        d = self.writer.call(partial(recall.gather, self.name, esme, number, self.now()))
-        return d.addCallback(self._recall, command, esme, short_message)
-
-    def _recall(
-        self, parts: recall.Parts | None, command: str, esme: str, short_message: bytes
-    ) -> Deferred[bool]:
-        if parts is None:
-            return succeed(False)
-        if parts.claimed:
-            self._take((parts.claimed, parts.subs))
-        holders = set(parts.holders.values())
-        if parts.ended or len(holders) != 1 or None in holders:
-            done = succeed(False)  # ended, or held by no one or by several: all or none
-        elif holders == {self.name}:
-            done = self._act(command, esme, parts.ids, short_message)
-        else:
-            (holder,) = holders
-            assert holder is not None
-            done = self.recalls.ask(holder, command, esme, parts.ids, short_message)
-        if parts.claimed and not self.smsc.radio.is_attached(parts.recipient):
-            # Claimed to be acted on, not for delivery: what is left goes to
-            # the node the recipient is attached on (none: it stays here
-            # until the recipient attaches somewhere).
-            recipient = parts.recipient
-
-            def hand_on(outcome: Any) -> Any:
-                self._give_up([recipient])
-                return outcome
-
-            done.addBoth(hand_on)
-        return done
-
-    def _act(
-        self, command: str, esme: str, ids: tuple[int, ...], short_message: bytes
-    ) -> Deferred[bool]:
-        door = self.smsc.esme
-        if door is None:
-            return recall.never()
-        return door.recalled(command, esme, ids, short_message)
-
-    def _send(self, node: str, payload: str) -> None:
-        d = self.writer.call(partial(_notify, cluster.channel(node), payload))
-        d.addErrback(
-            lambda f: log.warning(
-                "node %s: could not tell node %s of a recall: %s",
-                self.name,
-                node,
-                f.getErrorMessage(),
-            )
-        )  # the asker's timeout answers for it
 
     def rescan(self) -> None:
         """Claim what waits for every subscriber and ESME here (a NOTIFY may
@@ -493,10 +430,6 @@ def _keys(payload: str) -> list[str]:
     if payload.startswith("["):
         return [str(k) for k in json.loads(payload)]
     return [payload]
-
-
-def _notify(channel: str, payload: str, conn: Connection) -> None:
-    notify(conn, channel, payload)
 
 
 def _locate(msisdn: str, node: str, now: datetime, conn: Connection) -> None:

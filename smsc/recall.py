@@ -15,8 +15,12 @@ again.
 
 Payloads are short and keyed like the other notifications (``smsc.node``):
 ``c:`` and ``r:`` (a cancel, a replace) carry ``[request id, asking node,
-system_id, [part ids]]`` (a replace adds its new short_message in hex), and
-``a:`` carries ``[request id, done]`` back to the asking node.  A payload
+system_id, [part ids], deadline]`` (a replace adds its new short_message in
+hex), and ``a:`` carries ``[request id, done]`` back to the asking node.  The
+deadline (the asker's clock, in seconds, ``MARGIN`` before its ``TIMEOUT``)
+keeps a holder that hears the request late from acting on what the ESME was
+told failed: past it, the holder refuses and does nothing (the nodes' clocks
+are taken to agree within the margin, as the leases take them to).  A payload
 that does not parse is logged in one line and ignored.
 """
 
@@ -38,7 +42,7 @@ from . import claims, cluster
 from .models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
 from .queued import Queued
 from .repository import queued_of
-from .submitted import Submitted
+from .submitted import Submitted, parts_named
 from .submitted_rows import submitted_for
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,10 @@ log = logging.getLogger(__name__)
 #: Seconds the asking node waits for the holder's answer before it answers
 #: the ESME ESME_RCANCELFAIL / ESME_RREPLACEFAIL.
 TIMEOUT = 5.0
+#: Seconds before the asker's timeout past which the holder no longer acts:
+#: what it does must be done, and its answer heard, before the ESME is told
+#: it failed.
+MARGIN = 1.0
 CANCEL, REPLACE, ANSWER = "c:", "r:", "a:"
 KEYS = (CANCEL, REPLACE, ANSWER)
 #: What a request's key names: the SMPP command it carries.
@@ -90,7 +98,8 @@ class Recall:
         False after ``timeout`` seconds."""
         rid = secrets.token_hex(6)
         key = CANCEL if command == "cancel_sm" else REPLACE
-        body: list[Any] = [rid, self.name, esme, list(ids)]
+        deadline = self.clock.seconds() + max(self.timeout - MARGIN, 0.0)
+        body: list[Any] = [rid, self.name, esme, list(ids), deadline]
         if key == REPLACE:
             body.append(short_message.hex())
         done: Deferred[bool] = Deferred()
@@ -123,7 +132,7 @@ class Recall:
                     raise ValueError
                 self._answered(rid, done)
                 return
-            rid, asker, esme, ids, *rest = body
+            rid, asker, esme, ids, deadline, *rest = body
             short = bytes.fromhex(rest[0]) if payload.startswith(REPLACE) else b""
             if not (
                 isinstance(rid, str)
@@ -132,18 +141,25 @@ class Recall:
                 and isinstance(ids, list)
                 and ids
                 and all(isinstance(i, int) for i in ids)
+                and isinstance(deadline, int | float)
+                and not isinstance(deadline, bool)
             ):
                 raise ValueError
         except (ValueError, TypeError, IndexError):
             log.warning("node %s: ignored a bad recall payload %.80r", self.name, payload)
             return
         command = COMMANDS[payload[:2]]
+        if self.clock.seconds() > deadline:  # the ESME is told it failed, or soon will be
+            log.warning("node %s: %s of %s's message %d for node %s heard past its deadline: "
+                        "refused", self.name, command, esme, ids[0], asker)  # fmt: skip
+            self._answer(asker, rid, False)
+            return
         d = maybeDeferred(self.act, command, esme, tuple(ids), short)
 
         def answer(done: object) -> None:
             log.info("node %s: %s of %s's message %d for node %s: %s", self.name, command,
                      esme, ids[0], asker, "done" if done is True else "refused")  # fmt: skip
-            self.send(asker, ANSWER + json.dumps([rid, done is True], separators=(",", ":")))
+            self._answer(asker, rid, done is True)
 
         def failed(failure: Any) -> None:
             log.error("node %s: %s for node %s: %s", self.name, command, asker,
@@ -151,6 +167,9 @@ class Recall:
             answer(False)
 
         d.addCallbacks(answer, failed)
+
+    def _answer(self, asker: str, rid: str, done: bool) -> None:
+        self.send(asker, ANSWER + json.dumps([rid, done], separators=(",", ":")))
 
     def _answered(self, rid: str, done: bool) -> None:
         waiting = self._waiting.pop(rid, None)
@@ -191,26 +210,31 @@ class Parts:
 def gather(node: str, esme: str, number: int, now: datetime, conn: Connection) -> Parts | None:
     """On the storage thread: message ``number`` of ``esme`` (its parts from
     its ``esme_message`` row, or the one part of a message older than those),
-    with its unclaimed queued parts claimed by ``node``; None if it is not an
-    SMS ``esme`` submitted.  A part held by a node whose lease ran out (now:
+    with its unclaimed queued parts claimed by ``node``; None, with nothing
+    claimed, if it is not an SMS ``esme`` submitted or ``number`` names a
+    later part of one.  A part held by a node whose lease ran out (now:
     naive UTC) counts as held by none: nobody would answer for it."""
-    row = conn.execute(
-        select(ESME_MESSAGE.c.esme, ESME_MESSAGE.c.parts).where(ESME_MESSAGE.c.id == number)
+    e = ESME_MESSAGE
+    row = conn.execute(  # the message whose ids cover ``number``, if any
+        select(e.c.id, e.c.esme, e.c.parts).where(e.c.id <= number).order_by(e.c.id.desc()).limit(1)
     ).first()
-    if row is not None and row.esme != esme:
+    covering = row if row is not None and row.id + row.parts > number else None
+    if covering is not None and covering.esme != esme:
         return None
-    ids = tuple(range(number, number + (row.parts if row is not None else 1)))
-    claimed = [queued_of(r) for r in claims.parts(conn, node, ids)]
+    ids = parts_named(number, None if covering is None else (covering.id, covering.parts))
+    if ids is None:
+        return None
     m = MESSAGE
-    rows = conn.execute(
-        select(m.c.id, m.c.kind, m.c.esme, m.c.state, m.c.node, m.c.recipient).where(
-            m.c.id.in_(ids)
-        )
-    ).all()
+    rows_of = select(m.c.id, m.c.kind, m.c.esme, m.c.state, m.c.node, m.c.recipient).where(
+        m.c.id.in_(ids)
+    )
+    rows = conn.execute(rows_of.order_by(m.c.id)).all()
     if len(rows) != len(ids) or any(
         r.esme != esme or r.kind != MessageKind.SMS.value for r in rows
     ):
-        return None
+        return None  # before any claim: nothing of anyone else's is touched
+    claimed = [queued_of(r) for r in claims.parts(conn, node, esme, ids)]
+    rows = conn.execute(rows_of.order_by(m.c.id)).all()  # as the claim left them
     parts = Parts(ids, rows[0].recipient, claimed=claimed)
     parts.ended = any(r.state != MessageState.QUEUED.value for r in rows)
     parts.holders = {r.id: r.node for r in rows}

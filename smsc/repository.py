@@ -22,7 +22,7 @@ from .auc_batch import AucBatch
 from .models import ESME_MESSAGE, MESSAGE, SUBSCRIBER, VALUE, MessageKind, MessageState
 from .queued import Queued
 from .store import BatchWriter
-from .submitted import Submitted
+from .submitted import Submitted, fate
 from .submitted_rows import load_submitted, naive_utc, settle_if_ended, submitted_row
 from .subscriptions import Provisioned
 
@@ -178,6 +178,32 @@ def queued_of(row: Any) -> Queued:
     )
 
 
+def message_status(conn: Connection, message_id: int) -> MessageStatus | None:
+    """What query_sm of ``message_id`` says, from the rows: a message an ESME
+    submitted in parts, named by its id, is queued until every part has
+    ended, then its parts' ``fate`` (its receipt's) ended when its last part
+    did; any other id is its one row's."""
+    parts = conn.execute(
+        select(ESME_MESSAGE.c.parts).where(ESME_MESSAGE.c.id == message_id)
+    ).scalar()
+    m = MESSAGE
+    rows = conn.execute(
+        select(m.c.id, m.c.kind, m.c.state, m.c.done_at, m.c.error, m.c.esme)
+        .where(m.c.id >= message_id, m.c.id < message_id + (parts or 1))
+        .order_by(m.c.id)
+    ).all()
+    if not rows or rows[0].id != message_id:
+        return None
+    first = rows[0]
+    kind = MessageKind(first.kind)
+    ended = [(MessageState(r.state), r.error) for r in rows]
+    if any(state is MessageState.QUEUED for state, _ in ended):
+        return MessageStatus(kind, MessageState.QUEUED, None, None, first.esme)
+    state, error = fate(ended)
+    done = max((r.done_at for r in rows if r.done_at is not None), default=None)
+    return MessageStatus(kind, state, None if done is None else _aware(done), error, first.esme)
+
+
 def _select(query: MessageQuery) -> Select[Any]:
     statement = select(MESSAGE).order_by(MESSAGE.c.id)
     if query.id is not None:
@@ -279,24 +305,7 @@ class SqlQueueRepository:
         self.writer.upsert(SUBSCRIBER, row, refresh=("imsi", "last_attach"))
 
     def status(self, message_id: int) -> Deferred[MessageStatus | None]:
-        def read(conn: Connection) -> MessageStatus | None:
-            row = conn.execute(
-                select(
-                    MESSAGE.c.kind,
-                    MESSAGE.c.state,
-                    MESSAGE.c.done_at,
-                    MESSAGE.c.error,
-                    MESSAGE.c.esme,
-                ).where(MESSAGE.c.id == message_id)
-            ).first()
-            if row is None:
-                return None
-            done = None if row.done_at is None else _aware(row.done_at)
-            return MessageStatus(
-                MessageKind(row.kind), MessageState(row.state), done, row.error, row.esme
-            )
-
-        return self.writer.call(read)
+        return self.writer.call(lambda conn: message_status(conn, message_id))
 
     def messages(self, query: MessageQuery) -> Deferred[list[Any]]:
         statement = _select(query)

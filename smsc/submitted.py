@@ -8,6 +8,7 @@ cancel_sm and replace_sm name."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -53,3 +54,26 @@ class Submitted:
 
 #: Numbered ESME messages remembered for their read receipts (the newest).
 MAX_NUMBERED = 100_000
+
+
+def parts_named(number: int, covering: tuple[int, int] | None) -> tuple[int, ...] | None:
+    """The parts a cancel_sm or replace_sm of message ``number`` acts on,
+    given the message (its first id, its number of parts) whose ids cover
+    ``number``, if any: all of them when ``number`` is its id; None when
+    ``number`` is a later part's (a message goes whole or not at all); the
+    one part ``number`` when no message covers it (submitted before
+    ``esme_message`` kept messages whole)."""
+    if covering is None:
+        return (number,)
+    first, parts = covering
+    return tuple(range(first, first + parts)) if first == number else None
+
+
+def fate(
+    outcomes: Iterable[tuple[MessageState, int | None]],
+) -> tuple[MessageState, int | None]:
+    """A message's state and error from its parts' (every one ended): its
+    worst part's, the first not delivered (what its receipt says)."""
+    ended = list(outcomes)
+    final = next((s for s, _ in ended if s is not MessageState.DELIVERED), ended[0][0])
+    return final, next((e for s, e in ended if s is final), None)

@@ -440,6 +440,50 @@ async def test_query_and_cancel_a_pending_message(smsc: SmscService, esme: Esme)
     assert again == (0x80000008, smpplib.consts.SMPP_ESME_RCANCELFAIL, 21)
 
 
+@pytest_twisted.ensureDeferred
+async def test_a_later_part_is_not_cancelled_alone_and_an_id_that_is_no_number_is_invalid(
+    smsc: SmscService, esme: Esme
+) -> None:
+    """A long message goes whole or not at all: the id of its second part
+    names no message to cancel or replace.  A message_id that is not a
+    number is ESME_RINVMSGID for all three (SMPP 3.4 §5.1.3)."""
+    await esme.bind()
+    resp = await esme.submit(
+        destination_addr=OTHER[1:], short_message=b"", message_payload=b"long " * 60,
+        registered_delivery=1,
+    )  # fmt: skip
+    mid = message_id(resp)
+    second = str(int(mid) + 1).zfill(len(mid))  # its second part's id
+
+    async def call(request: smpp_pdu.Pdu) -> tuple[int, int, int]:
+        got: tuple[int, int, int] = await deferToThread(
+            exchange, esme.client._socket, smpp_pdu.encode(request)
+        )
+        return got
+
+    def cancel(seq: int, mid: str) -> smpp_pdu.CancelSm:
+        return smpp_pdu.CancelSm(
+            sequence_number=seq, message_id=mid, source_addr_ton=1, source_addr="4930123456"
+        )
+
+    def replace(seq: int, mid: str) -> smpp_pdu.ReplaceSm:
+        return smpp_pdu.ReplaceSm(
+            sequence_number=seq, message_id=mid, source_addr_ton=1,
+            source_addr="4930123456", short_message=b"other",
+        )  # fmt: skip
+
+    consts = smpplib.consts
+    assert await call(cancel(30, second)) == (0x80000008, consts.SMPP_ESME_RCANCELFAIL, 30)
+    assert await call(replace(31, second)) == (0x80000007, consts.SMPP_ESME_RREPLACEFAIL, 31)
+    invalid = smpplib.consts.SMPP_ESME_RINVMSGID
+    assert await call(cancel(32, "not-a-number")) == (0x80000008, invalid, 32)
+    assert await call(replace(33, "not-a-number")) == (0x80000007, invalid, 33)
+    # Both parts still wait: the message is cancelled whole, one receipt.
+    assert await call(cancel(34, mid)) == (0x80000008, 0, 34)
+    dlr = receipt.parse((await esme.until("deliver_sm")).short_message.decode())
+    assert (dlr["id"], dlr["sub"], dlr["stat"]) == (mid, "002", "DELETED")
+
+
 # -- bad input ---------------------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import smpplib.client
@@ -437,57 +437,70 @@ def test_query_sm_on_the_submitting_node_sees_the_other_node_deliver(
         esme.close()
 
 
-@on_postgres
-def test_cancel_sm_on_node_1_cancels_what_node_2_holds(
-    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
-) -> None:
+class Behind(NamedTuple):
+    """b attached on n2 and the ESME bound on n1, whose first message to b n2
+    is delivering, held back (b does not answer it): what the ESME submits
+    next waits on n2, queued behind it."""
+
+    b: Rig
+    esme: Esme
+    in_flight: Incoming
+    first: str
+
+
+@pytest.fixture
+def behind(nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]) -> Iterator[Behind]:
     n1, n2 = nodes
     b = n2.rig(B)
     b.attach()
     esme = Esme(n1.smpp_port, "transceiver")
     try:
         first = esme.submit(B, "first")
-        in_flight = held_back(b)  # b does not answer yet
-        second = esme.submit(B, "second " * 30)  # two parts
-        logs[1].wait_for("claimed 1 ")
-        logs[1].wait_for("claimed 2 ")  # n2 holds both, queued behind the first
-        assert cancel(esme, first) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # being delivered
-        assert cancel(esme, second) == 0
-        logs[1].wait_for(f"cancel_sm of gw's message {int(second)} for node n1: done")
-        got = esme.receipt()  # one for the whole message
-        assert (got["id"], got["sub"], got["stat"]) == (second, "002", "DELETED")
-        assert esme.query(second).message_state == p.MessageState.DELETED
-        assert cancel(esme, second) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # ended already
-        b.send(b.ms.ack(in_flight.rp_mr))
-        esme.submit(B, "third")
-        assert text(b) == "third"  # never the second
+        in_flight = held_back(b)
+        logs[1].wait_for("node n2: claimed 1 queued messages")  # the first
+        yield Behind(b, esme, in_flight, first)
     finally:
         esme.close()
+
+
+def queued_behind(behind: Behind, logs: tuple[Log, Log], text: str, parts: int) -> str:
+    """The ESME's next message to b, once n2 holds its ``parts``; its id."""
+    mid = behind.esme.submit(B, text)
+    logs[1].wait_for(f"node n2: claimed {parts} queued messages")
+    return mid
+
+
+@on_postgres
+def test_cancel_sm_on_node_1_cancels_what_node_2_holds(
+    behind: Behind, logs: tuple[Log, Log]
+) -> None:
+    b, esme, in_flight, first = behind
+    second = queued_behind(behind, logs, "second " * 30, 2)  # two parts
+    assert cancel(esme, first) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # being delivered
+    assert cancel(esme, second) == 0
+    logs[1].wait_for(f"cancel_sm of gw's message {int(second)} for node n1: done")
+    got = esme.receipt()  # one for the whole message
+    assert (got["id"], got["sub"], got["stat"]) == (second, "002", "DELETED")
+    assert esme.query(second).message_state == p.MessageState.DELETED
+    assert cancel(esme, second) == smpplib.consts.SMPP_ESME_RCANCELFAIL  # ended already
+    b.send(b.ms.ack(in_flight.rp_mr))
+    esme.submit(B, "third")
+    assert text(b) == "third"  # never the second
 
 
 @on_postgres
 def test_replace_sm_on_node_1_replaces_the_text_node_2_delivers(
-    nodes: tuple[SmscProcess, SmscProcess], logs: tuple[Log, Log]
+    behind: Behind, logs: tuple[Log, Log]
 ) -> None:
-    n1, n2 = nodes
-    b = n2.rig(B)
-    b.attach()
-    esme = Esme(n1.smpp_port, "transceiver")
-    try:
-        esme.submit(B, "first")
-        in_flight = held_back(b)
-        second = esme.submit(B, "as sent")
-        logs[1].wait_for("claimed")
-        logs[1].wait_for("claimed")  # n2 holds the second
-        assert replace(esme, second, "as replaced") == 0
-        logs[1].wait_for(f"replace_sm of gw's message {int(second)} for node n1: done")
-        b.send(b.ms.ack(in_flight.rp_mr))
-        assert text(b) == "as replaced"
-        receipts = {r["id"]: r for r in (esme.receipt(), esme.receipt())}
-        assert receipts[second]["stat"] == "DELIVRD"
-        assert receipts[second]["text"] == "as replaced"
-    finally:
-        esme.close()
+    b, esme, in_flight, _ = behind
+    second = queued_behind(behind, logs, "as sent", 1)
+    assert replace(esme, second, "as replaced") == 0
+    logs[1].wait_for(f"replace_sm of gw's message {int(second)} for node n1: done")
+    b.send(b.ms.ack(in_flight.rp_mr))
+    assert text(b) == "as replaced"
+    receipts = {r["id"]: r for r in (esme.receipt(), esme.receipt())}
+    assert receipts[second]["stat"] == "DELIVRD"
+    assert receipts[second]["text"] == "as replaced"
 
 
 @on_postgres

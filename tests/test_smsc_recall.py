@@ -19,6 +19,7 @@ from pdu import Address
 from smsc import cluster, recall
 from smsc.models import ESME_MESSAGE, MESSAGE, MessageKind, MessageState
 from smsc.recall import Recall, gather
+from smsc.repository import MessageStatus, message_status
 from smsc.store import open_engine
 from smsc.submitted import Submitted
 from smsc.submitted_rows import submitted_row
@@ -134,8 +135,11 @@ def test_no_answer_in_time_is_a_failure_and_a_late_one_is_dropped(
         'c:["x","n1","gw",[]]',
         'c:["x","n1","gw",["7"]]',
         'c:["x","n1"]',
-        'r:["x","n1","gw",[7]]',  # no text
-        'r:["x","n1","gw",[7],"zz"]',  # not hex
+        'c:["x","n1","gw",[7]]',  # no deadline
+        'c:["x","n1","gw",[7],"soon"]',
+        'c:["x","n1","gw",[7],true]',
+        'r:["x","n1","gw",[7],9]',  # no text
+        'r:["x","n1","gw",[7],9,"zz"]',  # not hex
         "a:[1,true]",
         'a:["x"]',
     ],
@@ -150,6 +154,31 @@ def test_a_bad_payload_is_one_line_and_nothing_else(
     assert n2.acted == [] and n2.sent == []
     lines = [r for r in caplog.records if "bad recall payload" in r.getMessage()]
     assert len(lines) == 1 and lines[0].exc_info is None
+
+
+def test_a_request_heard_past_its_deadline_is_refused_untouched(
+    pair: tuple[Clock, Node, Node], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The asker tells the ESME it failed after ``TIMEOUT``: a holder that
+    hears the request later than the deadline in it (the asker's clock plus
+    ``TIMEOUT`` less ``MARGIN``) does nothing, so it never acts on what the
+    ESME was told failed."""
+    clock, n1, n2 = pair
+    caplog.set_level(logging.INFO, "smsc.recall")
+    got = outcome(n1.recall.ask("n2", "cancel_sm", "gw", [7]))
+    clock.advance(recall.TIMEOUT - recall.MARGIN + 0.5)  # the NOTIFY comes late
+    assert n2.acted == []
+    clock.advance(0)
+    assert got == [False]  # refused, before the asker's own timeout
+    assert "past its deadline" in caplog.text
+    # One heard in time is acted on, however close to the deadline.
+    again = outcome(n1.recall.ask("n2", "replace_sm", "gw", [8], b"new"))
+    clock.advance(recall.TIMEOUT - recall.MARGIN)
+    ((asked, done),) = n2.acted
+    assert asked == ("replace_sm", "gw", (8,), b"new")
+    done.callback(True)
+    clock.advance(0)
+    assert again == [True]
 
 
 def test_stopping_fails_what_waits(pair: tuple[Clock, Node, Node]) -> None:
@@ -206,6 +235,7 @@ def test_gather_claims_what_no_node_holds_and_names_the_holders(engine: Engine) 
         assert dead is not None and dead.holders == {3: None} and dead.claimed == []
         assert gather("n1", "other", 3, T0, conn) is None  # another ESME's
         assert gather("n1", "gw", 4, T0, conn) is None  # a handset's
+        assert conn.execute(select(MESSAGE.c.node).where(MESSAGE.c.id == 4)).scalar() is None
         assert gather("n1", "gw", 99, T0, conn) is None  # none
         conn.execute(
             MESSAGE.update()
@@ -218,3 +248,63 @@ def test_gather_claims_what_no_node_holds_and_names_the_holders(engine: Engine) 
         assert conn.execute(select(MESSAGE.c.node).where(MESSAGE.c.id == 3)).scalar() == "n2"
         kinds = {r.kind for r in conn.execute(select(MESSAGE.c.kind))}
     assert kinds == {MessageKind.SMS.value}
+
+
+@on_postgres
+def test_gather_claims_nothing_of_what_it_refuses(engine: Engine) -> None:
+    """Only a whole SMS of the ESME's own, named by its first part's id, is
+    claimed: whatever else an id names (a later part of its own message,
+    another ESME's, a handset's, a deliver_sm) is refused and left as it was."""
+    recipient = "447700900101"
+    with engine.begin() as conn:
+        for i in (1, 2):
+            queue(conn, i, recipient, esme="gw")
+        for i in (3, 4):
+            queue(conn, i, recipient, esme="other")
+        queue(conn, 5, recipient)  # a handset's
+        queue(conn, 6, "12345", kind=MessageKind.ESME, esme="gw")  # a deliver_sm to gw
+    submitted(engine, 1, 2)
+    submitted(engine, 3, 2, esme="other")
+    with engine.begin() as conn:
+        for number in (2, 3, 4, 5, 6):
+            assert gather("n1", "gw", number, T0, conn) is None, number
+    with engine.begin() as conn:
+        held = conn.execute(select(MESSAGE.c.id).where(MESSAGE.c.node.is_not(None))).all()
+    assert held == []
+
+
+def test_a_long_message_is_final_once_every_part_is(engine: Engine) -> None:
+    """query_sm of a message no longer waiting here (another node holds or
+    ended it, or it ended) reads its rows: a long one is ENROUTE while any
+    part waits, then its worst part's fate, as its receipt says.  On either
+    database: a single SMSC reads them too."""
+    recipient = "447700900101"
+    with engine.begin() as conn:
+        for i in (1, 2):
+            queue(conn, i, recipient, esme="gw")
+    submitted(engine, 1, 2)
+
+    def end(i: int, state: MessageState, seconds: int, error: int | None = None) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                MESSAGE.update()
+                .where(MESSAGE.c.id == i)
+                .values(state=state.value, done_at=T0 + timedelta(seconds=seconds), error=error)
+            )
+
+    def status(number: int) -> MessageStatus:
+        with engine.begin() as conn:
+            got = message_status(conn, number)
+        assert got is not None
+        return got
+
+    end(1, MessageState.DELIVERED, 1)
+    first = status(1)
+    assert first.state is MessageState.QUEUED and first.done_at is None  # part 2 waits
+    end(2, MessageState.FAILED, 2, error=27)
+    whole = status(1)
+    assert (whole.state, whole.error) == (MessageState.FAILED, 27)
+    assert whole.done_at == (T0 + timedelta(seconds=2)).replace(tzinfo=UTC)  # the last part's
+    assert status(2).state is MessageState.FAILED  # a part's id: that part
+    with engine.begin() as conn:
+        assert message_status(conn, 99) is None

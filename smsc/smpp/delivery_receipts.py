@@ -21,7 +21,7 @@ from ..esme_door import EsmeDoor
 from ..idblocks import ID_RETRY, IdsExhausted
 from ..models import MessageKind, MessageState
 from ..queued import Queued
-from ..submitted import MAX_NUMBERED, Submitted
+from ..submitted import MAX_NUMBERED, Submitted, fate
 from .convert import DefaultAlphabet, encode_text, source_address
 from .receipt import ReceiptFormat
 
@@ -157,10 +157,7 @@ class Receipts:
     def _settle(self, sub: Submitted) -> None:
         """Every part ended: the message's one receipt, if it asked for one."""
         self._forget(sub)
-        states = [s for s, _ in sub.outcomes.values()]
-        # The message's fate is its worst part's.
-        final = next((s for s in states if s is not MessageState.DELIVERED), states[0])
-        err = next((e for s, e in sub.outcomes.values() if s is final), None)
+        final, err = fate(sub.outcomes.values())
         delivered = final is MessageState.DELIVERED
         sub.done = True
         if p.wants_receipt(sub.registered_delivery, delivered):

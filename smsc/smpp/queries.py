@@ -18,6 +18,7 @@ from smpp34.session import refusal
 from ..esme_door import EsmeDoor
 from ..models import MessageKind
 from ..repository import MessageStatus
+from ..submitted import parts_named
 from .convert import ConversionError, DefaultAlphabet, delivers, plain_text
 from .delivery_receipts import STATE, Receipts
 
@@ -61,13 +62,10 @@ class Queries:
 
         return self.door.status(number).addCallback(answer)
 
-    def _parts(self, esme: str, number: int) -> tuple[int, ...] | None:
-        """The parts of ``esme``'s message ``number``, if all are held here."""
-        sub = self.receipts.submitted.get(number)
-        ids = sub.ids if sub is not None and sub.id == number else (number,)
-        if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
-            return None
-        return ids
+    def _held(self, esme: str, ids: tuple[int, ...]) -> bool:
+        """Whether every part ``ids`` of ``esme``'s message waits here."""
+        return all((pending := self.door.pending(i)) is not None and pending.esme == esme
+                   for i in ids)  # fmt: skip
 
     def cancel(self, esme: str, request: p.CancelSm) -> Deferred[p.Pdu]:
         return self._recall(esme, request, S.ESME_RCANCELFAIL, b"")
@@ -81,10 +79,13 @@ class Queries:
         """Act on the message here if this node holds it, else ask the
         cluster (``smsc.recall``); the response once it is done and committed."""
         number = self.format.parse_message_id(request.message_id)
-        if number is None:
-            return succeed(refusal(request, failed))
-        ids = self._parts(esme, number)
-        if ids is not None:
+        if number is None:  # names no message at all (SMPP 3.4 §5.1.3)
+            return succeed(refusal(request, S.ESME_RINVMSGID))
+        sub = self.receipts.submitted.get(number)
+        ids = parts_named(number, None if sub is None else (sub.id, len(sub.ids)))
+        if ids is None:  # a later part's id: the message goes whole or not at all
+            done = succeed(False)
+        elif self._held(esme, ids):
             done = self.here(request.name, esme, ids, short_message)
         else:
             done = self.door.recall(request.name, esme, number, short_message)
@@ -104,10 +105,12 @@ class Queries:
         """cancel_sm or replace_sm of ``esme``'s parts ``ids``, held here (an
         ESME's request to this node or another node's: ``smsc.recall``):
         True once done and committed."""
-        if any((pending := self.door.pending(i)) is None or pending.esme != esme for i in ids):
+        if not self._held(esme, ids):
             return succeed(False)
         cancel = command == "cancel_sm"
-        with self.receipts.held():  # the response goes before the receipts it causes
+        # An ESME's own request here: its response goes before the receipts it
+        # causes.  Another node's: that node's response has no order with them.
+        with self.receipts.held():
             if not (self._cancel(ids) if cancel else self._replace(ids, short_message)):
                 return succeed(False)
             committed = self.door.committed()
