@@ -44,12 +44,13 @@ class NodeRecall:
     def heard(self, batch: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """Take this module's notifications out of ``batch`` (and act on
         them); the rest is the node's."""
-        if not any(recall.is_recall(payload) for _, payload in batch):
-            return batch
-        for _, payload in batch:
+        rest = []
+        for channel, payload in batch:
             if recall.is_recall(payload):
                 self.recalls.heard(payload)
-        return [(c, payload) for c, payload in batch if not recall.is_recall(payload)]
+            else:
+                rest.append((channel, payload))
+        return rest
 
     def stop(self) -> None:
         """Fail what still waits for another node's answer."""

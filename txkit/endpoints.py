@@ -202,8 +202,7 @@ def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
         # as it came: the header is read first and TLS is inside it.
         tcp, tls = _tls_inside(spec, inner_rest)
         return ProxiedEndpoint(server_endpoint(reactor, tcp), tls=tls)
-    fields = _fields(rest)
-    options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+    fields, options = _split(rest)
     reuse = options.pop("reuseport", "no") in ("yes", "true", "1")
     if kind == "ssl" and not reuse and _ours(fields, options, _SSL_OPTIONS):
         options = _unescaped(options)
@@ -232,8 +231,7 @@ def server_endpoint(reactor: object, spec: str) -> IStreamServerEndpoint:
 
 def _tls_inside(spec: str, rest: str) -> tuple[str, IOpenSSLServerConnectionCreator]:
     """``haproxy:ssl:REST`` as the ``tcp:`` endpoint under it and its TLS."""
-    fields = _fields(rest)
-    options = dict(f.split("=", 1) for f in fields[1:] if "=" in f)
+    fields, options = _split(rest)
     reuse = options.pop("reuseport", None)
     known = _REUSE_OPTIONS["ssl"] if reuse is not None else _SSL_OPTIONS
     if not _ours(fields, options, known):
@@ -266,6 +264,12 @@ def _tls(options: dict[str, str]) -> IOpenSSLServerConnectionCreator:
         method=options.get("sslmethod"),
         dh_parameters=options.get("dhParameters"),
     )
+
+
+def _split(rest: str) -> tuple[list[str], dict[str, str]]:
+    """An endpoint string's fields (after its type) and its ``key=value`` options, escapes kept."""
+    fields = _fields(rest)
+    return fields, dict(f.split("=", 1) for f in fields[1:] if "=" in f)
 
 
 def _fields(rest: str) -> list[str]:

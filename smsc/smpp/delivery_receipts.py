@@ -92,10 +92,14 @@ class Receipts:
             sub = self.submitted.get(i)
             if sub is None:
                 continue
-            if all(self.door.pending(j) is None for j in sub.ids):
+            if self._none_here(sub):
                 self._forget(sub)
             else:
                 sub.shared = True
+
+    def _none_here(self, sub: Submitted) -> bool:
+        """Whether no part of ``sub`` waits at this node any more."""
+        return all(self.door.pending(i) is None for i in sub.ids)
 
     def _forget(self, sub: Submitted) -> None:
         for j in sub.ids:
@@ -140,8 +144,8 @@ class Receipts:
         ended and, if so, make this node the one that sends its receipt
         (``QueueRepository.settle_shared``); the node that ends the last part
         does, whichever it is."""
-        if all(self.door.pending(i) is None for i in sub.ids):
-            self._forget(sub)  # no part of it left here
+        if self._none_here(sub):
+            self._forget(sub)
 
         def settled(outcomes: dict[int, tuple[MessageState, int | None]] | None) -> None:
             if outcomes is not None:
